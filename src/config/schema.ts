@@ -1,0 +1,144 @@
+import { z } from 'zod';
+
+/**
+ * The pipeline file, validated with zod. Unknown keys are errors (strictObject everywhere). Keys are
+ * camelCase with unit suffixes. `npm run build && node bin/gemflow.js schema` prints the JSON Schema.
+ */
+
+const FileSource = z.strictObject({
+  type: z.literal('files'),
+  /** Files or globs: .jsonl, .jsonl.gz, .parquet */
+  paths: z.array(z.string().min(1)).min(1),
+  idField: z.string().default('id'),
+  textField: z.string().default('text'),
+  /** Records larger than this are dead-lettered (code record_too_large). */
+  maxRecordBytes: z.number().int().positive().default(4 * 1024 * 1024),
+});
+
+const KafkaSource = z.strictObject({
+  type: z.literal('kafka'),
+  brokers: z.array(z.string().min(1)).min(1),
+  topics: z.array(z.string().min(1)).min(1),
+  groupId: z.string().min(1),
+  clientId: z.string().default('gemflow'),
+  fromBeginning: z.boolean().default(true),
+  idField: z.string().default('id'),
+  textField: z.string().default('text'),
+  maxRecordBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  commitIntervalMs: z.number().int().positive().default(1000),
+  maxInFlightPerPartition: z.number().int().positive().default(256),
+  sessionTimeoutMs: z.number().int().positive().default(30000),
+  /** Passed through to kafkajs. */
+  ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
+  sasl: z
+    .strictObject({
+      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+      username: z.string(),
+      password: z.string(),
+    })
+    .optional(),
+  /** Dead-letter topic; when absent, dead letters go to the file dead-letter sink. */
+  deadLetterTopic: z.string().optional(),
+});
+
+export const SourceConfig = z.discriminatedUnion('type', [FileSource, KafkaSource]);
+
+export const RelevanceConfig = z.strictObject({
+  threshold: z.number().min(0).max(1).default(0.35),
+  threads: z.number().int().min(0).default(2),
+  batchSize: z.number().int().positive().default(64),
+  lingerMs: z.number().int().min(0).default(5),
+});
+
+export const DedupeConfig = z.strictObject({
+  /** MinHash near-duplicate detection of documents, on top of exact matching. */
+  nearDuplicate: z.boolean().default(true),
+  jaccardThreshold: z.number().min(0).max(1).default(0.85),
+});
+
+export const EndpointConfig = z.strictObject({
+  url: z.string().url(),
+  /** Served model name; defaults to the first model listed by /v1/models. */
+  model: z.string().optional(),
+  apiKey: z.string().optional(),
+  /** Upper bound on requests in flight to this endpoint. */
+  maxConcurrency: z.number().int().positive().default(256),
+  /** Where adaptive concurrency starts. */
+  initialConcurrency: z.number().int().positive().default(16),
+});
+
+const Sampling = {
+  temperature: z.number().min(0).max(2).default(0.7),
+  maxTokens: z.number().int().positive().default(4096),
+};
+
+export const LlmConfig = z.strictObject({
+  /** staged: extract -> ground -> refine (-> judge); synthesize: one call to a distilled synthesizer. */
+  mode: z.enum(['staged', 'synthesize']).default('staged'),
+  /** Empty: gemflow starts its bundled vLLM simulator (simulated outputs, said so in the run log). */
+  endpoints: z.array(EndpointConfig).default([]),
+  timeoutMs: z.number().int().positive().default(120000),
+  maxRetries: z.number().int().min(0).default(4),
+  /** Documents in the LLM stages at once (each schedules its calls independently). */
+  maxDocsInFlight: z.number().int().positive().default(256),
+  cache: z
+    .strictObject({ enabled: z.boolean().default(true), path: z.string().optional() })
+    .default({ enabled: true }),
+  /** Stop the run when this fraction of calls fail over the last window (cluster unusable). */
+  maxErrorRate: z.number().min(0).max(1).default(0.5),
+  errorWindow: z.number().int().positive().default(200),
+  /** Simulator settings used when endpoints is empty. */
+  simulator: z
+    .strictObject({
+      replicas: z.number().int().positive().default(1),
+      maxRunningSeqs: z.number().int().positive().default(256),
+      prefillTokensPerSec: z.number().positive().default(200000),
+      decodeTokensPerSec: z.number().positive().default(200000),
+      faultRate: z.number().min(0).max(1).default(0),
+    })
+    .default({ replicas: 1, maxRunningSeqs: 256, prefillTokensPerSec: 200000, decodeTokensPerSec: 200000, faultRate: 0 }),
+});
+
+export const StagesConfig = z.strictObject({
+  extract: z.strictObject({ ...Sampling, maxWorkflows: z.number().int().positive().default(3) }).default({ temperature: 0.7, maxTokens: 4096, maxWorkflows: 3 }),
+  ground: z.strictObject({ ...Sampling }).default({ temperature: 0.7, maxTokens: 4096 }),
+  refine: z.strictObject({ ...Sampling, enabled: z.boolean().default(true) }).default({ temperature: 0.7, maxTokens: 4096, enabled: true }),
+  judge: z.strictObject({ ...Sampling, enabled: z.boolean().default(false) }).default({ temperature: 0, maxTokens: 1024, enabled: false }),
+  synthesize: z.strictObject({ ...Sampling, maxWorkflows: z.number().int().positive().default(3) }).default({ temperature: 0.7, maxTokens: 8192, maxWorkflows: 3 }),
+});
+
+export const SinkConfig = z.strictObject({
+  type: z.literal('parquet').default('parquet'),
+  dir: z.string().default('out'),
+  maxRows: z.number().int().positive().default(10000),
+  maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+  /** A shard open longer than this is closed even if small (Kafka tails). */
+  maxAgeMs: z.number().int().positive().default(60000),
+  compression: z.enum(['snappy', 'gzip', 'none']).default('snappy'),
+  rowGroupRows: z.number().int().positive().default(1000),
+});
+
+export const PipelineConfig = z.strictObject({
+  source: SourceConfig,
+  relevance: RelevanceConfig.default({ threshold: 0.35, threads: 2, batchSize: 64, lingerMs: 5 }),
+  dedupe: DedupeConfig.default({ nearDuplicate: true, jaccardThreshold: 0.85 }),
+  llm: LlmConfig.default(() => LlmConfig.parse({})),
+  stages: StagesConfig.default(() => StagesConfig.parse({})),
+  sink: SinkConfig.default(() => SinkConfig.parse({})),
+  /** Checkpoint, caches and dedupe state. Default: <sink.dir>/.gemflow */
+  stateDir: z.string().optional(),
+  /** Bound of each queue between stages. */
+  queueCapacity: z.number().int().positive().default(1024),
+  logIntervalMs: z.number().int().positive().default(5000),
+});
+
+export type PipelineConfig = z.infer<typeof PipelineConfig>;
+export type SourceConfig = z.infer<typeof SourceConfig>;
+export type FileSourceConfig = z.infer<typeof FileSource>;
+export type KafkaSourceConfig = z.infer<typeof KafkaSource>;
+export type LlmConfig = z.infer<typeof LlmConfig>;
+export type EndpointConfig = z.infer<typeof EndpointConfig>;
+export type SinkConfig = z.infer<typeof SinkConfig>;
+export type StagesConfig = z.infer<typeof StagesConfig>;
+export type RelevanceConfig = z.infer<typeof RelevanceConfig>;
+export type DedupeConfig = z.infer<typeof DedupeConfig>;

@@ -1,0 +1,102 @@
+import type { Origin } from '../envelope.js';
+
+/** Per-trajectory complexity statistics (operators/stats computes them; each is its own column). */
+export interface TrajectoryStats {
+  messages: number;
+  userTurns: number;
+  assistantTurns: number;
+  toolTurns: number;
+  toolCalls: number;
+  distinctTools: number;
+  toolsDefined: number;
+  /** Deepest nesting of objects/arrays in any tool-call arguments (flat scalar args = 1). */
+  maxArgDepth: number;
+  /** Longest chain of calls where a call's argument value appeared in an earlier tool reply. */
+  longestDependencyChain: number;
+  clarificationTurns: number;
+  errorRecoveryTurns: number;
+  /** Approximate tokens of the whole trajectory (chars / 4). */
+  tokens: number;
+  /** One number summarising the above, see operators/stats. */
+  complexityScore: number;
+}
+
+/** One output row: one validated trajectory. Column names in Parquet are the snake_case of these. */
+export interface OutputRow {
+  trajectoryId: string;
+  documentId: string;
+  /** "file:<path>:<line>" or "kafka:<topic>/<partition>@<offset>" */
+  origin: string;
+  originPartition: string;
+  originOffset: number;
+  domain: string;
+  workflowName: string;
+  relevanceScore: number;
+  /** JSON strings */
+  tools: string;
+  messages: string;
+  patterns: string;
+  policy: string;
+  userProfile: string;
+  judge: string;
+  stats: TrajectoryStats;
+  /** JSON: stage id -> prompt version */
+  promptVersions: string;
+  /** JSON: stage id -> model */
+  models: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface ShardInfo {
+  /** Final path (or key) of the shard. */
+  path: string;
+  rows: number;
+  bytes: number;
+  /** Source partition and first/last document offset it holds. */
+  partition: string;
+  firstOffset: number;
+  lastOffset: number;
+}
+
+/**
+ * Shard sink. Rows of one document are written together and never span shards. A shard becomes
+ * durable with tmp -> fsync -> rename, and only then are its documents reported through onDurable,
+ * which is what lets the source commit past them.
+ */
+export interface ShardSink {
+  open(): Promise<void>;
+  /**
+   * Origin keys (originKey(): "<partition>@<offset>") of documents already durable in the output,
+   * read from the output itself, for the given partitions (all when omitted). Lets a replay skip
+   * documents already written instead of writing them twice.
+   */
+  writtenDocs(partitions?: string[]): Promise<Set<string>>;
+  writeDoc(origin: Origin, rows: OutputRow[]): Promise<void>;
+  /** Close shards older than maxAgeMs. Call periodically. */
+  tick(): Promise<void>;
+  /** Close every open shard (durable on return). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  shards(): ShardInfo[];
+  /** Set by the runtime: called after a shard is durable, with the origins of the documents in it. */
+  onDurable: (origins: Origin[]) => void;
+}
+
+export interface DeadLetter {
+  origin: Origin;
+  documentId?: string;
+  /** Operator id where it failed: "source", "decode", "extract", ... */
+  stage: string;
+  code: string;
+  message: string;
+  /** The original record (truncated to a bound for huge records). */
+  raw: string;
+}
+
+export interface DeadLetterSink {
+  write(dl: DeadLetter): Promise<void>;
+  /** Make everything written so far durable (fsync / producer ack). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}

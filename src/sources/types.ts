@@ -1,0 +1,26 @@
+import type { SourceItem } from '../envelope.js';
+
+export interface SourceHooks {
+  /** Kafka: partitions newly assigned to this process (the runtime refreshes its done-set for them). */
+  onPartitionsAssigned?(partitions: string[]): Promise<void>;
+  /** Kafka: partitions taken away; their in-flight work is abandoned (it will be replayed elsewhere). */
+  onPartitionsRevoked?(partitions: string[]): Promise<void>;
+}
+
+/**
+ * A source yields items in offset order within each partition. For files the partition is the file
+ * path and the offset the 0-based line (JSONL) or row (Parquet) number.
+ */
+export interface Source {
+  readonly kind: 'files' | 'kafka';
+  /** Ends at end of input for files; on abort (or fatal error) for Kafka. */
+  read(signal: AbortSignal, hooks: SourceHooks): AsyncIterable<SourceItem>;
+  /**
+   * Every record of each partition below the given offset is resolved and durable. The runtime
+   * calls this throttled and once at shutdown; the source persists it (checkpoint file / Kafka commit).
+   */
+  commit(positions: Map<string, number>): Promise<void>;
+  /** Bytes or records done / total, when known (files), for the ETA. */
+  progress?(): { done: number; total: number; unit: 'bytes' | 'records' } | undefined;
+  close(): Promise<void>;
+}
