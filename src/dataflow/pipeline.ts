@@ -1,0 +1,365 @@
+import { createHash } from 'node:crypto';
+import type { PipelineConfig } from '../config/schema.js';
+import { type Envelope, type Origin, type SourceItem, originKey } from '../envelope.js';
+import { errorCode, errorMessage, GemflowError } from '../errors.js';
+import type { DeadLetterSink, OutputRow, ShardSink, TrajectoryStats } from '../sinks/types.js';
+import type { Source } from '../sources/types.js';
+import type { Trajectory } from '../trajectory.js';
+import type { Logger } from '../telemetry/logger.js';
+import { Metrics } from '../telemetry/stage-metrics.js';
+import { AckTracker } from './ack-tracker.js';
+import { Funnel, type FunnelSnapshot } from './funnel.js';
+import type { GenerateResult } from './generate.js';
+import { MicroBatcher } from './micro-batcher.js';
+import { Semaphore } from './semaphore.js';
+
+/**
+ * The runtime. One document's way through it:
+ *
+ *   source item -> (bad record -> dead letter) -> already written? -> relevance (worker pool, micro-batched)
+ *   -> document dedupe -> LLM generation (bounded documents in flight, each document's calls scheduled on
+ *   their own) -> per trajectory: validate -> trajectory dedupe -> stats -> row -> sink.writeDoc
+ *   -> shard durable -> resolved -> source position committed
+ *
+ * Backpressure: the loop takes a document slot before it pulls the next record, so at most
+ * queueCapacity + llm.maxDocsInFlight documents are in memory; a full pipeline stops pulling, which
+ * pauses Kafka partitions instead of buffering. Positions commit only up to the lowest unresolved
+ * offset of each partition (AckTracker), after dead letters are flushed and shards are durable.
+ */
+
+export interface RelevanceScorer {
+  score(texts: string[]): Promise<Array<{ score: number; features: Record<string, number> }>>;
+}
+export interface DocDeduper {
+  check(id: string, text: string): { duplicate: false } | { duplicate: true; of: string; kind: string; similarity?: number };
+}
+export interface TrajectoryDeduper {
+  check(id: string, t: Trajectory): { duplicate: false } | { duplicate: true; of: string };
+}
+export interface Generator {
+  generate(doc: Envelope, signal: AbortSignal): Promise<GenerateResult>;
+}
+
+export interface PipelineParts {
+  config: PipelineConfig;
+  source: Source;
+  sink: ShardSink;
+  deadLetters: DeadLetterSink;
+  relevance: RelevanceScorer;
+  docDedupe: DocDeduper;
+  trajectoryDedupe: TrajectoryDeduper;
+  generator: Generator;
+  validate(t: Trajectory): Array<{ rule: string; message: string }>;
+  stats(t: Trajectory): TrajectoryStats;
+  log: Logger;
+}
+
+export interface RunOptions {
+  /** Stop pulling new records; finish what is in flight (graceful drain). */
+  drain: AbortSignal;
+  /** Give up on in-flight work now (it stays uncommitted and is replayed by the next run). */
+  abort: AbortSignal;
+  commitIntervalMs: number;
+  /** Called every progress tick with a snapshot. */
+  onProgress?: (p: ProgressSnapshot) => void;
+  progressIntervalMs?: number;
+  /** Bounded sample of written trajectories' stats for the manifest summary. */
+  statsReservoir?: number;
+}
+
+export interface ProgressSnapshot {
+  elapsedMs: number;
+  funnel: FunnelSnapshot;
+  inFlight: number;
+  llmInFlight: number;
+  progress?: { done: number; total: number; unit: string };
+}
+
+export interface RunResult {
+  funnel: FunnelSnapshot;
+  metrics: Metrics;
+  statsSample: TrajectoryStats[];
+  /** Set when the run stopped on a fatal error (source unreadable, cluster unusable). */
+  fatal?: GemflowError;
+  elapsedMs: number;
+}
+
+const RAW_LIMIT = 64 * 1024;
+
+export function trajectoryId(documentId: string, workflowIndex: number, mode: string): string {
+  return createHash('sha256').update(`${documentId}\u0000${workflowIndex}\u0000${mode}`).digest('hex').slice(0, 24);
+}
+
+export function originString(o: Origin): string {
+  return o.kind === 'file' ? `file:${o.file}:${o.line}` : `kafka:${o.topic}/${o.kafkaPartition}@${o.offset}`;
+}
+
+export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promise<RunResult> {
+  const { config, source, sink, deadLetters, log } = parts;
+  const started = performance.now();
+  const funnel = new Funnel();
+  const metrics = new Metrics();
+  const tracker = new AckTracker();
+  const statsSample: TrajectoryStats[] = [];
+  const reservoir = opts.statsReservoir ?? 10_000;
+  let statsSeen = 0;
+  let fatal: GemflowError | undefined;
+
+  // Documents written by earlier runs (replay after a crash): skipped, never written twice.
+  const done = await sink.writtenDocs();
+  // Documents waiting for their shard to become durable: origin key -> trajectories in it.
+  const awaitingDurable = new Map<string, number>();
+  sink.onDurable = (origins) => {
+    for (const o of origins) {
+      const k = originKey(o);
+      const n = awaitingDurable.get(k);
+      if (n === undefined) continue;
+      awaitingDurable.delete(k);
+      funnel.written(n);
+      tracker.resolve(o);
+    }
+  };
+
+  const stop = new AbortController(); // stops the source: drain, fatal error or abort
+  const work = new AbortController(); // abandons in-flight work: abort or fatal error
+  opts.drain.addEventListener('abort', () => stop.abort(opts.drain.reason), { once: true });
+  opts.abort.addEventListener('abort', () => (stop.abort(opts.abort.reason), work.abort(opts.abort.reason)), { once: true });
+  const fail = (e: unknown) => {
+    if (!fatal) {
+      fatal = e instanceof GemflowError ? e : new GemflowError('internal', errorMessage(e), { cause: e });
+      log.error('fatal: stopping the run', { code: fatal.code, error: fatal.message });
+    }
+    stop.abort(fatal);
+    work.abort(fatal);
+  };
+
+  const relevanceM = metrics.stage('relevance');
+  const batcher = new MicroBatcher((texts: string[]) => parts.relevance.score(texts), {
+    batchSize: config.relevance.batchSize,
+    lingerMs: config.relevance.lingerMs,
+    maxInFlight: Math.max(2, config.relevance.threads * 2),
+  });
+  const docSlots = new Semaphore(config.queueCapacity + config.llm.maxDocsInFlight);
+  const llmSlots = new Semaphore(config.llm.maxDocsInFlight);
+
+  const deadLetter = async (origin: Origin, stage: string, code: string, message: string, raw: string, documentId?: string) => {
+    await deadLetters.write({ origin, stage, code, message, raw: raw.length > RAW_LIMIT ? raw.slice(0, RAW_LIMIT) : raw, documentId });
+    funnel.deadLettered(code);
+    tracker.resolve(origin);
+  };
+  const drop = (m: ReturnType<Metrics['stage']>, o: Origin, reason: string) => {
+    m.drop(reason);
+    funnel.dropped(reason);
+    tracker.resolve(o);
+  };
+
+  async function handle(item: SourceItem): Promise<void> {
+    if (item.kind === 'bad') {
+      const b = item.bad;
+      funnel.received(Buffer.byteLength(b.raw));
+      tracker.begin(b.origin);
+      metrics.stage('decode').error(b.code);
+      await deadLetter(b.origin, 'decode', b.code, b.message, b.raw);
+      return;
+    }
+    const doc = item.doc;
+    funnel.received(doc.bytes);
+    tracker.begin(doc.origin);
+    if (done.has(originKey(doc.origin))) {
+      drop(metrics.stage('source'), doc.origin, 'already_written');
+      return;
+    }
+
+    // relevance (CPU, worker threads)
+    relevanceM.received++;
+    const t0 = performance.now();
+    const rel = await batcher.submit(doc.text);
+    relevanceM.time(performance.now() - t0);
+    if (rel.score < config.relevance.threshold) return drop(relevanceM, doc.origin, 'irrelevant');
+    relevanceM.sent++;
+
+    // document dedupe (CPU)
+    const dd = metrics.stage('dedupe');
+    dd.received++;
+    const dup = parts.docDedupe.check(doc.id, doc.text);
+    if (dup.duplicate) return drop(dd, doc.origin, dup.kind === 'near' ? 'near_duplicate' : 'duplicate');
+    dd.sent++;
+
+    // LLM stages: at most maxDocsInFlight documents at once; each document's calls go out on their own.
+    await llmSlots.acquire(work.signal);
+    let gen: GenerateResult;
+    try {
+      gen = await parts.generator.generate(doc, work.signal);
+    } catch (e) {
+      if (work.signal.aborted) throw e;
+      if (e instanceof GemflowError && e.code === 'llm_cluster_unusable') throw e;
+      await deadLetter(doc.origin, 'generate', errorCode(e), errorMessage(e), JSON.stringify({ id: doc.id, text: doc.text, ...doc.meta }), doc.id);
+      return;
+    } finally {
+      llmSlots.release();
+    }
+
+    // per trajectory: validate -> dedupe -> stats -> row
+    const vm = metrics.stage('validate');
+    const rows: OutputRow[] = [];
+    let firstRule: string | undefined;
+    let firstFailure: { code: string; stage: string; message: string } | undefined;
+    for (const out of gen.outcomes) {
+      if (out.kind === 'failed') {
+        funnel.trajectoryFailed(out.code);
+        firstFailure ??= out;
+        continue;
+      }
+      funnel.trajectoryGenerated();
+      if (out.kind === 'judged_out') {
+        for (const r of out.rules) metrics.stage('judge').drop(r);
+        funnel.trajectoryRejected(`judge_${out.rules[0]}`);
+        firstRule ??= `judge_${out.rules[0]}`;
+        continue;
+      }
+      const it = out.item;
+      const tv = performance.now();
+      vm.received++;
+      const violations = parts.validate(it.trajectory);
+      vm.time(performance.now() - tv);
+      if (violations.length > 0) {
+        const rule = violations[0]!.rule;
+        vm.drop(rule);
+        funnel.trajectoryRejected(rule);
+        firstRule ??= rule;
+        continue;
+      }
+      vm.sent++;
+      const id = trajectoryId(doc.id, it.workflowIndex, config.llm.mode);
+      const td = parts.trajectoryDedupe.check(id, it.trajectory);
+      if (td.duplicate) {
+        metrics.stage('dedupe_trajectories').drop('duplicate');
+        funnel.trajectoryDropped('duplicate');
+        continue;
+      }
+      const stats = parts.stats(it.trajectory);
+      statsSeen++;
+      if (statsSample.length < reservoir) statsSample.push(stats);
+      else {
+        const j = Math.floor(Math.random() * statsSeen);
+        if (j < reservoir) statsSample[j] = stats;
+      }
+      rows.push({
+        trajectoryId: id,
+        documentId: doc.id,
+        origin: originString(doc.origin),
+        originPartition: doc.origin.partition,
+        originOffset: doc.origin.offset,
+        domain: it.domain,
+        workflowName: it.workflow.name,
+        relevanceScore: rel.score,
+        tools: JSON.stringify(it.trajectory.tools),
+        messages: JSON.stringify(it.trajectory.messages),
+        patterns: JSON.stringify(it.trajectory.patterns),
+        policy: JSON.stringify(it.policy ?? null),
+        userProfile: JSON.stringify(it.userProfile ?? null),
+        judge: JSON.stringify(it.judge ?? null),
+        stats,
+        promptVersions: JSON.stringify(it.promptVersions),
+        models: JSON.stringify(it.models),
+        promptTokens: it.promptTokens,
+        completionTokens: it.completionTokens,
+      });
+    }
+
+    if (rows.length > 0) {
+      const sm = metrics.stage('sink');
+      sm.received += rows.length;
+      awaitingDurable.set(originKey(doc.origin), rows.length);
+      const ts = performance.now();
+      await sink.writeDoc(doc.origin, rows);
+      sm.time(performance.now() - ts);
+      sm.sent += rows.length;
+      return; // resolved when its shard is durable (sink.onDurable)
+    }
+    if (gen.outcomes.length === 0) return drop(metrics.stage('extract'), doc.origin, 'no_workflows');
+    if (firstRule) {
+      funnel.rejected(firstRule);
+      tracker.resolve(doc.origin);
+      return;
+    }
+    if (firstFailure) {
+      await deadLetter(doc.origin, firstFailure.stage, firstFailure.code, firstFailure.message, JSON.stringify({ id: doc.id, text: doc.text, ...doc.meta }), doc.id);
+      return;
+    }
+    // every trajectory was a duplicate of an earlier one
+    return drop(metrics.stage('dedupe_trajectories'), doc.origin, 'duplicate_trajectories');
+  }
+
+  // Commits: throttled, and only after dead letters are durable.
+  let committing: Promise<void> = Promise.resolve();
+  const commit = () =>
+    (committing = committing.then(async () => {
+      const pos = tracker.positions(true);
+      if (pos.size === 0) return;
+      await deadLetters.flush();
+      await source.commit(pos);
+      tracker.markCommitted(pos);
+    }).catch((e) => log.warn('commit failed; will retry', { code: errorCode(e), error: errorMessage(e) })));
+  const commitTimer = setInterval(commit, opts.commitIntervalMs);
+  const tickTimer = setInterval(() => {
+    sink.tick().catch((e) => fail(e));
+  }, 1000);
+  const progress = () =>
+    opts.onProgress?.({
+      elapsedMs: performance.now() - started,
+      funnel: funnel.snapshot(),
+      inFlight: tracker.inFlight(),
+      llmInFlight: llmSlots.inUse,
+      progress: source.progress?.(),
+    });
+  const progressTimer = opts.onProgress ? setInterval(progress, opts.progressIntervalMs ?? 1000) : undefined;
+
+  const hooks = {
+    onPartitionsAssigned: async (partitions: string[]) => {
+      for (const k of await sink.writtenDocs(partitions)) done.add(k);
+    },
+    onPartitionsRevoked: async (partitions: string[]) => {
+      await commit();
+      tracker.forget(partitions);
+    },
+  };
+
+  const tasks = new Set<Promise<void>>();
+  try {
+    for await (const item of source.read(stop.signal, hooks)) {
+      await docSlots.acquire(work.signal);
+      const t: Promise<void> = handle(item)
+        // Documents handle their own failures; what reaches here is fatal (cluster unusable, disk
+        // errors), or the abort of in-flight work, whose documents stay uncommitted (abandoned).
+        .catch((e) => {
+          if (!work.signal.aborted) fail(e);
+        })
+        .finally(() => {
+          docSlots.release();
+          tasks.delete(t);
+        });
+      tasks.add(t);
+      if (stop.signal.aborted) break;
+    }
+  } catch (e) {
+    if (!work.signal.aborted && !opts.drain.aborted) fail(e);
+  }
+
+  // Drain: wait for in-flight documents (unless aborted), then make everything durable and commit.
+  await Promise.all([...tasks]);
+  clearInterval(commitTimer);
+  clearInterval(tickTimer);
+  if (progressTimer) clearInterval(progressTimer);
+  try {
+    await sink.flush();
+  } catch (e) {
+    fail(e);
+  }
+  await commit();
+  await committing;
+  const abandoned = funnel.docs.received - funnel.resolved();
+  if (abandoned > 0) funnel.abandoned(abandoned);
+  progress();
+  return { funnel: funnel.snapshot(), metrics, statsSample, fatal, elapsedMs: performance.now() - started };
+}
