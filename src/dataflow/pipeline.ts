@@ -51,6 +51,8 @@ export interface PipelineParts {
   generator: Generator;
   validate(t: Trajectory): Array<{ rule: string; message: string }>;
   stats(t: Trajectory): TrajectoryStats;
+  /** Per-operator metrics; shared with the generator so LLM stages report under the same registry. */
+  metrics?: Metrics;
   log: Logger;
 }
 
@@ -98,7 +100,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   const { config, source, sink, deadLetters, log } = parts;
   const started = performance.now();
   const funnel = new Funnel();
-  const metrics = new Metrics();
+  const metrics = parts.metrics ?? new Metrics();
   const tracker = new AckTracker();
   const statsSample: TrajectoryStats[] = [];
   const reservoir = opts.statsReservoir ?? 10_000;

@@ -1,0 +1,97 @@
+import { parseArgs } from 'node:util';
+import { errorCode, errorMessage, GemflowError } from './errors.js';
+
+const HELP = `gemflow — turn text corpora into multi-turn tool-use training trajectories (GEM method)
+
+Usage:
+  gemflow run [pipeline.yaml] [--quiet]     run a pipeline (no file: the built-in demo defaults:
+                                             examples/corpus.jsonl -> out/, bundled simulator)
+  gemflow validate <pipeline.yaml>           check a pipeline file; all errors with their paths
+  gemflow schema                             print the pipeline file's JSON Schema (for editors)
+  gemflow stats <output dir>                 summarise shards, manifest and dead letters
+  gemflow produce <file> --topic T --brokers H:P[,H:P] [--partitions N] [--id-field id]
+                                             load a JSONL / JSONL.gz / Parquet corpus into a Kafka topic
+  gemflow simulate [--port 8000] [--replicas 1] [--fault-rate 0]
+                                             run the bundled vLLM simulator (a test double: its outputs are
+                                             synthetic, derived from the input text, not from a model)
+
+Exit codes: 0 ok, 1 usage or config error, 2 the run stopped on a fatal error, 3 the books did not balance.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'run': {
+        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { quiet: { type: 'boolean', default: false } } });
+        const { runJob } = await import('./run-job.js');
+        return await runJob({ configPath: positionals[0], quiet: values.quiet! });
+      }
+      case 'validate': {
+        const { positionals } = parseArgs({ args: rest, allowPositionals: true });
+        if (!positionals[0]) return usage('validate needs a pipeline file');
+        const { loadConfig } = await import('./config/load.js');
+        const cfg = await loadConfig(positionals[0]);
+        process.stdout.write(`${positionals[0]}: valid (source ${cfg.source.type}, llm ${cfg.llm.mode}, ${cfg.llm.endpoints.length || 'simulated'} endpoint(s), sink ${cfg.sink.dir})\n`);
+        return 0;
+      }
+      case 'schema': {
+        const { configJsonSchema } = await import('./config/json-schema.js');
+        process.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + '\n');
+        return 0;
+      }
+      case 'stats': {
+        const { positionals } = parseArgs({ args: rest, allowPositionals: true });
+        if (!positionals[0]) return usage('stats needs an output directory');
+        const { readOutputSummary, formatOutputSummary } = await import('./sinks/read-output.js');
+        process.stdout.write(formatOutputSummary(await readOutputSummary(positionals[0])) + '\n');
+        return 0;
+      }
+      case 'produce': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: {
+            topic: { type: 'string' },
+            brokers: { type: 'string', default: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092' },
+            partitions: { type: 'string' },
+            'id-field': { type: 'string', default: 'id' },
+          },
+        });
+        if (!positionals[0] || !values.topic) return usage('produce needs a file and --topic');
+        const { runProduce } = await import('./kafka/produce-command.js');
+        return await runProduce({
+          file: positionals[0],
+          topic: values.topic,
+          brokers: values.brokers!.split(','),
+          partitions: values.partitions ? Number(values.partitions) : undefined,
+          idField: values['id-field']!,
+        });
+      }
+      case 'simulate': {
+        const { runSimulatorCli } = await import('./simulator/main.js');
+        return await runSimulatorCli(rest);
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(HELP);
+        return 0;
+      default:
+        return usage(`unknown command: ${cmd}`);
+    }
+  } catch (e) {
+    if (e instanceof GemflowError) {
+      process.stderr.write(`gemflow: ${e.message}\n`);
+      return e.code === 'config_invalid' || e.code === 'usage' ? 1 : 2;
+    }
+    if (errorCode(e) === 'err_parse_args_unknown_option' || errorCode(e).startsWith('err_parse_args')) return usage(errorMessage(e));
+    throw e;
+  }
+}
+
+function usage(msg: string): number {
+  process.stderr.write(`gemflow: ${msg}\n\n${HELP}`);
+  return 1;
+}

@@ -1,0 +1,172 @@
+/**
+ * The composition root: the one place that wires the built-in operators (operators/) into the engine.
+ * Everything else in src/ sees operators only through the interfaces in dataflow/pipeline.ts and
+ * dataflow/generate.ts.
+ */
+import { join } from 'node:path';
+import type { PipelineConfig } from './config/schema.js';
+import { TrajectoryGenerator } from './dataflow/generate.js';
+import type { PipelineParts, RunResult } from './dataflow/pipeline.js';
+import { ResponseCache } from './llm/cache.js';
+import { HttpInferenceClient } from './llm/client.js';
+import { ErrorRateMonitor } from './llm/error-rate.js';
+import { FileDeadLetterSink } from './sinks/dead-letter-file.js';
+import { type RunManifest, writeManifest } from './sinks/manifest.js';
+import { ParquetShardSink } from './sinks/parquet-sink.js';
+import type { DeadLetterSink } from './sinks/types.js';
+import { FileSource } from './sources/file-source.js';
+import type { Source } from './sources/types.js';
+import { KvStore } from './store/kv-store.js';
+import type { Logger } from './telemetry/logger.js';
+import { Metrics } from './telemetry/stage-metrics.js';
+import { startSimulatorCluster } from './simulator/simulator.js';
+
+import { extractStage } from '../operators/extract/index.js';
+import { groundStage } from '../operators/ground/index.js';
+import { refineStage } from '../operators/refine/index.js';
+import { judgeStage, judgeFailures } from '../operators/judge/index.js';
+import { synthesizeStage } from '../operators/synthesize/index.js';
+import { validateTrajectory } from '../operators/validate/index.js';
+import { summarizeStats, trajectoryStats } from '../operators/stats/index.js';
+import { DocDedupe } from '../operators/dedupe/doc-dedupe.js';
+import { TrajectoryDedupe } from '../operators/dedupe/trajectory-dedupe.js';
+import { RelevancePool } from '../operators/relevance/index.js';
+
+export interface BuiltRun {
+  parts: PipelineParts;
+  /** True when the bundled simulator stands in for vLLM. */
+  simulated: boolean;
+  endpointsDescription: string;
+  completionTokens(): number;
+  /** Writes the run manifest (last, after every shard). */
+  finish(result: RunResult): Promise<RunManifest & { path: string }>;
+  close(): Promise<void>;
+}
+
+export async function buildRun(config: PipelineConfig, log: Logger): Promise<BuiltRun> {
+  const closers: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const c of closers.reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        log.warn('close failed', { error: (e as Error).message });
+      }
+    }
+  };
+  try {
+    const startedAt = new Date().toISOString();
+    const stateDir = config.stateDir ?? join(config.sink.dir, '.gemflow');
+    const statePath = join(stateDir, 'state.sqlite');
+    const metrics = new Metrics();
+
+    // Inference: configured endpoints, or the bundled simulator (a test double) when there are none.
+    let endpoints = config.llm.endpoints;
+    const simulated = endpoints.length === 0;
+    if (simulated) {
+      const sims = await startSimulatorCluster(config.llm.simulator.replicas, {
+        maxRunningSeqs: config.llm.simulator.maxRunningSeqs,
+        prefillTokensPerSec: config.llm.simulator.prefillTokensPerSec,
+        decodeTokensPerSec: config.llm.simulator.decodeTokensPerSec,
+        faultRate: config.llm.simulator.faultRate,
+      });
+      closers.push(() => Promise.all(sims.map((s) => s.close())).then(() => undefined));
+      endpoints = sims.map((s) => ({ url: s.url, maxConcurrency: 256, initialConcurrency: 64 }));
+    }
+    const cacheStore = config.llm.cache.enabled ? KvStore.open(config.llm.cache.path ?? statePath, 'llm-cache') : undefined;
+    if (cacheStore) closers.push(() => cacheStore.close());
+    const cache = cacheStore ? new ResponseCache(cacheStore) : undefined;
+    const client = new HttpInferenceClient({ endpoints, timeoutMs: config.llm.timeoutMs, maxRetries: config.llm.maxRetries, cache });
+    closers.push(() => client.close());
+    await client.start();
+
+    const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate);
+    const generator = new TrajectoryGenerator(
+      client,
+      { extract: extractStage, ground: groundStage, refine: refineStage, judge: judgeStage, judgeFailures, synthesize: synthesizeStage },
+      { mode: config.llm.mode, stages: config.stages, onCall: (ok, code) => monitor.record(ok, code), metrics },
+    );
+
+    const relevance = new RelevancePool({ threads: config.relevance.threads });
+    await relevance.start();
+    closers.push(() => relevance.close());
+
+    const dedupeStore = KvStore.open(statePath, 'doc-dedupe');
+    closers.push(() => dedupeStore.close());
+    const trajStore = KvStore.open(statePath, 'trajectory-dedupe');
+    closers.push(() => trajStore.close());
+
+    let source: Source;
+    let deadLetters: DeadLetterSink;
+    const dlPath = join(config.sink.dir, 'dead-letters.jsonl');
+    if (config.source.type === 'files') {
+      source = new FileSource(config.source, { stateDir });
+      deadLetters = new FileDeadLetterSink(dlPath);
+    } else {
+      const { KafkaSource } = await import('./sources/kafka-source.js');
+      source = new KafkaSource(config.source, { log });
+      if (config.source.deadLetterTopic) {
+        const { KafkaDeadLetterSink } = await import('./sinks/dead-letter-kafka.js');
+        deadLetters = new KafkaDeadLetterSink(config.source, config.source.deadLetterTopic);
+      } else deadLetters = new FileDeadLetterSink(dlPath);
+    }
+    closers.push(() => source.close());
+    closers.push(() => deadLetters.close());
+
+    const sink = new ParquetShardSink(config.sink);
+    await sink.open();
+    closers.push(() => sink.close());
+
+    const parts: PipelineParts = {
+      config,
+      source,
+      sink,
+      deadLetters,
+      relevance,
+      docDedupe: new DocDedupe({ store: dedupeStore, nearDuplicate: config.dedupe.nearDuplicate, threshold: config.dedupe.jaccardThreshold }),
+      trajectoryDedupe: new TrajectoryDedupe({ store: trajStore }),
+      generator,
+      validate: validateTrajectory,
+      stats: trajectoryStats,
+      metrics,
+      log,
+    };
+
+    return {
+      parts,
+      simulated,
+      endpointsDescription: simulated ? `simulator x${endpoints.length}` : endpoints.map((e) => e.url).join(','),
+      completionTokens: () => Object.values(client.usage()).reduce((a, u) => a + u.completionTokens, 0),
+      async finish(result) {
+        const manifest: RunManifest = {
+          version: 1,
+          startedAt,
+          finishedAt: new Date().toISOString(),
+          config: sanitize(config) as Record<string, unknown>,
+          funnel: result.funnel,
+          tokens: client.usage(),
+          shards: sink.shards(),
+          statsSummary: summarizeStats(result.statsSample),
+          stages: result.metrics.toJSON(),
+          cache: cache?.stats(),
+          fatal: result.fatal ? { code: result.fatal.code, message: result.fatal.message } : undefined,
+          simulated,
+        };
+        const path = await writeManifest(config.sink.dir, manifest);
+        return { ...manifest, path };
+      },
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** The config as written to the manifest: secrets replaced. */
+function sanitize(v: unknown, key = ''): unknown {
+  if (/password|apikey|secret|token/i.test(key) && typeof v === 'string') return '***';
+  if (Array.isArray(v)) return v.map((x) => sanitize(x));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, sanitize(x, k)]));
+  return v;
+}

@@ -1,0 +1,85 @@
+import { resolve } from 'node:path';
+import { loadConfig } from './config/load.js';
+import { PipelineConfig } from './config/schema.js';
+import { buildRun } from './compose.js';
+import { formatFunnel } from './dataflow/funnel.js';
+import { runPipeline } from './dataflow/pipeline.js';
+import { createLogger } from './telemetry/logger.js';
+import { ProgressReporter } from './telemetry/progress.js';
+
+/** Built-in defaults for `gemflow run` with no file: the sample corpus, local shards, the simulator. */
+export function demoConfig(): PipelineConfig {
+  const root = resolve(new URL('../..', import.meta.url).pathname);
+  return PipelineConfig.parse({
+    source: { type: 'files', paths: [resolve(root, 'examples/corpus.jsonl')] },
+    sink: { dir: resolve(process.cwd(), 'out') },
+  });
+}
+
+export interface JobOptions {
+  configPath?: string;
+  quiet: boolean;
+  /** Seconds to finish in-flight work after SIGINT/SIGTERM before abandoning it. */
+  graceMs?: number;
+}
+
+/**
+ * `gemflow run`: build the pipeline from its config, run it with graceful drain on SIGINT/SIGTERM
+ * (a second signal abandons in-flight work, which stays uncommitted), write the manifest, print the
+ * funnel. Returns the exit code.
+ */
+export async function runJob(opts: JobOptions): Promise<number> {
+  const log = createLogger({ quiet: opts.quiet });
+  const config = opts.configPath ? await loadConfig(opts.configPath) : demoConfig();
+  const run = await buildRun(config, log);
+
+  const drain = new AbortController();
+  const abort = new AbortController();
+  const graceMs = opts.graceMs ?? Number(process.env.GEMFLOW_GRACE_MS ?? 30_000);
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    signals++;
+    if (signals === 1) {
+      log.warn(`${sig}: draining (no new records; finishing in-flight work for up to ${graceMs} ms; signal again to stop now)`);
+      drain.abort(new Error(sig));
+      setTimeout(() => abort.abort(new Error('grace period over')), graceMs).unref();
+    } else {
+      log.warn(`${sig}: abandoning in-flight work (it stays uncommitted and is replayed by the next run)`);
+      abort.abort(new Error(sig));
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const reporter = new ProgressReporter(process.stderr, { plainIntervalMs: config.logIntervalMs, tokens: run.completionTokens });
+  if (run.simulated) log.warn('no inference endpoint configured: using the bundled vLLM SIMULATOR — every trajectory in this run is synthetic test data, not model output');
+  log.info('run started', { source: config.source.type, sink: config.sink.dir, llm: run.endpointsDescription });
+
+  let code = 0;
+  try {
+    const result = await runPipeline(run.parts, {
+      drain: drain.signal,
+      abort: abort.signal,
+      commitIntervalMs: config.source.type === 'kafka' ? config.source.commitIntervalMs : 1000,
+      onProgress: opts.quiet ? undefined : (p) => reporter.update(p),
+      progressIntervalMs: 500,
+    });
+    reporter.finish();
+    const manifest = await run.finish(result);
+    process.stdout.write(`\n${formatFunnel(result.funnel)}\n`);
+    process.stdout.write(`shards ${manifest.shards.length} in ${config.sink.dir} (${manifest.shards.reduce((a, s) => a + s.rows, 0)} rows); manifest ${manifest.path}\n`);
+    if (run.simulated) process.stdout.write('outputs are SIMULATED (bundled vLLM simulator): configure llm.endpoints to use a real vLLM server\n');
+    if (result.fatal) {
+      process.stderr.write(`gemflow: run stopped early: ${result.fatal.message}\n`);
+      code = 2;
+    } else if (!result.funnel.balanced && !drain.signal.aborted) {
+      process.stderr.write('gemflow: the funnel does not balance: this is a bug, please report it with the manifest\n');
+      code = 3;
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await run.close();
+  }
+  return code;
+}
