@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+import type { KvStore } from '../store/kv-store.js';
+import type { ChatRequest, ChatResult } from './types.js';
+
+/** What the cache keeps of an answer. */
+export type CachedAnswer = Pick<ChatResult, 'content' | 'finishReason' | 'promptTokens' | 'completionTokens' | 'model'>;
+
+/**
+ * Content-addressed cache of LLM answers, so a replay after a crash costs no GPU time for work
+ * already done. The key is the sha256 of a canonical JSON of everything that determines the answer:
+ * model, messages, response_format (name + schema), temperature, max_tokens and seed.
+ *
+ * The cache never decides what is good: callers `put` only answers they checked (complete, parseable,
+ * valid); `get` is consulted by the inference client before any HTTP call.
+ */
+export class ResponseCache {
+  #hits = 0;
+  #misses = 0;
+
+  constructor(private readonly store: KvStore) {}
+
+  /** The content address of `req` answered by `model`. */
+  static key(model: string, req: ChatRequest): string {
+    const identity = {
+      model,
+      messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
+      responseFormat: req.responseFormat ? { name: req.responseFormat.name, schema: req.responseFormat.schema } : null,
+      temperature: req.temperature,
+      maxTokens: req.maxTokens,
+      seed: req.seed ?? null,
+    };
+    return createHash('sha256').update(canonicalJson(identity)).digest('hex');
+  }
+
+  get(model: string, req: ChatRequest): CachedAnswer | undefined {
+    const raw = this.store.get(ResponseCache.key(model, req));
+    if (raw === undefined) {
+      this.#misses++;
+      return undefined;
+    }
+    this.#hits++;
+    return JSON.parse(raw) as CachedAnswer;
+  }
+
+  put(model: string, req: ChatRequest, answer: CachedAnswer): void {
+    const { content, finishReason, promptTokens, completionTokens } = answer;
+    this.store.put(ResponseCache.key(model, req), JSON.stringify({ content, finishReason, promptTokens, completionTokens, model: answer.model }));
+  }
+
+  stats(): { hits: number; misses: number } {
+    return { hits: this.#hits, misses: this.#misses };
+  }
+}
+
+/** JSON with object keys sorted at every level, so equal values always hash the same. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+    return sorted;
+  });
+}

@@ -1,0 +1,272 @@
+import { performance } from 'node:perf_hooks';
+import type { EndpointConfig } from '../config/schema.js';
+import { GemflowError, errorCode } from '../errors.js';
+import type { ResponseCache } from './cache.js';
+import { Endpoint, EndpointScheduler } from './endpoint.js';
+import { aborted, parseRetryAfter, withRetries, type RetryInfo, type RetryPolicy } from './retry.js';
+import type { ChatRequest, ChatResult, InferenceClient } from './types.js';
+
+export interface ChatOptions {
+  /** Do not answer from the cache (the caller rejected the cached answer). */
+  skipCache?: boolean;
+}
+
+/**
+ * An InferenceClient that also takes part in response caching: runStage uses `skipCache` and
+ * `remember` when the client offers them. (Any plain InferenceClient is assignable to this type.)
+ */
+export interface StageClient {
+  chat(req: ChatRequest, opts?: ChatOptions): Promise<ChatResult>;
+  /** Caches an answer the caller checked (complete, parseable, valid). */
+  remember?(req: ChatRequest, result: ChatResult): void;
+}
+
+/** Token and error accounting of one stage. Tokens count GPU work only (cache hits add none). */
+export interface StageUsage {
+  calls: number;
+  cachedCalls: number;
+  promptTokens: number;
+  completionTokens: number;
+  /**
+   * Failed attempts by code (a retried call can add several), plus one `llm_exhausted` per call that
+   * ran out of retries and one `llm_aborted` per call its caller aborted.
+   */
+  errors: Record<string, number>;
+}
+
+export interface HttpInferenceClientOptions {
+  endpoints: EndpointConfig[];
+  /** Per attempt, from taking a slot to the last byte of the answer. */
+  timeoutMs: number;
+  maxRetries: number;
+  /** Full-jitter backoff base; default 500 ms. */
+  retryBaseMs?: number;
+  /** Cap on one wait between attempts, Retry-After included; default 30 s. */
+  retryMaxMs?: number;
+  cache?: ResponseCache;
+  /** Observes each retry (for logs and metrics): which stage and endpoint failed, how, and the wait. */
+  onRetry?: (info: RetryInfo & { stage: string; endpoint: string }) => void;
+}
+
+/**
+ * The vLLM / OpenAI-compatible client: POST /v1/chat/completions with structured output, over one
+ * undici Pool per endpoint. Each call is answered from the cache when possible; otherwise it takes a
+ * slot on the endpoint with the most headroom (waiting in a queue when all are full), and failed
+ * attempts (429, 5xx, network errors, timeouts, unparseable bodies) are retried with backoff,
+ * preferring another endpoint.
+ */
+export class HttpInferenceClient implements InferenceClient, StageClient {
+  readonly #scheduler: EndpointScheduler;
+  readonly #opts: HttpInferenceClientOptions;
+  readonly #policy: RetryPolicy;
+  readonly #usage = new Map<string, StageUsage>();
+  #started: Promise<void> | undefined;
+  #model: string | undefined;
+
+  constructor(opts: HttpInferenceClientOptions) {
+    if (opts.endpoints.length === 0) throw new GemflowError('config_invalid', 'HttpInferenceClient needs at least one endpoint');
+    this.#opts = opts;
+    this.#policy = { maxRetries: opts.maxRetries, baseMs: opts.retryBaseMs ?? 500, maxMs: opts.retryMaxMs ?? 30_000 };
+    this.#scheduler = new EndpointScheduler(opts.endpoints.map((c) => new Endpoint(c)));
+  }
+
+  /**
+   * Learns each endpoint's model from GET /v1/models when the config does not name it (retrying like
+   * chat calls do), and checks all endpoints serve the same model. Idempotent; chat() calls it.
+   */
+  start(signal?: AbortSignal): Promise<void> {
+    this.#started ??= this.#discover(signal).catch((e: unknown) => {
+      this.#started = undefined;
+      throw e;
+    });
+    return this.#started;
+  }
+
+  /** The served model (after start). */
+  get model(): string | undefined {
+    return this.#model;
+  }
+
+  /** The live endpoints: read their state, or set `limit` to steer concurrency. */
+  endpoints(): readonly Endpoint[] {
+    return this.#scheduler.endpoints;
+  }
+
+  /** Calls waiting for a slot on any endpoint. */
+  get waiting(): number {
+    return this.#scheduler.waiting;
+  }
+
+  usage(): Record<string, StageUsage> {
+    return Object.fromEntries([...this.#usage].map(([stage, u]) => [stage, { ...u, errors: { ...u.errors } }]));
+  }
+
+  async chat(req: ChatRequest, opts: ChatOptions = {}): Promise<ChatResult> {
+    await this.start(req.signal);
+    const model = this.#model!;
+    const usage = this.#usageOf(req.stage);
+    usage.calls++;
+    const hit = opts.skipCache ? undefined : this.#opts.cache?.get(model, req);
+    if (hit) {
+      usage.cachedCalls++;
+      return { ...hit, cached: true, endpoint: 'cache' };
+    }
+    let previous: Endpoint | undefined;
+    try {
+      const result = await withRetries(
+        async () => {
+          const ep = await this.#scheduler.acquire(req.signal, previous);
+          previous = ep;
+          try {
+            return await this.#complete(ep, model, req);
+          } catch (e) {
+            if (errorCode(e) !== 'llm_aborted') count(usage.errors, errorCode(e));
+            throw e;
+          } finally {
+            this.#scheduler.release(ep);
+          }
+        },
+        this.#policy,
+        { signal: req.signal, onRetry: (info) => this.#opts.onRetry?.({ ...info, stage: req.stage, endpoint: previous!.url }) },
+      );
+      usage.promptTokens += result.promptTokens;
+      usage.completionTokens += result.completionTokens;
+      return result;
+    } catch (e) {
+      if (errorCode(e) === 'llm_exhausted' || errorCode(e) === 'llm_aborted') count(usage.errors, errorCode(e));
+      throw e;
+    }
+  }
+
+  remember(req: ChatRequest, result: ChatResult): void {
+    if (this.#model !== undefined) this.#opts.cache?.put(this.#model, req, result);
+  }
+
+  /** Waits for requests in flight, then closes the connection pools. */
+  async close(): Promise<void> {
+    await Promise.all(this.#scheduler.endpoints.map((ep) => ep.pool.close()));
+  }
+
+  async #discover(signal?: AbortSignal): Promise<void> {
+    for (const ep of this.#scheduler.endpoints) {
+      if (ep.model !== undefined) continue;
+      const body = await withRetries(() => this.#send(ep, 'GET', '/v1/models', undefined, signal), this.#policy, { signal });
+      const id = (body as { data?: { id?: unknown }[] }).data?.[0]?.id;
+      if (typeof id !== 'string') throw new GemflowError('llm_bad_response', `${ep.url}/v1/models lists no model`);
+      ep.model = id;
+    }
+    const models = new Set(this.#scheduler.endpoints.map((ep) => ep.model));
+    if (models.size > 1) {
+      throw new GemflowError('llm_model_mismatch', `endpoints serve different models (${[...models].join(', ')}); replicas must serve one model`);
+    }
+    this.#model = [...models][0];
+  }
+
+  async #complete(ep: Endpoint, model: string, req: ChatRequest): Promise<ChatResult> {
+    const body = {
+      model,
+      messages: req.messages,
+      max_tokens: req.maxTokens,
+      temperature: req.temperature,
+      ...(req.seed === undefined ? {} : { seed: req.seed }),
+      ...(req.responseFormat
+        ? { response_format: { type: 'json_schema', json_schema: { name: req.responseFormat.name, schema: req.responseFormat.schema, strict: true } } }
+        : {}),
+    };
+    const json = (await this.#send(ep, 'POST', '/v1/chat/completions', body, req.signal)) as CompletionBody;
+    const choice = json.choices?.[0];
+    if (typeof choice?.message?.content !== 'string') {
+      throw new GemflowError('llm_bad_response', `${ep.url}: completion without choices[0].message.content`, { retriable: true });
+    }
+    return {
+      content: choice.message.content,
+      finishReason: choice.finish_reason ?? 'unknown',
+      promptTokens: json.usage?.prompt_tokens ?? 0,
+      completionTokens: json.usage?.completion_tokens ?? 0,
+      model: json.model ?? model,
+      cached: false,
+      endpoint: ep.url,
+    };
+  }
+
+  /** One HTTP exchange under the per-attempt timeout and the caller's signal; JSON body or a classified error. */
+  async #send(ep: Endpoint, method: 'GET' | 'POST', apiPath: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
+    if (signal?.aborted) throw aborted(signal);
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, this.#opts.timeoutMs);
+    const onAbort = () => ac.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const started = performance.now();
+    try {
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      if (ep.apiKey) headers.authorization = `Bearer ${ep.apiKey}`;
+      const res = await ep.pool.request({
+        method,
+        path: ep.path(apiPath),
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: ac.signal,
+      });
+      const text = await res.body.text();
+      if (res.statusCode < 200 || res.statusCode >= 300) throw httpError(ep, res.statusCode, text, res.headers['retry-after']);
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (e) {
+        throw new GemflowError('llm_bad_response', `${ep.url}: response body is not JSON: ${text.slice(0, 200)}`, { retriable: true, cause: e });
+      }
+      ep.recordSuccess(performance.now() - started);
+      return json;
+    } catch (e) {
+      ep.recordError();
+      if (e instanceof GemflowError) throw e;
+      if (signal?.aborted) throw aborted(signal);
+      if (timedOut) throw new GemflowError('llm_timeout', `${ep.url}: no answer within ${this.#opts.timeoutMs} ms`, { retriable: true, cause: e });
+      throw networkError(ep, e);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #usageOf(stage: string): StageUsage {
+    let u = this.#usage.get(stage);
+    if (!u) this.#usage.set(stage, (u = { calls: 0, cachedCalls: 0, promptTokens: 0, completionTokens: 0, errors: {} }));
+    return u;
+  }
+}
+
+interface CompletionBody {
+  model?: string;
+  choices?: { message?: { content?: unknown }; finish_reason?: string }[];
+  usage?: { prompt_tokens?: number; completion_tokens?: number };
+}
+
+function count(errors: Record<string, number>, code: string): void {
+  errors[code] = (errors[code] ?? 0) + 1;
+}
+
+function httpError(ep: Endpoint, status: number, body: string, retryAfter: string | string[] | undefined): GemflowError {
+  const detail = { status, endpoint: ep.url, body: body.slice(0, 500), retryAfterMs: parseRetryAfter(retryAfter) };
+  const what = `${ep.url}: HTTP ${status}: ${body.slice(0, 200)}`;
+  if (status === 429) return new GemflowError('llm_rate_limited', what, { retriable: true, detail });
+  if (status === 503) return new GemflowError('llm_unavailable', what, { retriable: true, detail });
+  if (status === 408) return new GemflowError('llm_timeout', what, { retriable: true, detail });
+  if (status >= 500) return new GemflowError('llm_server_error', what, { retriable: true, detail });
+  return new GemflowError('llm_bad_request', what, { retriable: false, detail });
+}
+
+/** undici's own timeouts are disabled (see Endpoint), so every other failure here is the network's. */
+function networkError(ep: Endpoint, e: unknown): GemflowError {
+  const code = (e as { code?: unknown }).code;
+  return new GemflowError('llm_network', `${ep.url}: ${typeof code === 'string' ? code + ' ' : ''}${(e as Error).message}`, {
+    retriable: true,
+    cause: e,
+    detail: { endpoint: ep.url, errno: code },
+  });
+}

@@ -1,0 +1,99 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { GemflowError } from '../errors.js';
+
+/**
+ * A tiny string key-value store in one SQLite file (better-sqlite3), shared by the LLM response cache
+ * and document dedupe. Each `KvStore` reads and writes one namespace; several namespaces (and several
+ * stores, even in other processes) may share a file.
+ *
+ * Durability: the database runs in WAL mode with `synchronous = NORMAL`. Every `put` is its own
+ * committed transaction (`putMany` commits a batch at once), appended to the write-ahead log before
+ * the call returns, so it survives the process being killed (kill -9): the next open replays the log.
+ * Only an OS crash or power loss can lose the last few commits (never corrupting the file). `close()`
+ * checkpoints the log back into the main file and truncates it.
+ *
+ * Calls are synchronous (SQLite in-process, microseconds per call on a warm page cache).
+ */
+export class KvStore {
+  readonly #db: Database.Database;
+  readonly #ns: string;
+  readonly #get: Database.Statement<[string, string], { value: string }>;
+  readonly #put: Database.Statement<[string, string, string]>;
+  readonly #insert: Database.Statement<[string, string, string]>;
+  readonly #delete: Database.Statement<[string, string]>;
+  readonly #count: Database.Statement<[string], { n: number }>;
+  readonly #putMany: (entries: Iterable<readonly [string, string]>) => void;
+
+  private constructor(db: Database.Database, namespace: string) {
+    this.#db = db;
+    this.#ns = namespace;
+    db.exec('CREATE TABLE IF NOT EXISTS kv (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID');
+    this.#get = db.prepare('SELECT value FROM kv WHERE ns = ? AND key = ?');
+    this.#put = db.prepare('INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value');
+    this.#insert = db.prepare('INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) ON CONFLICT (ns, key) DO NOTHING');
+    this.#delete = db.prepare('DELETE FROM kv WHERE ns = ? AND key = ?');
+    this.#count = db.prepare('SELECT count(*) AS n FROM kv WHERE ns = ?');
+    this.#putMany = db.transaction((entries: Iterable<readonly [string, string]>) => {
+      for (const [k, v] of entries) this.#put.run(this.#ns, k, v);
+    });
+  }
+
+  /** Opens (creating the file and its directory when missing) the store at `path`, in `namespace`. */
+  static open(path: string, namespace = 'default'): KvStore {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      const db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      // Another connection (cache and dedupe share files) may hold the write lock for a moment.
+      db.pragma('busy_timeout = 5000');
+      return new KvStore(db, namespace);
+    } catch (e) {
+      throw new GemflowError('store_open_failed', `cannot open key-value store ${path}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  get namespace(): string {
+    return this.#ns;
+  }
+
+  get(key: string): string | undefined {
+    return this.#get.get(this.#ns, key)?.value;
+  }
+
+  has(key: string): boolean {
+    return this.#get.get(this.#ns, key) !== undefined;
+  }
+
+  put(key: string, value: string): void {
+    this.#put.run(this.#ns, key, value);
+  }
+
+  /** Stores `value` only when `key` is absent; true when it was stored (atomic "first seen"). */
+  putIfAbsent(key: string, value: string): boolean {
+    return this.#insert.run(this.#ns, key, value).changes === 1;
+  }
+
+  /** Writes all entries in one transaction (one log append instead of one per entry). */
+  putMany(entries: Iterable<readonly [string, string]>): void {
+    this.#putMany(entries);
+  }
+
+  delete(key: string): boolean {
+    return this.#delete.run(this.#ns, key).changes === 1;
+  }
+
+  /** Number of keys in this namespace. */
+  size(): number {
+    return this.#count.get(this.#ns)?.n ?? 0;
+  }
+
+  /** Checkpoints the write-ahead log into the main file and closes. Idempotent. */
+  close(): void {
+    if (!this.#db.open) return;
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    this.#db.close();
+  }
+}
