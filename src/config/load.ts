@@ -1,0 +1,79 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { GemflowError } from '../errors.js';
+import { formatPath, interpolateEnv, type ConfigIssue } from './interpolate-env.js';
+import { PipelineConfig } from './schema.js';
+
+export interface ParseConfigOptions {
+  /** Variables for `${VAR}` interpolation; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Relative paths in the config resolve against this directory; default the working directory. */
+  baseDir?: string;
+  /** Name of the file, for messages. */
+  file?: string;
+}
+
+/** Reads, interpolates, validates and path-resolves a pipeline file (relative paths: against its directory). */
+export async function loadConfig(path: string, opts: { env?: Record<string, string | undefined> } = {}): Promise<PipelineConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new GemflowError('config_unreadable', `cannot read config file ${path}: ${(e as Error).message}`, { cause: e, detail: { file: path } });
+  }
+  return parseConfig(text, { env: opts.env ?? process.env, baseDir: dirname(resolve(path)), file: path });
+}
+
+/**
+ * Parses pipeline YAML: `${VAR}` / `${VAR:-default}` interpolation, validation against
+ * PipelineConfig with every problem reported at once (GemflowError `config_invalid`, the list in
+ * `detail.issues`), then resolution of relative paths (source.paths, sink.dir, stateDir,
+ * llm.cache.path) against `baseDir`. stateDir defaults to `<sink.dir>/.gemflow`.
+ */
+export function parseConfig(text: string, opts: ParseConfigOptions = {}): PipelineConfig {
+  const baseDir = resolve(opts.baseDir ?? process.cwd());
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    fail(doc.errors.map((e) => ({ path: '', message: `YAML syntax error: ${e.message}` })), opts.file);
+  }
+  if (doc.contents === null) fail([{ path: '', message: 'the configuration is empty (a source is required)' }], opts.file);
+  const envIssues = interpolateEnv(doc, opts.env ?? process.env);
+  const result = PipelineConfig.safeParse(doc.toJS(), { reportInput: true });
+  const issues = [...envIssues];
+  if (!result.success) {
+    // A value still holding an unset ${VAR} is already reported; its type error would only add noise.
+    const reported = new Set(envIssues.map((i) => i.path));
+    issues.push(...result.error.issues.flatMap(toConfigIssues).filter((i) => !reported.has(i.path)));
+  }
+  if (issues.length > 0 || !result.success) fail(issues, opts.file);
+  return resolvePaths(result.data, baseDir);
+}
+
+function resolvePaths(cfg: PipelineConfig, baseDir: string): PipelineConfig {
+  const sinkDir = resolve(baseDir, cfg.sink.dir);
+  return {
+    ...cfg,
+    source: cfg.source.type === 'files' ? { ...cfg.source, paths: cfg.source.paths.map((p) => resolve(baseDir, p)) } : cfg.source,
+    sink: { ...cfg.sink, dir: sinkDir },
+    stateDir: cfg.stateDir === undefined ? resolve(sinkDir, '.gemflow') : resolve(baseDir, cfg.stateDir),
+    llm: cfg.llm.cache.path === undefined ? cfg.llm : { ...cfg.llm, cache: { ...cfg.llm.cache, path: resolve(baseDir, cfg.llm.cache.path) } },
+  };
+}
+
+/** One zod issue as config issues; an unknown-keys issue becomes one issue per key, at the key's path. */
+function toConfigIssues(issue: z.core.$ZodIssue): ConfigIssue[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => ({ path: formatPath([...issue.path, k]), message: 'unknown key' }));
+  }
+  const path = formatPath(issue.path);
+  if (issue.code === 'invalid_type' && issue.input === undefined) return [{ path, message: `required, missing (expected ${issue.expected})` }];
+  return [{ path, message: issue.message }];
+}
+
+function fail(issues: ConfigIssue[], file: string | undefined): never {
+  const lines = issues.map((i) => `  - ${i.path ? `${i.path}: ` : ''}${i.message.trimEnd().replace(/\n/g, '\n    ')}`);
+  const head = `invalid configuration${file ? ` in ${file}` : ''} (${issues.length} problem${issues.length === 1 ? '' : 's'}):`;
+  throw new GemflowError('config_invalid', [head, ...lines].join('\n'), { detail: { issues, ...(file ? { file } : {}) } });
+}

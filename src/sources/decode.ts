@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto';
+import { originKey, type BadRecord, type Origin, type SourceItem } from '../envelope.js';
+
+/** How a raw record is read: which fields hold the id and the text, and the size limit. */
+export interface DecodeOptions {
+  idField: string;
+  textField: string;
+  maxRecordBytes: number;
+}
+
+/** Dead letters keep at most this many bytes of the raw record. */
+export const RAW_PREVIEW_BYTES = 64 * 1024;
+
+/** Meta keeps strings up to this length; longer values (page bodies, blobs) are dropped. */
+const META_MAX_STRING_CHARS = 2048;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Turns one raw record (a JSONL line, a serialized Parquet row, a Kafka message value) into an
+ * envelope, or into a bad record with a stable code: record_too_large, tombstone, invalid_utf8,
+ * invalid_json, not_an_object, missing_text, empty_text, invalid_id.
+ */
+export function decodeRecord(raw: Buffer | null, origin: Origin, opts: DecodeOptions): SourceItem {
+  if (raw === null) return bad(origin, 'tombstone', 'record has no value (tombstone)', '');
+  if (raw.length > opts.maxRecordBytes) return tooLargeRecord(origin, raw.length, raw, opts.maxRecordBytes);
+
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch {
+    return bad(origin, 'invalid_utf8', `record is not valid UTF-8 (${raw.length} bytes)`, preview(raw));
+  }
+
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return bad(origin, 'invalid_json', `record is not valid JSON: ${(e as Error).message}`, preview(raw));
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return bad(origin, 'not_an_object', `record must be a JSON object, got ${jsonType(value)}`, preview(raw));
+  }
+  const record = value as Record<string, unknown>;
+
+  const body = record[opts.textField];
+  if (typeof body !== 'string') {
+    const found = body === undefined ? 'absent' : `a ${jsonType(body)}`;
+    return bad(origin, 'missing_text', `text field "${opts.textField}" must be a string, it is ${found}`, preview(raw));
+  }
+  if (body.trim() === '') {
+    return bad(origin, 'empty_text', `text field "${opts.textField}" is blank`, preview(raw));
+  }
+
+  let id: string;
+  if (Object.hasOwn(record, opts.idField)) {
+    const v = record[opts.idField];
+    if (!((typeof v === 'string' && v.trim() !== '') || typeof v === 'number')) {
+      return bad(origin, 'invalid_id', `id field "${opts.idField}" must be a non-empty string or a number, got ${jsonType(v)}`, preview(raw));
+    }
+    id = String(v);
+  } else {
+    id = derivedId(origin);
+  }
+
+  return { kind: 'doc', doc: { id, text: body, origin, meta: pickMeta(record, opts), bytes: raw.length } };
+}
+
+/**
+ * The bad record for a record above the size limit. Readers that never hold the whole record (a
+ * 20 MB JSONL line) pass only its first bytes as `prefix`.
+ */
+export function tooLargeRecord(origin: Origin, bytes: number, prefix: Buffer, maxRecordBytes: number): SourceItem {
+  return bad(origin, 'record_too_large', `record is ${bytes} bytes, above maxRecordBytes ${maxRecordBytes}`, preview(prefix));
+}
+
+/** Stable id for a record without one: a hash of its acknowledgement position. */
+export function derivedId(origin: Origin): string {
+  return createHash('sha256').update(originKey(origin)).digest('hex').slice(0, 24);
+}
+
+/** The record as text for a dead letter: lossy UTF-8 of at most RAW_PREVIEW_BYTES bytes. */
+export function preview(raw: Buffer): string {
+  return raw.subarray(0, RAW_PREVIEW_BYTES).toString('utf8');
+}
+
+export function bad(origin: Origin, code: string, message: string, raw: string): SourceItem {
+  const record: BadRecord = { origin, code, message, raw };
+  return { kind: 'bad', bad: record };
+}
+
+/** The other top-level fields that are small scalars (url, title, lang, ...). */
+function pickMeta(record: Record<string, unknown>, opts: DecodeOptions): Record<string, unknown> {
+  const meta: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(record)) {
+    if (k === opts.idField || k === opts.textField) continue;
+    const small =
+      typeof v === 'boolean' ||
+      (typeof v === 'number' && Number.isFinite(v)) ||
+      (typeof v === 'string' && v.length <= META_MAX_STRING_CHARS);
+    if (small) meta[k] = v;
+  }
+  return meta;
+}
+
+function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}

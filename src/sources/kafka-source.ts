@@ -1,0 +1,307 @@
+import { Kafka, type Consumer, type EachBatchPayload, type TopicPartitions } from 'kafkajs';
+import type { KafkaSourceConfig } from '../config/schema.js';
+import type { Origin, SourceItem } from '../envelope.js';
+import { errorMessage, GemflowError } from '../errors.js';
+import { kafkaClientConfig } from '../kafka/client-options.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
+import { decodeRecord, type DecodeOptions } from './decode.js';
+import type { Source, SourceHooks } from './types.js';
+
+export interface KafkaSourceOptions {
+  /** Decoded records held between the consumer and the reader (default 1024). When full, fetching pauses. */
+  bufferRecords?: number;
+  logger?: Logger;
+}
+
+/** What the reader takes from the buffer: a record, or an assignment change to announce first. */
+type Entry =
+  | { type: 'item'; partition: string; item: SourceItem }
+  | { type: 'rebalance'; assigned: string[]; revoked: string[] };
+
+/** A partition this consumer owns, keyed "<topic>/<partition>". */
+interface OwnedPartition {
+  topic: string;
+  partition: number;
+  /** Records below this offset are committed (initially: the first offset fetched). */
+  committed?: number;
+  /** The next offset not yet buffered. */
+  next?: number;
+  /** Paused because maxInFlightPerPartition records are uncommitted; commit() resumes it. */
+  pausedInFlight: boolean;
+}
+
+/** How long a batch handler waiting for buffer room sleeps between heartbeats. */
+const ROOM_WAIT_MS = 1000;
+
+/** Commit errors that only mean the group moved on: the partitions are revoked, their new owner replays. */
+const LOST_GENERATION = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
+
+/**
+ * Reads Kafka topics as a consumer group member. Records flow from kafkajs' eachBatch into a
+ * bounded buffer the reader drains; a partition pauses while the buffer is full or while it has
+ * maxInFlightPerPartition records the runtime has not committed, so memory stays flat (backpressure,
+ * not buffering). Nothing is committed automatically: `commit()` stores the runtime's watermarks.
+ *
+ * Rebalances: assignment changes reach the reader in order with the records, so
+ * `onPartitionsAssigned` runs before any record of a new partition is yielded and
+ * `onPartitionsRevoked` as soon as a partition is lost (its buffered records are dropped; the new
+ * owner replays them from the committed offset). A consumer crash (e.g. a broker down longer than
+ * the retries) restarts the consumer, which counts as losing and regaining every partition.
+ * `read()` is meant to be called once per instance.
+ */
+export class KafkaSource implements Source {
+  readonly kind = 'kafka' as const;
+  readonly #cfg: KafkaSourceConfig;
+  readonly #decode: DecodeOptions;
+  readonly #capacity: number;
+  readonly #logger: Logger;
+  readonly #consumer: Consumer;
+  readonly #owned = new Map<string, OwnedPartition>();
+  #entries: Entry[] = [];
+  /** Number of 'item' entries in #entries (the buffer's fill). */
+  #items = 0;
+  #waiters = new Set<() => void>();
+  #fatal: GemflowError | undefined;
+  #started = false;
+  #running = false;
+  /** Set on abort or close: no more fetching, no consumer restarts. */
+  #stopped = false;
+
+  constructor(cfg: KafkaSourceConfig, opts: KafkaSourceOptions = {}) {
+    this.#cfg = cfg;
+    this.#decode = { idField: cfg.idField, textField: cfg.textField, maxRecordBytes: cfg.maxRecordBytes };
+    this.#capacity = opts.bufferRecords ?? 1024;
+    if (!Number.isInteger(this.#capacity) || this.#capacity < 1) {
+      throw new GemflowError('invalid_option', `bufferRecords must be a positive integer, got ${this.#capacity}`);
+    }
+    this.#logger = opts.logger ?? createLogger();
+    const kafka = new Kafka(kafkaClientConfig(cfg, this.#logger));
+    this.#consumer = kafka.consumer({
+      groupId: cfg.groupId,
+      sessionTimeout: cfg.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.min(3000, Math.floor(cfg.sessionTimeoutMs / 10))),
+      // Also how long kafkajs sleeps when every partition is paused, i.e. the latency of a resume.
+      maxWaitTimeInMs: 250,
+      retry: {
+        initialRetryTime: 300,
+        maxRetryTime: 10_000,
+        retries: 8,
+        // kafkajs asks this after a retriable failure outlived the retries (a broker down for a while).
+        restartOnFailure: async (e) => {
+          if (!this.#stopped) this.#logger.warn('kafka consumer failed, restarting', { groupId: cfg.groupId, error: errorMessage(e) });
+          return !this.#stopped;
+        },
+      },
+    });
+  }
+
+  async *read(signal: AbortSignal, hooks: SourceHooks): AsyncIterable<SourceItem> {
+    if (this.#started) throw new GemflowError('kafka_source_reused', 'KafkaSource.read() can be called only once');
+    this.#started = true;
+    const onAbort = () => this.#stopFetching();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.#start();
+      while (!signal.aborted) {
+        if (this.#fatal) throw this.#fatal;
+        const entry = this.#entries.shift();
+        if (!entry) {
+          await this.#waitForChange(60_000);
+          continue;
+        }
+        if (entry.type === 'rebalance') {
+          if (entry.revoked.length) await hooks.onPartitionsRevoked?.(entry.revoked);
+          if (entry.assigned.length) await hooks.onPartitionsAssigned?.(entry.assigned);
+          continue;
+        }
+        this.#items--;
+        this.#wake();
+        yield entry.item;
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.#stopFetching();
+    }
+  }
+
+  /** Commits `partition -> next offset` for the partitions this consumer still owns. */
+  async commit(positions: Map<string, number>): Promise<void> {
+    const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
+    const owned: Array<[OwnedPartition, number]> = [];
+    for (const [key, next] of positions) {
+      const st = this.#owned.get(key);
+      if (!st) continue; // revoked: its new owner commits it
+      offsets.push({ topic: st.topic, partition: st.partition, offset: String(next) });
+      owned.push([st, next]);
+    }
+    if (offsets.length === 0 || !this.#running) return;
+    try {
+      await this.#consumer.commitOffsets(offsets);
+    } catch (e) {
+      const type = kafkaErrorType(e);
+      if (type && LOST_GENERATION.has(type)) {
+        this.#logger.warn('kafka commit skipped: the group is rebalancing', { groupId: this.#cfg.groupId, error: type });
+        return;
+      }
+      throw new GemflowError('kafka_commit_failed', `cannot commit offsets of group ${this.#cfg.groupId}: ${errorMessage(e)}`, { retriable: true, cause: e });
+    }
+    for (const [st, next] of owned) {
+      st.committed = Math.max(st.committed ?? next, next);
+      if (st.pausedInFlight && this.#inFlight(st) < this.#cfg.maxInFlightPerPartition) {
+        st.pausedInFlight = false;
+        if (!this.#stopped && this.#owned.get(`${st.topic}/${st.partition}`) === st) {
+          this.#consumer.resume([{ topic: st.topic, partitions: [st.partition] }]);
+        }
+      }
+    }
+  }
+
+  /** Records fetched and decoded but not yet taken by the reader (never above bufferRecords); for metrics. */
+  bufferedRecords(): number {
+    return this.#items;
+  }
+
+  async close(): Promise<void> {
+    this.#stopped = true;
+    this.#wake();
+    await this.#consumer.disconnect();
+  }
+
+  async #start(): Promise<void> {
+    const consumer = this.#consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.#assign(e.payload.memberAssignment));
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (e.payload.restart) {
+        this.#assign({}); // the restarted consumer joins afresh: everything is reassigned
+      } else if (!this.#stopped) {
+        this.#fatal = new GemflowError('kafka_consumer_failed', `Kafka consumer of group ${this.#cfg.groupId} failed: ${errorMessage(e.payload.error)}`, { cause: e.payload.error });
+        this.#wake();
+      }
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: this.#cfg.topics, fromBeginning: this.#cfg.fromBeginning });
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#onBatch(p) });
+      this.#running = true;
+    } catch (e) {
+      throw new GemflowError(
+        'kafka_connect_failed',
+        `cannot consume ${this.#cfg.topics.join(', ')} from ${this.#cfg.brokers.join(',')}: ${errorMessage(e)}`,
+        { retriable: true, cause: e },
+      );
+    }
+  }
+
+  /** Applies a new assignment (topic -> partitions); called synchronously from kafkajs' GROUP_JOIN. */
+  #assign(assignment: Record<string, number[]>): void {
+    const now = new Map<string, TopicPartitions & { partitions: number[] }>();
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const p of partitions) now.set(`${topic}/${p}`, { topic, partitions: [p] });
+    }
+    const revoked = [...this.#owned.keys()].filter((k) => !now.has(k));
+    const assigned = [...now.keys()].filter((k) => !this.#owned.has(k));
+    for (const key of revoked) this.#owned.delete(key);
+    if (revoked.length) {
+      const lost = new Set(revoked);
+      this.#entries = this.#entries.filter((e) => e.type !== 'item' || !lost.has(e.partition));
+      this.#items = this.#entries.reduce((n, e) => n + (e.type === 'item' ? 1 : 0), 0);
+    }
+    for (const [key, tp] of now) {
+      const kept = this.#owned.get(key);
+      if (kept) {
+        // A new generation restarts every partition at its committed offset: continue after the buffer instead.
+        if (kept.next !== undefined) this.#consumer.seek({ topic: tp.topic, partition: tp.partitions[0]!, offset: String(kept.next) });
+        continue;
+      }
+      this.#owned.set(key, { topic: tp.topic, partition: tp.partitions[0]!, pausedInFlight: false });
+      // Clear a pause left from an earlier ownership of this partition (or keep fetching stopped).
+      if (this.#stopped) this.#consumer.pause([tp]);
+      else if (this.#running) this.#consumer.resume([tp]);
+    }
+    if (assigned.length || revoked.length) {
+      this.#logger.info('kafka partitions changed', { groupId: this.#cfg.groupId, assigned: assigned.join(','), revoked: revoked.join(',') });
+      this.#entries.push({ type: 'rebalance', assigned, revoked });
+      this.#wake();
+    }
+  }
+
+  async #onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const key = `${batch.topic}/${batch.partition}`;
+    const st = this.#owned.get(key);
+    if (!st) return;
+    const tp = [{ topic: batch.topic, partitions: [batch.partition] }];
+    const accepting = () => isRunning() && !isStale() && !this.#stopped && this.#owned.get(key) === st;
+    let pausedForRoom = false;
+    try {
+      for (const message of batch.messages) {
+        const offset = Number(message.offset);
+        if (st.next !== undefined && offset < st.next) {
+          resolveOffset(message.offset); // already buffered during this ownership
+          continue;
+        }
+        while (this.#items >= this.#capacity) {
+          if (!pausedForRoom) {
+            this.#consumer.pause(tp);
+            pausedForRoom = true;
+          }
+          await this.#waitForChange(ROOM_WAIT_MS);
+          if (!accepting()) return;
+          await heartbeat();
+        }
+        if (!accepting()) return;
+        st.committed ??= offset;
+        if (this.#inFlight(st) >= this.#cfg.maxInFlightPerPartition) {
+          st.pausedInFlight = true;
+          this.#consumer.pause(tp);
+          return; // the rest of the batch is fetched again on resume
+        }
+        const origin: Origin = { kind: 'kafka', partition: key, offset, topic: batch.topic, kafkaPartition: batch.partition };
+        this.#entries.push({ type: 'item', partition: key, item: decodeRecord(message.value, origin, this.#decode) });
+        this.#items++;
+        st.next = offset + 1;
+        resolveOffset(message.offset);
+        this.#wake();
+      }
+    } finally {
+      if (pausedForRoom && !st.pausedInFlight && !this.#stopped && this.#owned.get(key) === st) this.#consumer.resume(tp);
+    }
+    await heartbeat();
+  }
+
+  #inFlight(st: OwnedPartition): number {
+    return st.next === undefined || st.committed === undefined ? 0 : st.next - st.committed;
+  }
+
+  #stopFetching(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#running) this.#consumer.pause(this.#cfg.topics.map((topic) => ({ topic })));
+    this.#wake();
+  }
+
+  /** Resolves on the next #wake() (buffer changed, abort, failure) or after `ms`. */
+  #waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiters.add(done);
+    });
+  }
+
+  #wake(): void {
+    for (const w of [...this.#waiters]) w();
+  }
+}
+
+/** The Kafka protocol error type (e.g. "REBALANCE_IN_PROGRESS") behind a kafkajs error, if any. */
+function kafkaErrorType(e: unknown): string | undefined {
+  for (let cur = e as { type?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0; cur && depth < 5; depth++) {
+    if (typeof cur.type === 'string') return cur.type;
+    cur = (cur.cause ?? cur.originalError) as typeof cur;
+  }
+  return undefined;
+}
