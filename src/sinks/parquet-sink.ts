@@ -1,0 +1,283 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import parquet from 'parquetjs-lite';
+import type { SinkConfig } from '../config/schema.js';
+import { originKey, type Origin } from '../envelope.js';
+import { GemflowError, errorMessage, isGemflowError } from '../errors.js';
+import { fsyncDir, writeFileDurable } from './durable-file.js';
+import { OUTPUT_COLUMNS, toParquetRow } from './output-columns.js';
+import { INDEX_SUFFIX, PARQUET_SUFFIX, SHARDS_SUBDIR, TMP_SUFFIX, readShardIndex, scanShardDir, type ShardIndex, type ShardIndexDoc } from './shard-index.js';
+import type { OutputRow, ShardInfo, ShardSink } from './types.js';
+
+const COMPRESSION = { snappy: 'SNAPPY', gzip: 'GZIP', none: 'UNCOMPRESSED' } as const;
+
+export interface ParquetShardSinkOptions {
+  /** Clock used for shard age (maxAgeMs); Date.now by default. */
+  now?: () => number;
+}
+
+/** A shard being written: a `.tmp` Parquet file plus what will go into its index. */
+interface OpenShard {
+  partition: string;
+  slug: string;
+  tmpPath: string;
+  fh: FileHandle;
+  writer: parquet.ParquetWriter;
+  /** Bytes handed to the file so far (the file's size once the writer is closed). */
+  bytes: number;
+  rows: number;
+  approxBytes: number;
+  openedAt: number;
+  docs: ShardIndexDoc[];
+  origins: Origin[];
+}
+
+/** One source partition: its open shard, and the tail of the queue that serializes its operations. */
+interface Lane {
+  tail: Promise<void>;
+  shard?: OpenShard;
+}
+
+/**
+ * Writes output rows to Parquet shards under `<dir>/shards/`, one open shard per source partition.
+ *
+ * A document's rows go into one shard: the shard is rolled before a document that would take it past
+ * maxRows or maxBytes (bytes approximated from the rows' string lengths), right after a document
+ * that fills it, and by tick() once it is older than maxAgeMs. A shard is finished as
+ * `<name>.tmp` -> fsync -> index `<name>.docs.json` (tmp+fsync+rename) -> rename to
+ * `<name>.parquet` -> fsync the directory, and only then are its documents passed to onDurable.
+ * Names come from what a shard holds (partition, offset range, hash of the offsets), so a replay of
+ * the same documents rewrites the same file.
+ *
+ * Memory per open shard is one row group (rowGroupRows rows) plus one small entry per document.
+ * Operations on one partition run one after another; a caller's `await writeDoc` is its
+ * backpressure. Any I/O failure makes the sink unusable (`sink_write_failed` on every later call):
+ * documents already accepted can no longer become durable, so the run must stop and replay them.
+ * One sink instance owns a directory: open() deletes unfinished files left by a crash. onDurable must
+ * not throw (a throw counts as a sink failure).
+ */
+export class ParquetShardSink implements ShardSink {
+  onDurable: (origins: Origin[]) => void = () => {};
+
+  readonly #config: SinkConfig;
+  readonly #shardsDir: string;
+  readonly #now: () => number;
+  readonly #schema: parquet.ParquetSchema;
+  readonly #lanes = new Map<string, Lane>();
+  readonly #written: ShardInfo[] = [];
+  #seq = 0;
+  #opened = false;
+  #closed = false;
+  #failure: GemflowError | undefined;
+
+  constructor(config: SinkConfig, opts: ParquetShardSinkOptions = {}) {
+    this.#config = config;
+    this.#shardsDir = join(config.dir, SHARDS_SUBDIR);
+    this.#now = opts.now ?? Date.now;
+    const compression = COMPRESSION[config.compression];
+    this.#schema = new parquet.ParquetSchema(
+      Object.fromEntries(OUTPUT_COLUMNS.map((c) => [c.name, { type: c.type, compression, ...(c.json && { statistics: false as const }) }])),
+    );
+  }
+
+  /** Create the shards directory and delete what a crash left behind: `.tmp` files and orphan indexes. */
+  async open(): Promise<void> {
+    await mkdir(this.#shardsDir, { recursive: true });
+    const listing = await scanShardDir(this.#shardsDir);
+    const stale = [...listing.tmpFiles, ...listing.orphanIndexes];
+    for (const path of stale) await unlink(path);
+    if (stale.length > 0) await fsyncDir(this.#shardsDir);
+    this.#opened = true;
+  }
+
+  /**
+   * Origin keys of the documents in the shards that exist, read from their indexes. An index whose
+   * shard is missing is skipped (open() deletes those; here one may be a shard being finished).
+   */
+  async writtenDocs(partitions?: string[]): Promise<Set<string>> {
+    const wanted = partitions && new Set(partitions);
+    const out = new Set<string>();
+    for (const s of (await scanShardDir(this.#shardsDir)).shards) {
+      const index = await readShardIndex(s.indexPath);
+      for (const d of index.docs) {
+        // Only partition and offset make up the key.
+        if (!wanted || wanted.has(d.partition)) out.add(originKey({ partition: d.partition, offset: d.offset } as Origin));
+      }
+    }
+    return out;
+  }
+
+  async writeDoc(origin: Origin, rows: OutputRow[]): Promise<void> {
+    this.#checkUsable();
+    if (rows.length === 0) throw new GemflowError('sink_no_rows', `document ${originKey(origin)} has no rows to write`);
+    // Convert and check every row before touching the shard, so a bad row leaves no partial document.
+    const converted = rows.map(toParquetRow);
+    const approxBytes = converted.reduce((n, r) => n + r.approxBytes, 0);
+    const lane = this.#lane(origin.partition);
+    await this.#enqueue(lane, async () => {
+      const { maxRows, maxBytes } = this.#config;
+      if (lane.shard && (lane.shard.rows + rows.length > maxRows || lane.shard.approxBytes + approxBytes > maxBytes)) await this.#finish(lane);
+      const shard = (lane.shard ??= await this.#openShard(origin));
+      for (const r of converted) await shard.writer.appendRow(r.values);
+      shard.rows += rows.length;
+      shard.approxBytes += approxBytes;
+      shard.docs.push({ partition: origin.partition, offset: origin.offset, documentId: rows[0]!.documentId, rows: rows.length });
+      shard.origins.push(origin);
+      if (shard.rows >= maxRows || shard.approxBytes >= maxBytes) await this.#finish(lane);
+    });
+  }
+
+  async tick(): Promise<void> {
+    if (this.#closedCleanly()) return;
+    this.#checkUsable();
+    const old = (lane: Lane) => lane.shard !== undefined && this.#now() - lane.shard.openedAt >= this.#config.maxAgeMs;
+    await Promise.all(
+      [...this.#lanes.values()].filter(old).map((lane) => this.#enqueue(lane, async () => (old(lane) ? this.#finish(lane) : undefined))),
+    );
+  }
+
+  async flush(): Promise<void> {
+    if (this.#closedCleanly()) return;
+    this.#checkUsable();
+    await this.#finishAll();
+  }
+
+  /**
+   * Refuse new writes, finish every open shard, release everything. After a failure, open shards
+   * are discarded (their documents were never reported durable) and the failure is thrown.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (!this.#failure) await this.#finishAll();
+    } finally {
+      await Promise.all([...this.#lanes.values()].map((lane) => lane.tail));
+      for (const lane of this.#lanes.values()) if (lane.shard) await discard(lane.shard);
+      this.#lanes.clear();
+    }
+    if (this.#failure) throw this.#failure;
+  }
+
+  shards(): ShardInfo[] {
+    return [...this.#written];
+  }
+
+  /** Closed without failure: tick() and flush() have nothing left to do (a late timer is harmless). */
+  #closedCleanly(): boolean {
+    return this.#closed && !this.#failure;
+  }
+
+  /** Finish the open shard of every partition, after the operations already queued for it. */
+  async #finishAll(): Promise<void> {
+    await Promise.all([...this.#lanes.values()].map((lane) => this.#enqueue(lane, async () => (lane.shard ? this.#finish(lane) : undefined))));
+  }
+
+  #checkUsable(): void {
+    if (this.#failure) throw this.#failure;
+    if (this.#closed) throw new GemflowError('sink_closed', 'the Parquet sink is closed');
+    if (!this.#opened) throw new GemflowError('sink_not_open', 'open() the Parquet sink before writing');
+  }
+
+  #lane(partition: string): Lane {
+    let lane = this.#lanes.get(partition);
+    if (!lane) this.#lanes.set(partition, (lane = { tail: Promise.resolve() }));
+    return lane;
+  }
+
+  /** Run `op` after the lane's earlier operations; a failure of `op` fails the whole sink. */
+  #enqueue(lane: Lane, op: () => Promise<void>): Promise<void> {
+    const run = lane.tail.then(async () => {
+      if (this.#failure) throw this.#failure;
+      try {
+        await op();
+      } catch (e) {
+        this.#failure ??= new GemflowError('sink_write_failed', `Parquet sink failed: ${errorMessage(e)}`, {
+          cause: e,
+          retriable: isGemflowError(e) && e.retriable,
+        });
+        throw this.#failure;
+      }
+    });
+    lane.tail = run.catch(() => {});
+    return run;
+  }
+
+  async #openShard(origin: Origin): Promise<OpenShard> {
+    const slug = partitionSlug(origin);
+    const tmpPath = join(this.#shardsDir, `${slug}.${process.pid}-${++this.#seq}${PARQUET_SUFFIX}${TMP_SUFFIX}`);
+    const fh = await open(tmpPath, 'wx');
+    // Every field but the writer: creating the writer already writes the file header through `write`.
+    const shard = { partition: origin.partition, slug, tmpPath, fh, bytes: 0, rows: 0, approxBytes: 0, openedAt: this.#now(), docs: [], origins: [] } as Omit<OpenShard, 'writer'> as OpenShard;
+    let pending: Promise<unknown> = Promise.resolve();
+    // parquetjs-lite hands over file sections in order but does not always await them; chaining them
+    // keeps the order, and returning the chain itself means a failure is seen by the next awaited write.
+    const write = (buf: Buffer): Promise<unknown> => {
+      const pos = shard.bytes;
+      shard.bytes += buf.length;
+      return (pending = pending.then(() => writeAll(fh, buf, pos)));
+    };
+    const close = async (): Promise<void> => {
+      try {
+        await pending;
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    };
+    const envelope = new parquet.ParquetEnvelopeWriter(this.#schema, write as (buf: Buffer) => Promise<void>, close, 0, {});
+    shard.writer = new parquet.ParquetWriter(this.#schema, envelope, { rowGroupSize: this.#config.rowGroupRows });
+    return shard;
+  }
+
+  /** Make the lane's shard durable under its final name, then report its documents. */
+  async #finish(lane: Lane): Promise<void> {
+    const shard = lane.shard!;
+    lane.shard = undefined;
+    try {
+      await shard.writer.close();
+    } catch (e) {
+      await discard(shard);
+      throw e;
+    }
+    const offsets = shard.docs.map((d) => d.offset).sort((a, b) => a - b);
+    const firstOffset = offsets[0]!;
+    const lastOffset = offsets[offsets.length - 1]!;
+    const hash8 = createHash('sha256').update(offsets.join(',')).digest('hex').slice(0, 8);
+    const name = `${shard.slug}-${pad(firstOffset)}-${pad(lastOffset)}-${hash8}`;
+    const index: ShardIndex = { version: 1, name, partition: shard.partition, firstOffset, lastOffset, rows: shard.rows, bytes: shard.bytes, docs: shard.docs };
+    const path = join(this.#shardsDir, name + PARQUET_SUFFIX);
+    await writeFileDurable(join(this.#shardsDir, name + INDEX_SUFFIX), JSON.stringify(index), { syncDir: false });
+    await rename(shard.tmpPath, path);
+    await fsyncDir(this.#shardsDir);
+    this.#written.push({ path, rows: shard.rows, bytes: shard.bytes, partition: shard.partition, firstOffset, lastOffset });
+    this.onDurable(shard.origins);
+  }
+}
+
+/**
+ * Filesystem-safe, readable and unique name part for a partition: the file's basename or
+ * `<topic>-<partition>`, plus 6 hex of sha256 of the full partition string (two files with the same
+ * basename in different directories get different slugs).
+ */
+function partitionSlug(origin: Origin): string {
+  const readable = origin.kind === 'kafka' ? `${origin.topic}-${origin.kafkaPartition}` : basename(origin.partition);
+  const safe = readable.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._-]+/, '').slice(0, 64) || 'partition';
+  return `${safe}-${createHash('sha256').update(origin.partition).digest('hex').slice(0, 6)}`;
+}
+
+const pad = (n: number) => String(n).padStart(12, '0');
+
+async function writeAll(fh: FileHandle, buf: Buffer, pos: number): Promise<void> {
+  for (let done = 0; done < buf.length; ) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, pos + done);
+    done += bytesWritten;
+  }
+}
+
+/** Drop an unfinished shard: close its file (if still open) and delete it. */
+async function discard(shard: OpenShard): Promise<void> {
+  await shard.fh.close().catch(() => {});
+  await unlink(shard.tmpPath).catch(() => {});
+}

@@ -1,0 +1,176 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { errorMessage } from '../errors.js';
+import { DEAD_LETTER_FILE_NAME } from './dead-letter-file.js';
+import { readManifest, type RunManifest, type Tally } from './manifest.js';
+import { SHARDS_SUBDIR, readShardIndex, scanShardDir } from './shard-index.js';
+
+/** One complete shard on disk, described by its index (bytes: the file's actual size). */
+export interface ShardSummary {
+  name: string;
+  path: string;
+  partition: string;
+  firstOffset: number;
+  lastOffset: number;
+  docs: number;
+  rows: number;
+  bytes: number;
+}
+
+export interface OutputSummary {
+  dir: string;
+  manifest: RunManifest | null;
+  shards: ShardSummary[];
+  totals: { shards: number; docs: number; rows: number; bytes: number };
+  /** Dead letters by code and stage; null when there is no dead-letter file. */
+  deadLetters: { path: string; total: number; byCode: Tally; byStage: Tally; malformedLines: number } | null;
+  problems: {
+    /** Shards the manifest lists that are not on disk. */
+    missingShards: string[];
+    orphanIndexes: string[];
+    unindexedParquet: string[];
+    tmpFiles: string[];
+    unreadableIndexes: { path: string; message: string }[];
+  };
+}
+
+/** What an output directory holds, for `gemflow stats <dir>`: manifest, shards, dead letters. */
+export async function readOutputSummary(dir: string): Promise<OutputSummary> {
+  const listing = await scanShardDir(join(dir, SHARDS_SUBDIR));
+  const shards: ShardSummary[] = [];
+  const unreadableIndexes: { path: string; message: string }[] = [];
+  for (const s of listing.shards) {
+    try {
+      const index = await readShardIndex(s.indexPath);
+      const { size } = await stat(s.parquetPath);
+      const { partition, firstOffset, lastOffset, rows } = index;
+      shards.push({ name: s.name, path: s.parquetPath, partition, firstOffset, lastOffset, docs: index.docs.length, rows, bytes: size });
+    } catch (e) {
+      unreadableIndexes.push({ path: s.indexPath, message: errorMessage(e) });
+    }
+  }
+  const manifest = await readManifest(dir);
+  const onDisk = new Set(shards.map((s) => basename(s.path)));
+  return {
+    dir,
+    manifest,
+    shards,
+    totals: {
+      shards: shards.length,
+      docs: shards.reduce((n, s) => n + s.docs, 0),
+      rows: shards.reduce((n, s) => n + s.rows, 0),
+      bytes: shards.reduce((n, s) => n + s.bytes, 0),
+    },
+    deadLetters: await countDeadLetters(join(dir, DEAD_LETTER_FILE_NAME)),
+    problems: {
+      missingShards: (manifest?.shards ?? []).map((s) => s.path).filter((p) => !onDisk.has(basename(p))),
+      orphanIndexes: listing.orphanIndexes,
+      unindexedParquet: listing.unindexedParquet,
+      tmpFiles: listing.tmpFiles,
+      unreadableIndexes,
+    },
+  };
+}
+
+async function countDeadLetters(path: string): Promise<OutputSummary['deadLetters']> {
+  try {
+    await stat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  const out = { path, total: 0, byCode: {} as Tally, byStage: {} as Tally, malformedLines: 0 };
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line.trim() === '') continue;
+    let dl: { code?: unknown; stage?: unknown };
+    try {
+      dl = JSON.parse(line) as typeof dl;
+    } catch {
+      out.malformedLines++; // e.g. a line cut short by a crash
+      continue;
+    }
+    out.total++;
+    const code = typeof dl.code === 'string' ? dl.code : 'unknown';
+    const stage = typeof dl.stage === 'string' ? dl.stage : 'unknown';
+    out.byCode[code] = (out.byCode[code] ?? 0) + 1;
+    out.byStage[stage] = (out.byStage[stage] ?? 0) + 1;
+  }
+  return out;
+}
+
+/** The summary as readable text: run, funnel, tokens, shards per partition, dead letters, problems. */
+export function formatOutputSummary(s: OutputSummary): string {
+  const out: string[] = [`output ${s.dir}`];
+  const m = s.manifest;
+  if (m) {
+    out.push(`run ${m.startedAt} -> ${m.finishedAt}${m.simulated ? ' (simulated LLM outputs)' : ''}${m.fatal ? `, stopped: ${m.fatal.code}: ${m.fatal.message}` : ''}`);
+    const d = m.funnel.documents;
+    const t = m.funnel.trajectories;
+    out.push(
+      '',
+      `documents    received ${d.received}, written ${d.written}, dropped ${tally(d.dropped)}, rejected ${tally(d.rejected)}, dead-lettered ${tally(d.deadLettered)}`,
+      `trajectories generated ${t.generated}, written ${t.written}, rejected ${tally(t.rejected)}, dropped ${tally(t.dropped)}`,
+    );
+    const stages = Object.entries(m.tokens);
+    if (stages.length > 0) {
+      out.push('', table(['stage', 'prompt tokens', 'completion tokens'], stages.map(([k, u]) => [k, u.promptTokens, u.completionTokens])));
+    }
+  } else out.push('no manifest.json (run unfinished or not a gemflow output)');
+
+  const { totals } = s;
+  out.push('', `shards ${totals.shards}, documents ${totals.docs}, rows ${totals.rows}, ${mb(totals.bytes)}`);
+  const parts = new Map<string, { shards: number; docs: number; rows: number; bytes: number; first: number; last: number }>();
+  for (const sh of s.shards) {
+    const p = parts.get(sh.partition) ?? { shards: 0, docs: 0, rows: 0, bytes: 0, first: sh.firstOffset, last: sh.lastOffset };
+    parts.set(sh.partition, {
+      shards: p.shards + 1,
+      docs: p.docs + sh.docs,
+      rows: p.rows + sh.rows,
+      bytes: p.bytes + sh.bytes,
+      first: Math.min(p.first, sh.firstOffset),
+      last: Math.max(p.last, sh.lastOffset),
+    });
+  }
+  if (parts.size > 0) {
+    const rows = [...parts].sort(([a], [b]) => a.localeCompare(b)).map(([k, p]) => [k, p.shards, p.docs, p.rows, mb(p.bytes), `${p.first}..${p.last}`]);
+    out.push(table(['partition', 'shards', 'docs', 'rows', 'size', 'offsets'], rows));
+  }
+
+  const dl = s.deadLetters;
+  out.push('', dl ? `dead letters ${dl.total}${dl.total ? `; by code: ${breakdown(dl.byCode)}; by stage: ${breakdown(dl.byStage)}` : ''}${dl.malformedLines ? ` (${dl.malformedLines} malformed lines)` : ''}` : 'dead letters: none (no dead-letters.jsonl)');
+
+  const pr = s.problems;
+  const problems = [
+    ...pr.missingShards.map((p) => `listed in the manifest but missing: ${p}`),
+    ...pr.orphanIndexes.map((p) => `index without its shard (crash leftover): ${p}`),
+    ...pr.unindexedParquet.map((p) => `shard without an index: ${p}`),
+    ...pr.tmpFiles.map((p) => `unfinished write: ${p}`),
+    ...pr.unreadableIndexes.map((u) => `unreadable index ${u.path}: ${u.message}`),
+  ];
+  if (problems.length > 0) out.push('', 'problems:', ...problems.map((p) => `  ${p}`));
+  return out.join('\n');
+}
+
+/** "4 (bad_json: 2, llm_exhausted: 1, record_too_large: 1)", or "0". */
+function tally(t: Tally): string {
+  const total = Object.values(t).reduce((n, v) => n + v, 0);
+  return total === 0 ? '0' : `${total} (${breakdown(t)})`;
+}
+
+/** Largest first: "bad_json: 2, llm_exhausted: 1". */
+function breakdown(t: Tally): string {
+  const e = Object.entries(t).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  return e.map(([k, v]) => `${k}: ${v}`).join(', ');
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(2)} MB`;
+
+/** Left-aligned first column, right-aligned numbers, two spaces between columns. */
+function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  return cells.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
