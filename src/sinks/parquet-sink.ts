@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import parquet from 'parquetjs-lite';
 import type { SinkConfig } from '../config/schema.js';
@@ -81,12 +81,22 @@ export class ParquetShardSink implements ShardSink {
     );
   }
 
-  /** Create the shards directory and delete what a crash left behind: `.tmp` files and orphan indexes. */
+  /**
+   * Create the shards directory and delete what a crash left behind: `.tmp` files and orphan indexes.
+   * Several workers of one consumer group may share an output directory, so only leftovers untouched for
+   * longer than any live shard stays open (2 x maxAgeMs, at least 10 minutes) are deleted; younger ones
+   * may belong to a live peer. Leftovers are never visible as shards either way.
+   */
   async open(): Promise<void> {
     await mkdir(this.#shardsDir, { recursive: true });
     const listing = await scanShardDir(this.#shardsDir);
-    const stale = [...listing.tmpFiles, ...listing.orphanIndexes];
-    for (const path of stale) await unlink(path);
+    const horizon = Date.now() - Math.max(2 * this.#config.maxAgeMs, 10 * 60_000);
+    const stale: string[] = [];
+    for (const path of [...listing.tmpFiles, ...listing.orphanIndexes]) {
+      const st = await stat(path).catch(() => undefined);
+      if (st && st.mtimeMs < horizon) stale.push(path);
+    }
+    for (const path of stale) await unlink(path).catch(() => {});
     if (stale.length > 0) await fsyncDir(this.#shardsDir);
     this.#opened = true;
   }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { originKey, type Origin } from '../../src/envelope.js';
@@ -145,7 +145,7 @@ describe('ParquetShardSink', () => {
     await again.close();
   });
 
-  it('open() deletes .tmp files and indexes whose shard is missing', async () => {
+  it('open() deletes stale .tmp files and indexes whose shard is missing, keeps fresh ones', async () => {
     const out = await dir('crash');
     const docs = corpus(10);
     const first = await writeAll(sinkConfig(out, { maxRows: 20 }), docs, false);
@@ -161,6 +161,16 @@ describe('ParquetShardSink', () => {
     // And an index whose shard was removed is not counted either.
     const removedIndex = join(shardsDir, 'gone.docs.json');
     await copyFile(victimIndex, removedIndex);
+
+    // A fresh leftover may belong to a live peer sharing the directory: kept, and still not counted.
+    const young = new ParquetShardSink(sinkConfig(out));
+    await young.open();
+    expect((await readdir(shardsDir)).filter((f) => f.endsWith('.tmp'))).toHaveLength(2);
+    expect(await young.writtenDocs()).toEqual(new Set(docs.map((d) => originKey(d.origin))));
+    await young.close();
+    // Once older than any live shard can be, they are a crash's leftovers and are deleted.
+    const old = new Date(Date.now() - 3600_000);
+    for (const f of [...stray, orphan, removedIndex]) await utimes(f, old, old);
 
     const sink = new ParquetShardSink(sinkConfig(out));
     await sink.open();

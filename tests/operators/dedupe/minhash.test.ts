@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { EMPTY_SLOT, LshIndex, MinHash } from '../../../operators/dedupe/minhash.js';
+import { changeWords, jaccard, words } from './text-gen.js';
+
+describe('MinHash', () => {
+  const mh = new MinHash();
+  const base = words(400, 1);
+
+  it('gives identical (modulo case, punctuation, spacing) texts similarity 1', () => {
+    const a = mh.signature(base.join(' '));
+    const b = mh.signature(base.map((w, i) => (i % 7 === 0 ? w.toUpperCase() + ',' : w)).join('  \n'));
+    expect(a).toHaveLength(128);
+    expect(MinHash.similarity(a, b)).toBe(1);
+  });
+
+  it.each([[[10, 200, 390]], [Array.from({ length: 40 }, (_, i) => i * 10)]])(
+    'estimates the Jaccard similarity of 5-word shingles within 0.1 (changed positions %#)',
+    (positions) => {
+      const changed = changeWords(base, positions);
+      const truth = jaccard(base, changed);
+      const est = MinHash.similarity(mh.signature(base.join(' ')), mh.signature(changed.join(' ')));
+      expect(Math.abs(est - truth)).toBeLessThan(0.1);
+    },
+  );
+
+  it('gives unrelated texts a low similarity', () => {
+    const est = MinHash.similarity(mh.signature(base.join(' ')), mh.signature(words(400, 2).join(' ')));
+    expect(est).toBeLessThan(0.1);
+  });
+
+  it('signs texts shorter than a shingle, and an empty text as all-max', () => {
+    const s = mh.signature('Hello world');
+    expect(MinHash.similarity(s, mh.signature('hello, WORLD!'))).toBe(1);
+    expect(MinHash.similarity(s, mh.signature('hello there'))).toBeLessThan(0.2);
+    expect(mh.signature('  ... ').every((v) => v === EMPTY_SLOT)).toBe(true);
+  });
+
+  it('only reads maxShingles shingles of a long text', () => {
+    const small = new MinHash({ maxShingles: 100 });
+    const tailChanged = changeWords(base, [300, 350, 399]);
+    expect(MinHash.similarity(small.signature(base.join(' ')), small.signature(tailChanged.join(' ')))).toBe(1);
+    expect(MinHash.similarity(mh.signature(base.join(' ')), mh.signature(tailChanged.join(' ')))).toBeLessThan(1);
+  });
+
+  it('rejects a signature length that is not a multiple of 4', () => {
+    expect(() => new MinHash({ numPerm: 130 })).toThrow(expect.objectContaining({ code: 'invalid_option' }));
+  });
+
+  it('is deterministic per seed and differs across seeds', () => {
+    const text = base.join(' ');
+    expect(new MinHash({ seed: 3 }).signature(text)).toEqual(new MinHash({ seed: 3 }).signature(text));
+    expect(new MinHash({ seed: 4 }).signature(text)).not.toEqual(new MinHash({ seed: 3 }).signature(text));
+  });
+});
+
+describe('LshIndex', () => {
+  const mh = new MinHash();
+  const docs = [1, 2, 3].map((seed) => words(300, seed));
+  const sig = (ws: string[]) => mh.signature(ws.join(' '));
+
+  it('finds a near duplicate and nothing for an unrelated text', () => {
+    const lsh = new LshIndex({ maxEntries: 10 });
+    lsh.add('a', sig(docs[0]!));
+    lsh.add('b', sig(docs[1]!));
+    const hit = lsh.best(sig(changeWords(docs[0]!, [5, 150])), 0.8);
+    expect(hit?.id).toBe('a');
+    expect(hit!.similarity).toBeGreaterThanOrEqual(0.8);
+    expect(lsh.best(sig(docs[2]!), 0.5)).toBeUndefined();
+    expect(lsh.best(sig(docs[0]!), 0.8, 'a')).toBeUndefined();
+  });
+
+  it('evicts the oldest entry beyond maxEntries and ignores a re-added id', () => {
+    const lsh = new LshIndex({ maxEntries: 2 });
+    lsh.add('a', sig(docs[0]!));
+    lsh.add('b', sig(docs[1]!));
+    lsh.add('b', sig(docs[1]!));
+    expect(lsh.size).toBe(2);
+    lsh.add('c', sig(docs[2]!));
+    expect(lsh.size).toBe(2);
+    expect(lsh.has('a')).toBe(false);
+    expect(lsh.best(sig(docs[0]!), 0.8)).toBeUndefined();
+    expect(lsh.best(sig(docs[1]!), 0.8)?.id).toBe('b');
+    expect(lsh.best(sig(docs[2]!), 0.8)?.id).toBe('c');
+  });
+});
