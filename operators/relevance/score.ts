@@ -75,11 +75,11 @@ export const MAX_CHARS_EXAMINED = HEAD_CHARS + SAMPLE_WINDOWS * WINDOW_CHARS;
  * much this signal can move z at most".
  */
 export const DEFAULT_WEIGHTS = {
-  bias: -3.2,
+  bias: -2.6,
   /** imperativeStarts / sentences. */
   imperative: 5.0,
   /** listItems / (listItems + 3). */
-  list: 1.5,
+  list: 2.5,
   /** stepMarkers / (stepMarkers + 1). */
   step: 1.0,
   /** Sequencing words per 100 words, saturating at 2. */
@@ -89,7 +89,7 @@ export const DEFAULT_WEIGHTS = {
   /** codeBlocks / (codeBlocks + 1). */
   codeBlock: 1.0,
   /** (40 - words) / 40 below 40 words. */
-  tooShort: -3.0,
+  tooShort: -4.0,
   /** Text longer than TOO_LONG_CHARS (dumps, concatenated pages). */
   tooLong: -1.0,
   /** (0.5 - letterRatio) / 0.5 below a letter ratio of 0.5. */

@@ -87,16 +87,22 @@ export const LlmConfig = z.strictObject({
   /** Stop the run when this fraction of calls fail over the last window (cluster unusable). */
   maxErrorRate: z.number().min(0).max(1).default(0.5),
   errorWindow: z.number().int().positive().default(200),
-  /** Simulator settings used when endpoints is empty. */
+  /**
+   * The bundled simulator, started when `endpoints` is empty (a test double: outputs are synthetic).
+   * Its capacity model defaults to one H100 serving a 32B model; `timeScale` < 1 runs simulated time
+   * faster than the wall clock so the demo finishes in seconds.
+   */
   simulator: z
     .strictObject({
       replicas: z.number().int().positive().default(1),
-      maxRunningSeqs: z.number().int().positive().default(256),
-      prefillTokensPerSec: z.number().positive().default(200000),
-      decodeTokensPerSec: z.number().positive().default(200000),
+      maxRunningSeqs: z.number().int().positive().optional(),
+      prefillTokensPerSec: z.number().positive().optional(),
+      decodeTokensPerSec: z.number().positive().optional(),
+      maxDecodeTokensPerSecPerSeq: z.number().positive().optional(),
+      timeScale: z.number().positive().default(0.02),
       faultRate: z.number().min(0).max(1).default(0),
     })
-    .default({ replicas: 1, maxRunningSeqs: 256, prefillTokensPerSec: 200000, decodeTokensPerSec: 200000, faultRate: 0 }),
+    .default({ replicas: 1, timeScale: 0.02, faultRate: 0 }),
 });
 
 export const StagesConfig = z.strictObject({

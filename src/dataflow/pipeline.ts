@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { PipelineConfig } from '../config/schema.js';
 import { type Envelope, type Origin, type SourceItem, originKey } from '../envelope.js';
 import { errorCode, errorMessage, GemflowError } from '../errors.js';
@@ -124,6 +125,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
 
   const stop = new AbortController(); // stops the source: drain, fatal error or abort
   const work = new AbortController(); // abandons in-flight work: abort or fatal error
+  setMaxListeners(0, work.signal); // every in-flight LLM call listens to it
   opts.drain.addEventListener('abort', () => stop.abort(opts.drain.reason), { once: true });
   opts.abort.addEventListener('abort', () => (stop.abort(opts.abort.reason), work.abort(opts.abort.reason)), { once: true });
   const fail = (e: unknown) => {

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { EndpointConfig } from '../config/schema.js';
 import { GemflowError, errorCode } from '../errors.js';
+import { AdaptiveController, type AdaptiveOptions, type ReplicaReport } from './adaptive-controller.js';
 import type { ResponseCache } from './cache.js';
 import { Endpoint, EndpointScheduler } from './endpoint.js';
 import { aborted, parseRetryAfter, withRetries, type RetryInfo, type RetryPolicy } from './retry.js';
@@ -29,7 +30,8 @@ export interface StageUsage {
   completionTokens: number;
   /**
    * Failed attempts by code (a retried call can add several), plus one `llm_exhausted` per call that
-   * ran out of retries and one `llm_aborted` per call its caller aborted.
+   * ran out of retries, one `llm_aborted` per call its caller aborted, and one
+   * `llm_no_healthy_endpoint` per call that found every replica ejected.
    */
   errors: Record<string, number>;
 }
@@ -46,6 +48,11 @@ export interface HttpInferenceClientOptions {
   cache?: ResponseCache;
   /** Observes each retry (for logs and metrics): which stage and endpoint failed, how, and the wait. */
   onRetry?: (info: RetryInfo & { stage: string; endpoint: string }) => void;
+  /**
+   * Adaptive per-replica concurrency from /metrics gauges, latency and 429/503, plus a circuit breaker
+   * per replica (see adaptive-controller.ts). Default on; false keeps every limit where it is set.
+   */
+  adaptive?: boolean | AdaptiveOptions;
 }
 
 /**
@@ -53,13 +60,15 @@ export interface HttpInferenceClientOptions {
  * undici Pool per endpoint. Each call is answered from the cache when possible; otherwise it takes a
  * slot on the endpoint with the most headroom (waiting in a queue when all are full), and failed
  * attempts (429, 5xx, network errors, timeouts, unparseable bodies) are retried with backoff,
- * preferring another endpoint.
+ * preferring another endpoint. Unless `adaptive` is false, an AdaptiveController steers each endpoint's
+ * limit and ejects failing replicas from start() to close(); replicas can be added and removed at run time.
  */
 export class HttpInferenceClient implements InferenceClient, StageClient {
   readonly #scheduler: EndpointScheduler;
   readonly #opts: HttpInferenceClientOptions;
   readonly #policy: RetryPolicy;
   readonly #usage = new Map<string, StageUsage>();
+  readonly #adaptive: AdaptiveController | undefined;
   #started: Promise<void> | undefined;
   #model: string | undefined;
 
@@ -68,6 +77,10 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     this.#opts = opts;
     this.#policy = { maxRetries: opts.maxRetries, baseMs: opts.retryBaseMs ?? 500, maxMs: opts.retryMaxMs ?? 30_000 };
     this.#scheduler = new EndpointScheduler(opts.endpoints.map((c) => new Endpoint(c)));
+    if (opts.adaptive !== false) {
+      this.#adaptive = new AdaptiveController(opts.adaptive === true ? {} : opts.adaptive);
+      for (const ep of this.#scheduler.endpoints) this.#adaptive.attach(ep);
+    }
   }
 
   /**
@@ -75,11 +88,55 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
    * chat calls do), and checks all endpoints serve the same model. Idempotent; chat() calls it.
    */
   start(signal?: AbortSignal): Promise<void> {
-    this.#started ??= this.#discover(signal).catch((e: unknown) => {
-      this.#started = undefined;
-      throw e;
-    });
+    this.#started ??= this.#discover(signal).then(
+      () => this.#adaptive?.start(),
+      (e: unknown) => {
+        this.#started = undefined;
+        throw e;
+      },
+    );
     return this.#started;
+  }
+
+  /**
+   * Adds a replica at run time: learns its model when the config names none (it must be the served
+   * model), then routes to it at once; waiting calls take its slots immediately.
+   */
+  async addEndpoint(config: EndpointConfig, signal?: AbortSignal): Promise<Endpoint> {
+    if (this.#scheduler.endpoints.some((ep) => ep.url === config.url)) {
+      throw new GemflowError('config_invalid', `endpoint ${config.url} is already in use`);
+    }
+    await this.start(signal);
+    const ep = new Endpoint(config);
+    try {
+      await this.#discoverOne(ep, signal);
+      if (ep.model !== this.#model) {
+        throw new GemflowError('llm_model_mismatch', `${ep.url} serves ${ep.model}, not ${this.#model}; replicas must serve one model`);
+      }
+    } catch (e) {
+      await ep.pool.close();
+      throw e;
+    }
+    this.#adaptive?.attach(ep);
+    this.#scheduler.add(ep);
+    return ep;
+  }
+
+  /**
+   * Stops routing to the replica at `url`; resolves once its requests in flight have finished (or
+   * failed and moved on to other replicas) and its connections are closed.
+   */
+  async removeEndpoint(url: string): Promise<void> {
+    const ep = this.#scheduler.endpoints.find((e) => e.url === url);
+    if (!ep) throw new GemflowError('config_invalid', `no endpoint ${url}`);
+    this.#scheduler.remove(ep);
+    this.#adaptive?.detach(ep);
+    await ep.pool.close();
+  }
+
+  /** The adaptive controller's view of each replica (empty when adaptive is off). */
+  replicas(): ReplicaReport[] {
+    return this.#adaptive?.report() ?? [];
   }
 
   /** The served model (after start). */
@@ -117,10 +174,17 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
         async () => {
           const ep = await this.#scheduler.acquire(req.signal, previous);
           previous = ep;
+          const started = performance.now();
           try {
-            return await this.#complete(ep, model, req);
+            const result = await this.#complete(ep, model, req);
+            ep.onOutcome({ ok: true, latencyMs: performance.now() - started, promptTokens: result.promptTokens, completionTokens: result.completionTokens });
+            return result;
           } catch (e) {
-            if (errorCode(e) !== 'llm_aborted') count(usage.errors, errorCode(e));
+            const code = errorCode(e);
+            if (code !== 'llm_aborted') {
+              count(usage.errors, code);
+              ep.onOutcome({ ok: false, latencyMs: performance.now() - started, code });
+            }
             throw e;
           } finally {
             this.#scheduler.release(ep);
@@ -133,7 +197,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       usage.completionTokens += result.completionTokens;
       return result;
     } catch (e) {
-      if (errorCode(e) === 'llm_exhausted' || errorCode(e) === 'llm_aborted') count(usage.errors, errorCode(e));
+      // Codes no attempt counted: out of retries, aborted, or no replica to try at all.
+      if (['llm_exhausted', 'llm_aborted', 'llm_no_healthy_endpoint'].includes(errorCode(e))) count(usage.errors, errorCode(e));
       throw e;
     }
   }
@@ -142,19 +207,14 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     if (this.#model !== undefined) this.#opts.cache?.put(this.#model, req, result);
   }
 
-  /** Waits for requests in flight, then closes the connection pools. */
+  /** Stops the adaptive controller, waits for requests in flight, then closes the connection pools. */
   async close(): Promise<void> {
+    await this.#adaptive?.close();
     await Promise.all(this.#scheduler.endpoints.map((ep) => ep.pool.close()));
   }
 
   async #discover(signal?: AbortSignal): Promise<void> {
-    for (const ep of this.#scheduler.endpoints) {
-      if (ep.model !== undefined) continue;
-      const body = await withRetries(() => this.#send(ep, 'GET', '/v1/models', undefined, signal), this.#policy, { signal });
-      const id = (body as { data?: { id?: unknown }[] }).data?.[0]?.id;
-      if (typeof id !== 'string') throw new GemflowError('llm_bad_response', `${ep.url}/v1/models lists no model`);
-      ep.model = id;
-    }
+    for (const ep of this.#scheduler.endpoints) await this.#discoverOne(ep, signal);
     const models = new Set(this.#scheduler.endpoints.map((ep) => ep.model));
     if (models.size > 1) {
       throw new GemflowError('llm_model_mismatch', `endpoints serve different models (${[...models].join(', ')}); replicas must serve one model`);
@@ -187,6 +247,14 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       cached: false,
       endpoint: ep.url,
     };
+  }
+
+  async #discoverOne(ep: Endpoint, signal?: AbortSignal): Promise<void> {
+    if (ep.model !== undefined) return;
+    const body = await withRetries(() => this.#send(ep, 'GET', '/v1/models', undefined, signal), this.#policy, { signal });
+    const id = (body as { data?: { id?: unknown }[] }).data?.[0]?.id;
+    if (typeof id !== 'string') throw new GemflowError('llm_bad_response', `${ep.url}/v1/models lists no model`);
+    ep.model = id;
   }
 
   /** One HTTP exchange under the per-attempt timeout and the caller's signal; JSON body or a classified error. */

@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { EndpointConfig } from '../config/schema.js';
+import { GemflowError } from '../errors.js';
 import { aborted } from './retry.js';
 
 /** A snapshot of one endpoint, for logs, metrics and the adaptive concurrency controller. */
@@ -15,6 +16,19 @@ export interface EndpointState {
   errors: number;
   /** Exponentially weighted mean latency of successful responses, ms (undefined before the first). */
   latencyEwmaMs: number | undefined;
+  /** Ejected by the circuit breaker: not routable. */
+  ejected: boolean;
+}
+
+/** The outcome of one chat completion attempt, for the adaptive controller and the circuit breaker. */
+export interface RequestOutcome {
+  ok: boolean;
+  /** From taking the slot to the parsed answer (or the failure). */
+  latencyMs: number;
+  /** The error code of a failed attempt. */
+  code?: string;
+  promptTokens?: number;
+  completionTokens?: number;
 }
 
 /** Weight of the newest sample in the latency EWMA. */
@@ -37,10 +51,19 @@ export class Endpoint {
   ok = 0;
   errors = 0;
   latencyEwmaMs: number | undefined;
-  /** Called when capacity may have grown; set by the scheduler that owns this endpoint. */
+  /** Called when capacity may have changed (limit raised, ejected or readmitted); set by the owning scheduler. */
   onCapacity: () => void = () => {};
+  /** Observes every chat attempt (set by the adaptive controller); caller aborts are not reported. */
+  onOutcome: (o: RequestOutcome) => void = () => {};
+  /**
+   * Requests queued inside the server beyond a healthy queue, from its own gauges (set by the adaptive
+   * controller). Routing ranks replicas by headroom minus backlog, so a replica reporting a long
+   * waiting queue gets less of the work; it does not change how many slots the endpoint has.
+   */
+  backlog = 0;
   readonly #basePath: string;
   #limit: number;
+  #ejected = false;
 
   constructor(config: EndpointConfig) {
     const url = new URL(config.url);
@@ -65,9 +88,20 @@ export class Endpoint {
     if (grew) this.onCapacity();
   }
 
-  /** Free slots (negative after the limit was lowered below the requests in flight). */
+  /** Not routable: no new requests are sent here (those in flight finish). Set by the circuit breaker. */
+  get ejected(): boolean {
+    return this.#ejected;
+  }
+
+  set ejected(v: boolean) {
+    if (v === this.#ejected) return;
+    this.#ejected = v;
+    this.onCapacity();
+  }
+
+  /** Free slots (negative after the limit was lowered below the requests in flight; never positive when ejected). */
   get headroom(): number {
-    return this.#limit - this.inFlight;
+    return (this.#ejected ? 0 : this.#limit) - this.inFlight;
   }
 
   /** The request path for an API path such as "/v1/models". */
@@ -85,8 +119,8 @@ export class Endpoint {
   }
 
   state(): EndpointState {
-    const { url, model, limit, maxConcurrency, inFlight, ok, errors, latencyEwmaMs } = this;
-    return { url, model, limit, maxConcurrency, inFlight, ok, errors, latencyEwmaMs };
+    const { url, model, limit, maxConcurrency, inFlight, ok, errors, latencyEwmaMs, ejected } = this;
+    return { url, model, limit, maxConcurrency, inFlight, ok, errors, latencyEwmaMs, ejected };
   }
 
   #clamp(n: number): number {
@@ -97,6 +131,7 @@ export class Endpoint {
 interface Waiter {
   avoid: Endpoint | undefined;
   grant(ep: Endpoint): void;
+  fail(e: GemflowError): void;
 }
 
 /**
@@ -104,15 +139,37 @@ interface Waiter {
  * (limit - inFlight), preferring one other than `avoid` (where its previous attempt failed); when no
  * endpoint has a free slot it waits in one FIFO queue shared by all endpoints, and is granted the
  * next slot to free up anywhere. No polling: releases and limit increases hand slots over directly.
+ * When no endpoint is routable (all ejected, or none left), requests fail at once with
+ * `llm_no_healthy_endpoint` instead of waiting for a replica that may never come back.
  */
 export class EndpointScheduler {
-  readonly endpoints: readonly Endpoint[];
+  readonly #endpoints: Endpoint[] = [];
   /** Insertion-ordered, so iteration is FIFO and removal of an aborted waiter is O(1). */
   readonly #waiters = new Set<Waiter>();
 
   constructor(endpoints: readonly Endpoint[]) {
-    this.endpoints = endpoints;
-    for (const ep of endpoints) ep.onCapacity = () => this.#pump();
+    for (const ep of endpoints) this.add(ep);
+  }
+
+  /** The endpoints in routing order (live: it changes with add and remove). */
+  get endpoints(): readonly Endpoint[] {
+    return this.#endpoints;
+  }
+
+  /** Starts routing to `ep`; waiting requests get its slots at once. */
+  add(ep: Endpoint): void {
+    this.#endpoints.push(ep);
+    ep.onCapacity = () => this.#pump();
+    this.#pump();
+  }
+
+  /** Stops routing to `ep`; its requests in flight still release their slots. */
+  remove(ep: Endpoint): void {
+    const i = this.#endpoints.indexOf(ep);
+    if (i < 0) return;
+    this.#endpoints.splice(i, 1);
+    ep.onCapacity = () => {};
+    this.#pump();
   }
 
   /** Requests waiting for a slot. */
@@ -123,6 +180,7 @@ export class EndpointScheduler {
   /** Takes a slot; rejects with `llm_aborted` if `signal` aborts first. Pair with release(). */
   acquire(signal?: AbortSignal, avoid?: Endpoint): Promise<Endpoint> {
     if (signal?.aborted) return Promise.reject(aborted(signal));
+    if (!this.#routable()) return Promise.reject(this.#noEndpoint());
     const free = this.#waiters.size === 0 ? this.#pick(avoid) : undefined;
     if (free) {
       free.inFlight++;
@@ -139,6 +197,10 @@ export class EndpointScheduler {
           signal?.removeEventListener('abort', onAbort);
           resolve(ep);
         },
+        fail: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
       };
       this.#waiters.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -151,6 +213,12 @@ export class EndpointScheduler {
   }
 
   #pump(): void {
+    if (!this.#routable()) {
+      const e = this.#noEndpoint();
+      for (const waiter of this.#waiters) waiter.fail(e);
+      this.#waiters.clear();
+      return;
+    }
     for (const waiter of this.#waiters) {
       const ep = this.#pick(waiter.avoid);
       if (!ep) return;
@@ -160,13 +228,23 @@ export class EndpointScheduler {
     }
   }
 
-  /** The free endpoint ranked best: not `avoid` first, then most headroom, then list order. */
+  /** The free endpoint ranked best: not `avoid` first, then most headroom less server backlog, then list order. */
   #pick(avoid: Endpoint | undefined): Endpoint | undefined {
     let best: Endpoint | undefined;
-    for (const ep of this.endpoints) {
+    for (const ep of this.#endpoints) {
       if (ep.headroom <= 0) continue;
-      if (!best || (best === avoid && ep !== avoid) || ((ep === avoid) === (best === avoid) && ep.headroom > best.headroom)) best = ep;
+      if (!best || (best === avoid && ep !== avoid) || ((ep === avoid) === (best === avoid) && ep.headroom - ep.backlog > best.headroom - best.backlog)) best = ep;
     }
     return best;
+  }
+
+  #routable(): boolean {
+    return this.#endpoints.some((ep) => !ep.ejected);
+  }
+
+  #noEndpoint(): GemflowError {
+    const n = this.#endpoints.length;
+    const why = n === 0 ? 'no endpoints are configured' : `all ${n} endpoints are ejected by the circuit breaker (failing or unhealthy)`;
+    return new GemflowError('llm_no_healthy_endpoint', `no inference endpoint can take requests: ${why}`, { retriable: false, detail: { endpoints: n } });
   }
 }

@@ -1,4 +1,4 @@
-import { Kafka, type Consumer, type EachBatchPayload, type TopicPartitions } from 'kafkajs';
+import { Kafka, type Consumer, type EachBatchPayload } from 'kafkajs';
 import type { KafkaSourceConfig } from '../config/schema.js';
 import type { Origin, SourceItem } from '../envelope.js';
 import { errorMessage, GemflowError } from '../errors.js';
@@ -194,9 +194,9 @@ export class KafkaSource implements Source {
 
   /** Applies a new assignment (topic -> partitions); called synchronously from kafkajs' GROUP_JOIN. */
   #assign(assignment: Record<string, number[]>): void {
-    const now = new Map<string, TopicPartitions & { partitions: number[] }>();
+    const now = new Map<string, { topic: string; partition: number }>();
     for (const [topic, partitions] of Object.entries(assignment)) {
-      for (const p of partitions) now.set(`${topic}/${p}`, { topic, partitions: [p] });
+      for (const partition of partitions) now.set(`${topic}/${partition}`, { topic, partition });
     }
     const revoked = [...this.#owned.keys()].filter((k) => !now.has(k));
     const assigned = [...now.keys()].filter((k) => !this.#owned.has(k));
@@ -206,17 +206,17 @@ export class KafkaSource implements Source {
       this.#entries = this.#entries.filter((e) => e.type !== 'item' || !lost.has(e.partition));
       this.#items = this.#entries.reduce((n, e) => n + (e.type === 'item' ? 1 : 0), 0);
     }
-    for (const [key, tp] of now) {
+    for (const [key, { topic, partition }] of now) {
       const kept = this.#owned.get(key);
       if (kept) {
         // A new generation restarts every partition at its committed offset: continue after the buffer instead.
-        if (kept.next !== undefined) this.#consumer.seek({ topic: tp.topic, partition: tp.partitions[0]!, offset: String(kept.next) });
+        if (kept.next !== undefined) this.#consumer.seek({ topic, partition, offset: String(kept.next) });
         continue;
       }
-      this.#owned.set(key, { topic: tp.topic, partition: tp.partitions[0]!, pausedInFlight: false });
+      this.#owned.set(key, { topic, partition, pausedInFlight: false });
       // Clear a pause left from an earlier ownership of this partition (or keep fetching stopped).
-      if (this.#stopped) this.#consumer.pause([tp]);
-      else if (this.#running) this.#consumer.resume([tp]);
+      if (this.#stopped) this.#consumer.pause([{ topic, partitions: [partition] }]);
+      else if (this.#running) this.#consumer.resume([{ topic, partitions: [partition] }]);
     }
     if (assigned.length || revoked.length) {
       this.#logger.info('kafka partitions changed', { groupId: this.#cfg.groupId, assigned: assigned.join(','), revoked: revoked.join(',') });

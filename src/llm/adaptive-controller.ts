@@ -1,0 +1,337 @@
+import { performance } from 'node:perf_hooks';
+import { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './circuit-breaker.js';
+import type { Endpoint, RequestOutcome } from './endpoint.js';
+import { MetricsScraper, type ServerGauges } from './metrics-scraper.js';
+
+/**
+ * Per-replica adaptive concurrency: sets each endpoint's `limit` (requests in flight) so that every
+ * vLLM replica keeps its continuous batch full with a small server-side queue, and no more.
+ *
+ * Control law, applied every `intervalMs` to each replica whose circuit breaker is closed
+ * (L = limit, F = our requests in flight there, R / W / K = the replica's running / waiting gauges and
+ * KV-cache usage from /metrics, C = its batch capacity):
+ *
+ *   target queue   T = max(1, min(ceil(targetQueueFraction * R), floor(completions/s * maxQueueWaitMs)))
+ *                  (a few percent of the batch, bounded so the wait in the queue stays under maxQueueWaitMs)
+ *   KV pressure    K >= kvCacheHigh             -> L = 0.8 L                    (once the last cut took effect: F <= L)
+ *   queue too long W > T                        -> L = min(L, F - (W - T))      (shed exactly the excess; at most halve)
+ *   headroom       W <= T and F >= L (we are the bottleneck):
+ *                    C unknown                  -> L = 1.5 L                    (slow start)
+ *                    C known                    -> L = L + max(1, ceil((C + T - R - W) / 2))
+ *   otherwise                                   -> L unchanged                  (demand below the limit)
+ *
+ * C is `maxRunningSeqs` when configured, else learnt as the most requests seen running while a queue
+ * had formed (a queue forms only when the batch or the KV cache is full). The queue rule is
+ * idempotent on stale data: F - (W - T) names the same limit until the excess has drained, so a slow
+ * drain does not compound the cut.
+ *
+ * Between ticks, a 429 or 503 cuts L to 0.7 L at once (at most once per interval): vLLM itself sends
+ * neither, but a gateway or an overloaded server in front of it does.
+ *
+ * Without usable gauges (no /metrics, or stale), latency is the congestion signal instead: each
+ * success gives a per-output-token latency; a short EWMA of it is compared with a baseline (the lowest
+ * EWMA seen, drifting up slowly so a changed workload is relearnt). Inflation beyond
+ * `latencyTolerance` cuts L to 0.8 L; otherwise, when we are the bottleneck, L grows 1.5x (slow start,
+ * until the first cut) then by 5%. With gauges, latency is not used: in vLLM per-token latency grows
+ * with the batch by design, and the queue gauge says directly whether more requests would help.
+ *
+ * No signal ever takes L below `minConcurrency` (nor above the endpoint's maxConcurrency); routing
+ * additionally ranks replicas by headroom minus their server backlog (W - T), so a replica reporting a
+ * long queue gets less work even before its limit comes down.
+ */
+
+/** Options of the AdaptiveController; every field has a default. */
+export interface AdaptiveOptions {
+  /** Control period; default 500 ms. */
+  intervalMs?: number;
+  /** Period of /metrics scrapes; default 300 ms. */
+  scrapeIntervalMs?: number;
+  /** Timeout of one /metrics or /health request; default 1000 ms. */
+  scrapeTimeoutMs?: number;
+  /** Floor of every replica's limit: no transient signal goes below it. Default 4. */
+  minConcurrency?: number;
+  /** Batch capacity (vLLM --max-num-seqs) of every replica; default: learnt from the gauges. */
+  maxRunningSeqs?: number;
+  /** Target server queue as a fraction of the running batch; default 0.08. */
+  targetQueueFraction?: number;
+  /** Bound of the target queue, as the time the queue takes to drain; default 1000 ms. */
+  maxQueueWaitMs?: number;
+  /** KV-cache usage from which the limit comes down; default 0.9. */
+  kvCacheHigh?: number;
+  /** Latency inflation (short EWMA / baseline) taken as congestion when gauges are missing; default 2. */
+  latencyTolerance?: number;
+  breaker?: CircuitBreakerOptions;
+  /** Observes limit changes and breaker transitions (for logs). */
+  onEvent?: (e: AdaptiveEvent) => void;
+}
+
+export interface AdaptiveEvent {
+  url: string;
+  kind: 'limit' | 'breaker';
+  limit: number;
+  state: BreakerState;
+  /** Why: the rule that fired (e.g. "queue", "slow_start", "overload") or the breaker's reason. */
+  reason: string;
+}
+
+/** One replica as the controller sees it. */
+export interface ReplicaReport {
+  url: string;
+  state: BreakerState;
+  limit: number;
+  inFlight: number;
+  /** Batch capacity (configured or learnt); undefined until a queue has been seen. */
+  capacity: number | undefined;
+  gauges: ServerGauges | undefined;
+  /** The rule behind the last limit change. */
+  reason: string;
+}
+
+/** What the control law needs to know about one replica at a tick. */
+export interface ControlInput {
+  limit: number;
+  inFlight: number;
+  /** Fresh gauges, or undefined when the replica exports none or the last scrape is stale. */
+  gauges: Omit<ServerGauges, 'at'> | undefined;
+  capacity: number | undefined;
+  /** Our successful requests per second on this replica (smoothed). */
+  completionsPerSec: number;
+  /** Short-term per-token latency over its baseline; undefined before enough samples. */
+  latencyRatio: number | undefined;
+  /** Still ramping up: no congestion signal seen yet. */
+  slowStart: boolean;
+}
+
+export interface ControlDecision {
+  limit: number;
+  /** Server queue beyond the target (0 when none or unknown). */
+  backlog: number;
+  reason: string;
+}
+
+export type ControlLawOptions = Required<Pick<AdaptiveOptions, 'minConcurrency' | 'targetQueueFraction' | 'maxQueueWaitMs' | 'kvCacheHigh' | 'latencyTolerance'>>;
+
+const SLOW_START_GROWTH = 1.5;
+const PROBE_GROWTH = 0.05;
+const PRESSURE_CUT = 0.8;
+const OVERLOAD_CUT = 0.7;
+const MAX_CUT = 0.5;
+/** Weight of the newest sample in the per-token latency EWMA. */
+const LATENCY_ALPHA = 0.1;
+/** Samples before the latency ratio is trusted. */
+const LATENCY_MIN_SAMPLES = 8;
+/** Per-tick upward drift of the latency baseline. */
+const BASELINE_DRIFT = 0.002;
+/** Weight of the newest tick in the completion-rate EWMA. */
+const RATE_ALPHA = 0.3;
+
+/** The control law described above: one replica, one tick. Pure. */
+export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecision {
+  const cut = (factor: number) => Math.max(o.minConcurrency, Math.floor(x.limit * factor));
+  const settled = x.inFlight <= x.limit;
+  const demand = x.inFlight >= x.limit;
+  const hold = (reason: string): ControlDecision => ({ limit: x.limit, backlog: 0, reason });
+  const g = x.gauges;
+  if (g?.running !== undefined && g.waiting !== undefined) {
+    const target = Math.max(1, Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((x.completionsPerSec * o.maxQueueWaitMs) / 1000)));
+    const backlog = Math.max(0, g.waiting - target);
+    if (g.kvCacheUsage !== undefined && g.kvCacheUsage >= o.kvCacheHigh) {
+      return settled ? { limit: cut(PRESSURE_CUT), backlog, reason: 'kv_cache' } : { ...hold('kv_cache_draining'), backlog };
+    }
+    if (backlog > 0) {
+      const shed = Math.min(x.limit, x.inFlight - backlog);
+      return { limit: Math.max(o.minConcurrency, Math.ceil(x.limit * MAX_CUT), shed), backlog, reason: 'queue' };
+    }
+    if (!demand) return hold('idle');
+    if (x.capacity === undefined) return { limit: Math.ceil(x.limit * SLOW_START_GROWTH), backlog: 0, reason: 'slow_start' };
+    const gap = x.capacity + target - g.running - g.waiting;
+    return { limit: x.limit + Math.max(1, Math.ceil(gap / 2)), backlog: 0, reason: gap > 0 ? 'headroom' : 'probe' };
+  }
+  if (x.latencyRatio !== undefined && x.latencyRatio > o.latencyTolerance) {
+    return settled ? { limit: cut(PRESSURE_CUT), backlog: 0, reason: 'latency' } : hold('latency_draining');
+  }
+  if (!demand) return hold('idle');
+  if (x.slowStart) return { limit: Math.ceil(x.limit * SLOW_START_GROWTH), backlog: 0, reason: 'slow_start' };
+  return { limit: x.limit + Math.max(1, Math.round(x.limit * PROBE_GROWTH)), backlog: 0, reason: 'probe' };
+}
+
+/** One endpoint's controller state. */
+class Replica {
+  readonly breaker: CircuitBreaker;
+  capacity: number | undefined;
+  slowStart = true;
+  reason = 'initial';
+  okSinceTick = 0;
+  completionsPerSec = 0;
+  latencyShort: number | undefined;
+  latencyBase: number | undefined;
+  samples = 0;
+  lastOverloadCutAt = -Infinity;
+
+  constructor(
+    readonly ep: Endpoint,
+    readonly metricsUrl: string,
+    breaker: (r: Replica) => CircuitBreaker,
+  ) {
+    this.breaker = breaker(this);
+  }
+
+  recordLatency(o: RequestOutcome): void {
+    const perToken = o.latencyMs / Math.max(1, o.completionTokens ?? 1);
+    this.latencyShort = this.latencyShort === undefined ? perToken : this.latencyShort + LATENCY_ALPHA * (perToken - this.latencyShort);
+    this.samples++;
+  }
+
+  /** Updates the baseline and returns the short EWMA over it. */
+  latencyRatio(): number | undefined {
+    if (this.latencyShort === undefined || this.samples < LATENCY_MIN_SAMPLES) return undefined;
+    this.latencyBase = this.latencyBase === undefined ? this.latencyShort : Math.min(this.latencyShort, this.latencyBase * (1 + BASELINE_DRIFT));
+    return this.latencyShort / this.latencyBase;
+  }
+}
+
+/**
+ * Drives the concurrency limits of a set of endpoints (see the control law above) from their
+ * /metrics gauges, request outcomes and latencies, and guards each with a CircuitBreaker. attach()
+ * endpoints, start(), and close() when done; endpoints can be attached and detached at any time.
+ */
+export class AdaptiveController {
+  readonly #o: Required<Omit<AdaptiveOptions, 'maxRunningSeqs' | 'breaker' | 'onEvent'>> & Pick<AdaptiveOptions, 'maxRunningSeqs' | 'breaker' | 'onEvent'>;
+  readonly #scraper: MetricsScraper;
+  readonly #replicas = new Map<Endpoint, Replica>();
+  #timer: NodeJS.Timeout | undefined;
+  #lastTickAt = performance.now();
+  #started = false;
+
+  constructor(opts: AdaptiveOptions = {}) {
+    this.#o = {
+      intervalMs: opts.intervalMs ?? 500,
+      scrapeIntervalMs: opts.scrapeIntervalMs ?? 300,
+      scrapeTimeoutMs: opts.scrapeTimeoutMs ?? 1000,
+      minConcurrency: opts.minConcurrency ?? 4,
+      targetQueueFraction: opts.targetQueueFraction ?? 0.08,
+      maxQueueWaitMs: opts.maxQueueWaitMs ?? 1000,
+      kvCacheHigh: opts.kvCacheHigh ?? 0.9,
+      latencyTolerance: opts.latencyTolerance ?? 2,
+      maxRunningSeqs: opts.maxRunningSeqs,
+      breaker: opts.breaker,
+      onEvent: opts.onEvent,
+    };
+    this.#scraper = new MetricsScraper({ intervalMs: this.#o.scrapeIntervalMs, timeoutMs: this.#o.scrapeTimeoutMs });
+  }
+
+  /** Takes over `ep`: scrapes its gauges, steers its limit, and ejects it when it fails. */
+  attach(ep: Endpoint): void {
+    if (this.#replicas.has(ep)) return;
+    const origin = new URL(ep.url).origin;
+    const healthUrl = origin + ep.path('/health');
+    const r = new Replica(
+      ep,
+      origin + ep.path('/metrics'),
+      () =>
+        new CircuitBreaker(ep, (signal) => this.#scraper.health(healthUrl, signal), this.#o.breaker, (state, reason) =>
+          this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason }),
+        ),
+    );
+    r.capacity = this.#o.maxRunningSeqs;
+    this.#replicas.set(ep, r);
+    this.#scraper.add(ep.url, r.metricsUrl);
+    ep.onOutcome = (o) => this.#onOutcome(r, o);
+    if (this.#started) r.breaker.start();
+  }
+
+  /** Lets go of `ep` (its limit stays as it is). */
+  detach(ep: Endpoint): void {
+    const r = this.#replicas.get(ep);
+    if (!r) return;
+    r.breaker.close();
+    this.#scraper.remove(ep.url);
+    ep.onOutcome = () => {};
+    this.#replicas.delete(ep);
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#scraper.start();
+    for (const r of this.#replicas.values()) r.breaker.start();
+    this.#lastTickAt = performance.now();
+    this.#timer = setInterval(() => this.#tick(), this.#o.intervalMs);
+    this.#timer.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    for (const ep of [...this.#replicas.keys()]) this.detach(ep);
+    await this.#scraper.close();
+  }
+
+  report(): ReplicaReport[] {
+    return [...this.#replicas.values()].map((r) => ({
+      url: r.ep.url,
+      state: r.breaker.state,
+      limit: r.ep.limit,
+      inFlight: r.ep.inFlight,
+      capacity: r.capacity,
+      gauges: this.#scraper.latest(r.ep.url),
+      reason: r.reason,
+    }));
+  }
+
+  #onOutcome(r: Replica, o: RequestOutcome): void {
+    r.breaker.record(o);
+    if (o.ok) {
+      r.okSinceTick++;
+      r.recordLatency(o);
+      return;
+    }
+    const overload = o.code === 'llm_rate_limited' || o.code === 'llm_unavailable';
+    const now = performance.now();
+    if (!overload || r.breaker.state !== 'closed' || now - r.lastOverloadCutAt < this.#o.intervalMs) return;
+    r.lastOverloadCutAt = now;
+    r.slowStart = false;
+    this.#setLimit(r, Math.max(this.#o.minConcurrency, Math.floor(r.ep.limit * OVERLOAD_CUT)), 'overload');
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    const dtSec = Math.max(1e-3, (now - this.#lastTickAt) / 1000);
+    this.#lastTickAt = now;
+    const staleMs = 3 * this.#o.scrapeIntervalMs + this.#o.scrapeTimeoutMs;
+    for (const r of this.#replicas.values()) {
+      r.completionsPerSec += RATE_ALPHA * (r.okSinceTick / dtSec - r.completionsPerSec);
+      r.okSinceTick = 0;
+      const latencyRatio = r.latencyRatio();
+      if (r.breaker.state !== 'closed') continue; // the breaker owns the limit while the replica is on trial
+      const g = this.#scraper.latest(r.ep.url);
+      const gauges = g && now - g.at <= staleMs ? g : undefined;
+      if (gauges?.waiting !== undefined && gauges.waiting > 0 && gauges.running !== undefined && this.#o.maxRunningSeqs === undefined) {
+        r.capacity = Math.max(r.capacity ?? 0, gauges.running);
+      }
+      const d = controlLaw(
+        {
+          limit: r.ep.limit,
+          inFlight: r.ep.inFlight,
+          gauges,
+          capacity: r.capacity,
+          completionsPerSec: r.completionsPerSec,
+          latencyRatio,
+          slowStart: r.slowStart,
+        },
+        this.#o,
+      );
+      r.ep.backlog = d.backlog;
+      if (d.limit < r.ep.limit) r.slowStart = false;
+      this.#setLimit(r, d.limit, d.reason);
+    }
+  }
+
+  #setLimit(r: Replica, limit: number, reason: string): void {
+    const before = r.ep.limit;
+    r.ep.limit = limit;
+    if (r.ep.limit === before) return;
+    r.reason = reason;
+    this.#o.onEvent?.({ url: r.ep.url, kind: 'limit', limit: r.ep.limit, state: r.breaker.state, reason });
+  }
+}

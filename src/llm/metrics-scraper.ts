@@ -1,0 +1,174 @@
+import { performance } from 'node:perf_hooks';
+import { Agent, request } from 'undici';
+
+/** The latest gauges one vLLM replica reported on GET /metrics. Undefined fields: the server does not export them. */
+export interface ServerGauges {
+  /** Requests in the running batch (`vllm:num_requests_running`, summed over label sets). */
+  running: number | undefined;
+  /** Requests queued in the server (`vllm:num_requests_waiting`, summed over label sets). */
+  waiting: number | undefined;
+  /** KV-cache usage in [0, 1] (`vllm:kv_cache_usage_perc`, or the older `vllm:gpu_cache_usage_perc`; max over label sets). */
+  kvCacheUsage: number | undefined;
+  /** performance.now() when the scrape answered. */
+  at: number;
+}
+
+export interface MetricsScraperOptions {
+  /** Pause between the end of one scrape round and the start of the next; default 300 ms. */
+  intervalMs?: number;
+  /** Per request (/metrics or /health); default 1000 ms. */
+  timeoutMs?: number;
+}
+
+const RUNNING = ['vllm:num_requests_running'];
+const WAITING = ['vllm:num_requests_waiting'];
+/** Newest name first: vLLM V1 renamed the gauge; both may be exported side by side. */
+const KV_CACHE = ['vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc'];
+
+/**
+ * Polls each registered replica's GET /metrics (Prometheus text) and keeps the latest vLLM gauges per
+ * replica. It uses its own small connection agent, so a scrape never queues behind long completions on
+ * the replica's chat connection pool. A failed scrape keeps the previous gauges (whose `at` then ages;
+ * readers decide what is stale). Timers are unref'd: a forgotten scraper never keeps a process alive.
+ */
+export class MetricsScraper {
+  readonly #intervalMs: number;
+  readonly #timeoutMs: number;
+  readonly #agent = new Agent({ connections: 2 });
+  /** Key (the endpoint URL as configured) -> metrics URL. */
+  readonly #targets = new Map<string, string>();
+  readonly #latest = new Map<string, ServerGauges>();
+  readonly #closing = new AbortController();
+  #timer: NodeJS.Timeout | undefined;
+  #round: Promise<void> | undefined;
+
+  constructor(opts: MetricsScraperOptions = {}) {
+    this.#intervalMs = opts.intervalMs ?? 300;
+    this.#timeoutMs = opts.timeoutMs ?? 1000;
+  }
+
+  /** Starts scraping `metricsUrl` under `key` (from the next round). */
+  add(key: string, metricsUrl: string): void {
+    this.#targets.set(key, metricsUrl);
+  }
+
+  remove(key: string): void {
+    this.#targets.delete(key);
+    this.#latest.delete(key);
+  }
+
+  /** The last successful scrape of `key`, or undefined before the first. */
+  latest(key: string): ServerGauges | undefined {
+    return this.#latest.get(key);
+  }
+
+  /** Starts the polling loop (idempotent); the first round runs at once. */
+  start(): void {
+    if (this.#timer !== undefined || this.#round !== undefined || this.#closing.signal.aborted) return;
+    this.#loop();
+  }
+
+  /** Stops polling, waits for the round in progress, and closes the connections. */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#round;
+    await this.#agent.close();
+  }
+
+  /** One scrape of `metricsUrl`; throws on a network error, a timeout or a non-2xx status. */
+  async scrape(metricsUrl: string, signal?: AbortSignal): Promise<ServerGauges> {
+    const { statusCode, text } = await this.#get(metricsUrl, signal);
+    if (statusCode < 200 || statusCode >= 300) throw new Error(`GET ${metricsUrl}: HTTP ${statusCode}`);
+    return { ...parseVllmGauges(text), at: performance.now() };
+  }
+
+  /**
+   * GET `healthUrl`: false on a network error, a timeout or a 5xx (vLLM answers 200 when healthy).
+   * Other statuses mean the server is up but has no such route (e.g. a proxy in front), so count as healthy.
+   */
+  async health(healthUrl: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      return (await this.#get(healthUrl, signal)).statusCode < 500;
+    } catch {
+      return false;
+    }
+  }
+
+  #loop(): void {
+    this.#timer = undefined;
+    this.#round = this.#scrapeAll().finally(() => {
+      this.#round = undefined;
+      if (this.#closing.signal.aborted) return;
+      this.#timer = setTimeout(() => this.#loop(), this.#intervalMs);
+      this.#timer.unref();
+    });
+  }
+
+  async #scrapeAll(): Promise<void> {
+    await Promise.all(
+      [...this.#targets].map(async ([key, url]) => {
+        try {
+          const gauges = await this.scrape(url, this.#closing.signal);
+          if (this.#targets.get(key) === url) this.#latest.set(key, gauges);
+        } catch {
+          // Keep the previous gauges; their age tells readers how stale they are.
+        }
+      }),
+    );
+  }
+
+  async #get(url: string, signal: AbortSignal | undefined): Promise<{ statusCode: number; text: string }> {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const res = await request(url, {
+      dispatcher: this.#agent,
+      signal: signal ? AbortSignal.any([signal, timeout, this.#closing.signal]) : AbortSignal.any([timeout, this.#closing.signal]),
+    });
+    return { statusCode: res.statusCode, text: await res.body.text() };
+  }
+}
+
+/**
+ * Reads vLLM's scheduler gauges from a Prometheus text exposition. Counts are summed over label sets
+ * (several engines or models behind one server); the KV-cache fraction takes the fullest engine.
+ * A gauge the text lacks is undefined; unknown metrics, comments and malformed lines are ignored.
+ */
+export function parseVllmGauges(text: string): Omit<ServerGauges, 'at'> {
+  const values = new Map<string, number[]>();
+  for (const line of text.split('\n')) {
+    const sample = parseSample(line);
+    if (!sample) continue;
+    const list = values.get(sample.name);
+    if (list) list.push(sample.value);
+    else values.set(sample.name, [sample.value]);
+  }
+  const first = (names: string[]) => names.map((n) => values.get(n)).find((v) => v !== undefined);
+  const sum = (v: number[] | undefined) => v?.reduce((a, b) => a + b, 0);
+  const max = (v: number[] | undefined) => (v === undefined ? undefined : Math.max(...v));
+  return { running: sum(first(RUNNING)), waiting: sum(first(WAITING)), kvCacheUsage: max(first(KV_CACHE)) };
+}
+
+/** `name{label="value",...} 12.5 [timestamp]` -> {name, value}; undefined for comments, blanks and non-finite values. */
+function parseSample(line: string): { name: string; value: number } | undefined {
+  const s = line.trim();
+  if (s === '' || s.startsWith('#')) return undefined;
+  const nameEnd = s.search(/[{\s]/);
+  if (nameEnd <= 0) return undefined;
+  let i = nameEnd;
+  if (s[i] === '{') {
+    // Skip the label set; label values are quoted and may contain '}' or escaped quotes.
+    let quoted = false;
+    for (i++; i < s.length; i++) {
+      const c = s[i];
+      if (quoted && c === '\\') i++;
+      else if (c === '"') quoted = !quoted;
+      else if (!quoted && c === '}') break;
+    }
+    if (i >= s.length) return undefined;
+    i++;
+  }
+  const token = s.slice(i).trim().split(/\s+/)[0];
+  const value = token ? Number(token) : NaN;
+  return Number.isFinite(value) ? { name: s.slice(0, nameEnd), value } : undefined;
+}

@@ -1,0 +1,235 @@
+import { GemflowError } from '../errors.js';
+
+/** The capacity parameters (see the model description in options.ts). */
+export interface CapacityParams {
+  maxRunningSeqs: number;
+  prefillTokensPerSec: number;
+  decodeTokensPerSec: number;
+  maxDecodeTokensPerSecPerSeq: number;
+  kvCacheTokens: number;
+  tickMs: number;
+  timeScale: number;
+}
+
+export interface CapacityJob {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** What a finished job reports; times are simulated seconds. */
+export interface JobOutcome {
+  queueSec: number;
+  /** Arrival to last token. */
+  latencySec: number;
+}
+
+export interface CapacitySnapshot {
+  running: number;
+  waiting: number;
+  /** Tokens held by running requests / kvCacheTokens, in [0, 1]. */
+  kvCacheUsage: number;
+  /** Simulated seconds during which at least one request was running. */
+  busySec: number;
+  /** Simulated seconds since the model started. */
+  simNowSec: number;
+}
+
+interface Entry {
+  job: CapacityJob;
+  arrivedSec: number;
+  admittedSec: number;
+  prefillLeft: number;
+  decoded: number;
+  resolve(o: JobOutcome): void;
+  reject(e: unknown): void;
+  detach(): void;
+}
+
+/** Shortest real interval between ticks: finer steps would only burn the (shared) CPU. */
+const MIN_REAL_TICK_MS = 5;
+/** Most scheduler steps run per real tick; a late timer makes the steps longer, not more. */
+const MAX_STEPS_PER_TICK = 8;
+
+/**
+ * Continuous-batching capacity model: a FIFO queue in front of at most `maxRunningSeqs` running
+ * requests that prefill, then decode, at shared rates. `submit` resolves when the request's last
+ * completion token is decoded. The tick timer runs only while there is work, so an idle or closed
+ * model holds no timers.
+ */
+export class CapacityModel {
+  private readonly queue: Entry[] = [];
+  private readonly running: Entry[] = [];
+  private reservedTokens = 0;
+  private simNowSec = 0;
+  private busySec = 0;
+  private lastRealMs = performance.now();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly p: CapacityParams) {}
+
+  /** Output tokens per simulated second at full batch: the lesser of the aggregate and the per-sequence caps. */
+  get maxOutputTokensPerSec(): number {
+    return Math.min(this.p.decodeTokensPerSec, this.p.maxRunningSeqs * this.p.maxDecodeTokensPerSecPerSeq);
+  }
+
+  /** True when the job could be admitted on an empty server (else it would wait forever). */
+  fits(job: CapacityJob): boolean {
+    return job.promptTokens + job.completionTokens <= this.p.kvCacheTokens;
+  }
+
+  submit(job: CapacityJob, signal?: AbortSignal): Promise<JobOutcome> {
+    if (this.closed) return Promise.reject(new GemflowError('simulator_closed', 'the simulator is shut down'));
+    if (!this.fits(job)) {
+      return Promise.reject(new GemflowError('context_too_long', `request needs ${job.promptTokens + job.completionTokens} KV-cache tokens; capacity is ${this.p.kvCacheTokens}`));
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    this.syncIdleClock();
+    return new Promise<JobOutcome>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.remove(entry);
+        reject(signal?.reason);
+      };
+      const entry: Entry = {
+        job,
+        arrivedSec: this.simNowSec,
+        admittedSec: 0,
+        prefillLeft: job.promptTokens,
+        decoded: 0,
+        resolve,
+        reject,
+        detach: () => signal?.removeEventListener('abort', onAbort),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(entry);
+      this.admit();
+      this.ensureTimer();
+    });
+  }
+
+  snapshot(): CapacitySnapshot {
+    let held = 0;
+    for (const e of this.running) held += e.job.promptTokens - e.prefillLeft + e.decoded;
+    return {
+      running: this.running.length,
+      waiting: this.queue.length,
+      kvCacheUsage: Math.min(1, held / this.p.kvCacheTokens),
+      busySec: this.busySec,
+      simNowSec: this.simNowSec,
+    };
+  }
+
+  /** Rejects every queued and running job and stops the timer. */
+  close(): void {
+    this.closed = true;
+    this.stopTimer();
+    const err = new GemflowError('simulator_closed', 'the simulator is shut down');
+    for (const e of [...this.queue, ...this.running]) {
+      e.detach();
+      e.reject(err);
+    }
+    this.queue.length = 0;
+    this.running.length = 0;
+    this.reservedTokens = 0;
+  }
+
+  private reservation(e: Entry): number {
+    return e.job.promptTokens + e.job.completionTokens;
+  }
+
+  private admit(): void {
+    while (this.queue.length > 0 && this.running.length < this.p.maxRunningSeqs) {
+      const head = this.queue[0]!;
+      if (this.reservedTokens + this.reservation(head) > this.p.kvCacheTokens) break;
+      this.queue.shift();
+      head.admittedSec = this.simNowSec;
+      this.reservedTokens += this.reservation(head);
+      this.running.push(head);
+    }
+  }
+
+  private remove(e: Entry): void {
+    e.detach();
+    const q = this.queue.indexOf(e);
+    if (q >= 0) this.queue.splice(q, 1);
+    const r = this.running.indexOf(e);
+    if (r >= 0) {
+      this.running.splice(r, 1);
+      this.reservedTokens -= this.reservation(e);
+      this.admit();
+    }
+    if (this.queue.length === 0 && this.running.length === 0) this.stopTimer();
+  }
+
+  /** While idle, simulated time follows the wall clock without running steps. */
+  private syncIdleClock(): void {
+    if (this.timer !== undefined) return;
+    const now = performance.now();
+    this.simNowSec += (now - this.lastRealMs) / 1000 / this.p.timeScale;
+    this.lastRealMs = now;
+  }
+
+  private ensureTimer(): void {
+    if (this.timer !== undefined) return;
+    this.lastRealMs = performance.now();
+    this.timer = setInterval(() => this.tick(), Math.max(MIN_REAL_TICK_MS, this.p.tickMs * this.p.timeScale));
+  }
+
+  private stopTimer(): void {
+    if (this.timer === undefined) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.lastRealMs = performance.now();
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const elapsedSec = (now - this.lastRealMs) / 1000 / this.p.timeScale;
+    this.lastRealMs = now;
+    const steps = Math.min(MAX_STEPS_PER_TICK, Math.max(1, Math.round(elapsedSec / (this.p.tickMs / 1000))));
+    for (let i = 0; i < steps && this.running.length + this.queue.length > 0; i++) this.step(elapsedSec / steps);
+    if (this.queue.length === 0 && this.running.length === 0) this.stopTimer();
+  }
+
+  /** Advances the model by `dt` simulated seconds. */
+  private step(dt: number): void {
+    this.admit();
+    if (this.running.length > 0) this.busySec += dt;
+
+    // Taken before prefill runs: a request whose prefill completes in this step decodes from the next.
+    const decoding = this.running.filter((e) => e.prefillLeft <= 0);
+    const prefilling = this.running.filter((e) => e.prefillLeft > 0);
+    shareBudget(prefilling, this.p.prefillTokensPerSec * dt, Infinity, (e) => e.prefillLeft, (e, t) => (e.prefillLeft -= t));
+    shareBudget(
+      decoding,
+      this.p.decodeTokensPerSec * dt,
+      this.p.maxDecodeTokensPerSecPerSeq * dt,
+      (e) => e.job.completionTokens - e.decoded,
+      (e, t) => (e.decoded += t),
+    );
+
+    this.simNowSec += dt;
+    for (const e of decoding) {
+      if (e.decoded < e.job.completionTokens - 1e-9) continue;
+      this.running.splice(this.running.indexOf(e), 1);
+      this.reservedTokens -= this.reservation(e);
+      e.detach();
+      e.resolve({ queueSec: e.admittedSec - e.arrivedSec, latencySec: this.simNowSec - e.arrivedSec });
+    }
+    this.admit();
+  }
+}
+
+/**
+ * Water-filling: splits `budget` equally among `items`, each taking at most `cap` and at most what
+ * it still needs; what one cannot use goes to the others.
+ */
+function shareBudget<T>(items: T[], budget: number, cap: number, need: (x: T) => number, take: (x: T, tokens: number) => void): void {
+  const sorted = items.map((x) => ({ x, need: need(x) })).sort((a, b) => a.need - b.need);
+  let left = budget;
+  sorted.forEach(({ x, need: n }, i) => {
+    const t = Math.min(n, cap, left / (sorted.length - i));
+    take(x, t);
+    left -= t;
+  });
+}

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { GemflowError } from '../../errors.js';
+import { readSection } from '../../llm/prompt-sections.js';
+import { Trajectory, Workflow } from '../../trajectory.js';
+import { hashUnit } from '../hash.js';
+import { extractAnswer } from './extract-answer.js';
+import { groundAnswer } from './ground-answer.js';
+import { judgeAnswer } from './judge-answer.js';
+import { refineAnswer } from './refine-answer.js';
+import { synthesizeAnswer } from './synthesize-answer.js';
+
+/** The stages the simulator can answer, by json_schema name `gemflow_<stage>`. */
+export const SIMULATED_STAGES = ['extract', 'ground', 'refine', 'judge', 'synthesize'] as const;
+export type SimulatedStage = (typeof SIMULATED_STAGES)[number];
+
+export interface AnswerContext {
+  /** Simulator seed plus the request's own seed: the same prompt always gets the same answer. */
+  seed: string;
+  judgeFailRate: number;
+}
+
+const DEFAULT_MAX_WORKFLOWS = 3;
+
+function invalid(message: string): GemflowError {
+  return new GemflowError('invalid_request', message);
+}
+
+function required(text: string, name: string, stage: string): string {
+  const body = readSection(text, name);
+  if (body === undefined) throw invalid(`the simulator's ${stage} answer needs a <${name}> section in the last user message`);
+  return body;
+}
+
+function parseJson<T>(text: string, name: string, schema: z.ZodType<T>): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw invalid(`<${name}> is not valid JSON: ${(e as Error).message}`);
+  }
+  const r = schema.safeParse(value);
+  if (!r.success) throw invalid(`<${name}> does not match its schema: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return r.data;
+}
+
+function optionalRules(text: string): string[] | undefined {
+  const body = readSection(text, 'rules');
+  return body === undefined ? undefined : parseJson(body, 'rules', z.array(z.string()));
+}
+
+/** "at most N workflows" in the request (outside the document), else the default. */
+function maxWorkflows(text: string): number {
+  const doc = readSection(text, 'document') ?? '';
+  const m = /at most (\d+) workflows?\b/i.exec(text.replace(doc, ''));
+  return m ? Number(m[1]) : DEFAULT_MAX_WORKFLOWS;
+}
+
+/** Sections are written with `<` escaped as `&lt;` (free text); the simulator reads them back. */
+function unescapeText(s: string): string {
+  return s.replace(/&lt;(\/?)(document|domain|rules|workflow|trajectory)>/g, '<$1$2>');
+}
+
+/**
+ * The answer object for one stage, derived from the tagged sections of the last user message.
+ * Throws GemflowError `invalid_request` (HTTP 400) when a section the stage needs is missing or bad.
+ */
+export function stageAnswer(stage: SimulatedStage, userText: string, ctx: AnswerContext): unknown {
+  switch (stage) {
+    case 'extract':
+      return extractAnswer(unescapeText(required(userText, 'document', stage)), maxWorkflows(userText), ctx.seed);
+    case 'synthesize':
+      return synthesizeAnswer(unescapeText(required(userText, 'document', stage)), maxWorkflows(userText), ctx.seed);
+    case 'ground':
+      return groundAnswer({
+        workflow: parseJson(required(userText, 'workflow', stage), 'workflow', Workflow),
+        domain: unescapeText(readSection(userText, 'domain') ?? 'general'),
+        rules: optionalRules(userText) ?? [],
+        document: unescapeText(readSection(userText, 'document') ?? ''),
+        seed: ctx.seed,
+      });
+    case 'refine':
+      return refineAnswer({
+        trajectory: parseJson(required(userText, 'trajectory', stage), 'trajectory', Trajectory),
+        rules: optionalRules(userText),
+        seed: ctx.seed,
+      });
+    case 'judge': {
+      const t = parseJson(required(userText, 'trajectory', stage), 'trajectory', Trajectory);
+      const roll = hashUnit(ctx.seed, 'judge', JSON.stringify(t));
+      const forced = roll < ctx.judgeFailRate ? (Math.floor((roll / ctx.judgeFailRate) * 3) as 0 | 1 | 2) : undefined;
+      return judgeAnswer(t, forced);
+    }
+  }
+}
+
+export function isSimulatedStage(s: string | undefined): s is SimulatedStage {
+  return (SIMULATED_STAGES as readonly string[]).includes(s ?? '');
+}

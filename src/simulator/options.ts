@@ -1,0 +1,98 @@
+/**
+ * Options of the bundled vLLM simulator (a test double: no model runs, answers are derived from the
+ * prompt by rules). Rates and sizes are in simulated time; `timeScale` maps them to wall-clock time.
+ *
+ * Capacity model (continuous batching, after vLLM's scheduler):
+ * - At most `maxRunningSeqs` requests run at once; the rest wait in one FIFO queue. The head of the
+ *   queue is admitted when a slot is free and its KV-cache reservation (prompt + completion tokens)
+ *   fits in `kvCacheTokens` next to the reservations of the running requests. Nothing is preempted.
+ *   A request that could never fit is refused with 400, as vLLM refuses a too-long context.
+ * - A running request first prefills its prompt: `prefillTokensPerSec` is shared equally by the
+ *   requests prefilling at the same moment. Then it decodes its completion: `decodeTokensPerSec` is
+ *   the aggregate decode rate shared by the decoding requests, and each gets at most
+ *   `maxDecodeTokensPerSecPerSeq`. Throughput therefore grows with the batch size until
+ *   batch x per-sequence cap reaches the aggregate rate. Prefill and decode have separate budgets (a
+ *   simplification of chunked prefill sharing the GPU).
+ * - KV-cache usage (the `vllm:gpu_cache_usage_perc` gauge) = tokens held by running requests
+ *   (prompt + tokens decoded so far) / `kvCacheTokens`.
+ * - The model advances in ticks of `tickMs` simulated milliseconds; the answer is sent when decoding
+ *   finishes. Queue time is the simulated time from arrival to admission.
+ *
+ * Defaults are assumptions resembling one H100 80GB serving a 32B model in bf16 with vLLM: 256
+ * running sequences (vLLM's default max_num_seqs), ~2,500 output tokens/s aggregate decode, ~40
+ * tokens/s per sequence, ~10,000 prompt tokens/s prefill, ~400,000 tokens of KV cache. They are not
+ * measurements.
+ */
+
+/** Injectable failures of /v1/chat/completions. */
+export type FaultKind =
+  /** 429 with a Retry-After header. */
+  | 'rate_limit'
+  /** 500 with an OpenAI-shaped error body. */
+  | 'server_error'
+  /** 503 with an OpenAI-shaped error body. */
+  | 'unavailable'
+  /** The request is accepted and never answered (until the client gives up or the server closes). */
+  | 'hang'
+  /** 200, but the message content is not valid JSON. */
+  | 'malformed'
+  /** 200 with finish_reason "length" and the content cut short. */
+  | 'length'
+  /** The TCP connection is destroyed without a response. */
+  | 'reset';
+
+export const FAULT_KINDS: readonly FaultKind[] = ['rate_limit', 'server_error', 'unavailable', 'hang', 'malformed', 'length', 'reset'];
+
+export interface FaultConfig {
+  /** Probability per request of each fault kind (their sum must be at most 1). */
+  rates?: Partial<Record<FaultKind, number>>;
+  /** A total fault probability spread evenly over `kinds` (default: all kinds), added to `rates`. */
+  totalRate?: number;
+  kinds?: FaultKind[];
+  /** Retry-After header value (seconds) sent with 429. Default 1. */
+  retryAfterSec?: number;
+  /** When true, GET /health answers 503. */
+  unhealthy?: boolean;
+}
+
+export interface SimulatorOptions {
+  /** Port on 127.0.0.1; 0 picks a free one. */
+  port: number;
+  /** The served model name; any other name gets 404. */
+  model: string;
+  maxRunningSeqs: number;
+  prefillTokensPerSec: number;
+  decodeTokensPerSec: number;
+  maxDecodeTokensPerSecPerSeq: number;
+  kvCacheTokens: number;
+  /** Length of one scheduler step in simulated milliseconds. */
+  tickMs: number;
+  /** Wall-clock seconds per simulated second: 1 = real time, 0.01 = a hundred times faster. */
+  timeScale: number;
+  /** Seeds content generation and fault rolls. */
+  seed: number;
+  /** Index of this replica in a cluster: varies the fault rolls (not the content) between replicas. */
+  replica: number;
+  faults: FaultConfig;
+  /** Probability that a judge answer fails one of its verdicts. */
+  judgeFailRate: number;
+  /** Largest accepted request body in bytes (413 beyond). */
+  maxBodyBytes: number;
+}
+
+export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
+  port: 0,
+  model: 'gemflow-sim-32b',
+  maxRunningSeqs: 256,
+  prefillTokensPerSec: 10_000,
+  decodeTokensPerSec: 2_500,
+  maxDecodeTokensPerSecPerSeq: 40,
+  kvCacheTokens: 400_000,
+  tickMs: 10,
+  timeScale: 1,
+  seed: 0,
+  replica: 0,
+  faults: {},
+  judgeFailRate: 0,
+  maxBodyBytes: 16 * 1024 * 1024,
+};

@@ -1,0 +1,175 @@
+import type { CapacitySnapshot } from './capacity-model.js';
+import type { FaultKind } from './options.js';
+
+/** GET /sim/stats: what tests and the benchmark read about a simulator's work (simulated seconds). */
+export interface SimStats {
+  model: string;
+  replica: number;
+  timeScale: number;
+  requests: {
+    /** POST /v1/chat/completions received. */
+    total: number;
+    /** By stage (from the json_schema name; "chat" without one). */
+    byStage: Record<string, number>;
+    /** By HTTP status answered (hang and reset answer none). */
+    byStatus: Record<string, number>;
+    byFault: Partial<Record<FaultKind, number>>;
+  };
+  /** Calls by key = sha256 of the request's messages + schema name. */
+  calls: {
+    /** Distinct keys received. */
+    distinct: number;
+    /** Keys received more than once (retries included). */
+    repeated: number;
+    /** Distinct keys given a usable answer (200, finish_reason "stop", no injected fault). */
+    answered: number;
+    /** Keys given a usable answer more than once: work a content cache should have saved. */
+    answeredRepeated: number;
+  };
+  tokens: { prompt: number; generated: number };
+  capacity: {
+    /** Output tokens per simulated second at full batch. */
+    maxOutputTokensPerSec: number;
+    maxRunningSeqs: number;
+    kvCacheTokens: number;
+  };
+  running: number;
+  waiting: number;
+  kvCacheUsage: number;
+  /** Simulated seconds with at least one request running. */
+  busySec: number;
+  simNowSec: number;
+  queueWaitSec: { count: number; p50: number; p99: number };
+}
+
+/** vLLM's bucket bounds for vllm:request_queue_time_seconds. */
+const QUEUE_TIME_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
+/** Queue waits kept for the percentiles (the most recent ones). */
+const QUEUE_SAMPLES = 100_000;
+
+/** Counters behind /metrics and /sim/stats. */
+export class SimMetrics {
+  private total = 0;
+  private readonly byStage = new Map<string, number>();
+  private readonly byStatus = new Map<string, number>();
+  private readonly byFault = new Map<FaultKind, number>();
+  private readonly seen = new Map<string, number>();
+  private readonly answered = new Map<string, number>();
+  private promptTokens = 0;
+  private generatedTokens = 0;
+  private readonly successByReason = new Map<string, number>();
+  private readonly queueBuckets = new Array<number>(QUEUE_TIME_BUCKETS.length).fill(0);
+  private queueSum = 0;
+  private queueCount = 0;
+  private readonly queueSamples = new Float64Array(QUEUE_SAMPLES);
+
+  constructor(private readonly model: string) {}
+
+  /** A chat request arrived; `key` and `stage` once its body parsed. */
+  request(key?: string, stage?: string): void {
+    this.total++;
+    if (stage !== undefined) bump(this.byStage, stage);
+    if (key !== undefined) bump(this.seen, key);
+  }
+
+  status(code: number): void {
+    bump(this.byStatus, String(code));
+  }
+
+  fault(kind: FaultKind): void {
+    bump(this.byFault, kind);
+  }
+
+  /** A request decoded to the end (whatever its content): tokens, success and queue time. */
+  completed(promptTokens: number, completionTokens: number, finishReason: string, queueSec: number): void {
+    this.promptTokens += promptTokens;
+    this.generatedTokens += completionTokens;
+    bump(this.successByReason, finishReason);
+    const i = QUEUE_TIME_BUCKETS.findIndex((b) => queueSec <= b);
+    if (i >= 0) this.queueBuckets[i]!++;
+    this.queueSum += queueSec;
+    this.queueSamples[this.queueCount % QUEUE_SAMPLES] = queueSec;
+    this.queueCount++;
+  }
+
+  /** A usable answer was sent for `key`. */
+  answeredKey(key: string): void {
+    bump(this.answered, key);
+  }
+
+  stats(base: Pick<SimStats, 'replica' | 'timeScale' | 'capacity'>, snap: CapacitySnapshot): SimStats {
+    const samples = Array.from(this.queueSamples.subarray(0, Math.min(this.queueCount, QUEUE_SAMPLES))).sort((a, b) => a - b);
+    return {
+      model: this.model,
+      ...base,
+      requests: {
+        total: this.total,
+        byStage: Object.fromEntries(this.byStage),
+        byStatus: Object.fromEntries(this.byStatus),
+        byFault: Object.fromEntries(this.byFault),
+      },
+      calls: {
+        distinct: this.seen.size,
+        repeated: countAbove1(this.seen),
+        answered: this.answered.size,
+        answeredRepeated: countAbove1(this.answered),
+      },
+      tokens: { prompt: this.promptTokens, generated: this.generatedTokens },
+      running: snap.running,
+      waiting: snap.waiting,
+      kvCacheUsage: snap.kvCacheUsage,
+      busySec: snap.busySec,
+      simNowSec: snap.simNowSec,
+      queueWaitSec: { count: this.queueCount, p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) },
+    };
+  }
+
+  /** Prometheus text exposition with vLLM's metric names and `model_name` label. */
+  prometheus(snap: CapacitySnapshot): string {
+    const label = `model_name="${this.model.replace(/["\\\n]/g, '_')}"`;
+    const out: string[] = [];
+    const metric = (name: string, type: string, help: string, lines: string[]): void => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
+    };
+    metric('vllm:num_requests_running', 'gauge', 'Number of requests in model execution batches.', [`vllm:num_requests_running{${label}} ${snap.running}`]);
+    metric('vllm:num_requests_waiting', 'gauge', 'Number of requests waiting to be processed.', [`vllm:num_requests_waiting{${label}} ${snap.waiting}`]);
+    metric('vllm:gpu_cache_usage_perc', 'gauge', 'GPU KV-cache usage. 1 means 100 percent usage.', [`vllm:gpu_cache_usage_perc{${label}} ${snap.kvCacheUsage}`]);
+    metric('vllm:kv_cache_usage_perc', 'gauge', 'KV-cache usage. 1 means 100 percent usage.', [`vllm:kv_cache_usage_perc{${label}} ${snap.kvCacheUsage}`]);
+    metric('vllm:prompt_tokens_total', 'counter', 'Number of prefill tokens processed.', [`vllm:prompt_tokens_total{${label}} ${this.promptTokens}`]);
+    metric('vllm:generation_tokens_total', 'counter', 'Number of generation tokens processed.', [`vllm:generation_tokens_total{${label}} ${this.generatedTokens}`]);
+    metric(
+      'vllm:request_success_total',
+      'counter',
+      'Count of successfully processed requests.',
+      ['stop', 'length'].map((r) => `vllm:request_success_total{finished_reason="${r}",${label}} ${this.successByReason.get(r) ?? 0}`),
+    );
+    let cumulative = 0;
+    const buckets = QUEUE_TIME_BUCKETS.map((b, i) => {
+      cumulative += this.queueBuckets[i]!;
+      return `vllm:request_queue_time_seconds_bucket{le="${b}",${label}} ${cumulative}`;
+    });
+    metric('vllm:request_queue_time_seconds', 'histogram', 'Histogram of time spent in WAITING phase for request.', [
+      ...buckets,
+      `vllm:request_queue_time_seconds_bucket{le="+Inf",${label}} ${this.queueCount}`,
+      `vllm:request_queue_time_seconds_sum{${label}} ${this.queueSum}`,
+      `vllm:request_queue_time_seconds_count{${label}} ${this.queueCount}`,
+    ]);
+    return out.join('\n') + '\n';
+  }
+}
+
+function bump<K>(m: Map<K, number>, k: K): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+function countAbove1(m: Map<string, number>): number {
+  let n = 0;
+  for (const v of m.values()) if (v > 1) n++;
+  return n;
+}
+
+/** Nearest-rank percentile of sorted values; 0 when empty. */
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}

@@ -1,0 +1,360 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { GemflowError, errorCode, errorMessage } from '../errors.js';
+import { stageOfSchemaName } from '../llm/prompt-sections.js';
+import { CapacityModel } from './capacity-model.js';
+import { isSimulatedStage, stageAnswer } from './content/stage-answer.js';
+import { FaultPlan } from './fault-plan.js';
+import { sha256Hex } from './hash.js';
+import { DEFAULT_SIMULATOR_OPTIONS, type FaultConfig, type FaultKind, type SimulatorOptions } from './options.js';
+import { SimMetrics, type SimStats } from './sim-metrics.js';
+
+/**
+ * The bundled vLLM simulator: a test double of vLLM's OpenAI-compatible server on node:http. No
+ * model runs: answers to gemflow's stage prompts are derived from the prompt's sections by rules
+ * (see content/), timed by a continuous-batching capacity model (capacity-model.ts), with injectable
+ * faults (fault-plan.ts). The served model name says it is simulated.
+ */
+
+export interface SimulatorHandle {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  stats(): SimStats;
+  /** Replaces the fault configuration (rates, Retry-After, health). */
+  setFaults(f: FaultConfig): void;
+  /** Dies abruptly: open sockets destroyed, nothing answered, listening stopped. */
+  kill(): Promise<void>;
+  /** Shuts down: stops listening, answers requests in flight (and hung ones) with 503, then closes. */
+  close(): Promise<void>;
+}
+
+/** Options; `faultRate` is shorthand for `faults.totalRate` spread over every fault kind. */
+export type SimulatorStartOptions = Partial<SimulatorOptions> & { faultRate?: number };
+
+type Json = Record<string, unknown>;
+
+interface ChatBody {
+  model?: string;
+  messages: { role: string; content: string }[];
+  maxTokens: number;
+  schemaName?: string;
+  seed?: number;
+}
+
+const DEFAULT_MAX_TOKENS = 4096;
+
+const ERROR_TYPES: Record<number, string> = {
+  400: 'BadRequestError',
+  404: 'NotFoundError',
+  405: 'MethodNotAllowedError',
+  413: 'BadRequestError',
+  429: 'RateLimitError',
+  500: 'InternalServerError',
+  503: 'ServiceUnavailableError',
+};
+
+function resolveOptions(opts: SimulatorStartOptions): SimulatorOptions {
+  const { faultRate, ...rest } = opts;
+  const o: SimulatorOptions = { ...DEFAULT_SIMULATOR_OPTIONS, ...rest };
+  if (faultRate !== undefined) o.faults = { ...o.faults, totalRate: faultRate };
+  const problems: string[] = [];
+  const positive = ['prefillTokensPerSec', 'decodeTokensPerSec', 'maxDecodeTokensPerSecPerSeq', 'kvCacheTokens', 'tickMs', 'timeScale', 'maxBodyBytes'] as const;
+  for (const k of positive) if (!(o[k] > 0)) problems.push(`${k} must be > 0, got ${o[k]}`);
+  if (!Number.isInteger(o.maxRunningSeqs) || o.maxRunningSeqs < 1) problems.push(`maxRunningSeqs must be an integer >= 1, got ${o.maxRunningSeqs}`);
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) problems.push(`port must be an integer in 0..65535, got ${o.port}`);
+  if (!(o.judgeFailRate >= 0 && o.judgeFailRate <= 1)) problems.push(`judgeFailRate must be in [0, 1], got ${o.judgeFailRate}`);
+  if (problems.length > 0) throw new GemflowError('invalid_simulator_options', `simulator options: ${problems.join('; ')}`);
+  return o;
+}
+
+/** ~4 characters per token, at least 1. */
+function tokensOf(chars: number): number {
+  return Math.max(1, Math.ceil(chars / 4));
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.destroyed || res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** OpenAI's error shape. */
+function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, { error: { message, type: ERROR_TYPES[status] ?? 'Error', param: null, code: status } }, headers);
+}
+
+function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBytes) {
+        reject(new GemflowError('body_too_large', `request body exceeds ${maxBytes} bytes`));
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Message content as text: a string, or OpenAI content parts of type "text". */
+function contentText(c: unknown): string | undefined {
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c) && c.every((p) => typeof p?.text === 'string')) return c.map((p: { text: string }) => p.text).join('');
+  return undefined;
+}
+
+/** Validates a chat body; throws GemflowError `invalid_request` naming the first problem. */
+function parseChatBody(raw: string): ChatBody {
+  let b: Json;
+  try {
+    b = JSON.parse(raw) as Json;
+  } catch (e) {
+    throw new GemflowError('invalid_request', `body is not valid JSON: ${errorMessage(e)}`);
+  }
+  const bad = (m: string): never => {
+    throw new GemflowError('invalid_request', m);
+  };
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) bad('body must be a JSON object');
+  if (b.model !== undefined && typeof b.model !== 'string') bad('model must be a string');
+  if (!Array.isArray(b.messages) || b.messages.length === 0) bad('messages must be a non-empty array');
+  const messages = (b.messages as unknown[]).map((m, i) => {
+    const msg = m as Json;
+    const content = contentText(msg?.content);
+    if (typeof msg?.role !== 'string' || content === undefined) bad(`messages[${i}] needs a string role and text content`);
+    return { role: msg.role as string, content: content! };
+  });
+  const maxTokens = b.max_tokens ?? b.max_completion_tokens ?? DEFAULT_MAX_TOKENS;
+  if (!Number.isInteger(maxTokens) || (maxTokens as number) < 1) bad('max_tokens must be a positive integer');
+  if (b.temperature !== undefined && (typeof b.temperature !== 'number' || b.temperature < 0 || b.temperature > 2)) bad('temperature must be a number in [0, 2]');
+  if (b.seed !== undefined && !Number.isInteger(b.seed)) bad('seed must be an integer');
+  let schemaName: string | undefined;
+  const rf = b.response_format as Json | undefined;
+  if (rf !== undefined) {
+    if (rf?.type === 'json_schema') {
+      const js = rf.json_schema as Json | undefined;
+      if (typeof js?.name !== 'string' || typeof js.schema !== 'object' || js.schema === null) bad('response_format.json_schema needs a name and a schema');
+      schemaName = js!.name as string;
+    } else if (rf?.type !== 'text' && rf?.type !== 'json_object') {
+      bad('response_format.type must be text, json_object or json_schema');
+    }
+  }
+  return { model: b.model as string | undefined, messages, maxTokens: maxTokens as number, schemaName, seed: b.seed as number | undefined };
+}
+
+/** Cuts a JSON answer so that it no longer parses. */
+function malform(content: string): string {
+  return content.length > 1 ? content.slice(0, -1) : '{';
+}
+
+export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<SimulatorHandle> {
+  const o = resolveOptions(opts);
+  const capacity = new CapacityModel(o);
+  const faults = new FaultPlan(o.seed, o.replica, o.faults);
+  const metrics = new SimMetrics(o.model);
+  let faultConfig = o.faults;
+  /** Open connections and how many of their requests are in flight. */
+  const sockets = new Map<Socket, number>();
+  let closing: Promise<void> | undefined;
+  const hung = new Set<ServerResponse>();
+  let served = 0;
+
+  const statsBase = (): Pick<SimStats, 'replica' | 'timeScale' | 'capacity'> => ({
+    replica: o.replica,
+    timeScale: o.timeScale,
+    capacity: { maxOutputTokensPerSec: capacity.maxOutputTokensPerSec, maxRunningSeqs: o.maxRunningSeqs, kvCacheTokens: o.kvCacheTokens },
+  });
+
+  const reply = (res: ServerResponse, status: number, message: string, headers?: Record<string, string>): void => {
+    metrics.status(status);
+    sendError(res, status, message, headers);
+  };
+
+  async function chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: ChatBody;
+    try {
+      body = parseChatBody(await readBody(req, o.maxBodyBytes));
+    } catch (e) {
+      metrics.request();
+      return reply(res, errorCode(e) === 'body_too_large' ? 413 : 400, errorMessage(e));
+    }
+    const stage = stageOfSchemaName(body.schemaName);
+    const key = sha256Hex(JSON.stringify(body.messages), body.schemaName ?? '');
+    metrics.request(key, stage ?? 'chat');
+    if (body.model !== undefined && body.model !== o.model) {
+      return reply(res, 404, `The model \`${body.model}\` does not exist. This simulator serves \`${o.model}\`.`);
+    }
+    if (body.schemaName !== undefined && !isSimulatedStage(stage)) {
+      return reply(res, 400, `the simulator answers only the json_schema names gemflow_extract|ground|refine|judge|synthesize, not "${body.schemaName}"`);
+    }
+
+    const fault = faults.roll(key);
+    if (fault) metrics.fault(fault);
+    switch (fault) {
+      case 'rate_limit':
+        return reply(res, 429, 'simulated rate limit', { 'retry-after': String(faultConfig.retryAfterSec ?? 1) });
+      case 'server_error':
+        return reply(res, 500, 'simulated internal server error');
+      case 'unavailable':
+        return reply(res, 503, 'simulated overload: service unavailable');
+      case 'reset':
+        req.socket.destroy();
+        return;
+      case 'hang':
+        hung.add(res);
+        res.on('close', () => hung.delete(res));
+        return;
+    }
+
+    let content: string;
+    try {
+      const userText = body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '';
+      const seed = `${o.seed}/${body.seed ?? ''}`;
+      content = isSimulatedStage(stage)
+        ? JSON.stringify(stageAnswer(stage, userText, { seed, judgeFailRate: o.judgeFailRate }))
+        : `Simulated reply from ${o.model}, the gemflow vLLM simulator (a test double): no model ran.`;
+    } catch (e) {
+      return reply(res, errorCode(e) === 'invalid_request' ? 400 : 500, errorMessage(e));
+    }
+    const answer = shape(content, body.maxTokens, fault);
+    const promptTokens = tokensOf(body.messages.reduce((n, m) => n + m.content.length, 0));
+
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort(new GemflowError('client_gone', 'client closed the connection'));
+    });
+    let queueSec: number;
+    try {
+      ({ queueSec } = await capacity.submit({ promptTokens, completionTokens: answer.completionTokens }, abort.signal));
+    } catch (e) {
+      if (res.destroyed) return;
+      if (errorCode(e) === 'context_too_long') return reply(res, 400, errorMessage(e));
+      return reply(res, 503, errorMessage(e), { connection: 'close' });
+    }
+    metrics.completed(promptTokens, answer.completionTokens, answer.finishReason, queueSec);
+    if (res.destroyed) return;
+    metrics.status(200);
+    if (answer.finishReason === 'stop' && fault === undefined) metrics.answeredKey(key);
+    sendJson(res, 200, {
+      id: `chatcmpl-sim${o.replica}-${++served}`,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: o.model,
+      choices: [{ index: 0, message: { role: 'assistant', content: answer.content }, logprobs: null, finish_reason: answer.finishReason }],
+      usage: { prompt_tokens: promptTokens, completion_tokens: answer.completionTokens, total_tokens: promptTokens + answer.completionTokens },
+    });
+  }
+
+  /** Counts the request as in flight on its connection; once shutting down, a finished one closes it. */
+  function track(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const left = (sockets.get(socket) ?? 1) - 1;
+      if (!sockets.has(socket)) return;
+      sockets.set(socket, left);
+      if (closing && left === 0) socket.destroy();
+    });
+  }
+
+  function route(req: IncomingMessage, res: ServerResponse): void {
+    track(req, res);
+    const path = (req.url ?? '/').split('?')[0];
+    const get = req.method === 'GET';
+    if (path === '/v1/chat/completions') {
+      if (req.method !== 'POST') return sendError(res, 405, 'use POST');
+      chat(req, res).catch((e: unknown) => sendError(res, 500, errorMessage(e)));
+    } else if (path === '/health' && get) {
+      res.writeHead(faultConfig.unhealthy ? 503 : 200).end();
+    } else if (path === '/v1/models' && get) {
+      sendJson(res, 200, {
+        object: 'list',
+        data: [{ id: o.model, object: 'model', created: 0, owned_by: 'gemflow-simulator', root: o.model, max_model_len: o.kvCacheTokens }],
+      });
+    } else if (path === '/metrics' && get) {
+      const text = metrics.prometheus(capacity.snapshot());
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    } else if (path === '/sim/stats' && get) {
+      sendJson(res, 200, metrics.stats(statsBase(), capacity.snapshot()));
+    } else {
+      sendError(res, 404, `no route ${req.method} ${path}`);
+    }
+  }
+
+  const server: Server = createServer(route);
+  server.on('connection', (s: Socket) => {
+    sockets.set(s, 0);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  const shutDown = (abrupt: boolean): Promise<void> => {
+    closing ??= new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      capacity.close();
+      if (abrupt) {
+        for (const socket of sockets.keys()) socket.destroy();
+        return;
+      }
+      // Requests in flight get 503 from their handlers (capacity.close rejects them); hung ones here.
+      for (const res of hung) sendError(res, 503, 'simulator shutting down', { connection: 'close' });
+      // Connections without a request in flight (keep-alive, or never used) would hold close() open.
+      for (const [socket, active] of sockets) if (active === 0) socket.destroy();
+    });
+    return closing;
+  };
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    stats: () => metrics.stats(statsBase(), capacity.snapshot()),
+    setFaults(f: FaultConfig) {
+      faults.configure(f);
+      faultConfig = f;
+    },
+    kill: () => shutDown(true),
+    close: () => shutDown(false),
+  };
+}
+
+/** Content cut to the token limit (finish_reason "length"), or damaged by a content fault. */
+function shape(content: string, maxTokens: number, fault: FaultKind | undefined): { content: string; completionTokens: number; finishReason: 'stop' | 'length' } {
+  let text = content;
+  let finishReason: 'stop' | 'length' = 'stop';
+  if (fault === 'malformed') text = malform(text);
+  const limit = fault === 'length' ? Math.min(maxTokens, Math.max(1, Math.floor(tokensOf(text.length) / 2))) : maxTokens;
+  if (tokensOf(text.length) > limit || fault === 'length') {
+    text = text.slice(0, limit * 4);
+    finishReason = 'length';
+  }
+  return { content: text, completionTokens: tokensOf(text.length), finishReason };
+}
+
+/** `n` replicas on consecutive ports (or free ports when `port` is 0), differing in their fault rolls. */
+export async function startSimulatorCluster(n: number, opts: SimulatorStartOptions = {}): Promise<SimulatorHandle[]> {
+  if (!Number.isInteger(n) || n < 1) throw new GemflowError('invalid_simulator_options', `replicas must be an integer >= 1, got ${n}`);
+  const handles: SimulatorHandle[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      handles.push(await startSimulator({ ...opts, replica: i, port: opts.port ? opts.port + i : 0 }));
+    }
+  } catch (e) {
+    await Promise.all(handles.map((h) => h.close()));
+    throw e;
+  }
+  return handles;
+}
