@@ -1,0 +1,81 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startSimulator, type SimulatorHandle } from '../../src/simulator/simulator.js';
+import { postChat, stageBody, STORAGE_DOC } from './fixtures.js';
+import { sample, scrape } from './metrics-text.js';
+
+interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+let sim: SimulatorHandle | undefined;
+afterEach(() => sim?.close());
+
+/** n distinct extract requests (distinct documents), all sent at once; resolves to their usages. */
+function burst(url: string, n: number, extraLines = ''): Promise<Usage>[] {
+  return Array.from({ length: n }, async (_, i) => {
+    const res = await postChat(url, stageBody('extract', { document: `${STORAGE_DOC}\nNote ${i}.${extraLines}` }));
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { usage: Usage }).usage;
+  });
+}
+
+describe('capacity model', () => {
+  it('queues beyond maxRunningSeqs, shows it in /metrics, and its token counters add up', async () => {
+    // ~1000 completion tokens at 40 tok/s per sequence: ~25 simulated seconds a request, 0.25 s real.
+    sim = await startSimulator({ maxRunningSeqs: 2, timeScale: 0.01 });
+    const pending = burst(sim.url, 6);
+    await expect.poll(async () => {
+      const m = await scrape(sim!.url);
+      return [sample(m, 'vllm:num_requests_running', { model_name: 'gemflow-sim-32b' }), sample(m, 'vllm:num_requests_waiting')];
+    }).toEqual([2, 4]);
+    const busy = await scrape(sim.url);
+    expect(sample(busy, 'vllm:gpu_cache_usage_perc')).toBeGreaterThan(0);
+    expect(sample(busy, 'vllm:kv_cache_usage_perc')).toBe(sample(busy, 'vllm:gpu_cache_usage_perc'));
+
+    const usages = await Promise.all(pending);
+    const done = await scrape(sim.url);
+    expect(sample(done, 'vllm:num_requests_running')).toBe(0);
+    expect(sample(done, 'vllm:num_requests_waiting')).toBe(0);
+    expect(sample(done, 'vllm:prompt_tokens_total')).toBe(usages.reduce((n, u) => n + u.prompt_tokens, 0));
+    expect(sample(done, 'vllm:generation_tokens_total')).toBe(usages.reduce((n, u) => n + u.completion_tokens, 0));
+    expect(sample(done, 'vllm:request_success_total', { finished_reason: 'stop' })).toBe(6);
+    expect(sample(done, 'vllm:request_queue_time_seconds_count')).toBe(6);
+    expect(sample(done, 'vllm:request_queue_time_seconds_bucket', { le: '+Inf' })).toBe(6);
+
+    // Four of six waited for a slot (two waves of ~25 simulated seconds); the first two did not.
+    const stats = sim.stats();
+    expect(stats.queueWaitSec.count).toBe(6);
+    expect(stats.queueWaitSec.p50).toBeGreaterThan(10);
+    expect(stats.queueWaitSec.p99).toBeGreaterThan(stats.queueWaitSec.p50);
+    expect(stats.capacity.maxOutputTokensPerSec).toBe(80);
+  });
+
+  it('decodes faster in aggregate with a bigger batch, up to the aggregate cap', async () => {
+    // Per-sequence cap 40 tok/s, aggregate 100 tok/s: 1 sequence -> ~40 tok/s, 5 sequences -> ~100 tok/s.
+    const throughput = async (n: number): Promise<number> => {
+      sim = await startSimulator({ decodeTokensPerSec: 100, maxDecodeTokensPerSecPerSeq: 40, prefillTokensPerSec: 1e7, timeScale: 0.01 });
+      await Promise.all(burst(sim.url, n));
+      const s = sim.stats();
+      await sim.close();
+      return s.tokens.generated / s.busySec;
+    };
+    const single = await throughput(1);
+    const batch = await throughput(5);
+    expect(single).toBeGreaterThan(30);
+    expect(single).toBeLessThanOrEqual(40.5);
+    expect(batch).toBeGreaterThan(80);
+    expect(batch).toBeLessThanOrEqual(100.5);
+  });
+
+  it('holds requests back while the KV cache is full', async () => {
+    // Each request reserves ~1,300 tokens (prompt + completion): two fit in 3,000, the third waits.
+    sim = await startSimulator({ kvCacheTokens: 3000, maxRunningSeqs: 10, timeScale: 0.01 });
+    const pending = burst(sim.url, 3);
+    await expect.poll(() => [sim!.stats().running, sim!.stats().waiting]).toEqual([2, 1]);
+    await Promise.all(pending);
+    // A request that can never fit is refused rather than queued forever.
+    const huge = await postChat(sim.url, stageBody('extract', { document: STORAGE_DOC.repeat(20) }));
+    expect(huge.status).toBe(400);
+  });
+});
