@@ -73,7 +73,14 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
     const cacheStore = config.llm.cache.enabled ? KvStore.open(config.llm.cache.path ?? statePath, 'llm-cache') : undefined;
     if (cacheStore) closers.push(() => cacheStore.close());
     const cache = cacheStore ? new ResponseCache(cacheStore) : undefined;
-    const client = new HttpInferenceClient({ endpoints, timeoutMs: config.llm.timeoutMs, maxRetries: config.llm.maxRetries, cache });
+    const client = new HttpInferenceClient({
+      endpoints,
+      timeoutMs: config.llm.timeoutMs,
+      maxRetries: config.llm.maxRetries,
+      retryBaseMs: config.llm.retryBaseMs,
+      retryMaxMs: config.llm.retryMaxMs,
+      cache,
+    });
     closers.push(() => client.close());
     await client.start();
 
@@ -101,10 +108,10 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
       deadLetters = new FileDeadLetterSink(dlPath);
     } else {
       const { KafkaSource } = await import('./sources/kafka-source.js');
-      source = new KafkaSource(config.source, { logger: log });
+      source = new KafkaSource(config.source, { logger: log, bufferRecords: config.queueCapacity });
       if (config.source.deadLetterTopic) {
         const { KafkaDeadLetterSink } = await import('./sinks/dead-letter-kafka.js');
-        deadLetters = new KafkaDeadLetterSink(config.source, config.source.deadLetterTopic);
+        deadLetters = new KafkaDeadLetterSink(config.source, config.source.deadLetterTopic, { logger: log });
       } else deadLetters = new FileDeadLetterSink(dlPath);
     }
     closers.push(() => source.close());

@@ -9,14 +9,12 @@ export interface DedupeStore {
 }
 
 export interface DocDedupeOptions {
-  /** Exact index (normalized-text hash -> first doc id), persisted across restarts. Default: in memory. */
+  /** Exact and near-duplicate indexes, persisted across restarts (the KvStore). Default: in memory. */
   store?: DedupeStore;
   /** Also look for near duplicates with MinHash. Default true. */
   nearDuplicate?: boolean;
   /** Estimated Jaccard similarity of 5-word shingles at or above which a doc is a near duplicate. Default 0.85. */
   threshold?: number;
-  /** Documents kept in the in-memory near-duplicate index (~1.5 KB each). Default 100,000. */
-  maxNearEntries?: number;
   /** LSH bands; must divide the 128 permutations. Default 16. */
   bands?: number;
 }
@@ -31,8 +29,8 @@ const NOT_DUPLICATE: DedupeResult = { duplicate: false };
  * Document dedupe: exact duplicates after normalization (lower case, punctuation dropped, whitespace
  * collapsed; SHA-256 of the result) and, optionally, MinHash near duplicates.
  *
- * The exact index is persisted through `store`; the near-duplicate index is in memory only (it starts
- * empty after a restart) and bounded by `maxNearEntries`, oldest evicted first.
+ * Both indexes live in `store`: a restarted run still recognises copies of documents it processed
+ * before (including ones its source skipped as already committed), and memory stays flat.
  *
  * Replays: checking the SAME doc id again is never a duplicate, so a document re-read after a crash
  * is not dropped as a copy of itself.
@@ -57,7 +55,7 @@ export class DocDedupe {
       if (this.minhash.numPerm % bands !== 0) {
         throw new GemflowError('invalid_option', `dedupe bands must divide ${this.minhash.numPerm}, got ${bands}`);
       }
-      this.lsh = new LshIndex({ bands, maxEntries: options.maxNearEntries ?? 100_000 });
+      this.lsh = new LshIndex({ bands, store: this.store });
     }
   }
 

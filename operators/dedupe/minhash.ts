@@ -150,66 +150,55 @@ export class MinHash {
   }
 }
 
+/** A string key-value store (the project's KvStore implements it). */
+export interface LshStore {
+  get(key: string): string | undefined;
+  put(key: string, value: string): void;
+}
+
 export interface LshIndexOptions {
   /** Bands; numPerm must be a multiple. Default 16 (8 rows each with 128 permutations). */
   bands?: number;
-  /** Entries kept; the oldest is evicted beyond this. */
-  maxEntries: number;
+  /** Where buckets and signatures live, so the index survives restarts (replays must still see near duplicates). */
+  store: LshStore;
+  /** Ids remembered per bucket (a bucket is a band's rows); more are not needed to find a near duplicate. */
+  maxPerBucket?: number;
 }
 
 /**
  * LSH banding over MinHash signatures: two signatures become candidates when all rows of one band
  * are equal. With b bands of r rows, a pair of similarity s is found with probability
- * 1 - (1 - s^r)^b (16 x 8: 99.4% at s = 0.85, 6% at s = 0.5). Kept in memory only, bounded by
- * `maxEntries` (first in, first out).
+ * 1 - (1 - s^r)^b (16 x 8: 99.4% at s = 0.85, 6% at s = 0.5). Buckets (`lsh:<band>:<hash>` -> ids)
+ * and signatures (`sig:<id>` -> base64) are kept in the store, so memory stays flat whatever the
+ * corpus size and the index outlives the process.
  */
 export class LshIndex {
   readonly bands: number;
-  readonly maxEntries: number;
-  private readonly buckets: Map<number, number[]>[];
-  private readonly ids: (string | undefined)[] = [];
-  private readonly sigs: (Int32Array | undefined)[] = [];
-  private readonly slotOfId = new Map<string, number>();
-  /** Next slot to write (ring over maxEntries). */
-  private cursor = 0;
+  private readonly store: LshStore;
+  private readonly maxPerBucket: number;
 
   constructor(options: LshIndexOptions) {
     this.bands = options.bands ?? 16;
-    this.maxEntries = options.maxEntries;
-    this.buckets = Array.from({ length: this.bands }, () => new Map<number, number[]>());
-  }
-
-  get size(): number {
-    return this.slotOfId.size;
+    this.store = options.store;
+    this.maxPerBucket = options.maxPerBucket ?? 8;
   }
 
   has(id: string): boolean {
-    return this.slotOfId.has(id);
+    return this.store.get(`sig:${id}`) !== undefined;
   }
 
-  /** Adds an entry, evicting the oldest when full. Re-adding a known id is a no-op. */
+  /** Adds an entry. Re-adding a known id is a no-op. */
   add(id: string, sig: Int32Array): void {
-    if (this.slotOfId.has(id)) return;
-    const slot = this.cursor;
-    this.cursor = (this.cursor + 1) % this.maxEntries;
-    const old = this.sigs[slot];
-    if (old !== undefined) {
-      for (let band = 0; band < this.bands; band++) {
-        const key = this.bandKey(old, band);
-        const bucket = this.buckets[band]!.get(key)!;
-        bucket.splice(bucket.indexOf(slot), 1);
-        if (bucket.length === 0) this.buckets[band]!.delete(key);
-      }
-      this.slotOfId.delete(this.ids[slot]!);
-    }
-    this.ids[slot] = id;
-    this.sigs[slot] = sig;
-    this.slotOfId.set(id, slot);
+    if (this.has(id)) return;
+    this.store.put(`sig:${id}`, Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('base64'));
     for (let band = 0; band < this.bands; band++) {
       const key = this.bandKey(sig, band);
-      const bucket = this.buckets[band]!.get(key);
-      if (bucket) bucket.push(slot);
-      else this.buckets[band]!.set(key, [slot]);
+      const ids = this.store.get(key);
+      if (ids === undefined) this.store.put(key, id);
+      else {
+        const list = ids.split('\n');
+        if (list.length < this.maxPerBucket) this.store.put(key, `${ids}\n${id}`);
+      }
     }
   }
 
@@ -218,31 +207,29 @@ export class LshIndex {
    * ignoring `exceptId`; undefined when none.
    */
   best(sig: Int32Array, threshold: number, exceptId?: string): { id: string; similarity: number } | undefined {
-    let bestSlot = -1;
-    let bestSim = -1;
-    const seen = new Set<number>();
+    let best: { id: string; similarity: number } | undefined;
+    const seen = new Set<string>();
     for (let band = 0; band < this.bands; band++) {
-      const bucket = this.buckets[band]!.get(this.bandKey(sig, band));
-      if (bucket === undefined) continue;
-      for (const slot of bucket) {
-        if (seen.has(slot)) continue;
-        seen.add(slot);
-        if (this.ids[slot] === exceptId) continue;
-        const sim = MinHash.similarity(sig, this.sigs[slot]!);
-        if (sim >= threshold && sim > bestSim) {
-          bestSim = sim;
-          bestSlot = slot;
-        }
+      const ids = this.store.get(this.bandKey(sig, band));
+      if (ids === undefined) continue;
+      for (const id of ids.split('\n')) {
+        if (seen.has(id) || id === exceptId) continue;
+        seen.add(id);
+        const other = this.store.get(`sig:${id}`);
+        if (other === undefined) continue;
+        const b = Buffer.from(other, 'base64');
+        const sim = MinHash.similarity(sig, new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4));
+        if (sim >= threshold && sim > (best?.similarity ?? -1)) best = { id, similarity: sim };
       }
     }
-    return bestSlot < 0 ? undefined : { id: this.ids[bestSlot]!, similarity: bestSim };
+    return best;
   }
 
-  /** 32-bit hash of one band's rows (a collision only adds a candidate, which is then verified). */
-  private bandKey(sig: Int32Array, band: number): number {
+  /** Key of one band's rows (a collision only adds a candidate, which is then verified). */
+  private bandKey(sig: Int32Array, band: number): string {
     const rows = sig.length / this.bands;
     let h = FNV_OFFSET ^ band;
     for (let r = band * rows; r < (band + 1) * rows; r++) h = Math.imul(h ^ sig[r]!, FNV_PRIME);
-    return h;
+    return `lsh:${band}:${(h >>> 0).toString(36)}`;
   }
 }

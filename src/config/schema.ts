@@ -79,6 +79,9 @@ export const LlmConfig = z.strictObject({
   endpoints: z.array(EndpointConfig).default([]),
   timeoutMs: z.number().int().positive().default(120000),
   maxRetries: z.number().int().min(0).default(4),
+  /** Base of the exponential backoff with full jitter (Retry-After wins when the server sends it). */
+  retryBaseMs: z.number().int().positive().default(500),
+  retryMaxMs: z.number().int().positive().default(30000),
   /** Documents in the LLM stages at once (each schedules its calls independently). */
   maxDocsInFlight: z.number().int().positive().default(256),
   cache: z

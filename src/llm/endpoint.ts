@@ -136,7 +136,7 @@ interface Waiter {
 
 /**
  * Slots across endpoints: a request takes a slot on the endpoint with the most headroom
- * (limit - inFlight), preferring one other than `avoid` (where its previous attempt failed); when no
+ * (limit - inFlight), never `avoid` (where its previous attempt failed) while another is routable; when no
  * endpoint has a free slot it waits in one FIFO queue shared by all endpoints, and is granted the
  * next slot to free up anywhere. No polling: releases and limit increases hand slots over directly.
  * When no endpoint is routable (all ejected, or none left), requests fail at once with
@@ -221,21 +221,30 @@ export class EndpointScheduler {
     }
     for (const waiter of this.#waiters) {
       const ep = this.#pick(waiter.avoid);
-      if (!ep) return;
+      if (!ep) {
+        if (waiter.avoid === undefined || !this.#pick(undefined)) return; // no free slot anywhere
+        continue; // only where this call just failed has a slot: leave it to the calls behind
+      }
       this.#waiters.delete(waiter);
       ep.inFlight++;
       waiter.grant(ep);
     }
   }
 
-  /** The free endpoint ranked best: not `avoid` first, then most headroom less server backlog, then list order. */
+  /**
+   * The free endpoint with the most headroom less server backlog (first in list order on ties), never
+   * `avoid` (where the call's previous attempt failed) while another endpoint is routable, even if
+   * that one is full for now: a retry waits for a slot elsewhere rather than going back to the
+   * replica that just failed it.
+   */
   #pick(avoid: Endpoint | undefined): Endpoint | undefined {
     let best: Endpoint | undefined;
     for (const ep of this.#endpoints) {
-      if (ep.headroom <= 0) continue;
-      if (!best || (best === avoid && ep !== avoid) || ((ep === avoid) === (best === avoid) && ep.headroom - ep.backlog > best.headroom - best.backlog)) best = ep;
+      if (ep.headroom <= 0 || ep === avoid) continue;
+      if (!best || ep.headroom - ep.backlog > best.headroom - best.backlog) best = ep;
     }
-    return best;
+    if (best || !avoid || avoid.headroom <= 0 || !this.#endpoints.includes(avoid)) return best;
+    return this.#endpoints.some((ep) => ep !== avoid && !ep.ejected) ? undefined : avoid;
   }
 
   #routable(): boolean {

@@ -25,6 +25,8 @@ export interface SimStats {
     answered: number;
     /** Keys given a usable answer more than once: work a content cache should have saved. */
     answeredRepeated: number;
+    /** The documents (sha256 prefix of the prompt's document section) of those keys. */
+    answeredRepeatedDocs: string[];
   };
   tokens: { prompt: number; generated: number };
   capacity: {
@@ -92,9 +94,12 @@ export class SimMetrics {
     this.queueCount++;
   }
 
-  /** A usable answer was sent for `key`. */
-  answeredKey(key: string): void {
+  private readonly keyDocs = new Map<string, string>();
+
+  /** A usable answer was sent for `key` (about the document with hash `doc`, when there is one). */
+  answeredKey(key: string, doc?: string): void {
     bump(this.answered, key);
+    if (doc !== undefined) this.keyDocs.set(key, doc);
   }
 
   stats(base: Pick<SimStats, 'replica' | 'timeScale' | 'capacity'>, snap: CapacitySnapshot): SimStats {
@@ -113,6 +118,7 @@ export class SimMetrics {
         repeated: countAbove1(this.seen),
         answered: this.answered.size,
         answeredRepeated: countAbove1(this.answered),
+        answeredRepeatedDocs: [...new Set([...this.answered].filter(([, n]) => n > 1).flatMap(([k]) => this.keyDocs.get(k) ?? []))],
       },
       tokens: { prompt: this.promptTokens, generated: this.generatedTokens },
       running: snap.running,

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { GemflowError, errorCode, errorMessage } from '../errors.js';
-import { stageOfSchemaName } from '../llm/prompt-sections.js';
+import { readSection, stageOfSchemaName } from '../llm/prompt-sections.js';
 import { CapacityModel } from './capacity-model.js';
 import { isSimulatedStage, stageAnswer } from './content/stage-answer.js';
 import { FaultPlan } from './fault-plan.js';
@@ -240,7 +240,7 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     metrics.completed(promptTokens, answer.completionTokens, answer.finishReason, queueSec);
     if (res.destroyed) return;
     metrics.status(200);
-    if (answer.finishReason === 'stop' && fault === undefined) metrics.answeredKey(key);
+    if (answer.finishReason === 'stop' && fault === undefined) metrics.answeredKey(key, documentHash(body.messages));
     sendJson(res, 200, {
       id: `chatcmpl-sim${o.replica}-${++served}`,
       object: 'chat.completion',
@@ -357,4 +357,14 @@ export async function startSimulatorCluster(n: number, opts: SimulatorStartOptio
     throw e;
   }
   return handles;
+}
+
+/**
+ * Which document a request is about: a sha256 prefix of the last user message's `document` section
+ * (as sent), so tests can tell whose calls were repeated.
+ */
+export function documentHash(messages: ReadonlyArray<{ role: string; content: string }>): string | undefined {
+  const user = messages.filter((m) => m.role === 'user').at(-1);
+  const doc = user && readSection(user.content, 'document');
+  return doc === undefined ? undefined : sha256Hex(doc).slice(0, 16);
 }

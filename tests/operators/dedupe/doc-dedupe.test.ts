@@ -49,15 +49,19 @@ describe('DocDedupe', () => {
     expect(d.check('b', text)).toMatchObject({ duplicate: true, of: 'a' });
   });
 
-  it('persists the exact index through the store across restarts', () => {
+  it('persists the exact and near-duplicate indexes through the store across restarts', () => {
     const store = mapStore();
     new DocDedupe({ store }).check('a', text);
-    expect([...store.map.values()]).toEqual(['a']);
+    const exactKeys = [...store.map.keys()].filter((k) => k.startsWith('exact:'));
+    expect(exactKeys.map((k) => store.map.get(k))).toEqual(['a']);
+    const size = store.map.size;
 
     const restarted = new DocDedupe({ store });
     expect(restarted.check('a', text).duplicate).toBe(false); // the replay of the original
     expect(restarted.check('b', text)).toEqual({ duplicate: true, of: 'a', kind: 'exact', similarity: 1 });
-    expect(store.map.size).toBe(1);
+    const near = restarted.check('c', text.replace(/\b(\w+)\b/, 'changed'));
+    expect(near).toMatchObject({ duplicate: true, of: 'a', kind: 'near' });
+    expect(store.map.size).toBe(size); // duplicates add nothing
   });
 
   it('rejects bad options', () => {

@@ -57,9 +57,13 @@ describe('LshIndex', () => {
   const mh = new MinHash();
   const docs = [1, 2, 3].map((seed) => words(300, seed));
   const sig = (ws: string[]) => mh.signature(ws.join(' '));
+  const mapStore = () => {
+    const m = new Map<string, string>();
+    return { get: (k: string) => m.get(k), put: (k: string, v: string) => void m.set(k, v), map: m };
+  };
 
   it('finds a near duplicate and nothing for an unrelated text', () => {
-    const lsh = new LshIndex({ maxEntries: 10 });
+    const lsh = new LshIndex({ store: mapStore() });
     lsh.add('a', sig(docs[0]!));
     lsh.add('b', sig(docs[1]!));
     const hit = lsh.best(sig(changeWords(docs[0]!, [5, 150])), 0.8);
@@ -69,17 +73,15 @@ describe('LshIndex', () => {
     expect(lsh.best(sig(docs[0]!), 0.8, 'a')).toBeUndefined();
   });
 
-  it('evicts the oldest entry beyond maxEntries and ignores a re-added id', () => {
-    const lsh = new LshIndex({ maxEntries: 2 });
-    lsh.add('a', sig(docs[0]!));
-    lsh.add('b', sig(docs[1]!));
-    lsh.add('b', sig(docs[1]!));
-    expect(lsh.size).toBe(2);
-    lsh.add('c', sig(docs[2]!));
-    expect(lsh.size).toBe(2);
-    expect(lsh.has('a')).toBe(false);
-    expect(lsh.best(sig(docs[0]!), 0.8)).toBeUndefined();
-    expect(lsh.best(sig(docs[1]!), 0.8)?.id).toBe('b');
-    expect(lsh.best(sig(docs[2]!), 0.8)?.id).toBe('c');
+  it('lives in its store: a new index over the same store finds earlier entries; re-adding is a no-op', () => {
+    const store = mapStore();
+    const first = new LshIndex({ store });
+    first.add('a', sig(docs[0]!));
+    const size = store.map.size;
+    first.add('a', sig(docs[0]!));
+    expect(store.map.size).toBe(size);
+    const second = new LshIndex({ store });
+    expect(second.has('a')).toBe(true);
+    expect(second.best(sig(changeWords(docs[0]!, [7])), 0.8)?.id).toBe('a');
   });
 });

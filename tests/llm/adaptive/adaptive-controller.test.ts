@@ -1,0 +1,95 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { controlLaw, type AdaptiveEvent, type ControlInput, type ControlLawOptions } from '../../../src/llm/adaptive-controller.js';
+import { eventually, Harness } from './harness.js';
+
+const law: ControlLawOptions = { minConcurrency: 4, targetQueueFraction: 0.08, maxQueueWaitMs: 1000, kvCacheHigh: 0.9, latencyTolerance: 2 };
+
+function input(x: Partial<ControlInput>): ControlInput {
+  return { limit: 100, inFlight: 100, gauges: undefined, capacity: undefined, completionsPerSec: 50, latencyRatio: undefined, slowStart: false, ...x };
+}
+
+const gauges = (running: number, waiting: number, kvCacheUsage = 0.3) => ({ running, waiting, kvCacheUsage });
+
+describe('controlLaw', () => {
+  it('sheds exactly the server queue beyond the target, and names the same limit while the excess drains', () => {
+    // target = min(ceil(0.08 * 200) = 16, 50/s * 1 s) = 16; excess 40 - 16 = 24
+    const first = controlLaw(input({ limit: 240, inFlight: 240, gauges: gauges(200, 40) }), law);
+    expect(first).toEqual({ limit: 216, backlog: 24, reason: 'queue' });
+    // A tick later only 10 have completed: the same limit, not a second cut.
+    expect(controlLaw(input({ limit: 216, inFlight: 230, gauges: gauges(200, 30) }), law).limit).toBe(216);
+  });
+
+  it('bounds the target queue by the time it takes to drain', () => {
+    // 200 running but only 3 completions/s: target = 3, not 16.
+    expect(controlLaw(input({ limit: 220, inFlight: 220, gauges: gauges(200, 10), completionsPerSec: 3 }), law)).toMatchObject({ limit: 213, backlog: 7 });
+  });
+
+  it('grows toward capacity + target when the server has headroom and we are the bottleneck', () => {
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256 }), law)).toEqual({ limit: 182, backlog: 0, reason: 'headroom' });
+    expect(controlLaw(input({ limit: 16, inFlight: 16, gauges: gauges(16, 0) }), law)).toMatchObject({ limit: 24, reason: 'slow_start' });
+    expect(controlLaw(input({ limit: 270, inFlight: 270, gauges: gauges(256, 21), capacity: 256 }), law)).toMatchObject({ limit: 271, reason: 'probe' });
+  });
+
+  it('holds when demand is below the limit', () => {
+    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0), capacity: 256 }), law)).toEqual({ limit: 100, backlog: 0, reason: 'idle' });
+  });
+
+  it('cuts on KV-cache pressure once per drain, never below the floor', () => {
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(90, 0, 0.95) }), law)).toMatchObject({ limit: 80, reason: 'kv_cache' });
+    expect(controlLaw(input({ limit: 80, inFlight: 100, gauges: gauges(90, 0, 0.95) }), law)).toMatchObject({ limit: 80, reason: 'kv_cache_draining' });
+    expect(controlLaw(input({ limit: 5, inFlight: 5, gauges: gauges(5, 0, 0.99) }), law).limit).toBe(4);
+  });
+
+  it('never sheds below the floor or by more than half in one tick', () => {
+    expect(controlLaw(input({ limit: 6, inFlight: 6, gauges: gauges(2, 300) }), law).limit).toBe(4);
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(10, 500) }), law).limit).toBe(50);
+  });
+
+  it('falls back to latency inflation without gauges', () => {
+    expect(controlLaw(input({ limit: 50, inFlight: 50, latencyRatio: 2.5 }), law)).toMatchObject({ limit: 40, reason: 'latency' });
+    expect(controlLaw(input({ limit: 50, inFlight: 50, latencyRatio: 1.2 }), law)).toMatchObject({ limit: 53, reason: 'probe' });
+    expect(controlLaw(input({ limit: 50, inFlight: 50, latencyRatio: 1.2, slowStart: true }), law)).toMatchObject({ limit: 75, reason: 'slow_start' });
+  });
+});
+
+describe('AdaptiveController against the simulator', () => {
+  const h = new Harness();
+  afterEach(() => h.cleanup());
+
+  it('brings the limit down when the replica reports a long waiting queue', async () => {
+    // 8 running sequences at 10 tokens/s each: a ~24-token answer takes ~2.4 s, so 48 callers queue.
+    const sim = await h.sim({ maxRunningSeqs: 8, maxDecodeTokensPerSecPerSeq: 10 });
+    const events: AdaptiveEvent[] = [];
+    const c = h.client([sim], { endpoint: { initialConcurrency: 40 }, adaptiveOptions: { intervalMs: 200, scrapeIntervalMs: 100, onEvent: (e) => events.push(e) } });
+    h.load(c, 48);
+    const [ep] = c.endpoints();
+    await eventually('the limit comes down to the batch plus a small queue', () => ep!.limit <= 12);
+    expect(ep!.limit).toBeGreaterThanOrEqual(4);
+    expect(events.some((e) => e.kind === 'limit' && e.reason === 'queue')).toBe(true);
+    const [replica] = c.replicas();
+    expect(replica).toMatchObject({ state: 'closed', capacity: 8 });
+    expect(replica!.gauges!.running).toBe(8);
+  });
+
+  it('raises the limit while the replica has headroom', async () => {
+    const sim = await h.sim({ maxRunningSeqs: 64 });
+    const c = h.client([sim], { endpoint: { initialConcurrency: 4 }, adaptiveOptions: { intervalMs: 200, scrapeIntervalMs: 100 } });
+    h.load(c, 100);
+    const [ep] = c.endpoints();
+    await eventually('the limit grows toward the batch capacity', () => ep!.limit >= 48);
+    await eventually('the server runs a large batch', () => (c.replicas()[0]!.gauges?.running ?? 0) >= 32);
+  });
+
+  it('gives the faster of two replicas more of the work', async () => {
+    const fast = await h.sim({ decodeTokensPerSec: 2000, maxDecodeTokensPerSecPerSeq: 40 });
+    const slow = await h.sim({ decodeTokensPerSec: 500, maxDecodeTokensPerSecPerSeq: 10 });
+    const c = h.client([fast, slow], { endpoint: { initialConcurrency: 16 } });
+    const load = h.load(c, 64);
+    await eventually('300 calls complete', () => load.results.length >= 300);
+    await load.stop();
+    const served = (url: string) => load.results.filter((r) => r.endpoint === url).length;
+    expect(served(slow.url)).toBeGreaterThan(0);
+    expect(served(fast.url)).toBeGreaterThan(2 * served(slow.url));
+    expect(load.errors).toEqual([]);
+  });
+});
