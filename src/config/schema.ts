@@ -26,7 +26,13 @@ const KafkaSource = z.strictObject({
   textField: z.string().default('text'),
   maxRecordBytes: z.number().int().positive().default(4 * 1024 * 1024),
   commitIntervalMs: z.number().int().positive().default(1000),
-  maxInFlightPerPartition: z.number().int().positive().default(256),
+  /**
+   * Records of one partition read but not yet committed. Commits follow durable shards, so this must
+   * exceed what a partition writes within sink.maxAgeMs, or the partition stalls until its shard rolls;
+   * it bounds the work a crash replays (the LLM cache makes that replay cheap), not memory: memory is
+   * bounded by queueCapacity.
+   */
+  maxInFlightPerPartition: z.number().int().positive().default(50000),
   sessionTimeoutMs: z.number().int().positive().default(30000),
   /** Passed through to kafkajs. */
   ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),

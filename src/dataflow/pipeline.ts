@@ -190,7 +190,9 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     dd.sent++;
 
     // LLM stages: at most maxDocsInFlight documents at once; each document's calls go out on their own.
-    await llmSlots.acquire(work.signal);
+    // Once draining, documents that have not started their LLM work are abandoned (left uncommitted,
+    // replayed by the next run) rather than started: a drain finishes only the work in progress.
+    await llmSlots.acquire(stop.signal);
     let gen: GenerateResult;
     try {
       gen = await parts.generator.generate(doc, work.signal);
@@ -337,7 +339,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
         // Documents handle their own failures; what reaches here is fatal (cluster unusable, disk
         // errors), or the abort of in-flight work, whose documents stay uncommitted (abandoned).
         .catch((e) => {
-          if (!work.signal.aborted) fail(e);
+          if (!work.signal.aborted && !(stop.signal.aborted && e === stop.signal.reason)) fail(e);
         })
         .finally(() => {
           docSlots.release();

@@ -54,7 +54,15 @@ describe('kill -9 half way, run again', () => {
     expect(writtenBefore.size).toBeGreaterThan(0);
     expect(writtenBefore.size).toBeLessThan(expected.size);
 
-    const second = await runCli(['run', cfg, '--quiet']);
+    // The restart goes to the same (slow) simulator, so its call counts cover both runs; with more
+    // documents in flight it finishes sooner.
+    const cfg2 = await writePipeline(dir, {
+      source: { type: 'files', paths: [CORPUS] },
+      relevance: { threads: 0 },
+      llm: { endpoints: [{ url: sim.url }], maxDocsInFlight: 64 },
+      sink: { dir: out, maxRows: 2 },
+    }, 'restart.yaml');
+    const second = await runCli(['run', cfg2, '--quiet']);
     expect(second.code, second.stderr).toBe(0);
 
     const { rows } = await readRows(out);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSimulator, startSimulatorCluster, type SimulatorHandle } from '../../src/simulator/simulator.js';
+import { documentHash, startSimulator, startSimulatorCluster, type SimulatorHandle } from '../../src/simulator/simulator.js';
 import { chatJson, postChat, stageBody, STORAGE_DOC } from './fixtures.js';
 import { sample, scrape } from './metrics-text.js';
 
@@ -69,7 +69,8 @@ describe('vLLM endpoints', () => {
     await chatJson(sim.url, stageBody('extract', { document: `${STORAGE_DOC}\nOne more line.` }));
     const stats = (await (await fetch(`${sim.url}/sim/stats`)).json()) as ReturnType<SimulatorHandle['stats']>;
     expect(stats.requests).toMatchObject({ total: 3, byStage: { extract: 3 }, byStatus: { '200': 3 } });
-    expect(stats.calls).toEqual({ distinct: 2, repeated: 1, answered: 2, answeredRepeated: 1 });
+    expect(stats.calls).toEqual({ distinct: 2, repeated: 1, answered: 2, answeredRepeated: 1, answeredRepeatedDocs: [documentHash(body.messages as { role: string; content: string }[])] });
+    expect(documentHash(body.messages as { role: string; content: string }[])).toMatch(/^[0-9a-f]{16}$/);
     expect(stats.tokens.generated).toBeGreaterThan(0);
     expect(stats.capacity.maxOutputTokensPerSec).toBe(1e7);
     expect(stats.busySec).toBeGreaterThan(0);

@@ -1,0 +1,50 @@
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startBroker, type LocalBroker } from '../../src/kafka/broker.js';
+import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
+import { uniqueName } from '../kafka/helpers.js';
+import { readManifest, shardFiles, startCli, tempDir, writePipeline } from './harness.js';
+import { exactlyOnceProblems, kafkaPipeline, outputDocs, produceWithCli, referenceDocIds, stopWhenCaughtUp, waitFor } from './kafka-harness.js';
+
+/**
+ * A broker restart under a running `gemflow run`. It uses a broker of its own (the run's shared
+ * broker serves other test files in parallel).
+ */
+describe('gemflow run over Kafka across a broker restart', () => {
+  let broker: LocalBroker | undefined;
+  let sim: SimulatorHandle | undefined;
+  afterAll(async () => {
+    await sim?.close();
+    await broker?.stop();
+  });
+
+  it('keeps running through a broker stop and start, and loses nothing', { timeout: 150_000 }, async () => {
+    const [expected, started] = await Promise.all([referenceDocIds(), startBroker({ nodes: 1 })]);
+    broker = started;
+    sim = await startSimulator({ timeScale: 0.05 });
+    const brokers = broker.bootstrap;
+    const topic = uniqueName('e2e-restart');
+    const groupId = uniqueName('e2e-restart-group');
+    await produceWithCli(brokers, topic, 4);
+
+    const dir = await tempDir('kafka-restart');
+    const out = join(dir, 'out');
+    const cfg = await writePipeline(dir, kafkaPipeline({ brokers, topic, groupId, out, llm: { endpoints: [{ url: sim.url }], maxDocsInFlight: 2 }, sink: { maxRows: 2 } }));
+    const run = startCli(['run', cfg, '--quiet']);
+    let exited = false;
+    void run.done.then(() => (exited = true));
+    await waitFor('a first shard', async () => exited || (await shardFiles(out)).length >= 1);
+    expect(exited).toBe(false);
+
+    await broker.restart(); // stop (SIGTERM, wait) and start on the same port and data
+    const writtenAtRestart = (await outputDocs(out)).origins.size;
+    expect(writtenAtRestart).toBeLessThan(expected.size); // the run was mid-way when the broker went down
+
+    const result = await stopWhenCaughtUp(run, brokers, groupId, topic, 100_000);
+    expect(result.code, result.stderr).toBe(0);
+    expect(exactlyOnceProblems(await outputDocs(out), expected)).toEqual([]);
+    const m = await readManifest(out);
+    expect(m.funnel.balanced).toBe(true);
+    expect(m.funnel.documents.abandoned).toBe(0);
+  });
+});
