@@ -26,7 +26,7 @@ export class ErrorRateMonitor {
       if (code) this.#lastCodes.set(code, (this.#lastCodes.get(code) ?? 0) + 1);
     }
     const min = Math.min(this.window, 20);
-    if (this.#outcomes.length >= min && this.#failures / this.#outcomes.length > this.maxRate) {
+    if (!ok && this.#outcomes.length >= min && this.#failures / this.#outcomes.length > this.maxRate) {
       const codes = [...this.#lastCodes].map(([c, n]) => `${c}: ${n}`).join(', ');
       throw new GemflowError(
         'llm_cluster_unusable',
