@@ -37,6 +37,8 @@ export interface BuiltRun {
   /** True when the bundled simulator stands in for vLLM. */
   simulated: boolean;
   endpointsDescription: string;
+  /** Checkpoint, LLM cache and dedupe state. */
+  stateDir: string;
   completionTokens(): number;
   /** Writes the run manifest (last, after every shard). */
   finish(result: RunResult): Promise<RunManifest & { path: string }>;
@@ -139,6 +141,7 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
     return {
       parts,
       simulated,
+      stateDir,
       endpointsDescription: simulated ? `simulator x${endpoints.length}` : endpoints.map((e) => e.url).join(','),
       completionTokens: () => Object.values(client.usage()).reduce((a, u) => a + u.completionTokens, 0),
       async finish(result) {

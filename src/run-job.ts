@@ -67,6 +67,9 @@ export async function runJob(opts: JobOptions): Promise<number> {
     reporter.finish();
     const manifest = await run.finish(result);
     process.stdout.write(`\n${formatFunnel(result.funnel)}\n`);
+    if (result.funnel.documents.received === 0 && config.source.type === 'files' && !result.fatal) {
+      process.stdout.write(`nothing to do: every input record is already committed in ${run.stateDir}/checkpoint.json (delete ${run.stateDir} and the shards to start over)\n`);
+    }
     process.stdout.write(`shards ${manifest.shards.length} in ${config.sink.dir} (${manifest.shards.reduce((a, s) => a + s.rows, 0)} rows); manifest ${manifest.path}\n`);
     if (run.simulated) process.stdout.write('outputs are SIMULATED (bundled vLLM simulator): configure llm.endpoints to use a real vLLM server\n');
     if (result.fatal) {
