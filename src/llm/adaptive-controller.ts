@@ -15,8 +15,8 @@ import { MetricsScraper, type ServerGauges } from './metrics-scraper.js';
  *                  (a few percent of the batch, bounded so the wait in the queue stays under maxQueueWaitMs)
  *   KV pressure    K >= kvCacheHigh             -> L = 0.8 L                    (once the last cut took effect: F <= L)
  *   queue too long W > T                        -> L = min(L, F - (W - T))      (shed exactly the excess; at most halve)
- *   headroom       W <= T and F >= L (we are the bottleneck):
- *                    C unknown                  -> L = 1.5 L                    (slow start)
+ *   headroom       W <= T and F >= L (we are the bottleneck), no 429/503 lately:
+ *                    C unknown                  -> L = 1.5 L, or L + 5% after any cut (slow start, then probing)
  *                    C known                    -> L = L + max(1, ceil((C + T - R - W) / 2))
  *   otherwise                                   -> L unchanged                  (demand below the limit)
  *
@@ -25,8 +25,9 @@ import { MetricsScraper, type ServerGauges } from './metrics-scraper.js';
  * idempotent on stale data: F - (W - T) names the same limit until the excess has drained, so a slow
  * drain does not compound the cut.
  *
- * Between ticks, a 429 or 503 cuts L to 0.7 L at once (at most once per interval): vLLM itself sends
- * neither, but a gateway or an overloaded server in front of it does.
+ * Between ticks, a 429 or 503 cuts L to 0.7 L at once (at most once per interval), and L does not
+ * grow for the next OVERLOAD_HOLD_TICKS ticks: vLLM itself sends neither, but a gateway in front of
+ * it does, and then the gateway, not the gauges, knows how much it will take.
  *
  * Without usable gauges (no /metrics, or stale), latency is the congestion signal instead: each
  * success gives a per-output-token latency; a short EWMA of it is compared with a baseline (the lowest
@@ -100,6 +101,8 @@ export interface ControlInput {
   latencyRatio: number | undefined;
   /** Still ramping up: no congestion signal seen yet. */
   slowStart: boolean;
+  /** A 429 or 503 came back recently: do not grow. */
+  overloaded: boolean;
 }
 
 export interface ControlDecision {
@@ -116,6 +119,8 @@ const PROBE_GROWTH = 0.05;
 const PRESSURE_CUT = 0.8;
 const OVERLOAD_CUT = 0.7;
 const MAX_CUT = 0.5;
+/** Ticks after a 429/503 during which the limit does not grow. */
+const OVERLOAD_HOLD_TICKS = 5;
 /** Weight of the newest sample in the per-token latency EWMA. */
 const LATENCY_ALPHA = 0.1;
 /** Samples before the latency ratio is trusted. */
@@ -131,6 +136,10 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
   const settled = x.inFlight <= x.limit;
   const demand = x.inFlight >= x.limit;
   const hold = (reason: string): ControlDecision => ({ limit: x.limit, backlog: 0, reason });
+  const grow = (): ControlDecision =>
+    x.slowStart
+      ? { limit: Math.ceil(x.limit * SLOW_START_GROWTH), backlog: 0, reason: 'slow_start' }
+      : { limit: x.limit + Math.max(1, Math.round(x.limit * PROBE_GROWTH)), backlog: 0, reason: 'probe' };
   const g = x.gauges;
   if (g?.running !== undefined && g.waiting !== undefined) {
     const target = Math.max(1, Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((x.completionsPerSec * o.maxQueueWaitMs) / 1000)));
@@ -143,7 +152,8 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
       return { limit: Math.max(o.minConcurrency, Math.ceil(x.limit * MAX_CUT), shed), backlog, reason: 'queue' };
     }
     if (!demand) return hold('idle');
-    if (x.capacity === undefined) return { limit: Math.ceil(x.limit * SLOW_START_GROWTH), backlog: 0, reason: 'slow_start' };
+    if (x.overloaded) return hold('overload_hold');
+    if (x.capacity === undefined) return grow();
     const gap = x.capacity + target - g.running - g.waiting;
     return { limit: x.limit + Math.max(1, Math.ceil(gap / 2)), backlog: 0, reason: gap > 0 ? 'headroom' : 'probe' };
   }
@@ -151,13 +161,12 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
     return settled ? { limit: cut(PRESSURE_CUT), backlog: 0, reason: 'latency' } : hold('latency_draining');
   }
   if (!demand) return hold('idle');
-  if (x.slowStart) return { limit: Math.ceil(x.limit * SLOW_START_GROWTH), backlog: 0, reason: 'slow_start' };
-  return { limit: x.limit + Math.max(1, Math.round(x.limit * PROBE_GROWTH)), backlog: 0, reason: 'probe' };
+  if (x.overloaded) return hold('overload_hold');
+  return grow();
 }
 
 /** One endpoint's controller state. */
 class Replica {
-  readonly breaker: CircuitBreaker;
   capacity: number | undefined;
   slowStart = true;
   reason = 'initial';
@@ -171,10 +180,8 @@ class Replica {
   constructor(
     readonly ep: Endpoint,
     readonly metricsUrl: string,
-    breaker: (r: Replica) => CircuitBreaker,
-  ) {
-    this.breaker = breaker(this);
-  }
+    readonly breaker: CircuitBreaker,
+  ) {}
 
   recordLatency(o: RequestOutcome): void {
     const perToken = o.latencyMs / Math.max(1, o.completionTokens ?? 1);
@@ -225,14 +232,10 @@ export class AdaptiveController {
     if (this.#replicas.has(ep)) return;
     const origin = new URL(ep.url).origin;
     const healthUrl = origin + ep.path('/health');
-    const r = new Replica(
-      ep,
-      origin + ep.path('/metrics'),
-      () =>
-        new CircuitBreaker(ep, (signal) => this.#scraper.health(healthUrl, signal), this.#o.breaker, (state, reason) =>
-          this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason }),
-        ),
+    const breaker = new CircuitBreaker(ep, (signal) => this.#scraper.health(healthUrl, signal), this.#o.breaker, (state, reason) =>
+      this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason }),
     );
+    const r = new Replica(ep, origin + ep.path('/metrics'), breaker);
     r.capacity = this.#o.maxRunningSeqs;
     this.#replicas.set(ep, r);
     this.#scraper.add(ep.url, r.metricsUrl);
@@ -318,6 +321,7 @@ export class AdaptiveController {
           completionsPerSec: r.completionsPerSec,
           latencyRatio,
           slowStart: r.slowStart,
+          overloaded: now - r.lastOverloadCutAt < OVERLOAD_HOLD_TICKS * this.#o.intervalMs,
         },
         this.#o,
       );

@@ -60,7 +60,7 @@ export interface HttpInferenceClientOptions {
  * undici Pool per endpoint. Each call is answered from the cache when possible; otherwise it takes a
  * slot on the endpoint with the most headroom (waiting in a queue when all are full), and failed
  * attempts (429, 5xx, network errors, timeouts, unparseable bodies) are retried with backoff,
- * preferring another endpoint. Unless `adaptive` is false, an AdaptiveController steers each endpoint's
+ * on another endpoint when there is one. Unless `adaptive` is false, an AdaptiveController steers each endpoint's
  * limit and ejects failing replicas from start() to close(); replicas can be added and removed at run time.
  */
 export class HttpInferenceClient implements InferenceClient, StageClient {

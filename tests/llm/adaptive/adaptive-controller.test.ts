@@ -5,7 +5,7 @@ import { eventually, Harness } from './harness.js';
 const law: ControlLawOptions = { minConcurrency: 4, targetQueueFraction: 0.08, maxQueueWaitMs: 1000, kvCacheHigh: 0.9, latencyTolerance: 2 };
 
 function input(x: Partial<ControlInput>): ControlInput {
-  return { limit: 100, inFlight: 100, gauges: undefined, capacity: undefined, completionsPerSec: 50, latencyRatio: undefined, slowStart: false, ...x };
+  return { limit: 100, inFlight: 100, gauges: undefined, capacity: undefined, completionsPerSec: 50, latencyRatio: undefined, slowStart: false, overloaded: false, ...x };
 }
 
 const gauges = (running: number, waiting: number, kvCacheUsage = 0.3) => ({ running, waiting, kvCacheUsage });
@@ -26,12 +26,15 @@ describe('controlLaw', () => {
 
   it('grows toward capacity + target when the server has headroom and we are the bottleneck', () => {
     expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256 }), law)).toEqual({ limit: 182, backlog: 0, reason: 'headroom' });
-    expect(controlLaw(input({ limit: 16, inFlight: 16, gauges: gauges(16, 0) }), law)).toMatchObject({ limit: 24, reason: 'slow_start' });
+    expect(controlLaw(input({ limit: 16, inFlight: 16, gauges: gauges(16, 0), slowStart: true }), law)).toMatchObject({ limit: 24, reason: 'slow_start' });
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0) }), law)).toMatchObject({ limit: 105, reason: 'probe' });
     expect(controlLaw(input({ limit: 270, inFlight: 270, gauges: gauges(256, 21), capacity: 256 }), law)).toMatchObject({ limit: 271, reason: 'probe' });
   });
 
-  it('holds when demand is below the limit', () => {
+  it('holds when demand is below the limit, or after a 429/503', () => {
     expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0), capacity: 256 }), law)).toEqual({ limit: 100, backlog: 0, reason: 'idle' });
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256, overloaded: true }), law)).toMatchObject({ limit: 100, reason: 'overload_hold' });
+    expect(controlLaw(input({ limit: 100, inFlight: 100, overloaded: true }), law)).toMatchObject({ limit: 100, reason: 'overload_hold' });
   });
 
   it('cuts on KV-cache pressure once per drain, never below the floor', () => {
@@ -78,6 +81,28 @@ describe('AdaptiveController against the simulator', () => {
     const [ep] = c.endpoints();
     await eventually('the limit grows toward the batch capacity', () => ep!.limit >= 48);
     await eventually('the server runs a large batch', () => (c.replicas()[0]!.gauges?.running ?? 0) >= 32);
+  });
+
+  it('cuts the limit on 429s, never below the floor, without ejecting the replica', async () => {
+    const sim = await h.sim({ faults: { rates: { rate_limit: 0.5 }, retryAfterSec: 0 } });
+    const events: AdaptiveEvent[] = [];
+    const c = h.client([sim], { maxRetries: 10, endpoint: { initialConcurrency: 32 }, adaptiveOptions: { intervalMs: 100, onEvent: (e) => events.push(e) } });
+    const load = h.load(c, 64);
+    const [ep] = c.endpoints();
+    await eventually('the limit is cut down to the floor', () => ep!.limit === 4);
+    const rateLimited = () => sim.stats().requests.byStatus['429'] ?? 0;
+    const seen = rateLimited();
+    await eventually('20 more 429s', () => rateLimited() >= seen + 20);
+    expect(ep!.limit).toBe(4);
+    expect(events.some((e) => e.kind === 'breaker')).toBe(false);
+    // Every limit change is an event: each 429 cut takes 30% off the limit before it, down to the floor of 4.
+    let before = 32;
+    for (const e of events) {
+      if (e.reason === 'overload') expect(e.limit).toBe(Math.max(4, Math.floor(before * 0.7)));
+      before = e.limit;
+    }
+    await load.stop();
+    expect(load.errors).toEqual([]);
   });
 
   it('gives the faster of two replicas more of the work', async () => {

@@ -13,7 +13,7 @@ describe('replicas changing at run time', () => {
     const sims = await Promise.all([0, 1, 2].map(() => h.sim({ maxDecodeTokensPerSecPerSeq: 10 })));
     const [victim, ...survivors] = sims;
     const c = h.client(sims, { endpoint: { initialConcurrency: 100 } });
-    const calls = Array.from({ length: 200 }, (_, i) => c.chat(request(`kill-${i}`)).then((r) => r, (e: unknown) => e));
+    const calls = Array.from({ length: 200 }, (_, i) => c.chat(request(`kill-${i}`)).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))));
     const victimEp = c.endpoints()[0]!;
     await eventually('the victim has work in flight', () => victimEp.inFlight >= 50);
     const inFlightAtKill = victimEp.inFlight;
