@@ -70,7 +70,7 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
       const set = Object.fromEntries(Object.entries(capacity).filter(([, v]) => v !== undefined));
       const sims = await startSimulatorCluster(replicas, { ...set, faultRate });
       closers.push(() => Promise.all(sims.map((s) => s.close())).then(() => undefined));
-      endpoints = sims.map((s) => ({ url: s.url, maxConcurrency: 256, initialConcurrency: 64 }));
+      endpoints = sims.map((s) => ({ url: s.url, maxConcurrency: 1024, initialConcurrency: 16 }));
     }
     const cacheStore = config.llm.cache.enabled ? KvStore.open(config.llm.cache.path ?? statePath, 'llm-cache') : undefined;
     if (cacheStore) closers.push(() => cacheStore.close());
@@ -82,6 +82,8 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
       retryBaseMs: config.llm.retryBaseMs,
       retryMaxMs: config.llm.retryMaxMs,
       cache,
+      // Breaker changes (a replica ejected or readmitted) are worth a log line; limit changes are not.
+      adaptive: { onEvent: (e) => e.kind === 'breaker' && log.warn('inference replica state changed', { url: e.url, state: e.state, reason: e.reason }) },
     });
     closers.push(() => client.close());
     await client.start();

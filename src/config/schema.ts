@@ -67,8 +67,11 @@ export const EndpointConfig = z.strictObject({
   /** Served model name; defaults to the first model listed by /v1/models. */
   model: z.string().optional(),
   apiKey: z.string().optional(),
-  /** Upper bound on requests in flight to this endpoint. */
-  maxConcurrency: z.number().int().positive().default(256),
+  /**
+   * Hard upper bound on requests in flight to this endpoint. The adaptive controller sets the actual
+   * limit from the server's gauges; keep this above vLLM's --max-num-seqs so a small queue can form.
+   */
+  maxConcurrency: z.number().int().positive().default(1024),
   /** Where adaptive concurrency starts. */
   initialConcurrency: z.number().int().positive().default(16),
 });
