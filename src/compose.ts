@@ -39,6 +39,8 @@ export interface BuiltRun {
   endpointsDescription: string;
   /** Checkpoint, LLM cache and dedupe state. */
   stateDir: string;
+  client: HttpInferenceClient;
+  cache?: ResponseCache;
   completionTokens(): number;
   /** Writes the run manifest (last, after every shard). */
   finish(result: RunResult): Promise<RunManifest & { path: string }>;
@@ -144,6 +146,8 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
       parts,
       simulated,
       stateDir,
+      client,
+      cache,
       endpointsDescription: simulated ? `simulator x${endpoints.length}` : endpoints.map((e) => e.url).join(','),
       completionTokens: () => Object.values(client.usage()).reduce((a, u) => a + u.completionTokens, 0),
       async finish(result) {

@@ -4,7 +4,10 @@ import { PipelineConfig } from './config/schema.js';
 import { buildRun } from './compose.js';
 import { formatFunnel } from './dataflow/funnel.js';
 import { runPipeline } from './dataflow/pipeline.js';
+import type { ProgressSnapshot } from './dataflow/pipeline.js';
+import { startWorkerEndpoints } from './telemetry/http-endpoints.js';
 import { createLogger } from './telemetry/logger.js';
+import { consumerGroupLag, createWorkerRegistry } from './telemetry/prometheus.js';
 import { ProgressReporter } from './telemetry/progress.js';
 
 /** Built-in defaults for `gemflow run` with no file: the sample corpus, local shards, the simulator. */
@@ -35,7 +38,7 @@ export async function runJob(opts: JobOptions): Promise<number> {
 
   const drain = new AbortController();
   const abort = new AbortController();
-  const graceMs = opts.graceMs ?? Number(process.env.GEMFLOW_GRACE_MS ?? 30_000);
+  const graceMs = opts.graceMs ?? config.server?.drainGraceMs ?? Number(process.env.GEMFLOW_GRACE_MS ?? 30_000);
   let signals = 0;
   const onSignal = (sig: string) => {
     signals++;
@@ -56,12 +59,17 @@ export async function runJob(opts: JobOptions): Promise<number> {
   log.info('run started', { source: config.source.type, sink: config.sink.dir, llm: run.endpointsDescription });
 
   let code = 0;
+  let latest: ProgressSnapshot | undefined;
+  const server = config.server ? await startServer(config, run, () => latest, drain.signal, log) : undefined;
   try {
     const result = await runPipeline(run.parts, {
       drain: drain.signal,
       abort: abort.signal,
       commitIntervalMs: config.source.type === 'kafka' ? config.source.commitIntervalMs : 1000,
-      onProgress: opts.quiet ? undefined : (p) => reporter.update(p),
+      onProgress: (p) => {
+        latest = p;
+        if (!opts.quiet) reporter.update(p);
+      },
       progressIntervalMs: 500,
     });
     reporter.finish();
@@ -82,7 +90,51 @@ export async function runJob(opts: JobOptions): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await server?.close();
     await run.close();
   }
   return code;
+}
+
+/** /healthz, /readyz and /metrics for Kubernetes probes and Prometheus; values are read at scrape time. */
+async function startServer(
+  config: PipelineConfig,
+  run: Awaited<ReturnType<typeof buildRun>>,
+  latest: () => ProgressSnapshot | undefined,
+  draining: AbortSignal,
+  log: ReturnType<typeof createLogger>,
+): Promise<{ close(): Promise<void> }> {
+  const src = config.source;
+  let admin: import('kafkajs').Admin | undefined;
+  if (src.type === 'kafka') {
+    const { Kafka } = await import('kafkajs');
+    const { kafkaClientConfig } = await import('./kafka/client-options.js');
+    admin = new Kafka(kafkaClientConfig(src, log)).admin();
+    await admin.connect();
+  }
+  const registry = createWorkerRegistry({
+    funnel: () => latest()?.funnel,
+    stages: run.parts.metrics,
+    llm: run.client,
+    cache: () => run.cache?.stats(),
+    queues: () => ({ documents_in_flight: latest()?.inFlight ?? 0, llm_documents_in_flight: latest()?.llmInFlight ?? 0 }),
+    consumerLag: admin && src.type === 'kafka' ? () => consumerGroupLag(admin!, src.groupId, src.topics) : undefined,
+  });
+  const source = run.parts.source as { assignedCount?: number };
+  const endpoints = await startWorkerEndpoints({
+    port: config.server!.port,
+    registry,
+    readiness: {
+      sourceAssigned: () => src.type !== 'kafka' || (source.assignedCount ?? 0) > 0,
+      inferenceAnswering: () => run.client.endpoints().some((e) => !e.ejected),
+      notDraining: () => !draining.aborted,
+    },
+  });
+  log.info('worker endpoints listening', { url: endpoints.url });
+  return {
+    async close() {
+      await endpoints.close();
+      await admin?.disconnect();
+    },
+  };
 }

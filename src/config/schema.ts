@@ -148,6 +148,14 @@ export const PipelineConfig = z.strictObject({
   /** Bound of each queue between stages. */
   queueCapacity: z.number().int().positive().default(1024),
   logIntervalMs: z.number().int().positive().default(5000),
+  /** Worker endpoints for Kubernetes: /healthz, /readyz, /metrics (Prometheus). Off when absent. */
+  server: z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).default(9464),
+      /** After SIGTERM: time to finish in-flight LLM work before abandoning it (uncommitted, replayed). */
+      drainGraceMs: z.number().int().positive().default(30000),
+    })
+    .optional(),
 });
 
 export type PipelineConfig = z.infer<typeof PipelineConfig>;

@@ -1,0 +1,148 @@
+/**
+ * Turns one strategy's raw measurements into its figures. Pure functions; all times in SIMULATED
+ * seconds since the run started (wall-clock seconds / timeScale).
+ *
+ * Steady state is the middle 80% of the run by completed documents: from the completion of the
+ * document at the 10th percentile of completion times to the one at the 90th. It leaves out the
+ * warm-up (the first calls are all prefill and the controller is ramping) and the drain tail (the
+ * last documents finishing on an emptying cluster).
+ */
+
+/** One sample of the cluster and of the processes, summed over replicas. */
+export interface Sample {
+  simSec: number;
+  wallMs: number;
+  generatedTokens: number;
+  running: number;
+  waiting: number;
+  /** Cumulative queue-time histogram over all replicas: [upper bound s, count], ascending. */
+  queueBuckets: Array<[number, number]>;
+  engineCpuMs: number;
+  simCpuMs: number | undefined;
+  machineBusyMs: number | undefined;
+  machineTotalMs: number | undefined;
+  rssBytes: number;
+}
+
+export interface DocSpan {
+  startSec: number;
+  endSec: number;
+}
+
+export interface SteadyFigures {
+  startSec: number;
+  endSec: number;
+  docs: number;
+  docsPerSec: number;
+  outputTokensPerSec: number;
+  utilisation: number;
+  latencyP50Sec: number;
+  latencyP99Sec: number;
+  /** p99 server queue wait within the window, as the upper bound of its histogram bucket (vLLM's buckets). */
+  queueWaitP99UpperBoundSec: number;
+  /** Share of requests completed in the window that waited at most 2 s in the server queue. */
+  queueWaitWithin2sShare: number;
+  cpu: CpuFigures;
+}
+
+export interface CpuFigures {
+  /** Cores used on average (CPU ms / wall ms) by the engine process (all its threads). */
+  engineCores: number;
+  simulatorCores: number | undefined;
+  /** Busy share of all the machine's cores (includes other users of the machine). */
+  machineBusyShare: number | undefined;
+}
+
+/** Nearest-rank percentile; 0 for no values. */
+export function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return 0;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+/** Linear interpolation of a sampled counter at `sec` (clamped to the sampled range). */
+export function counterAt(samples: readonly Sample[], sec: number, value: (s: Sample) => number): number {
+  if (samples.length === 0) return 0;
+  if (sec <= samples[0]!.simSec) return value(samples[0]!);
+  for (let i = 1; i < samples.length; i++) {
+    const b = samples[i]!;
+    if (sec <= b.simSec) {
+      const a = samples[i - 1]!;
+      const f = b.simSec === a.simSec ? 1 : (sec - a.simSec) / (b.simSec - a.simSec);
+      return value(a) + f * (value(b) - value(a));
+    }
+  }
+  return value(samples.at(-1)!);
+}
+
+/** The last sample at or before `sec` and the first at or after it (for histograms, which do not interpolate). */
+function sampleBefore(samples: readonly Sample[], sec: number): Sample {
+  let best = samples[0]!;
+  for (const s of samples) if (s.simSec <= sec) best = s;
+  return best;
+}
+function sampleAfter(samples: readonly Sample[], sec: number): Sample {
+  return samples.find((s) => s.simSec >= sec) ?? samples.at(-1)!;
+}
+
+export function cpuBetween(a: Sample, b: Sample): CpuFigures {
+  const wall = Math.max(1, b.wallMs - a.wallMs);
+  const machineTotal = b.machineTotalMs !== undefined && a.machineTotalMs !== undefined ? b.machineTotalMs - a.machineTotalMs : undefined;
+  return {
+    engineCores: (b.engineCpuMs - a.engineCpuMs) / wall,
+    simulatorCores: b.simCpuMs !== undefined && a.simCpuMs !== undefined ? (b.simCpuMs - a.simCpuMs) / wall : undefined,
+    machineBusyShare: machineTotal ? (b.machineBusyMs! - a.machineBusyMs!) / machineTotal : undefined,
+  };
+}
+
+/** Queue waits completed between two samples: count and the p99's bucket bound and the share within 2 s. */
+export function queueWaitBetween(a: Sample, b: Sample): { count: number; p99UpperBoundSec: number; within2sShare: number } {
+  const delta = b.queueBuckets.map(([le, n], i) => [le, n - (a.queueBuckets[i]?.[1] ?? 0)] as [number, number]);
+  const count = delta.at(-1)?.[1] ?? 0;
+  if (count === 0) return { count, p99UpperBoundSec: 0, within2sShare: 1 };
+  const p99 = delta.find(([, n]) => n >= 0.99 * count)?.[0] ?? Infinity;
+  const within2 = delta.filter(([le]) => le <= 2).at(-1)?.[1] ?? 0;
+  return { count, p99UpperBoundSec: p99, within2sShare: within2 / count };
+}
+
+/** The steady-state figures of one run; undefined when fewer than 10 documents completed. */
+export function steadyState(docs: readonly DocSpan[], samples: readonly Sample[], capacityTokensPerSec: number): SteadyFigures | undefined {
+  if (docs.length < 10 || samples.length < 2) return undefined;
+  const ends = docs.map((d) => d.endSec).sort((a, b) => a - b);
+  const startSec = ends[Math.floor(0.1 * ends.length)]!;
+  const endSec = ends[Math.ceil(0.9 * ends.length) - 1]!;
+  const inWindow = docs.filter((d) => d.endSec > startSec && d.endSec <= endSec);
+  const span = Math.max(1e-9, endSec - startSec);
+  const tokens = counterAt(samples, endSec, (s) => s.generatedTokens) - counterAt(samples, startSec, (s) => s.generatedTokens);
+  const a = sampleBefore(samples, startSec);
+  const b = sampleAfter(samples, endSec);
+  const q = queueWaitBetween(a, b);
+  const latencies = inWindow.map((d) => d.endSec - d.startSec);
+  return {
+    startSec,
+    endSec,
+    docs: inWindow.length,
+    docsPerSec: inWindow.length / span,
+    outputTokensPerSec: tokens / span,
+    utilisation: tokens / span / capacityTokensPerSec,
+    latencyP50Sec: percentile(latencies, 0.5),
+    latencyP99Sec: percentile(latencies, 0.99),
+    queueWaitP99UpperBoundSec: q.p99UpperBoundSec,
+    queueWaitWithin2sShare: q.within2sShare,
+    cpu: cpuBetween(a, b),
+  };
+}
+
+/** Utilisation over time: output tokens per simulated second / capacity, in buckets of `bucketSec`. */
+export function utilisationSeries(samples: readonly Sample[], capacityTokensPerSec: number, bucketSec: number): Array<[number, number]> {
+  if (samples.length < 2) return [];
+  const out: Array<[number, number]> = [];
+  const first = samples[0]!.simSec;
+  const last = samples.at(-1)!.simSec;
+  for (let t = first; t < last; t += bucketSec) {
+    const end = Math.min(last, t + bucketSec);
+    const tokens = counterAt(samples, end, (s) => s.generatedTokens) - counterAt(samples, t, (s) => s.generatedTokens);
+    out.push([end, tokens / (end - t) / capacityTokensPerSec]);
+  }
+  return out;
+}

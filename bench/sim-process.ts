@@ -1,0 +1,138 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { GemflowError } from '../src/errors.js';
+import type { SimStats } from '../src/simulator/index.js';
+import { DEFAULT_SIMULATOR_OPTIONS } from '../src/simulator/options.js';
+
+/**
+ * The simulator cluster in its own Node process (`dist/src/simulator/main.js`), so its capacity
+ * model's timers do not share an event loop with the engine under test. Read through HTTP: `/metrics`
+ * (cheap; sampled during the run) and `/sim/stats` (exact queue-wait percentiles; read once at the end).
+ */
+
+export interface SimCapacity {
+  maxRunningSeqs: number;
+  prefillTokensPerSec: number;
+  decodeTokensPerSec: number;
+  maxDecodeTokensPerSecPerSeq: number;
+  kvCacheTokens: number;
+}
+
+/** One replica's counters and gauges from /metrics. */
+export interface ReplicaGauges {
+  generatedTokens: number;
+  running: number;
+  waiting: number;
+  /** Cumulative vllm:request_queue_time_seconds buckets: upper bound (s) -> count; +Inf as Infinity. */
+  queueBuckets: Array<[number, number]>;
+}
+
+/** One H100 80GB serving a 32B model in bf16 with vLLM: the simulator's defaults (assumptions, not measurements). */
+export const REPLICA_MODEL: SimCapacity = {
+  maxRunningSeqs: DEFAULT_SIMULATOR_OPTIONS.maxRunningSeqs,
+  prefillTokensPerSec: DEFAULT_SIMULATOR_OPTIONS.prefillTokensPerSec,
+  decodeTokensPerSec: DEFAULT_SIMULATOR_OPTIONS.decodeTokensPerSec,
+  maxDecodeTokensPerSecPerSeq: DEFAULT_SIMULATOR_OPTIONS.maxDecodeTokensPerSecPerSeq,
+  kvCacheTokens: DEFAULT_SIMULATOR_OPTIONS.kvCacheTokens,
+};
+
+export class SimProcess {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly urls: string[],
+  ) {}
+
+  /** Starts `replicas` replicas on free ports; resolves once they listen. */
+  static async start(replicas: number, timeScale: number, capacity: SimCapacity, signal?: AbortSignal): Promise<SimProcess> {
+    const main = fileURLToPath(new URL('../src/simulator/main.js', import.meta.url));
+    const args = [
+      main,
+      '--port', '0',
+      '--replicas', String(replicas),
+      '--time-scale', String(timeScale),
+      '--max-running-seqs', String(capacity.maxRunningSeqs),
+      '--prefill-tokens-per-sec', String(capacity.prefillTokensPerSec),
+      '--decode-tokens-per-sec', String(capacity.decodeTokensPerSec),
+      '--max-decode-tokens-per-sec-per-seq', String(capacity.maxDecodeTokensPerSecPerSeq),
+      '--kv-cache-tokens', String(capacity.kvCacheTokens),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], signal });
+    const lines = createInterface({ input: child.stdout! });
+    const exited = once(child, 'exit').then(([code]) => {
+      throw new GemflowError('bench_simulator_failed', `simulator exited with code ${code} before listening`);
+    });
+    const first = (async () => {
+      for await (const line of lines) return JSON.parse(line) as { urls: string[] };
+      throw new GemflowError('bench_simulator_failed', 'simulator closed stdout before listening');
+    })();
+    const { urls } = await Promise.race([first, exited]);
+    exited.catch(() => {}); // exits at close(), after it listened
+    return new SimProcess(child, urls);
+  }
+
+  async gauges(): Promise<ReplicaGauges[]> {
+    return Promise.all(this.urls.map(async (u) => parseMetrics(await (await fetch(`${u}/metrics`)).text())));
+  }
+
+  async stats(): Promise<SimStats[]> {
+    return Promise.all(this.urls.map(async (u) => (await (await fetch(`${u}/sim/stats`)).json()) as SimStats));
+  }
+
+  /** CPU time (user + system) the simulator process has used, ms; undefined where /proc is missing. */
+  async cpuMs(): Promise<number | undefined> {
+    return procCpuMs(this.child.pid);
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exit = once(this.child, 'exit');
+    this.child.kill('SIGTERM');
+    await exit;
+  }
+}
+
+/** Reads the gauges the benchmark needs from a vLLM-style Prometheus exposition. */
+export function parseMetrics(text: string): ReplicaGauges {
+  const g: ReplicaGauges = { generatedTokens: 0, running: 0, waiting: 0, queueBuckets: [] };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line === '') continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith('vllm:generation_tokens_total')) g.generatedTokens = value;
+    else if (line.startsWith('vllm:num_requests_running')) g.running = value;
+    else if (line.startsWith('vllm:num_requests_waiting')) g.waiting = value;
+    else if (line.startsWith('vllm:request_queue_time_seconds_bucket')) {
+      const le = /le="([^"]+)"/.exec(line)?.[1];
+      if (le !== undefined) g.queueBuckets.push([le === '+Inf' ? Infinity : Number(le), value]);
+    }
+  }
+  return g;
+}
+
+/** Linux: utime + stime of a process from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms). */
+export async function procCpuMs(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Linux: busy and total CPU time of the whole machine (all cores) from /proc/stat, ms. */
+export async function machineCpuMs(): Promise<{ busy: number; total: number } | undefined> {
+  try {
+    const first = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
+    // user nice system idle iowait irq softirq steal (guest time is already inside user)
+    const ticks = first.trim().split(/\s+/).slice(1, 9).map(Number);
+    const idle = ticks[3]! + (ticks[4] ?? 0);
+    const total = ticks.reduce((a, b) => a + b, 0);
+    return { busy: (total - idle) * 10, total: total * 10 };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * SLOW (about 2-3 minutes: `npm ci` compiles better-sqlite3 from source). No container daemon runs
+ * here, so this replays the Dockerfile's deps and runtime stages in a clean temp folder instead of
+ * building the image:
+ *   deps:    package.json + package-lock.json, `npm ci --omit=dev --ignore-scripts=false`
+ *   runtime: + dist (from `npm run build`, the build stage), bin, examples; entrypoint
+ *            `node bin/gemflow.js` as a non-root user (uid 65534 through setpriv) that can write
+ *            only HOME and TMPDIR (the emptyDirs of the manifests): the app folder stays root-owned,
+ *            as under readOnlyRootFilesystem.
+ * Then the entrypoint's `--help`, and a short run of a tiny corpus through the bundled simulator.
+ */
+import { execFile } from 'node:child_process';
+import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '../..');
+const NOBODY = 65534;
+let dir = '';
+let app = '';
+
+/** Runs the image's entrypoint as the unprivileged user, with only HOME and TMPDIR writable. */
+function entrypoint(args: string[]) {
+  return run('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', 'node', join(app, 'bin/gemflow.js'), ...args], {
+    cwd: join(dir, 'home'),
+    env: { PATH: process.env.PATH, NODE_ENV: 'production', HOME: join(dir, 'home'), TMPDIR: join(dir, 'tmp') },
+    timeout: 120_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+}
+
+describe('image replay (SLOW: ~2-3 min, compiles better-sqlite3)', () => {
+  beforeAll(async () => {
+    if (!existsSync(join(root, 'dist/src/cli.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+    dir = await mkdtemp(join(tmpdir(), 'gemflow-image-'));
+    await chmod(dir, 0o755);
+    app = join(dir, 'app');
+    await mkdir(app);
+    // deps stage
+    for (const f of ['package.json', 'package-lock.json']) await cp(join(root, f), join(app, f));
+    await run('npm', ['ci', '--omit=dev', '--ignore-scripts=false', '--no-audit', '--no-fund'], { cwd: app, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 });
+    // runtime stage
+    for (const d of ['dist', 'bin', 'examples']) await cp(join(root, d), join(app, d), { recursive: true });
+    for (const d of ['home', 'tmp']) {
+      await mkdir(join(dir, d));
+      await chown(join(dir, d), NOBODY, NOBODY);
+    }
+  }, 300_000);
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('installs production dependencies only', async () => {
+    const installed = new Set(await readdir(join(app, 'node_modules')));
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    for (const dep of Object.keys(pkg.dependencies)) expect(installed.has(dep.split('/')[0]!), dep).toBe(true);
+    for (const dep of Object.keys(pkg.devDependencies)) expect(existsSync(join(app, 'node_modules', dep)), dep).toBe(false);
+  });
+
+  it("answers the entrypoint's --help as a non-root user", async () => {
+    const { stdout } = await entrypoint(['--help']);
+    expect(stdout).toContain('Usage:');
+    expect(stdout).toContain('gemflow run');
+  });
+
+  it('runs a tiny corpus through the bundled simulator, writing only under HOME and TMPDIR', async () => {
+    const home = join(dir, 'home');
+    const corpus = (await readFile(join(root, 'examples/corpus.jsonl'), 'utf8')).split('\n').filter(Boolean).slice(0, 4);
+    const config = [
+      'source:',
+      '  type: files',
+      `  paths: [${JSON.stringify(join(home, 'corpus.jsonl'))}]`,
+      'relevance:',
+      '  threads: 1',
+      'llm:',
+      '  simulator:',
+      '    timeScale: 0.001',
+      'sink:',
+      `  dir: ${JSON.stringify(join(home, 'out'))}`,
+      `stateDir: ${JSON.stringify(join(home, 'state'))}`,
+    ].join('\n');
+    // Written as the unprivileged user would find them: in its own (writable) HOME.
+    await writeFile(join(home, 'corpus.jsonl'), corpus.join('\n') + '\n');
+    await writeFile(join(home, 'pipeline.yaml'), config + '\n');
+    for (const f of ['corpus.jsonl', 'pipeline.yaml']) await chown(join(home, f), NOBODY, NOBODY);
+
+    const { stdout } = await entrypoint(['run', join(home, 'pipeline.yaml'), '--quiet']);
+    expect(stdout).toMatch(/documents\s+received 4\b/);
+    expect(stdout).toContain('books balance');
+    expect(stdout).toContain('SIMULATED');
+    const shards = (await readdir(join(home, 'out'), { recursive: true })).filter((f) => String(f).endsWith('.parquet'));
+    expect(shards.length).toBeGreaterThan(0);
+  });
+});
