@@ -1,6 +1,5 @@
-import type { ErrorObject } from 'ajv';
 import { Trajectory, type Message, type ToolCall, type ToolDef } from '../../src/trajectory.js';
-import { SchemaValidatorCache, type CompiledSchema } from './schema-validator-cache.js';
+import { SchemaValidatorCache, type CompiledSchema, type SchemaError } from './schema-validator-cache.js';
 
 /** Stable rule ids; each is a `rejected{rule}` counter. */
 export const VIOLATION_RULES = [
@@ -202,14 +201,14 @@ function checkCall(call: ToolCall, i: number, schemas: Map<string, CompiledSchem
   } else if (compiled.ok && !compiled.validate(call.arguments)) {
     out.push({
       rule: 'arguments_invalid',
-      message: `call ${call.id} to ${call.name}: ${formatAjvErrors(compiled.validate.errors)}`,
+      message: `call ${call.id} to ${call.name}: ${formatSchemaErrors(compiled.validate.errors)}`,
       messageIndex: i,
     });
   }
 }
 
-/** ajv's errors as one line: "/path must be string; (root) must have required property 'x'". */
-function formatAjvErrors(errors: ErrorObject[] | null | undefined): string {
+/** Schema errors as one line: "/path must be string; (root) must have required property 'x'". */
+function formatSchemaErrors(errors: SchemaError[] | null | undefined): string {
   if (!errors || errors.length === 0) return 'arguments do not match the schema';
   return errors.map((e) => `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}`).join('; ');
 }

@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { SchemaValidatorCache } from '../../../operators/validate/schema-validator-cache.js';
 
-const schema = (n: number): Record<string, unknown> => ({ type: 'object', properties: { [`p${n}`]: { type: 'integer' } }, required: [`p${n}`] });
+type Schema = Record<string, unknown>;
+
+const schema = (n: number): Schema => ({ type: 'object', properties: { [`p${n}`]: { type: 'integer' } }, required: [`p${n}`] });
+/** Like schema(n), but with a keyword outside the subset, so ajv compiles it. */
+const ajvSchema = (n: number): Schema => ({ type: 'object', properties: { [`p${n}`]: { type: 'integer', multipleOf: 1 } }, required: [`p${n}`] });
+
+/** What the arguments validator says about `value`, as validate.ts prints it. */
+function errorsOf(compiled: ReturnType<SchemaValidatorCache['get']>, value: unknown): string[] {
+  if (!compiled.ok) throw new Error(compiled.error);
+  compiled.validate(value);
+  return (compiled.validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`);
+}
 
 describe('SchemaValidatorCache', () => {
   it('compiles a schema once whatever its key order', () => {
@@ -39,24 +50,139 @@ describe('SchemaValidatorCache', () => {
 
   it('retires an ajv instance after maxEntries compiles, dropping its entries one generation later', () => {
     const cache = new SchemaValidatorCache(2);
-    const hot = cache.get(schema(0)); // generation 0: schemas 0, 1; generation 1: schemas 2, 3
+    const hot = cache.get(ajvSchema(0)); // generation 0: schemas 0, 1; generation 1: schemas 2, 3
+    expect(hot.ok && hot.engine).toBe('ajv');
     for (let n = 1; n <= 3; n++) {
-      cache.get(schema(n));
-      expect(cache.get(schema(0))).toBe(hot); // kept hot, so never the LRU victim
+      cache.get(ajvSchema(n));
+      expect(cache.get(ajvSchema(0))).toBe(hot); // kept hot, so never the LRU victim
     }
-    // schema(4) starts generation 2: generation-0 entries go, hot or not, releasing the first ajv.
-    cache.get(schema(4));
-    const again = cache.get(schema(0));
+    // ajvSchema(4) starts generation 2: generation-0 entries go, hot or not, releasing the first ajv.
+    cache.get(ajvSchema(4));
+    const again = cache.get(ajvSchema(0));
     expect(again).not.toBe(hot);
     expect(again.ok && again.validate({ p0: 1 })).toBe(true);
+  });
+
+  it('keeps subset entries across ajv generations (they hold no ajv instance)', () => {
+    const cache = new SchemaValidatorCache(3);
+    const hot = cache.get(schema(0));
+    for (let n = 1; n <= 6; n++) {
+      cache.get(ajvSchema(n));
+      expect(cache.get(schema(0))).toBe(hot);
+    }
   });
 
   it('keeps compiling after many evictions of schemas carrying the same $id', () => {
     const cache = new SchemaValidatorCache(4);
     for (let n = 0; n < 50; n++) {
-      const compiled = cache.get({ $id: 'https://example.com/tool', ...schema(n) });
+      const compiled = cache.get({ $id: 'https://example.com/tool', ...ajvSchema(n) });
+      expect(compiled.ok && compiled.engine).toBe('ajv');
       expect(compiled.ok && compiled.validate({ [`p${n}`]: n })).toBe(true);
     }
     expect(cache.size).toBe(4);
+  });
+});
+
+describe('SchemaValidatorCache engine choice', () => {
+  const engineOf = (s: Schema, cache = new SchemaValidatorCache()): string => {
+    const compiled = cache.get(s);
+    return compiled.ok ? compiled.engine : `invalid: ${compiled.error}`;
+  };
+
+  it('interprets schemas within the subset, annotations and unknown keywords included', () => {
+    expect(engineOf(schema(1))).toBe('subset');
+    expect(
+      engineOf({
+        $schema: 'https://json-schema.org/draft/2020-12/schema',
+        $id: 'urn:tool',
+        type: 'object',
+        title: 'args',
+        description: 'the arguments',
+        properties: {
+          when: { type: ['string', 'null'], pattern: '^\\d{4}-\\d{2}-\\d{2}$', example: '2025-01-31', default: null },
+          tags: { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true, maxItems: 5, examples: [['a']] },
+          mode: { enum: ['fast', 'safe'], $comment: 'two modes' },
+        },
+        required: ['when'],
+        additionalProperties: false,
+      }),
+    ).toBe('subset');
+  });
+
+  it.each([
+    ['format', { type: 'object', properties: { e: { type: 'string', format: 'email' } } }],
+    ['$ref', { type: 'object', properties: { a: { $ref: '#/definitions/a' } }, definitions: { a: { type: 'string' } } }],
+    ['anyOf', { type: 'object', properties: { a: { anyOf: [{ type: 'string' }, { type: 'integer' }] } } }],
+    ['oneOf', { type: 'object', properties: { a: { oneOf: [{ minimum: 1 }, { maximum: 0 }] } } }],
+    ['allOf', { type: 'object', allOf: [{ required: ['a'] }] }],
+    ['not', { type: 'object', properties: { a: { not: { type: 'null' } } } }],
+    ['if/then', { type: 'object', if: { required: ['a'] }, then: { required: ['b'] } }],
+    ['patternProperties', { type: 'object', patternProperties: { '^x-': { type: 'string' } } }],
+    ['dependencies', { type: 'object', dependencies: { a: ['b'] } }],
+    ['nullable', { type: 'object', properties: { a: { type: 'string', nullable: true } } }],
+    ['multipleOf', { type: 'object', properties: { a: { type: 'number', multipleOf: 0.5 } } }],
+    ['tuple items', { type: 'object', properties: { a: { type: 'array', items: [{ type: 'string' }] } } }],
+  ])('hands a schema using %s to ajv', (_keyword, s) => {
+    expect(engineOf(s)).toBe('ajv');
+  });
+
+  it('applies the ajv-only keywords it hands over', () => {
+    const compiled = new SchemaValidatorCache().get({ type: 'object', properties: { e: { type: 'string', format: 'email' } } });
+    expect(errorsOf(compiled, { e: 'maya@example.com' })).toEqual([]);
+    expect(errorsOf(compiled, { e: 'maya at example' })).toEqual(['/e must match format "email"']);
+  });
+
+  it.each([
+    ['an unknown type name', { type: 'object', properties: { a: { type: 'strng' } } }],
+    ['required not an array', { type: 'object', required: 'a' }],
+    ['required with a repeat', { type: 'object', required: ['a', 'a'] }],
+    ['a type named after an Object method', { type: 'object', properties: { a: { type: 'constructor' } } }],
+    ['a type listed twice', { type: 'object', properties: { a: { type: ['string', 'string'] } } }],
+    ['an empty enum', { type: 'object', properties: { a: { enum: [] } } }],
+    ['a pattern that does not compile', { type: 'object', properties: { a: { type: 'string', pattern: '([a-z]' } } }],
+    ['a negative minLength', { type: 'object', properties: { a: { type: 'string', minLength: -1 } } }],
+    ['a draft-04 boolean exclusiveMinimum', { type: 'object', properties: { a: { minimum: 0, exclusiveMinimum: true } } }],
+    ['a description that is not a string', { type: 'object', description: { text: 'x' } }],
+    ['a property schema that is a string', { type: 'object', properties: { a: 'string' } }],
+  ])('still rejects a schema with %s (ajv explains it)', (_what, s) => {
+    expect(engineOf(s)).toMatch(/^invalid: (schema is invalid|Invalid regular expression)/);
+  });
+
+  it('uses ajv only when the subset is turned off', () => {
+    expect(engineOf(schema(1), new SchemaValidatorCache(8, { subset: false }))).toBe('ajv');
+  });
+});
+
+describe('subset checker error messages', () => {
+  it('name the path and what was expected, like ajv', () => {
+    const compiled = new SchemaValidatorCache().get({
+      type: 'object',
+      properties: {
+        order_id: { type: 'string', pattern: '^ORD-\\d+$' },
+        items: {
+          type: 'array',
+          minItems: 1,
+          items: { type: 'object', properties: { qty: { type: 'integer', minimum: 1 } }, required: ['sku'], additionalProperties: false },
+        },
+        mode: { enum: ['fast', 'safe'] },
+        note: { type: ['string', 'null'], maxLength: 3 },
+      },
+      required: ['order_id', 'items'],
+    });
+    expect(errorsOf(compiled, { order_id: 'ORD-1', items: [{ sku: 'A' }] })).toEqual(['/items/0 must NOT have additional properties: "sku"']);
+    expect(errorsOf(compiled, { order_id: 'X-1', items: [{ qty: 0.5, color: 'red' }], mode: 'slow', note: 7 })).toEqual([
+      '/order_id must match pattern "^ORD-\\d+$"',
+      "/items/0 must have required property 'sku'",
+      '/items/0/qty must be integer',
+      '/items/0/qty must be >= 1',
+      '/items/0 must NOT have additional properties: "color"',
+      '/mode must be equal to one of the allowed values: "fast", "safe"',
+      '/note must be string,null',
+    ]);
+    expect(errorsOf(compiled, { items: [], note: 'long' })).toEqual([
+      "(root) must have required property 'order_id'",
+      '/items must NOT have fewer than 1 items',
+      '/note must NOT have more than 3 characters',
+    ]);
   });
 });

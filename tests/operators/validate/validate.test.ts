@@ -100,7 +100,7 @@ describe('validateTrajectory', () => {
     expect(new Set(cases.map(([rule]) => rule))).toEqual(new Set(VIOLATION_RULES));
   });
 
-  it('points at the offending message and lists ajv errors', () => {
+  it('points at the offending message and lists the schema errors', () => {
     const t = withMessages((m) => {
       const args = m[8]!.toolCalls![0]!.arguments as { items: { quantity: number }[]; reason: { code: string } };
       args.items[0]!.quantity = 0;
