@@ -11,8 +11,10 @@ import { ResponseCache } from './llm/cache.js';
 import { HttpInferenceClient } from './llm/client.js';
 import { ErrorRateMonitor } from './llm/error-rate.js';
 import { FileDeadLetterSink } from './sinks/dead-letter-file.js';
-import { type RunManifest, writeManifest } from './sinks/manifest.js';
+import type { RunManifest } from './sinks/manifest.js';
 import { ParquetShardSink } from './sinks/parquet-sink.js';
+import { createS3ShardSink } from './sinks/s3-shard-sink.js';
+import { isS3Url } from './s3/s3-url.js';
 import type { DeadLetterSink } from './sinks/types.js';
 import { FileSource } from './sources/file-source.js';
 import type { Source } from './sources/types.js';
@@ -108,9 +110,11 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
 
     let source: Source;
     let deadLetters: DeadLetterSink;
-    const dlPath = join(config.sink.dir, 'dead-letters.jsonl');
+    // Shards in object storage: the dead-letter file (when there is no dead-letter topic) stays local.
+    const s3Sink = isS3Url(config.sink.dir);
+    const dlPath = join(s3Sink ? stateDir : config.sink.dir, 'dead-letters.jsonl');
     if (config.source.type === 'files') {
-      source = new FileSource(config.source, { stateDir });
+      source = new FileSource(config.source, { stateDir, s3: config.s3 });
       deadLetters = new FileDeadLetterSink(dlPath);
     } else {
       const { KafkaSource } = await import('./sources/kafka-source.js');
@@ -120,10 +124,11 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
         deadLetters = new KafkaDeadLetterSink(config.source, config.source.deadLetterTopic, { logger: log });
       } else deadLetters = new FileDeadLetterSink(dlPath);
     }
+    if (s3Sink && deadLetters instanceof FileDeadLetterSink) log.warn('shards go to object storage; dead letters go to a local file', { path: dlPath });
     closers.push(() => source.close());
     closers.push(() => deadLetters.close());
 
-    const sink = new ParquetShardSink(config.sink);
+    const sink = s3Sink ? createS3ShardSink(config.sink, config.s3) : new ParquetShardSink(config.sink);
     await sink.open();
     closers.push(() => sink.close());
 
@@ -165,7 +170,7 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
           fatal: result.fatal ? { code: result.fatal.code, message: result.fatal.message } : undefined,
           simulated,
         };
-        const path = await writeManifest(config.sink.dir, manifest);
+        const path = await sink.writeManifest(manifest);
         return { ...manifest, path };
       },
       close,

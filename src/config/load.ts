@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { GemflowError } from '../errors.js';
+import { isS3Url } from '../s3/s3-url.js';
 import { formatPath, interpolateEnv, type ConfigIssue } from './interpolate-env.js';
 import { PipelineConfig } from './schema.js';
 
@@ -30,7 +31,8 @@ export async function loadConfig(path: string, opts: { env?: Record<string, stri
  * Parses pipeline YAML: `${VAR}` / `${VAR:-default}` interpolation, validation against
  * PipelineConfig with every problem reported at once (GemflowError `config_invalid`, the list in
  * `detail.issues`), then resolution of relative paths (source.paths, sink.dir, stateDir,
- * llm.cache.path) against `baseDir`. stateDir defaults to `<sink.dir>/.gemflow`.
+ * llm.cache.path) against `baseDir` (s3:// URLs are left alone). stateDir defaults to
+ * `<sink.dir>/.gemflow`, or `<baseDir>/.gemflow` when sink.dir is an s3:// URL.
  */
 export function parseConfig(text: string, opts: ParseConfigOptions = {}): PipelineConfig {
   const baseDir = resolve(opts.baseDir ?? process.cwd());
@@ -51,13 +53,18 @@ export function parseConfig(text: string, opts: ParseConfigOptions = {}): Pipeli
   return resolvePaths(result.data, baseDir);
 }
 
+/** Resolves a local path against baseDir; s3:// URLs are kept as they are. */
+const resolveLocal = (baseDir: string, p: string) => (isS3Url(p) ? p : resolve(baseDir, p));
+
 function resolvePaths(cfg: PipelineConfig, baseDir: string): PipelineConfig {
-  const sinkDir = resolve(baseDir, cfg.sink.dir);
+  const sinkDir = resolveLocal(baseDir, cfg.sink.dir);
+  // State is local (SQLite, checkpoint): beside the pipeline file when the output is in object storage.
+  const defaultStateDir = isS3Url(sinkDir) ? resolve(baseDir, '.gemflow') : resolve(sinkDir, '.gemflow');
   return {
     ...cfg,
-    source: cfg.source.type === 'files' ? { ...cfg.source, paths: cfg.source.paths.map((p) => resolve(baseDir, p)) } : cfg.source,
+    source: cfg.source.type === 'files' ? { ...cfg.source, paths: cfg.source.paths.map((p) => resolveLocal(baseDir, p)) } : cfg.source,
     sink: { ...cfg.sink, dir: sinkDir },
-    stateDir: cfg.stateDir === undefined ? resolve(sinkDir, '.gemflow') : resolve(baseDir, cfg.stateDir),
+    stateDir: cfg.stateDir === undefined ? defaultStateDir : resolve(baseDir, cfg.stateDir),
     llm: cfg.llm.cache.path === undefined ? cfg.llm : { ...cfg.llm, cache: { ...cfg.llm.cache, path: resolve(baseDir, cfg.llm.cache.path) } },
   };
 }

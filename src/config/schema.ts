@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 const FileSource = z.strictObject({
   type: z.literal('files'),
-  /** Files or globs: .jsonl, .jsonl.gz, .parquet */
+  /** Files or globs: .jsonl, .jsonl.gz, .parquet; or `s3://bucket/prefix` (every such object under it) */
   paths: z.array(z.string().min(1)).min(1),
   idField: z.string().default('id'),
   textField: z.string().default('text'),
@@ -127,6 +127,7 @@ export const StagesConfig = z.strictObject({
 
 export const SinkConfig = z.strictObject({
   type: z.literal('parquet').default('parquet'),
+  /** A local directory, or `s3://bucket/prefix` (shards uploaded to object storage, see `s3`). */
   dir: z.string().default('out'),
   maxRows: z.number().int().positive().default(10000),
   maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
@@ -136,6 +137,23 @@ export const SinkConfig = z.strictObject({
   rowGroupRows: z.number().int().positive().default(1000),
 });
 
+/**
+ * Object storage for `s3://bucket/prefix` sink directories and source paths. Credentials always come
+ * from the AWS SDK's default chain (environment, profile, web identity), never from this file.
+ */
+export const S3Config = z.strictObject({
+  /** S3-compatible endpoint (MinIO: http://host:9000); default: AWS, or AWS_ENDPOINT_URL_S3 when set. */
+  endpoint: z.string().url().optional(),
+  /** Default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1. */
+  region: z.string().min(1).optional(),
+  /** `endpoint/bucket/key` addressing. Default: on when a custom endpoint is configured, else off. */
+  forcePathStyle: z.boolean().optional(),
+  /** Multipart part size of shard uploads (S3's minimum is 5 MiB). Memory: partSizeBytes x uploadConcurrency. */
+  partSizeBytes: z.number().int().min(5 * 1024 * 1024).default(8 * 1024 * 1024),
+  /** Parts of one shard uploaded at once. */
+  uploadConcurrency: z.number().int().positive().default(4),
+});
+
 export const PipelineConfig = z.strictObject({
   source: SourceConfig,
   relevance: RelevanceConfig.default({ threshold: 0.35, threads: 2, batchSize: 64, lingerMs: 5 }),
@@ -143,7 +161,9 @@ export const PipelineConfig = z.strictObject({
   llm: LlmConfig.default(() => LlmConfig.parse({})),
   stages: StagesConfig.default(() => StagesConfig.parse({})),
   sink: SinkConfig.default(() => SinkConfig.parse({})),
-  /** Checkpoint, caches and dedupe state. Default: <sink.dir>/.gemflow */
+  /** Object storage settings, used when sink.dir or a source path is an s3:// URL. */
+  s3: S3Config.default(() => S3Config.parse({})),
+  /** Checkpoint, caches and dedupe state (a local directory). Default: <sink.dir>/.gemflow, or ./.gemflow next to the pipeline file when sink.dir is s3:// */
   stateDir: z.string().optional(),
   /** Bound of each queue between stages. */
   queueCapacity: z.number().int().positive().default(1024),
@@ -165,6 +185,7 @@ export type KafkaSourceConfig = z.infer<typeof KafkaSource>;
 export type LlmConfig = z.infer<typeof LlmConfig>;
 export type EndpointConfig = z.infer<typeof EndpointConfig>;
 export type SinkConfig = z.infer<typeof SinkConfig>;
+export type S3Config = z.infer<typeof S3Config>;
 export type StagesConfig = z.infer<typeof StagesConfig>;
 export type RelevanceConfig = z.infer<typeof RelevanceConfig>;
 export type DedupeConfig = z.infer<typeof DedupeConfig>;

@@ -1,11 +1,16 @@
 import { stat } from 'node:fs/promises';
 import { Kafka, Partitioners, type Admin, type Message } from 'kafkajs';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { S3Config } from '../config/schema.js';
 import type { SourceItem } from '../envelope.js';
 import { errorMessage, GemflowError } from '../errors.js';
-import { expandPaths } from '../sources/expand-paths.js';
+import { createS3Client } from '../s3/s3-client.js';
+import { isS3Url } from '../s3/s3-url.js';
+import { expandPaths, type InputFile } from '../sources/expand-paths.js';
 import type { FileReadContext } from '../sources/file-read-context.js';
 import { readJsonl } from '../sources/read-jsonl.js';
 import { readParquet } from '../sources/read-parquet.js';
+import { listS3Inputs, readS3Object, type S3Input } from '../sources/s3-objects.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { kafkaClientConfig, type KafkaConnectionConfig } from './client-options.js';
 
@@ -18,8 +23,13 @@ export interface ProduceProgress {
 }
 
 export interface ProduceCorpusOptions extends Partial<KafkaConnectionConfig> {
-  /** A .jsonl, .jsonl.gz or .parquet file (or a directory / glob of them, see expandPaths). */
+  /**
+   * A .jsonl, .jsonl.gz or .parquet file (or a directory / glob of them, see expandPaths), or an
+   * `s3://bucket/prefix` (see listS3Inputs).
+   */
   file: string;
+  /** Client settings for an s3:// `file`; default: the SDK's environment (AWS_ENDPOINT_URL_S3, AWS_REGION, ...). */
+  s3?: Partial<S3Config>;
   topic: string;
   brokers: string[];
   /** Create the topic (with this many partitions, default 1) when it does not exist. */
@@ -52,8 +62,9 @@ export async function produceCorpus(opts: ProduceCorpusOptions): Promise<Produce
   const kafka = new Kafka(kafkaClientConfig(conn, logger));
   const decode = { idField: opts.idField, textField: opts.textField ?? 'text', maxRecordBytes: opts.maxRecordBytes ?? 1024 * 1024 };
 
-  const files = await expandPaths([opts.file]);
-  const sizes = await Promise.all(files.map(async (f) => (await stat(f.absPath)).size));
+  const s3: S3Client | undefined = isS3Url(opts.file) ? createS3Client(opts.s3) : undefined;
+  const files: Array<InputFile | S3Input> = s3 ? await listS3Inputs(s3, opts.file, signal) : await expandPaths([opts.file]);
+  const sizes = await Promise.all(files.map(async (f) => ('key' in f ? f.size : (await stat(f.absPath)).size)));
   const progress: ProduceProgress = { sent: 0, skipped: 0, bytesRead: 0, totalBytes: sizes.reduce((a, b) => a + b, 0) };
 
   const admin = kafka.admin();
@@ -81,7 +92,7 @@ export async function produceCorpus(opts: ProduceCorpusOptions): Promise<Produce
     for (let i = 0; i < files.length && !signal.aborted; i++) {
       const file = files[i]!;
       const ctx: FileReadContext = { file, size: sizes[i]!, decode, skipBelow: 0, signal, progress: { bytesRead: 0, endOffset: 0 } };
-      const items: AsyncIterable<SourceItem> = file.format === 'parquet' ? readParquet(ctx) : readJsonl(ctx);
+      const items: AsyncIterable<SourceItem> = 'key' in file ? readS3Object(s3!, file, ctx) : file.format === 'parquet' ? readParquet(ctx) : readJsonl(ctx);
       for await (const item of items) {
         progress.bytesRead = doneBytes + ctx.progress.bytesRead;
         if (item.kind === 'bad') {
@@ -102,6 +113,7 @@ export async function produceCorpus(opts: ProduceCorpusOptions): Promise<Produce
     throw new GemflowError('kafka_produce_failed', `cannot produce ${opts.file} to topic ${opts.topic}: ${errorMessage(e)}`, { retriable: true, cause: e });
   } finally {
     await producer.disconnect();
+    s3?.destroy();
   }
   return progress;
 }

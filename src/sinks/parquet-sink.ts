@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import parquet from 'parquetjs-lite';
 import type { SinkConfig } from '../config/schema.js';
 import { originKey, type Origin } from '../envelope.js';
 import { GemflowError, errorMessage, isGemflowError } from '../errors.js';
-import { fsyncDir, writeFileDurable } from './durable-file.js';
+import { LocalShardStore } from './local-shard-store.js';
+import type { RunManifest } from './manifest.js';
 import { OUTPUT_COLUMNS, toParquetRow } from './output-columns.js';
-import { INDEX_SUFFIX, PARQUET_SUFFIX, SHARDS_SUBDIR, TMP_SUFFIX, readShardIndex, scanShardDir, type ShardIndex, type ShardIndexDoc } from './shard-index.js';
+import { PARQUET_SUFFIX, TMP_SUFFIX, type ShardIndex, type ShardIndexDoc } from './shard-index.js';
+import type { ShardStore } from './shard-store.js';
 import type { OutputRow, ShardInfo, ShardSink } from './types.js';
 
 const COMPRESSION = { snappy: 'SNAPPY', gzip: 'GZIP', none: 'UNCOMPRESSED' } as const;
@@ -15,6 +17,8 @@ const COMPRESSION = { snappy: 'SNAPPY', gzip: 'GZIP', none: 'UNCOMPRESSED' } as 
 export interface ParquetShardSinkOptions {
   /** Clock used for shard age (maxAgeMs); Date.now by default. */
   now?: () => number;
+  /** Where finished shards go; default: the local directory config.dir (LocalShardStore). */
+  store?: ShardStore;
 }
 
 /** A shard being written: a `.tmp` Parquet file plus what will go into its index. */
@@ -40,13 +44,15 @@ interface Lane {
 }
 
 /**
- * Writes output rows to Parquet shards under `<dir>/shards/`, one open shard per source partition.
+ * Writes output rows to Parquet shards, one open shard per source partition, and hands finished shards
+ * to a ShardStore: `<dir>/shards/` by default, or object storage (s3-shard-sink.ts).
  *
  * A document's rows go into one shard: the shard is rolled before a document that would take it past
  * maxRows or maxBytes (bytes approximated from the rows' string lengths), right after a document
- * that fills it, and by tick() once it is older than maxAgeMs. A shard is finished as
- * `<name>.tmp` -> fsync -> index `<name>.docs.json` (tmp+fsync+rename) -> rename to
- * `<name>.parquet` -> fsync the directory, and only then are its documents passed to onDurable.
+ * that fills it, and by tick() once it is older than maxAgeMs. A shard is written to a local
+ * `.tmp` file, closed and fsynced, then published by the store (locally: index `<name>.docs.json`
+ * tmp+fsync+rename -> rename to `<name>.parquet` -> fsync the directory), and only then are its
+ * documents passed to onDurable.
  * Names come from what a shard holds (partition, offset range, hash of the offsets), so a replay of
  * the same documents rewrites the same file.
  *
@@ -61,7 +67,7 @@ export class ParquetShardSink implements ShardSink {
   onDurable: (origins: Origin[]) => void = () => {};
 
   readonly #config: SinkConfig;
-  readonly #shardsDir: string;
+  readonly #store: ShardStore;
   readonly #now: () => number;
   readonly #schema: parquet.ParquetSchema;
   readonly #lanes = new Map<string, Lane>();
@@ -73,7 +79,7 @@ export class ParquetShardSink implements ShardSink {
 
   constructor(config: SinkConfig, opts: ParquetShardSinkOptions = {}) {
     this.#config = config;
-    this.#shardsDir = join(config.dir, SHARDS_SUBDIR);
+    this.#store = opts.store ?? new LocalShardStore(config.dir);
     this.#now = opts.now ?? Date.now;
     const compression = COMPRESSION[config.compression];
     this.#schema = new parquet.ParquetSchema(
@@ -82,22 +88,13 @@ export class ParquetShardSink implements ShardSink {
   }
 
   /**
-   * Create the shards directory and delete what a crash left behind: `.tmp` files and orphan indexes.
-   * Several workers of one consumer group may share an output directory, so only leftovers untouched for
+   * Prepare the store and delete what a crash left behind (`.tmp` files, unfinished uploads, orphan
+   * indexes). Several workers of one consumer group may share an output, so only leftovers untouched for
    * longer than any live shard stays open (2 x maxAgeMs, at least 10 minutes) are deleted; younger ones
    * may belong to a live peer. Leftovers are never visible as shards either way.
    */
   async open(): Promise<void> {
-    await mkdir(this.#shardsDir, { recursive: true });
-    const listing = await scanShardDir(this.#shardsDir);
-    const horizon = Date.now() - Math.max(2 * this.#config.maxAgeMs, 10 * 60_000);
-    const stale: string[] = [];
-    for (const path of [...listing.tmpFiles, ...listing.orphanIndexes]) {
-      const st = await stat(path).catch(() => undefined);
-      if (st && st.mtimeMs < horizon) stale.push(path);
-    }
-    for (const path of stale) await unlink(path).catch(() => {});
-    if (stale.length > 0) await fsyncDir(this.#shardsDir);
+    await this.#store.open(Date.now() - Math.max(2 * this.#config.maxAgeMs, 10 * 60_000));
     this.#opened = true;
   }
 
@@ -108,8 +105,7 @@ export class ParquetShardSink implements ShardSink {
   async writtenDocs(partitions?: string[]): Promise<Set<string>> {
     const wanted = partitions && new Set(partitions);
     const out = new Set<string>();
-    for (const s of (await scanShardDir(this.#shardsDir)).shards) {
-      const index = await readShardIndex(s.indexPath);
+    for (const index of await this.#store.indexes()) {
       for (const d of index.docs) {
         // Only partition and offset make up the key.
         if (!wanted || wanted.has(d.partition)) out.add(originKey({ partition: d.partition, offset: d.offset } as Origin));
@@ -154,6 +150,28 @@ export class ParquetShardSink implements ShardSink {
   }
 
   /**
+   * Drop the open shards of `partitions` (the source lost them in a rebalance): their documents were
+   * never reported durable, and the partitions' new owner replays them, so finishing these shards
+   * would write those documents twice. Operations already queued for a partition run first.
+   */
+  async discard(partitions: string[]): Promise<void> {
+    if (this.#closed) return;
+    const lanes = partitions.map((p) => this.#lanes.get(p)).filter((lane) => lane !== undefined);
+    await Promise.all(
+      lanes.map((lane) =>
+        this.#enqueue(lane, async () => {
+          const shard = lane.shard;
+          lane.shard = undefined;
+          if (!shard) return;
+          // Closing lets the writer settle its pending writes; the file is deleted whatever the outcome.
+          await shard.writer.close().catch(() => {});
+          await discard(shard);
+        }),
+      ),
+    );
+  }
+
+  /**
    * Refuse new writes, finish every open shard, release everything. After a failure, open shards
    * are discarded (their documents were never reported durable) and the failure is thrown.
    */
@@ -172,6 +190,11 @@ export class ParquetShardSink implements ShardSink {
 
   shards(): ShardInfo[] {
     return [...this.#written];
+  }
+
+  /** Write the run manifest beside the shards (call after close(), so it comes last). */
+  writeManifest(manifest: RunManifest): Promise<string> {
+    return this.#store.writeManifest(manifest);
   }
 
   /** Closed without failure: tick() and flush() have nothing left to do (a late timer is harmless). */
@@ -216,7 +239,7 @@ export class ParquetShardSink implements ShardSink {
 
   async #openShard(origin: Origin): Promise<OpenShard> {
     const slug = partitionSlug(origin);
-    const tmpPath = join(this.#shardsDir, `${slug}.${process.pid}-${++this.#seq}${PARQUET_SUFFIX}${TMP_SUFFIX}`);
+    const tmpPath = join(this.#store.tmpDir, `${slug}.${process.pid}-${++this.#seq}${PARQUET_SUFFIX}${TMP_SUFFIX}`);
     const fh = await open(tmpPath, 'wx');
     // Every field but the writer: creating the writer already writes the file header through `write`.
     const shard = { partition: origin.partition, slug, tmpPath, fh, bytes: 0, rows: 0, approxBytes: 0, openedAt: this.#now(), docs: [], origins: [] } as Omit<OpenShard, 'writer'> as OpenShard;
@@ -257,10 +280,13 @@ export class ParquetShardSink implements ShardSink {
     const hash8 = createHash('sha256').update(offsets.join(',')).digest('hex').slice(0, 8);
     const name = `${shard.slug}-${pad(firstOffset)}-${pad(lastOffset)}-${hash8}`;
     const index: ShardIndex = { version: 1, name, partition: shard.partition, firstOffset, lastOffset, rows: shard.rows, bytes: shard.bytes, docs: shard.docs };
-    const path = join(this.#shardsDir, name + PARQUET_SUFFIX);
-    await writeFileDurable(join(this.#shardsDir, name + INDEX_SUFFIX), JSON.stringify(index), { syncDir: false });
-    await rename(shard.tmpPath, path);
-    await fsyncDir(this.#shardsDir);
+    let path: string;
+    try {
+      path = await this.#store.publish(shard.tmpPath, index);
+    } catch (e) {
+      await unlink(shard.tmpPath).catch(() => {});
+      throw e;
+    }
     this.#written.push({ path, rows: shard.rows, bytes: shard.bytes, partition: shard.partition, firstOffset, lastOffset });
     this.onDurable(shard.origins);
   }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Origin } from '../envelope.js';
 import type { DecodeOptions } from './decode.js';
 import type { InputFile } from './expand-paths.js';
@@ -13,6 +14,10 @@ export interface FileReadContext {
   signal: AbortSignal;
   /** Kept current by the reader: bytes of the file consumed so far, and one past the last record offset. */
   progress: { bytesRead: number; endOffset: number };
+  /** The file's bytes when they are not at file.absPath (an object in S3); default: read file.absPath. */
+  open?: () => Readable & { bytesRead: number };
+  /** A local copy to read instead of file.absPath (Parquet needs random access: a downloaded object). */
+  localPath?: string;
 }
 
 /** The origin of the record at a 0-based line or row offset of a file. */

@@ -1,16 +1,20 @@
 import { stat } from 'node:fs/promises';
-import type { FileSourceConfig } from '../config/schema.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { FileSourceConfig, S3Config } from '../config/schema.js';
 import type { SourceItem } from '../envelope.js';
 import { GemflowError } from '../errors.js';
+import { createS3Client } from '../s3/s3-client.js';
+import { isS3Url } from '../s3/s3-url.js';
 import type { Source } from './types.js';
 import { expandPaths, type InputFile } from './expand-paths.js';
 import { FileCheckpoint, type FileCheckpointEntry } from './file-checkpoint.js';
 import type { FileReadContext } from './file-read-context.js';
 import { readJsonl } from './read-jsonl.js';
 import { readParquet } from './read-parquet.js';
+import { listS3Inputs, readS3Object, type S3Input } from './s3-objects.js';
 
 interface FileState {
-  input: InputFile;
+  input: InputFile | S3Input;
   size: number;
   mtimeMs: number;
   /** Committed position: records below it are never yielded again. */
@@ -23,8 +27,9 @@ interface FileState {
 }
 
 /**
- * Reads JSONL, gzipped JSONL and Parquet files one after another (see expandPaths for the order).
- * The partition of a record is its file's absolute path, the offset its 0-based line or row.
+ * Reads JSONL, gzipped JSONL and Parquet files one after another (see expandPaths for the order), or
+ * objects under `s3://` paths (see listS3Inputs; modification time = the object's LastModified).
+ * The partition of a record is its file's absolute path (or object URL), the offset its 0-based line or row.
  *
  * Resume: `commit()` persists each file's position to `<stateDir>/checkpoint.json`; the next
  * `read()` skips what is below it (and whole files marked complete). A file whose size or
@@ -39,10 +44,14 @@ export class FileSource implements Source {
   #saved = new Map<string, FileCheckpointEntry>();
   readonly #files = new Map<string, FileState>();
   #saving: Promise<void> = Promise.resolve();
+  readonly #s3Config: Partial<S3Config>;
+  #s3: S3Client | undefined;
 
-  constructor(cfg: FileSourceConfig, opts: { stateDir: string }) {
+  /** `s3` configures the client for s3:// paths (created on first use). */
+  constructor(cfg: FileSourceConfig, opts: { stateDir: string; s3?: Partial<S3Config> }) {
     this.#cfg = cfg;
     this.#checkpoint = new FileCheckpoint(opts.stateDir);
+    this.#s3Config = opts.s3 ?? {};
   }
 
   async *read(signal: AbortSignal): AsyncIterable<SourceItem> {
@@ -55,7 +64,8 @@ export class FileSource implements Source {
         continue;
       }
       const ctx: FileReadContext = { file: st.input, size: st.size, decode, skipBelow: st.nextOffset, signal, progress: st.progress };
-      yield* st.input.format === 'parquet' ? readParquet(ctx) : readJsonl(ctx);
+      if ('key' in st.input) yield* readS3Object(this.#s3!, st.input, ctx);
+      else yield* st.input.format === 'parquet' ? readParquet(ctx) : readJsonl(ctx);
       if (signal.aborted) return;
       st.readToEnd = true;
       st.progress.bytesRead = st.size;
@@ -97,15 +107,21 @@ export class FileSource implements Source {
 
   async close(): Promise<void> {
     await this.#saving;
+    this.#s3?.destroy();
   }
 
   /** Expands the paths, loads the checkpoint and checks every checkpointed file is unchanged. */
   async #prepare(): Promise<FileState[]> {
-    const inputs = await expandPaths(this.#cfg.paths);
+    const inputs: Array<InputFile | S3Input> = [];
+    for (const p of this.#cfg.paths) {
+      if (!isS3Url(p)) inputs.push(...(await expandPaths([p])));
+      else inputs.push(...(await listS3Inputs((this.#s3 ??= createS3Client(this.#s3Config)), p)));
+    }
     this.#saved = await this.#checkpoint.load();
     const out: FileState[] = [];
     for (const input of inputs) {
-      const s = await stat(input.absPath);
+      if (this.#files.has(input.absPath)) continue; // listed twice
+      const s = 'key' in input ? input : await stat(input.absPath);
       const saved = this.#saved.get(input.absPath);
       if (saved && (saved.size !== s.size || saved.mtimeMs !== s.mtimeMs)) {
         throw new GemflowError(

@@ -14,7 +14,7 @@ import { isBlank, splitLines } from './split-lines.js';
  */
 export async function* readJsonl(ctx: FileReadContext): AsyncGenerator<SourceItem> {
   const { file, decode, skipBelow, signal, progress } = ctx;
-  const raw = createReadStream(file.absPath, { signal, highWaterMark: 256 * 1024 });
+  const raw = ctx.open?.() ?? createReadStream(file.absPath, { signal, highWaterMark: 256 * 1024 });
   // pipeline() forwards an error of the file stream (or the abort) to the gunzip stream we read from.
   const bytes: AsyncIterable<Buffer> = file.format === 'jsonl.gz' ? pipeline(raw, createGunzip(), () => {}) : raw;
   let offset = 0;

@@ -30,7 +30,7 @@ export async function* readParquet(ctx: FileReadContext): AsyncGenerator<SourceI
   let offset = 0;
   let reader: ParquetReader | undefined;
   try {
-    reader = await parquet.ParquetReader.openFile(file.absPath);
+    reader = await parquet.ParquetReader.openFile(ctx.localPath ?? file.absPath);
     const columns = Object.keys(reader.getSchema().fields);
     if (!columns.includes(decode.textField)) {
       progress.endOffset = 1;

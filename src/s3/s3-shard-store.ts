@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+  type _Object,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { GemflowError, errorMessage } from '../errors.js';
+import { MANIFEST_FILE_NAME, redactSecrets, type RunManifest } from '../sinks/manifest.js';
+import { INDEX_SUFFIX, PARQUET_SUFFIX, SHARDS_SUBDIR, ShardIndex, TMP_SUFFIX } from '../sinks/shard-index.js';
+import type { ShardStore } from '../sinks/shard-store.js';
+import { dirPrefix, parseS3Url, s3Url } from './s3-url.js';
+
+export interface S3ShardStoreOptions {
+  /** Multipart part size (>= 5 MiB). */
+  partSizeBytes: number;
+  /** Parts uploaded at once; memory is partSizeBytes x uploadConcurrency per shard being uploaded. */
+  uploadConcurrency: number;
+  /** Local directory for shards being written; default `<os tmpdir>/gemflow-s3-shards`. */
+  tmpDir?: string;
+}
+
+/**
+ * Shards in object storage under `s3://bucket/prefix`: `<prefix>/shards/<name>.parquet` beside
+ * `<name>.docs.json`, and `<prefix>/manifest.json`, the same layout as a local output directory.
+ *
+ * Publishing a shard: the index object is put first, then the local file is uploaded (multipart, parts
+ * checked by SHA-256 on arrival), then HeadObject must report the file's size and its SHA-256 checksum
+ * (composite over the parts for a multipart upload) before publish() returns. A multipart upload
+ * becomes visible only when completed, and a failed one is aborted, so a shard key either holds the
+ * whole shard or nothing; and a visible shard always has its index (an index without its shard is left
+ * from a crash, skipped by indexes() and deleted by open() once stale). Keys come from the shard name,
+ * so a replay rewrites the same keys.
+ */
+export class S3ShardStore implements ShardStore {
+  readonly tmpDir: string;
+  readonly #client: S3Client;
+  readonly #bucket: string;
+  /** `<prefix>/` or empty */
+  readonly #prefix: string;
+  readonly #shardsPrefix: string;
+  readonly #opts: S3ShardStoreOptions;
+  /** Parsed indexes by key: an index never changes once written (a replay writes the same content). */
+  readonly #indexCache = new Map<string, ShardIndex>();
+
+  constructor(client: S3Client, url: string, opts: S3ShardStoreOptions) {
+    const { bucket, key } = parseS3Url(url);
+    this.#client = client;
+    this.#bucket = bucket;
+    this.#prefix = dirPrefix(key);
+    this.#shardsPrefix = `${this.#prefix}${SHARDS_SUBDIR}/`;
+    this.#opts = opts;
+    this.tmpDir = opts.tmpDir ?? join(tmpdir(), 'gemflow-s3-shards');
+  }
+
+  async open(staleBefore: number): Promise<void> {
+    await mkdir(this.tmpDir, { recursive: true });
+    await this.#deleteStaleTmpFiles(staleBefore);
+    await this.#abortStaleUploads(staleBefore);
+    const objects = await this.#listShardObjects();
+    const keys = new Set(objects.map((o) => o.Key!));
+    for (const o of objects) {
+      const key = o.Key!;
+      const orphan = key.endsWith(INDEX_SUFFIX) && !keys.has(key.slice(0, -INDEX_SUFFIX.length) + PARQUET_SUFFIX);
+      if (orphan && (o.LastModified?.getTime() ?? 0) < staleBefore) await this.#request(`delete ${key}`, () => this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })));
+    }
+  }
+
+  async publish(tmpPath: string, index: ShardIndex): Promise<string> {
+    const key = `${this.#shardsPrefix}${index.name}${PARQUET_SUFFIX}`;
+    const indexKey = `${this.#shardsPrefix}${index.name}${INDEX_SUFFIX}`;
+    await this.#request(`put ${indexKey}`, () => this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: indexKey, Body: JSON.stringify(index), ContentType: 'application/json', ChecksumAlgorithm: 'SHA256' })));
+    const { size } = await stat(tmpPath);
+    const expected = await fileChecksum(tmpPath, this.#opts.partSizeBytes);
+    const upload = new Upload({
+      client: this.#client,
+      params: { Bucket: this.#bucket, Key: key, Body: createReadStream(tmpPath), ContentLength: size, ContentType: 'application/vnd.apache.parquet', ChecksumAlgorithm: 'SHA256' },
+      partSize: this.#opts.partSizeBytes,
+      queueSize: this.#opts.uploadConcurrency,
+      leavePartsOnError: false, // a failed multipart upload is aborted: no parts left behind
+    });
+    try {
+      await upload.done();
+    } catch (e) {
+      throw new GemflowError('s3_upload_failed', `cannot upload shard to ${s3Url(this.#bucket, key)}: ${errorMessage(e)}`, { retriable: true, cause: e });
+    }
+    const head = await this.#request(`check ${key}`, () => this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key, ChecksumMode: 'ENABLED' })));
+    if (head.ContentLength !== size || head.ChecksumSHA256 !== expected) {
+      await this.#request(`delete ${key}`, () => this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })));
+      throw new GemflowError(
+        's3_upload_corrupt',
+        `uploaded shard ${s3Url(this.#bucket, key)} does not match its file: ${head.ContentLength} bytes, sha256 ${head.ChecksumSHA256 ?? '(none)'}; expected ${size} bytes, sha256 ${expected}`,
+        { retriable: true },
+      );
+    }
+    await unlink(tmpPath);
+    return s3Url(this.#bucket, key);
+  }
+
+  async indexes(): Promise<ShardIndex[]> {
+    const objects = await this.#listShardObjects();
+    const keys = new Set(objects.map((o) => o.Key!));
+    const out: ShardIndex[] = [];
+    for (const key of [...keys].sort()) {
+      if (!key.endsWith(INDEX_SUFFIX) || !keys.has(key.slice(0, -INDEX_SUFFIX.length) + PARQUET_SUFFIX)) continue;
+      let index = this.#indexCache.get(key);
+      if (!index) {
+        index = await this.#readIndex(key);
+        this.#indexCache.set(key, index);
+      }
+      out.push(index);
+    }
+    return out;
+  }
+
+  async writeManifest(manifest: RunManifest): Promise<string> {
+    const key = `${this.#prefix}${MANIFEST_FILE_NAME}`;
+    const safe: RunManifest = { ...manifest, config: redactSecrets(manifest.config) as Record<string, unknown> };
+    const body = JSON.stringify(safe, null, 2) + '\n';
+    await this.#request(`put ${key}`, () => this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: body, ContentType: 'application/json', ChecksumAlgorithm: 'SHA256' })));
+    return s3Url(this.#bucket, key);
+  }
+
+  async #readIndex(key: string): Promise<ShardIndex> {
+    const res = await this.#request(`get ${key}`, () => this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key })));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await res.Body!.transformToString('utf8'));
+    } catch (e) {
+      throw new GemflowError('shard_index_invalid', `cannot read shard index ${s3Url(this.#bucket, key)}: ${errorMessage(e)}`, { cause: e });
+    }
+    const r = ShardIndex.safeParse(parsed);
+    if (!r.success) throw new GemflowError('shard_index_invalid', `shard index ${s3Url(this.#bucket, key)} is malformed: ${r.error.issues[0]?.message ?? ''}`);
+    return r.data;
+  }
+
+  /** Every object under `<prefix>/shards/`. */
+  async #listShardObjects(): Promise<_Object[]> {
+    const out: _Object[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.#request(`list ${this.#shardsPrefix}`, () => this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: this.#shardsPrefix, ContinuationToken: token })));
+      out.push(...(page.Contents ?? []));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  /**
+   * Abort multipart uploads under the shards prefix started before `staleBefore` (a crashed writer's).
+   * Uploads are listed for the whole bucket and filtered here: MinIO lists uploads only for an empty
+   * prefix or one exact key.
+   */
+  async #abortStaleUploads(staleBefore: number): Promise<void> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.#request(`list uploads under ${this.#shardsPrefix}`, () => this.#client.send(new ListMultipartUploadsCommand({ Bucket: this.#bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })));
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key!.startsWith(this.#shardsPrefix) || (u.Initiated?.getTime() ?? 0) >= staleBefore) continue;
+        await this.#request(`abort upload of ${u.Key}`, () => this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: u.Key!, UploadId: u.UploadId! })));
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+  }
+
+  async #deleteStaleTmpFiles(staleBefore: number): Promise<void> {
+    for (const name of await readdir(this.tmpDir)) {
+      if (!name.endsWith(TMP_SUFFIX)) continue;
+      const path = join(this.tmpDir, name);
+      const st = await stat(path).catch(() => undefined);
+      if (st && st.mtimeMs < staleBefore) await unlink(path).catch(() => {});
+    }
+  }
+
+  /** One S3 request; failures become retriable `s3_request_failed` errors naming what was attempted. */
+  async #request<T>(what: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (e) {
+      throw new GemflowError('s3_request_failed', `S3 ${what} in bucket ${this.#bucket} failed: ${errorMessage(e)}`, { retriable: true, cause: e });
+    }
+  }
+}
+
+/**
+ * The SHA-256 checksum S3 reports for the file uploaded with `partSize` parts: base64 of the file's
+ * digest when it fits one part (a single PutObject), else base64 of the digest of the concatenated part
+ * digests, suffixed `-<parts>` (S3's composite multipart checksum).
+ */
+export async function fileChecksum(path: string, partSize: number): Promise<string> {
+  const whole = createHash('sha256');
+  const parts: Buffer[] = [];
+  let part = createHash('sha256');
+  let inPart = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    whole.update(chunk);
+    for (let at = 0; at < chunk.length; ) {
+      const take = Math.min(chunk.length - at, partSize - inPart);
+      part.update(chunk.subarray(at, at + take));
+      at += take;
+      inPart += take;
+      if (inPart === partSize) {
+        parts.push(part.digest());
+        part = createHash('sha256');
+        inPart = 0;
+      }
+    }
+  }
+  if (inPart > 0) parts.push(part.digest());
+  if (parts.length <= 1) return whole.digest('base64');
+  return `${createHash('sha256').update(Buffer.concat(parts)).digest('base64')}-${parts.length}`;
+}

@@ -1,0 +1,28 @@
+import type { RunManifest } from './manifest.js';
+import type { ShardIndex } from './shard-index.js';
+
+/**
+ * Where ParquetShardSink puts finished shards: a local directory (LocalShardStore) or object storage
+ * (S3ShardStore). The sink writes every shard to a local `.tmp` file in `tmpDir`; the store makes it
+ * durable under its final name. Whatever the store, a shard that is visible always has its index, so
+ * the documents a reader can see are exactly those writtenDocs() reports.
+ */
+export interface ShardStore {
+  /** Local directory for the sink's `.tmp` shard files. */
+  readonly tmpDir: string;
+  /**
+   * Create what is missing and delete leftovers of crashed writers that are older than `staleBefore`
+   * (epoch ms): unfinished files and uploads, indexes without their shard. Younger ones may belong to
+   * a live peer sharing the output, and are never visible as shards anyway.
+   */
+  open(staleBefore: number): Promise<void>;
+  /**
+   * Make the finished local file `tmpPath` durable as shard `index.name` together with its index, and
+   * return the shard's final path or URL. The tmp file is consumed (moved or deleted) on success.
+   */
+  publish(tmpPath: string, index: ShardIndex): Promise<string>;
+  /** Indexes of the complete shards (shard and index both present). */
+  indexes(): Promise<ShardIndex[]>;
+  /** Write the run manifest (after every shard); returns its path or URL. */
+  writeManifest(manifest: RunManifest): Promise<string>;
+}
