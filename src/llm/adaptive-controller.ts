@@ -12,18 +12,33 @@ import { MetricsScraper, type ServerGauges } from './metrics-scraper.js';
  * KV-cache usage from /metrics, C = its batch capacity):
  *
  *   target queue   T = max(1, min(ceil(targetQueueFraction * R), floor(completions/s * maxQueueWaitMs)))
- *                  (a few percent of the batch, bounded so the wait in the queue stays under maxQueueWaitMs)
- *   KV pressure    K >= kvCacheHigh             -> L = 0.8 L                    (once the last cut took effect: F <= L)
- *   queue too long W > T                        -> L = min(L, F - (W - T))      (shed exactly the excess; at most halve)
- *   headroom       W <= T and F >= L (we are the bottleneck), no 429/503 lately:
- *                    C unknown                  -> L = 1.5 L, or L + 5% after any cut (slow start, then probing)
- *                    C known                    -> L = L + max(1, ceil((C + T - R - W) / 2))
- *   otherwise                                   -> L unchanged                  (demand below the limit)
+ *                  (a few percent of the batch, bounded so the wait in the queue stays under maxQueueWaitMs:
+ *                  a request's queue wait is about the queue ahead of it / completions per second)
+ *   queue too long W > T                        -> L = min(L, F - (W - T))      (shed exactly the excess)
+ *   KV cache full  K >= kvCacheHigh             -> L = min(F - W, R)            (what runs, no more)
+ *   not full       W <= T, K < kvCacheHigh; the server takes about
+ *                    H = min(C + T, floor(R * kvCacheHigh / K))   (batch slots plus the target queue, and the
+ *                                           requests of the current average KV size below kvCacheHigh)
+ *                    demand below the limit (F < L)   -> L = min(L, H)   (no slack for a burst to fill)
+ *                    F >= L (we are the bottleneck), no 429/503 lately, with load = max(F, R + W):
+ *                      H unknown (no C, no K)         -> L = 1.5 L, or L + 5% after any cut (slow start, probing)
+ *                      H > load, C unknown            -> the same, but at most L + ceil((H - load) / 2)
+ *                      H > load, C known              -> L = L + ceil((H - load) / 2)
+ *                      H <= load                      -> L unchanged when the KV term binds, else L + 1 (probe)
+ *   otherwise                                   -> L unchanged
  *
- * C is `maxRunningSeqs` when configured, else learnt as the most requests seen running while a queue
- * had formed (a queue forms only when the batch or the KV cache is full). The queue rule is
- * idempotent on stale data: F - (W - T) names the same limit until the excess has drained, so a slow
- * drain does not compound the cut.
+ * No cut takes more than half of L in one tick. When the KV cache is full the server starts no more
+ * requests until some finish, so anything in flight beyond R only queues, and not for a slot but until
+ * requests holding enough KV space for it have finished: possibly several, so the target queue (sized
+ * in completions) does not bound that wait, and none is kept. The limit follows what actually runs,
+ * whichever resource (batch slots or KV cache) binds; kvCacheHigh below 1 leaves room for the next
+ * request's KV so that it is admitted at once (and, on a vLLM that allocates KV as sequences grow,
+ * for their growth, short of preemption). C is `maxRunningSeqs` when configured, else learnt as the
+ * requests running at the last scrape that showed a queue (a queue forms only when the batch or the
+ * KV cache is full). The latest such figure, not the most ever seen: how many requests fit in the KV
+ * cache depends on the mix of their sizes, and a peak reached with small requests overestimates the
+ * capacity once large ones dominate. The queue rule is idempotent on stale data: F - (W - T) names
+ * the same limit until the excess has drained, so a slow drain does not compound the cut.
  *
  * Between ticks, a 429 or 503 cuts L to 0.7 L at once (at most once per interval), and L does not
  * grow for the next OVERLOAD_HOLD_TICKS ticks: vLLM itself sends neither, but a gateway in front of
@@ -57,7 +72,7 @@ export interface AdaptiveOptions {
   targetQueueFraction?: number;
   /** Bound of the target queue, as the time the queue takes to drain; default 1000 ms. */
   maxQueueWaitMs?: number;
-  /** KV-cache usage from which the limit comes down; default 0.9. */
+  /** KV-cache usage from which a replica counts as full (its limit follows what runs); default 0.95. */
   kvCacheHigh?: number;
   /** Latency inflation (short EWMA / baseline) taken as congestion when gauges are missing; default 2. */
   latencyTolerance?: number;
@@ -144,18 +159,30 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
   if (g?.running !== undefined && g.waiting !== undefined) {
     const target = Math.max(1, Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((x.completionsPerSec * o.maxQueueWaitMs) / 1000)));
     const backlog = Math.max(0, g.waiting - target);
-    if (g.kvCacheUsage !== undefined && g.kvCacheUsage >= o.kvCacheHigh) {
-      return settled ? { limit: cut(PRESSURE_CUT), backlog, reason: 'kv_cache' } : { ...hold('kv_cache_draining'), backlog };
+    const lowest = Math.max(o.minConcurrency, Math.ceil(x.limit * MAX_CUT));
+    if (backlog > 0) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight - backlog)), backlog, reason: 'queue' };
+    const kv = g.kvCacheUsage;
+    if (kv !== undefined && kv >= o.kvCacheHigh) {
+      // F - W: ours that are not queued (some may still be on the wire); R: what the server runs.
+      return { limit: Math.max(lowest, Math.min(x.inFlight - g.waiting, g.running)), backlog: 0, reason: 'kv_cache' };
     }
-    if (backlog > 0) {
-      const shed = Math.min(x.limit, x.inFlight - backlog);
-      return { limit: Math.max(o.minConcurrency, Math.ceil(x.limit * MAX_CUT), shed), backlog, reason: 'queue' };
-    }
-    if (!demand) return hold('idle');
+    // What the server can take: its batch slots plus the target queue, and the requests of the current
+    // average KV size that fit below kvCacheHigh (no queue: see above). Either may be unknown.
+    const slots = x.capacity === undefined ? Infinity : x.capacity + target;
+    const kvFit = kv !== undefined && kv > 0 ? Math.floor((g.running * o.kvCacheHigh) / kv) : Infinity;
+    const fit = Math.min(slots, kvFit);
+    if (!demand) return { limit: Math.max(lowest, Math.min(x.limit, fit)), backlog: 0, reason: 'idle' };
     if (x.overloaded) return hold('overload_hold');
-    if (x.capacity === undefined) return grow();
-    const gap = x.capacity + target - g.running - g.waiting;
-    return { limit: x.limit + Math.max(1, Math.ceil(gap / 2)), backlog: 0, reason: gap > 0 ? 'headroom' : 'probe' };
+    // The load is ours in flight, or what the server shows if more (its gauges include other clients).
+    const load = Math.max(x.inFlight, g.running + g.waiting);
+    if (fit > load) {
+      const step = Math.ceil((fit - load) / 2);
+      if (x.capacity !== undefined) return { limit: x.limit + step, backlog: 0, reason: 'headroom' };
+      const growth = grow();
+      return growth.limit <= x.limit + step ? growth : { limit: x.limit + step, backlog: 0, reason: 'kv_room' };
+    }
+    // Full by the KV estimate: wait for the gauge; full by the learnt slots: probe, they may have grown.
+    return kvFit <= slots ? hold('kv_room') : { limit: x.limit + 1, backlog: 0, reason: 'probe' };
   }
   if (x.latencyRatio !== undefined && x.latencyRatio > o.latencyTolerance) {
     return settled ? { limit: cut(PRESSURE_CUT), backlog: 0, reason: 'latency' } : hold('latency_draining');
@@ -218,7 +245,7 @@ export class AdaptiveController {
       minConcurrency: opts.minConcurrency ?? 4,
       targetQueueFraction: opts.targetQueueFraction ?? 0.08,
       maxQueueWaitMs: opts.maxQueueWaitMs ?? 1000,
-      kvCacheHigh: opts.kvCacheHigh ?? 0.9,
+      kvCacheHigh: opts.kvCacheHigh ?? 0.95,
       latencyTolerance: opts.latencyTolerance ?? 2,
       maxRunningSeqs: opts.maxRunningSeqs,
       breaker: opts.breaker,
@@ -310,7 +337,7 @@ export class AdaptiveController {
       const g = this.#scraper.latest(r.ep.url);
       const gauges = g && now - g.at <= staleMs ? g : undefined;
       if (gauges?.waiting !== undefined && gauges.waiting > 0 && gauges.running !== undefined && this.#o.maxRunningSeqs === undefined) {
-        r.capacity = Math.max(r.capacity ?? 0, gauges.running);
+        r.capacity = gauges.running;
       }
       const d = controlLaw(
         {

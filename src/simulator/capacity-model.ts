@@ -26,7 +26,10 @@ export interface JobOutcome {
 export interface CapacitySnapshot {
   running: number;
   waiting: number;
-  /** Tokens held by running requests / kvCacheTokens, in [0, 1]. */
+  /**
+   * KV-cache tokens reserved by running requests (prompt + completion each) / kvCacheTokens, in [0, 1]:
+   * the same figure admission checks, so a usage near 1 means the head of the queue does not fit.
+   */
   kvCacheUsage: number;
   /** Simulated seconds during which at least one request was running. */
   busySec: number;
@@ -55,6 +58,14 @@ const MAX_STEPS_PER_TICK = 8;
  * requests that prefill, then decode, at shared rates. `submit` resolves when the request's last
  * completion token is decoded. The tick timer runs only while there is work, so an idle or closed
  * model holds no timers.
+ *
+ * KV cache: a request reserves its whole KV space (prompt + completion tokens) when admitted and
+ * holds it until it finishes, so nothing is ever preempted. vLLM instead allocates blocks as a
+ * sequence grows and preempts when they run out; whole-request reservation is the simpler model of
+ * the same limit (how many requests fit at once). The usage gauge reports the reservations, i.e. what
+ * admission decides on, as vLLM's `kv_cache_usage_perc` reports allocated blocks / total: a client
+ * reading it sees the cache full exactly when requests queue for KV space. (Reporting only the tokens
+ * held so far would show ~0.8 while admission is blocked, hiding the limit from any controller.)
  */
 export class CapacityModel {
   private readonly queue: Entry[] = [];
@@ -108,12 +119,10 @@ export class CapacityModel {
   }
 
   snapshot(): CapacitySnapshot {
-    let held = 0;
-    for (const e of this.running) held += e.job.promptTokens - e.prefillLeft + e.decoded;
     return {
       running: this.running.length,
       waiting: this.queue.length,
-      kvCacheUsage: Math.min(1, held / this.p.kvCacheTokens),
+      kvCacheUsage: Math.min(1, this.reservedTokens / this.p.kvCacheTokens),
       busySec: this.busySec,
       simNowSec: this.simNowSec,
     };

@@ -13,8 +13,10 @@
  *   `maxDecodeTokensPerSecPerSeq`. Throughput therefore grows with the batch size until
  *   batch x per-sequence cap reaches the aggregate rate. Prefill and decode have separate budgets (a
  *   simplification of chunked prefill sharing the GPU).
- * - KV-cache usage (the `vllm:gpu_cache_usage_perc` gauge) = tokens held by running requests
- *   (prompt + tokens decoded so far) / `kvCacheTokens`.
+ * - KV-cache usage (the `vllm:gpu_cache_usage_perc` gauge) = tokens reserved by running requests
+ *   (prompt + whole completion) / `kvCacheTokens`: the same figure admission checks, so the gauge tells
+ *   a client when the server is full. (vLLM allocates blocks as sequences grow and preempts when they run
+ *   out; whole-request reservation is a tighter, simpler stand-in.)
  * - The model advances in ticks of `tickMs` simulated milliseconds; the answer is sent when decoding
  *   finishes. Queue time is the simulated time from arrival to admission.
  *

@@ -68,12 +68,18 @@ describe('capacity model', () => {
     expect(batch).toBeLessThanOrEqual(100.5);
   });
 
-  it('holds requests back while the KV cache is full', async () => {
+  it('holds requests back while the KV cache is full, and its usage gauge shows why', async () => {
     // Each request reserves ~1,300 tokens (prompt + completion): two fit in 3,000, the third waits.
     sim = await startSimulator({ kvCacheTokens: 3000, maxRunningSeqs: 10, timeScale: 0.01 });
     const pending = burst(sim.url, 3);
     await expect.poll(() => [sim!.stats().running, sim!.stats().waiting]).toEqual([2, 1]);
-    await Promise.all(pending);
+    const usage = sample(await scrape(sim.url), 'vllm:kv_cache_usage_perc')!;
+    const reserved = (await Promise.all(pending)).map((u) => u.prompt_tokens + u.completion_tokens);
+    // The gauge is the two running requests' whole reservations (not just the tokens decoded so far),
+    // and the third's reservation does not fit next to them.
+    const pairs = [[0, 1, 2], [0, 2, 1], [1, 2, 0]].filter(([a, b]) => Math.abs(usage * 3000 - reserved[a!]! - reserved[b!]!) < 1e-6);
+    expect(pairs.length).toBeGreaterThan(0);
+    expect(pairs.some(([, , waiting]) => usage * 3000 + reserved[waiting!]! > 3000)).toBe(true);
     // A request that can never fit is refused rather than queued forever.
     const huge = await postChat(sim.url, stageBody('extract', { document: STORAGE_DOC.repeat(20) }));
     expect(huge.status).toBe(400);

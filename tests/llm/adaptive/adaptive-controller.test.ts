@@ -31,16 +31,32 @@ describe('controlLaw', () => {
     expect(controlLaw(input({ limit: 270, inFlight: 270, gauges: gauges(256, 21), capacity: 256 }), law)).toMatchObject({ limit: 271, reason: 'probe' });
   });
 
+  it('bounds growth by the requests that fit below kvCacheHigh, counting ours the gauges do not show yet', () => {
+    // 100 running at K 0.6: 150 fit below 0.9; 110 in flight already, so 20 more, not (256 + 8 - 100) / 2.
+    expect(controlLaw(input({ limit: 110, inFlight: 110, gauges: gauges(100, 0, 0.6), capacity: 256 }), law)).toEqual({ limit: 130, backlog: 0, reason: 'headroom' });
+    // Slow start is capped the same way.
+    expect(controlLaw(input({ limit: 40, inFlight: 40, gauges: gauges(40, 0, 0.6), slowStart: true }), law)).toMatchObject({ limit: 50, reason: 'kv_room' });
+    // At the KV estimate: no probing beyond it (the batch slots are not what binds).
+    expect(controlLaw(input({ limit: 150, inFlight: 150, gauges: gauges(150, 0, 0.895), capacity: 256 }), law)).toMatchObject({ limit: 150, reason: 'kv_room' });
+  });
+
   it('holds when demand is below the limit, or after a 429/503', () => {
-    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0), capacity: 256 }), law)).toEqual({ limit: 100, backlog: 0, reason: 'idle' });
+    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0, 0.1), capacity: 256 }), law)).toEqual({ limit: 100, backlog: 0, reason: 'idle' });
+    // ... but leaves no slack beyond what the KV cache takes, for a burst of demand to overfill.
+    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0, 0.5), capacity: 256 }), law)).toEqual({ limit: 54, backlog: 0, reason: 'idle' });
     expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256, overloaded: true }), law)).toMatchObject({ limit: 100, reason: 'overload_hold' });
     expect(controlLaw(input({ limit: 100, inFlight: 100, overloaded: true }), law)).toMatchObject({ limit: 100, reason: 'overload_hold' });
   });
 
-  it('cuts on KV-cache pressure once per drain, never below the floor', () => {
-    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(90, 0, 0.95) }), law)).toMatchObject({ limit: 80, reason: 'kv_cache' });
-    expect(controlLaw(input({ limit: 80, inFlight: 100, gauges: gauges(90, 0, 0.95) }), law)).toMatchObject({ limit: 80, reason: 'kv_cache_draining' });
-    expect(controlLaw(input({ limit: 5, inFlight: 5, gauges: gauges(5, 0, 0.99) }), law).limit).toBe(4);
+  it('with the KV cache full, holds what runs and queues nothing more, never below the floor or half', () => {
+    // 100 in flight, 90 running: the 10 not yet running would only wait for KV space.
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(90, 0, 0.95) }), law)).toEqual({ limit: 90, backlog: 0, reason: 'kv_cache' });
+    // Within the target queue (2 <= 8): still only what runs, of ours (F - W = 93 > R = 90).
+    expect(controlLaw(input({ limit: 100, inFlight: 95, gauges: gauges(90, 2, 0.97) }), law)).toMatchObject({ limit: 90, reason: 'kv_cache' });
+    // Idle demand does not leave slack either; demand above it does not raise the limit.
+    expect(controlLaw(input({ limit: 100, inFlight: 60, gauges: gauges(60, 0, 0.95) }), law)).toMatchObject({ limit: 60, reason: 'kv_cache' });
+    expect(controlLaw(input({ limit: 10, inFlight: 3, gauges: gauges(0, 0, 0.99) }), law).limit).toBe(5);
+    expect(controlLaw(input({ limit: 5, inFlight: 5, gauges: gauges(1, 0, 0.99) }), law).limit).toBe(4);
   });
 
   it('never sheds below the floor or by more than half in one tick', () => {
@@ -72,6 +88,19 @@ describe('AdaptiveController against the simulator', () => {
     const [replica] = c.replicas();
     expect(replica).toMatchObject({ state: 'closed', capacity: 8 });
     expect(replica!.gauges!.running).toBe(8);
+  });
+
+  it('follows what fits in the KV cache when that, not the batch, is the limit', async () => {
+    // ~30 KV tokens a request (a short prompt, ~24-token answer) in 300: about ten run at once of 256 slots.
+    const sim = await h.sim({ kvCacheTokens: 300, maxDecodeTokensPerSecPerSeq: 10 });
+    const c = h.client([sim], { endpoint: { initialConcurrency: 40 }, adaptiveOptions: { intervalMs: 200, scrapeIntervalMs: 100 } });
+    h.load(c, 48);
+    const [ep] = c.endpoints();
+    await eventually('the limit comes down to what the KV cache holds', () => ep!.limit <= 12);
+    // Learnt from the queue that formed: the batch the KV cache holds, not the 256 slots.
+    const [replica] = c.replicas();
+    expect(replica!.capacity).toBeLessThanOrEqual(12);
+    expect(replica!.gauges!.kvCacheUsage).toBeGreaterThan(0.8);
   });
 
   it('raises the limit while the replica has headroom', async () => {
