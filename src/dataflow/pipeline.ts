@@ -110,22 +110,40 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
 
   // Documents written by earlier runs (replay after a crash): skipped, never written twice.
   const done = await sink.writtenDocs();
-  // Documents waiting for their shard to become durable: origin key -> trajectories in it.
-  const awaitingDurable = new Map<string, number>();
+  // Documents waiting for their shard to become durable: origin key -> partition and trajectories in it.
+  const awaitingDurable = new Map<string, { partition: string; rows: number }>();
   sink.onDurable = (origins) => {
     for (const o of origins) {
       const k = originKey(o);
-      const n = awaitingDurable.get(k);
-      if (n === undefined) continue;
+      const w = awaitingDurable.get(k);
+      if (w === undefined) continue;
       awaitingDurable.delete(k);
-      funnel.written(n);
-      tracker.resolve(o);
+      funnel.written(w.rows);
+      settle(o);
     }
+  };
+  // Ownership epoch per partition, bumped when a rebalance revokes it, and the epoch each record was
+  // read in (by origin object: a replayed record is a new object). A record read before its partition
+  // was revoked belongs to the partition's new owner, which replays it: here it is abandoned (not sent
+  // to the LLM, not written, never resolved in the tracker), so it is never written twice.
+  const epochs = new Map<string, number>();
+  const readIn = new WeakMap<Origin, number>();
+  const current = (o: Origin) => readIn.get(o) === (epochs.get(o.partition) ?? 0);
+  const begin = (o: Origin) => {
+    readIn.set(o, epochs.get(o.partition) ?? 0);
+    tracker.begin(o);
+  };
+  const settle = (o: Origin) => {
+    if (current(o)) tracker.resolve(o);
+  };
+  const abandon = (trajectories: number) => {
+    funnel.abandoned(1);
+    for (let i = 0; i < trajectories; i++) funnel.trajectoryDropped('partition_revoked');
   };
 
   const stop = new AbortController(); // stops the source: drain, fatal error or abort
   const work = new AbortController(); // abandons in-flight work: abort or fatal error
-  setMaxListeners(0, work.signal); // every in-flight LLM call listens to it
+  setMaxListeners(0, work.signal, stop.signal); // every in-flight LLM call listens to work, every document waiting for an LLM slot to stop
   opts.drain.addEventListener('abort', () => stop.abort(opts.drain.reason), { once: true });
   opts.abort.addEventListener('abort', () => (stop.abort(opts.abort.reason), work.abort(opts.abort.reason)), { once: true });
   const fail = (e: unknown) => {
@@ -149,26 +167,26 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   const deadLetter = async (origin: Origin, stage: string, code: string, message: string, raw: string, documentId?: string) => {
     await deadLetters.write({ origin, stage, code, message, raw: raw.length > RAW_LIMIT ? raw.slice(0, RAW_LIMIT) : raw, documentId });
     funnel.deadLettered(code);
-    tracker.resolve(origin);
+    settle(origin);
   };
   const drop = (m: ReturnType<Metrics['stage']>, o: Origin, reason: string) => {
     m.drop(reason);
     funnel.dropped(reason);
-    tracker.resolve(o);
+    settle(o);
   };
 
   async function handle(item: SourceItem): Promise<void> {
     if (item.kind === 'bad') {
       const b = item.bad;
       funnel.received(Buffer.byteLength(b.raw));
-      tracker.begin(b.origin);
+      begin(b.origin);
       metrics.stage('decode').error(b.code);
       await deadLetter(b.origin, 'decode', b.code, b.message, b.raw);
       return;
     }
     const doc = item.doc;
     funnel.received(doc.bytes);
-    tracker.begin(doc.origin);
+    begin(doc.origin);
     if (done.has(originKey(doc.origin))) {
       drop(metrics.stage('source'), doc.origin, 'already_written');
       return;
@@ -193,6 +211,10 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     // Once draining, documents that have not started their LLM work are abandoned (left uncommitted,
     // replayed by the next run) rather than started: a drain finishes only the work in progress.
     await llmSlots.acquire(stop.signal);
+    if (!current(doc.origin)) {
+      llmSlots.release();
+      return abandon(0);
+    }
     let gen: GenerateResult;
     try {
       gen = await parts.generator.generate(doc, work.signal);
@@ -273,10 +295,11 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       });
     }
 
+    if (rows.length > 0 && !current(doc.origin)) return abandon(rows.length);
     if (rows.length > 0) {
       const sm = metrics.stage('sink');
       sm.received += rows.length;
-      awaitingDurable.set(originKey(doc.origin), rows.length);
+      awaitingDurable.set(originKey(doc.origin), { partition: doc.origin.partition, rows: rows.length });
       const ts = performance.now();
       await sink.writeDoc(doc.origin, rows);
       sm.time(performance.now() - ts);
@@ -286,7 +309,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     if (gen.outcomes.length === 0) return drop(metrics.stage('extract'), doc.origin, 'no_workflows');
     if (firstRule) {
       funnel.rejected(firstRule);
-      tracker.resolve(doc.origin);
+      settle(doc.origin);
       return;
     }
     if (firstFailure) {
@@ -326,6 +349,15 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       for (const k of await sink.writtenDocs(partitions)) done.add(k);
     },
     onPartitionsRevoked: async (partitions: string[]) => {
+      const lost = new Set(partitions);
+      for (const p of lost) epochs.set(p, (epochs.get(p) ?? 0) + 1);
+      // Written but not durable yet: dropped with the open shards below, replayed by the new owner.
+      for (const [k, w] of awaitingDurable) {
+        if (!lost.has(w.partition)) continue;
+        awaitingDurable.delete(k);
+        abandon(w.rows);
+      }
+      await sink.discard(partitions);
       await commit();
       tracker.forget(partitions);
     },

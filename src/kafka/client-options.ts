@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { KafkaSourceConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
+import { ORPHAN_MESSAGE } from './tracked-sockets.js';
 
 /** The connection part of the Kafka source config (the dead-letter sink and `produce` reuse it). */
 export type KafkaConnectionConfig = Pick<KafkaSourceConfig, 'brokers' | 'clientId' | 'ssl' | 'sasl'>;
@@ -9,9 +10,10 @@ export type KafkaConnectionConfig = Pick<KafkaSourceConfig, 'brokers' | 'clientI
 /**
  * Messages kafkajs logs at error level for conditions it retries on its own. The first request of
  * a new consumer group hits "The group coordinator is not available" while the broker creates
- * __consumer_offsets; a rebalance logs the join it is about to redo. Neither needs a human.
+ * __consumer_offsets; a rebalance logs the join it is about to redo; closing connections kafkajs lost
+ * track of (see trackedSockets) logs a connection error. None needs a human.
  */
-const EXPECTED_NOISE = [/group coordinator is not available/i, /group is rebalancing/i, /not the correct coordinator/i];
+const EXPECTED_NOISE = [/group coordinator is not available/i, /group is rebalancing/i, /not the correct coordinator/i, new RegExp(ORPHAN_MESSAGE)];
 
 /**
  * kafkajs client config from gemflow config: brokers, client id, TLS and SASL passed through,

@@ -2,6 +2,7 @@ import { Kafka, Partitioners, type Message, type Producer } from 'kafkajs';
 import { originKey, type Origin } from '../envelope.js';
 import { errorMessage, GemflowError } from '../errors.js';
 import { kafkaClientConfig, type KafkaConnectionConfig } from '../kafka/client-options.js';
+import { trackedSockets, type TrackedSockets } from '../kafka/tracked-sockets.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import type { DeadLetter, DeadLetterSink } from './types.js';
 
@@ -21,6 +22,7 @@ export interface KafkaDeadLetterSinkOptions {
 export class KafkaDeadLetterSink implements DeadLetterSink {
   readonly #kafka: Kafka;
   readonly #producer: Producer;
+  readonly #sockets: TrackedSockets = trackedSockets();
   readonly #topic: string;
   readonly #batchSize: number;
   #pending: Message[] = [];
@@ -31,7 +33,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   constructor(cfg: KafkaConnectionConfig, topic: string, opts: KafkaDeadLetterSinkOptions = {}) {
     this.#topic = topic;
     this.#batchSize = opts.batchSize ?? 100;
-    this.#kafka = new Kafka(kafkaClientConfig(cfg, opts.logger ?? createLogger()));
+    this.#kafka = new Kafka({ ...kafkaClientConfig(cfg, opts.logger ?? createLogger()), socketFactory: this.#sockets.socketFactory });
     this.#producer = this.#kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -62,7 +64,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
     try {
       await this.flush();
     } finally {
-      await this.#producer.disconnect();
+      await this.#producer.disconnect().finally(() => this.#sockets.destroyAll()); // see trackedSockets
     }
   }
 

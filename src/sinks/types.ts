@@ -77,6 +77,11 @@ export interface ShardSink {
   tick(): Promise<void>;
   /** Close every open shard (durable on return). */
   flush(): Promise<void>;
+  /**
+   * Drop the open (not yet durable) shards of partitions this process lost in a rebalance: their new
+   * owner replays those records, so finishing the shards here would write them twice.
+   */
+  discard(partitions: string[]): Promise<void>;
   close(): Promise<void>;
   shards(): ShardInfo[];
   /** Set by the runtime: called after a shard is durable, with the origins of the documents in it. */

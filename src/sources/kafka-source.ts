@@ -3,6 +3,7 @@ import type { KafkaSourceConfig } from '../config/schema.js';
 import type { Origin, SourceItem } from '../envelope.js';
 import { errorMessage, GemflowError } from '../errors.js';
 import { kafkaClientConfig } from '../kafka/client-options.js';
+import { trackedSockets, type TrackedSockets } from '../kafka/tracked-sockets.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { decodeRecord, type DecodeOptions } from './decode.js';
 import type { Source, SourceHooks } from './types.js';
@@ -56,7 +57,13 @@ export class KafkaSource implements Source {
   readonly #capacity: number;
   readonly #logger: Logger;
   readonly #consumer: Consumer;
+  readonly #sockets: TrackedSockets = trackedSockets();
   readonly #owned = new Map<string, OwnedPartition>();
+
+  /** Partitions this consumer owns now (readiness: a worker with none is not doing work). */
+  get assignedCount(): number {
+    return this.#owned.size;
+  }
   #entries: Entry[] = [];
   /** Number of 'item' entries in #entries (the buffer's fill). */
   #items = 0;
@@ -75,7 +82,7 @@ export class KafkaSource implements Source {
       throw new GemflowError('invalid_option', `bufferRecords must be a positive integer, got ${this.#capacity}`);
     }
     this.#logger = opts.logger ?? createLogger();
-    const kafka = new Kafka(kafkaClientConfig(cfg, this.#logger));
+    const kafka = new Kafka({ ...kafkaClientConfig(cfg, this.#logger), socketFactory: this.#sockets.socketFactory });
     this.#consumer = kafka.consumer({
       groupId: cfg.groupId,
       sessionTimeout: cfg.sessionTimeoutMs,
@@ -164,7 +171,11 @@ export class KafkaSource implements Source {
   async close(): Promise<void> {
     this.#stopped = true;
     this.#wake();
-    await this.#consumer.disconnect();
+    try {
+      await this.#consumer.disconnect();
+    } finally {
+      this.#sockets.destroyAll(); // connections kafkajs lost track of (see trackedSockets)
+    }
   }
 
   async #start(): Promise<void> {

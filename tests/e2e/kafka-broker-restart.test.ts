@@ -44,7 +44,9 @@ describe('gemflow run over Kafka across a broker restart', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(exactlyOnceProblems(await outputDocs(out), expected)).toEqual([]);
     const m = await readManifest(out);
+    // Balanced, also when the consumer restarted during the outage: documents in flight on its partitions
+    // were then abandoned and read again (received twice), and written once.
     expect(m.funnel.balanced).toBe(true);
-    expect(m.funnel.documents.abandoned).toBe(0);
+    expect(m.funnel.documents.received).toBeGreaterThanOrEqual(42);
   });
 });

@@ -251,6 +251,27 @@ describe('ParquetShardSink', () => {
     await sink.close();
   });
 
+  it('discard() drops the open shards of revoked partitions: nothing of them becomes durable', async () => {
+    const out = await dir('discard');
+    const sink = new ParquetShardSink(sinkConfig(out));
+    await sink.open();
+    const durable: string[] = [];
+    sink.onDurable = (origins) => durable.push(...origins.map(originKey));
+    const lost = kafkaOrigin('t', 0, 3);
+    const kept = kafkaOrigin('t', 1, 5);
+    await sink.writeDoc(lost, docRows(lost, 2));
+    await sink.writeDoc(kept, docRows(kept, 2));
+    await sink.discard([lost.partition, 'never-seen/9']);
+    await sink.close();
+    expect(durable).toEqual([originKey(kept)]);
+    expect(sink.shards().map((s) => s.partition)).toEqual([kept.partition]);
+    expect((await readdir(join(out, 'shards'))).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    const reopened = new ParquetShardSink(sinkConfig(out));
+    await reopened.open();
+    expect(await reopened.writtenDocs()).toEqual(new Set([originKey(kept)]));
+    await reopened.close();
+  });
+
   it('rejects a bad row without writing any of its document, and stays usable', async () => {
     const out = await dir('bad-row');
     const o = (i: number) => fileOrigin('/data/x.jsonl', i);
