@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { buildParts, GEM_STAGES } from '../src/compose.js';
 import type { PipelineConfig } from '../src/config/schema.js';
 import type { Envelope } from '../src/envelope.js';
 import { GemflowError } from '../src/errors.js';
@@ -6,22 +6,8 @@ import { TrajectoryGenerator, type GenerateResult } from '../src/dataflow/genera
 import type { Generator, PipelineParts } from '../src/dataflow/pipeline.js';
 import { HttpInferenceClient } from '../src/llm/client.js';
 import { ErrorRateMonitor } from '../src/llm/error-rate.js';
-import { FileDeadLetterSink } from '../src/sinks/dead-letter-file.js';
-import { ParquetShardSink } from '../src/sinks/parquet-sink.js';
-import { FileSource } from '../src/sources/file-source.js';
-import { KvStore } from '../src/store/kv-store.js';
 import type { Logger } from '../src/telemetry/logger.js';
 import { Metrics } from '../src/telemetry/stage-metrics.js';
-import { DocDedupe } from '../operators/dedupe/doc-dedupe.js';
-import { TrajectoryDedupe } from '../operators/dedupe/trajectory-dedupe.js';
-import { extractStage } from '../operators/extract/index.js';
-import { groundStage } from '../operators/ground/index.js';
-import { judgeFailures, judgeStage } from '../operators/judge/index.js';
-import { refineStage } from '../operators/refine/index.js';
-import { RelevancePool } from '../operators/relevance/index.js';
-import { trajectoryStats } from '../operators/stats/index.js';
-import { synthesizeStage } from '../operators/synthesize/index.js';
-import { validateTrajectory } from '../operators/validate/index.js';
 import type { Strategy } from './strategies.js';
 
 /** One document's LLM stage, in wall-clock ms from performance.now(). */
@@ -68,9 +54,9 @@ export interface BenchParts {
 }
 
 /**
- * The pipeline's parts as src/compose.ts buildRun wires them (files in, Parquet out, state in SQLite),
- * except that the inference client and the generator are the strategy's, and the LLM cache is off so
- * every call reaches the simulator. `generator` replaces the LLM stage altogether (the replay pass).
+ * The pipeline's parts as `gemflow run` wires them (src/compose.ts buildParts), except that the
+ * inference client and the generator are the strategy's, and the LLM cache is off so every call
+ * reaches the simulator. `generator` replaces the LLM stage altogether (the replay pass).
  */
 export async function benchParts(
   config: PipelineConfig,
@@ -82,10 +68,8 @@ export async function benchParts(
     for (const c of closers.reverse()) await c();
   };
   try {
-    const stateDir = config.stateDir ?? join(config.sink.dir, '.gemflow');
-    const statePath = join(stateDir, 'state.sqlite');
+    if (config.source.type !== 'files') throw new GemflowError('config_invalid', 'the benchmark reads files');
     const metrics = new Metrics();
-
     let generator: Generator;
     if ('generator' in llm) generator = llm.generator;
     else {
@@ -99,47 +83,16 @@ export async function benchParts(
       closers.push(() => client.close());
       await client.start();
       const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate);
-      const gem = new TrajectoryGenerator(
-        client,
-        { extract: extractStage, ground: groundStage, refine: refineStage, judge: judgeStage, judgeFailures, synthesize: synthesizeStage },
-        { mode: config.llm.mode, stages: config.stages, onCall: (ok, code) => monitor.record(ok, code), metrics },
-      );
+      const gem = new TrajectoryGenerator(client, GEM_STAGES, {
+        mode: config.llm.mode,
+        stages: config.stages,
+        onCall: (ok, code) => monitor.record(ok, code),
+        metrics,
+      });
       generator = llm.timed(llm.strategy.wrap(gem));
     }
-
-    const relevance = new RelevancePool({ threads: config.relevance.threads });
-    await relevance.start();
-    closers.push(() => relevance.close());
-    const dedupeStore = KvStore.open(statePath, 'doc-dedupe');
-    closers.push(() => dedupeStore.close());
-    const trajStore = KvStore.open(statePath, 'trajectory-dedupe');
-    closers.push(() => trajStore.close());
-    if (config.source.type !== 'files') throw new GemflowError('config_invalid', 'the benchmark reads files');
-    const source = new FileSource(config.source, { stateDir });
-    closers.push(() => source.close());
-    const deadLetters = new FileDeadLetterSink(join(config.sink.dir, 'dead-letters.jsonl'));
-    closers.push(() => deadLetters.close());
-    const sink = new ParquetShardSink(config.sink);
-    await sink.open();
-    closers.push(() => sink.close());
-
-    return {
-      parts: {
-        config,
-        source,
-        sink,
-        deadLetters,
-        relevance,
-        docDedupe: new DocDedupe({ store: dedupeStore, nearDuplicate: config.dedupe.nearDuplicate, threshold: config.dedupe.jaccardThreshold }),
-        trajectoryDedupe: new TrajectoryDedupe({ store: trajStore }),
-        generator,
-        validate: validateTrajectory,
-        stats: trajectoryStats,
-        metrics,
-        log,
-      },
-      close,
-    };
+    // Everything else exactly as `gemflow run` wires it.
+    return { parts: await buildParts(config, log, generator, metrics, closers), close };
   } catch (e) {
     await close();
     throw e;

@@ -5,8 +5,8 @@
  */
 import { join } from 'node:path';
 import type { PipelineConfig } from './config/schema.js';
-import { TrajectoryGenerator } from './dataflow/generate.js';
-import type { PipelineParts, RunResult } from './dataflow/pipeline.js';
+import { type GemStages, TrajectoryGenerator } from './dataflow/generate.js';
+import type { Generator, PipelineParts, RunResult } from './dataflow/pipeline.js';
 import { ResponseCache } from './llm/cache.js';
 import { HttpInferenceClient } from './llm/client.js';
 import { ErrorRateMonitor } from './llm/error-rate.js';
@@ -62,7 +62,7 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
   };
   try {
     const startedAt = new Date().toISOString();
-    const stateDir = config.stateDir ?? join(config.sink.dir, '.gemflow');
+    const stateDir = stateDirOf(config);
     const statePath = join(stateDir, 'state.sqlite');
     const metrics = new Metrics();
 
@@ -93,59 +93,15 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
     await client.start();
 
     const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate);
-    const generator = new TrajectoryGenerator(
-      client,
-      { extract: extractStage, ground: groundStage, refine: refineStage, judge: judgeStage, judgeFailures, synthesize: synthesizeStage },
-      { mode: config.llm.mode, stages: config.stages, onCall: (ok, code) => monitor.record(ok, code), metrics },
-    );
-
-    const relevance = new RelevancePool({ threads: config.relevance.threads });
-    await relevance.start();
-    closers.push(() => relevance.close());
-
-    const dedupeStore = KvStore.open(statePath, 'doc-dedupe');
-    closers.push(() => dedupeStore.close());
-    const trajStore = KvStore.open(statePath, 'trajectory-dedupe');
-    closers.push(() => trajStore.close());
-
-    let source: Source;
-    let deadLetters: DeadLetterSink;
-    // Shards in object storage: the dead-letter file (when there is no dead-letter topic) stays local.
-    const s3Sink = isS3Url(config.sink.dir);
-    const dlPath = join(s3Sink ? stateDir : config.sink.dir, 'dead-letters.jsonl');
-    if (config.source.type === 'files') {
-      source = new FileSource(config.source, { stateDir, s3: config.s3 });
-      deadLetters = new FileDeadLetterSink(dlPath);
-    } else {
-      const { KafkaSource } = await import('./sources/kafka-source.js');
-      source = new KafkaSource(config.source, { logger: log, bufferRecords: config.queueCapacity });
-      if (config.source.deadLetterTopic) {
-        const { KafkaDeadLetterSink } = await import('./sinks/dead-letter-kafka.js');
-        deadLetters = new KafkaDeadLetterSink(config.source, config.source.deadLetterTopic, { logger: log });
-      } else deadLetters = new FileDeadLetterSink(dlPath);
-    }
-    if (s3Sink && deadLetters instanceof FileDeadLetterSink) log.warn('shards go to object storage; dead letters go to a local file', { path: dlPath });
-    closers.push(() => source.close());
-    closers.push(() => deadLetters.close());
-
-    const sink = s3Sink ? createS3ShardSink(config.sink, config.s3) : new ParquetShardSink(config.sink);
-    await sink.open();
-    closers.push(() => sink.close());
-
-    const parts: PipelineParts = {
-      config,
-      source,
-      sink,
-      deadLetters,
-      relevance,
-      docDedupe: new DocDedupe({ store: dedupeStore, nearDuplicate: config.dedupe.nearDuplicate, threshold: config.dedupe.jaccardThreshold }),
-      trajectoryDedupe: new TrajectoryDedupe({ store: trajStore }),
-      generator,
-      validate: validateTrajectory,
-      stats: trajectoryStats,
+    const generator = new TrajectoryGenerator(client, GEM_STAGES, {
+      mode: config.llm.mode,
+      stages: config.stages,
+      onCall: (ok, code) => monitor.record(ok, code),
       metrics,
-      log,
-    };
+    });
+    const parts = await buildParts(config, log, generator, metrics, closers);
+    const sink = parts.sink;
+
 
     return {
       parts,
@@ -179,4 +135,80 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
     await close();
     throw e;
   }
+}
+
+/** The GEM LLM stages, as the generator takes them. */
+export const GEM_STAGES: GemStages = {
+  extract: extractStage,
+  ground: groundStage,
+  refine: refineStage,
+  judge: judgeStage,
+  judgeFailures,
+  synthesize: synthesizeStage,
+};
+
+/**
+ * Everything of a pipeline but its LLM part: relevance pool, dedupe state, source, dead letters and
+ * sink, each registered in `closers`. The benchmark uses it with its own generators.
+ */
+export async function buildParts(
+  config: PipelineConfig,
+  log: Logger,
+  generator: Generator,
+  metrics: Metrics,
+  closers: Array<() => Promise<void> | void>,
+): Promise<PipelineParts & { sink: ParquetShardSink }> {
+  const stateDir = stateDirOf(config);
+  const statePath = join(stateDir, 'state.sqlite');
+  const relevance = new RelevancePool({ threads: config.relevance.threads });
+  await relevance.start();
+  closers.push(() => relevance.close());
+
+  const dedupeStore = KvStore.open(statePath, 'doc-dedupe');
+  closers.push(() => dedupeStore.close());
+  const trajStore = KvStore.open(statePath, 'trajectory-dedupe');
+  closers.push(() => trajStore.close());
+
+  let source: Source;
+  let deadLetters: DeadLetterSink;
+  // Shards in object storage: the dead-letter file (when there is no dead-letter topic) stays local.
+  const s3Sink = isS3Url(config.sink.dir);
+  const dlPath = join(s3Sink ? stateDir : config.sink.dir, 'dead-letters.jsonl');
+  if (config.source.type === 'files') {
+    source = new FileSource(config.source, { stateDir, s3: config.s3 });
+    deadLetters = new FileDeadLetterSink(dlPath);
+  } else {
+    const { KafkaSource } = await import('./sources/kafka-source.js');
+    source = new KafkaSource(config.source, { logger: log, bufferRecords: config.queueCapacity });
+    if (config.source.deadLetterTopic) {
+      const { KafkaDeadLetterSink } = await import('./sinks/dead-letter-kafka.js');
+      deadLetters = new KafkaDeadLetterSink(config.source, config.source.deadLetterTopic, { logger: log });
+    } else deadLetters = new FileDeadLetterSink(dlPath);
+  }
+  if (s3Sink && deadLetters instanceof FileDeadLetterSink) log.warn('shards go to object storage; dead letters go to a local file', { path: dlPath });
+  closers.push(() => source.close());
+  closers.push(() => deadLetters.close());
+
+  const sink = s3Sink ? createS3ShardSink(config.sink, config.s3) : new ParquetShardSink(config.sink);
+  await sink.open();
+  closers.push(() => sink.close());
+
+  return {
+    config,
+    source,
+    sink,
+    deadLetters,
+    relevance,
+    docDedupe: new DocDedupe({ store: dedupeStore, nearDuplicate: config.dedupe.nearDuplicate, threshold: config.dedupe.jaccardThreshold }),
+    trajectoryDedupe: new TrajectoryDedupe({ store: trajStore }),
+    generator,
+    validate: validateTrajectory,
+    stats: trajectoryStats,
+    metrics,
+    log,
+  };
+}
+
+function stateDirOf(config: PipelineConfig): string {
+  return config.stateDir ?? join(config.sink.dir, '.gemflow');
 }
