@@ -31,3 +31,35 @@ export function errorCode(e: unknown): string {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * Failures of the infrastructure, not of the document: the network, a replica that is down, hanging,
+ * overloaded or erroring (5xx / 429 after retries), no healthy replica, the run aborting, a state
+ * store or object store that cannot be reached. A document that fails this way is never
+ * dead-lettered and never committed: it is retried, or the run stops with it uncommitted and the
+ * next run processes it. Everything else (bad input, an answer that fails its checks after repair, a
+ * document no window fits) is the document's own and goes to the dead letters.
+ */
+const INFRASTRUCTURE_CODES = new Set([
+  'llm_network',
+  'llm_timeout',
+  'llm_server_error',
+  'llm_unavailable',
+  'llm_rate_limited',
+  'llm_exhausted',
+  'llm_no_healthy_endpoint',
+  'llm_cluster_unusable',
+  'llm_aborted',
+  'llm_bad_response',
+  'llm_stalled',
+  'state_unavailable',
+  's3_request_failed',
+  's3_upload_failed',
+  'sink_write_failed',
+  'dead_letter_write_failed',
+  'kafka_commit_failed',
+]);
+
+export function isInfrastructureFailure(e: unknown): boolean {
+  return INFRASTRUCTURE_CODES.has(errorCode(e));
+}
