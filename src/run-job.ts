@@ -71,6 +71,7 @@ export async function runJob(opts: JobOptions): Promise<number> {
         if (!opts.quiet) reporter.update(p);
       },
       progressIntervalMs: 500,
+      loseDocumentIds: process.env.GEMFLOW_TEST_LOSE_DOCUMENTS ? new Set(process.env.GEMFLOW_TEST_LOSE_DOCUMENTS.split(',')) : undefined,
     });
     reporter.finish();
     const manifest = await run.finish(result);
@@ -83,7 +84,7 @@ export async function runJob(opts: JobOptions): Promise<number> {
     if (result.fatal) {
       process.stderr.write(`gemflow: run stopped early: ${result.fatal.message}\n`);
       code = 2;
-    } else if (!result.funnel.balanced && !drain.signal.aborted) {
+    } else if (!result.funnel.balanced) {
       process.stderr.write('gemflow: the funnel does not balance: this is a bug, please report it with the manifest\n');
       code = 3;
     }

@@ -32,8 +32,9 @@ const NOT_DUPLICATE: DedupeResult = { duplicate: false };
  * Both indexes live in `store`: a restarted run still recognises copies of documents it processed
  * before (including ones its source skipped as already committed), and memory stays flat.
  *
- * Replays: checking the SAME doc id again is never a duplicate, so a document re-read after a crash
- * is not dropped as a copy of itself.
+ * Replays: the same record read again (same id and same `replayKey`, its source position) is never
+ * a duplicate, so a document re-read after a crash is not dropped as a copy of itself; the same id and
+ * text at another position (an exact repeat of the record) is a duplicate.
  */
 export class DocDedupe {
   private readonly store: DedupeStore;
@@ -59,11 +60,14 @@ export class DocDedupe {
     }
   }
 
-  check(docId: string, text: string): DedupeResult {
+  check(docId: string, text: string, replayKey?: string): DedupeResult {
     const key = `exact:${this.exactHash(text)}`;
+    const owner = replayKey === undefined ? docId : `${docId}\u0000${replayKey}`;
     const first = this.store.get(key);
     if (first !== undefined) {
-      return first === docId ? NOT_DUPLICATE : { duplicate: true, of: first, kind: 'exact', similarity: 1 };
+      // Entries written before replay keys existed hold the bare id.
+      const same = first === owner || (!first.includes('\u0000') && first === docId);
+      return same ? NOT_DUPLICATE : { duplicate: true, of: first.split('\u0000')[0]!, kind: 'exact', similarity: 1 };
     }
     if (this.minhash !== undefined && this.lsh !== undefined) {
       const sig = this.minhash.signature(text);
@@ -71,7 +75,7 @@ export class DocDedupe {
       if (near !== undefined) return { duplicate: true, of: near.id, kind: 'near', similarity: near.similarity };
       this.lsh.add(docId, sig);
     }
-    this.store.put(key, docId);
+    this.store.put(key, owner);
     return NOT_DUPLICATE;
   }
 

@@ -86,6 +86,8 @@ export const LlmConfig = z.strictObject({
   mode: z.enum(['staged', 'synthesize']).default('staged'),
   /** Empty: gemflow starts its bundled vLLM simulator (simulated outputs, said so in the run log). */
   endpoints: z.array(EndpointConfig).default([]),
+  /** Use the bundled simulator (a test double) although the pipeline reads Kafka or writes to s3://. */
+  simulate: z.boolean().optional(),
   timeoutMs: z.number().int().positive().default(120000),
   maxRetries: z.number().int().min(0).default(4),
   /** Base of the exponential backoff with full jitter (Retry-After wins when the server sends it). */
@@ -93,6 +95,15 @@ export const LlmConfig = z.strictObject({
   retryMaxMs: z.number().int().positive().default(30000),
   /** Documents in the LLM stages at once (each schedules its calls independently). */
   maxDocsInFlight: z.number().int().positive().default(256),
+  /**
+   * A document whose LLM work failed for the infrastructure's reasons (network, replicas down, 5xx /
+   * 429 after retries, timeouts) is tried again this many times, after a backoff from
+   * documentRetryBaseMs doubling; then the run stops with it uncommitted. Never dead-lettered.
+   */
+  documentRetries: z.number().int().min(0).default(3),
+  documentRetryBaseMs: z.number().int().positive().default(2000),
+  /** Most context windows a long document is cut into (staged mode); a longer one is dead-lettered. */
+  maxWindows: z.number().int().positive().default(128),
   cache: z
     .strictObject({ enabled: z.boolean().default(true), path: z.string().optional() })
     .default({ enabled: true }),

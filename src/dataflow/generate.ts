@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Envelope } from '../envelope.js';
-import { errorCode, errorMessage, GemflowError } from '../errors.js';
+import { errorCode, errorMessage, GemflowError, isInfrastructureFailure } from '../errors.js';
+import { estimateMessageTokens, splitWindows } from './windows.js';
 import type { StagesConfig } from '../config/schema.js';
 import type { InferenceClient, LlmStage, StageResult } from '../llm/types.js';
 import { runStage } from '../llm/run-stage.js';
@@ -75,6 +76,12 @@ export interface GeneratorOptions {
   /** Called with every stage call's outcome (the early-stop monitor); may throw a fatal error. */
   onCall?: (ok: boolean, code?: string) => void;
   metrics?: Metrics;
+  /** The model's context in tokens (max_model_len), when known: long documents are windowed to fit. */
+  contextTokens?: () => number | undefined;
+  /** Most windows one document may be cut into; a longer document is dead-lettered (document_too_long). Default 128. */
+  maxWindows?: number;
+  /** Tokens consecutive windows share. Default 256. */
+  windowOverlapTokens?: number;
 }
 
 /** A deterministic 31-bit seed per (document, stage, workflow): replays render identical requests, so the cache hits. */
@@ -100,6 +107,15 @@ export class TrajectoryGenerator {
     if (m) m.received++;
     const t0 = performance.now();
     try {
+      const context = this.opts.contextTokens?.();
+      if (context !== undefined) {
+        const need = estimateMessageTokens(stage.render(input)) + cfg.maxTokens;
+        if (need > context) {
+          throw new GemflowError('llm_context_too_long', `stage ${stage.id}: the request needs about ${need} tokens (max_tokens ${cfg.maxTokens} included); the model's context is ${context}: not sent`, {
+            detail: { stage: stage.id, estimatedTokens: need, contextTokens: context },
+          });
+        }
+      }
       const r = await runStage(this.client, stage, input, {
         temperature: cfg.temperature,
         maxTokens: cfg.maxTokens,
@@ -115,23 +131,67 @@ export class TrajectoryGenerator {
     } catch (e) {
       if (signal.aborted) throw e;
       m?.error(errorCode(e));
-      this.opts.onCall?.(false, errorCode(e));
+      if (errorCode(e) !== 'llm_context_too_long') this.opts.onCall?.(false, errorCode(e));
       throw e;
     }
   }
 
+  /**
+   * The document's text as windows that fit the model's context next to the largest completion budget
+   * of the calls that carry it, leaving half the rest for the prompt's other parts (instructions, a
+   * workflow, a trajectory to refine). One window, the text itself, when it fits or the context is unknown.
+   */
+  #windows(doc: Envelope): string[] {
+    const context = this.opts.contextTokens?.();
+    if (context === undefined) return [doc.text];
+    const st = this.opts.stages;
+    const completion = this.opts.mode === 'synthesize' ? st.synthesize.maxTokens : Math.max(st.extract.maxTokens, st.ground.maxTokens, st.refine.enabled ? st.refine.maxTokens : 0, st.judge.enabled ? st.judge.maxTokens : 0);
+    const windowTokens = Math.floor((context - completion) / 2);
+    const max = this.opts.maxWindows ?? 128;
+    if (windowTokens < 256) {
+      throw new GemflowError('document_too_long', `the model's context (${context} tokens) leaves no room for document text next to max_tokens ${completion}`, { detail: { contextTokens: context } });
+    }
+    const windows = splitWindows(doc.text, { windowTokens, overlapTokens: Math.min(this.opts.windowOverlapTokens ?? 256, Math.floor(windowTokens / 4)) });
+    if (windows.length > max) {
+      throw new GemflowError('document_too_long', `document needs ${windows.length} windows of ${windowTokens} tokens to fit the model's context of ${context}; the limit is ${max} (llm.maxWindows)`, {
+        detail: { windows: windows.length, windowTokens, maxWindows: max },
+      });
+    }
+    return windows;
+  }
+
   async #staged(doc: Envelope, signal: AbortSignal): Promise<GenerateResult> {
     const s = this.stages;
-    const ex = await this.#call(s.extract, { text: doc.text, maxWorkflows: this.opts.stages.extract.maxWorkflows }, doc.id, 0, signal);
-    const { domain, rules } = ex.output;
-    const workflows = ex.output.workflows.slice(0, this.opts.stages.extract.maxWorkflows);
+    const max = this.opts.stages.extract.maxWorkflows;
+    const windows = this.#windows(doc);
+    // Extract from every window (one call for a document that fits); a workflow found in two
+    // overlapping windows is kept once, from the first.
+    type Found = { workflow: Workflow; text: string; domain: string; rules: string[]; ex: StageResult<ExtractLike> };
+    const found: Found[] = [];
+    const seen = new Set<string>();
+    let domain = '';
+    const extracts = await Promise.all(windows.map((text, w) => this.#call(s.extract, { text, maxWorkflows: max }, doc.id, w, signal)));
+    extracts.forEach((ex, w) => {
+      domain ||= ex.output.domain;
+      for (const workflow of ex.output.workflows.slice(0, max)) {
+        const key = workflow.name.trim().toLowerCase();
+        if (seen.has(key) || found.length >= max) continue;
+        seen.add(key);
+        found.push({ workflow, text: windows[w]!, domain: ex.output.domain, rules: ex.output.rules, ex });
+      }
+    });
+    // An extract call's tokens are shared by the workflows it found (all of them when none were kept).
+    const share = new Map<StageResult<ExtractLike>, number>();
+    for (const f of found) share.set(f.ex, (share.get(f.ex) ?? 0) + 1);
+    const unattributed = extracts.filter((ex) => !share.has(ex));
     const outcomes = await Promise.all(
-      workflows.map(async (workflow, i): Promise<ItemOutcome> => {
+      found.map(async ({ workflow, text, domain, rules, ex }, i): Promise<ItemOutcome> => {
         const versions: Record<string, string> = { extract: s.extract.promptVersion };
         const models: Record<string, string> = { extract: ex.model };
-        // The extract call's tokens are shared by the document's workflows: split evenly.
-        let promptTokens = Math.round(ex.promptTokens / workflows.length);
-        let completionTokens = Math.round(ex.completionTokens / workflows.length);
+        const n = share.get(ex)!;
+        let promptTokens = Math.round(ex.promptTokens / n);
+        let completionTokens = Math.round(ex.completionTokens / n);
+        if (i === 0) for (const u of unattributed) (promptTokens += u.promptTokens), (completionTokens += u.completionTokens);
         const account = (id: string, version: string, r: StageResult<unknown>) => {
           versions[id] = version;
           models[id] = r.model;
@@ -140,14 +200,14 @@ export class TrajectoryGenerator {
         };
         let stage = s.ground.id;
         try {
-          const g = await this.#call(s.ground, { text: doc.text, domain, rules, workflow }, doc.id, i, signal);
+          const g = await this.#call(s.ground, { text, domain, rules, workflow }, doc.id, i, signal);
           account(s.ground.id, s.ground.promptVersion, g);
           let trajectory = g.output.trajectory;
           let policy: unknown;
           let userProfile: unknown;
           if (this.opts.stages.refine.enabled) {
             stage = s.refine.id;
-            const r = await this.#call(s.refine, { text: doc.text, domain, rules, workflow, trajectory }, doc.id, i, signal);
+            const r = await this.#call(s.refine, { text, domain, rules, workflow, trajectory }, doc.id, i, signal);
             account(s.refine.id, s.refine.promptVersion, r);
             trajectory = r.output.trajectory;
             policy = r.output.policy;
@@ -156,7 +216,7 @@ export class TrajectoryGenerator {
           let judge: unknown;
           if (this.opts.stages.judge.enabled) {
             stage = s.judge.id;
-            const j = await this.#call(s.judge, { text: doc.text, trajectory }, doc.id, i, signal);
+            const j = await this.#call(s.judge, { text, trajectory }, doc.id, i, signal);
             account(s.judge.id, s.judge.promptVersion, j);
             judge = j.output;
             const failed = s.judgeFailures(j.output);
@@ -167,7 +227,9 @@ export class TrajectoryGenerator {
             item: { workflowIndex: i, workflow, trajectory, domain, policy, userProfile, judge, promptVersions: versions, models, promptTokens, completionTokens },
           };
         } catch (e) {
-          if (signal.aborted || (e instanceof GemflowError && e.code === 'llm_cluster_unusable')) throw e;
+          // The infrastructure's failures fail the whole document (retried as a whole, answered calls
+          // come from the cache); only the document's own failures fail one workflow.
+          if (signal.aborted || isInfrastructureFailure(e)) throw e;
           return { kind: 'failed', workflowIndex: i, stage, code: errorCode(e), message: errorMessage(e) };
         }
       }),
@@ -178,6 +240,12 @@ export class TrajectoryGenerator {
   async #synthesize(doc: Envelope, signal: AbortSignal): Promise<GenerateResult> {
     const s = this.stages;
     const max = this.opts.stages.synthesize.maxWorkflows;
+    const windows = this.#windows(doc);
+    if (windows.length > 1) {
+      throw new GemflowError('document_too_long', `document needs ${windows.length} context windows; synthesize mode takes a document in one call (use llm.mode: staged for long documents)`, {
+        detail: { windows: windows.length },
+      });
+    }
     const r = await this.#call(s.synthesize, { text: doc.text, maxWorkflows: max }, doc.id, 0, signal);
     const items = r.output.items.slice(0, max);
     return {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { PipelineConfig } from '../config/schema.js';
 import { type Envelope, type Origin, type SourceItem, originKey } from '../envelope.js';
-import { errorCode, errorMessage, GemflowError } from '../errors.js';
+import { errorCode, errorMessage, GemflowError, isInfrastructureFailure } from '../errors.js';
 import type { DeadLetterSink, OutputRow, ShardSink, TrajectoryStats } from '../sinks/types.js';
 import type { Source } from '../sources/types.js';
 import type { Trajectory } from '../trajectory.js';
@@ -13,6 +13,7 @@ import { Funnel, type FunnelSnapshot } from './funnel.js';
 import type { GenerateResult } from './generate.js';
 import { MicroBatcher } from './micro-batcher.js';
 import { Semaphore } from './semaphore.js';
+import { sleep } from '../llm/retry.js';
 
 /**
  * The runtime. One document's way through it:
@@ -32,7 +33,8 @@ export interface RelevanceScorer {
   score(texts: string[]): Promise<Array<{ score: number; features: Record<string, number> }>>;
 }
 export interface DocDeduper {
-  check(id: string, text: string): { duplicate: false } | { duplicate: true; of: string; kind: string; similarity?: number };
+  /** `replayKey` names the record (its source position): the same record read again is not its own duplicate. */
+  check(id: string, text: string, replayKey: string): { duplicate: false } | { duplicate: true; of: string; kind: string; similarity?: number };
 }
 export interface TrajectoryDeduper {
   check(id: string, t: Trajectory): { duplicate: false } | { duplicate: true; of: string };
@@ -68,6 +70,11 @@ export interface RunOptions {
   progressIntervalMs?: number;
   /** Bounded sample of written trajectories' stats for the manifest summary. */
   statsReservoir?: number;
+  /**
+   * Test hook: documents with these ids vanish inside the runtime (never written, dropped, rejected,
+   * dead-lettered or abandoned), so the books cannot balance. Proves the check can fail.
+   */
+  loseDocumentIds?: ReadonlySet<string>;
 }
 
 export interface ProgressSnapshot {
@@ -89,8 +96,13 @@ export interface RunResult {
 
 const RAW_LIMIT = 64 * 1024;
 
-export function trajectoryId(documentId: string, workflowIndex: number, mode: string): string {
-  return createHash('sha256').update(`${documentId}\u0000${workflowIndex}\u0000${mode}`).digest('hex').slice(0, 24);
+/**
+ * A trajectory's id: from the document id AND its text, so two records that share an id but not a
+ * text (or an id given as 12345 in one and "12345" in another) never share a trajectory id.
+ */
+export function trajectoryId(documentId: string, text: string, workflowIndex: number, mode: string): string {
+  const textHash = createHash('sha256').update(text).digest('hex');
+  return createHash('sha256').update(`${documentId}\u0000${textHash}\u0000${workflowIndex}\u0000${mode}`).digest('hex').slice(0, 24);
 }
 
 export function originString(o: Origin): string {
@@ -136,9 +148,9 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   const settle = (o: Origin) => {
     if (current(o)) tracker.resolve(o);
   };
-  const abandon = (trajectories: number) => {
+  const abandon = (trajectories: number, reason = 'partition_revoked') => {
     funnel.abandoned(1);
-    for (let i = 0; i < trajectories; i++) funnel.trajectoryDropped('partition_revoked');
+    for (let i = 0; i < trajectories; i++) funnel.trajectoryDropped(reason);
   };
 
   const stop = new AbortController(); // stops the source: drain, fatal error or abort
@@ -163,6 +175,8 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   });
   const docSlots = new Semaphore(config.queueCapacity + config.llm.maxDocsInFlight);
   const llmSlots = new Semaphore(config.llm.maxDocsInFlight);
+  const documentRetries = config.llm.documentRetries;
+  const documentRetryBaseMs = config.llm.documentRetryBaseMs;
 
   const deadLetter = async (origin: Origin, stage: string, code: string, message: string, raw: string, documentId?: string) => {
     await deadLetters.write({ origin, stage, code, message, raw: raw.length > RAW_LIMIT ? raw.slice(0, RAW_LIMIT) : raw, documentId });
@@ -203,31 +217,63 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     // document dedupe (CPU)
     const dd = metrics.stage('dedupe');
     dd.received++;
-    const dup = parts.docDedupe.check(doc.id, doc.text);
+    const dup = parts.docDedupe.check(doc.id, doc.text, originKey(doc.origin));
     if (dup.duplicate) return drop(dd, doc.origin, dup.kind === 'near' ? 'near_duplicate' : 'duplicate');
     dd.sent++;
 
     // LLM stages: at most maxDocsInFlight documents at once; each document's calls go out on their own.
     // Once draining, documents that have not started their LLM work are abandoned (left uncommitted,
     // replayed by the next run) rather than started: a drain finishes only the work in progress.
-    await llmSlots.acquire(stop.signal);
+    try {
+      await llmSlots.acquire(stop.signal);
+    } catch {
+      return abandon(0);
+    }
     if (!current(doc.origin)) {
       llmSlots.release();
       return abandon(0);
     }
     let gen: GenerateResult;
     try {
-      gen = await parts.generator.generate(doc, work.signal);
-    } catch (e) {
-      if (work.signal.aborted) throw e;
-      if (e instanceof GemflowError && e.code === 'llm_cluster_unusable') throw e;
-      await deadLetter(doc.origin, 'generate', errorCode(e), errorMessage(e), JSON.stringify({ id: doc.id, text: doc.text, ...doc.meta }), doc.id);
-      return;
+      // The infrastructure's failures (network, replicas down or overloaded, timeouts) are never the
+      // document's: it is tried again (answered calls come from the cache) and, when that does not
+      // help, the run stops with the document uncommitted, for the next run to process.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          gen = await parts.generator.generate(doc, work.signal);
+          break;
+        } catch (e) {
+          if (work.signal.aborted) throw e;
+          if (!isInfrastructureFailure(e)) {
+            await deadLetter(doc.origin, 'generate', errorCode(e), errorMessage(e), JSON.stringify({ id: doc.id, text: doc.text, ...doc.meta }), doc.id);
+            return;
+          }
+          if (errorCode(e) === 'llm_cluster_unusable' || attempt >= documentRetries || stop.signal.aborted) {
+            abandon(0);
+            if (!stop.signal.aborted || errorCode(e) === 'llm_cluster_unusable') {
+              fail(
+                errorCode(e) === 'llm_cluster_unusable'
+                  ? e
+                  : new GemflowError(errorCode(e), `document ${doc.id} could not be processed after ${attempt + 1} tries (it stays uncommitted for the next run): ${errorMessage(e)}`, { cause: e }),
+              );
+            }
+            return;
+          }
+          metrics.stage('generate').error(`retry_${errorCode(e)}`);
+          log.warn('document hit an infrastructure failure; trying it again', { document: doc.id, code: errorCode(e), error: errorMessage(e), attempt: attempt + 1 });
+          try {
+            await sleep(Math.min(60_000, documentRetryBaseMs * 2 ** attempt * (0.5 + Math.random() / 2)), stop.signal);
+          } catch {
+            return abandon(0); // draining: no new LLM work
+          }
+        }
+      }
     } finally {
       llmSlots.release();
     }
 
     // per trajectory: validate -> dedupe -> stats -> row
+    if (opts.loseDocumentIds?.has(doc.id)) return; // test hook: vanish without a trace
     const vm = metrics.stage('validate');
     const rows: OutputRow[] = [];
     let firstRule: string | undefined;
@@ -258,7 +304,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
         continue;
       }
       vm.sent++;
-      const id = trajectoryId(doc.id, it.workflowIndex, config.llm.mode);
+      const id = trajectoryId(doc.id, doc.text, it.workflowIndex, config.llm.mode);
       const td = parts.trajectoryDedupe.check(id, it.trajectory);
       if (td.duplicate) {
         metrics.stage('dedupe_trajectories').drop('duplicate');
@@ -296,6 +342,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     }
 
     if (rows.length > 0 && !current(doc.origin)) return abandon(rows.length);
+    if (rows.length > 0 && work.signal.aborted) return abandon(rows.length, 'aborted');
     if (rows.length > 0) {
       const sm = metrics.stage('sink');
       sm.received += rows.length;
@@ -368,9 +415,12 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     for await (const item of source.read(stop.signal, hooks)) {
       await docSlots.acquire(work.signal);
       const t: Promise<void> = handle(item)
-        // Documents handle their own failures; what reaches here is fatal (cluster unusable, disk
-        // errors), or the abort of in-flight work, whose documents stay uncommitted (abandoned).
+        // Documents handle their own failures; what reaches here is fatal (disk errors, a sink that
+        // cannot write), or the abort of in-flight work: either way the document stays uncommitted,
+        // and is counted as abandoned here, when it is abandoned (unless it already left some way).
         .catch((e) => {
+          const o = item.kind === 'doc' ? item.doc.origin : item.bad.origin;
+          if (!awaitingDurable.has(originKey(o))) funnel.abandoned(1);
           if (!work.signal.aborted && !(stop.signal.aborted && e === stop.signal.reason)) fail(e);
         })
         .finally(() => {
@@ -396,8 +446,11 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   }
   await commit();
   await committing;
-  const abandoned = funnel.docs.received - funnel.resolved();
-  if (abandoned > 0) funnel.abandoned(abandoned);
+  // Written but never durable: the shard was lost to a fatal error or an abort; uncommitted, replayed.
+  if (fatal || opts.abort.aborted) {
+    for (const [, w] of awaitingDurable) abandon(w.rows, 'not_durable');
+    awaitingDurable.clear();
+  }
   progress();
   return { funnel: funnel.snapshot(), metrics, statsSample, fatal, elapsedMs: performance.now() - started };
 }

@@ -20,8 +20,10 @@ export class ProgressReporter {
     const rate = s > 0 ? done / s : 0;
     const tokRate = s > 0 ? this.opts.tokens() / s : 0;
     let eta = '';
-    if (p.progress && p.progress.total > 0 && p.progress.done > 0) {
-      const frac = Math.min(1, p.progress.done / p.progress.total);
+    if (p.progress && p.progress.total > 0 && p.progress.done > 0 && d.received > 0) {
+      // Read fraction x the fraction of what was read that has left the pipeline: a corpus read to the
+      // end with its documents still waiting on the LLM is not done.
+      const frac = Math.min(1, p.progress.done / p.progress.total) * (done / d.received);
       const remaining = frac > 0 ? (s / frac) * (1 - frac) : 0;
       eta = ` ${(frac * 100).toFixed(0)}% eta ${fmtDuration(remaining)}`;
     }
