@@ -1,12 +1,15 @@
 /**
- * The composition root: the one place that wires the built-in operators (operators/) into the engine.
- * Everything else in src/ sees operators only through the interfaces in dataflow/pipeline.ts and
- * dataflow/generate.ts.
+ * The composition root: the one place that knows the built-in steps (operators/) and wires a pipeline
+ * together. Everything else in src/ sees steps only through the step interface (src/steps/step.ts).
  */
 import { join } from 'node:path';
 import type { PipelineConfig } from './config/schema.js';
-import { type GemStages, TrajectoryGenerator } from './dataflow/generate.js';
-import type { Generator, PipelineParts, RunResult } from './dataflow/pipeline.js';
+import type { PipelineParts, RunResult } from './dataflow/pipeline.js';
+import { errorCode } from './errors.js';
+import type { StageClient } from './llm/client.js';
+import { StepRegistry, type PlannedStep, type StepSpec } from './steps/registry.js';
+import type { Step, StepLlm } from './steps/step.js';
+import { createStepLlm } from './steps/step-llm.js';
 import { ResponseCache } from './llm/cache.js';
 import { HttpInferenceClient } from './llm/client.js';
 import { ErrorRateMonitor } from './llm/error-rate.js';
@@ -23,16 +26,63 @@ import type { Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/stage-metrics.js';
 import { startSimulatorCluster } from './simulator/simulator.js';
 
-import { extractStage } from '../operators/extract/index.js';
-import { groundStage } from '../operators/ground/index.js';
-import { refineStage } from '../operators/refine/index.js';
-import { judgeStage, judgeFailures } from '../operators/judge/index.js';
-import { synthesizeStage } from '../operators/synthesize/index.js';
-import { validateTrajectory } from '../operators/validate/index.js';
-import { summarizeStats, trajectoryStats } from '../operators/stats/index.js';
-import { DocDedupe } from '../operators/dedupe/doc-dedupe.js';
-import { TrajectoryDedupe } from '../operators/dedupe/trajectory-dedupe.js';
-import { RelevancePool } from '../operators/relevance/index.js';
+import { relevanceStep } from '../operators/relevance/step.js';
+import { dedupeDocumentsStep, dedupeTrajectoriesStep } from '../operators/dedupe/step.js';
+import { extractStep } from '../operators/extract/step.js';
+import { groundStep } from '../operators/ground/step.js';
+import { refineStep } from '../operators/refine/step.js';
+import { judgeStep } from '../operators/judge/step.js';
+import { synthesizeStep } from '../operators/synthesize/step.js';
+import { validateStep } from '../operators/validate/step.js';
+import { statsStep } from '../operators/stats/step.js';
+import { summarizeStats } from '../operators/stats/index.js';
+
+/** The built-in step types. */
+export const BUILTIN_STEP_TYPES = [relevanceStep, dedupeDocumentsStep, extractStep, groundStep, refineStep, judgeStep, synthesizeStep, validateStep, dedupeTrajectoriesStep, statsStep];
+
+export function stepRegistry(): StepRegistry {
+  return new StepRegistry(BUILTIN_STEP_TYPES);
+}
+
+/**
+ * The pipeline's steps: `steps:` as written, or GEM's default list set up by the older keys
+ * (relevance, dedupe, stages, llm.mode), their paths kept for messages.
+ */
+export function stepSpecs(config: PipelineConfig): { specs: StepSpec[]; paths: string[] } {
+  if (config.steps) return { specs: config.steps as StepSpec[], paths: config.steps.map((_, i) => `steps[${i}]`) };
+  const specs: StepSpec[] = [];
+  const paths: string[] = [];
+  const add = (id: string, type: string, block: Record<string, unknown> | undefined, path: string) => {
+    specs.push({ ...(block ?? {}), id, type });
+    paths.push(path);
+  };
+  const st = config.stages ?? {};
+  const on = (b: Record<string, unknown> | undefined, dflt: boolean) => (b?.enabled === undefined ? dflt : b.enabled === true);
+  const without = (b: Record<string, unknown> | undefined) => {
+    if (!b) return undefined;
+    const { enabled: _enabled, ...rest } = b;
+    return rest;
+  };
+  add('relevance', 'relevance', config.relevance, 'relevance');
+  add('dedupe', 'dedupe-documents', config.dedupe, 'dedupe');
+  if (config.llm.mode === 'synthesize') add('synthesize', 'synthesize', st.synthesize, 'stages.synthesize');
+  else {
+    add('extract', 'extract', st.extract, 'stages.extract');
+    add('ground', 'ground', st.ground, 'stages.ground');
+    if (on(st.refine, true)) add('refine', 'refine', without(st.refine), 'stages.refine');
+  }
+  if (on(st.judge, false)) add('judge', 'judge', without(st.judge), 'stages.judge');
+  add('validate', 'validate', undefined, 'validate');
+  add('dedupe_trajectories', 'dedupe-trajectories', undefined, 'dedupe_trajectories');
+  add('stats', 'stats', undefined, 'stats');
+  return { specs, paths };
+}
+
+/** Checks the pipeline's steps (all problems at once, with paths); `gemflow validate` and `run` call it. */
+export async function planSteps(config: PipelineConfig): Promise<PlannedStep[]> {
+  const { specs, paths } = stepSpecs(config);
+  return stepRegistry().plan(specs, { paths });
+}
 
 export interface BuiltRun {
   parts: PipelineParts;
@@ -93,13 +143,8 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
     await client.start();
 
     const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate);
-    const generator = new TrajectoryGenerator(client, GEM_STAGES, {
-      mode: config.llm.mode,
-      stages: config.stages,
-      onCall: (ok, code) => monitor.record(ok, code),
-      metrics,
-    });
-    const parts = await buildParts(config, log, generator, metrics, closers);
+    const llm = stepLlmFactory(client, () => (client as { contextTokens?: number }).contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e)));
+    const parts = await buildParts(config, log, llm, metrics, closers);
     const sink = parts.sink;
 
 
@@ -137,37 +182,51 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
   }
 }
 
-/** The GEM LLM stages, as the generator takes them. */
-export const GEM_STAGES: GemStages = {
-  extract: extractStage,
-  ground: groundStage,
-  refine: refineStage,
-  judge: judgeStage,
-  judgeFailures,
-  synthesize: synthesizeStage,
-};
+/** Each step's view of the LLM, from a client (the benchmark passes its own clients here too). */
+export function stepLlmFactory(
+  client: StageClient,
+  contextTokens: () => number | undefined,
+  onCall?: (ok: boolean, error?: unknown) => void,
+): (stepId: string, signal: AbortSignal) => StepLlm {
+  return (stepId, signal) => createStepLlm(client, { contextTokens, onCall }, stepId, signal);
+}
 
 /**
- * Everything of a pipeline but its LLM part: relevance pool, dedupe state, source, dead letters and
- * sink, each registered in `closers`. The benchmark uses it with its own generators.
+ * Everything of a pipeline but the inference client: its steps (each with its state namespace under
+ * stateDir), source, dead letters and sink, each registered in `closers`. `llm` gives each step its
+ * view of the LLM; the benchmark passes its own.
  */
 export async function buildParts(
   config: PipelineConfig,
   log: Logger,
-  generator: Generator,
+  llm: (stepId: string, signal: AbortSignal) => StepLlm,
   metrics: Metrics,
   closers: Array<() => Promise<void> | void>,
 ): Promise<PipelineParts & { sink: ParquetShardSink }> {
   const stateDir = stateDirOf(config);
   const statePath = join(stateDir, 'state.sqlite');
-  const relevance = new RelevancePool({ threads: config.relevance.threads });
-  await relevance.start();
-  closers.push(() => relevance.close());
-
-  const dedupeStore = KvStore.open(statePath, 'doc-dedupe');
-  closers.push(() => dedupeStore.close());
-  const trajStore = KvStore.open(statePath, 'trajectory-dedupe');
-  closers.push(() => trajStore.close());
+  const steps: Step[] = [];
+  for (const p of await planSteps(config)) {
+    const stepClosers: Array<() => void | Promise<void>> = [];
+    steps.push(
+      await p.type.create(p.config, {
+        id: p.id,
+        log,
+        state: () => {
+          const store = KvStore.open(statePath, p.id);
+          stepClosers.push(() => store.close());
+          return store;
+        },
+        onClose: (fn) => stepClosers.push(fn),
+      }),
+    );
+    closers.push(async () => {
+      for (const c of stepClosers.reverse()) await c();
+    });
+  }
+  closers.push(async () => {
+    for (const s of steps) await s.close?.();
+  });
 
   let source: Source;
   let deadLetters: DeadLetterSink;
@@ -198,12 +257,8 @@ export async function buildParts(
     source,
     sink,
     deadLetters,
-    relevance,
-    docDedupe: new DocDedupe({ store: dedupeStore, nearDuplicate: config.dedupe.nearDuplicate, threshold: config.dedupe.jaccardThreshold }),
-    trajectoryDedupe: new TrajectoryDedupe({ store: trajStore }),
-    generator,
-    validate: validateTrajectory,
-    stats: trajectoryStats,
+    steps,
+    llm,
     metrics,
     log,
   };

@@ -66,6 +66,8 @@ function resolvePaths(cfg: PipelineConfig, baseDir: string): PipelineConfig {
     sink: { ...cfg.sink, dir: sinkDir },
     stateDir: cfg.stateDir === undefined ? defaultStateDir : resolve(baseDir, cfg.stateDir),
     llm: cfg.llm.cache.path === undefined ? cfg.llm : { ...cfg.llm, cache: { ...cfg.llm.cache, path: resolve(baseDir, cfg.llm.cache.path) } },
+    // A step module is named relative to the pipeline file.
+    steps: cfg.steps?.map((st) => (st.module === undefined ? st : { ...st, module: resolve(baseDir, st.module) })),
   };
 }
 

@@ -49,17 +49,18 @@ const KafkaSource = z.strictObject({
 
 export const SourceConfig = z.discriminatedUnion('type', [FileSource, KafkaSource]);
 
-export const RelevanceConfig = z.strictObject({
-  threshold: z.number().min(0).max(1).default(0.35),
-  threads: z.number().int().min(0).default(2),
-  batchSize: z.number().int().positive().default(64),
-  lingerMs: z.number().int().min(0).default(5),
-});
+/** A step's config as written: checked against the step type's own schema when the pipeline is planned (src/steps/registry.ts). */
+const StepBlock = z.record(z.string(), z.unknown());
 
-export const DedupeConfig = z.strictObject({
-  /** MinHash near-duplicate detection of documents, on top of exact matching. */
-  nearDuplicate: z.boolean().default(true),
-  jaccardThreshold: z.number().min(0).max(1).default(0.85),
+/**
+ * One entry of `steps:`: its id (unique; it names the step's metrics, state and dead letters), its
+ * type (a built-in step type, or any name with `module:` pointing at a module exporting the type),
+ * and the type's own config keys beside them.
+ */
+export const StepSpecConfig = z.looseObject({
+  id: z.string().min(1),
+  type: z.string().min(1),
+  module: z.string().optional(),
 });
 
 export const EndpointConfig = z.strictObject({
@@ -76,14 +77,12 @@ export const EndpointConfig = z.strictObject({
   initialConcurrency: z.number().int().positive().default(16),
 });
 
-const Sampling = {
-  temperature: z.number().min(0).max(2).default(0.7),
-  maxTokens: z.number().int().positive().default(4096),
-};
-
 export const LlmConfig = z.strictObject({
-  /** staged: extract -> ground -> refine (-> judge); synthesize: one call to a distilled synthesizer. */
-  mode: z.enum(['staged', 'synthesize']).default('staged'),
+  /**
+   * The default step list only (without `steps:`): staged = extract -> ground -> refine (-> judge);
+   * synthesize = one call to a distilled synthesizer.
+   */
+  mode: z.enum(['staged', 'synthesize']).optional(),
   /** Empty: gemflow starts its bundled vLLM simulator (simulated outputs, said so in the run log). */
   endpoints: z.array(EndpointConfig).default([]),
   /** Use the bundled simulator (a test double) although the pipeline reads Kafka or writes to s3://. */
@@ -128,12 +127,16 @@ export const LlmConfig = z.strictObject({
     .default({ replicas: 1, timeScale: 0.02, faultRate: 0 }),
 });
 
+/**
+ * The default step list's settings, by step (without `steps:`): each block holds that step type's
+ * keys (see `steps`); `enabled` switches refine (default on) and judge (default off).
+ */
 export const StagesConfig = z.strictObject({
-  extract: z.strictObject({ ...Sampling, maxWorkflows: z.number().int().positive().default(3) }).default({ temperature: 0.7, maxTokens: 4096, maxWorkflows: 3 }),
-  ground: z.strictObject({ ...Sampling }).default({ temperature: 0.7, maxTokens: 4096 }),
-  refine: z.strictObject({ ...Sampling, enabled: z.boolean().default(true) }).default({ temperature: 0.7, maxTokens: 4096, enabled: true }),
-  judge: z.strictObject({ ...Sampling, enabled: z.boolean().default(false) }).default({ temperature: 0, maxTokens: 1024, enabled: false }),
-  synthesize: z.strictObject({ ...Sampling, maxWorkflows: z.number().int().positive().default(3) }).default({ temperature: 0.7, maxTokens: 8192, maxWorkflows: 3 }),
+  extract: StepBlock.optional(),
+  ground: StepBlock.optional(),
+  refine: StepBlock.optional(),
+  judge: StepBlock.optional(),
+  synthesize: StepBlock.optional(),
 });
 
 export const SinkConfig = z.strictObject({
@@ -167,10 +170,18 @@ export const S3Config = z.strictObject({
 
 export const PipelineConfig = z.strictObject({
   source: SourceConfig,
-  relevance: RelevanceConfig.default({ threshold: 0.35, threads: 2, batchSize: 64, lingerMs: 5 }),
-  dedupe: DedupeConfig.default({ nearDuplicate: true, jaccardThreshold: 0.85 }),
+  /**
+   * The pipeline: steps in order, from documents to rows. Default: GEM's list (relevance,
+   * dedupe-documents, extract, ground, refine, [judge], validate, dedupe-trajectories, stats), set up
+   * by `relevance`, `dedupe`, `stages` and `llm.mode`; with `steps`, those keys are not used.
+   */
+  steps: z.array(StepSpecConfig).min(1).optional(),
+  /** The default list's relevance step (keys of step type relevance: threshold, threads, batchSize, lingerMs). */
+  relevance: StepBlock.optional(),
+  /** The default list's document dedupe step (keys of step type dedupe-documents: nearDuplicate, jaccardThreshold). */
+  dedupe: StepBlock.optional(),
   llm: LlmConfig.default(() => LlmConfig.parse({})),
-  stages: StagesConfig.default(() => StagesConfig.parse({})),
+  stages: StagesConfig.optional(),
   sink: SinkConfig.default(() => SinkConfig.parse({})),
   /** Object storage settings, used when sink.dir or a source path is an s3:// URL. */
   s3: S3Config.default(() => S3Config.parse({})),
@@ -187,6 +198,19 @@ export const PipelineConfig = z.strictObject({
       drainGraceMs: z.number().int().positive().default(30000),
     })
     .optional(),
+}).superRefine((c, ctx) => {
+  if (!c.steps) return;
+  // With an explicit step list, the default list's keys would be silently ignored: say where they go.
+  const moved: Array<[unknown, (string | number)[], string]> = [
+    [c.relevance, ['relevance'], 'on the step of type relevance in steps'],
+    [c.dedupe, ['dedupe'], 'on the step of type dedupe-documents in steps'],
+    [c.stages, ['stages'], 'on each step in steps (e.g. { id: extract, type: extract, maxWorkflows: 3 })'],
+    [c.llm.mode, ['llm', 'mode'], 'by listing the steps (synthesize instead of extract, ground, refine)'],
+  ];
+  for (const [v, path, where] of moved) {
+    if (v !== undefined) ctx.addIssue({ code: 'custom', path, message: `not used with steps: set it ${where}` });
+  }
+
 });
 
 export type PipelineConfig = z.infer<typeof PipelineConfig>;
@@ -198,5 +222,4 @@ export type EndpointConfig = z.infer<typeof EndpointConfig>;
 export type SinkConfig = z.infer<typeof SinkConfig>;
 export type S3Config = z.infer<typeof S3Config>;
 export type StagesConfig = z.infer<typeof StagesConfig>;
-export type RelevanceConfig = z.infer<typeof RelevanceConfig>;
-export type DedupeConfig = z.infer<typeof DedupeConfig>;
+export type StepSpecConfig = z.infer<typeof StepSpecConfig>;

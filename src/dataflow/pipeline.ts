@@ -1,60 +1,51 @@
-import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { PipelineConfig } from '../config/schema.js';
 import { type Envelope, type Origin, type SourceItem, originKey } from '../envelope.js';
 import { errorCode, errorMessage, GemflowError, isInfrastructureFailure } from '../errors.js';
+import { sleep } from '../llm/retry.js';
 import type { DeadLetterSink, OutputRow, ShardSink, TrajectoryStats } from '../sinks/types.js';
 import type { Source } from '../sources/types.js';
-import type { Trajectory } from '../trajectory.js';
+import { type Item, type Outcome, type Step, type StepContext, type StepLlm, isOutcome } from '../steps/step.js';
 import type { Logger } from '../telemetry/logger.js';
 import { Metrics } from '../telemetry/stage-metrics.js';
 import { AckTracker } from './ack-tracker.js';
 import { Funnel, type FunnelSnapshot } from './funnel.js';
-import type { GenerateResult } from './generate.js';
-import { MicroBatcher } from './micro-batcher.js';
 import { Semaphore } from './semaphore.js';
-import { sleep } from '../llm/retry.js';
 
 /**
- * The runtime. One document's way through it:
+ * The runtime: runs a declared list of steps over a source and into a sink, and knows no step by name.
+ * One record's way through it:
  *
- *   source item -> (bad record -> dead letter) -> already written? -> relevance (worker pool, micro-batched)
- *   -> document dedupe -> LLM generation (bounded documents in flight, each document's calls scheduled on
- *   their own) -> per trajectory: validate -> trajectory dedupe -> stats -> row -> sink.writeDoc
- *   -> shard durable -> resolved -> source position committed
+ *   source item -> (bad record -> dead letter) -> already written? -> step 1 -> step 2 -> ... -> rows
+ *   -> sink.writeDoc -> shard durable -> resolved -> source position committed
+ *
+ * Each step takes one item and returns items (each goes on to the next step on its own: a document's
+ * trajectories are never held at a barrier) or an outcome. A document leaves in exactly one way:
+ * written (at least one row durable), or else by its own outcome or its trajectories' (rejected before
+ * dead-lettered before dropped), or abandoned (drain, revoke, abort, fatal error: uncommitted, replayed).
+ *
+ * Failures: an error a step throws is the document's (dead letter, code and message) unless it is the
+ * infrastructure's (isInfrastructureFailure): then the whole document is tried again after a backoff,
+ * its answered LLM calls coming from the cache, and after llm.documentRetries the run stops with it
+ * uncommitted.
  *
  * Backpressure: the loop takes a document slot before it pulls the next record, so at most
- * queueCapacity + llm.maxDocsInFlight documents are in memory; a full pipeline stops pulling, which
- * pauses Kafka partitions instead of buffering. Positions commit only up to the lowest unresolved
- * offset of each partition (AckTracker), after dead letters are flushed and shards are durable.
+ * queueCapacity + llm.maxDocsInFlight documents are in memory; a document holds one of
+ * llm.maxDocsInFlight slots from its first step that uses the LLM to its end. A full pipeline stops
+ * pulling, which pauses Kafka partitions instead of buffering. Positions commit only up to the lowest
+ * unresolved offset of each partition (AckTracker), after dead letters are flushed and shards are durable.
  */
-
-export interface RelevanceScorer {
-  score(texts: string[]): Promise<Array<{ score: number; features: Record<string, number> }>>;
-}
-export interface DocDeduper {
-  /** `replayKey` names the record (its source position): the same record read again is not its own duplicate. */
-  check(id: string, text: string, replayKey: string): { duplicate: false } | { duplicate: true; of: string; kind: string; similarity?: number };
-}
-export interface TrajectoryDeduper {
-  check(id: string, t: Trajectory): { duplicate: false } | { duplicate: true; of: string };
-}
-export interface Generator {
-  generate(doc: Envelope, signal: AbortSignal): Promise<GenerateResult>;
-}
 
 export interface PipelineParts {
   config: PipelineConfig;
   source: Source;
   sink: ShardSink;
   deadLetters: DeadLetterSink;
-  relevance: RelevanceScorer;
-  docDedupe: DocDeduper;
-  trajectoryDedupe: TrajectoryDeduper;
-  generator: Generator;
-  validate(t: Trajectory): Array<{ rule: string; message: string }>;
-  stats(t: Trajectory): TrajectoryStats;
-  /** Per-operator metrics; shared with the generator so LLM stages report under the same registry. */
+  /** The declared steps, in order: the first takes documents, the last makes rows. */
+  steps: Step[];
+  /** The LLM as step `id` sees it, bound to the run's abort signal. */
+  llm(stepId: string, signal: AbortSignal): StepLlm;
+  /** Per-step metrics (the runtime counts them around every call). */
   metrics?: Metrics;
   log: Logger;
 }
@@ -70,6 +61,11 @@ export interface RunOptions {
   progressIntervalMs?: number;
   /** Bounded sample of written trajectories' stats for the manifest summary. */
   statsReservoir?: number;
+  /**
+   * Wraps each document's LLM part (from its first step that uses the LLM to its end): the benchmark's
+   * baselines (a batch barrier) and timings hook in here. Default: run it.
+   */
+  admission?: (doc: Envelope, run: () => Promise<void>) => Promise<void>;
   /**
    * Test hook: documents with these ids vanish inside the runtime (never written, dropped, rejected,
    * dead-lettered or abandoned), so the books cannot balance. Proves the check can fail.
@@ -96,21 +92,24 @@ export interface RunResult {
 
 const RAW_LIMIT = 64 * 1024;
 
-/**
- * A trajectory's id: from the document id AND its text, so two records that share an id but not a
- * text (or an id given as 12345 in one and "12345" in another) never share a trajectory id.
- */
-export function trajectoryId(documentId: string, text: string, workflowIndex: number, mode: string): string {
-  const textHash = createHash('sha256').update(text).digest('hex');
-  return createHash('sha256').update(`${documentId}\u0000${textHash}\u0000${workflowIndex}\u0000${mode}`).digest('hex').slice(0, 24);
-}
-
-export function originString(o: Origin): string {
-  return o.kind === 'file' ? `file:${o.file}:${o.line}` : `kafka:${o.topic}/${o.kafkaPartition}@${o.offset}`;
+/** What one attempt at a document came to: its rows and the outcomes of its items. */
+interface DocBook {
+  rows: OutputRow[];
+  /** The document item's own outcome (a filter dropped it, a step dead-lettered it). */
+  own?: Outcome & { step: string };
+  /** Outcomes of its trajectories, by kind (first of each, and tallies for the funnel). */
+  rejected?: { rule: string };
+  failed?: { code: string; message: string; step: string };
+  dropped?: { reason: string };
+  trajRejected: string[];
+  trajDropped: string[];
+  trajFailed: string[];
+  /** An infrastructure failure somewhere in the document's tree: the attempt is retried. */
+  infra?: unknown;
 }
 
 export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promise<RunResult> {
-  const { config, source, sink, deadLetters, log } = parts;
+  const { config, source, sink, deadLetters, log, steps } = parts;
   const started = performance.now();
   const funnel = new Funnel();
   const metrics = parts.metrics ?? new Metrics();
@@ -119,10 +118,11 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   const reservoir = opts.statsReservoir ?? 10_000;
   let statsSeen = 0;
   let fatal: GemflowError | undefined;
+  const firstLlm = steps.findIndex((s) => s.usesLlm);
 
   // Documents written by earlier runs (replay after a crash): skipped, never written twice.
   const done = await sink.writtenDocs();
-  // Documents waiting for their shard to become durable: origin key -> partition and trajectories in it.
+  // Documents waiting for their shard to become durable: origin key -> partition and rows in it.
   const awaitingDurable = new Map<string, { partition: string; rows: number }>();
   sink.onDurable = (origins) => {
     for (const o of origins) {
@@ -167,34 +167,99 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     work.abort(fatal);
   };
 
-  const relevanceM = metrics.stage('relevance');
-  const batcher = new MicroBatcher((texts: string[]) => parts.relevance.score(texts), {
-    batchSize: config.relevance.batchSize,
-    lingerMs: config.relevance.lingerMs,
-    maxInFlight: Math.max(2, config.relevance.threads * 2),
-  });
   const docSlots = new Semaphore(config.queueCapacity + config.llm.maxDocsInFlight);
   const llmSlots = new Semaphore(config.llm.maxDocsInFlight);
   const documentRetries = config.llm.documentRetries;
   const documentRetryBaseMs = config.llm.documentRetryBaseMs;
+  const contexts: StepContext[] = steps.map((s) => ({ id: s.id, llm: parts.llm(s.id, work.signal), log, signal: work.signal }));
+  const admission = opts.admission ?? ((_doc, run) => run());
 
   const deadLetter = async (origin: Origin, stage: string, code: string, message: string, raw: string, documentId?: string) => {
     await deadLetters.write({ origin, stage, code, message, raw: raw.length > RAW_LIMIT ? raw.slice(0, RAW_LIMIT) : raw, documentId });
     funnel.deadLettered(code);
     settle(origin);
   };
-  const drop = (m: ReturnType<Metrics['stage']>, o: Origin, reason: string) => {
-    m.drop(reason);
+  const drop = (o: Origin, reason: string) => {
     funnel.dropped(reason);
     settle(o);
   };
+  const rawOf = (doc: Envelope) => JSON.stringify({ id: doc.id, text: doc.text, ...doc.meta });
+
+  /**
+   * One item through step `i` and, for what it makes, the steps after it. The step's books are kept
+   * here: received on entry, then exactly one of sent (it made items), dropped, rejected or errors.
+   */
+  async function runStep(item: Item, i: number, book: DocBook): Promise<void> {
+    if (i === steps.length) {
+      if (item.kind === 'row') book.rows.push(item.row);
+      return;
+    }
+    const step = steps[i]!;
+    const m = metrics.stage(step.id);
+    m.received++;
+    const t0 = performance.now();
+    let result: Item[] | Outcome;
+    try {
+      result = await step.process(item, contexts[i]!);
+    } catch (e) {
+      m.time(performance.now() - t0);
+      m.error(work.signal.aborted ? 'aborted' : errorCode(e));
+      if (work.signal.aborted || isInfrastructureFailure(e)) throw e;
+      result = { outcome: 'dead_letter', code: errorCode(e), message: errorMessage(e) };
+      return leave(item, result, step.id, book);
+    }
+    m.time(performance.now() - t0);
+    if (isOutcome(result)) {
+      if (result.outcome === 'dropped') m.drop(result.reason);
+      else if (result.outcome === 'rejected') m.reject(result.rule);
+      else m.error(result.code);
+      return leave(item, result, step.id, book);
+    }
+    if (result.length === 0) {
+      m.drop('no_output');
+      return leave(item, { outcome: 'dropped', reason: `${step.id}_no_output` }, step.id, book);
+    }
+    m.sent++;
+    m.emitted += result.length;
+    // Every item goes on by itself; the document's infrastructure failures are collected, not raced.
+    const settled = await Promise.allSettled(result.map((next) => run(next, i + 1, book)));
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  }
+
+  /** An item's outcome, recorded in its document's book. */
+  function leave(item: Item, o: Outcome, stepId: string, book: DocBook): void {
+    if (item.kind === 'document') {
+      book.own = { ...o, step: stepId };
+      return;
+    }
+    if (o.outcome === 'rejected') {
+      book.rejected ??= { rule: o.rule };
+      book.trajRejected.push(o.rule);
+    } else if (o.outcome === 'dropped') {
+      book.dropped ??= { reason: o.reason };
+      book.trajDropped.push(o.reason);
+    } else {
+      book.failed ??= { code: o.code, message: o.message, step: stepId };
+      book.trajFailed.push(o.code);
+    }
+  }
+
+  /** One attempt at a document: every step, from the first. */
+  async function attempt(doc: Envelope): Promise<DocBook> {
+    const book: DocBook = { rows: [], trajRejected: [], trajDropped: [], trajFailed: [] };
+    const item: Item = { kind: 'document', doc, notes: {} };
+    await run(item, 0, book);
+    return book;
+  }
 
   async function handle(item: SourceItem): Promise<void> {
     if (item.kind === 'bad') {
       const b = item.bad;
       funnel.received(Buffer.byteLength(b.raw));
       begin(b.origin);
-      metrics.stage('decode').error(b.code);
+      const dm = metrics.stage('decode');
+      dm.received++;
+      dm.error(b.code);
       await deadLetter(b.origin, 'decode', b.code, b.message, b.raw);
       return;
     }
@@ -202,148 +267,61 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     funnel.received(doc.bytes);
     begin(doc.origin);
     if (done.has(originKey(doc.origin))) {
-      drop(metrics.stage('source'), doc.origin, 'already_written');
-      return;
+      const sm = metrics.stage('source');
+      sm.received++;
+      sm.drop('already_written');
+      return drop(doc.origin, 'already_written');
     }
 
-    // relevance (CPU, worker threads)
-    relevanceM.received++;
-    const t0 = performance.now();
-    const rel = await batcher.submit(doc.text);
-    relevanceM.time(performance.now() - t0);
-    if (rel.score < config.relevance.threshold) return drop(relevanceM, doc.origin, 'irrelevant');
-    relevanceM.sent++;
-
-    // document dedupe (CPU)
-    const dd = metrics.stage('dedupe');
-    dd.received++;
-    const dup = parts.docDedupe.check(doc.id, doc.text, originKey(doc.origin));
-    if (dup.duplicate) return drop(dd, doc.origin, dup.kind === 'near' ? 'near_duplicate' : 'duplicate');
-    dd.sent++;
-
-    // LLM stages: at most maxDocsInFlight documents at once; each document's calls go out on their own.
-    // Once draining, documents that have not started their LLM work are abandoned (left uncommitted,
-    // replayed by the next run) rather than started: a drain finishes only the work in progress.
-    try {
-      await llmSlots.acquire(stop.signal);
-    } catch {
-      return abandon(0);
-    }
-    if (!current(doc.origin)) {
-      llmSlots.release();
-      return abandon(0);
-    }
-    let gen: GenerateResult;
-    try {
-      // The infrastructure's failures (network, replicas down or overloaded, timeouts) are never the
-      // document's: it is tried again (answered calls come from the cache) and, when that does not
-      // help, the run stops with the document uncommitted, for the next run to process.
-      for (let attempt = 0; ; attempt++) {
+    let book: DocBook;
+    for (let n = 0; ; n++) {
+      try {
+        book = await attempt(doc);
+        break;
+      } catch (e) {
+        if (work.signal.aborted || e === stop.signal.reason) throw e;
+        if (e instanceof DrainedBeforeLlm) return abandon(0, 'drained');
+        if (e instanceof RevokedBeforeLlm) return abandon(0);
+        if (!isInfrastructureFailure(e)) throw e;
+        // The infrastructure failed (network, replicas down or overloaded, timeouts): never the
+        // document's fault, never dead-lettered. Try it again (answered calls come from the cache);
+        // when that does not help, stop the run with the document uncommitted for the next run.
+        const code = errorCode(e);
+        if (code === 'llm_cluster_unusable' || n >= documentRetries || stop.signal.aborted) {
+          abandon(0, 'infrastructure');
+          if (code === 'llm_cluster_unusable') fail(e);
+          else if (!stop.signal.aborted) {
+            fail(new GemflowError(code, `document ${doc.id} could not be processed after ${n + 1} tries (it stays uncommitted for the next run): ${errorMessage(e)}`, { cause: e }));
+          }
+          return;
+        }
+        metrics.stage('runtime').error(`retry_${code}`);
+        log.warn('document hit an infrastructure failure; trying it again', { document: doc.id, code, error: errorMessage(e), attempt: n + 1 });
         try {
-          gen = await parts.generator.generate(doc, work.signal);
-          break;
-        } catch (e) {
-          if (work.signal.aborted) throw e;
-          if (!isInfrastructureFailure(e)) {
-            await deadLetter(doc.origin, 'generate', errorCode(e), errorMessage(e), JSON.stringify({ id: doc.id, text: doc.text, ...doc.meta }), doc.id);
-            return;
-          }
-          if (errorCode(e) === 'llm_cluster_unusable' || attempt >= documentRetries || stop.signal.aborted) {
-            abandon(0);
-            if (!stop.signal.aborted || errorCode(e) === 'llm_cluster_unusable') {
-              fail(
-                errorCode(e) === 'llm_cluster_unusable'
-                  ? e
-                  : new GemflowError(errorCode(e), `document ${doc.id} could not be processed after ${attempt + 1} tries (it stays uncommitted for the next run): ${errorMessage(e)}`, { cause: e }),
-              );
-            }
-            return;
-          }
-          metrics.stage('generate').error(`retry_${errorCode(e)}`);
-          log.warn('document hit an infrastructure failure; trying it again', { document: doc.id, code: errorCode(e), error: errorMessage(e), attempt: attempt + 1 });
-          try {
-            await sleep(Math.min(60_000, documentRetryBaseMs * 2 ** attempt * (0.5 + Math.random() / 2)), stop.signal);
-          } catch {
-            return abandon(0); // draining: no new LLM work
-          }
+          await sleep(Math.min(60_000, documentRetryBaseMs * 2 ** n * (0.5 + Math.random() / 2)), stop.signal);
+        } catch {
+          return abandon(0, 'drained'); // draining: no new LLM work
         }
       }
-    } finally {
-      llmSlots.release();
     }
 
-    // per trajectory: validate -> dedupe -> stats -> row
     if (opts.loseDocumentIds?.has(doc.id)) return; // test hook: vanish without a trace
-    const vm = metrics.stage('validate');
-    const rows: OutputRow[] = [];
-    let firstRule: string | undefined;
-    let firstFailure: { code: string; stage: string; message: string } | undefined;
-    for (const out of gen.outcomes) {
-      if (out.kind === 'failed') {
-        funnel.trajectoryFailed(out.code);
-        firstFailure ??= out;
-        continue;
-      }
-      funnel.trajectoryGenerated();
-      if (out.kind === 'judged_out') {
-        for (const r of out.rules) metrics.stage('judge').drop(r);
-        funnel.trajectoryRejected(`judge_${out.rules[0]}`);
-        firstRule ??= `judge_${out.rules[0]}`;
-        continue;
-      }
-      const it = out.item;
-      const tv = performance.now();
-      vm.received++;
-      const violations = parts.validate(it.trajectory);
-      vm.time(performance.now() - tv);
-      if (violations.length > 0) {
-        const rule = violations[0]!.rule;
-        vm.drop(rule);
-        funnel.trajectoryRejected(rule);
-        firstRule ??= rule;
-        continue;
-      }
-      vm.sent++;
-      const id = trajectoryId(doc.id, doc.text, it.workflowIndex, config.llm.mode);
-      const td = parts.trajectoryDedupe.check(id, it.trajectory);
-      if (td.duplicate) {
-        metrics.stage('dedupe_trajectories').drop('duplicate');
-        funnel.trajectoryDropped('duplicate');
-        continue;
-      }
-      const stats = parts.stats(it.trajectory);
-      statsSeen++;
-      if (statsSample.length < reservoir) statsSample.push(stats);
-      else {
-        const j = Math.floor(Math.random() * statsSeen);
-        if (j < reservoir) statsSample[j] = stats;
-      }
-      rows.push({
-        trajectoryId: id,
-        documentId: doc.id,
-        origin: originString(doc.origin),
-        originPartition: doc.origin.partition,
-        originOffset: doc.origin.offset,
-        domain: it.domain,
-        workflowName: it.workflow.name,
-        relevanceScore: rel.score,
-        tools: JSON.stringify(it.trajectory.tools),
-        messages: JSON.stringify(it.trajectory.messages),
-        patterns: JSON.stringify(it.trajectory.patterns),
-        policy: JSON.stringify(it.policy ?? null),
-        userProfile: JSON.stringify(it.userProfile ?? null),
-        judge: JSON.stringify(it.judge ?? null),
-        stats,
-        promptVersions: JSON.stringify(it.promptVersions),
-        models: JSON.stringify(it.models),
-        promptTokens: it.promptTokens,
-        completionTokens: it.completionTokens,
-      });
-    }
-
+    const rows = book.rows;
     if (rows.length > 0 && !current(doc.origin)) return abandon(rows.length);
     if (rows.length > 0 && work.signal.aborted) return abandon(rows.length, 'aborted');
+    for (const r of book.trajRejected) funnel.trajectoryRejected(r);
+    for (const r of book.trajDropped) funnel.trajectoryDropped(r);
+    for (const c of book.trajFailed) funnel.trajectoryFailed(c);
+    funnel.trajectoryGenerated(rows.length + book.trajRejected.length + book.trajDropped.length);
     if (rows.length > 0) {
+      for (const r of rows) {
+        statsSeen++;
+        if (statsSample.length < reservoir) statsSample.push(r.stats);
+        else {
+          const j = Math.floor(Math.random() * statsSeen);
+          if (j < reservoir) statsSample[j] = r.stats;
+        }
+      }
       const sm = metrics.stage('sink');
       sm.received += rows.length;
       awaitingDurable.set(originKey(doc.origin), { partition: doc.origin.partition, rows: rows.length });
@@ -353,18 +331,42 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       sm.sent += rows.length;
       return; // resolved when its shard is durable (sink.onDurable)
     }
-    if (gen.outcomes.length === 0) return drop(metrics.stage('extract'), doc.origin, 'no_workflows');
-    if (firstRule) {
-      funnel.rejected(firstRule);
-      settle(doc.origin);
-      return;
+    const own = book.own;
+    if (own?.outcome === 'dropped') return drop(doc.origin, own.reason);
+    if (own?.outcome === 'dead_letter') return deadLetter(doc.origin, own.step, own.code, own.message, rawOf(doc), doc.id);
+    const rule = own?.outcome === 'rejected' ? own.rule : book.rejected?.rule;
+    if (rule !== undefined) {
+      funnel.rejected(rule);
+      return settle(doc.origin);
     }
-    if (firstFailure) {
-      await deadLetter(doc.origin, firstFailure.stage, firstFailure.code, firstFailure.message, JSON.stringify({ id: doc.id, text: doc.text, ...doc.meta }), doc.id);
-      return;
-    }
-    // every trajectory was a duplicate of an earlier one
-    return drop(metrics.stage('dedupe_trajectories'), doc.origin, 'duplicate_trajectories');
+    if (book.failed) return deadLetter(doc.origin, book.failed.step, book.failed.code, book.failed.message, rawOf(doc), doc.id);
+    return drop(doc.origin, book.dropped?.reason ?? 'no_output');
+  }
+
+  // The LLM part of a document: one of llm.maxDocsInFlight slots, taken at its first step that uses
+  // the LLM. Once draining, documents that have not started their LLM work are abandoned (left
+  // uncommitted, replayed by the next run) rather than started: a drain finishes only the work in progress.
+  let run = runStep;
+  if (firstLlm >= 0) {
+    const inner = runStep;
+    const slotted = new WeakSet<Envelope>();
+    run = async (item, i, book) => {
+      if (i !== firstLlm || slotted.has(item.doc)) return inner(item, i, book);
+      slotted.add(item.doc);
+      try {
+        await llmSlots.acquire(stop.signal);
+      } catch {
+        slotted.delete(item.doc);
+        throw new DrainedBeforeLlm();
+      }
+      try {
+        if (!current(item.doc.origin)) throw new RevokedBeforeLlm();
+        await admission(item.doc, () => inner(item, i, book));
+      } finally {
+        slotted.delete(item.doc);
+        llmSlots.release();
+      }
+    };
   }
 
   // Commits: throttled, and only after dead letters are durable.
@@ -454,3 +456,8 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   progress();
   return { funnel: funnel.snapshot(), metrics, statsSample, fatal, elapsedMs: performance.now() - started };
 }
+
+/** Draining began before the document reached its first LLM step: it is left for the next run. */
+class DrainedBeforeLlm extends Error {}
+/** Its partition was revoked before the document reached its first LLM step: the new owner replays it. */
+class RevokedBeforeLlm extends Error {}

@@ -1,10 +1,17 @@
 import type { Tally } from '../dataflow/funnel.js';
 
-/** What every operator reports under its id: received / sent / dropped{reason} / errors{code} / time. */
+/**
+ * What every step reports under its id, counted by the runtime around each call: received items, and
+ * for each exactly one of sent (it made items; `emitted` counts them), dropped{reason},
+ * rejected{rule} or errors{code}; so received = sent + dropped + rejected + errors once no item is
+ * inside the step. Plus the time spent in it.
+ */
 export class StageMetrics {
   received = 0;
   sent = 0;
+  emitted = 0;
   readonly dropped: Tally = {};
+  readonly rejected: Tally = {};
   readonly errors: Tally = {};
   /** Wall time spent in the stage, summed over items (ms), and a bounded reservoir for percentiles. */
   totalMs = 0;
@@ -15,6 +22,14 @@ export class StageMetrics {
 
   drop(reason: string): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+  }
+  reject(rule: string): void {
+    this.rejected[rule] = (this.rejected[rule] ?? 0) + 1;
+  }
+  /** received = sent + dropped + rejected + errors. */
+  balanced(): boolean {
+    const sum = (t: Tally) => Object.values(t).reduce((a, b) => a + b, 0);
+    return this.received === this.sent + sum(this.dropped) + sum(this.rejected) + sum(this.errors);
   }
   error(code: string): void {
     this.errors[code] = (this.errors[code] ?? 0) + 1;
@@ -37,8 +52,11 @@ export class StageMetrics {
     return {
       received: this.received,
       sent: this.sent,
+      emitted: this.emitted,
       dropped: this.dropped,
+      rejected: this.rejected,
       errors: this.errors,
+      balanced: this.balanced(),
       totalMs: Math.round(this.totalMs),
       p50Ms: +this.percentile(50).toFixed(2),
       p99Ms: +this.percentile(99).toFixed(2),
