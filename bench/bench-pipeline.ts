@@ -1,67 +1,80 @@
-import { buildParts, GEM_STAGES } from '../src/compose.js';
+import { createHash } from 'node:crypto';
+import { buildParts, stepLlmFactory } from '../src/compose.js';
 import type { PipelineConfig } from '../src/config/schema.js';
+import type { PipelineParts } from '../src/dataflow/pipeline.js';
 import type { Envelope } from '../src/envelope.js';
-import { GemflowError } from '../src/errors.js';
-import { TrajectoryGenerator, type GenerateResult } from '../src/dataflow/generate.js';
-import type { Generator, PipelineParts } from '../src/dataflow/pipeline.js';
-import { HttpInferenceClient } from '../src/llm/client.js';
+import { errorCode, GemflowError } from '../src/errors.js';
+import { HttpInferenceClient, type ChatOptions, type StageClient } from '../src/llm/client.js';
 import { ErrorRateMonitor } from '../src/llm/error-rate.js';
+import type { ChatRequest, ChatResult } from '../src/llm/types.js';
 import type { Logger } from '../src/telemetry/logger.js';
 import { Metrics } from '../src/telemetry/stage-metrics.js';
+import type { Admission } from './batch-barrier.js';
 import type { Strategy } from './strategies.js';
 
-/** One document's LLM stage, in wall-clock ms from performance.now(). */
+/** One document's LLM part, in wall-clock ms from performance.now(). */
 export interface DocTiming {
   startMs: number;
   endMs: number;
-  trajectories: number;
 }
 
 /**
- * Times every document's LLM stage (from taking an LLM slot to its trajectories), outermost, so a
- * baseline's own waiting (the batch barrier) is included; optionally keeps the results for a replay.
+ * Times every document's LLM part (from taking an LLM slot to its end), outermost, so a baseline's own
+ * waiting (the batch barrier) is included.
  */
-export class TimedGenerator implements Generator {
+export class Timings {
   readonly timings: DocTiming[] = [];
-  readonly captured = new Map<string, GenerateResult>();
 
-  constructor(
-    private readonly inner: Generator,
-    private readonly capture: boolean,
-  ) {}
+  wrap(inner: Admission | undefined): Admission {
+    return async (doc: Envelope, run: () => Promise<void>) => {
+      const startMs = performance.now();
+      await (inner ? inner(doc, run) : run());
+      this.timings.push({ startMs, endMs: performance.now() });
+    };
+  }
+}
 
-  async generate(doc: Envelope, signal: AbortSignal): Promise<GenerateResult> {
-    const startMs = performance.now();
-    const r = await this.inner.generate(doc, signal);
-    this.timings.push({ startMs, endMs: performance.now(), trajectories: r.outcomes.filter((o) => o.kind === 'ok').length });
-    if (this.capture) this.captured.set(doc.id, r);
+const requestKey = (req: ChatRequest) => createHash('sha256').update(JSON.stringify([req.stage, req.messages, req.seed, req.maxTokens, req.temperature])).digest('hex');
+
+/** A client that keeps every answer it got, for a replay of the same run without the LLM. */
+export class RecordingClient implements StageClient {
+  readonly answers = new Map<string, ChatResult>();
+  constructor(private readonly inner: StageClient) {}
+  async chat(req: ChatRequest, opts?: ChatOptions): Promise<ChatResult> {
+    const r = await this.inner.chat(req, opts);
+    this.answers.set(requestKey(req), r);
     return r;
   }
 }
 
-/** Answers every document from an earlier run's results: the pipeline without the LLM. */
-export class ReplayGenerator implements Generator {
-  constructor(private readonly results: ReadonlyMap<string, GenerateResult>) {}
-
-  async generate(doc: Envelope): Promise<GenerateResult> {
-    return this.results.get(doc.id) ?? { domain: 'none', outcomes: [] };
+/** Answers every call from a RecordingClient's answers: the pipeline without the LLM. */
+export class ReplayClient implements StageClient {
+  constructor(private readonly answers: ReadonlyMap<string, ChatResult>) {}
+  async chat(req: ChatRequest): Promise<ChatResult> {
+    const r = this.answers.get(requestKey(req));
+    if (!r) throw new GemflowError('replay_missing', `no recorded answer for a ${req.stage} call`);
+    return r;
   }
 }
 
 export interface BenchParts {
   parts: PipelineParts;
+  /** The strategy's admission, timed. */
+  admission?: Admission;
+  timings?: Timings;
+  recorder?: RecordingClient;
   close(): Promise<void>;
 }
 
 /**
- * The pipeline's parts as `gemflow run` wires them (src/compose.ts buildParts), except that the
- * inference client and the generator are the strategy's, and the LLM cache is off so every call
- * reaches the simulator. `generator` replaces the LLM stage altogether (the replay pass).
+ * The pipeline's parts as `gemflow run` wires them (src/compose.ts buildParts: the same steps, source
+ * and sink), except that the inference client is the strategy's, and the LLM cache is off so every
+ * call reaches the simulator. `client` replaces the LLM altogether (the replay pass).
  */
 export async function benchParts(
   config: PipelineConfig,
   log: Logger,
-  llm: { strategy: Strategy; urls: string[]; timed: (g: Generator) => Generator } | { generator: Generator },
+  llm: { strategy: Strategy; urls: string[]; record: boolean } | { client: StageClient },
 ): Promise<BenchParts> {
   const closers: Array<() => Promise<void> | void> = [];
   const close = async () => {
@@ -70,29 +83,26 @@ export async function benchParts(
   try {
     if (config.source.type !== 'files') throw new GemflowError('config_invalid', 'the benchmark reads files');
     const metrics = new Metrics();
-    let generator: Generator;
-    if ('generator' in llm) generator = llm.generator;
-    else {
-      const client = new HttpInferenceClient({
-        ...llm.strategy.clientOptions(llm.urls),
-        timeoutMs: config.llm.timeoutMs,
-        maxRetries: config.llm.maxRetries,
-        retryBaseMs: config.llm.retryBaseMs,
-        retryMaxMs: config.llm.retryMaxMs,
-      });
-      closers.push(() => client.close());
-      await client.start();
-      const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate);
-      const gem = new TrajectoryGenerator(client, GEM_STAGES, {
-        mode: config.llm.mode,
-        stages: config.stages,
-        onCall: (ok, code) => monitor.record(ok, code),
-        metrics,
-      });
-      generator = llm.timed(llm.strategy.wrap(gem));
+    if ('client' in llm) {
+      const parts = await buildParts(config, log, stepLlmFactory(llm.client, () => undefined), metrics, closers);
+      return { parts, close };
     }
-    // Everything else exactly as `gemflow run` wires it.
-    return { parts: await buildParts(config, log, generator, metrics, closers), close };
+    const http = new HttpInferenceClient({
+      ...llm.strategy.clientOptions(llm.urls),
+      timeoutMs: config.llm.timeoutMs,
+      maxRetries: config.llm.maxRetries,
+      retryBaseMs: config.llm.retryBaseMs,
+      retryMaxMs: config.llm.retryMaxMs,
+    });
+    closers.push(() => http.close());
+    await http.start();
+    const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate);
+    const recorder = llm.record ? new RecordingClient(http) : undefined;
+    const contextTokens = () => (http as { contextTokens?: number }).contextTokens;
+    const factory = stepLlmFactory(recorder ?? http, contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e)));
+    const parts = await buildParts(config, log, factory, metrics, closers);
+    const timings = new Timings();
+    return { parts, admission: timings.wrap(llm.strategy.admission()), timings, recorder, close };
   } catch (e) {
     await close();
     throw e;

@@ -1,12 +1,12 @@
 import { EndpointConfig } from '../src/config/schema.js';
-import type { Generator } from '../src/dataflow/pipeline.js';
+
 import type { AdaptiveOptions } from '../src/llm/adaptive-controller.js';
 import type { HttpInferenceClientOptions } from '../src/llm/client.js';
-import { BatchBarrierGenerator } from './batch-barrier-generator.js';
+import { type Admission, BatchBarrier } from './batch-barrier.js';
 
 /**
  * The three ways of driving the cluster that the benchmark compares. Each is the same pipeline with a
- * different inference client set-up and, for the batch barrier, a wrapper around the generator.
+ * different inference client set-up and, for the batch barrier, an admission policy for documents' LLM work.
  */
 export const STRATEGY_NAMES = ['gemflow', 'batch-barrier', 'fixed-semaphore'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
@@ -15,7 +15,8 @@ export interface Strategy {
   name: StrategyName;
   description: string;
   clientOptions(urls: string[]): Pick<HttpInferenceClientOptions, 'endpoints' | 'adaptive'>;
-  wrap(generator: Generator): Generator;
+  /** How documents enter their LLM work; undefined: at once (the runtime's own slots). */
+  admission(): Admission | undefined;
 }
 
 export const BARRIER_BATCH_DOCS = 50;
@@ -46,7 +47,7 @@ export function strategy(name: StrategyName, timeScale: number): Strategy {
         name,
         description: 'adaptive per-replica concurrency from /metrics gauges (default client), no barrier',
         clientOptions: (urls) => ({ endpoints: endpoints(urls), adaptive: scaledAdaptiveOptions(timeScale) }),
-        wrap: (g) => g,
+        admission: () => undefined,
       };
     case 'batch-barrier':
       return {
@@ -54,14 +55,14 @@ export function strategy(name: StrategyName, timeScale: number): Strategy {
         description: `gather ${BARRIER_BATCH_DOCS} documents, run all their LLM work, wait for the slowest before the next batch`,
         clientOptions: (urls) => ({ endpoints: endpoints(urls, UNLIMITED), adaptive: false }),
         // A partial batch waits one simulated second for more documents.
-        wrap: (g) => new BatchBarrierGenerator(g, { batchSize: BARRIER_BATCH_DOCS, lingerMs: 1000 * timeScale }),
+        admission: () => new BatchBarrier({ batchSize: BARRIER_BATCH_DOCS, lingerMs: 1000 * timeScale }).admit,
       };
     case 'fixed-semaphore':
       return {
         name,
         description: `${FIXED_IN_FLIGHT} requests in flight in total (split evenly over the replicas), no adaptation`,
         clientOptions: (urls) => ({ endpoints: endpoints(urls, Math.max(1, Math.floor(FIXED_IN_FLIGHT / urls.length))), adaptive: false }),
-        wrap: (g) => g,
+        admission: () => undefined,
       };
   }
 }

@@ -20,7 +20,7 @@ import type { SimStats } from '../src/simulator/index.js';
 import { createLogger } from '../src/telemetry/logger.js';
 import { RelevancePool } from '../operators/relevance/index.js';
 import { steadyState, type Sample } from './analyse.js';
-import { benchParts, ReplayGenerator, TimedGenerator } from './bench-pipeline.js';
+import { benchParts, type RecordingClient, ReplayClient } from './bench-pipeline.js';
 import { machineCpuMs, REPLICA_MODEL, SimProcess, type ReplicaGauges } from './sim-process.js';
 import type { CpuReplay, StrategyResult } from './strategy-result.js';
 import { STRATEGY_NAMES, strategy, type StrategyName } from './strategies.js';
@@ -60,12 +60,7 @@ async function main(): Promise<void> {
 
   const sim = await SimProcess.start(replicas, timeScale, REPLICA_MODEL);
   const capacityTokensPerSec = replicas * Math.min(REPLICA_MODEL.decodeTokensPerSec, REPLICA_MODEL.maxRunningSeqs * REPLICA_MODEL.maxDecodeTokensPerSecPerSeq);
-  let timed: TimedGenerator | undefined;
-  const bp = await benchParts(config('out'), log, {
-    strategy: s,
-    urls: sim.urls,
-    timed: (g) => (timed = new TimedGenerator(g, values['cpu-replay'])),
-  });
+  const bp = await benchParts(config('out'), log, { strategy: s, urls: sim.urls, record: values['cpu-replay']! });
 
   const t0 = performance.now();
   const toSim = (wallMs: number) => (wallMs - t0) / 1000 / timeScale;
@@ -101,7 +96,7 @@ async function main(): Promise<void> {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const never = new AbortController().signal;
-  const result = await runPipeline(bp.parts, { drain: never, abort: never, commitIntervalMs: 1000 });
+  const result = await runPipeline(bp.parts, { drain: never, abort: never, commitIntervalMs: 1000, admission: bp.admission });
   loop.disable();
   sampling = false;
   await sampler;
@@ -112,7 +107,7 @@ async function main(): Promise<void> {
   await bp.close();
   await sim.close();
 
-  const docs = timed!.timings.map((d) => ({ startSec: toSim(d.startMs), endSec: toSim(d.endMs) }));
+  const docs = bp.timings!.timings.map((d) => ({ startSec: toSim(d.startMs), endSec: toSim(d.endMs) }));
   const out: StrategyResult = {
     strategy: name,
     description: s.description,
@@ -140,13 +135,13 @@ async function main(): Promise<void> {
     peakRssBytes,
     eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
   };
-  if (values['cpu-replay']) out.cpuReplay = await cpuReplay(config('replay'), timed!, values.corpus);
+  if (values['cpu-replay']) out.cpuReplay = await cpuReplay(config('replay'), bp.recorder!, values.corpus);
   await writeFile(values.result, JSON.stringify(out));
 }
 
 /** The pipeline again without the LLM (answers replayed), and its CPU per written trajectory. */
-async function cpuReplay(config: PipelineConfig, timed: TimedGenerator, corpus: string): Promise<CpuReplay> {
-  const bp = await benchParts(config, createLogger({ quiet: true }), { generator: new ReplayGenerator(timed.captured) });
+async function cpuReplay(config: PipelineConfig, recorder: RecordingClient, corpus: string): Promise<CpuReplay> {
+  const bp = await benchParts(config, createLogger({ quiet: true }), { client: new ReplayClient(recorder.answers) });
   const never = new AbortController().signal;
   const c0 = process.cpuUsage();
   const result = await runPipeline(bp.parts, { drain: never, abort: never, commitIntervalMs: 1000 });
@@ -154,10 +149,11 @@ async function cpuReplay(config: PipelineConfig, timed: TimedGenerator, corpus: 
   await bp.close();
 
   const texts = (await readFile(corpus, 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { text: string }).text);
-  const pool = new RelevancePool({ threads: config.relevance.threads });
+  const rel = { threads: 2, batchSize: 64 }; // the relevance step's defaults, as the pipeline above ran it
+  const pool = new RelevancePool({ threads: rel.threads });
   await pool.start();
   const r0 = process.cpuUsage();
-  const batch = config.relevance.batchSize;
+  const batch = rel.batchSize;
   let next = 0;
   const lane = async () => {
     while (next < texts.length) {
@@ -166,7 +162,7 @@ async function cpuReplay(config: PipelineConfig, timed: TimedGenerator, corpus: 
       await pool.score(texts.slice(at, at + batch));
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, config.relevance.threads * 2) }, lane));
+  await Promise.all(Array.from({ length: Math.max(1, rel.threads * 2) }, lane));
   const r1 = process.cpuUsage(r0);
   await pool.close();
 

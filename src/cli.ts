@@ -31,8 +31,10 @@ export async function main(argv: string[]): Promise<number> {
         const { positionals } = parseArgs({ args: rest, allowPositionals: true });
         if (!positionals[0]) return usage('validate needs a pipeline file');
         const { loadConfig } = await import('./config/load.js');
-        const cfg = await loadConfig(positionals[0]);
-        process.stdout.write(`${positionals[0]}: valid (source ${cfg.source.type}, llm ${cfg.llm.mode}, ${cfg.llm.endpoints.length || 'simulated'} endpoint(s), sink ${cfg.sink.dir})\n`);
+        const { checkSteps, stepSpecs } = await import('./compose.js');
+        const cfg = await loadConfig(positionals[0], { checkSteps });
+        const steps = stepSpecs(cfg).specs.map((s) => s.id).join(' -> ');
+        process.stdout.write(`${positionals[0]}: valid (source ${cfg.source.type}, steps ${steps}, ${cfg.llm.endpoints.length || 'simulated'} endpoint(s), sink ${cfg.sink.dir})\n`);
         return 0;
       }
       case 'schema': {

@@ -2,7 +2,9 @@
  * The composition root: the one place that knows the built-in steps (operators/) and wires a pipeline
  * together. Everything else in src/ sees steps only through the step interface (src/steps/step.ts).
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { ConfigIssue } from './config/interpolate-env.js';
+import type { StepChecker } from './config/load.js';
 import type { PipelineConfig } from './config/schema.js';
 import type { PipelineParts, RunResult } from './dataflow/pipeline.js';
 import { errorCode } from './errors.js';
@@ -77,6 +79,36 @@ export function stepSpecs(config: PipelineConfig): { specs: StepSpec[]; paths: s
   add('stats', 'stats', undefined, 'stats');
   return { specs, paths };
 }
+
+/**
+ * loadConfig's step checker: the steps of a raw (interpolated, not yet validated) pipeline file
+ * against their types, every problem with its path. The rest of the file is checked by its schema.
+ */
+export const checkSteps: StepChecker = async (raw, baseDir) => {
+  const r = (raw ?? {}) as Record<string, unknown>;
+  const obj = (v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const llm = obj(r.llm);
+  const steps = Array.isArray(r.steps) ? (r.steps as unknown[]).map((s) => obj(s) ?? {}) : undefined;
+  // Shape errors (a step without id or type, a block that is not a map) are the schema's to report.
+  if (steps?.some((s) => typeof s.id !== 'string' || typeof s.type !== 'string')) return [];
+  if (r.relevance !== undefined && !obj(r.relevance)) return [];
+  if (r.dedupe !== undefined && !obj(r.dedupe)) return [];
+  const stages = obj(r.stages);
+  const { specs, paths } = stepSpecs({
+    steps: steps?.map((s) => (typeof s.module === 'string' ? { ...s, module: resolve(baseDir, s.module) } : s)),
+    relevance: obj(r.relevance),
+    dedupe: obj(r.dedupe),
+    stages: stages && Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, obj(v)])),
+    llm: { mode: llm?.mode === 'synthesize' ? 'synthesize' : 'staged' },
+  } as unknown as PipelineConfig);
+  try {
+    await stepRegistry().plan(specs, { paths });
+    return [];
+  } catch (e) {
+    if (errorCode(e) === 'config_invalid') return ((e as { detail?: { issues?: ConfigIssue[] } }).detail?.issues ?? []);
+    throw e;
+  }
+};
 
 /** Checks the pipeline's steps (all problems at once, with paths); `gemflow validate` and `run` call it. */
 export async function planSteps(config: PipelineConfig): Promise<PlannedStep[]> {

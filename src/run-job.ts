@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { loadConfig } from './config/load.js';
 import { PipelineConfig } from './config/schema.js';
-import { buildRun } from './compose.js';
+import { buildRun, checkSteps } from './compose.js';
 import { formatFunnel } from './dataflow/funnel.js';
 import { runPipeline } from './dataflow/pipeline.js';
 import type { ProgressSnapshot } from './dataflow/pipeline.js';
@@ -33,7 +33,7 @@ export interface JobOptions {
  */
 export async function runJob(opts: JobOptions): Promise<number> {
   const log = createLogger({ quiet: opts.quiet });
-  const config = opts.configPath ? await loadConfig(opts.configPath) : demoConfig();
+  const config = opts.configPath ? await loadConfig(opts.configPath, { checkSteps }) : demoConfig();
   const run = await buildRun(config, log);
 
   const drain = new AbortController();

@@ -16,15 +16,27 @@ export interface ParseConfigOptions {
   file?: string;
 }
 
+/**
+ * Checks a pipeline's steps against their types (given by the composition root, which knows them): the
+ * raw, interpolated config in, problems with paths out. Lets loadConfig report step problems together
+ * with every other problem of the file.
+ */
+export type StepChecker = (raw: unknown, baseDir: string) => Promise<ConfigIssue[]>;
+
 /** Reads, interpolates, validates and path-resolves a pipeline file (relative paths: against its directory). */
-export async function loadConfig(path: string, opts: { env?: Record<string, string | undefined> } = {}): Promise<PipelineConfig> {
+export async function loadConfig(path: string, opts: { env?: Record<string, string | undefined>; checkSteps?: StepChecker } = {}): Promise<PipelineConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
     throw new GemflowError('config_unreadable', `cannot read config file ${path}: ${(e as Error).message}`, { cause: e, detail: { file: path } });
   }
-  return parseConfig(text, { env: opts.env ?? process.env, baseDir: dirname(resolve(path)), file: path });
+  const baseDir = dirname(resolve(path));
+  const parsed = parseConfigIssues(text, { env: opts.env ?? process.env, baseDir, file: path });
+  const issues = [...parsed.issues];
+  if (opts.checkSteps && parsed.raw !== undefined) issues.push(...(await opts.checkSteps(parsed.raw, baseDir)));
+  if (issues.length > 0 || !parsed.config) fail(issues, path);
+  return parsed.config;
 }
 
 /**
@@ -35,22 +47,27 @@ export async function loadConfig(path: string, opts: { env?: Record<string, stri
  * `<sink.dir>/.gemflow`, or `<baseDir>/.gemflow` when sink.dir is an s3:// URL.
  */
 export function parseConfig(text: string, opts: ParseConfigOptions = {}): PipelineConfig {
+  const parsed = parseConfigIssues(text, opts);
+  if (parsed.issues.length > 0 || !parsed.config) fail(parsed.issues, opts.file);
+  return parsed.config;
+}
+
+/** parseConfig without throwing: the config when valid, every problem, and the interpolated raw value. */
+function parseConfigIssues(text: string, opts: ParseConfigOptions): { config?: PipelineConfig; issues: ConfigIssue[]; raw?: unknown } {
   const baseDir = resolve(opts.baseDir ?? process.cwd());
   const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    fail(doc.errors.map((e) => ({ path: '', message: `YAML syntax error: ${e.message}` })), opts.file);
-  }
-  if (doc.contents === null) fail([{ path: '', message: 'the configuration is empty (a source is required)' }], opts.file);
+  if (doc.errors.length > 0) return { issues: doc.errors.map((e) => ({ path: '', message: `YAML syntax error: ${e.message}` })) };
+  if (doc.contents === null) return { issues: [{ path: '', message: 'the configuration is empty (a source is required)' }] };
   const envIssues = interpolateEnv(doc, opts.env ?? process.env);
-  const result = PipelineConfig.safeParse(doc.toJS(), { reportInput: true });
+  const raw: unknown = doc.toJS();
+  const result = PipelineConfig.safeParse(raw, { reportInput: true });
   const issues = [...envIssues];
   if (!result.success) {
     // A value still holding an unset ${VAR} is already reported; its type error would only add noise.
     const reported = new Set(envIssues.map((i) => i.path));
     issues.push(...result.error.issues.flatMap(toConfigIssues).filter((i) => !reported.has(i.path)));
   }
-  if (issues.length > 0 || !result.success) fail(issues, opts.file);
-  return resolvePaths(result.data, baseDir);
+  return { config: result.success && issues.length === 0 ? resolvePaths(result.data, baseDir) : undefined, issues, raw };
 }
 
 /** Resolves a local path against baseDir; s3:// URLs are kept as they are. */

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkSteps, stepSpecs } from '../../src/compose.js';
 import { loadConfig, parseConfig } from '../../src/config/load.js';
 import type { ConfigIssue } from '../../src/config/interpolate-env.js';
 import type { GemflowError } from '../../src/errors.js';
@@ -38,8 +39,8 @@ describe('loadConfig', () => {
     expect(cfg.sink.dir).toBe(join(dir, 'out'));
     expect(cfg.stateDir).toBe(join(dir, 'out', '.gemflow'));
     expect(cfg.llm.cache).toEqual({ enabled: true, path: join(dir, 'cache', 'llm.sqlite') });
-    expect(cfg.relevance.threshold).toBe(0.35);
-    expect(cfg.stages.judge.enabled).toBe(false);
+    // No steps: GEM's default list, judge off.
+    expect(stepSpecs(cfg).specs.map((s) => s.type)).toEqual(['relevance', 'dedupe-documents', 'extract', 'ground', 'refine', 'validate', 'dedupe-trajectories', 'stats']);
     expect(cfg.queueCapacity).toBe(1024);
   });
 
@@ -65,7 +66,7 @@ describe('parseConfig validation', () => {
     expect(e.message).toContain('source.textFeild: unknown key');
   });
 
-  it('reports every problem at once, each with its path', () => {
+  it('reports every problem at once, each with its path, step settings included', async () => {
     const text = [
       'source:',
       '  type: kafka',
@@ -76,11 +77,13 @@ describe('parseConfig validation', () => {
       'llm: {endpoints: [{url: not-a-url}]}',
       'queueCapacity: -1',
     ].join('\n');
-    const e = configError(text);
+    const file = join(dir, 'bad.yaml');
+    await writeFile(file, text);
+    const e = (await loadConfig(file, { env: {}, checkSteps }).catch((x: unknown) => x)) as GemflowError;
     const paths = issuesOf(e).map((i) => i.path);
     expect(paths).toEqual(expect.arrayContaining(['source.brokers[0]', 'source.topics', 'relevance.threshold', 'llm.endpoints[0].url', 'queueCapacity']));
     expect(paths).toHaveLength(5);
-    expect(e.message.split('\n')[0]).toBe('invalid configuration (5 problems):');
+    expect(e.message.split('\n')[0]).toBe(`invalid configuration in ${file} (5 problems):`);
     expect(e.message.split('\n')).toHaveLength(6);
   });
 

@@ -4,16 +4,16 @@
  * with the subset checker. Trajectories come from the simulator's synthesize answer over the sample
  * corpus; each copy gets a top-level `description` naming its number, so no schema repeats.
  *
- *   npm run build && node dist/operators/validate/validate-cpu-probe.js [trajectories]
+ *   npm run build && node dist/bench/validate-cpu-probe.js [trajectories]
  *
  * CPU time is process.cpuUsage (user + system) around the validation loop only; each engine runs
  * three times, alternating, and the best run is reported (other load on the machine only adds).
  */
 import { readFileSync } from 'node:fs';
-import { synthesizeAnswer } from '../../src/simulator/content/synthesize-answer.js';
-import type { Trajectory } from '../../src/trajectory.js';
-import { SchemaValidatorCache } from './schema-validator-cache.js';
-import { validateTrajectory } from './validate.js';
+import { synthesizeAnswer } from '../src/simulator/content/synthesize-answer.js';
+import type { Trajectory } from '../src/trajectory.js';
+import { SchemaValidatorCache } from '../operators/validate/schema-validator-cache.js';
+import { validateTrajectory } from '../operators/validate/validate.js';
 
 const COUNT = Number(process.argv[2] ?? 3000);
 const WARMUP = 300;
