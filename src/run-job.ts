@@ -85,7 +85,8 @@ export async function runJob(opts: JobOptions): Promise<number> {
       process.stderr.write(`gemflow: run stopped early: ${result.fatal.message}\n`);
       code = 2;
     } else if (!result.funnel.balanced) {
-      process.stderr.write('gemflow: the funnel does not balance: this is a bug, please report it with the manifest\n');
+      const d = result.funnel.documents;
+      process.stderr.write(`gemflow: the funnel does not balance: ${d.inFlight} of ${d.received} documents received left in no known way (${JSON.stringify(d)}); this is a bug, please report it with the manifest\n`);
       code = 3;
     }
   } finally {
