@@ -248,6 +248,12 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     }
     metrics.completed(promptTokens, answer.completionTokens, answer.finishReason, queueSec);
     if (res.destroyed) return;
+    if (faultConfig.hung) {
+      // Wedged while it ran: the answer never leaves.
+      hung.add(res);
+      res.on('close', () => hung.delete(res));
+      return;
+    }
     metrics.status(200);
     if (answer.finishReason === 'stop' && fault === undefined) metrics.answeredKey(key, documentHash(body.messages));
     sendJson(res, 200, {
