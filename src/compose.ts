@@ -168,14 +168,23 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
       retryBaseMs: config.llm.retryBaseMs,
       retryMaxMs: config.llm.retryMaxMs,
       cache,
+      noReplicaWaitMs: config.llm.noReplicaWaitMs,
       // Breaker changes (a replica ejected or readmitted) are worth a log line; limit changes are not.
-      adaptive: { onEvent: (e) => e.kind === 'breaker' && log.warn('inference replica state changed', { url: e.url, state: e.state, reason: e.reason }) },
+      adaptive: {
+        onEvent: (e) => e.kind === 'breaker' && log.warn('inference replica state changed', { url: e.url, state: e.state, reason: e.reason }),
+        breaker: {
+          ...config.llm.breaker,
+          healthIntervalMs: config.llm.health.intervalMs,
+          healthTimeoutMs: config.llm.health.timeoutMs,
+          healthFailureThreshold: config.llm.health.failureThreshold,
+        },
+      },
     });
     closers.push(() => client.close());
     await client.start();
 
-    const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate);
-    const llm = stepLlmFactory(client, () => (client as { contextTokens?: number }).contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e)));
+    const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate, { lastCause: () => client.lastFailure });
+    const llm = stepLlmFactory(client, () => (client as { contextTokens?: number }).contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e), e));
     const parts = await buildParts(config, log, llm, metrics, closers);
     const sink = parts.sink;
 

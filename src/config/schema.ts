@@ -75,6 +75,8 @@ export const EndpointConfig = z.strictObject({
   maxConcurrency: z.number().int().positive().default(1024),
   /** Where adaptive concurrency starts. */
   initialConcurrency: z.number().int().positive().default(16),
+  /** The model's context length in tokens; default: `max_model_len` from the server's /v1/models. */
+  maxModelLen: z.number().int().positive().optional(),
 });
 
 export const LlmConfig = z.strictObject({
@@ -110,6 +112,36 @@ export const LlmConfig = z.strictObject({
   maxErrorRate: z.number().min(0).max(1).default(0.5),
   errorWindow: z.number().int().positive().default(200),
   /**
+   * A call that finds every replica ejected waits this long for one to come back before failing with
+   * llm_no_healthy_endpoint (time gemflow's own event loop was stalled does not count).
+   */
+  noReplicaWaitMs: z.number().int().min(0).default(30000),
+  /** GET /health of each replica: every `intervalMs`; `failureThreshold` consecutive failed probes eject it. */
+  health: z
+    .strictObject({
+      intervalMs: z.number().int().positive().default(2000),
+      timeoutMs: z.number().int().positive().default(5000),
+      failureThreshold: z.number().int().positive().default(3),
+    })
+    .default({ intervalMs: 2000, timeoutMs: 5000, failureThreshold: 3 }),
+  /**
+   * Circuit breaker per replica: ejected when at least `minCalls` of the last `window` chat attempts
+   * (judged in the order they were sent, so a burst of fast failures cannot outrun the slower
+   * successes) have outcomes and `maxFailureRate` of them are the server's failures (network errors,
+   * timeouts, 5xx; never 429, 4xx or timeouts caused by gemflow's own stalled event loop). A replica
+   * with requests in flight and no answer for max(`hangMinMs`, `hangLatencyFactor` x its mean latency)
+   * is probed at once and ejected if the probe fails; its requests move to other replicas.
+   */
+  breaker: z
+    .strictObject({
+      window: z.number().int().positive().default(20),
+      minCalls: z.number().int().positive().default(10),
+      maxFailureRate: z.number().gt(0).max(1).default(0.5),
+      hangMinMs: z.number().int().positive().default(10000),
+      hangLatencyFactor: z.number().positive().default(10),
+    })
+    .default({ window: 20, minCalls: 10, maxFailureRate: 0.5, hangMinMs: 10000, hangLatencyFactor: 10 }),
+  /**
    * The bundled simulator, started when `endpoints` is empty (a test double: outputs are synthetic).
    * Its capacity model defaults to one H100 serving a 32B model; `timeScale` < 1 runs simulated time
    * faster than the wall clock so the demo finishes in seconds.
@@ -123,6 +155,8 @@ export const LlmConfig = z.strictObject({
       maxDecodeTokensPerSecPerSeq: z.number().positive().optional(),
       timeScale: z.number().positive().default(0.02),
       faultRate: z.number().min(0).max(1).default(0),
+      /** The simulated model's context length (prompt + max_tokens); default 32768. */
+      maxModelLen: z.number().int().positive().optional(),
     })
     .default({ replicas: 1, timeScale: 0.02, faultRate: 0 }),
 });

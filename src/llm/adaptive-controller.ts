@@ -62,7 +62,7 @@ export interface AdaptiveOptions {
   intervalMs?: number;
   /** Period of /metrics scrapes; default 300 ms. */
   scrapeIntervalMs?: number;
-  /** Timeout of one /metrics or /health request; default 1000 ms. */
+  /** Timeout of one /metrics request; default 1000 ms (the /health timeout is the breaker's healthTimeoutMs). */
   scrapeTimeoutMs?: number;
   /** Floor of every replica's limit: no transient signal goes below it. Default 4. */
   minConcurrency?: number;
@@ -259,7 +259,7 @@ export class AdaptiveController {
     if (this.#replicas.has(ep)) return;
     const origin = new URL(ep.url).origin;
     const healthUrl = origin + ep.path('/health');
-    const breaker = new CircuitBreaker(ep, (signal) => this.#scraper.health(healthUrl, signal), this.#o.breaker, (state, reason) =>
+    const breaker = new CircuitBreaker(ep, (signal, timeoutMs) => this.#scraper.health(healthUrl, signal, timeoutMs), this.#o.breaker, (state, reason) =>
       this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason }),
     );
     const r = new Replica(ep, origin + ep.path('/metrics'), breaker);
@@ -333,6 +333,7 @@ export class AdaptiveController {
       r.completionsPerSec += RATE_ALPHA * (r.okSinceTick / dtSec - r.completionsPerSec);
       r.okSinceTick = 0;
       const latencyRatio = r.latencyRatio();
+      r.breaker.watch();
       if (r.breaker.state !== 'closed') continue; // the breaker owns the limit while the replica is on trial
       const g = this.#scraper.latest(r.ep.url);
       const gauges = g && now - g.at <= staleMs ? g : undefined;

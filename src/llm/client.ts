@@ -1,9 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import type { EndpointConfig } from '../config/schema.js';
-import { GemflowError, errorCode } from '../errors.js';
+import { GemflowError, errorCode, isInfrastructureFailure } from '../errors.js';
 import { AdaptiveController, type AdaptiveOptions, type ReplicaReport } from './adaptive-controller.js';
 import type { ResponseCache } from './cache.js';
 import { Endpoint, EndpointScheduler } from './endpoint.js';
+import { stallAwareTimeout } from './loop-stall.js';
+import { describeNetworkError, networkErrno } from './network-errors.js';
 import { aborted, parseRetryAfter, withRetries, type RetryInfo, type RetryPolicy } from './retry.js';
 import type { ChatRequest, ChatResult, InferenceClient } from './types.js';
 
@@ -53,7 +55,15 @@ export interface HttpInferenceClientOptions {
    * per replica (see adaptive-controller.ts). Default on; false keeps every limit where it is set.
    */
   adaptive?: boolean | AdaptiveOptions;
+  /**
+   * How long a call waits for a replica to be readmitted when every one is ejected, before failing
+   * with `llm_no_healthy_endpoint`; default 30 s (0: fail at once).
+   */
+  noReplicaWaitMs?: number;
 }
+
+/** Reroutes of one attempt (its replica ejected under it) that do not spend the retry budget. */
+const MAX_FREE_REROUTES = 8;
 
 /**
  * The vLLM / OpenAI-compatible client: POST /v1/chat/completions with structured output, over one
@@ -71,12 +81,16 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
   readonly #adaptive: AdaptiveController | undefined;
   #started: Promise<void> | undefined;
   #model: string | undefined;
+  #lastFailure: GemflowError | undefined;
 
   constructor(opts: HttpInferenceClientOptions) {
     if (opts.endpoints.length === 0) throw new GemflowError('config_invalid', 'HttpInferenceClient needs at least one endpoint');
     this.#opts = opts;
     this.#policy = { maxRetries: opts.maxRetries, baseMs: opts.retryBaseMs ?? 500, maxMs: opts.retryMaxMs ?? 30_000 };
-    this.#scheduler = new EndpointScheduler(opts.endpoints.map((c) => new Endpoint(c)));
+    this.#scheduler = new EndpointScheduler(
+      opts.endpoints.map((c) => new Endpoint(c)),
+      { noReplicaWaitMs: opts.noReplicaWaitMs },
+    );
     if (opts.adaptive !== false) {
       this.#adaptive = new AdaptiveController(opts.adaptive === true ? {} : opts.adaptive);
       for (const ep of this.#scheduler.endpoints) this.#adaptive.attach(ep);
@@ -154,6 +168,29 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     return this.#scheduler.waiting;
   }
 
+  /** Calls waiting because no replica is routable at all (every one ejected); 0 otherwise. */
+  get waitingForReplica(): number {
+    return this.#scheduler.waitingForReplica;
+  }
+
+  /**
+   * The model's context length in tokens (prompt + max_tokens must fit), the smallest over the
+   * endpoints: each endpoint's `maxModelLen` config, else `max_model_len` from its /v1/models (known
+   * after start()). Undefined when no endpoint says. Estimate prompts with `estimateTokens`.
+   */
+  get contextTokens(): number | undefined {
+    const lens = this.#scheduler.endpoints.map((ep) => ep.maxModelLen).filter((n): n is number => n !== undefined);
+    return lens.length === 0 ? undefined : Math.min(...lens);
+  }
+
+  /**
+   * The last failure attributed to the servers (a failed attempt: network error, timeout, 5xx, 429,
+   * a replica ejected under a call, or no replica at all), for messages that must name the cause.
+   */
+  get lastFailure(): GemflowError | undefined {
+    return this.#lastFailure;
+  }
+
   usage(): Record<string, StageUsage> {
     return Object.fromEntries([...this.#usage].map(([stage, u]) => [stage, { ...u, errors: { ...u.errors } }]));
   }
@@ -172,22 +209,43 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     try {
       const result = await withRetries(
         async () => {
-          const ep = await this.#scheduler.acquire(req.signal, previous);
-          previous = ep;
-          const started = performance.now();
-          try {
-            const result = await this.#complete(ep, model, req);
-            ep.onOutcome({ ok: true, latencyMs: performance.now() - started, promptTokens: result.promptTokens, completionTokens: result.completionTokens });
-            return result;
-          } catch (e) {
-            const code = errorCode(e);
-            if (code !== 'llm_aborted') {
-              count(usage.errors, code);
-              ep.onOutcome({ ok: false, latencyMs: performance.now() - started, code });
+          for (let reroutes = 0; ; reroutes++) {
+            let ep: Endpoint;
+            try {
+              ep = await this.#scheduler.acquire(req.signal, previous);
+            } catch (e) {
+              if (errorCode(e) === 'llm_no_healthy_endpoint') this.#lastFailure = e as GemflowError;
+              throw e;
             }
-            throw e;
-          } finally {
-            this.#scheduler.release(ep);
+            previous = ep;
+            const started = performance.now();
+            const seq = ep.begin();
+            try {
+              const result = await this.#complete(ep, model, req);
+              ep.end(seq);
+              ep.onOutcome({ ok: true, seq, latencyMs: performance.now() - started, promptTokens: result.promptTokens, completionTokens: result.completionTokens });
+              return result;
+            } catch (e) {
+              ep.end(seq);
+              const code = errorCode(e);
+              if (code === 'llm_aborted') throw e;
+              count(usage.errors, code);
+              const ge = e as GemflowError;
+              if (isInfrastructureFailure(e)) this.#lastFailure = ge;
+              // Its replica was ejected under it (failing or hanging): move on at once, for free.
+              if (code === 'llm_stalled' && ge.detail?.reroute === true && reroutes < MAX_FREE_REROUTES) continue;
+              ep.onOutcome({
+                ok: false,
+                seq,
+                latencyMs: performance.now() - started,
+                code,
+                message: ge.message,
+                stalledMs: typeof ge.detail?.stalledMs === 'number' ? ge.detail.stalledMs : undefined,
+              });
+              throw e;
+            } finally {
+              this.#scheduler.release(ep);
+            }
           }
         },
         this.#policy,
@@ -214,7 +272,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
   }
 
   async #discover(signal?: AbortSignal): Promise<void> {
-    for (const ep of this.#scheduler.endpoints) await this.#discoverOne(ep, signal);
+    await Promise.all(this.#scheduler.endpoints.map((ep) => this.#discoverOne(ep, signal)));
     const models = new Set(this.#scheduler.endpoints.map((ep) => ep.model));
     if (models.size > 1) {
       throw new GemflowError('llm_model_mismatch', `endpoints serve different models (${[...models].join(', ')}); replicas must serve one model`);
@@ -249,26 +307,57 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     };
   }
 
+  /**
+   * GET /v1/models: the served model (when the config names none; retried like chat calls) and its
+   * max_model_len. When the config names the model, the lookup is one quick best-effort try (its
+   * failure leaves the context length unknown, and the breaker deals with a replica that is down).
+   */
   async #discoverOne(ep: Endpoint, signal?: AbortSignal): Promise<void> {
-    if (ep.model !== undefined) return;
-    const body = await withRetries(() => this.#send(ep, 'GET', '/v1/models', undefined, signal), this.#policy, { signal });
-    const id = (body as { data?: { id?: unknown }[] }).data?.[0]?.id;
+    type Models = { data?: { id?: unknown; max_model_len?: unknown }[] };
+    let body: Models;
+    if (ep.model === undefined) {
+      body = (await withRetries(() => this.#send(ep, 'GET', '/v1/models', undefined, signal), this.#policy, { signal })) as Models;
+    } else {
+      if (ep.maxModelLen !== undefined) return;
+      try {
+        body = (await this.#send(ep, 'GET', '/v1/models', undefined, signal, Math.min(this.#opts.timeoutMs, 5000))) as Models;
+      } catch (e) {
+        if (errorCode(e) === 'llm_aborted') throw e;
+        return;
+      }
+    }
+    const entries = Array.isArray(body.data) ? body.data : [];
+    const id = ep.model ?? entries[0]?.id;
     if (typeof id !== 'string') throw new GemflowError('llm_bad_response', `${ep.url}/v1/models lists no model`);
     ep.model = id;
+    const len = (entries.find((m) => m.id === id) ?? entries[0])?.max_model_len;
+    if (ep.maxModelLen === undefined && typeof len === 'number' && Number.isInteger(len) && len > 0) ep.maxModelLen = len;
   }
 
   /** One HTTP exchange under the per-attempt timeout and the caller's signal; JSON body or a classified error. */
-  async #send(ep: Endpoint, method: 'GET' | 'POST', apiPath: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
+  async #send(
+    ep: Endpoint,
+    method: 'GET' | 'POST',
+    apiPath: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    timeoutMs: number = this.#opts.timeoutMs,
+  ): Promise<unknown> {
     if (signal?.aborted) throw aborted(signal);
     const ac = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    // The timeout counts only time gemflow's own event loop could run (see loop-stall.ts).
+    let timedOut: { elapsedMs: number; stalledMs: number } | undefined;
+    const timer = stallAwareTimeout(timeoutMs, (t) => {
+      timedOut = t;
       ac.abort();
-    }, this.#opts.timeoutMs);
+    });
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
+    ep.track(ac);
     const started = performance.now();
+    /** Only chat completions feed the endpoint's counters and latency (not /v1/models lookups). */
+    const chat = method === 'POST';
+    let serverSpoke = false;
     try {
       const headers: Record<string, string> = { accept: 'application/json' };
       if (body !== undefined) headers['content-type'] = 'application/json';
@@ -281,6 +370,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
         signal: ac.signal,
       });
       const text = await res.body.text();
+      serverSpoke = true;
       if (res.statusCode < 200 || res.statusCode >= 300) throw httpError(ep, res.statusCode, text, res.headers['retry-after']);
       let json: unknown;
       try {
@@ -288,16 +378,28 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       } catch (e) {
         throw new GemflowError('llm_bad_response', `${ep.url}: response body is not JSON: ${text.slice(0, 200)}`, { retriable: true, cause: e });
       }
-      ep.recordSuccess(performance.now() - started);
+      if (chat) ep.recordSuccess(performance.now() - started);
       return json;
     } catch (e) {
-      ep.recordError();
+      if (chat) ep.recordError();
       if (e instanceof GemflowError) throw e;
       if (signal?.aborted) throw aborted(signal);
-      if (timedOut) throw new GemflowError('llm_timeout', `${ep.url}: no answer within ${this.#opts.timeoutMs} ms`, { retriable: true, cause: e });
+      const reason: unknown = ac.signal.reason;
+      if (ac.signal.aborted && reason instanceof GemflowError) throw reason; // the replica was ejected
+      if (timedOut) {
+        const t: { elapsedMs: number; stalledMs: number } = timedOut;
+        throw new GemflowError('llm_timeout', `${ep.url}: timeout: no answer within ${timeoutMs} ms`, {
+          retriable: true,
+          cause: e,
+          detail: { endpoint: ep.url, timeoutMs, elapsedMs: Math.round(t.elapsedMs), stalledMs: Math.round(t.stalledMs) },
+        });
+      }
+      serverSpoke = true; // refused, reset, DNS: an answer of sorts, not a hang
       throw networkError(ep, e);
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
+      ep.untrack(ac);
+      if (serverSpoke) ep.lastProgressAt = performance.now();
       signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -324,17 +426,22 @@ function httpError(ep: Endpoint, status: number, body: string, retryAfter: strin
   const what = `${ep.url}: HTTP ${status}: ${body.slice(0, 200)}`;
   if (status === 429) return new GemflowError('llm_rate_limited', what, { retriable: true, detail });
   if (status === 503) return new GemflowError('llm_unavailable', what, { retriable: true, detail });
+  if (status === 400 && CONTEXT_TOO_LONG.test(body)) {
+    return new GemflowError('llm_context_too_long', `${ep.url}: the request does not fit the model's context: ${body.slice(0, 300)}`, { retriable: false, detail });
+  }
   if (status === 408) return new GemflowError('llm_timeout', what, { retriable: true, detail });
   if (status >= 500) return new GemflowError('llm_server_error', what, { retriable: true, detail });
   return new GemflowError('llm_bad_request', what, { retriable: false, detail });
 }
 
+/** How vLLM (and the simulator) word a request over max_model_len, or one that can never fit the KV cache. */
+const CONTEXT_TOO_LONG = /maximum context length|context length is|reduce the length of the messages|KV-cache tokens|too many tokens|prompt is too long/i;
+
 /** undici's own timeouts are disabled (see Endpoint), so every other failure here is the network's. */
 function networkError(ep: Endpoint, e: unknown): GemflowError {
-  const code = (e as { code?: unknown }).code;
-  return new GemflowError('llm_network', `${ep.url}: ${typeof code === 'string' ? code + ' ' : ''}${(e as Error).message}`, {
+  return new GemflowError('llm_network', `${ep.url}: ${describeNetworkError(e)}`, {
     retriable: true,
     cause: e,
-    detail: { endpoint: ep.url, errno: code },
+    detail: { endpoint: ep.url, errno: networkErrno(e) },
   });
 }

@@ -1,6 +1,8 @@
 import { Pool } from 'undici';
 import type { EndpointConfig } from '../config/schema.js';
+import { performance } from 'node:perf_hooks';
 import { GemflowError } from '../errors.js';
+import { stallAwareTimeout, type StallAwareTimeout } from './loop-stall.js';
 import { aborted } from './retry.js';
 
 /** A snapshot of one endpoint, for logs, metrics and the adaptive concurrency controller. */
@@ -18,6 +20,10 @@ export interface EndpointState {
   latencyEwmaMs: number | undefined;
   /** Ejected by the circuit breaker: not routable. */
   ejected: boolean;
+  /** Why it was ejected (the breaker's reason, naming the last failure), while it is. */
+  ejectReason: string | undefined;
+  /** The model's context length (max_model_len from /v1/models, or the endpoint config), if known. */
+  maxModelLen: number | undefined;
 }
 
 /** The outcome of one chat completion attempt, for the adaptive controller and the circuit breaker. */
@@ -27,6 +33,12 @@ export interface RequestOutcome {
   latencyMs: number;
   /** The error code of a failed attempt. */
   code?: string;
+  /** What went wrong, for the breaker's reason (e.g. "HTTP 503: overloaded", "connection refused (ECONNREFUSED)"). */
+  message?: string;
+  /** Dispatch sequence number from Endpoint.begin(): the breaker judges outcomes in dispatch order. */
+  seq?: number;
+  /** Of the attempt's time, how much gemflow's own event loop was stalled (a timeout then is not the server's fault). */
+  stalledMs?: number;
   promptTokens?: number;
   completionTokens?: number;
 }
@@ -61,6 +73,19 @@ export class Endpoint {
    * waiting queue gets less of the work; it does not change how many slots the endpoint has.
    */
   backlog = 0;
+  /** max_model_len: from the endpoint config, else learnt from /v1/models by the client. */
+  maxModelLen: number | undefined;
+  /** Why the breaker ejected it (set while ejected). */
+  ejectReason: string | undefined;
+  /**
+   * performance.now() of the last sign of life from the server on a chat call (any answer or error),
+   * or of the moment requests started to be in flight after none were: a replica with requests in
+   * flight and no progress for long is hanging.
+   */
+  lastProgressAt = performance.now();
+  readonly #active = new Set<AbortController>();
+  readonly #pending = new Set<number>();
+  #nextSeq = 0;
   readonly #basePath: string;
   #limit: number;
   #ejected = false;
@@ -70,6 +95,7 @@ export class Endpoint {
     this.url = config.url;
     this.apiKey = config.apiKey;
     this.model = config.model;
+    this.maxModelLen = config.maxModelLen;
     this.maxConcurrency = config.maxConcurrency;
     this.#limit = this.#clamp(config.initialConcurrency);
     // Both "http://host:8000" and "http://host:8000/v1" name the same server.
@@ -109,6 +135,56 @@ export class Endpoint {
     return this.#basePath + apiPath;
   }
 
+  /** Registers an exchange in flight, so that abortInFlight() can cancel it. */
+  track(ac: AbortController): void {
+    this.#active.add(ac);
+  }
+
+  untrack(ac: AbortController): void {
+    this.#active.delete(ac);
+  }
+
+  /**
+   * Cancels every exchange in flight here (the replica was ejected): each fails with retriable
+   * `llm_stalled` (detail.reroute = true), which the client retries on another replica without
+   * spending an attempt of its retry budget.
+   */
+  abortInFlight(reason: string): number {
+    const n = this.#active.size;
+    for (const ac of [...this.#active]) {
+      ac.abort(
+        new GemflowError('llm_stalled', `${this.url} was ejected (${reason}); the request moves to another replica`, {
+          retriable: true,
+          detail: { endpoint: this.url, reroute: true },
+        }),
+      );
+    }
+    this.#active.clear();
+    return n;
+  }
+
+  /** A chat attempt starts: its dispatch sequence number. Pair with end(). */
+  begin(): number {
+    const seq = this.#nextSeq++;
+    this.#pending.add(seq);
+    return seq;
+  }
+
+  end(seq: number): void {
+    this.#pending.delete(seq);
+  }
+
+  /** The next sequence number begin() will hand out. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  /** The oldest attempt still in flight (nextSeq when none): every earlier attempt has its outcome. */
+  get horizon(): number {
+    for (const seq of this.#pending) return seq; // insertion order = ascending
+    return this.#nextSeq;
+  }
+
   recordSuccess(latencyMs: number): void {
     this.ok++;
     this.latencyEwmaMs = this.latencyEwmaMs === undefined ? latencyMs : this.latencyEwmaMs + LATENCY_ALPHA * (latencyMs - this.latencyEwmaMs);
@@ -119,8 +195,8 @@ export class Endpoint {
   }
 
   state(): EndpointState {
-    const { url, model, limit, maxConcurrency, inFlight, ok, errors, latencyEwmaMs, ejected } = this;
-    return { url, model, limit, maxConcurrency, inFlight, ok, errors, latencyEwmaMs, ejected };
+    const { url, model, limit, maxConcurrency, inFlight, ok, errors, latencyEwmaMs, ejected, ejectReason, maxModelLen } = this;
+    return { url, model, limit, maxConcurrency, inFlight, ok, errors, latencyEwmaMs, ejected, ejectReason, maxModelLen };
   }
 
   #clamp(n: number): number {
@@ -132,6 +208,17 @@ interface Waiter {
   avoid: Endpoint | undefined;
   grant(ep: Endpoint): void;
   fail(e: GemflowError): void;
+  /** Armed while no endpoint is routable: fails the waiter after noReplicaWaitMs. */
+  noReplica?: StallAwareTimeout;
+}
+
+export interface EndpointSchedulerOptions {
+  /**
+   * How long a request waits for a routable replica when every one is ejected (or none is left)
+   * before failing with `llm_no_healthy_endpoint`; default 30 s. Time the event loop was stalled does
+   * not count. 0 fails at once.
+   */
+  noReplicaWaitMs?: number;
 }
 
 /**
@@ -139,15 +226,18 @@ interface Waiter {
  * (limit - inFlight), never `avoid` (where its previous attempt failed) while another is routable; when no
  * endpoint has a free slot it waits in one FIFO queue shared by all endpoints, and is granted the
  * next slot to free up anywhere. No polling: releases and limit increases hand slots over directly.
- * When no endpoint is routable (all ejected, or none left), requests fail at once with
- * `llm_no_healthy_endpoint` instead of waiting for a replica that may never come back.
+ * When no endpoint is routable (all ejected, or none left), requests keep waiting for one to be
+ * readmitted, each for at most `noReplicaWaitMs` (and its caller's signal); then it fails with
+ * `llm_no_healthy_endpoint`, whose message names why each replica was ejected.
  */
 export class EndpointScheduler {
   readonly #endpoints: Endpoint[] = [];
   /** Insertion-ordered, so iteration is FIFO and removal of an aborted waiter is O(1). */
   readonly #waiters = new Set<Waiter>();
+  readonly #noReplicaWaitMs: number;
 
-  constructor(endpoints: readonly Endpoint[]) {
+  constructor(endpoints: readonly Endpoint[], opts: EndpointSchedulerOptions = {}) {
+    this.#noReplicaWaitMs = opts.noReplicaWaitMs ?? 30_000;
     for (const ep of endpoints) this.add(ep);
   }
 
@@ -177,33 +267,43 @@ export class EndpointScheduler {
     return this.#waiters.size;
   }
 
+  /** Requests waiting while no replica is routable at all (0 when one is). */
+  get waitingForReplica(): number {
+    return this.#routable() ? 0 : this.#waiters.size;
+  }
+
   /** Takes a slot; rejects with `llm_aborted` if `signal` aborts first. Pair with release(). */
   acquire(signal?: AbortSignal, avoid?: Endpoint): Promise<Endpoint> {
     if (signal?.aborted) return Promise.reject(aborted(signal));
-    if (!this.#routable()) return Promise.reject(this.#noEndpoint());
+    if (!this.#routable() && this.#noReplicaWaitMs <= 0) return Promise.reject(this.#noEndpoint());
     const free = this.#waiters.size === 0 ? this.#pick(avoid) : undefined;
     if (free) {
+      if (free.inFlight <= 0) free.lastProgressAt = performance.now();
       free.inFlight++;
       return Promise.resolve(free);
     }
     return new Promise((resolve, reject) => {
       const onAbort = () => {
+        waiter.noReplica?.cancel();
         this.#waiters.delete(waiter);
         reject(aborted(signal!));
       };
       const waiter: Waiter = {
         avoid,
         grant: (ep) => {
+          waiter.noReplica?.cancel();
           signal?.removeEventListener('abort', onAbort);
           resolve(ep);
         },
         fail: (e) => {
+          waiter.noReplica?.cancel();
           signal?.removeEventListener('abort', onAbort);
           reject(e);
         },
       };
       this.#waiters.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
+      if (!this.#routable()) this.#armNoReplica(waiter);
     });
   }
 
@@ -212,12 +312,30 @@ export class EndpointScheduler {
     this.#pump();
   }
 
+  /** Starts the waiter's bounded wait for a routable replica (no-op when already waiting). */
+  #armNoReplica(waiter: Waiter): void {
+    if (waiter.noReplica) return;
+    waiter.noReplica = stallAwareTimeout(this.#noReplicaWaitMs, () => {
+      waiter.noReplica = undefined;
+      if (!this.#waiters.delete(waiter)) return;
+      waiter.fail(this.#noEndpoint());
+    });
+  }
+
   #pump(): void {
     if (!this.#routable()) {
-      const e = this.#noEndpoint();
-      for (const waiter of this.#waiters) waiter.fail(e);
-      this.#waiters.clear();
+      if (this.#noReplicaWaitMs <= 0) {
+        const e = this.#noEndpoint();
+        for (const waiter of [...this.#waiters]) waiter.fail(e);
+        this.#waiters.clear();
+        return;
+      }
+      for (const waiter of this.#waiters) this.#armNoReplica(waiter);
       return;
+    }
+    for (const waiter of this.#waiters) {
+      waiter.noReplica?.cancel();
+      waiter.noReplica = undefined;
     }
     for (const waiter of this.#waiters) {
       const ep = this.#pick(waiter.avoid);
@@ -226,6 +344,7 @@ export class EndpointScheduler {
         continue; // only where this call just failed has a slot: leave it to the calls behind
       }
       this.#waiters.delete(waiter);
+      if (ep.inFlight <= 0) ep.lastProgressAt = performance.now();
       ep.inFlight++;
       waiter.grant(ep);
     }
@@ -253,7 +372,15 @@ export class EndpointScheduler {
 
   #noEndpoint(): GemflowError {
     const n = this.#endpoints.length;
-    const why = n === 0 ? 'no endpoints are configured' : `all ${n} endpoints are ejected by the circuit breaker (failing or unhealthy)`;
-    return new GemflowError('llm_no_healthy_endpoint', `no inference endpoint can take requests: ${why}`, { retriable: false, detail: { endpoints: n } });
+    const reasons = this.#endpoints.map((ep) => `${ep.url}: ${ep.ejectReason ?? 'ejected'}`);
+    const why =
+      n === 0
+        ? 'no endpoints are configured'
+        : `all ${n} endpoints are ejected by the circuit breaker (${reasons.join('; ')})`;
+    const waited = this.#noReplicaWaitMs > 0 ? `, and none came back within ${this.#noReplicaWaitMs} ms` : '';
+    return new GemflowError('llm_no_healthy_endpoint', `no inference endpoint can take requests: ${why}${waited}`, {
+      retriable: false,
+      detail: { endpoints: n, reasons, waitedMs: this.#noReplicaWaitMs },
+    });
   }
 }

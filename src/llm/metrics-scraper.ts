@@ -1,5 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
+import type { ProbeResult } from './circuit-breaker.js';
+import { stallAwareTimeout } from './loop-stall.js';
+import { describeNetworkError } from './network-errors.js';
 
 /** The latest gauges one vLLM replica reported on GET /metrics. Undefined fields: the server does not export them. */
 export interface ServerGauges {
@@ -85,14 +88,29 @@ export class MetricsScraper {
   }
 
   /**
-   * GET `healthUrl`: false on a network error, a timeout or a 5xx (vLLM answers 200 when healthy).
-   * Other statuses mean the server is up but has no such route (e.g. a proxy in front), so count as healthy.
+   * GET `healthUrl`: unhealthy on a network error, a timeout or a 5xx (vLLM answers 200 when healthy),
+   * with the reason. Other statuses mean the server is up but has no such route (e.g. a proxy in
+   * front), so count as healthy. The timeout (default: the scraper's) excludes time gemflow's own event
+   * loop was stalled; a check that still timed out mostly during a stall is inconclusive.
    */
-  async health(healthUrl: string, signal?: AbortSignal): Promise<boolean> {
+  async health(healthUrl: string, signal?: AbortSignal, timeoutMs: number = this.#timeoutMs): Promise<ProbeResult> {
+    const ac = new AbortController();
+    let timing: { elapsedMs: number; stalledMs: number } | undefined;
+    const timer = stallAwareTimeout(timeoutMs, (t) => {
+      timing = t;
+      ac.abort();
+    });
     try {
-      return (await this.#get(healthUrl, signal)).statusCode < 500;
-    } catch {
-      return false;
+      const { statusCode } = await this.#get(healthUrl, signal ? AbortSignal.any([signal, ac.signal]) : ac.signal, false);
+      return statusCode < 500 ? { healthy: true } : { healthy: false, reason: `HTTP ${statusCode}` };
+    } catch (e) {
+      if (timing) {
+        if (timing.stalledMs > timing.elapsedMs / 2) return { healthy: undefined, reason: `gemflow's event loop stalled for ${Math.round(timing.stalledMs)} ms` };
+        return { healthy: false, reason: `timeout: no answer within ${timeoutMs} ms` };
+      }
+      return { healthy: false, reason: describeNetworkError(e) };
+    } finally {
+      timer.cancel();
     }
   }
 
@@ -119,12 +137,11 @@ export class MetricsScraper {
     );
   }
 
-  async #get(url: string, signal: AbortSignal | undefined): Promise<{ statusCode: number; text: string }> {
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const res = await request(url, {
-      dispatcher: this.#agent,
-      signal: signal ? AbortSignal.any([signal, timeout, this.#closing.signal]) : AbortSignal.any([timeout, this.#closing.signal]),
-    });
+  async #get(url: string, signal: AbortSignal | undefined, ownTimeout = true): Promise<{ statusCode: number; text: string }> {
+    const signals = [this.#closing.signal];
+    if (signal) signals.push(signal);
+    if (ownTimeout) signals.push(AbortSignal.timeout(this.#timeoutMs));
+    const res = await request(url, { dispatcher: this.#agent, signal: AbortSignal.any(signals) });
     return { statusCode: res.statusCode, text: await res.body.text() };
   }
 }

@@ -73,7 +73,7 @@ export async function withRetries<T>(
       if (n >= policy.maxRetries) {
         throw new GemflowError('llm_exhausted', `LLM call failed after ${n + 1} attempts; last error ${e.code}: ${e.message}`, {
           cause: e,
-          detail: { attempts: n + 1, lastCode: e.code },
+          detail: { attempts: n + 1, lastCode: e.code, lastMessage: e.message, ...pick(e.detail, ['status', 'errno', 'endpoint']) },
         });
       }
       const retryAfterMs = e.detail?.retryAfterMs;
@@ -82,4 +82,10 @@ export async function withRetries<T>(
       await sleep(delayMs, opts.signal);
     }
   }
+}
+
+function pick(detail: Record<string, unknown> | undefined, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (detail?.[k] !== undefined) out[k] = detail[k];
+  return out;
 }

@@ -21,6 +21,7 @@ const NUMBER_FLAGS = {
   'decode-tokens-per-sec': 'decodeTokensPerSec',
   'max-decode-tokens-per-sec-per-seq': 'maxDecodeTokensPerSecPerSeq',
   'kv-cache-tokens': 'kvCacheTokens',
+  'max-model-len': 'maxModelLen',
   'tick-ms': 'tickMs',
   'time-scale': 'timeScale',
   seed: 'seed',
@@ -34,6 +35,7 @@ export const SIMULATOR_USAGE = `gemflow simulate: run the bundled vLLM simulator
   --model NAME             served model name                                                    default gemflow-sim-32b
   --max-running-seqs N  --prefill-tokens-per-sec N  --decode-tokens-per-sec N
   --max-decode-tokens-per-sec-per-seq N  --kv-cache-tokens N  --tick-ms N
+  --max-model-len N        context length: prompt + max_tokens beyond it get 400               default 32768
   --time-scale X           wall-clock seconds per simulated second                              default 1
   --seed N  --judge-fail-rate X
   --fault-rate X           total fault probability, spread over --fault-kinds

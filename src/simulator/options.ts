@@ -55,6 +55,12 @@ export interface FaultConfig {
   retryAfterSec?: number;
   /** When true, GET /health answers 503. */
   unhealthy?: boolean;
+  /**
+   * When true, the replica hangs completely: it accepts connections and requests and never answers
+   * any (chat completions, /health, /v1/models, /metrics), like a wedged server. /sim/stats still
+   * answers. Hung requests are answered 503 by close().
+   */
+  hung?: boolean;
 }
 
 export interface SimulatorOptions {
@@ -67,6 +73,11 @@ export interface SimulatorOptions {
   decodeTokensPerSec: number;
   maxDecodeTokensPerSecPerSeq: number;
   kvCacheTokens: number;
+  /**
+   * The model's context length (vLLM's max_model_len), reported by /v1/models: a request whose prompt
+   * tokens + max_tokens exceed it gets 400 with vLLM's message, before any scheduling or fault roll.
+   */
+  maxModelLen: number;
   /** Length of one scheduler step in simulated milliseconds. */
   tickMs: number;
   /** Wall-clock seconds per simulated second: 1 = real time, 0.01 = a hundred times faster. */
@@ -90,6 +101,7 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   decodeTokensPerSec: 2_500,
   maxDecodeTokensPerSecPerSeq: 40,
   kvCacheTokens: 400_000,
+  maxModelLen: 32_768,
   tickMs: 10,
   timeScale: 1,
   seed: 0,

@@ -59,7 +59,7 @@ function resolveOptions(opts: SimulatorStartOptions): SimulatorOptions {
   const o: SimulatorOptions = { ...DEFAULT_SIMULATOR_OPTIONS, ...rest };
   if (faultRate !== undefined) o.faults = { ...o.faults, totalRate: faultRate };
   const problems: string[] = [];
-  const positive = ['prefillTokensPerSec', 'decodeTokensPerSec', 'maxDecodeTokensPerSecPerSeq', 'kvCacheTokens', 'tickMs', 'timeScale', 'maxBodyBytes'] as const;
+  const positive = ['prefillTokensPerSec', 'decodeTokensPerSec', 'maxDecodeTokensPerSecPerSeq', 'kvCacheTokens', 'maxModelLen', 'tickMs', 'timeScale', 'maxBodyBytes'] as const;
   for (const k of positive) if (!(o[k] > 0)) problems.push(`${k} must be > 0, got ${o[k]}`);
   if (!Number.isInteger(o.maxRunningSeqs) || o.maxRunningSeqs < 1) problems.push(`maxRunningSeqs must be an integer >= 1, got ${o.maxRunningSeqs}`);
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) problems.push(`port must be an integer in 0..65535, got ${o.port}`);
@@ -193,6 +193,16 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     if (body.schemaName !== undefined && !isSimulatedStage(stage)) {
       return reply(res, 400, `the simulator answers only the json_schema names gemflow_extract|ground|refine|judge|synthesize, not "${body.schemaName}"`);
     }
+    // vLLM validates the length against max_model_len before scheduling anything.
+    const promptTokens = tokensOf(body.messages.reduce((n, m) => n + m.content.length, 0));
+    if (promptTokens + body.maxTokens > o.maxModelLen) {
+      return reply(
+        res,
+        400,
+        `This model's maximum context length is ${o.maxModelLen} tokens. However, you requested ${promptTokens + body.maxTokens} tokens ` +
+          `(${promptTokens} in the messages, ${body.maxTokens} in the completion). Please reduce the length of the messages or completion.`,
+      );
+    }
 
     const fault = faults.roll(key);
     if (fault) metrics.fault(fault);
@@ -223,7 +233,6 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
       return reply(res, errorCode(e) === 'invalid_request' ? 400 : 500, errorMessage(e));
     }
     const answer = shape(content, body.maxTokens, fault);
-    const promptTokens = tokensOf(body.messages.reduce((n, m) => n + m.content.length, 0));
 
     const abort = new AbortController();
     res.on('close', () => {
@@ -239,6 +248,12 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     }
     metrics.completed(promptTokens, answer.completionTokens, answer.finishReason, queueSec);
     if (res.destroyed) return;
+    if (faultConfig.hung) {
+      // Wedged while it ran: the answer never leaves.
+      hung.add(res);
+      res.on('close', () => hung.delete(res));
+      return;
+    }
     metrics.status(200);
     if (answer.finishReason === 'stop' && fault === undefined) metrics.answeredKey(key, documentHash(body.messages));
     sendJson(res, 200, {
@@ -267,6 +282,13 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     track(req, res);
     const path = (req.url ?? '/').split('?')[0];
     const get = req.method === 'GET';
+    if (faultConfig.hung && path !== '/sim/stats') {
+      // Wedged: read the request (so the client's write completes) and never answer.
+      req.resume();
+      hung.add(res);
+      res.on('close', () => hung.delete(res));
+      return;
+    }
     if (path === '/v1/chat/completions') {
       if (req.method !== 'POST') return sendError(res, 405, 'use POST');
       chat(req, res).catch((e: unknown) => sendError(res, 500, errorMessage(e)));
@@ -275,7 +297,7 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     } else if (path === '/v1/models' && get) {
       sendJson(res, 200, {
         object: 'list',
-        data: [{ id: o.model, object: 'model', created: 0, owned_by: 'gemflow-simulator', root: o.model, max_model_len: o.kvCacheTokens }],
+        data: [{ id: o.model, object: 'model', created: 0, owned_by: 'gemflow-simulator', root: o.model, max_model_len: o.maxModelLen }],
       });
     } else if (path === '/metrics' && get) {
       const text = metrics.prometheus(capacity.snapshot());

@@ -19,12 +19,13 @@ describe('gemflow run against a failing inference cluster', () => {
     const cfg = await writePipeline(dir, {
       source: { type: 'files', paths: [CORPUS] },
       relevance: { threads: 0 },
-      llm: { endpoints: [{ url: a.url }, { url: b.url }], retryBaseMs: 10, retryMaxMs: 100, errorWindow: 20 },
+      llm: { endpoints: [{ url: a.url }, { url: b.url }], retryBaseMs: 10, retryMaxMs: 100, errorWindow: 20, noReplicaWaitMs: 2000 },
       sink: { dir: out },
     });
     const r = await runCli(['run', cfg, '--quiet']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('inference cluster unusable');
+    expect(r.stderr).toContain('HTTP 503'); // the message names the underlying cause
     const m = await readManifest(out);
     // Nothing was written, nothing is silently lost: the documents not finished stay uncommitted.
     expect(m.funnel.documents.written).toBe(0);

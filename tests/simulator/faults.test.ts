@@ -79,6 +79,19 @@ describe('fault injection', () => {
     expect((await stillHanging).status).toBe(503);
   });
 
+  it('a hung replica answers nothing at all (chat in flight or new, /health, /v1/models, /metrics) until close()', async () => {
+    const sim = await start({ prefillTokensPerSec: 1, timeScale: 1 }); // a long prefill: the first call is in flight
+    const inFlight = postChat(sim.url, body());
+    await expect.poll(() => sim.stats().requests.total).toBe(1);
+    sim.setFaults({ hung: true });
+    for (const path of ['/health', '/v1/models', '/metrics']) {
+      await expect(fetch(`${sim.url}${path}`, { signal: AbortSignal.timeout(200) })).rejects.toThrow(/aborted|timeout/i);
+    }
+    await expect(postChat(sim.url, body(1), AbortSignal.timeout(200))).rejects.toThrow(/aborted|timeout/i);
+    await sim.close();
+    expect((await inFlight).status).toBe(503);
+  });
+
   it('rolls faults deterministically from the seed, differently per replica, and again on a retry', async () => {
     const outcomes = async (sim: SimulatorHandle): Promise<number[]> => {
       const statuses: number[] = [];

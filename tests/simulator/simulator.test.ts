@@ -15,6 +15,22 @@ afterEach(async () => {
 });
 
 describe('vLLM endpoints', () => {
+  it('reports max_model_len and refuses a request over it with 400 and vLLM\'s message', async () => {
+    const sim = await start({ maxModelLen: 1000 });
+    const models = (await (await fetch(`${sim.url}/v1/models`)).json()) as { data: { max_model_len: number }[] };
+    expect(models.data[0]!.max_model_len).toBe(1000);
+    const content = 'x'.repeat(3600); // 900 tokens at ~4 characters per token
+    const res = await postChat(sim.url, { messages: [{ role: 'user', content }], max_tokens: 200 });
+    expect(res.status).toBe(400);
+    const j = (await res.json()) as { error: { message: string; type: string } };
+    expect(j.error.type).toBe('BadRequestError');
+    expect(j.error.message).toBe(
+      "This model's maximum context length is 1000 tokens. However, you requested 1100 tokens (900 in the messages, 200 in the completion). Please reduce the length of the messages or completion.",
+    );
+    expect((await postChat(sim.url, { messages: [{ role: 'user', content }], max_tokens: 100 })).status).toBe(200); // exactly fits
+    expect((await (await fetch(`${(await start()).url}/v1/models`)).json()) as unknown).toMatchObject({ data: [{ max_model_len: 32768 }] });
+  });
+
   it('serves /v1/models, /health and a plain chat completion in the OpenAI shape', async () => {
     const sim = await start();
     expect(sim.url).toBe(`http://127.0.0.1:${sim.port}`);

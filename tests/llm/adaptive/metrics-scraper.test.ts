@@ -78,13 +78,16 @@ describe('MetricsScraper', () => {
       s.start();
       await expect(s.scrape(`${url}/metrics`)).rejects.toThrow(/HTTP 404/);
       expect(s.latest('plain')).toBeUndefined();
-      expect(await s.health(`${url}/health`)).toBe(true);
+      expect(await s.health(`${url}/health`)).toEqual({ healthy: true });
     } finally {
       server.close();
       await once(server, 'close');
     }
-    expect(await scraper().health(`${url}/health`)).toBe(false); // nothing listens there any more
+    // Nothing listens there any more: unhealthy, and the reason says why.
+    expect(await scraper().health(`${url}/health`)).toMatchObject({ healthy: false, reason: expect.stringMatching(/connection refused \(ECONNREFUSED\)/) });
     const sick = await h.sim({ faults: { unhealthy: true } });
-    expect(await scraper().health(`${sick.url}/health`)).toBe(false);
+    expect(await scraper().health(`${sick.url}/health`)).toEqual({ healthy: false, reason: 'HTTP 503' });
+    const wedged = await h.sim({ faults: { hung: true } });
+    expect(await scraper().health(`${wedged.url}/health`, undefined, 300)).toMatchObject({ healthy: false, reason: expect.stringMatching(/^timeout/) });
   });
 });
