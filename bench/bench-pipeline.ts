@@ -98,7 +98,7 @@ export async function benchParts(
     await http.start();
     const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate);
     const recorder = llm.record ? new RecordingClient(http) : undefined;
-    const contextTokens = () => (http as { contextTokens?: number }).contextTokens;
+    const contextTokens = () => http.contextTokens;
     const factory = stepLlmFactory(recorder ?? http, contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e)));
     const parts = await buildParts(config, log, factory, metrics, closers);
     const timings = new Timings();

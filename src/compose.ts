@@ -184,7 +184,7 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
     await client.start();
 
     const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate, { lastCause: () => client.lastFailure });
-    const llm = stepLlmFactory(client, () => (client as { contextTokens?: number }).contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e), e));
+    const llm = stepLlmFactory(client, () => client.contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e), e));
     const parts = await buildParts(config, log, llm, metrics, closers);
     const sink = parts.sink;
 

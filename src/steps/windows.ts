@@ -13,37 +13,9 @@
  * for other scripts, at the cost of windows somewhat smaller than they could be.
  */
 
-const encoder = new TextEncoder();
-
-/** Per-message overhead of chat templates (role markers, separators), in tokens. */
-const MESSAGE_OVERHEAD = 8;
-
-/** Conservative token count of a text: ceil(UTF-8 bytes / 3). */
-export function estimateTokens(text: string): number {
-  return Math.ceil(utf8Length(text) / 3);
-}
-
-/** Conservative token count of a chat request's messages. */
-export function estimateMessageTokens(messages: ReadonlyArray<{ content: string }>): number {
-  let n = 0;
-  for (const m of messages) n += estimateTokens(m.content) + MESSAGE_OVERHEAD;
-  return n;
-}
-
-function utf8Length(s: string): number {
-  // Fast path for ASCII-only strings; encodeInto would allocate for long ones.
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
-}
+/** Conservative token counts: src/llm/tokens.ts (ceil(UTF-8 bytes / 3), plus a per-message overhead). */
+export { estimateTokens, estimatePromptTokens as estimateMessageTokens } from '../llm/tokens.js';
+import { estimateTokens } from '../llm/tokens.js';
 
 export interface WindowOptions {
   /** Tokens of document text per window. */
