@@ -307,12 +307,13 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
 
     if (opts.loseDocumentIds?.has(doc.id)) return; // test hook: vanish without a trace
     const rows = book.rows;
-    if (rows.length > 0 && !current(doc.origin)) return abandon(rows.length);
-    if (rows.length > 0 && work.signal.aborted) return abandon(rows.length, 'aborted');
+    // Trajectories: every one made is written, rejected or dropped (abandoned ones as dropped).
     for (const r of book.trajRejected) funnel.trajectoryRejected(r);
     for (const r of book.trajDropped) funnel.trajectoryDropped(r);
     for (const c of book.trajFailed) funnel.trajectoryFailed(c);
     funnel.trajectoryGenerated(rows.length + book.trajRejected.length + book.trajDropped.length);
+    if (rows.length > 0 && !current(doc.origin)) return abandon(rows.length);
+    if (rows.length > 0 && work.signal.aborted) return abandon(rows.length, 'aborted');
     if (rows.length > 0) {
       for (const r of rows) {
         statsSeen++;
