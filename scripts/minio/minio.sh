@@ -1,32 +1,44 @@
 #!/usr/bin/env bash
 # A real S3-compatible object store (MinIO) for development, tests and CI, built from the Go module proxy.
 #
-#   minio.sh fetch            build the server into <repo>/.cache/minio/bin (git-ignored; about 3 minutes once)
+#   minio.sh fetch            build the server into <repo>/.cache/minio/bin (git-ignored; minutes, once)
+#   minio.sh fetched          exit 0 when the pinned version is built (scripts/deps.sh asks)
 #   minio.sh start --dir D    start on a free 127.0.0.1 port with data in D/data; prints ENDPOINT=http://...
 #   minio.sh stop --dir D     SIGTERM, wait, SIGKILL fallback
 #
 # D also holds minio.env (ENDPOINT, ACCESS_KEY, SECRET_KEY), minio.log and pid. Root credentials come from
 # MINIO_ROOT_USER / MINIO_ROOT_PASSWORD, default gemflow-test / gemflow-test-secret (a local test server).
 # Buckets are created by the clients (the AWS SDK), so the `mc` client is not needed.
-# Environment: MINIO_VERSION (default latest), MINIO_START_TIMEOUT_S (default 60).
+# Environment: MINIO_VERSION (default: the pinned pseudo-version below), MINIO_START_TIMEOUT_S (default 60).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 BIN="$ROOT/.cache/minio/bin"
-VERSION="${MINIO_VERSION:-latest}"
+# MinIO tags are not semver, so the module proxy knows its releases as pseudo-versions; pinned so every
+# checkout builds the same server (`go list -m github.com/minio/minio@latest` shows the newest).
+VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 START_TIMEOUT_S="${MINIO_START_TIMEOUT_S:-60}"
 STOP_TIMEOUT_S=20
 
 die() { echo "minio.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+# A marker beside the binary records the version built; a missing one (or another version) rebuilds.
+fetched() { [[ -x "$BIN/minio" && -f "$BIN/.minio-$VERSION" ]]; }
 
 fetch() {
-  if [[ -x "$BIN/minio" ]]; then return 0; fi
+  if fetched; then return 0; fi
   command -v go >/dev/null || die "go not found (needed once to build MinIO)"
   mkdir -p "$BIN"
   echo "== building minio@$VERSION (Go module proxy)" >&2
-  GOBIN="$BIN" go install "github.com/minio/minio@$VERSION" >&2
+  # Into a temp dir, then renamed: an interrupted build never leaves a binary that looks complete.
+  local tmp
+  tmp="$(mktemp -d "$BIN/.build.XXXXXX")"
+  GOBIN="$tmp" go install "github.com/minio/minio@$VERSION" >&2 || { rm -rf "$tmp"; die "go install github.com/minio/minio@$VERSION failed"; }
+  mv -f "$tmp/minio" "$BIN/minio"
+  rm -rf "$tmp" "$BIN"/.minio-*
+  touch "$BIN/.minio-$VERSION"
 }
 
 # True when D/pid is alive and is this directory's server (guards against pid reuse).
@@ -39,7 +51,7 @@ running() {
 }
 
 start() {
-  [[ -x "$BIN/minio" ]] || fetch
+  fetched || fetch
   mkdir -p "$DIR/data"
   DIR="$(cd "$DIR" && pwd)"
   if running; then
@@ -96,6 +108,7 @@ done
 
 case "$CMD" in
   fetch) fetch ;;
+  fetched) fetched ;;
   start) [[ -n "$DIR" ]] || die "start needs --dir D"; start ;;
   stop) [[ -n "$DIR" ]] || die "stop needs --dir D"; DIR="$(cd "$DIR" && pwd)"; stop ;;
   *) usage ;;

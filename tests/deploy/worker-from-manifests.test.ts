@@ -10,7 +10,6 @@
  * SIGTERM mid-run.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,15 +18,13 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { ROOT, startCli, tempDir } from '../e2e/harness.js';
 import { assignedMembers, caughtUp, exactlyOnceProblems, liveStderr, produceWithCli, referenceDocIds, waitFor, type OutputDocs } from '../e2e/kafka-harness.js';
 import { sendMessages } from '../kafka/helpers.js';
-import { haveMinio, MINIO_BIN, startMinio, type Minio } from '../s3/minio.js';
+import { startMinio, type Minio } from '../s3/minio.js';
 import { duck, sqlString } from '../sinks/fixtures.js';
 
 type K8sObject = { kind: string; metadata: { name: string }; data?: Record<string, string>; spec?: any };
 
+/** Built by the vitest global setup (scripts/deps.sh fetch k8s). */
 const kustomize = join(ROOT, '.cache/k8s/bin/kustomize');
-const haveKustomize = existsSync(kustomize);
-if (!haveKustomize) console.warn(`tests/deploy/worker-from-manifests.test.ts SKIPPED: ${kustomize} is missing; run scripts/k8s/check.sh to build it`);
-if (!haveMinio) console.warn(`tests/deploy/worker-from-manifests.test.ts SKIPPED: ${MINIO_BIN} is missing; run scripts/minio/minio.sh fetch`);
 
 const exec = promisify(execFile);
 
@@ -61,7 +58,7 @@ function containerEnv(container: any, objs: K8sObject[], podName: string): Recor
 
 const hostPort = (url: string) => new URL(url).host;
 
-describe.skipIf(!haveKustomize || !haveMinio)('the worker run from the rendered local overlay', () => {
+describe('the worker run from the rendered local overlay', () => {
   const children: ChildProcess[] = [];
   let minio: Minio | undefined;
   afterAll(async () => {

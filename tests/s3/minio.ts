@@ -10,9 +10,8 @@ const exec = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 const SCRIPT = join(ROOT, 'scripts/minio/minio.sh');
 
-/** The MinIO server binary `scripts/minio/minio.sh fetch` builds; tests skip (saying so) without it. */
+/** The MinIO server binary `scripts/minio/minio.sh fetch` builds; the vitest global setup (scripts/deps.sh) fetches it. */
 export const MINIO_BIN = join(ROOT, '.cache/minio/bin/minio');
-export const haveMinio = existsSync(MINIO_BIN);
 
 export interface Minio {
   endpoint: string;
@@ -34,6 +33,8 @@ export interface Minio {
  * with the given root credentials (default: the script's).
  */
 export async function startMinio(root: { user?: string; password?: string } = {}): Promise<Minio> {
+  // The global setup builds it before any test; building it here instead would take minutes inside a hook.
+  if (!existsSync(MINIO_BIN)) throw new Error(`${MINIO_BIN} is missing: the vitest global setup (scripts/deps.sh fetch minio) builds it; did it run?`);
   const dir = await mkdtemp(join(tmpdir(), 'gemflow-minio-'));
   const rootEnv = { ...(root.user && { MINIO_ROOT_USER: root.user }), ...(root.password && { MINIO_ROOT_PASSWORD: root.password }) };
   const { stdout } = await exec('bash', [SCRIPT, 'start', '--dir', dir], { env: { ...process.env, ...rootEnv } });

@@ -14,13 +14,11 @@ import { listS3Inputs } from '../../src/sources/s3-objects.js';
 import { writeParquet } from '../fixtures/write-parquet.js';
 import { consumeRaw, uniqueName } from '../kafka/helpers.js';
 import { tempDir } from '../sinks/fixtures.js';
-import { haveMinio, MINIO_BIN, startMinio, type Minio } from './minio.js';
-
-if (!haveMinio) console.warn(`tests/s3/s3-objects.test.ts SKIPPED: ${MINIO_BIN} is missing; run scripts/minio/minio.sh fetch`);
+import { startMinio, type Minio } from './minio.js';
 
 const jsonl = (from: number, n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `d${from + i}`, text: `text of document ${from + i}` })).join('\n') + '\n';
 
-describe.skipIf(!haveMinio)('S3 input objects (MinIO)', () => {
+describe('S3 input objects (MinIO)', () => {
   let minio: Minio;
   let tmp: { dir: string; cleanup: () => Promise<void> };
   const bucket = `input-${process.pid}`;

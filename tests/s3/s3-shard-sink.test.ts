@@ -12,13 +12,11 @@ import { originKey, type Origin } from '../../src/envelope.js';
 import { S3ShardStore } from '../../src/s3/s3-shard-store.js';
 import { createS3ShardSink } from '../../src/sinks/s3-shard-sink.js';
 import { docRows, duck, kafkaOrigin, sinkConfig, sqlString, tempDir } from '../sinks/fixtures.js';
-import { haveMinio, MINIO_BIN, startMinio, type Minio } from './minio.js';
-
-if (!haveMinio) console.warn(`tests/s3/s3-shard-sink.test.ts SKIPPED: ${MINIO_BIN} is missing; run scripts/minio/minio.sh fetch`);
+import { startMinio, type Minio } from './minio.js';
 
 const MiB = 1024 * 1024;
 
-describe.skipIf(!haveMinio)('S3 shard sink (MinIO)', () => {
+describe('S3 shard sink (MinIO)', () => {
   let minio: Minio;
   let tmp: { dir: string; cleanup: () => Promise<void> };
   let bucketSeq = 0;
