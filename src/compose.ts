@@ -127,8 +127,8 @@ export interface BuiltRun {
   client: HttpInferenceClient;
   cache?: ResponseCache;
   completionTokens(): number;
-  /** Writes the run manifest (last, after every shard). */
-  finish(result: RunResult): Promise<RunManifest & { path: string }>;
+  /** Records the run (last, after every shard); returns it, the merged manifest's path, and the merged view. */
+  finish(result: RunResult): Promise<RunManifest & { path: string; merged: RunManifest }>;
   close(): Promise<void>;
 }
 
@@ -218,8 +218,8 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
           fatal: result.fatal ? { code: result.fatal.code, message: result.fatal.message } : undefined,
           simulated,
         };
-        const path = await sink.writeManifest(manifest);
-        return { ...manifest, path };
+        const { path, merged } = await sink.publishRun(manifest);
+        return { ...manifest, path, merged };
       },
       close,
     };
