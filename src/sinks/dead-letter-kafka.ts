@@ -19,8 +19,8 @@ export interface KafkaDeadLetterSinkOptions {
  * Dead letters to a Kafka topic: the value is the original record (`raw`), the key the document id
  * (or the origin key when the record never got one), and headers say where and why it failed:
  * gemflow-stage, gemflow-code, gemflow-message, gemflow-origin ("kafka:<topic>/<p>@<offset>" or
- * "file:<path>:<line>", as in output rows), gemflow-raw-bytes (the whole record's size) and
- * gemflow-raw-truncated ("true" when the value is only the record's first maxRawBytes). The topic is created (1 partition) when missing.
+ * "file:<path>:<line>", as in output rows); when the value is only the record's first maxRawBytes,
+ * also gemflow-raw-truncated: "true" and gemflow-raw-bytes (the whole record's size). The topic is created (1 partition) when missing.
  * The producer is idempotent with acks=-1; flush() returns once every dead letter is acknowledged.
  */
 export class KafkaDeadLetterSink implements DeadLetterSink {
@@ -58,8 +58,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
         'gemflow-code': dl.code,
         'gemflow-message': dl.message,
         'gemflow-origin': originLabel(dl.origin),
-        'gemflow-raw-bytes': String(raw.bytes),
-        'gemflow-raw-truncated': String(raw.truncated),
+        ...(raw.truncated && { 'gemflow-raw-bytes': String(raw.bytes), 'gemflow-raw-truncated': 'true' }),
       },
     });
     if (this.#pending.length >= this.#batchSize) await this.#send();
