@@ -7,6 +7,7 @@ Usage:
   gemflow run [pipeline.yaml] [--quiet]     run a pipeline (no file: the built-in demo defaults:
                                              examples/corpus.jsonl -> out/, bundled simulator)
   gemflow validate <pipeline.yaml>           check a pipeline file; all errors with their paths
+                                             (local input paths must match files; s3:// is not checked)
   gemflow schema                             print the pipeline file's JSON Schema (for editors)
   gemflow stats <output dir>                 summarise shards, manifest and dead letters
   gemflow produce <file> --topic T --brokers H:P[,H:P] [--partitions N] [--id-field id]
@@ -18,8 +19,27 @@ Usage:
 Exit codes: 0 ok, 1 usage or config error, 2 the run stopped on a fatal error, 3 the books did not balance.
 `;
 
+/** Help of one command, for `gemflow <command> --help`: its lines of HELP. */
+function commandHelp(cmd: string): string | undefined {
+  const lines = HELP.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`  gemflow ${cmd} `) || l === `  gemflow ${cmd}`);
+  if (start < 0) return undefined;
+  let end = start + 1;
+  while (end < lines.length && /^ {40,}\S/.test(lines[end]!)) end++;
+  return `Usage:\n${lines.slice(start, end).join('\n')}\n`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // `gemflow <command> --help` (or -h) prints that command's usage, whatever else is on the line.
+  if (cmd !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+    // The simulator documents its own (many) flags.
+    const help = cmd === 'simulate' ? (await import('./simulator/main.js')).SIMULATOR_USAGE : commandHelp(cmd);
+    if (help) {
+      process.stdout.write(help);
+      return 0;
+    }
+  }
   try {
     switch (cmd) {
       case 'run': {
@@ -32,9 +52,13 @@ export async function main(argv: string[]): Promise<number> {
         if (!positionals[0]) return usage('validate needs a pipeline file');
         const { loadConfig } = await import('./config/load.js');
         const { checkSteps, stepSpecs } = await import('./compose.js');
-        const cfg = await loadConfig(positionals[0], { checkSteps });
+        const { usesSimulator } = await import('./config/simulator-rule.js');
+        const cfg = await loadConfig(positionals[0], { checkSteps, checkInputs: true });
         const steps = stepSpecs(cfg).specs.map((s) => s.id).join(' -> ');
-        process.stdout.write(`${positionals[0]}: valid (source ${cfg.source.type}, steps ${steps}, ${cfg.llm.endpoints.length || 'simulated'} endpoint(s), sink ${cfg.sink.dir})\n`);
+        const s3Inputs = cfg.source.type === 'files' && cfg.source.paths.some((p) => p.startsWith('s3://'));
+        const llm = usesSimulator(cfg) ? 'the bundled simulator (synthetic outputs)' : `${cfg.llm.endpoints.length} endpoint(s)`;
+        process.stdout.write(`${positionals[0]}: valid (source ${cfg.source.type}, steps ${steps}, llm on ${llm}, sink ${cfg.sink.dir})\n`);
+        if (s3Inputs) process.stdout.write('note: s3:// input paths are not checked offline; the run lists them when it starts\n');
         return 0;
       }
       case 'schema': {

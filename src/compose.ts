@@ -6,8 +6,9 @@ import { join, resolve } from 'node:path';
 import type { ConfigIssue } from './config/interpolate-env.js';
 import type { StepChecker } from './config/load.js';
 import type { PipelineConfig } from './config/schema.js';
+import { simulatorIssues, usesSimulator } from './config/simulator-rule.js';
 import type { PipelineParts, RunResult } from './dataflow/pipeline.js';
-import { errorCode } from './errors.js';
+import { errorCode, GemflowError } from './errors.js';
 import type { StageClient } from './llm/client.js';
 import { StepRegistry, type PlannedStep, type StepSpec } from './steps/registry.js';
 import type { Envelope } from './envelope.js';
@@ -127,8 +128,8 @@ export interface BuiltRun {
   client: HttpInferenceClient;
   cache?: ResponseCache;
   completionTokens(): number;
-  /** Writes the run manifest (last, after every shard). */
-  finish(result: RunResult): Promise<RunManifest & { path: string }>;
+  /** Records the run (last, after every shard); returns it, the merged manifest's path, and the merged view. */
+  finish(result: RunResult): Promise<RunManifest & { path: string; merged: RunManifest }>;
   close(): Promise<void>;
 }
 
@@ -149,9 +150,14 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
     const statePath = join(stateDir, 'state.sqlite');
     const metrics = new Metrics();
 
-    // Inference: configured endpoints, or the bundled simulator (a test double) when there are none.
+    // Inference: configured endpoints, or the bundled simulator (a test double) where simulatorIssues
+    // allows it (asked for with llm.simulate: true, or a local files pipeline without endpoints).
+    const problems = simulatorIssues(config);
+    if (problems.length > 0) {
+      throw new GemflowError('config_invalid', `invalid configuration:\n${problems.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, { detail: { issues: problems } });
+    }
     let endpoints = config.llm.endpoints;
-    const simulated = endpoints.length === 0;
+    const simulated = usesSimulator(config);
     if (simulated) {
       const { replicas, faultRate, ...capacity } = config.llm.simulator;
       const set = Object.fromEntries(Object.entries(capacity).filter(([, v]) => v !== undefined));
@@ -213,8 +219,8 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
           fatal: result.fatal ? { code: result.fatal.code, message: result.fatal.message } : undefined,
           simulated,
         };
-        const path = await sink.writeManifest(manifest);
-        return { ...manifest, path };
+        const { path, merged } = await sink.publishRun(manifest);
+        return { ...manifest, path, merged };
       },
       close,
     };

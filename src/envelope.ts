@@ -24,8 +24,10 @@ export interface BadRecord {
   origin: Origin;
   code: string;
   message: string;
-  /** The raw record (possibly truncated) for the dead letter. */
+  /** The raw record for the dead letter: whole, or its first bytes when `rawBytes` says it was longer. */
   raw: string;
+  /** UTF-8 size of the whole record when `raw` holds only its start (pass it on as DeadLetter.rawBytes). */
+  rawBytes?: number;
 }
 
 export type SourceItem = { kind: 'doc'; doc: Envelope } | { kind: 'bad'; bad: BadRecord };

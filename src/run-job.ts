@@ -79,7 +79,11 @@ export async function runJob(opts: JobOptions): Promise<number> {
     if (result.funnel.documents.received === 0 && config.source.type === 'files' && !result.fatal) {
       process.stdout.write(`nothing to do: every input record is already committed in ${run.stateDir}/checkpoint.json (delete ${run.stateDir} and the shards to start over)\n`);
     }
-    process.stdout.write(`shards ${manifest.shards.length} in ${config.sink.dir} (${manifest.shards.reduce((a, s) => a + s.rows, 0)} rows); manifest ${manifest.path}\n`);
+    const all = manifest.merged.shards;
+    process.stdout.write(
+      `shards ${manifest.shards.length} written by this run; ${all.length} in ${config.sink.dir} (${all.reduce((a, s) => a + s.rows, 0)} rows) ` +
+        `after ${manifest.merged.runs?.length ?? 1} run(s); manifest ${manifest.path}\n`,
+    );
     if (run.simulated) process.stdout.write('outputs are SIMULATED (bundled vLLM simulator): configure llm.endpoints to use a real vLLM server\n');
     if (result.fatal) {
       process.stderr.write(`gemflow: run stopped early: ${result.fatal.message}\n`);

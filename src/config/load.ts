@@ -4,8 +4,10 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { GemflowError } from '../errors.js';
 import { isS3Url } from '../s3/s3-url.js';
+import { inputPathIssues } from './check-inputs.js';
 import { formatPath, interpolateEnv, type ConfigIssue } from './interpolate-env.js';
 import { PipelineConfig } from './schema.js';
+import { simulatorIssues } from './simulator-rule.js';
 
 export interface ParseConfigOptions {
   /** Variables for `${VAR}` interpolation; default process.env. */
@@ -23,8 +25,18 @@ export interface ParseConfigOptions {
  */
 export type StepChecker = (raw: unknown, baseDir: string) => Promise<ConfigIssue[]>;
 
+export interface LoadConfigOptions {
+  env?: Record<string, string | undefined>;
+  checkSteps?: StepChecker;
+  /**
+   * Also check that every local input path of a files source matches at least one file (see
+   * inputPathIssues; s3:// paths are not checked), reported with the other problems. `gemflow validate`.
+   */
+  checkInputs?: boolean;
+}
+
 /** Reads, interpolates, validates and path-resolves a pipeline file (relative paths: against its directory). */
-export async function loadConfig(path: string, opts: { env?: Record<string, string | undefined>; checkSteps?: StepChecker } = {}): Promise<PipelineConfig> {
+export async function loadConfig(path: string, opts: LoadConfigOptions = {}): Promise<PipelineConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -35,6 +47,12 @@ export async function loadConfig(path: string, opts: { env?: Record<string, stri
   const parsed = parseConfigIssues(text, { env: opts.env ?? process.env, baseDir, file: path });
   const issues = [...parsed.issues];
   if (opts.checkSteps && parsed.raw !== undefined) issues.push(...(await opts.checkSteps(parsed.raw, baseDir)));
+  if (opts.checkInputs) {
+    // From the raw values, so a missing input is reported beside schema problems.
+    const src = (parsed.raw as { source?: { type?: unknown; paths?: unknown } } | undefined)?.source;
+    const paths: unknown[] = src?.type === 'files' && Array.isArray(src.paths) ? src.paths : [];
+    issues.push(...(await inputPathIssues(paths.map((p) => (typeof p === 'string' && p !== '' ? resolveLocal(baseDir, p) : undefined)))));
+  }
   if (issues.length > 0 || !parsed.config) fail(issues, path);
   return parsed.config;
 }
@@ -52,7 +70,11 @@ export function parseConfig(text: string, opts: ParseConfigOptions = {}): Pipeli
   return parsed.config;
 }
 
-/** parseConfig without throwing: the config when valid, every problem, and the interpolated raw value. */
+/**
+ * parseConfig without throwing: the config when valid, every problem, and the interpolated raw value.
+ * Besides the schema, the inference choice is checked (simulatorIssues: no endpoints with a Kafka
+ * source or an s3:// sink needs an explicit `llm.simulate: true`).
+ */
 function parseConfigIssues(text: string, opts: ParseConfigOptions): { config?: PipelineConfig; issues: ConfigIssue[]; raw?: unknown } {
   const baseDir = resolve(opts.baseDir ?? process.cwd());
   const doc = parseDocument(text, { prettyErrors: true });
@@ -66,7 +88,7 @@ function parseConfigIssues(text: string, opts: ParseConfigOptions): { config?: P
     // A value still holding an unset ${VAR} is already reported; its type error would only add noise.
     const reported = new Set(envIssues.map((i) => i.path));
     issues.push(...result.error.issues.flatMap(toConfigIssues).filter((i) => !reported.has(i.path)));
-  }
+  } else issues.push(...simulatorIssues(result.data));
   return { config: result.success && issues.length === 0 ? resolvePaths(result.data, baseDir) : undefined, issues, raw };
 }
 

@@ -16,9 +16,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { GemflowError, errorMessage } from '../errors.js';
-import { MANIFEST_FILE_NAME, redactSecrets, type RunManifest } from '../sinks/manifest.js';
+import { MANIFEST_FILE_NAME, RUNS_DIR, publishRun, type ManifestStore, type RunManifest } from '../sinks/manifest.js';
 import { INDEX_SUFFIX, PARQUET_SUFFIX, SHARDS_SUBDIR, ShardIndex, TMP_SUFFIX } from '../sinks/shard-index.js';
 import type { ShardStore } from '../sinks/shard-store.js';
+import { isDeadWritersFile } from '../sinks/writer-tag.js';
 import { dirPrefix, parseS3Url, s3Url } from './s3-url.js';
 
 export interface S3ShardStoreOptions {
@@ -32,7 +33,8 @@ export interface S3ShardStoreOptions {
 
 /**
  * Shards in object storage under `s3://bucket/prefix`: `<prefix>/shards/<name>.parquet` beside
- * `<name>.docs.json`, and `<prefix>/manifest.json`, the same layout as a local output directory.
+ * `<name>.docs.json`, `<prefix>/_runs/<runId>.json` and `<prefix>/manifest.json`, the same layout as a
+ * local output directory.
  *
  * Publishing a shard: the index object is put first, then the local file is uploaded (multipart, parts
  * checked by SHA-256 on arrival), then HeadObject must report the file's size and its SHA-256 checksum
@@ -123,12 +125,36 @@ export class S3ShardStore implements ShardStore {
     return out;
   }
 
-  async writeManifest(manifest: RunManifest): Promise<string> {
-    const key = `${this.#prefix}${MANIFEST_FILE_NAME}`;
-    const safe: RunManifest = { ...manifest, config: redactSecrets(manifest.config) as Record<string, unknown> };
-    const body = JSON.stringify(safe, null, 2) + '\n';
-    await this.#request(`put ${key}`, () => this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: body, ContentType: 'application/json', ChecksumAlgorithm: 'SHA256' })));
-    return s3Url(this.#bucket, key);
+  /** The run as `_runs/<runId>.json`, then the merged `manifest.json` (see manifest.ts). */
+  publishRun(manifest: RunManifest): Promise<{ path: string; merged: RunManifest }> {
+    return publishRun(this.manifestStore(), manifest);
+  }
+
+  /** The output's manifest objects: each PutObject is atomic (whole or absent), and run keys are unique. */
+  manifestStore(): ManifestStore {
+    const runsPrefix = `${this.#prefix}${RUNS_DIR}/`;
+    const put = async (key: string, text: string) => {
+      await this.#request(`put ${key}`, () => this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: text, ContentType: 'application/json', ChecksumAlgorithm: 'SHA256' })));
+      return s3Url(this.#bucket, key);
+    };
+    const get = async (key: string): Promise<string | null> => {
+      try {
+        const res = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
+        return await res.Body!.transformToString('utf8');
+      } catch (e) {
+        if ((e as { name?: string }).name === 'NoSuchKey') return null;
+        throw new GemflowError('s3_request_failed', `S3 get ${key} in bucket ${this.#bucket} failed: ${errorMessage(e)}`, { retriable: true, cause: e });
+      }
+    };
+    return {
+      putRun: async (runId, text) => void (await put(`${runsPrefix}${runId}.json`, text)),
+      listRunIds: async () => (await this.#listObjects(runsPrefix)).map((o) => o.Key!.slice(runsPrefix.length)).filter((n) => n.endsWith('.json') && !n.includes('/')).map((n) => n.slice(0, -5)).sort(),
+      getRun: (runId) => get(`${runsPrefix}${runId}.json`),
+      putMerged: (text) => put(`${this.#prefix}${MANIFEST_FILE_NAME}`, text),
+      getMerged: () => get(`${this.#prefix}${MANIFEST_FILE_NAME}`),
+      listShards: async () =>
+        (await this.indexes()).map((i) => ({ path: s3Url(this.#bucket, `${this.#shardsPrefix}${i.name}${PARQUET_SUFFIX}`), rows: i.rows, bytes: i.bytes, partition: i.partition, firstOffset: i.firstOffset, lastOffset: i.lastOffset })),
+    };
   }
 
   async #readIndex(key: string): Promise<ShardIndex> {
@@ -145,11 +171,16 @@ export class S3ShardStore implements ShardStore {
   }
 
   /** Every object under `<prefix>/shards/`. */
-  async #listShardObjects(): Promise<_Object[]> {
+  #listShardObjects(): Promise<_Object[]> {
+    return this.#listObjects(this.#shardsPrefix);
+  }
+
+  /** Every object under a key prefix. */
+  async #listObjects(prefix: string): Promise<_Object[]> {
     const out: _Object[] = [];
     let token: string | undefined;
     do {
-      const page = await this.#request(`list ${this.#shardsPrefix}`, () => this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: this.#shardsPrefix, ContinuationToken: token })));
+      const page = await this.#request(`list ${prefix}`, () => this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token })));
       out.push(...(page.Contents ?? []));
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -180,7 +211,7 @@ export class S3ShardStore implements ShardStore {
       if (!name.endsWith(TMP_SUFFIX)) continue;
       const path = join(this.tmpDir, name);
       const st = await stat(path).catch(() => undefined);
-      if (st && st.mtimeMs < staleBefore) await unlink(path).catch(() => {});
+      if (st && (st.mtimeMs < staleBefore || isDeadWritersFile(name))) await unlink(path).catch(() => {});
     }
   }
 

@@ -19,10 +19,11 @@ export interface DeadLetterLine {
   message: string;
   origin: Origin;
   documentId?: string;
-  /** The raw record, cut to at most maxRawBytes of UTF-8 (on a character boundary). */
+  /** The raw record, cut to at most maxRawBytes of UTF-8 (on a character boundary) by this sink. */
   raw: string;
   /** UTF-8 length of the original raw record. */
   rawBytes: number;
+  /** True when `raw` is not the whole record (cut here, or only a prefix reached the sink). */
   rawTruncated: boolean;
 }
 
@@ -45,7 +46,7 @@ export class FileDeadLetterSink implements DeadLetterSink {
 
   write(dl: DeadLetter): Promise<void> {
     if (this.#closed) return Promise.reject(new GemflowError('sink_closed', `dead-letter file ${this.path} is closed`));
-    const raw = truncateUtf8(dl.raw, this.#maxRawBytes);
+    const raw = deadLetterRaw(dl, this.#maxRawBytes);
     const line: DeadLetterLine = {
       time: new Date().toISOString(),
       stage: dl.stage,
@@ -100,6 +101,17 @@ export class FileDeadLetterSink implements DeadLetterSink {
     }
     return this.#fh;
   }
+}
+
+/**
+ * The raw record of a dead letter as kept: cut to `maxBytes` of UTF-8 here (callers pass it whole),
+ * with the whole record's size (`dl.rawBytes` when the caller only had a prefix) and whether anything
+ * of it is missing from `text`.
+ */
+export function deadLetterRaw(dl: Pick<DeadLetter, 'raw' | 'rawBytes'>, maxBytes: number): { text: string; bytes: number; truncated: boolean } {
+  const cut = truncateUtf8(dl.raw, maxBytes);
+  const bytes = Math.max(cut.bytes, dl.rawBytes ?? 0);
+  return { text: cut.text, bytes, truncated: Buffer.byteLength(cut.text) < bytes };
 }
 
 /** Cut `s` to at most `maxBytes` of UTF-8 without splitting a character. */

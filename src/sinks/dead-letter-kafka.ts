@@ -4,19 +4,23 @@ import { errorMessage, GemflowError } from '../errors.js';
 import { kafkaClientConfig, type KafkaConnectionConfig } from '../kafka/client-options.js';
 import { trackedSockets, type TrackedSockets } from '../kafka/tracked-sockets.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
+import { DEFAULT_MAX_RAW_BYTES, deadLetterRaw } from './dead-letter-file.js';
 import type { DeadLetter, DeadLetterSink } from './types.js';
 
 export interface KafkaDeadLetterSinkOptions {
   /** Dead letters sent per produce request; write() waits for the send when this many are pending (default 100). */
   batchSize?: number;
   logger?: Logger;
+  /** Bound on the record kept as the value (default 64 KiB, cut on a character boundary). */
+  maxRawBytes?: number;
 }
 
 /**
  * Dead letters to a Kafka topic: the value is the original record (`raw`), the key the document id
  * (or the origin key when the record never got one), and headers say where and why it failed:
  * gemflow-stage, gemflow-code, gemflow-message, gemflow-origin ("kafka:<topic>/<p>@<offset>" or
- * "file:<path>:<line>", as in output rows). The topic is created (1 partition) when missing.
+ * "file:<path>:<line>", as in output rows); when the value is only the record's first maxRawBytes,
+ * also gemflow-raw-truncated: "true" and gemflow-raw-bytes (the whole record's size). The topic is created (1 partition) when missing.
  * The producer is idempotent with acks=-1; flush() returns once every dead letter is acknowledged.
  */
 export class KafkaDeadLetterSink implements DeadLetterSink {
@@ -25,6 +29,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   readonly #sockets: TrackedSockets = trackedSockets();
   readonly #topic: string;
   readonly #batchSize: number;
+  readonly #maxRawBytes: number;
   #pending: Message[] = [];
   #ready: Promise<void> | undefined;
   /** The send chain: sends run one after another so dead letters keep their order. */
@@ -33,6 +38,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   constructor(cfg: KafkaConnectionConfig, topic: string, opts: KafkaDeadLetterSinkOptions = {}) {
     this.#topic = topic;
     this.#batchSize = opts.batchSize ?? 100;
+    this.#maxRawBytes = opts.maxRawBytes ?? DEFAULT_MAX_RAW_BYTES;
     this.#kafka = new Kafka({ ...kafkaClientConfig(cfg, opts.logger ?? createLogger()), socketFactory: this.#sockets.socketFactory });
     this.#producer = this.#kafka.producer({
       idempotent: true,
@@ -43,14 +49,16 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   }
 
   async write(dl: DeadLetter): Promise<void> {
+    const raw = deadLetterRaw(dl, this.#maxRawBytes);
     this.#pending.push({
       key: dl.documentId ?? originKey(dl.origin),
-      value: dl.raw,
+      value: raw.text,
       headers: {
         'gemflow-stage': dl.stage,
         'gemflow-code': dl.code,
         'gemflow-message': dl.message,
         'gemflow-origin': originLabel(dl.origin),
+        ...(raw.truncated && { 'gemflow-raw-bytes': String(raw.bytes), 'gemflow-raw-truncated': 'true' }),
       },
     });
     if (this.#pending.length >= this.#batchSize) await this.#send();

@@ -1,5 +1,6 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { uniqueTmpPart } from './writer-tag.js';
 
 /** fsync a directory, so renames and new entries in it survive a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -12,12 +13,13 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
- * Replace `path` atomically: write `<path>.tmp`, fsync it, rename it over `path`, and fsync the
- * directory unless `syncDir` is false (when the caller fsyncs it later itself). A reader sees the
- * old content or the new one, never a torn file.
+ * Replace `path` atomically: write `<path>.<writer tag>-<n>.tmp` (a name no other writer, process or
+ * call uses, so concurrent writers of one path never share or steal a temp file), fsync it, rename it
+ * over `path`, and fsync the directory unless `syncDir` is false (when the caller fsyncs it later
+ * itself). A reader sees the old content or one whole new one, never a torn file.
  */
 export async function writeFileDurable(path: string, data: string | Uint8Array, opts: { syncDir?: boolean } = {}): Promise<void> {
-  const tmp = `${path}.tmp`;
+  const tmp = `${path}.${uniqueTmpPart()}.tmp`;
   const fh = await open(tmp, 'w');
   try {
     await fh.writeFile(data);

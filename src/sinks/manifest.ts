@@ -1,10 +1,27 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GemflowError, errorMessage } from '../errors.js';
 import { writeFileDurable } from './durable-file.js';
 import type { ShardInfo } from './types.js';
+import { writerTag } from './writer-tag.js';
 
+/**
+ * The manifest of an output is a history of runs, safe with several workers sharing the output:
+ *
+ * - every run (every worker's run) writes its own `_runs/<runId>.json` once, at its end, under a name
+ *   no other run uses (start time + host + pid + a per-process token), durably (a unique temp name,
+ *   fsync, rename): runs never write the same file, so none can tear or lose another's;
+ * - `manifest.json` is the merged view for readers: every run's funnel and tokens summed, the runs
+ *   listed (`runs`), and `shards` = every shard present in the output. Each run rewrites it after its
+ *   run file (atomically, under a unique temp name), then lists `_runs/` again and rewrites it while a
+ *   run it did not include has appeared; so the last writer's view includes every run file written
+ *   before it, and a concurrent one at worst briefly shows a view one run behind.
+ * - readers that want the exact state (`gemflow stats`, readManifest) merge `_runs/` themselves and
+ *   list the shards on disk, and fall back to `manifest.json` alone for outputs written before runs
+ *   were kept (such a manifest is imported as one run, `legacy-<time>`, by the next run).
+ */
 export const MANIFEST_FILE_NAME = 'manifest.json';
+export const RUNS_DIR = '_runs';
 
 export type Tally = Record<string, number>;
 
@@ -60,6 +77,154 @@ export interface RunManifest {
   fatal?: { code: string; message: string };
   /** True when the bundled vLLM simulator produced the outputs. */
   simulated: boolean;
+  /** The run's id (its file under `_runs/`); absent in the merged view. */
+  runId?: string;
+  /** Host, pid and token of the process that ran it. */
+  worker?: string;
+  /** Merged view only: the runs it sums, oldest first. */
+  runs?: RunRecord[];
+}
+
+/** One run in the merged view's history. */
+export interface RunRecord {
+  runId: string;
+  worker?: string;
+  startedAt: string;
+  finishedAt: string;
+  funnel: ManifestFunnel;
+  /** Shards this run wrote (a replay may rewrite the same names). */
+  shardsWritten: number;
+  fatal?: { code: string; message: string };
+  simulated: boolean;
+}
+
+/** A unique id for a run that started at `startedAt`: sortable by time, unique per process and run. */
+export function newRunId(startedAt: string): string {
+  return `${startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${writerTag()}-${++runSeq}`;
+}
+let runSeq = 0;
+
+/**
+ * Where a manifest lives (a local directory or object storage): each call atomic, a run file or the
+ * merged manifest seen whole or not at all.
+ */
+export interface ManifestStore {
+  putRun(runId: string, text: string): Promise<void>;
+  listRunIds(): Promise<string[]>;
+  /** The run's text; null when it vanished. */
+  getRun(runId: string): Promise<string | null>;
+  /** Write `manifest.json`; returns its path or URL. */
+  putMerged(text: string): Promise<string>;
+  /** `manifest.json`'s text, null when there is none. */
+  getMerged(): Promise<string | null>;
+  /** Every complete shard present in the output. */
+  listShards(): Promise<ShardInfo[]>;
+}
+
+/**
+ * Record a finished run (see the top of this file): its run file, then the merged `manifest.json`.
+ * Returns the merged view and its path.
+ */
+export async function publishRun(store: ManifestStore, manifest: RunManifest): Promise<{ path: string; merged: RunManifest }> {
+  const runId = manifest.runId ?? newRunId(manifest.startedAt);
+  const run: RunManifest = { ...manifest, config: redactSecrets(manifest.config) as Record<string, unknown>, runId, worker: manifest.worker ?? writerTag() };
+  delete run.runs;
+  await store.putRun(runId, JSON.stringify(run, null, 2) + '\n');
+  await importLegacy(store);
+  let path = '';
+  let merged: RunManifest | undefined;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const { runs } = await loadRuns(store);
+    merged = mergeRuns(runs, await store.listShards());
+    path = await store.putMerged(JSON.stringify(merged, null, 2) + '\n');
+    const included = new Set(runs.map((r) => r.runId));
+    // A run that finished meanwhile rewrites the view itself, after its own run file; redo only when
+    // one is not included yet, so the last writer's view is complete.
+    if ((await store.listRunIds()).every((id) => included.has(id))) break;
+  }
+  return { path, merged: merged! };
+}
+
+/** A `manifest.json` from before run files (no `runs`) becomes run `legacy-<its start>` (the same id for every importer). */
+async function importLegacy(store: ManifestStore): Promise<void> {
+  const text = await store.getMerged();
+  if (text === null) return;
+  let m: RunManifest;
+  try {
+    m = parseManifest(text, 'manifest.json');
+  } catch {
+    return; // unreadable: replaced by the merged view below
+  }
+  if (m.runs !== undefined) return;
+  const runId = `legacy-${String(m.startedAt).replace(/[^0-9TZ]/g, '')}`;
+  if ((await store.listRunIds()).includes(runId)) return;
+  await store.putRun(runId, JSON.stringify({ ...m, runId }, null, 2) + '\n');
+}
+
+/** Every readable run file, oldest first; unreadable ones are reported, not fatal. */
+export async function loadRuns(store: ManifestStore): Promise<{ runs: RunManifest[]; unreadable: { runId: string; message: string }[] }> {
+  const runs: RunManifest[] = [];
+  const unreadable: { runId: string; message: string }[] = [];
+  for (const runId of await store.listRunIds()) {
+    try {
+      const text = await store.getRun(runId);
+      if (text !== null) runs.push({ ...parseManifest(text, `${RUNS_DIR}/${runId}.json`), runId });
+    } catch (e) {
+      unreadable.push({ runId, message: errorMessage(e) });
+    }
+  }
+  runs.sort((a, b) => a.finishedAt.localeCompare(b.finishedAt) || a.runId!.localeCompare(b.runId!));
+  return { runs, unreadable };
+}
+
+/**
+ * The merged view of an output: funnel, tokens and cache summed over `runs` (every run's funnel
+ * balances, so the sum does); the latest run's config, stage metrics, statistics summary (the latest
+ * that wrote trajectories) and fatal error; `shards` = the shards present (the output's state, which
+ * a replay may have rewritten); simulated when any run was.
+ */
+export function mergeRuns(runs: RunManifest[], shards: ShardInfo[]): RunManifest {
+  const last = runs.at(-1);
+  const withStats = [...runs].reverse().find((r) => r.funnel.trajectories.written > 0) ?? last;
+  const empty: ManifestFunnel = { documents: { received: 0, written: 0, dropped: {}, rejected: {}, deadLettered: {} }, trajectories: { generated: 0, written: 0, rejected: {}, dropped: {} } };
+  return {
+    version: 1,
+    startedAt: runs.map((r) => r.startedAt).sort()[0] ?? '',
+    finishedAt: last?.finishedAt ?? '',
+    config: last?.config ?? {},
+    funnel: runs.reduce((a, r) => sumDeep(a, r.funnel) as ManifestFunnel, empty),
+    tokens: runs.reduce((a, r) => sumDeep(a, r.tokens) as Record<string, StageTokens>, {} as Record<string, StageTokens>),
+    shards,
+    statsSummary: withStats?.statsSummary ?? {},
+    ...(last?.stages && { stages: last.stages }),
+    ...(runs.some((r) => r.cache) && { cache: runs.reduce((a, r) => sumDeep(a, r.cache ?? {}) as { hits: number; misses: number }, { hits: 0, misses: 0 }) }),
+    ...(last?.fatal && { fatal: last.fatal }),
+    simulated: runs.some((r) => r.simulated),
+    runs: runs.map((r) => ({
+      runId: r.runId!,
+      ...(r.worker && { worker: r.worker }),
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt,
+      funnel: r.funnel,
+      shardsWritten: r.shards.length,
+      ...(r.fatal && { fatal: r.fatal }),
+      simulated: r.simulated,
+    })),
+  };
+}
+
+/** Numbers added, objects merged key by key, booleans and-ed; anything else: the later value. */
+function sumDeep(a: unknown, b: unknown): unknown {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  if (typeof a === 'number' && typeof b === 'number') return a + b;
+  if (typeof a === 'boolean' && typeof b === 'boolean') return a && b;
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(b)) out[k] = sumDeep(out[k], v);
+    return out;
+  }
+  return b;
 }
 
 const SECRET_KEY = /(password|passphrase|api[-_]?key|secret|token|credentials?)$|^key$/i;
@@ -75,7 +240,7 @@ export function redactSecrets(v: unknown, key = ''): unknown {
   return v;
 }
 
-/** Write `<dir>/manifest.json` atomically (tmp + fsync + rename + fsync dir); returns its path. */
+/** Write `<dir>/manifest.json` atomically (unique tmp + fsync + rename + fsync dir); returns its path. A low-level write: runs go through publishRun. */
 export async function writeManifest(dir: string, manifest: RunManifest): Promise<string> {
   const path = join(dir, MANIFEST_FILE_NAME);
   const safe: RunManifest = { ...manifest, config: redactSecrets(manifest.config) as Record<string, unknown> };
@@ -83,8 +248,8 @@ export async function writeManifest(dir: string, manifest: RunManifest): Promise
   return path;
 }
 
-/** Read `<dir>/manifest.json`; null when there is none, `manifest_invalid` when it is not a manifest. */
-export async function readManifest(dir: string): Promise<RunManifest | null> {
+/** Read `<dir>/manifest.json` as written; null when there is none, `manifest_invalid` when it is not a manifest. */
+export async function readManifestFile(dir: string): Promise<RunManifest | null> {
   const path = join(dir, MANIFEST_FILE_NAME);
   let text: string;
   try {
@@ -93,6 +258,50 @@ export async function readManifest(dir: string): Promise<RunManifest | null> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
+  return parseManifest(text, path);
+}
+
+/**
+ * The state of a local output's manifest: the runs under `<dir>/_runs/` merged with the shards on
+ * disk (mergeRuns), or `manifest.json` alone for an output without run files; null when neither
+ * exists. `manifest_invalid` when manifest.json is needed and is not a manifest.
+ */
+export async function readManifest(dir: string, shards: () => Promise<ShardInfo[]> = async () => []): Promise<RunManifest | null> {
+  const ids = await listRunFiles(dir);
+  if (ids.length === 0) return readManifestFile(dir);
+  const store = localManifestReader(dir, shards);
+  const { runs } = await loadRuns(store);
+  const legacy = await readManifestFile(dir).catch(() => null);
+  // A pre-runs manifest not imported yet still counts as a run.
+  if (legacy && legacy.runs === undefined && !ids.some((id) => id.startsWith('legacy-'))) runs.unshift({ ...legacy, runId: 'legacy' });
+  return mergeRuns(runs, await shards());
+}
+
+/** Run ids under `<dir>/_runs/` (files `<id>.json`), sorted. */
+export async function listRunFiles(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(join(dir, RUNS_DIR))).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length)).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** The reading half of a local ManifestStore (see LocalShardStore for the whole). */
+export function localManifestReader(dir: string, shards: () => Promise<ShardInfo[]>): ManifestStore {
+  const notHere = () => Promise.reject(new Error('read-only'));
+  return {
+    putRun: notHere,
+    putMerged: notHere,
+    listRunIds: () => listRunFiles(dir),
+    getRun: (runId) => readFile(join(dir, RUNS_DIR, `${runId}.json`), 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(e))),
+    getMerged: () => readFile(join(dir, MANIFEST_FILE_NAME), 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(e))),
+    listShards: shards,
+  };
+}
+
+/** Parse and check a manifest (run file or merged view); `manifest_invalid` when it is not one. */
+export function parseManifest(text: string, path: string): RunManifest {
   let m: unknown;
   try {
     m = JSON.parse(text);

@@ -11,6 +11,7 @@ import { OUTPUT_COLUMNS, toParquetRow } from './output-columns.js';
 import { PARQUET_SUFFIX, TMP_SUFFIX, type ShardIndex, type ShardIndexDoc } from './shard-index.js';
 import type { ShardStore } from './shard-store.js';
 import type { OutputRow, ShardInfo, ShardSink } from './types.js';
+import { uniqueTmpPart } from './writer-tag.js';
 
 const COMPRESSION = { snappy: 'SNAPPY', gzip: 'GZIP', none: 'UNCOMPRESSED' } as const;
 
@@ -72,7 +73,6 @@ export class ParquetShardSink implements ShardSink {
   readonly #schema: parquet.ParquetSchema;
   readonly #lanes = new Map<string, Lane>();
   readonly #written: ShardInfo[] = [];
-  #seq = 0;
   #opened = false;
   #closed = false;
   #failure: GemflowError | undefined;
@@ -89,9 +89,11 @@ export class ParquetShardSink implements ShardSink {
 
   /**
    * Prepare the store and delete what a crash left behind (`.tmp` files, unfinished uploads, orphan
-   * indexes). Several workers of one consumer group may share an output, so only leftovers untouched for
-   * longer than any live shard stays open (2 x maxAgeMs, at least 10 minutes) are deleted; younger ones
-   * may belong to a live peer. Leftovers are never visible as shards either way.
+   * indexes). Several workers of one consumer group may share an output, so a leftover is deleted when
+   * it is certainly not a live writer's: its name carries the tag of a process on this host that is
+   * gone (see writer-tag.ts: a kill -9 followed by a restart cleans up at once), or it is untouched for
+   * longer than any live shard stays open (2 x maxAgeMs, at least 10 minutes: another host's). Younger
+   * ones of live or unknown writers are left alone. Leftovers are never visible as shards either way.
    */
   async open(): Promise<void> {
     await this.#store.open(Date.now() - Math.max(2 * this.#config.maxAgeMs, 10 * 60_000));
@@ -192,9 +194,17 @@ export class ParquetShardSink implements ShardSink {
     return [...this.#written];
   }
 
-  /** Write the run manifest beside the shards (call after close(), so it comes last). */
-  writeManifest(manifest: RunManifest): Promise<string> {
-    return this.#store.writeManifest(manifest);
+  /**
+   * Record the run beside the shards (call after close(), so it comes last): its own run file, then
+   * the merged manifest.json; returns the latter's path or URL. See manifest.ts.
+   */
+  async writeManifest(manifest: RunManifest): Promise<string> {
+    return (await this.#store.publishRun(manifest)).path;
+  }
+
+  /** writeManifest, returning the merged view (every run, every shard of the output) too. */
+  publishRun(manifest: RunManifest): Promise<{ path: string; merged: RunManifest }> {
+    return this.#store.publishRun(manifest);
   }
 
   /** Closed without failure: tick() and flush() have nothing left to do (a late timer is harmless). */
@@ -239,7 +249,7 @@ export class ParquetShardSink implements ShardSink {
 
   async #openShard(origin: Origin): Promise<OpenShard> {
     const slug = partitionSlug(origin);
-    const tmpPath = join(this.#store.tmpDir, `${slug}.${process.pid}-${++this.#seq}${PARQUET_SUFFIX}${TMP_SUFFIX}`);
+    const tmpPath = join(this.#store.tmpDir, `${slug}.${uniqueTmpPart()}${PARQUET_SUFFIX}${TMP_SUFFIX}`);
     const fh = await open(tmpPath, 'wx');
     // Every field but the writer: creating the writer already writes the file header through `write`.
     const shard = { partition: origin.partition, slug, tmpPath, fh, bytes: 0, rows: 0, approxBytes: 0, openedAt: this.#now(), docs: [], origins: [] } as Omit<OpenShard, 'writer'> as OpenShard;

@@ -4,7 +4,8 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { errorMessage } from '../errors.js';
 import { DEAD_LETTER_FILE_NAME } from './dead-letter-file.js';
-import { readManifest, type RunManifest, type Tally } from './manifest.js';
+import { listRunFiles, loadRuns, localManifestReader, readManifest, type RunManifest, type Tally } from './manifest.js';
+import { localShardInfos } from './local-shard-store.js';
 import { SHARDS_SUBDIR, readShardIndex, scanShardDir } from './shard-index.js';
 
 /** One complete shard on disk, described by its index (bytes: the file's actual size). */
@@ -24,8 +25,12 @@ export interface OutputSummary {
   manifest: RunManifest | null;
   shards: ShardSummary[];
   totals: { shards: number; docs: number; rows: number; bytes: number };
-  /** Dead letters by code and stage; null when there is no dead-letter file. */
-  deadLetters: { path: string; total: number; byCode: Tally; byStage: Tally; malformedLines: number } | null;
+  /**
+   * Dead letters; null when there is no dead-letter file. `current` (and byCode / byStage) counts those
+   * still unresolved; `resolved` those whose record a later run wrote: its origin (partition + offset)
+   * or its document id is in a shard's index. `total` = current + resolved.
+   */
+  deadLetters: { path: string; total: number; current: number; resolved: number; byCode: Tally; byStage: Tally; malformedLines: number } | null;
   problems: {
     /** Shards the manifest lists that are not on disk. */
     missingShards: string[];
@@ -33,6 +38,7 @@ export interface OutputSummary {
     unindexedParquet: string[];
     tmpFiles: string[];
     unreadableIndexes: { path: string; message: string }[];
+    unreadableRuns: { runId: string; message: string }[];
   };
 }
 
@@ -41,17 +47,27 @@ export async function readOutputSummary(dir: string): Promise<OutputSummary> {
   const listing = await scanShardDir(join(dir, SHARDS_SUBDIR));
   const shards: ShardSummary[] = [];
   const unreadableIndexes: { path: string; message: string }[] = [];
+  const writtenOrigins = new Set<string>();
+  const writtenIds = new Set<string>();
   for (const s of listing.shards) {
     try {
       const index = await readShardIndex(s.indexPath);
       const { size } = await stat(s.parquetPath);
       const { partition, firstOffset, lastOffset, rows } = index;
       shards.push({ name: s.name, path: s.parquetPath, partition, firstOffset, lastOffset, docs: index.docs.length, rows, bytes: size });
+      for (const d of index.docs) {
+        writtenOrigins.add(`${d.partition}@${d.offset}`);
+        writtenIds.add(d.documentId);
+      }
     } catch (e) {
       unreadableIndexes.push({ path: s.indexPath, message: errorMessage(e) });
     }
   }
-  const manifest = await readManifest(dir);
+  // The merged view of every run (see manifest.ts), over the shards on disk.
+  const shardInfos = () => localShardInfos(join(dir, SHARDS_SUBDIR));
+  const manifest = await readManifest(dir, shardInfos);
+  const unreadableRuns = (await listRunFiles(dir)).length > 0 ? (await loadRuns(localManifestReader(dir, shardInfos))).unreadable : [];
+  const runShards = manifest?.runs ? [] : (manifest?.shards ?? []);
   const onDisk = new Set(shards.map((s) => basename(s.path)));
   return {
     dir,
@@ -63,29 +79,36 @@ export async function readOutputSummary(dir: string): Promise<OutputSummary> {
       rows: shards.reduce((n, s) => n + s.rows, 0),
       bytes: shards.reduce((n, s) => n + s.bytes, 0),
     },
-    deadLetters: await countDeadLetters(join(dir, DEAD_LETTER_FILE_NAME)),
+    deadLetters: await countDeadLetters(join(dir, DEAD_LETTER_FILE_NAME), (origin, documentId) => writtenOrigins.has(origin) || (documentId !== undefined && writtenIds.has(documentId))),
     problems: {
-      missingShards: (manifest?.shards ?? []).map((s) => s.path).filter((p) => !onDisk.has(basename(p))),
+      // A merged view lists the shards on disk; only a legacy manifest can list missing ones.
+      missingShards: runShards.map((s) => s.path).filter((p) => !onDisk.has(basename(p))),
       orphanIndexes: listing.orphanIndexes,
       unindexedParquet: listing.unindexedParquet,
       tmpFiles: listing.tmpFiles,
       unreadableIndexes,
+      unreadableRuns,
     },
   };
 }
 
-async function countDeadLetters(path: string): Promise<OutputSummary['deadLetters']> {
+/**
+ * Count the dead-letter file. A dead letter is resolved, not current, when `written(originKey,
+ * documentId)` says a later run wrote its record (the file is append-only history; this is its
+ * current state).
+ */
+async function countDeadLetters(path: string, written: (originKey: string, documentId?: string) => boolean): Promise<OutputSummary['deadLetters']> {
   try {
     await stat(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
-  const out = { path, total: 0, byCode: {} as Tally, byStage: {} as Tally, malformedLines: 0 };
+  const out = { path, total: 0, current: 0, resolved: 0, byCode: {} as Tally, byStage: {} as Tally, malformedLines: 0 };
   const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
   for await (const line of lines) {
     if (line.trim() === '') continue;
-    let dl: { code?: unknown; stage?: unknown };
+    let dl: { code?: unknown; stage?: unknown; origin?: { partition?: unknown; offset?: unknown }; documentId?: unknown };
     try {
       dl = JSON.parse(line) as typeof dl;
     } catch {
@@ -93,6 +116,12 @@ async function countDeadLetters(path: string): Promise<OutputSummary['deadLetter
       continue;
     }
     out.total++;
+    const originKey = dl.origin && typeof dl.origin.partition === 'string' && typeof dl.origin.offset === 'number' ? `${dl.origin.partition}@${dl.origin.offset}` : '';
+    if (written(originKey, typeof dl.documentId === 'string' ? dl.documentId : undefined)) {
+      out.resolved++;
+      continue;
+    }
+    out.current++;
     const code = typeof dl.code === 'string' ? dl.code : 'unknown';
     const stage = typeof dl.stage === 'string' ? dl.stage : 'unknown';
     out.byCode[code] = (out.byCode[code] ?? 0) + 1;
@@ -106,7 +135,10 @@ export function formatOutputSummary(s: OutputSummary): string {
   const out: string[] = [`output ${s.dir}`];
   const m = s.manifest;
   if (m) {
-    out.push(`run ${m.startedAt} -> ${m.finishedAt}${m.simulated ? ' (simulated LLM outputs)' : ''}${m.fatal ? `, stopped: ${m.fatal.code}: ${m.fatal.message}` : ''}`);
+    const runs = m.runs ?? [];
+    if (runs.length > 0) {
+      out.push(`runs ${runs.length}, ${m.startedAt} -> ${m.finishedAt}${m.simulated ? ' (simulated LLM outputs)' : ''}; funnel totals over every run:`);
+    } else out.push(`run ${m.startedAt} -> ${m.finishedAt}${m.simulated ? ' (simulated LLM outputs)' : ''}${m.fatal ? `, stopped: ${m.fatal.code}: ${m.fatal.message}` : ''}`);
     const d = m.funnel.documents;
     const t = m.funnel.trajectories;
     out.push(
@@ -114,6 +146,10 @@ export function formatOutputSummary(s: OutputSummary): string {
       `documents    received ${d.received}, written ${d.written}, dropped ${tally(d.dropped)}, rejected ${tally(d.rejected)}, dead-lettered ${tally(d.deadLettered)}`,
       `trajectories generated ${t.generated}, written ${t.written}, rejected ${tally(t.rejected)}, dropped ${tally(t.dropped)}`,
     );
+    if (runs.length > 0) {
+      const rows = runs.map((r) => [r.runId, r.startedAt, r.finishedAt, r.funnel.documents.received, r.funnel.documents.written, r.shardsWritten, r.fatal ? `stopped: ${r.fatal.code}` : 'ok']);
+      out.push('', table(['run', 'started', 'finished', 'received', 'written', 'shards', 'end'], rows));
+    }
     const stages = Object.entries(m.tokens);
     if (stages.length > 0) {
       out.push('', table(['stage', 'prompt tokens', 'completion tokens'], stages.map(([k, u]) => [k, u.promptTokens, u.completionTokens])));
@@ -137,10 +173,20 @@ export function formatOutputSummary(s: OutputSummary): string {
   if (parts.size > 0) {
     const rows = [...parts].sort(([a], [b]) => a.localeCompare(b)).map(([k, p]) => [k, p.shards, p.docs, p.rows, mb(p.bytes), `${p.first}..${p.last}`]);
     out.push(table(['partition', 'shards', 'docs', 'rows', 'size', 'offsets'], rows));
+    const listed = s.shards.slice(0, MAX_LISTED_SHARDS).map((sh) => [sh.name + '.parquet', sh.docs, sh.rows, mb(sh.bytes)]);
+    out.push('', table(['shard', 'docs', 'rows', 'size'], listed));
+    if (s.shards.length > MAX_LISTED_SHARDS) out.push(`... and ${s.shards.length - MAX_LISTED_SHARDS} more shards`);
   }
 
   const dl = s.deadLetters;
-  out.push('', dl ? `dead letters ${dl.total}${dl.total ? `; by code: ${breakdown(dl.byCode)}; by stage: ${breakdown(dl.byStage)}` : ''}${dl.malformedLines ? ` (${dl.malformedLines} malformed lines)` : ''}` : 'dead letters: none (no dead-letters.jsonl)');
+  out.push(
+    '',
+    dl
+      ? `dead letters ${dl.current}${dl.current ? `; by code: ${breakdown(dl.byCode)}; by stage: ${breakdown(dl.byStage)}` : ''}` +
+          `${dl.resolved ? `; ${dl.resolved} more resolved (their documents were written by a later run)` : ''}` +
+          `${dl.malformedLines ? ` (${dl.malformedLines} malformed lines)` : ''}`
+      : 'dead letters: none (no dead-letters.jsonl)',
+  );
 
   const pr = s.problems;
   const problems = [
@@ -149,10 +195,14 @@ export function formatOutputSummary(s: OutputSummary): string {
     ...pr.unindexedParquet.map((p) => `shard without an index: ${p}`),
     ...pr.tmpFiles.map((p) => `unfinished write: ${p}`),
     ...pr.unreadableIndexes.map((u) => `unreadable index ${u.path}: ${u.message}`),
+    ...pr.unreadableRuns.map((u) => `unreadable run record ${u.runId}: ${u.message}`),
   ];
   if (problems.length > 0) out.push('', 'problems:', ...problems.map((p) => `  ${p}`));
   return out.join('\n');
 }
+
+/** Shards listed one by one by formatOutputSummary (all of them are in the totals and partition table). */
+const MAX_LISTED_SHARDS = 1000;
 
 /** "4 (bad_json: 2, llm_exhausted: 1, record_too_large: 1)", or "0". */
 function tally(t: Tally): string {

@@ -11,9 +11,10 @@ export interface ShardStore {
   /** Local directory for the sink's `.tmp` shard files. */
   readonly tmpDir: string;
   /**
-   * Create what is missing and delete leftovers of crashed writers that are older than `staleBefore`
-   * (epoch ms): unfinished files and uploads, indexes without their shard. Younger ones may belong to
-   * a live peer sharing the output, and are never visible as shards anyway.
+   * Create what is missing and delete leftovers of crashed writers: unfinished files and uploads,
+   * indexes without their shard, older than `staleBefore` (epoch ms); and local temp files whose name
+   * carries the tag of a dead writer on this host (isDeadWritersFile), whatever their age. Other
+   * younger ones may belong to a live peer sharing the output, and are never visible as shards anyway.
    */
   open(staleBefore: number): Promise<void>;
   /**
@@ -23,6 +24,9 @@ export interface ShardStore {
   publish(tmpPath: string, index: ShardIndex): Promise<string>;
   /** Indexes of the complete shards (shard and index both present). */
   indexes(): Promise<ShardIndex[]>;
-  /** Write the run manifest (after every shard); returns its path or URL. */
-  writeManifest(manifest: RunManifest): Promise<string>;
+  /**
+   * Record a finished run (after every shard): its own run file, then the merged manifest.json (see
+   * manifest.ts publishRun). Returns the merged manifest's path or URL and its content.
+   */
+  publishRun(manifest: RunManifest): Promise<{ path: string; merged: RunManifest }>;
 }

@@ -95,8 +95,14 @@ export interface DeadLetter {
   stage: string;
   code: string;
   message: string;
-  /** The original record (truncated to a bound for huge records). */
+  /**
+   * The original record, whole: the dead-letter sink cuts it to its bound and records rawBytes and
+   * rawTruncated itself. When the caller only holds the start of the record (a source keeps a bounded
+   * prefix of an oversized line), `raw` is that prefix and `rawBytes` the whole record's size.
+   */
   raw: string;
+  /** UTF-8 size of the whole original record, when `raw` holds only its start. */
+  rawBytes?: number;
 }
 
 export interface DeadLetterSink {

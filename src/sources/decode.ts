@@ -16,10 +16,21 @@ const META_MAX_STRING_CHARS = 2048;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** A string without lone UTF-16 surrogates (String.prototype.isWellFormed, Node 20). */
+const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
+
 /**
  * Turns one raw record (a JSONL line, a serialized Parquet row, a Kafka message value) into an
  * envelope, or into a bad record with a stable code: record_too_large, tombstone, invalid_utf8,
- * invalid_json, not_an_object, missing_text, empty_text, invalid_id.
+ * invalid_json, not_an_object, missing_text, empty_text, invalid_id, id_invalid_unicode,
+ * text_invalid_unicode.
+ *
+ * Valid UTF-8 can still hold a JSON escape of a lone surrogate ("\ud800"), which no UTF-8 output can
+ * represent: writing it would silently turn it into U+FFFD in Parquet while the index and dead letters
+ * keep the original. Ids are kept byte-exact in every output, so such an id is a bad record
+ * (id_invalid_unicode); so is such a text (text_invalid_unicode): the trajectories quote the text,
+ * and a silently altered quote would no longer match its source. Other fields holding one are left out
+ * of the record's meta.
  */
 export function decodeRecord(raw: Buffer | null, origin: Origin, opts: DecodeOptions): SourceItem {
   if (raw === null) return bad(origin, 'tombstone', 'record has no value (tombstone)', '');
@@ -29,36 +40,42 @@ export function decodeRecord(raw: Buffer | null, origin: Origin, opts: DecodeOpt
   try {
     text = utf8.decode(raw);
   } catch {
-    return bad(origin, 'invalid_utf8', `record is not valid UTF-8 (${raw.length} bytes)`, preview(raw));
+    return bad(origin, 'invalid_utf8', `record is not valid UTF-8 (${raw.length} bytes)`, preview(raw), raw.length);
   }
 
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    return bad(origin, 'invalid_json', `record is not valid JSON: ${(e as Error).message}`, preview(raw));
+    return bad(origin, 'invalid_json', `record is not valid JSON: ${(e as Error).message}`, preview(raw), raw.length);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return bad(origin, 'not_an_object', `record must be a JSON object, got ${jsonType(value)}`, preview(raw));
+    return bad(origin, 'not_an_object', `record must be a JSON object, got ${jsonType(value)}`, preview(raw), raw.length);
   }
   const record = value as Record<string, unknown>;
 
   const body = record[opts.textField];
   if (typeof body !== 'string') {
     const found = body === undefined ? 'absent' : `a ${jsonType(body)}`;
-    return bad(origin, 'missing_text', `text field "${opts.textField}" must be a string, it is ${found}`, preview(raw));
+    return bad(origin, 'missing_text', `text field "${opts.textField}" must be a string, it is ${found}`, preview(raw), raw.length);
   }
   if (body.trim() === '') {
-    return bad(origin, 'empty_text', `text field "${opts.textField}" is blank`, preview(raw));
+    return bad(origin, 'empty_text', `text field "${opts.textField}" is blank`, preview(raw), raw.length);
+  }
+  if (!wellFormed(body)) {
+    return bad(origin, 'text_invalid_unicode', `text field "${opts.textField}" contains a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair)`, preview(raw), raw.length);
   }
 
   let id: string;
   if (Object.hasOwn(record, opts.idField)) {
     const v = record[opts.idField];
     if (!((typeof v === 'string' && v.trim() !== '') || typeof v === 'number')) {
-      return bad(origin, 'invalid_id', `id field "${opts.idField}" must be a non-empty string or a number, got ${jsonType(v)}`, preview(raw));
+      return bad(origin, 'invalid_id', `id field "${opts.idField}" must be a non-empty string or a number, got ${jsonType(v)}`, preview(raw), raw.length);
     }
     id = String(v);
+    if (!wellFormed(id)) {
+      return bad(origin, 'id_invalid_unicode', `id field "${opts.idField}" contains a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair); ids are kept byte-exact, so it cannot be written`, preview(raw), raw.length);
+    }
   } else {
     id = derivedId(origin);
   }
@@ -71,7 +88,7 @@ export function decodeRecord(raw: Buffer | null, origin: Origin, opts: DecodeOpt
  * 20 MB JSONL line) pass only its first bytes as `prefix`.
  */
 export function tooLargeRecord(origin: Origin, bytes: number, prefix: Buffer, maxRecordBytes: number): SourceItem {
-  return bad(origin, 'record_too_large', `record is ${bytes} bytes, above maxRecordBytes ${maxRecordBytes}`, preview(prefix));
+  return bad(origin, 'record_too_large', `record is ${bytes} bytes, above maxRecordBytes ${maxRecordBytes}`, preview(prefix), bytes);
 }
 
 /** Stable id for a record without one: a hash of its acknowledgement position. */
@@ -84,8 +101,9 @@ export function preview(raw: Buffer): string {
   return raw.subarray(0, RAW_PREVIEW_BYTES).toString('utf8');
 }
 
-export function bad(origin: Origin, code: string, message: string, raw: string): SourceItem {
-  const record: BadRecord = { origin, code, message, raw };
+/** `rawBytes`: the whole record's size when `raw` is only its start (see BadRecord). */
+export function bad(origin: Origin, code: string, message: string, raw: string, rawBytes?: number): SourceItem {
+  const record: BadRecord = { origin, code, message, raw, ...(rawBytes !== undefined && rawBytes > Buffer.byteLength(raw) && { rawBytes }) };
   return { kind: 'bad', bad: record };
 }
 
@@ -97,7 +115,7 @@ function pickMeta(record: Record<string, unknown>, opts: DecodeOptions): Record<
     const small =
       typeof v === 'boolean' ||
       (typeof v === 'number' && Number.isFinite(v)) ||
-      (typeof v === 'string' && v.length <= META_MAX_STRING_CHARS);
+      (typeof v === 'string' && v.length <= META_MAX_STRING_CHARS && wellFormed(v));
     if (small) meta[k] = v;
   }
   return meta;

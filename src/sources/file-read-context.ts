@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Origin } from '../envelope.js';
+import { GemflowError, errorMessage } from '../errors.js';
 import type { DecodeOptions } from './decode.js';
 import type { InputFile } from './expand-paths.js';
 
@@ -23,4 +24,20 @@ export interface FileReadContext {
 /** The origin of the record at a 0-based line or row offset of a file. */
 export function fileOrigin(file: InputFile, offset: number): Origin {
   return { kind: 'file', partition: file.absPath, offset, file: file.path, line: offset + 1 };
+}
+
+/**
+ * The error that stops a run when an input file cannot be read (permission denied, not a regular
+ * file, corrupt gzip or Parquet, a failed download): `input_unreadable`, naming the file and where
+ * reading stopped. It is not a dead letter: one bad record would mark the rest of the file done, so
+ * after a `chmod` or a re-upload the file would never be read again. The run stops (exit 2) with the
+ * records read before the failure accounted for; records of the file from the failure on stay
+ * uncommitted, and the next run resumes there.
+ */
+export function inputUnreadable(file: InputFile, what: string, cause: unknown, retriable = false): GemflowError {
+  return new GemflowError('input_unreadable', `cannot read input ${file.path}${what ? ` ${what}` : ''}: ${errorMessage(cause)} (fix or remove it from source.paths, then run again)`, {
+    cause,
+    retriable,
+    detail: { file: file.path },
+  });
 }

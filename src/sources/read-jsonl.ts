@@ -2,15 +2,15 @@ import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { SourceItem } from '../envelope.js';
-import { errorMessage } from '../errors.js';
-import { bad, decodeRecord, RAW_PREVIEW_BYTES, tooLargeRecord } from './decode.js';
-import { fileOrigin, type FileReadContext } from './file-read-context.js';
+import { decodeRecord, RAW_PREVIEW_BYTES, tooLargeRecord } from './decode.js';
+import { fileOrigin, inputUnreadable, type FileReadContext } from './file-read-context.js';
 import { isBlank, splitLines } from './split-lines.js';
 
 /**
  * The records of a JSONL (or gzipped JSONL) file, one per line, offset = 0-based line index.
- * Blank lines yield nothing but keep their line number. A read failure (missing file, corrupt
- * gzip) yields one `file_unreadable` bad record at the line where it happened and ends the file.
+ * Blank lines yield nothing but keep their line number. A read failure (missing file, permission
+ * denied, a directory, corrupt gzip) throws `input_unreadable` (see inputUnreadable) after the lines
+ * read before it.
  */
 export async function* readJsonl(ctx: FileReadContext): AsyncGenerator<SourceItem> {
   const { file, decode, skipBelow, signal, progress } = ctx;
@@ -31,10 +31,7 @@ export async function* readJsonl(ctx: FileReadContext): AsyncGenerator<SourceIte
     }
   } catch (e) {
     if (signal.aborted) return;
-    progress.endOffset = offset + 1;
-    if (offset >= skipBelow) {
-      yield bad(fileOrigin(file, offset), 'file_unreadable', `cannot read ${file.path} at line ${offset + 1}: ${errorMessage(e)}`, '');
-    }
+    throw inputUnreadable(file, `at line ${offset + 1}`, e, ctx.open !== undefined);
   } finally {
     raw.destroy();
   }

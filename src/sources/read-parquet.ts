@@ -1,8 +1,7 @@
 import { createRequire } from 'node:module';
 import type { SourceItem } from '../envelope.js';
-import { errorMessage } from '../errors.js';
 import { bad, decodeRecord } from './decode.js';
-import { fileOrigin, type FileReadContext } from './file-read-context.js';
+import { fileOrigin, inputUnreadable, type FileReadContext } from './file-read-context.js';
 
 /** The part of parquetjs-lite (an untyped CommonJS package) this reader uses. */
 interface ParquetCursor {
@@ -23,7 +22,8 @@ const parquet = createRequire(import.meta.url)('parquetjs-lite') as {
 /**
  * The rows of a Parquet file, row group by row group, offset = 0-based row index. Each row is
  * serialized to JSON and decoded like a JSONL record. A file without the text column yields one
- * `parquet_wrong_columns` bad record; a corrupt file one `file_unreadable` (at the row it failed).
+ * `parquet_wrong_columns` bad record; a file that cannot be read (corrupt, permission denied) throws
+ * `input_unreadable` (see inputUnreadable) after the rows read before the failure.
  */
 export async function* readParquet(ctx: FileReadContext): AsyncGenerator<SourceItem> {
   const { file, decode, skipBelow, signal, progress } = ctx;
@@ -62,11 +62,7 @@ export async function* readParquet(ctx: FileReadContext): AsyncGenerator<SourceI
     }
   } catch (e) {
     if (signal.aborted) return;
-    progress.endOffset = offset + 1;
-    if (offset >= skipBelow) {
-      const where = offset === 0 ? '' : ` at row ${offset}`;
-      yield bad(fileOrigin(file, offset), 'file_unreadable', `cannot read Parquet file ${file.path}${where}: ${errorMessage(e)}`, '');
-    }
+    throw inputUnreadable(file, offset === 0 ? '(Parquet)' : `(Parquet) at row ${offset}`, e);
   } finally {
     await reader?.close();
   }

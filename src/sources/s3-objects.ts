@@ -9,8 +9,7 @@ import type { SourceItem } from '../envelope.js';
 import { GemflowError, errorMessage } from '../errors.js';
 import { dirPrefix, parseS3Url, s3Url } from '../s3/s3-url.js';
 import type { InputFile, InputFormat } from './expand-paths.js';
-import { bad } from './decode.js';
-import { fileOrigin, type FileReadContext } from './file-read-context.js';
+import { inputUnreadable, type FileReadContext } from './file-read-context.js';
 import { readJsonl } from './read-jsonl.js';
 import { readParquet } from './read-parquet.js';
 
@@ -83,10 +82,8 @@ export async function* readS3Object(client: S3Client, object: S3Input, ctx: File
       await pipeline(objectStream(client, object, ctx.signal), createWriteStream(localPath), { signal: ctx.signal });
     } catch (e) {
       if (ctx.signal.aborted) return;
-      // Like an unreadable local Parquet file: one bad record at row 0.
-      ctx.progress.endOffset = 1;
-      if (ctx.skipBelow === 0) yield bad(fileOrigin(object, 0), 'file_unreadable', `cannot download Parquet object ${object.path}: ${errorMessage(e)}`, '');
-      return;
+      // The network or the store, not the data: the run stops with the object uncommitted.
+      throw inputUnreadable(object, '(download)', e, true);
     }
     yield* readParquet({ ...ctx, localPath });
   } finally {

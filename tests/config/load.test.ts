@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkSteps, stepSpecs } from '../../src/compose.js';
+import { checkSteps, planSteps, stepSpecs } from '../../src/compose.js';
 import { loadConfig, parseConfig } from '../../src/config/load.js';
 import type { ConfigIssue } from '../../src/config/interpolate-env.js';
 import type { GemflowError } from '../../src/errors.js';
@@ -137,5 +137,81 @@ describe('parseConfig interpolation', () => {
     const both = configError('source: {type: files, paths: ["${IN}"]}\nsink:\n  maxRows: ${ROWS}\n  dir: ${A:-x${B}}');
     expect(issuesOf(both).map((i) => i.path)).toEqual(['source.paths[0]', 'sink.maxRows', 'sink.dir']);
     expect(issuesOf(both)[2]!.message).toMatch(/^malformed variable reference/);
+  });
+});
+
+describe('stage defaults', () => {
+  /** The planned config of step `id` for a pipeline with these extra lines. */
+  async function stepConfig(yaml: string, id: string): Promise<Record<string, unknown>> {
+    const cfg = parseConfig(`source: {type: files, paths: [a.jsonl]}\n${yaml}`, { env: {}, baseDir: dir });
+    const step = (await planSteps(cfg)).find((p) => p.id === id);
+    if (!step) throw new Error(`no step ${id}`);
+    return step.config as Record<string, unknown>;
+  }
+  const cases = [
+    { id: 'extract', enable: '', mode: '', defaults: { temperature: 0.7, maxTokens: 4096 } },
+    { id: 'ground', enable: '', mode: '', defaults: { temperature: 0.7, maxTokens: 4096 } },
+    { id: 'refine', enable: '', mode: '', defaults: { temperature: 0.7, maxTokens: 4096 } },
+    { id: 'judge', enable: 'enabled: true, ', mode: '', defaults: { temperature: 0, maxTokens: 1024 } },
+    { id: 'synthesize', enable: '', mode: 'llm: {mode: synthesize}\n', defaults: { temperature: 0.7, maxTokens: 8192 } },
+  ];
+
+  it('are each stage\'s own, whether its block is absent, empty or partly set (every stage)', async () => {
+    for (const c of cases) {
+      const absent = await stepConfig(`${c.mode}${c.enable ? `stages: {${c.id}: {${c.enable.replace(/, $/, '')}}}` : ''}`, c.id);
+      expect(absent, c.id).toMatchObject(c.defaults);
+      expect(await stepConfig(`${c.mode}stages: {${c.id}: {${c.enable.replace(/, $/, '')}}}`, c.id), `${c.id}: {}`).toEqual(absent);
+      // Setting one field leaves every other field at the stage's default.
+      expect(await stepConfig(`${c.mode}stages: {${c.id}: {${c.enable}temperature: 0.3}}`, c.id), `${c.id}.temperature`).toEqual({ ...absent, temperature: 0.3 });
+      expect(await stepConfig(`${c.mode}stages: {${c.id}: {${c.enable}maxTokens: 77}}`, c.id), `${c.id}.maxTokens`).toEqual({ ...absent, maxTokens: 77 });
+    }
+  });
+});
+
+describe('the bundled simulator is used only when asked', () => {
+  const kafka = 'source: {type: kafka, brokers: ["k:9092"], topics: [t], groupId: g}';
+  const files = 'source: {type: files, paths: [a.jsonl]}';
+
+  it('rejects a Kafka source or an s3:// sink without endpoints, naming llm.endpoints and llm.simulate', () => {
+    for (const text of [kafka, `${files}\nsink: {dir: "s3://bucket/out"}`]) {
+      const e = configError(text);
+      expect(e.code).toBe('config_invalid');
+      expect(issuesOf(e)).toEqual([{ path: 'llm.endpoints', message: expect.stringContaining('llm.simulate: true') }]);
+      expect(e.message).toContain('llm.endpoints');
+    }
+  });
+
+  it('accepts them with llm.simulate: true or with endpoints; a local files pipeline may still simulate implicitly', () => {
+    expect(parseConfig(`${kafka}\nllm: {simulate: true}`, { env: {}, baseDir: dir }).llm.simulate).toBe(true);
+    expect(parseConfig(`${kafka}\nllm: {endpoints: [{url: "http://v:8000"}]}`, { env: {}, baseDir: dir }).llm.endpoints).toHaveLength(1);
+    expect(parseConfig(`${files}\nsink: {dir: "s3://b/o"}\nllm: {simulate: true}`, { env: {}, baseDir: dir }).sink.dir).toBe('s3://b/o');
+    expect(parseConfig(files, { env: {}, baseDir: dir }).llm.simulate).toBeUndefined();
+  });
+
+  it('rejects contradictions: simulate with endpoints, or simulate: false without endpoints', () => {
+    expect(issuesOf(configError(`${kafka}\nllm: {simulate: true, endpoints: [{url: "http://v:8000"}]}`))).toEqual([{ path: 'llm.simulate', message: expect.any(String) }]);
+    expect(issuesOf(configError(`${files}\nllm: {simulate: false}`))).toEqual([{ path: 'llm.endpoints', message: expect.any(String) }]);
+  });
+
+  it('keeps examples/demo.yaml on the simulator, explicitly', async () => {
+    const cfg = await loadConfig(join(import.meta.dirname, '../../examples/demo.yaml'), { env: {}, checkInputs: true });
+    expect(cfg.llm.simulate).toBe(true);
+  });
+});
+
+describe('loadConfig checkInputs (gemflow validate)', () => {
+  it('reports a local input path or glob that matches no file, with its path, beside schema problems', async () => {
+    await writeFile(join(dir, 'a.jsonl'), '{"text": "x"}\n');
+    const file = join(dir, 'pipeline.yaml');
+    await writeFile(file, ['source:', '  type: files', '  paths: [a.jsonl, missing.jsonl, "none/*.jsonl", "s3://bucket/in"]', 'sink: {maxRows: 0}'].join('\n'));
+    const e = await loadConfig(file, { env: {}, checkInputs: true }).then(() => undefined, (x: GemflowError) => x);
+    expect(e?.code).toBe('config_invalid');
+    const issues = issuesOf(e!);
+    expect(issues.map((i) => i.path).sort()).toEqual(['sink.maxRows', 'source.paths[1]', 'source.paths[2]']);
+    expect(issues.find((i) => i.path === 'source.paths[1]')!.message).toContain(join(dir, 'missing.jsonl'));
+    // Without checkInputs (gemflow run) the inputs are the source's business.
+    await writeFile(file, ['source:', '  type: files', '  paths: [missing.jsonl]'].join('\n'));
+    await expect(loadConfig(file, { env: {} })).resolves.toBeDefined();
+    await expect(loadConfig(file, { env: {}, checkInputs: true })).rejects.toMatchObject({ code: 'config_invalid' });
   });
 });

@@ -37,6 +37,49 @@ describe('gemflow CLI', () => {
     expect((await runCli(['frobnicate'])).code).toBe(1);
   });
 
+  it('<command> --help prints that command\'s usage on stdout and exits 0 (produce and simulate too)', async () => {
+    for (const cmd of ['run', 'validate', 'stats', 'schema', 'produce', 'simulate']) {
+      for (const flag of ['--help', '-h']) {
+        const r = await runCli([cmd, flag]);
+        expect(r.code, `${cmd} ${flag}: ${r.stderr}`).toBe(0);
+        expect(r.stdout, `${cmd} ${flag}`).toContain(`gemflow ${cmd}`);
+        expect(r.stderr).toBe('');
+      }
+    }
+    expect((await runCli(['produce', '--help'])).stdout).toContain('--topic');
+    expect((await runCli(['simulate', '--help'])).stdout).toContain('--fault-rate');
+  });
+
+  it('validate reports an input path that matches no file as an error at source.paths[i], and exits 1', async () => {
+    const dir = await tempDir('cli-inputs');
+    const cfg = await writePipeline(dir, { source: { type: 'files', paths: [CORPUS, join(dir, 'nope/*.jsonl')] } });
+    const r = await runCli(['validate', cfg]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('source.paths[1]');
+    expect(r.stderr).toContain(join(dir, 'nope/*.jsonl'));
+    expect(r.stdout).not.toContain('valid');
+    const s3 = await writePipeline(dir, { source: { type: 'files', paths: [CORPUS, 's3://bucket/in'] } }, 's3.yaml');
+    const ok = await runCli(['validate', s3]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('s3:// input paths are not checked');
+  });
+
+  it('validate and run refuse a Kafka pipeline without endpoints unless llm.simulate: true', async () => {
+    const dir = await tempDir('cli-sim');
+    const kafka = { type: 'kafka', brokers: ['127.0.0.1:1'], topics: ['t'], groupId: 'g' };
+    const cfg = await writePipeline(dir, { source: kafka, sink: { dir: join(dir, 'out') } });
+    for (const cmd of ['validate', 'run']) {
+      const r = await runCli([cmd, cfg, ...(cmd === 'run' ? ['--quiet'] : [])]);
+      expect(r.code, `${cmd}: ${r.stderr}`).toBe(1);
+      expect(r.stderr).toContain('llm.endpoints');
+      expect(r.stderr).toContain('llm.simulate: true');
+    }
+    const sim = await writePipeline(dir, { source: kafka, llm: { simulate: true }, sink: { dir: join(dir, 'out') } }, 'sim.yaml');
+    const ok = await runCli(['validate', sim]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('simulator');
+  });
+
   it('SIGTERM drains: LLM work in progress finishes, the queue is left uncommitted, and a re-run completes the rest once', async () => {
     const sim = await startSimulator({ timeScale: 0.05 });
     sims.push(sim);

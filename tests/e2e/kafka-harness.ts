@@ -88,7 +88,7 @@ export function kafkaPipeline(o: KafkaRunOptions): Record<string, unknown> {
   return {
     source: { type: 'kafka', brokers: o.brokers, topics: [o.topic], groupId: o.groupId, sessionTimeoutMs: 6000, commitIntervalMs: 500, ...o.source },
     relevance: { threads: 0, ...o.relevance },
-    llm: o.llm ?? { simulator: { timeScale: 0.01 } },
+    llm: o.llm ?? { simulate: true, simulator: { timeScale: 0.01 } },
     sink: { dir: o.out, maxRows: 4, maxAgeMs: 1000, ...o.sink },
     ...o.extra,
   };

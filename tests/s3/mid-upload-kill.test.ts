@@ -66,7 +66,7 @@ describe('mid-upload kill (MinIO)', () => {
       source: { type: 'files', paths: ['corpus.jsonl'] },
       relevance: { threads: 0, threshold: 0 },
       dedupe: { nearDuplicate: false },
-      llm: { mode: 'synthesize', simulator: { timeScale: 0.001 } },
+      llm: { mode: 'synthesize', simulate: true, simulator: { timeScale: 0.001 } },
       sink: { dir: `s3://${bucket}/run`, compression: 'none', maxRows: 100_000, maxBytes: 1_000_000_000 },
       s3: { endpoint, partSizeBytes: 5 * MiB, uploadConcurrency: 1 },
     });

@@ -74,4 +74,21 @@ describe('FileDeadLetterSink', () => {
     expect(big).toMatchObject({ raw: 'a'.repeat(65_536), rawBytes: 200_000, rawTruncated: true });
     expect(fits).toMatchObject({ rawBytes: 65_536, rawTruncated: false });
   });
+
+  it('marks a record the caller could only hold the start of as truncated, with the whole size (rawBytes)', async () => {
+    const t = await tempDir('dl-prefix');
+    cleanup = t.cleanup;
+    const path = join(t.dir, 'dead-letters.jsonl');
+    const sink = new FileDeadLetterSink(path);
+    // A 20 MB line of which the source kept the first 64 KiB: nothing to cut here, yet not the whole record.
+    await sink.write({ origin: fileOrigin('/in/a.jsonl', 0), stage: 'decode', code: 'record_too_large', message: 'm', raw: 'a'.repeat(65_536), rawBytes: 20_000_000 });
+    // A record passed whole (the pipeline no longer cuts): cut here to 64 KiB.
+    await sink.write({ origin: fileOrigin('/in/a.jsonl', 1), stage: 'extract', code: 'llm_invalid', message: 'm', raw: 'b'.repeat(100_000) });
+    await sink.close();
+    const [prefix, whole] = await lines(path);
+    expect(prefix).toMatchObject({ rawBytes: 20_000_000, rawTruncated: true });
+    expect(prefix!.raw).toHaveLength(65_536);
+    expect(whole).toMatchObject({ rawBytes: 100_000, rawTruncated: true });
+    expect(whole!.raw).toHaveLength(65_536);
+  });
 });

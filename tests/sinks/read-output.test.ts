@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileDeadLetterSink } from '../../src/sinks/dead-letter-file.js';
 import { writeManifest } from '../../src/sinks/manifest.js';
@@ -52,7 +52,7 @@ describe('readOutputSummary', () => {
     expect(s.shards.map((x) => x.path).sort()).toEqual(shards.map((x) => x.path).sort());
     expect(s.deadLetters).toMatchObject({ total: 4, byCode: { bad_json: 2, record_too_large: 1, llm_exhausted: 1 }, byStage: { decode: 3, extract: 1 }, malformedLines: 1 });
     expect(s.manifest?.tokens.extract?.promptTokens).toBe(12345);
-    expect(s.problems).toEqual({ missingShards: [join(t.dir, 'shards', 'vanished.parquet')], orphanIndexes: [], unindexedParquet: [], tmpFiles: [], unreadableIndexes: [] });
+    expect(s.problems).toEqual({ missingShards: [join(t.dir, 'shards', 'vanished.parquet')], orphanIndexes: [], unindexedParquet: [], tmpFiles: [], unreadableIndexes: [], unreadableRuns: [] });
 
     const text = formatOutputSummary(s);
     expect(text).toContain('documents    received 21, written 17');
@@ -87,5 +87,49 @@ describe('readOutputSummary', () => {
     expect(text).toContain('no manifest.json');
     expect(text).toContain('unfinished write');
     await sink.close();
+  });
+
+  it('after a rerun that wrote nothing, reports every shard present and the funnel over all runs', async () => {
+    const t = await tempDir('summary-rerun');
+    cleanup = t.cleanup;
+    const sink = new ParquetShardSink(sinkConfig(t.dir, { maxRows: 2 }));
+    await sink.open();
+    for (let i = 0; i < 6; i++) await sink.writeDoc(fileOrigin('/in/a.jsonl', i), docRows(fileOrigin('/in/a.jsonl', i), 1));
+    await sink.close();
+    const funnel = (received: number, written: number) => ({ documents: { received, written, dropped: {}, rejected: {}, deadLettered: {} }, trajectories: { generated: written, written, rejected: {}, dropped: {} }, balanced: true });
+    const run = { version: 1 as const, config: {}, tokens: {}, statsSummary: {}, simulated: false };
+    await sink.publishRun({ ...run, startedAt: '2025-01-01T00:00:00.000Z', finishedAt: '2025-01-01T00:01:00.000Z', funnel: funnel(6, 6), shards: sink.shards() });
+    const rerun = new ParquetShardSink(sinkConfig(t.dir));
+    await rerun.open();
+    await rerun.close();
+    await rerun.publishRun({ ...run, startedAt: '2025-01-02T00:00:00.000Z', finishedAt: '2025-01-02T00:00:01.000Z', funnel: funnel(0, 0), shards: [] });
+
+    const s = await readOutputSummary(t.dir);
+    expect(s.manifest?.funnel.documents).toMatchObject({ received: 6, written: 6 });
+    expect(s.manifest?.shards).toHaveLength(3);
+    expect(s.manifest?.runs).toHaveLength(2);
+    const text = formatOutputSummary(s);
+    expect(text).toContain('runs 2');
+    expect(text).toContain('documents    received 6, written 6');
+    for (const sh of sink.shards()) expect(text).toContain(basename(sh.path));
+  });
+
+  it('counts a dead letter whose document a later run wrote as resolved, not current', async () => {
+    const t = await tempDir('summary-resolved');
+    cleanup = t.cleanup;
+    const dl = new FileDeadLetterSink(join(t.dir, 'dead-letters.jsonl'));
+    await dl.write({ origin: fileOrigin('/in/a.jsonl', 0), stage: 'extract', code: 'llm_invalid', message: 'm', raw: 'r', documentId: 'doc-0' });
+    await dl.write({ origin: fileOrigin('/in/old.jsonl', 7), stage: 'extract', code: 'llm_invalid', message: 'm', raw: 'r', documentId: 'doc-/in/a.jsonl-1' });
+    await dl.write({ origin: fileOrigin('/in/a.jsonl', 5), stage: 'decode', code: 'bad_json', message: 'm', raw: 'r' });
+    await dl.close();
+    // A later run writes /in/a.jsonl line 0 (same origin), and from another file the document id of the second.
+    const sink = new ParquetShardSink(sinkConfig(t.dir));
+    await sink.open();
+    await sink.writeDoc(fileOrigin('/in/a.jsonl', 0), docRows(fileOrigin('/in/a.jsonl', 0), 1));
+    await sink.writeDoc(fileOrigin('/in/new.jsonl', 1), docRows(fileOrigin('/in/a.jsonl', 1), 1)); // document id "doc-/in/a.jsonl-1"
+    await sink.close();
+    const s = await readOutputSummary(t.dir);
+    expect(s.deadLetters).toMatchObject({ total: 3, current: 1, resolved: 2, byCode: { bad_json: 1 }, byStage: { decode: 1 } });
+    expect(formatOutputSummary(s)).toContain('dead letters 1; by code: bad_json: 1; by stage: decode: 1; 2 more resolved');
   });
 });

@@ -76,4 +76,26 @@ describe('decodeRecord', () => {
     expect(item.kind === 'bad' && item.bad.message).toBe('text field "text" must be a string, it is a number');
     expect(item.kind === 'bad' && item.bad.raw).toBe('{"id": "a", "text": 5}');
   });
+
+  it('rejects an id or a text holding a lone surrogate (kept byte-exact or rejected), and leaves such meta out', () => {
+    const loneId = decode('{"id": "doc-\\ud800-x", "text": "hello"}');
+    expect(badCode(loneId)).toBe('id_invalid_unicode');
+    expect(loneId.kind === 'bad' && loneId.bad.message).toContain('"id"');
+    expect(badCode(decode('{"id": "a", "text": "half a pair \\udc00 here"}'))).toBe('text_invalid_unicode');
+    // A proper pair (an emoji written as two escapes) is fine, byte-exact.
+    const pair = decode('{"id": "x-\\ud83d\\ude00", "text": "ok", "title": "bad \\ud800", "lang": "en"}');
+    expect(pair.kind === 'doc' && pair.doc.id).toBe('x-\u{1F600}');
+    expect(pair.kind === 'doc' && pair.doc.meta).toEqual({ lang: 'en' });
+  });
+
+  it('gives a bad record the whole size of a record it keeps only the start of', () => {
+    const big = Buffer.from(JSON.stringify({ text: 'x'.repeat(RAW_PREVIEW_BYTES * 2) }).replace(/^\{/, '['));
+    const item = decode(big, { ...opts, maxRecordBytes: 10 * RAW_PREVIEW_BYTES });
+    expect(item.kind === 'bad' && item.bad).toMatchObject({ code: 'invalid_json', rawBytes: big.length });
+    expect(item.kind === 'bad' && Buffer.byteLength(item.bad.raw)).toBe(RAW_PREVIEW_BYTES);
+    const tooBig = decode(big);
+    expect(tooBig.kind === 'bad' && tooBig.bad).toMatchObject({ code: 'record_too_large', rawBytes: big.length });
+    const small = decode('[1]');
+    expect(small.kind === 'bad' && small.bad.rawBytes).toBeUndefined(); // whole: nothing to add
+  });
 });

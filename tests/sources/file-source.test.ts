@@ -80,17 +80,28 @@ describe('FileSource: JSONL', () => {
     expect(good3?.kind === 'doc' && good3.doc.origin.offset).toBe(6); // the blank line before it still counts
   });
 
-  it('dead-letters a corrupt gzip after the lines read before the damage', async () => {
+  it('stops with input_unreadable naming a corrupt gzip, after the lines read before the damage', async () => {
     const gz = gzipSync(jsonl(2000));
     await writeFile(join(dir, 'cut.jsonl.gz'), gz.subarray(0, Math.floor(gz.length / 2)));
     await writeFile(join(dir, 'next.jsonl'), jsonl(1, 9000));
-    const items = await readAll(new FileSource(cfg([join(dir, 'cut.jsonl.gz'), join(dir, 'next.jsonl')]), { stateDir }));
-    const bad = items.filter((it) => it.kind === 'bad');
-    expect(bad).toHaveLength(1);
-    expect(bad[0]!.kind === 'bad' && bad[0]!.bad).toMatchObject({ code: 'file_unreadable', origin: { partition: join(dir, 'cut.jsonl.gz') } });
-    expect(bad[0]!.kind === 'bad' && bad[0]!.bad.message).toContain('cut.jsonl.gz');
-    expect(items.filter((it) => it.kind === 'doc').length).toBeGreaterThan(0);
-    expect(summary(items.at(-1)!)).toBe('doc d9000 @0: text of document 9000');
+    const items: SourceItem[] = [];
+    const source = new FileSource(cfg([join(dir, 'cut.jsonl.gz'), join(dir, 'next.jsonl')]), { stateDir });
+    const error = await (async () => {
+      for await (const item of source.read(new AbortController().signal)) items.push(item);
+    })().then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'input_unreadable', retriable: false, detail: { file: join(dir, 'cut.jsonl.gz') } });
+    expect((error as Error).message).toContain('cut.jsonl.gz');
+    expect(items.length).toBeGreaterThan(0);
+    expect(items.every((it) => it.kind === 'doc')).toBe(true); // no record stands for the rest of the file
+    expect(items.some((it) => summary(it).includes('d9000'))).toBe(false); // the run stops there
+  });
+
+  it('stops with input_unreadable for an input it cannot open (a directory where a file is named)', async () => {
+    await mkdir(join(dir, 'dir.jsonl.gz'));
+    await writeFile(join(dir, 'list.jsonl'), jsonl(1));
+    // A glob matches files only; a path named explicitly is read as what it claims to be.
+    const source = new FileSource(cfg([join(dir, 'list.jsonl'), join(dir, 'dir.jsonl.gz', '..', 'dir.jsonl.gz')]), { stateDir });
+    await expect(readAll(source)).rejects.toMatchObject({ code: expect.stringMatching(/^(input_unreadable|source_no_files)$/) });
   });
 });
 
@@ -105,15 +116,20 @@ describe('FileSource: Parquet', () => {
     expect(last.kind === 'doc' && last.doc.origin).toMatchObject({ kind: 'file', offset: 4, line: 5 });
   });
 
-  it('gives one bad record naming the file for wrong columns or a corrupt file, then goes on', async () => {
+  it('gives one bad record naming the file for wrong columns, then goes on', async () => {
     await writeParquet(join(dir, 'a-wrong.parquet'), { id: 'UTF8', body: 'UTF8' }, [{ id: 'x', body: 'b' }, { id: 'y', body: 'c' }]);
-    await writeFile(join(dir, 'b-corrupt.parquet'), Buffer.from('PAR1 this is not really parquet PAR1'));
     await writeFile(join(dir, 'c.jsonl'), jsonl(1));
     const items = await readAll(new FileSource(cfg([dir]), { stateDir }));
-    expect(items.map(summary)).toEqual(['bad parquet_wrong_columns @0', 'bad file_unreadable @0', 'doc d0 @0: text of document 0']);
-    const [wrong, corrupt] = items as Array<Extract<SourceItem, { kind: 'bad' }>>;
+    expect(items.map(summary)).toEqual(['bad parquet_wrong_columns @0', 'doc d0 @0: text of document 0']);
+    const [wrong] = items as Array<Extract<SourceItem, { kind: 'bad' }>>;
     expect(wrong!.bad.message).toBe(`${join(dir, 'a-wrong.parquet')} has no text column "text"; its columns are: id, body`);
-    expect(corrupt!.bad.message).toContain(join(dir, 'b-corrupt.parquet'));
+  });
+
+  it('stops with input_unreadable naming a corrupt Parquet file', async () => {
+    await writeFile(join(dir, 'b-corrupt.parquet'), Buffer.from('PAR1 this is not really parquet PAR1'));
+    await writeFile(join(dir, 'c.jsonl'), jsonl(1));
+    const error = await readAll(new FileSource(cfg([dir]), { stateDir })).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'input_unreadable', detail: { file: join(dir, 'b-corrupt.parquet') } });
   });
 });
 
