@@ -90,8 +90,6 @@ export interface RunResult {
   elapsedMs: number;
 }
 
-const RAW_LIMIT = 64 * 1024;
-
 /** What one attempt at a document came to: its rows and the outcomes of its items. */
 interface DocBook {
   rows: OutputRow[];
@@ -174,8 +172,9 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   const contexts: StepContext[] = steps.map((s) => ({ id: s.id, llm: parts.llm(s.id, work.signal), log, signal: work.signal }));
   const admission = opts.admission ?? ((_doc, run) => run());
 
-  const deadLetter = async (origin: Origin, stage: string, code: string, message: string, raw: string, documentId?: string) => {
-    await deadLetters.write({ origin, stage, code, message, raw: raw.length > RAW_LIMIT ? raw.slice(0, RAW_LIMIT) : raw, documentId });
+  // The dead-letter sink bounds what it keeps of the record and says so (rawTruncated, rawBytes).
+  const deadLetter = async (origin: Origin, stage: string, code: string, message: string, raw: string, documentId?: string, rawBytes?: number) => {
+    await deadLetters.write({ origin, stage, code, message, raw, documentId, rawBytes });
     funnel.deadLettered(code);
     settle(origin);
   };
@@ -260,7 +259,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       const dm = metrics.stage('decode');
       dm.received++;
       dm.error(b.code);
-      await deadLetter(b.origin, 'decode', b.code, b.message, b.raw);
+      await deadLetter(b.origin, 'decode', b.code, b.message, b.raw, undefined, b.rawBytes);
       return;
     }
     const doc = item.doc;
