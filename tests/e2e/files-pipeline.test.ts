@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { validateTrajectory } from '../../operators/validate/index.js';
 import { OUTPUT_COLUMNS } from '../../src/sinks/output-columns.js';
 import { writeBadInputCorpus } from '../fixtures/bad-input.js';
-import { CORPUS, deadLetters, readManifest, readRows, runCli, sum, tempDir, writePipeline } from './harness.js';
+import { CORPUS, deadLetters, readManifest, stepBooksProblems, readRows, runCli, sum, tempDir, writePipeline } from './harness.js';
 
 /** End to end over files with the bundled simulator: the CLI as a user runs it, shards read back by DuckDB. */
 describe('gemflow run over files (bundled simulator)', () => {
@@ -29,6 +29,8 @@ describe('gemflow run over files (bundled simulator)', () => {
     const d = m.funnel.documents;
     expect(m.simulated).toBe(true);
     expect(m.funnel.balanced).toBe(true);
+    expect(stepBooksProblems(m)).toEqual([]);
+    expect(Object.keys(m.stages)).toEqual(expect.arrayContaining(['relevance', 'dedupe', 'validate', 'stats']));
     expect(d.received).toBe(corpusDocs + bad.goodIds.length + sum(bad.expectedBad));
     expect(d.written + sum(d.dropped) + sum(d.rejected) + sum(d.deadLettered)).toBe(d.received);
     expect(d.written).toBeGreaterThan(10);
@@ -77,6 +79,8 @@ describe('gemflow run over files (bundled simulator)', () => {
     const m = await readManifest(out);
     const d = m.funnel.documents;
     expect(m.funnel.balanced).toBe(true);
+    expect(stepBooksProblems(m)).toEqual([]);
+    expect(Object.keys(m.stages)).toEqual(expect.arrayContaining(['relevance', 'dedupe', 'validate', 'stats']));
     expect(d.written + sum(d.dropped) + sum(d.rejected) + sum(d.deadLettered)).toBe(d.received);
     // Faults happened and were retried: failed attempts are counted, and the work still got written.
     const failedAttempts = sum(Object.fromEntries(Object.entries(m.tokens).map(([k, u]) => [k, sum(u.errors)])));

@@ -51,6 +51,15 @@ export interface Manifest {
   tokens: Record<string, { calls: number; cachedCalls: number; errors: Record<string, number> }>;
   shards: Array<{ path: string; rows: number }>;
   simulated: boolean;
+  /** Per-step books, counted by the runtime. */
+  stages: Record<string, { received: number; sent: number; dropped: Record<string, number>; rejected: Record<string, number>; errors: Record<string, number>; balanced: boolean }>;
+}
+
+/** Every step's books balance: received = sent + dropped + rejected + errors. */
+export function stepBooksProblems(m: Manifest): string[] {
+  return Object.entries(m.stages ?? {})
+    .filter(([, s]) => s.received !== s.sent + sum(s.dropped) + sum(s.rejected) + sum(s.errors) || !s.balanced)
+    .map(([id, s]) => `${id}: ${JSON.stringify(s)}`);
 }
 
 export async function readManifest(outDir: string): Promise<Manifest> {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { consumeRaw, createTopic, sendMessages, uniqueName } from '../kafka/helpers.js';
-import { readManifest, startCli, sum, tempDir, writePipeline } from './harness.js';
+import { readManifest, stepBooksProblems, startCli, sum, tempDir, writePipeline } from './harness.js';
 import { corpusTexts, exactlyOnceProblems, groupLag, kafkaPipeline, outputDocs, produceWithCli, referenceDocIds, stopWhenCaughtUp } from './kafka-harness.js';
 
 const brokers = inject('kafkaBrokers');
@@ -27,6 +27,8 @@ describe('gemflow run over a Kafka topic (real broker, bundled simulator)', () =
     const m = await readManifest(out);
     const d = m.funnel.documents;
     expect(m.funnel.balanced).toBe(true);
+    expect(stepBooksProblems(m)).toEqual([]);
+    expect(Object.keys(m.stages)).toEqual(expect.arrayContaining(['relevance', 'dedupe', 'validate', 'stats']));
     expect(d.received).toBe(42);
     expect(d.abandoned).toBe(0);
     expect(d.written).toBe(expected.size);
@@ -87,6 +89,8 @@ describe('gemflow run over a Kafka topic (real broker, bundled simulator)', () =
 
     const m = await readManifest(out);
     expect(m.funnel.balanced).toBe(true);
+    expect(stepBooksProblems(m)).toEqual([]);
+    expect(Object.keys(m.stages)).toEqual(expect.arrayContaining(['relevance', 'dedupe', 'validate', 'stats']));
     expect(m.funnel.documents.received).toBe(messages.length);
     expect(sum(m.funnel.documents.deadLettered)).toBe(2 * perPartition);
     expect(m.funnel.documents.written).toBeGreaterThan(0);
