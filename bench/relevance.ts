@@ -13,8 +13,11 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { RelevancePool } from '../operators/relevance/relevance-pool.js';
 import { scoreText } from '../operators/relevance/score.js';
+import { defaultModelPath, loadModel, modelScore } from '../operators/relevance/model.js';
 
 interface Row {
+  /** hand: the hand weights (score.ts); trained: the shipped model (models/default.json). */
+  scorer: 'hand' | 'trained';
   mode: 'inline' | 'pool';
   threads: number;
   batchSize: number;
@@ -83,7 +86,7 @@ function narrativeDoc(rnd: () => number): string {
   return parts.join('');
 }
 
-function measure(mode: Row['mode'], threads: number, batchSize: number, docs: number, bytes: number, run: () => Promise<void> | void): Promise<Row> {
+function measure(scorer: Row['scorer'], mode: Row['mode'], threads: number, batchSize: number, docs: number, bytes: number, run: () => Promise<void> | void): Promise<Row> {
   return (async () => {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -92,7 +95,7 @@ function measure(mode: Row['mode'], threads: number, batchSize: number, docs: nu
     const cpu = process.cpuUsage(cpu0);
     const cpuMs = (cpu.user + cpu.system) / 1000;
     return {
-      mode, threads, batchSize, docs,
+      scorer, mode, threads, batchSize, docs,
       wallMs: round(wallMs), cpuMs: round(cpuMs),
       docsPerSec: round((docs * 1000) / wallMs),
       mbPerSec: round(bytes / 1e6 / (wallMs / 1000)),
@@ -129,16 +132,23 @@ async function main(): Promise<void> {
   const scores = texts.map((t) => scoreText(t).score);
   const kept = (parity: number) => scores.filter((s, i) => i % 2 === parity && s >= 0.35).length / (n / 2);
 
+  const model = loadModel(defaultModelPath());
+  for (const t of texts) modelScore(model, t);
+  const keptTrained = (parity: number) => texts.filter((t, i) => i % 2 === parity && modelScore(model, t) >= model.threshold).length / (n / 2);
+
   const rows: Row[] = [];
-  rows.push(await measure('inline', 0, n, n, bytes, () => { for (const t of texts) scoreText(t); }));
-  for (const threads of [1, 2]) {
-    const pool = new RelevancePool({ threads });
-    await pool.start();
-    await drive(pool, texts.slice(0, 512), 64, threads * 2); // warm the workers
-    for (const batchSize of [16, 64, 256]) {
-      rows.push(await measure('pool', threads, batchSize, n, bytes, () => drive(pool, texts, batchSize, threads * 2)));
+  rows.push(await measure('hand', 'inline', 0, n, n, bytes, () => { for (const t of texts) scoreText(t); }));
+  rows.push(await measure('trained', 'inline', 0, n, n, bytes, () => { for (const t of texts) modelScore(model, t); }));
+  for (const scorer of ['hand', 'trained'] as const) {
+    for (const threads of [1, 2]) {
+      const pool = new RelevancePool({ threads, scorer: scorer === 'hand' ? { kind: 'hand' } : { kind: 'model', path: defaultModelPath() } });
+      await pool.start();
+      await drive(pool, texts.slice(0, 512), 64, threads * 2); // warm the workers
+      for (const batchSize of [16, 64, 256]) {
+        rows.push(await measure(scorer, 'pool', threads, batchSize, n, bytes, () => drive(pool, texts, batchSize, threads * 2)));
+      }
+      await pool.close();
     }
-    await pool.close();
   }
 
   const report = {
@@ -147,14 +157,15 @@ async function main(): Promise<void> {
     docs: n,
     avgDocBytes: Math.round(bytes / n),
     keptAtThreshold035: { procedural: kept(0), narrative: kept(1) },
+    keptTrainedAtItsThreshold: { procedural: keptTrained(0), narrative: keptTrained(1) },
     rows,
   };
   console.log(`relevance scorer: ${n} docs, avg ${report.avgDocBytes} B, ${report.cpus} CPUs, node ${report.node}`);
-  console.log(`kept at threshold 0.35: procedural ${(kept(0) * 100).toFixed(1)}%, narrative ${(kept(1) * 100).toFixed(1)}%\n`);
-  console.log('| mode | threads | batch | docs/s | MB/s | CPU ms | docs per CPU-s | us per doc (CPU) |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log(`kept at threshold 0.35: hand weights: procedural ${(kept(0) * 100).toFixed(1)}%, narrative ${(kept(1) * 100).toFixed(1)}%; trained: procedural ${(keptTrained(0) * 100).toFixed(1)}%, narrative ${(keptTrained(1) * 100).toFixed(1)}%\n`);
+  console.log('| scorer | mode | threads | batch | docs/s | MB/s | CPU ms | docs per CPU-s | us per doc (CPU) |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.mode} | ${r.threads} | ${r.mode === 'inline' ? '-' : r.batchSize} | ${r.docsPerSec} | ${r.mbPerSec} | ${r.cpuMs} | ${r.docsPerCpuSec} | ${round((r.cpuMs * 1000) / r.docs)} |`);
+    console.log(`| ${r.scorer} | ${r.mode} | ${r.threads} | ${r.mode === 'inline' ? '-' : r.batchSize} | ${r.docsPerSec} | ${r.mbPerSec} | ${r.cpuMs} | ${r.docsPerCpuSec} | ${round((r.cpuMs * 1000) / r.docs)} |`);
   }
   if (values.out) await writeFile(values.out, JSON.stringify(report, null, 2) + '\n');
 }

@@ -12,6 +12,8 @@ Usage:
   gemflow stats <output dir>                 summarise shards, manifest and dead letters
   gemflow produce <file> --topic T --brokers H:P[,H:P] [--partitions N] [--id-field id]
                                              load a JSONL / JSONL.gz / Parquet corpus into a Kafka topic
+  gemflow relevance train|eval ...          fit the relevance classifier from labelled JSONL; measure one
+                                             (precision, recall, F1, ROC-AUC): gemflow relevance help
   gemflow simulate [--port 8000] [--replicas 1] [--fault-rate 0]
                                              run the bundled vLLM simulator (a test double: its outputs are
                                              synthetic, derived from the input text, not from a model)
@@ -93,6 +95,10 @@ export async function main(argv: string[]): Promise<number> {
           partitions: values.partitions ? Number(values.partitions) : undefined,
           idField: values['id-field']!,
         });
+      }
+      case 'relevance': {
+        const { runRelevanceCli } = await import('./relevance-command.js');
+        return await runRelevanceCli(rest);
       }
       case 'simulate': {
         const { runSimulatorCli } = await import('./simulator/main.js');

@@ -31,6 +31,7 @@ import { Metrics } from './telemetry/stage-metrics.js';
 import { startSimulatorCluster } from './simulator/simulator.js';
 
 import { relevanceStep } from '../operators/relevance/step.js';
+import { relevanceLlmStep } from '../operators/relevance-llm/step.js';
 import { dedupeDocumentsStep, dedupeTrajectoriesStep } from '../operators/dedupe/step.js';
 import { extractStep } from '../operators/extract/step.js';
 import { groundStep } from '../operators/ground/step.js';
@@ -42,7 +43,7 @@ import { statsStep } from '../operators/stats/step.js';
 import { summarizeStats } from '../operators/stats/index.js';
 
 /** The built-in step types. */
-export const BUILTIN_STEP_TYPES = [relevanceStep, dedupeDocumentsStep, extractStep, groundStep, refineStep, judgeStep, synthesizeStep, validateStep, dedupeTrajectoriesStep, statsStep];
+export const BUILTIN_STEP_TYPES = [relevanceStep, relevanceLlmStep, dedupeDocumentsStep, extractStep, groundStep, refineStep, judgeStep, synthesizeStep, validateStep, dedupeTrajectoriesStep, statsStep];
 
 export function stepRegistry(): StepRegistry {
   return new StepRegistry(BUILTIN_STEP_TYPES);
@@ -269,6 +270,7 @@ export async function buildParts(
       await p.type.create(p.config, {
         id: p.id,
         log,
+        stateDir,
         state: () => {
           const store = KvStore.open(statePath, p.id);
           stepClosers.push(() => store.close());

@@ -1,12 +1,17 @@
 import { Piscina } from 'piscina';
 import { GemflowError } from '../../src/errors.js';
 import { resolveWorker } from '../../src/workers/resolve-worker.js';
-import scoreBatch from './relevance.worker.js';
+import scoreBatch, { prepareScorer, type ScoreResult, type ScoreTask, type ScorerSpec } from './relevance.worker.js';
 import type { RelevanceResult } from './score.js';
 
 export interface RelevancePoolOptions {
   /** Worker threads; 0 scores inline on the calling thread (for tiny runs and tests). */
   threads: number;
+  /**
+   * What to score with: a trained model file (each thread loads it once) or the hand weights. Unset:
+   * the hand weights, with their features in each result.
+   */
+  scorer?: ScorerSpec;
 }
 
 /**
@@ -16,7 +21,8 @@ export interface RelevancePoolOptions {
  */
 export class RelevancePool {
   readonly threads: number;
-  private pool: Piscina<string[], RelevanceResult[]> | undefined;
+  readonly scorer: ScorerSpec | undefined;
+  private pool: Piscina<string[] | ScoreTask, RelevanceResult[] | ScoreResult[]> | undefined;
   private started = false;
 
   constructor(options: RelevancePoolOptions) {
@@ -24,12 +30,15 @@ export class RelevancePool {
       throw new GemflowError('invalid_option', `relevance threads must be an integer >= 0, got ${options.threads}`);
     }
     this.threads = options.threads;
+    this.scorer = options.scorer;
   }
 
   /** Starts the worker threads and checks they load (one empty batch), so a broken build fails here. */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    // A model that cannot be used fails here, with its reason, before any thread starts.
+    if (this.scorer) prepareScorer(this.scorer);
     if (this.threads === 0) return;
     this.pool = new Piscina({
       filename: resolveWorker(import.meta.url, './relevance.worker.js').href,
@@ -40,19 +49,23 @@ export class RelevancePool {
     await this.score([]);
   }
 
-  async score(texts: string[], signal?: AbortSignal): Promise<RelevanceResult[]> {
+  async score(texts: string[], signal?: AbortSignal): Promise<Array<ScoreResult & Partial<RelevanceResult>>> {
     if (!this.started) throw new GemflowError('relevance_pool_not_started', 'RelevancePool.score() called before start()');
     signal?.throwIfAborted();
     if (this.pool === undefined) {
       if (this.threads > 0) throw new GemflowError('relevance_pool_closed', 'RelevancePool.score() called after close()');
-      return scoreBatch(texts);
+      return scoreBatch(this.task(texts));
     }
     try {
-      return await this.pool.run(texts, { signal: signal ?? null });
+      return await this.pool.run(this.task(texts), { signal: signal ?? null });
     } catch (e) {
       if (signal?.aborted) throw e;
       throw new GemflowError('relevance_worker_failed', `relevance worker failed: ${(e as Error).message}`, { retriable: true, cause: e });
     }
+  }
+
+  private task(texts: string[]): string[] | ScoreTask {
+    return this.scorer ? { texts, scorer: this.scorer } : texts;
   }
 
   /** Waits for batches in flight, then stops the threads. */

@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { GemflowError, errorCode, errorMessage } from '../errors.js';
 import { readSection, stageOfSchemaName } from '../llm/prompt-sections.js';
 import { CapacityModel } from './capacity-model.js';
-import { isSimulatedStage, stageAnswer } from './content/stage-answer.js';
+import { simulatedAnswer } from './content/stage-answer.js';
 import { FaultPlan } from './fault-plan.js';
 import { sha256Hex } from './hash.js';
 import { DEFAULT_SIMULATOR_OPTIONS, type FaultConfig, type FaultKind, type SimulatorOptions } from './options.js';
@@ -39,6 +39,8 @@ interface ChatBody {
   messages: { role: string; content: string }[];
   maxTokens: number;
   schemaName?: string;
+  /** response_format.json_schema.schema */
+  schema?: Json;
   seed?: number;
 }
 
@@ -135,17 +137,19 @@ function parseChatBody(raw: string): ChatBody {
   if (b.temperature !== undefined && (typeof b.temperature !== 'number' || b.temperature < 0 || b.temperature > 2)) bad('temperature must be a number in [0, 2]');
   if (b.seed !== undefined && !Number.isInteger(b.seed)) bad('seed must be an integer');
   let schemaName: string | undefined;
+  let schema: Json | undefined;
   const rf = b.response_format as Json | undefined;
   if (rf !== undefined) {
     if (rf?.type === 'json_schema') {
       const js = rf.json_schema as Json | undefined;
       if (typeof js?.name !== 'string' || typeof js.schema !== 'object' || js.schema === null) bad('response_format.json_schema needs a name and a schema');
       schemaName = js!.name as string;
+      schema = js!.schema as Json;
     } else if (rf?.type !== 'text' && rf?.type !== 'json_object') {
       bad('response_format.type must be text, json_object or json_schema');
     }
   }
-  return { model: b.model as string | undefined, messages, maxTokens: maxTokens as number, schemaName, seed: b.seed as number | undefined };
+  return { model: b.model as string | undefined, messages, maxTokens: maxTokens as number, schemaName, schema, seed: b.seed as number | undefined };
 }
 
 /** Cuts a JSON answer so that it no longer parses. */
@@ -190,8 +194,8 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     if (body.model !== undefined && body.model !== o.model) {
       return reply(res, 404, `The model \`${body.model}\` does not exist. This simulator serves \`${o.model}\`.`);
     }
-    if (body.schemaName !== undefined && !isSimulatedStage(stage)) {
-      return reply(res, 400, `the simulator answers only the json_schema names gemflow_extract|ground|refine|judge|synthesize, not "${body.schemaName}"`);
+    if (body.schemaName !== undefined && stage === undefined) {
+      return reply(res, 400, `the simulator answers json_schema names gemflow_<stage>, not "${body.schemaName}"`);
     }
     // vLLM validates the length against max_model_len before scheduling anything.
     const promptTokens = tokensOf(body.messages.reduce((n, m) => n + m.content.length, 0));
@@ -226,8 +230,8 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     try {
       const userText = body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '';
       const seed = `${o.seed}/${body.seed ?? ''}`;
-      content = isSimulatedStage(stage)
-        ? JSON.stringify(stageAnswer(stage, userText, { seed, judgeFailRate: o.judgeFailRate }))
+      content = stage !== undefined
+        ? simulatedAnswer(stage, body.schema, userText, { seed, judgeFailRate: o.judgeFailRate })
         : `Simulated reply from ${o.model}, the gemflow vLLM simulator (a test double): no model ran.`;
     } catch (e) {
       return reply(res, errorCode(e) === 'invalid_request' ? 400 : 500, errorMessage(e));

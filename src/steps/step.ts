@@ -133,6 +133,8 @@ export interface StepEnv {
   id: string;
   /** The step's own persistent state (namespace = its id). */
   state(): StepState;
+  /** The run's state folder (`stateDir`), for files a step keeps beside its state (e.g. labels). */
+  stateDir?: string;
   log: Logger;
   /** Registers cleanup run at the end of the run (in reverse order). */
   onClose(fn: () => void | Promise<void>): void;

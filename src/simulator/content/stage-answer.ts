@@ -8,9 +8,16 @@ import { groundAnswer } from './ground-answer.js';
 import { judgeAnswer } from './judge-answer.js';
 import { refineAnswer } from './refine-answer.js';
 import { synthesizeAnswer } from './synthesize-answer.js';
+import { relevanceAnswer } from './relevance-answer.js';
+import { schemaAnswer } from './schema-answer.js';
+import { answerSchemaProblems } from './answer-check.js';
 
-/** The stages the simulator can answer, by json_schema name `gemflow_<stage>`. */
-export const SIMULATED_STAGES = ['extract', 'ground', 'refine', 'judge', 'synthesize'] as const;
+/**
+ * The stages the simulator answers by rules derived from the text, by json_schema name
+ * `gemflow_<stage>`. Any other `gemflow_<name>` is answered from the request's own JSON schema
+ * (schema-answer.ts).
+ */
+export const SIMULATED_STAGES = ['extract', 'ground', 'refine', 'judge', 'synthesize', 'relevance_llm'] as const;
 export type SimulatedStage = (typeof SIMULATED_STAGES)[number];
 
 export interface AnswerContext {
@@ -84,6 +91,8 @@ export function stageAnswer(stage: SimulatedStage, userText: string, ctx: Answer
         rules: optionalRules(userText),
         seed: ctx.seed,
       });
+    case 'relevance_llm':
+      return relevanceAnswer(unescapeText(required(userText, 'document', stage)), ctx.seed);
     case 'judge': {
       const t = parseJson(required(userText, 'trajectory', stage), 'trajectory', Trajectory);
       const roll = hashUnit(ctx.seed, 'judge', JSON.stringify(t));
@@ -95,4 +104,29 @@ export function stageAnswer(stage: SimulatedStage, userText: string, ctx: Answer
 
 export function isSimulatedStage(s: string | undefined): s is SimulatedStage {
   return (SIMULATED_STAGES as readonly string[]).includes(s ?? '');
+}
+
+/**
+ * The content of the simulator's answer to a structured-output request named `gemflow_<stage>` with
+ * JSON schema `schema`: a known stage's rule-made answer, checked against the request's schema (a
+ * mismatch means the operator's declared schema and the simulator's answers have drifted apart: it
+ * throws `simulator_answer_mismatch`, answered as HTTP 500 with the problems); any other stage's
+ * answer generated from the schema itself.
+ */
+export function simulatedAnswer(stage: string, schema: Record<string, unknown> | undefined, userText: string, ctx: AnswerContext): string {
+  if (isSimulatedStage(stage)) {
+    const answer = stageAnswer(stage, userText, ctx);
+    if (schema) {
+      const problems = answerSchemaProblems(schema, answer);
+      if (problems.length > 0) {
+        throw new GemflowError(
+          'simulator_answer_mismatch',
+          `the simulator's gemflow_${stage} answer does not match the request's response_format schema (operator schema and simulator content have drifted): ${problems.slice(0, 5).join('; ')}`,
+          { detail: { stage, problems } },
+        );
+      }
+    }
+    return JSON.stringify(answer);
+  }
+  return JSON.stringify(schemaAnswer(schema ?? { type: 'object' }, userText, ctx.seed));
 }
