@@ -97,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
         });
       }
       case 'relevance': {
-        const { runRelevanceCli } = await import('./relevance-command.js');
+        const { runRelevanceCli } = await import('./compose.js');
         return await runRelevanceCli(rest);
       }
       case 'simulate': {

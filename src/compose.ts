@@ -326,3 +326,6 @@ export async function buildParts(
 function stateDirOf(config: PipelineConfig): string {
   return config.stateDir ?? join(config.sink.dir, '.gemflow');
 }
+
+/** `gemflow relevance train|eval`: the relevance step's own command, reached through the composition root. */
+export { runRelevanceCli } from '../operators/relevance/command.js';

@@ -15,11 +15,11 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { GemflowError } from './errors.js';
-import { figuresAt, thresholdForRecall } from '../operators/relevance/metrics.js';
-import { defaultModelPath, loadModel, modelScore } from '../operators/relevance/model.js';
-import { scoreText } from '../operators/relevance/score.js';
-import { DEFAULT_TRAIN_OPTIONS, trainModel, type LabelledText } from '../operators/relevance/train.js';
+import { GemflowError } from '../../src/errors.js';
+import { figuresAt, thresholdForRecall } from './metrics.js';
+import { defaultModelPath, loadModel, modelScore } from './model.js';
+import { scoreText } from './score.js';
+import { DEFAULT_TRAIN_OPTIONS, trainModel, type LabelledText } from './train.js';
 
 const HELP = `gemflow relevance — the trained relevance classifier
 
