@@ -199,7 +199,12 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     const t0 = performance.now();
     let result: Item[] | Outcome;
     try {
-      result = await step.process(item, contexts[i]!);
+      // A synchronous step is timed without the wait for its await to resume (CPU, not queueing).
+      const r = step.process(item, contexts[i]!);
+      if (r instanceof Promise) result = await r;
+      else {
+        result = r;
+      }
     } catch (e) {
       m.time(performance.now() - t0);
       m.error(work.signal.aborted ? 'aborted' : errorCode(e));
@@ -220,6 +225,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     }
     m.sent++;
     m.emitted += result.length;
+    if (result.length === 1) return run(result[0]!, i + 1, book);
     // Every item goes on by itself; the document's infrastructure failures are collected, not raced.
     const settled = await Promise.allSettled(result.map((next) => run(next, i + 1, book)));
     for (const r of settled) if (r.status === 'rejected') throw r.reason;
