@@ -52,6 +52,8 @@ COPY --from=build /src/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY examples ./examples
+# Data files the compiled steps read at run time (tsc copies no JSON): the default relevance model.
+COPY operators/relevance/models ./operators/relevance/models
 USER 10001:10001
 # Worker endpoints: /healthz, /readyz, /metrics (pipeline key server.port).
 EXPOSE 9464

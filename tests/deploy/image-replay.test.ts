@@ -84,7 +84,7 @@ describe('image replay (SLOW: 1-5+ min, compiles better-sqlite3)', () => {
     for (const f of ['package.json', 'package-lock.json']) await cp(join(root, f), join(app, f));
     await runGroup('npm', ['ci', '--omit=dev', '--ignore-scripts=false', '--no-audit', '--no-fund'], { cwd: app, timeoutMs: NPM_CI_TIMEOUT_MS });
     // runtime stage
-    for (const d of ['dist', 'bin', 'examples']) await cp(join(root, d), join(app, d), { recursive: true });
+    for (const d of ['dist', 'bin', 'examples', 'operators/relevance/models']) await cp(join(root, d), join(app, d), { recursive: true });
     for (const d of ['home', 'tmp']) {
       await mkdir(join(dir, d));
       await chown(join(dir, d), NOBODY, NOBODY);

@@ -24,9 +24,12 @@ export async function createTopic(brokers: string[], topic: string, partitions: 
   }
 }
 
-/** Sends messages as given (explicit partitions allowed) and waits for the acks. */
+/**
+ * Sends messages as given (explicit partitions allowed) and waits for the acks. Idempotent, so a
+ * request retried on a loaded machine (the ack came late) never writes a record twice.
+ */
 export async function sendMessages(brokers: string[], topic: string, messages: Message[]): Promise<void> {
-  const producer = testKafka(brokers).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = testKafka(brokers).producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     for (let i = 0; i < messages.length; i += 500) await producer.send({ topic, messages: messages.slice(i, i + 500), acks: -1 });
