@@ -266,19 +266,19 @@ export async function buildParts(
   const steps: Step[] = [];
   for (const p of await planSteps(config)) {
     const stepClosers: Array<() => void | Promise<void>> = [];
-    steps.push(
-      await p.type.create(p.config, {
-        id: p.id,
-        log,
-        stateDir,
-        state: () => {
-          const store = KvStore.open(statePath, p.id);
-          stepClosers.push(() => store.close());
-          return store;
-        },
-        onClose: (fn) => stepClosers.push(fn),
-      }),
-    );
+    const impl = await p.type.create(p.config, {
+      id: p.id,
+      log,
+      stateDir,
+      state: () => {
+        const store = KvStore.open(statePath, p.id);
+        stepClosers.push(() => store.close());
+        return store;
+      },
+      onClose: (fn) => stepClosers.push(fn),
+    });
+    // The step is its type's implementation under its id; kinds come from the type (checked by the registry).
+    steps.push({ usesLlm: impl.usesLlm, process: impl.process.bind(impl), close: impl.close?.bind(impl), id: p.id, type: p.type.type, input: p.type.input, output: p.type.output });
     closers.push(async () => {
       for (const c of stepClosers.reverse()) await c();
     });

@@ -65,10 +65,6 @@ export default {
   create(config, env) {
     const keep = new Set(config.languages);
     return {
-      id: env.id,
-      type: 'language-filter',
-      input: 'document',
-      output: 'document',
       process(item) {
         const language = detectLanguage(item.doc.text);
         if (!keep.has(language) && !(language === 'und' && config.keepUnknown)) return { outcome: 'dropped', reason: 'language' };

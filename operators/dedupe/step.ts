@@ -21,10 +21,6 @@ export const dedupeDocumentsStep = defineStepType({
   create(c, env) {
     const dedupe = new DocDedupe({ store: env.state(), nearDuplicate: c.nearDuplicate, threshold: c.jaccardThreshold });
     return {
-      id: env.id,
-      type: 'dedupe-documents',
-      input: 'document',
-      output: 'document',
       process(item: DocumentItem) {
         const d = dedupe.check(item.doc.id, item.doc.text, originKey(item.doc.origin));
         return d.duplicate ? dropped(d.kind === 'near' ? 'near_duplicate' : 'duplicate') : [item];
@@ -43,10 +39,6 @@ export const dedupeTrajectoriesStep = defineStepType({
   create(_c, env) {
     const dedupe = new TrajectoryDedupe({ store: env.state() });
     return {
-      id: env.id,
-      type: 'dedupe-trajectories',
-      input: 'trajectory',
-      output: 'trajectory',
       process(item: TrajectoryItem) {
         if (!item.trajectory) return dropped('no_trajectory');
         const id = trajectoryId(item.doc.id, item.doc.text, item.index, item.producer);

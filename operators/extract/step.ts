@@ -33,10 +33,6 @@ export const extractStep = defineStepType({
   config: ExtractStepConfig,
   create(c, env) {
     return {
-      id: env.id,
-      type: 'extract',
-      input: 'document',
-      output: 'trajectory',
       usesLlm: true,
       async process(item: DocumentItem, ctx) {
         const doc = item.doc;

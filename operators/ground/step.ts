@@ -12,10 +12,6 @@ export const groundStep = defineStepType({
   config: z.strictObject({ ...samplingConfig({ temperature: 0.7, maxTokens: 4096 }) }),
   create(c, env) {
     return {
-      id: env.id,
-      type: 'ground',
-      input: 'trajectory',
-      output: 'trajectory',
       usesLlm: true,
       async process(item: TrajectoryItem, ctx) {
         const input = { text: item.text, domain: String(item.notes.domain ?? ''), rules: (item.notes.rules as string[] | undefined) ?? [], workflow: item.workflow };

@@ -15,10 +15,6 @@ export const judgeStep = defineStepType({
   config: z.strictObject({ ...samplingConfig({ temperature: 0, maxTokens: 1024 }) }),
   create(c, env) {
     return {
-      id: env.id,
-      type: 'judge',
-      input: 'trajectory',
-      output: 'trajectory',
       usesLlm: true,
       async process(item: TrajectoryItem, ctx) {
         if (!item.trajectory) return rejected('no_trajectory', `${env.id} needs a trajectory`);

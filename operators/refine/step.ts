@@ -12,10 +12,6 @@ export const refineStep = defineStepType({
   config: z.strictObject({ ...samplingConfig({ temperature: 0.7, maxTokens: 4096 }) }),
   create(c, env) {
     return {
-      id: env.id,
-      type: 'refine',
-      input: 'trajectory',
-      output: 'trajectory',
       usesLlm: true,
       async process(item: TrajectoryItem, ctx) {
         if (!item.trajectory) return rejected('no_trajectory', `${env.id} needs a trajectory: put a step that writes one (ground) before it`);

@@ -35,10 +35,6 @@ export const relevanceLlmStep = defineStepType({
     const labels = c.labels === false ? undefined : new LabelsFile(isAbsolute(c.labels) ? c.labels : join(dir, c.labels));
     if (labels) env.onClose(() => labels.flush());
     return {
-      id: env.id,
-      type: 'relevance-llm',
-      input: 'document',
-      output: 'document',
       usesLlm: true,
       async process(item: DocumentItem, ctx) {
         const doc = item.doc;

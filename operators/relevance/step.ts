@@ -41,10 +41,6 @@ export const relevanceStep = defineStepType({
       maxInFlight: Math.max(2, c.threads * 2),
     });
     return {
-      id: env.id,
-      type: 'relevance',
-      input: 'document',
-      output: 'document',
       async process(item: DocumentItem) {
         const { score } = await batcher.submit(item.doc.text);
         if (score < c.threshold) return dropped('irrelevant');

@@ -12,10 +12,6 @@ export const statsStep = defineStepType({
   config: z.strictObject({}),
   create(_c, env) {
     return {
-      id: env.id,
-      type: 'stats',
-      input: 'trajectory',
-      output: 'row',
       process(item: TrajectoryItem) {
         const t = item.trajectory;
         if (!t) return rejected('no_trajectory', `${env.id} needs a trajectory`);

@@ -18,10 +18,6 @@ export const synthesizeStep = defineStepType({
   config: z.strictObject({ ...samplingConfig({ temperature: 0.7, maxTokens: 8192 }), maxWorkflows: z.number().int().positive().default(3) }),
   create(c, env) {
     return {
-      id: env.id,
-      type: 'synthesize',
-      input: 'document',
-      output: 'trajectory',
       usesLlm: true,
       async process(item: DocumentItem, ctx) {
         const doc = item.doc;

@@ -14,10 +14,6 @@ export const validateStep = defineStepType({
   config: z.strictObject({}),
   create(_c, env) {
     return {
-      id: env.id,
-      type: 'validate',
-      input: 'trajectory',
-      output: 'trajectory',
       process(item: TrajectoryItem) {
         if (!item.trajectory) return rejected('no_trajectory', `${env.id} needs a trajectory`);
         const v = validateTrajectory(item.trajectory);

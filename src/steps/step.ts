@@ -116,16 +116,21 @@ export interface StepContext {
   readonly signal: AbortSignal;
 }
 
-export interface Step<I extends Item = Item, O extends Item = Item> {
+/** What a step type's factory makes: how the step processes an item. */
+export interface StepImpl<I extends Item = Item, O extends Item = Item> {
+  /** Calls the LLM: documents hold one of llm.maxDocsInFlight slots while in such steps (backpressure). */
+  readonly usesLlm?: boolean;
+  process(item: I, ctx: StepContext): StepResult<O> | Promise<StepResult<O>>;
+  close?(): void | Promise<void>;
+}
+
+/** A step of a pipeline: its type's implementation under its id. */
+export interface Step<I extends Item = Item, O extends Item = Item> extends StepImpl<I, O> {
   /** Unique in the pipeline; names the step's metrics, state namespace, dead letters and config. */
   readonly id: string;
   readonly type: string;
   readonly input: I['kind'];
   readonly output: O['kind'];
-  /** Calls the LLM: documents hold one of llm.maxDocsInFlight slots while in such steps (backpressure). */
-  readonly usesLlm?: boolean;
-  process(item: I, ctx: StepContext): StepResult<O> | Promise<StepResult<O>>;
-  close?(): void | Promise<void>;
 }
 
 /** What a step type's factory gets besides its config. */
@@ -151,7 +156,7 @@ export interface StepType<C = unknown> {
   input: ItemKind;
   output: ItemKind;
   config: z.ZodType<C>;
-  create(config: C, env: StepEnv): Step | Promise<Step>;
+  create(config: C, env: StepEnv): StepImpl<any, any> | Promise<StepImpl<any, any>>;
 }
 
 export function defineStepType<C>(t: StepType<C>): StepType<C> {
