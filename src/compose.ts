@@ -11,7 +11,6 @@ import type { PipelineParts, RunResult } from './dataflow/pipeline.js';
 import { errorCode, GemflowError } from './errors.js';
 import type { StageClient } from './llm/client.js';
 import { StepRegistry, type PlannedStep, type StepSpec } from './steps/registry.js';
-import type { Envelope } from './envelope.js';
 import type { Step, StepLlm } from './steps/step.js';
 import { createStepLlm } from './steps/step-llm.js';
 import { ResponseCache } from './llm/cache.js';
@@ -237,16 +236,7 @@ export function stepLlmFactory(
   contextTokens: () => number | undefined,
   onCall?: (ok: boolean, error?: unknown) => void,
 ): (stepId: string, signal: AbortSignal) => StepLlm {
-  // Documents get their place in line at their first call; all their later calls keep it, so a
-  // document that started first finishes first instead of every document crawling along together.
-  const order = new WeakMap<Envelope, number>();
-  let next = 0;
-  const priorityOf = (doc: Envelope) => {
-    let p = order.get(doc);
-    if (p === undefined) order.set(doc, (p = next++));
-    return p;
-  };
-  return (stepId, signal) => createStepLlm(client, { contextTokens, onCall, priorityOf }, stepId, signal);
+  return (stepId, signal) => createStepLlm(client, { contextTokens, onCall }, stepId, signal);
 }
 
 /**

@@ -212,7 +212,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
           for (let reroutes = 0; ; reroutes++) {
             let ep: Endpoint;
             try {
-              ep = await this.#scheduler.acquire(req.signal, previous, req.priority);
+              ep = await this.#scheduler.acquire(req.signal, previous);
             } catch (e) {
               if (errorCode(e) === 'llm_no_healthy_endpoint') this.#lastFailure = e as GemflowError;
               throw e;

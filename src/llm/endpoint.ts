@@ -206,11 +206,6 @@ export class Endpoint {
 
 interface Waiter {
   avoid: Endpoint | undefined;
-  /** Lower goes first; equal priorities in arrival order. */
-  priority: number;
-  seq: number;
-  /** Removed (granted, failed or aborted): skipped when it reaches the head of the queue. */
-  gone?: boolean;
   grant(ep: Endpoint): void;
   fail(e: GemflowError): void;
   /** Armed while no endpoint is routable: fails the waiter after noReplicaWaitMs. */
@@ -237,9 +232,8 @@ export interface EndpointSchedulerOptions {
  */
 export class EndpointScheduler {
   readonly #endpoints: Endpoint[] = [];
-  /** By priority, then arrival: earlier documents' calls first, so documents finish rather than all crawl. */
-  readonly #waiters = new WaitQueue();
-  #seq = 0;
+  /** Insertion-ordered, so iteration is FIFO and removal of an aborted waiter is O(1). */
+  readonly #waiters = new Set<Waiter>();
   readonly #noReplicaWaitMs: number;
 
   constructor(endpoints: readonly Endpoint[], opts: EndpointSchedulerOptions = {}) {
@@ -278,12 +272,8 @@ export class EndpointScheduler {
     return this.#routable() ? 0 : this.#waiters.size;
   }
 
-  /**
-   * Takes a slot; rejects with `llm_aborted` if `signal` aborts first. Pair with release(). Waiting
-   * calls are granted slots by `priority` (lower first; the runtime passes the document's admission
-   * order), then in arrival order.
-   */
-  acquire(signal?: AbortSignal, avoid?: Endpoint, priority = Number.MAX_SAFE_INTEGER): Promise<Endpoint> {
+  /** Takes a slot; rejects with `llm_aborted` if `signal` aborts first. Pair with release(). */
+  acquire(signal?: AbortSignal, avoid?: Endpoint): Promise<Endpoint> {
     if (signal?.aborted) return Promise.reject(aborted(signal));
     if (!this.#routable() && this.#noReplicaWaitMs <= 0) return Promise.reject(this.#noEndpoint());
     const free = this.#waiters.size === 0 ? this.#pick(avoid) : undefined;
@@ -300,8 +290,6 @@ export class EndpointScheduler {
       };
       const waiter: Waiter = {
         avoid,
-        priority,
-        seq: this.#seq++,
         grant: (ep) => {
           waiter.noReplica?.cancel();
           signal?.removeEventListener('abort', onAbort);
@@ -349,21 +337,17 @@ export class EndpointScheduler {
       waiter.noReplica?.cancel();
       waiter.noReplica = undefined;
     }
-    const skipped: Waiter[] = [];
-    for (;;) {
-      const waiter = this.#waiters.shift();
-      if (!waiter) break;
+    for (const waiter of this.#waiters) {
       const ep = this.#pick(waiter.avoid);
       if (!ep) {
-        skipped.push(waiter);
-        if (waiter.avoid === undefined || !this.#pick(undefined)) break; // no free slot anywhere
+        if (waiter.avoid === undefined || !this.#pick(undefined)) return; // no free slot anywhere
         continue; // only where this call just failed has a slot: leave it to the calls behind
       }
+      this.#waiters.delete(waiter);
       if (ep.inFlight <= 0) ep.lastProgressAt = performance.now();
       ep.inFlight++;
       waiter.grant(ep);
     }
-    for (const w of skipped) this.#waiters.add(w);
   }
 
   /**
@@ -399,88 +383,4 @@ export class EndpointScheduler {
       detail: { endpoints: n, reasons, waitedMs: this.#noReplicaWaitMs },
     });
   }
-}
-
-/**
- * The scheduler's wait queue: a binary heap by (priority, arrival), with O(1) removal by marking (a
- * removed waiter is dropped when it reaches the head). Iteration visits the live waiters in no order.
- */
-class WaitQueue {
-  readonly #heap: Waiter[] = [];
-  #size = 0;
-
-  get size(): number {
-    return this.#size;
-  }
-
-  add(w: Waiter): void {
-    w.gone = false;
-    this.#size++;
-    const h = this.#heap;
-    h.push(w);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  /** Marks `w` removed; false when it was not waiting. */
-  delete(w: Waiter): boolean {
-    if (w.gone !== false) return false;
-    w.gone = true;
-    this.#size--;
-    return true;
-  }
-
-  /** Removes and returns the first live waiter. */
-  shift(): Waiter | undefined {
-    for (;;) {
-      const w = this.#popRaw();
-      if (!w) return undefined;
-      if (!w.gone) {
-        w.gone = true;
-        this.#size--;
-        return w;
-      }
-    }
-  }
-
-  clear(): void {
-    for (const w of this.#heap) w.gone = true;
-    this.#heap.length = 0;
-    this.#size = 0;
-  }
-
-  *[Symbol.iterator](): IterableIterator<Waiter> {
-    for (const w of this.#heap) if (!w.gone) yield w;
-  }
-
-  #popRaw(): Waiter | undefined {
-    const h = this.#heap;
-    if (h.length === 0) return undefined;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function before(a: Waiter, b: Waiter): boolean {
-  return a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq);
 }

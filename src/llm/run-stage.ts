@@ -9,8 +9,6 @@ export interface RunStageOptions {
   maxTokens: number;
   seed?: number;
   signal?: AbortSignal;
-  /** See ChatRequest.priority. */
-  priority?: number;
 }
 
 /** JSON Schemas of stage outputs, derived once per zod schema. */
@@ -46,7 +44,6 @@ export async function runStage<I, O>(client: StageClient, stage: LlmStage<I, O>,
     temperature: opts.temperature,
     seed: opts.seed,
     signal: opts.signal,
-    priority: opts.priority,
   };
   let first = await client.chat(req);
   let verdict = assess(stage, input, first, opts.maxTokens);

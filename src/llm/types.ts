@@ -15,8 +15,6 @@ export interface ChatRequest {
   temperature: number;
   seed?: number;
   signal?: AbortSignal;
-  /** Scheduling order among waiting calls: lower first (the runtime passes its document's admission order). */
-  priority?: number;
 }
 
 export interface ChatResult {

@@ -2,13 +2,10 @@ import { errorCode, GemflowError } from '../errors.js';
 import type { StageClient } from '../llm/client.js';
 import { runStage } from '../llm/run-stage.js';
 import { seedFor } from './ids.js';
-import type { Envelope } from '../envelope.js';
 import type { StepLlm } from './step.js';
 import { estimateMessageTokens } from './windows.js';
 
 export interface StepLlmOptions {
-  /** A document's place in line for the LLM (its admission order): its calls go before later documents'. */
-  priorityOf?(doc: Envelope): number;
   /** The model's context in tokens (max_model_len), when known. */
   contextTokens(): number | undefined;
   /** Observes every call's outcome (the early-stop monitor); may throw a fatal error. */
@@ -34,7 +31,7 @@ export function createStepLlm(client: StageClient, opts: StepLlmOptions, stepId:
         }
       }
       try {
-        const r = await runStage(client, stage, input, { temperature: o.temperature, maxTokens: o.maxTokens, seed: seedFor(doc.id, stepId, o.seedKey), signal, priority: opts.priorityOf?.(doc) });
+        const r = await runStage(client, stage, input, { temperature: o.temperature, maxTokens: o.maxTokens, seed: seedFor(doc.id, stepId, o.seedKey), signal });
         opts.onCall?.(true);
         return r;
       } catch (e) {
