@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { buildParts, stepLlmFactory } from '../src/compose.js';
 import type { PipelineConfig } from '../src/config/schema.js';
 import type { PipelineParts } from '../src/dataflow/pipeline.js';
@@ -34,7 +33,12 @@ export class Timings {
   }
 }
 
-const requestKey = (req: ChatRequest) => createHash('sha256').update(JSON.stringify([req.stage, req.messages, req.seed, req.maxTokens, req.temperature])).digest('hex');
+/**
+ * A call's identity within one benchmark run: its stage, its seed (unique per document, step and
+ * call) and its turn (a repair turn has more messages). Cheap, so the replay measures the pipeline's
+ * CPU, not the recorder's.
+ */
+const requestKey = (req: ChatRequest) => `${req.stage}\u0000${req.seed}\u0000${req.messages.length}\u0000${req.messages.at(-1)?.content.length}`;
 
 /** A client that keeps every answer it got, for a replay of the same run without the LLM. */
 export class RecordingClient implements StageClient {

@@ -2,9 +2,11 @@ import { z } from 'zod';
 import { GemflowError } from '../errors.js';
 import type { StageClient } from './client.js';
 import { schemaName } from './prompt-sections.js';
-import type { ChatRequest, ChatResult, LlmStage, StageResult } from './types.js';
+import type { ChatMessage, ChatRequest, ChatResult, LlmStage, StageResult } from './types.js';
 
 export interface RunStageOptions {
+  /** The request's messages when the caller has already rendered them (default: stage.render(input)). */
+  messages?: ChatMessage[];
   temperature: number;
   maxTokens: number;
   seed?: number;
@@ -38,7 +40,7 @@ type Assessment<O> = { ok: true; output: O } | { ok: false; error: string };
 export async function runStage<I, O>(client: StageClient, stage: LlmStage<I, O>, input: I, opts: RunStageOptions): Promise<StageResult<O>> {
   const req: ChatRequest = {
     stage: stage.id,
-    messages: stage.render(input),
+    messages: opts.messages ?? stage.render(input),
     responseFormat: { name: schemaName(stage.id), schema: outputJsonSchema(stage.output) },
     maxTokens: opts.maxTokens,
     temperature: opts.temperature,

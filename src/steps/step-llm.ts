@@ -22,8 +22,9 @@ export function createStepLlm(client: StageClient, opts: StepLlmOptions, stepId:
     contextTokens: () => opts.contextTokens(),
     async call(stage, input, doc, o) {
       const context = opts.contextTokens();
+      const messages = stage.render(input);
       if (context !== undefined) {
-        const need = estimateMessageTokens(stage.render(input)) + o.maxTokens;
+        const need = estimateMessageTokens(messages) + o.maxTokens;
         if (need > context) {
           throw new GemflowError('llm_context_too_long', `step ${stepId}: the request needs about ${need} tokens (max_tokens ${o.maxTokens} included); the model's context is ${context}: not sent`, {
             detail: { step: stepId, estimatedTokens: need, contextTokens: context },
@@ -31,7 +32,7 @@ export function createStepLlm(client: StageClient, opts: StepLlmOptions, stepId:
         }
       }
       try {
-        const r = await runStage(client, stage, input, { temperature: o.temperature, maxTokens: o.maxTokens, seed: seedFor(doc.id, stepId, o.seedKey), signal });
+        const r = await runStage(client, stage, input, { messages, temperature: o.temperature, maxTokens: o.maxTokens, seed: seedFor(doc.id, stepId, o.seedKey), signal });
         opts.onCall?.(true);
         return r;
       } catch (e) {
