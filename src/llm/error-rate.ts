@@ -36,6 +36,15 @@ export class ErrorRateMonitor {
   record(ok: boolean, code?: string, error?: unknown): void {
     const c = ok ? undefined : (code ?? errorCode(error));
     if (c === 'llm_aborted') return;
+    if (c === 'llm_request_rejected') {
+      // A server refused the request as written: every call would fail the same way. Stop now, with its words.
+      const message = errorMessage(error ?? this.opts.lastCause?.() ?? 'a server rejected the request');
+      throw new GemflowError('llm_request_rejected', `${message}; stopping the run`, {
+        retriable: false,
+        cause: error,
+        detail: { ...((error as GemflowError | undefined)?.detail ?? {}) },
+      });
+    }
     const failed = c !== undefined && isInfrastructureFailure({ code: c });
     if (this.#outcomes.length < this.window) this.#outcomes.push(!failed);
     else {
