@@ -63,7 +63,7 @@ export class ErrorRateMonitor {
       const because = this.#lastCause ? `; last cause: ${this.#lastCause}` : '';
       throw new GemflowError(
         'llm_cluster_unusable',
-        `inference cluster unusable: ${this.#failures} of the last ${this.#outcomes.length} LLM calls failed after retries (${codes})${because}; stopping the run`,
+        `inference cluster unusable: ${this.#failures} of the last ${this.#outcomes.length} LLM calls failed (final codes after any retries: ${codes})${because}; stopping the run`,
         {
           retriable: false,
           detail: { failures: this.#failures, window: this.#outcomes.length, codes: Object.fromEntries(this.#lastCodes), lastCause: this.#lastCause },
