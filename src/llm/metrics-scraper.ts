@@ -169,6 +169,9 @@ export class MetricsScraper {
     } catch (e) {
       if (timing) {
         if (timing.stalledMs > timing.elapsedMs / 2) return { healthy: undefined, reason: `gemflow's event loop stalled for ${Math.round(timing.stalledMs)} ms` };
+        // A server without /health may not answer anything while it generates (llama-cpp-python blocks
+        // its event loop): its silence on the fallback route says nothing; refused connections still do.
+        if (url !== healthUrl) return { healthy: undefined, reason: `no answer on ${url} within ${timeoutMs} ms (a server without /health may be busy generating)` };
         return { healthy: false, reason: `timeout: no answer within ${timeoutMs} ms` };
       }
       return { healthy: false, reason: describeNetworkError(e) };

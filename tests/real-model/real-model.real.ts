@@ -65,8 +65,8 @@ async function recordingProxy(target: string): Promise<{ url: string; exchanges:
         });
       });
       up.on('error', () => res.destroy());
-      req.on('close', () => {
-        if (!res.writableFinished) up.destroy(); // pass an abort on
+      res.on('close', () => {
+        if (!res.writableFinished) up.destroy(); // the client went away: pass the abort on
       });
       up.end(body);
     });
@@ -124,7 +124,9 @@ describe('gemflow against a real model server (llama-cpp-python 0.3.36 + SmolLM2
     const t0 = Date.now();
     const r = await runCli(['run', cfg]);
     const runSeconds = Math.round((Date.now() - t0) / 1000);
-    const m = await readManifest(out);
+    const m = await readManifest(out).catch((e: unknown) => {
+      throw new Error(`no manifest (exit ${r.code}): ${r.stderr.slice(-3000)}`, { cause: e });
+    });
     const dead = (await readFile(join(out, 'dead-letters.jsonl'), 'utf8').catch(() => ''))
       .split('\n')
       .filter(Boolean)
