@@ -18,7 +18,8 @@ Usage:
                                              run the bundled vLLM simulator (a test double: its outputs are
                                              synthetic, derived from the input text, not from a model)
 
-Exit codes: 0 ok, 1 usage or config error, 2 the run stopped on a fatal error, 3 the books did not balance.
+Exit codes: 0 ok, 1 usage or config error, 2 the run stopped on a fatal error, 3 the books did not balance,
+4 the LLM steps lost most of the documents they worked on (dead-lettered).
 `;
 
 /** Help of one command, for `gemflow <command> --help`: its lines of HELP. */

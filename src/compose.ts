@@ -176,6 +176,8 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
       retryMaxMs: config.llm.retryMaxMs,
       cache,
       noReplicaWaitMs: config.llm.noReplicaWaitMs,
+      structuredOutput: config.llm.structuredOutput,
+      onNotice: (level, message, fields) => (level === 'warn' ? log.warn(message, fields) : log.info(message, fields)),
       // Breaker changes (a replica ejected or readmitted) are worth a log line; limit changes are not.
       adaptive: {
         onEvent: (e) => e.kind === 'breaker' && log.warn('inference replica state changed', { url: e.url, state: e.state, reason: e.reason }),

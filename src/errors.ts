@@ -52,6 +52,7 @@ const INFRASTRUCTURE_CODES = new Set([
   'llm_aborted',
   'llm_bad_response',
   'llm_stalled',
+  'llm_request_rejected',
   'state_unavailable',
   's3_request_failed',
   's3_upload_failed',
@@ -62,4 +63,16 @@ const INFRASTRUCTURE_CODES = new Set([
 
 export function isInfrastructureFailure(e: unknown): boolean {
   return INFRASTRUCTURE_CODES.has(errorCode(e));
+}
+
+/**
+ * Failures that stop the run at once, without retrying the document: the cluster is unusable, or a
+ * server rejected the request itself (`llm_request_rejected`: the structured-output dialect, the
+ * model name or the credentials are wrong, so every document would fail the same way). Both are
+ * infrastructure failures too: never dead-lettered, the documents stay uncommitted.
+ */
+const RUN_FATAL_CODES = new Set(['llm_cluster_unusable', 'llm_request_rejected']);
+
+export function isRunFatal(e: unknown): boolean {
+  return RUN_FATAL_CODES.has(errorCode(e));
 }

@@ -88,6 +88,15 @@ export async function runJob(opts: JobOptions): Promise<number> {
     if (result.fatal) {
       process.stderr.write(`gemflow: run stopped early: ${result.fatal.message}\n`);
       code = 2;
+    } else if (lostToLlm(result.funnel.documents)) {
+      const d = result.funnel.documents;
+      const lost = Object.entries(d.deadLettered).filter(([c]) => c.startsWith('llm_'));
+      const n = lost.reduce((a, [, v]) => a + v, 0);
+      process.stderr.write(
+        `gemflow: the run lost most of its documents: ${n} of the ${n + d.written + sumOf(d.rejected)} documents the LLM steps worked on were dead-lettered ` +
+          `(${lost.map(([c, v]) => `${c}: ${v}`).join(', ')}); each dead letter names every attempt's error\n`,
+      );
+      code = 4;
     } else if (!result.funnel.balanced) {
       const d = result.funnel.documents;
       process.stderr.write(`gemflow: the funnel does not balance: ${d.inFlight} of ${d.received} documents received left in no known way (${JSON.stringify(d)}); this is a bug, please report it with the manifest\n`);
@@ -143,4 +152,17 @@ async function startServer(
       await admin?.disconnect();
     },
   };
+}
+
+function sumOf(t: Record<string, number>): number {
+  return Object.values(t).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Most of the documents the LLM steps worked on (written, rejected by validation, or dead-lettered for
+ * an LLM reason) were dead-lettered for an LLM reason: the run is not a success, whatever else it did.
+ */
+function lostToLlm(d: { written: number; rejected: Record<string, number>; deadLettered: Record<string, number> }): boolean {
+  const lost = Object.entries(d.deadLettered).reduce((a, [c, v]) => a + (c.startsWith('llm_') ? v : 0), 0);
+  return lost > 0 && lost * 2 > lost + d.written + sumOf(d.rejected);
 }

@@ -63,6 +63,13 @@ export const StepSpecConfig = z.looseObject({
   module: z.string().optional(),
 });
 
+/**
+ * Structured-output dialect: json_schema (vLLM, SGLang, llama.cpp server), json_object_schema
+ * (llama-cpp-python), structured_outputs / guided_json (vLLM extra fields), grammar (TGI), none (the
+ * schema in the prompt only), or auto (probed once per endpoint and remembered).
+ */
+const StructuredOutput = z.enum(['auto', 'json_schema', 'json_object_schema', 'structured_outputs', 'guided_json', 'grammar', 'none']);
+
 export const EndpointConfig = z.strictObject({
   url: z.string().url(),
   /** Served model name; defaults to the first model listed by /v1/models. */
@@ -77,6 +84,8 @@ export const EndpointConfig = z.strictObject({
   initialConcurrency: z.number().int().positive().default(16),
   /** The model's context length in tokens; default: `max_model_len` from the server's /v1/models. */
   maxModelLen: z.number().int().positive().optional(),
+  /** How this server takes structured output (see src/llm/structured-output.ts); default: `llm.structuredOutput`. */
+  structuredOutput: StructuredOutput.optional(),
 });
 
 export const LlmConfig = z.strictObject({
@@ -89,6 +98,8 @@ export const LlmConfig = z.strictObject({
   endpoints: z.array(EndpointConfig).default([]),
   /** Use the bundled simulator (a test double) although the pipeline reads Kafka or writes to s3://. */
   simulate: z.boolean().optional(),
+  /** Every endpoint's structured-output dialect unless its own config says; default auto (probed once per endpoint). */
+  structuredOutput: StructuredOutput.default('auto'),
   timeoutMs: z.number().int().positive().default(120000),
   maxRetries: z.number().int().min(0).default(4),
   /** Base of the exponential backoff with full jitter (Retry-After wins when the server sends it). */
@@ -157,6 +168,11 @@ export const LlmConfig = z.strictObject({
       faultRate: z.number().min(0).max(1).default(0),
       /** The simulated model's context length (prompt + max_tokens); default 32768. */
       maxModelLen: z.number().int().positive().optional(),
+      /** Structured-output dialects the simulator speaks (it rejects the others as real servers do); default vLLM's. */
+      dialects: z.array(z.enum(['json_schema', 'json_object_schema', 'structured_outputs', 'guided_json', 'grammar'])).min(1).optional(),
+      /** Serve GET /health and GET /metrics (false: 404, like llama-cpp-python); default true. */
+      health: z.boolean().optional(),
+      metrics: z.boolean().optional(),
     })
     .default({ replicas: 1, timeScale: 0.02, faultRate: 0 }),
 });

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { PipelineConfig } from '../config/schema.js';
 import { type Envelope, type Origin, type SourceItem, originKey } from '../envelope.js';
-import { errorCode, errorMessage, GemflowError, isInfrastructureFailure } from '../errors.js';
+import { errorCode, errorMessage, GemflowError, isInfrastructureFailure, isRunFatal } from '../errors.js';
 import { sleep } from '../llm/retry.js';
 import type { DeadLetterSink, OutputRow, ShardSink, TrajectoryStats } from '../sinks/types.js';
 import type { Source } from '../sources/types.js';
@@ -292,9 +292,9 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
         // document's fault, never dead-lettered. Try it again (answered calls come from the cache);
         // when that does not help, stop the run with the document uncommitted for the next run.
         const code = errorCode(e);
-        if (code === 'llm_cluster_unusable' || n >= documentRetries || stop.signal.aborted) {
+        if (isRunFatal(e) || n >= documentRetries || stop.signal.aborted) {
           abandon(0, 'infrastructure');
-          if (code === 'llm_cluster_unusable') fail(e);
+          if (isRunFatal(e)) fail(e);
           else if (!stop.signal.aborted) {
             fail(new GemflowError(code, `document ${doc.id} could not be processed after ${n + 1} tries (it stays uncommitted for the next run): ${errorMessage(e)}`, { cause: e }));
           }

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './circuit-breaker.js';
 import type { Endpoint, RequestOutcome } from './endpoint.js';
-import { MetricsScraper, type ServerGauges } from './metrics-scraper.js';
+import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metrics-scraper.js';
 
 /**
  * Per-replica adaptive concurrency: sets each endpoint's `limit` (requests in flight) so that every
@@ -79,6 +79,10 @@ export interface AdaptiveOptions {
   breaker?: CircuitBreakerOptions;
   /** Observes limit changes and breaker transitions (for logs). */
   onEvent?: (e: AdaptiveEvent) => void;
+  /** Told once what an operator should know: a replica without vLLM gauges or without /health. */
+  onNotice?: (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void;
+  /** Where the limit of a replica found without gauges starts (it grows on measured latency); default 2. */
+  noGaugesInitialConcurrency?: number;
 }
 
 export interface AdaptiveEvent {
@@ -101,6 +105,9 @@ export interface ReplicaReport {
   gauges: ServerGauges | undefined;
   /** The rule behind the last limit change. */
   reason: string;
+  /** Failed /metrics scrapes so far, and whether the replica exports vLLM gauges (undefined: not known yet). */
+  scrapeErrors: number;
+  gaugesAvailable: boolean | undefined;
 }
 
 /** What the control law needs to know about one replica at a tick. */
@@ -203,6 +210,10 @@ class Replica {
   latencyBase: number | undefined;
   samples = 0;
   lastOverloadCutAt = -Infinity;
+  /** The replica exports no vLLM gauges: its limit may go down to 1. */
+  noGauges = false;
+  /** One /health check (at start: learns whether the route exists). */
+  probeHealth: () => Promise<void> = () => Promise.resolve();
 
   constructor(
     readonly ep: Endpoint,
@@ -230,7 +241,7 @@ class Replica {
  * endpoints, start(), and close() when done; endpoints can be attached and detached at any time.
  */
 export class AdaptiveController {
-  readonly #o: Required<Omit<AdaptiveOptions, 'maxRunningSeqs' | 'breaker' | 'onEvent'>> & Pick<AdaptiveOptions, 'maxRunningSeqs' | 'breaker' | 'onEvent'>;
+  readonly #o: Required<Omit<AdaptiveOptions, 'maxRunningSeqs' | 'breaker' | 'onEvent' | 'onNotice'>> & Pick<AdaptiveOptions, 'maxRunningSeqs' | 'breaker' | 'onEvent' | 'onNotice'>;
   readonly #scraper: MetricsScraper;
   readonly #replicas = new Map<Endpoint, Replica>();
   #timer: NodeJS.Timeout | undefined;
@@ -250,8 +261,14 @@ export class AdaptiveController {
       maxRunningSeqs: opts.maxRunningSeqs,
       breaker: opts.breaker,
       onEvent: opts.onEvent,
+      onNotice: opts.onNotice,
+      noGaugesInitialConcurrency: opts.noGaugesInitialConcurrency ?? 2,
     };
-    this.#scraper = new MetricsScraper({ intervalMs: this.#o.scrapeIntervalMs, timeoutMs: this.#o.scrapeTimeoutMs });
+    this.#scraper = new MetricsScraper({
+      intervalMs: this.#o.scrapeIntervalMs,
+      timeoutMs: this.#o.scrapeTimeoutMs,
+      onCapability: (c) => this.#onCapability(c),
+    });
   }
 
   /** Takes over `ep`: scrapes its gauges, steers its limit, and ejects it when it fails. */
@@ -259,10 +276,12 @@ export class AdaptiveController {
     if (this.#replicas.has(ep)) return;
     const origin = new URL(ep.url).origin;
     const healthUrl = origin + ep.path('/health');
-    const breaker = new CircuitBreaker(ep, (signal, timeoutMs) => this.#scraper.health(healthUrl, signal, timeoutMs), this.#o.breaker, (state, reason) =>
+    const modelsUrl = origin + ep.path('/v1/models');
+    const breaker = new CircuitBreaker(ep, (signal, timeoutMs) => this.#scraper.health(healthUrl, signal, timeoutMs, modelsUrl), this.#o.breaker, (state, reason) =>
       this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason }),
     );
     const r = new Replica(ep, origin + ep.path('/metrics'), breaker);
+    r.probeHealth = () => this.#scraper.health(healthUrl, undefined, this.#o.scrapeTimeoutMs, modelsUrl).then(() => undefined);
     r.capacity = this.#o.maxRunningSeqs;
     this.#replicas.set(ep, r);
     this.#scraper.add(ep.url, r.metricsUrl);
@@ -280,14 +299,41 @@ export class AdaptiveController {
     this.#replicas.delete(ep);
   }
 
-  start(): void {
-    if (this.#started) return;
+  /** Starts scraping, health checks and the control loop; resolves once the first scrape round is in. */
+  start(): Promise<void> {
+    if (this.#started) return Promise.resolve();
     this.#started = true;
     this.#scraper.start();
     for (const r of this.#replicas.values()) r.breaker.start();
     this.#lastTickAt = performance.now();
     this.#timer = setInterval(() => this.#tick(), this.#o.intervalMs);
     this.#timer.unref();
+    // One scrape and one /health check per replica before work starts: what the server lacks is known
+    // (and reported) before the first limit matters.
+    return Promise.all([this.#scraper.firstRound(), ...[...this.#replicas.values()].map((r) => r.probeHealth())]).then(() => undefined);
+  }
+
+  /**
+   * A replica's capabilities changed. Without vLLM gauges the limit follows latency alone, starting
+   * low (a server without gauges may serve one request at a time) and growing as latency allows.
+   */
+  #onCapability(c: CapabilityChange): void {
+    if (c.what === 'health') {
+      this.#o.onNotice?.('warn', `no /health at ${c.url} (${c.reason}): liveness is checked on /v1/models instead`, { url: c.url, reason: c.reason });
+      return;
+    }
+    const r = [...this.#replicas.values()].find((x) => x.ep.url === c.key);
+    if (!c.available) {
+      this.#o.onNotice?.('warn', `no vLLM gauges at ${c.url}: latency control only (${c.reason}); scraping backs off`, { url: c.url, reason: c.reason });
+      if (r && r.ep.ok === 0 && r.breaker.state === 'closed') {
+        r.noGauges = true;
+        r.slowStart = true;
+        this.#setLimit(r, Math.min(r.ep.limit, this.#o.noGaugesInitialConcurrency), 'no_gauges');
+      }
+    } else {
+      if (r) r.noGauges = false;
+      this.#o.onNotice?.('info', `vLLM gauges at ${c.url} again: gauge control`, { url: c.url });
+    }
   }
 
   async close(): Promise<void> {
@@ -306,6 +352,8 @@ export class AdaptiveController {
       capacity: r.capacity,
       gauges: this.#scraper.latest(r.ep.url),
       reason: r.reason,
+      scrapeErrors: this.#scraper.status(r.ep.url)?.errors ?? 0,
+      gaugesAvailable: this.#scraper.status(r.ep.url)?.gaugesAvailable,
     }));
   }
 
@@ -351,7 +399,7 @@ export class AdaptiveController {
           slowStart: r.slowStart,
           overloaded: now - r.lastOverloadCutAt < OVERLOAD_HOLD_TICKS * this.#o.intervalMs,
         },
-        this.#o,
+        r.noGauges ? { ...this.#o, minConcurrency: 1 } : this.#o,
       );
       r.ep.backlog = d.backlog;
       if (d.limit < r.ep.limit) r.slowStart = false;

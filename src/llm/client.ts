@@ -1,12 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import type { EndpointConfig } from '../config/schema.js';
-import { GemflowError, errorCode, isInfrastructureFailure } from '../errors.js';
+import { GemflowError, errorCode, errorMessage, isInfrastructureFailure } from '../errors.js';
 import { AdaptiveController, type AdaptiveOptions, type ReplicaReport } from './adaptive-controller.js';
 import type { ResponseCache } from './cache.js';
 import { Endpoint, EndpointScheduler } from './endpoint.js';
 import { stallAwareTimeout } from './loop-stall.js';
 import { describeNetworkError, networkErrno } from './network-errors.js';
 import { aborted, parseRetryAfter, withRetries, type RetryInfo, type RetryPolicy } from './retry.js';
+import { PROBE_ORDER, dialectOfIdentity, structuredRequest, type StructuredOutputDialect, type StructuredOutputSetting } from './structured-output.js';
 import type { ChatRequest, ChatResult, InferenceClient } from './types.js';
 
 export interface ChatOptions {
@@ -60,6 +61,13 @@ export interface HttpInferenceClientOptions {
    * with `llm_no_healthy_endpoint`; default 30 s (0: fail at once).
    */
   noReplicaWaitMs?: number;
+  /**
+   * How requests ask for structured output, unless an endpoint's config says (see
+   * structured-output.ts); default `auto`: probed once per endpoint at start and remembered.
+   */
+  structuredOutput?: StructuredOutputSetting;
+  /** Things an operator should know once (the dialect chosen, a server without /metrics or /health). */
+  onNotice?: (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void;
 }
 
 /** Reroutes of one attempt (its replica ejected under it) that do not spend the retry budget. */
@@ -92,7 +100,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       { noReplicaWaitMs: opts.noReplicaWaitMs },
     );
     if (opts.adaptive !== false) {
-      this.#adaptive = new AdaptiveController(opts.adaptive === true ? {} : opts.adaptive);
+      const a = opts.adaptive === true || opts.adaptive === undefined ? {} : opts.adaptive;
+      this.#adaptive = new AdaptiveController({ ...a, onNotice: a.onNotice ?? opts.onNotice });
       for (const ep of this.#scheduler.endpoints) this.#adaptive.attach(ep);
     }
   }
@@ -281,15 +290,15 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
   }
 
   async #complete(ep: Endpoint, model: string, req: ChatRequest): Promise<ChatResult> {
+    if (ep.dialect === undefined && req.responseFormat) await this.#ensureDialect(ep, req.signal);
+    const structured = structuredRequest(ep.dialect ?? 'json_schema', req.responseFormat, req.messages);
     const body = {
       model,
-      messages: req.messages,
+      messages: structured.messages,
       max_tokens: req.maxTokens,
       temperature: req.temperature,
       ...(req.seed === undefined ? {} : { seed: req.seed }),
-      ...(req.responseFormat
-        ? { response_format: { type: 'json_schema', json_schema: { name: req.responseFormat.name, schema: req.responseFormat.schema, strict: true } } }
-        : {}),
+      ...structured.fields,
     };
     const json = (await this.#send(ep, 'POST', '/v1/chat/completions', body, req.signal)) as CompletionBody;
     const choice = json.choices?.[0];
@@ -308,30 +317,107 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
   }
 
   /**
-   * GET /v1/models: the served model (when the config names none; retried like chat calls) and its
-   * max_model_len. When the config names the model, the lookup is one quick best-effort try (its
-   * failure leaves the context length unknown, and the breaker deals with a replica that is down).
+   * GET /v1/models: the served model (when the config names none; retried like chat calls), its
+   * max_model_len and the server's identity (`owned_by`). When the config names the model, the lookup
+   * is one quick best-effort try (its failure leaves the context length unknown, and the breaker deals
+   * with a replica that is down). Then the endpoint's structured-output dialect is resolved.
    */
   async #discoverOne(ep: Endpoint, signal?: AbortSignal): Promise<void> {
-    type Models = { data?: { id?: unknown; max_model_len?: unknown }[] };
-    let body: Models;
+    type Models = { data?: { id?: unknown; max_model_len?: unknown; owned_by?: unknown }[] };
+    let body: Models | undefined;
+    const setting = ep.structuredOutput ?? this.#opts.structuredOutput ?? 'auto';
     if (ep.model === undefined) {
       body = (await withRetries(() => this.#send(ep, 'GET', '/v1/models', undefined, signal), this.#policy, { signal })) as Models;
-    } else {
-      if (ep.maxModelLen !== undefined) return;
+    } else if (ep.maxModelLen === undefined || setting === 'auto') {
       try {
         body = (await this.#send(ep, 'GET', '/v1/models', undefined, signal, Math.min(this.#opts.timeoutMs, 5000))) as Models;
       } catch (e) {
         if (errorCode(e) === 'llm_aborted') throw e;
-        return;
       }
     }
-    const entries = Array.isArray(body.data) ? body.data : [];
-    const id = ep.model ?? entries[0]?.id;
-    if (typeof id !== 'string') throw new GemflowError('llm_bad_response', `${ep.url}/v1/models lists no model`);
-    ep.model = id;
-    const len = (entries.find((m) => m.id === id) ?? entries[0])?.max_model_len;
-    if (ep.maxModelLen === undefined && typeof len === 'number' && Number.isInteger(len) && len > 0) ep.maxModelLen = len;
+    if (body) {
+      const entries = Array.isArray(body.data) ? body.data : [];
+      const id = ep.model ?? entries[0]?.id;
+      if (typeof id !== 'string') throw new GemflowError('llm_bad_response', `${ep.url}/v1/models lists no model`);
+      ep.model = id;
+      const entry = entries.find((m) => m.id === id) ?? entries[0];
+      const len = entry?.max_model_len;
+      if (ep.maxModelLen === undefined && typeof len === 'number' && Number.isInteger(len) && len > 0) ep.maxModelLen = len;
+      if (typeof entry?.owned_by === 'string') ep.ownedBy = entry.owned_by;
+    }
+    if (setting !== 'auto') {
+      ep.dialect ??= setting;
+      return;
+    }
+    // A server that does not answer now gets its dialect resolved by its first chat call.
+    try {
+      await this.#ensureDialect(ep, signal);
+    } catch (e) {
+      if (errorCode(e) === 'llm_aborted' || !isInfrastructureFailure(e)) throw e;
+    }
+  }
+
+  readonly #resolving = new WeakMap<Endpoint, Promise<void>>();
+
+  /** Resolves `auto` for `ep` once (identity, else test requests); a failed resolution is tried again later. */
+  #ensureDialect(ep: Endpoint, signal?: AbortSignal): Promise<void> {
+    if (ep.dialect !== undefined) return Promise.resolve();
+    let p = this.#resolving.get(ep);
+    if (!p) {
+      p = (async () => {
+        if (ep.ownedBy === undefined) {
+          try {
+            const body = (await this.#send(ep, 'GET', '/v1/models', undefined, signal, Math.min(this.#opts.timeoutMs, 5000))) as { data?: { owned_by?: unknown }[] };
+            const o = Array.isArray(body.data) ? body.data[0]?.owned_by : undefined;
+            if (typeof o === 'string') ep.ownedBy = o;
+          } catch (e) {
+            if (errorCode(e) === 'llm_aborted') throw e;
+          }
+        }
+        const known = dialectOfIdentity(ep.ownedBy);
+        if (known) {
+          ep.dialect = known;
+          this.#opts.onNotice?.('info', `structured output at ${ep.url}: ${known} (server identity ${ep.ownedBy})`, { url: ep.url, dialect: known, via: 'identity' });
+          return;
+        }
+        ep.dialect = await this.#probeDialect(ep, signal);
+      })().finally(() => this.#resolving.delete(ep));
+      this.#resolving.set(ep, p);
+    }
+    return p;
+  }
+
+  /**
+   * `auto` for a server of unknown identity: one tiny request per dialect in PROBE_ORDER (retried like
+   * chat calls when the server fails, not when it rejects the request), keeping the first accepted;
+   * `none` (schema in the prompt) when it accepts none. Each rejection's message is kept for the notice.
+   */
+  async #probeDialect(ep: Endpoint, signal?: AbortSignal): Promise<StructuredOutputDialect> {
+    const rejected: string[] = [];
+    const format = { name: 'gemflow_probe', schema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false } };
+    for (const dialect of PROBE_ORDER) {
+      const s = structuredRequest(dialect, format, [{ role: 'user', content: 'Reply with the JSON object {"ok": true}.' }]);
+      const body = { model: ep.model, messages: s.messages, max_tokens: 16, temperature: 0, ...s.fields };
+      try {
+        await this.#send(ep, 'POST', '/v1/chat/completions', body, signal, this.#opts.timeoutMs, false);
+        this.#opts.onNotice?.('info', `structured output at ${ep.url}: ${dialect} (probed${rejected.length ? `; rejected: ${rejected.join('; ')}` : ''})`, {
+          url: ep.url,
+          dialect,
+          via: 'probe',
+        });
+        return dialect;
+      } catch (e) {
+        const code = errorCode(e);
+        if (code !== 'llm_request_rejected' && code !== 'llm_bad_request') throw e;
+        rejected.push(`${dialect}: ${(e as GemflowError).detail?.serverMessage ?? errorMessage(e)}`);
+      }
+    }
+    this.#opts.onNotice?.('warn', `structured output at ${ep.url}: none (the server accepts no schema dialect; the schema goes in the prompt, answers are checked and repaired as usual; rejected: ${rejected.join('; ')})`, {
+      url: ep.url,
+      dialect: 'none',
+      via: 'probe',
+    });
+    return 'none';
   }
 
   /** One HTTP exchange under the per-attempt timeout and the caller's signal; JSON body or a classified error. */
@@ -342,6 +428,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     body: unknown,
     signal: AbortSignal | undefined,
     timeoutMs: number = this.#opts.timeoutMs,
+    countChat = true,
   ): Promise<unknown> {
     if (signal?.aborted) throw aborted(signal);
     const ac = new AbortController();
@@ -356,7 +443,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     ep.track(ac);
     const started = performance.now();
     /** Only chat completions feed the endpoint's counters and latency (not /v1/models lookups). */
-    const chat = method === 'POST';
+    const chat = method === 'POST' && countChat;
     let serverSpoke = false;
     try {
       const headers: Record<string, string> = { accept: 'application/json' };
@@ -422,17 +509,52 @@ function count(errors: Record<string, number>, code: string): void {
 }
 
 function httpError(ep: Endpoint, status: number, body: string, retryAfter: string | string[] | undefined): GemflowError {
-  const detail = { status, endpoint: ep.url, body: body.slice(0, 500), retryAfterMs: parseRetryAfter(retryAfter) };
+  const serverMessage = serverMessageOf(body);
+  const detail = { status, endpoint: ep.url, body: body.slice(0, 500), serverMessage, retryAfterMs: parseRetryAfter(retryAfter) };
   const what = `${ep.url}: HTTP ${status}: ${body.slice(0, 200)}`;
   if (status === 429) return new GemflowError('llm_rate_limited', what, { retriable: true, detail });
   if (status === 503) return new GemflowError('llm_unavailable', what, { retriable: true, detail });
   if (status === 400 && CONTEXT_TOO_LONG.test(body)) {
     return new GemflowError('llm_context_too_long', `${ep.url}: the request does not fit the model's context: ${body.slice(0, 300)}`, { retriable: false, detail });
   }
+  if (REJECTED_STATUS.has(status) || ((status === 400 || status === 500) && REQUEST_INVALID.test(body))) {
+    return new GemflowError(
+      'llm_request_rejected',
+      `${ep.url} rejected the request itself (HTTP ${status}: ${serverMessage.slice(0, 400)}): a configuration problem (structured-output dialect, model name, credentials), not a replica failure`,
+      { retriable: false, detail },
+    );
+  }
   if (status === 408) return new GemflowError('llm_timeout', what, { retriable: true, detail });
   if (status >= 500) return new GemflowError('llm_server_error', what, { retriable: true, detail });
   return new GemflowError('llm_bad_request', what, { retriable: false, detail });
 }
+
+/** The server's own words: `error.message` (OpenAI shape), `detail` / `message` (FastAPI), else the body. */
+export function serverMessageOf(body: string): string {
+  try {
+    const j = JSON.parse(body) as { error?: unknown; detail?: unknown; message?: unknown };
+    const e = j.error;
+    const m =
+      (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string' ? (e as { message: string }).message : undefined) ??
+      (typeof e === 'string' ? e : undefined) ??
+      (typeof j.message === 'string' ? j.message : undefined) ??
+      (j.detail !== undefined ? (typeof j.detail === 'string' ? j.detail : JSON.stringify(j.detail)) : undefined);
+    if (m !== undefined) return m;
+  } catch {
+    // not JSON: the body as it is
+  }
+  return body.trim() || '(empty body)';
+}
+
+/** Statuses that say the request (its credentials, route, model or shape) is wrong, whatever the body. */
+const REJECTED_STATUS = new Set([401, 403, 404, 405, 415, 422]);
+
+/**
+ * How servers word a request they cannot take as written (a 400, or the 500 of a server that fails
+ * its own request validation, as llama-cpp-python does for an unknown response_format type).
+ */
+const REQUEST_INVALID =
+  /Input should be|validation error|Extra inputs are not permitted|Field required|not supported|unsupported|unknown (field|parameter|variant)|unrecognized|invalid (request|value|type|parameter|schema|grammar|response_format|json)|response_format|json_schema|guided_|structured_outputs|grammar|does not exist/i;
 
 /** How vLLM (and the simulator) word a request over max_model_len, or one that can never fit the KV cache. */
 const CONTEXT_TOO_LONG = /maximum context length|context length is|reduce the length of the messages|KV-cache tokens|too many tokens|prompt is too long/i;

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { GemflowError } from '../errors.js';
 import { stallAwareTimeout, type StallAwareTimeout } from './loop-stall.js';
 import { aborted } from './retry.js';
+import type { StructuredOutputDialect, StructuredOutputSetting } from './structured-output.js';
 
 /** A snapshot of one endpoint, for logs, metrics and the adaptive concurrency controller. */
 export interface EndpointState {
@@ -75,6 +76,12 @@ export class Endpoint {
   backlog = 0;
   /** max_model_len: from the endpoint config, else learnt from /v1/models by the client. */
   maxModelLen: number | undefined;
+  /** The structured-output setting from the endpoint config (undefined: the client's default). */
+  readonly structuredOutput: StructuredOutputSetting | undefined;
+  /** The dialect requests use, once resolved (configured, or `auto` resolved by the client's start). */
+  dialect: StructuredOutputDialect | undefined;
+  /** The server's identity (`owned_by` of /v1/models), when it said. */
+  ownedBy: string | undefined;
   /** Why the breaker ejected it (set while ejected). */
   ejectReason: string | undefined;
   /**
@@ -97,6 +104,7 @@ export class Endpoint {
     this.model = config.model;
     this.maxModelLen = config.maxModelLen;
     this.maxConcurrency = config.maxConcurrency;
+    this.structuredOutput = config.structuredOutput;
     this.#limit = this.#clamp(config.initialConcurrency);
     // Both "http://host:8000" and "http://host:8000/v1" name the same server.
     this.#basePath = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');

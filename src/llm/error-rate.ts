@@ -36,6 +36,15 @@ export class ErrorRateMonitor {
   record(ok: boolean, code?: string, error?: unknown): void {
     const c = ok ? undefined : (code ?? errorCode(error));
     if (c === 'llm_aborted') return;
+    if (c === 'llm_request_rejected') {
+      // A server refused the request as written: every call would fail the same way. Stop now, with its words.
+      const message = errorMessage(error ?? this.opts.lastCause?.() ?? 'a server rejected the request');
+      throw new GemflowError('llm_request_rejected', `${message}; stopping the run`, {
+        retriable: false,
+        cause: error,
+        detail: { ...((error as GemflowError | undefined)?.detail ?? {}) },
+      });
+    }
     const failed = c !== undefined && isInfrastructureFailure({ code: c });
     if (this.#outcomes.length < this.window) this.#outcomes.push(!failed);
     else {
@@ -54,7 +63,7 @@ export class ErrorRateMonitor {
       const because = this.#lastCause ? `; last cause: ${this.#lastCause}` : '';
       throw new GemflowError(
         'llm_cluster_unusable',
-        `inference cluster unusable: ${this.#failures} of the last ${this.#outcomes.length} LLM calls failed after retries (${codes})${because}; stopping the run`,
+        `inference cluster unusable: ${this.#failures} of the last ${this.#outcomes.length} LLM calls failed (final codes after any retries: ${codes})${because}; stopping the run`,
         {
           retriable: false,
           detail: { failures: this.#failures, window: this.#outcomes.length, codes: Object.fromEntries(this.#lastCodes), lastCause: this.#lastCause },

@@ -21,6 +21,44 @@ export interface MetricsScraperOptions {
   intervalMs?: number;
   /** Per request (/metrics or /health); default 1000 ms. */
   timeoutMs?: number;
+  /**
+   * First wait before scraping again a replica without vLLM gauges (404, or metrics under other
+   * names), doubling up to `absentMaxMs`; default 5 s. Consecutive failed scrapes back off the same way.
+   */
+  absentBaseMs?: number;
+  /** Default 60 s. */
+  absentMaxMs?: number;
+  /** Told once per change of a target's capabilities (gauges lost or found, /health missing). */
+  onCapability?: (c: CapabilityChange) => void;
+}
+
+export interface CapabilityChange {
+  key: string;
+  url: string;
+  what: 'gauges' | 'health';
+  available: boolean;
+  /** Why, e.g. "HTTP 404" or "no vllm:num_requests_running / vllm:num_requests_waiting in it". */
+  reason: string;
+}
+
+/** What the scraper knows of one target, for metrics and reports. */
+export interface ScrapeStatus {
+  /** Failed scrapes so far (network errors, timeouts, non-2xx, no vLLM gauges in the text). */
+  errors: number;
+  /** Scrapes sent so far. */
+  scrapes: number;
+  /** False once the target showed it has no vLLM gauges (until it shows them). */
+  gaugesAvailable: boolean | undefined;
+  lastError: string | undefined;
+}
+
+interface Target {
+  url: string;
+  status: ScrapeStatus;
+  /** Consecutive misses: sets the backoff. */
+  misses: number;
+  /** performance.now() before which the target is not scraped. */
+  notBefore: number;
 }
 
 const RUNNING = ['vllm:num_requests_running'];
@@ -38,8 +76,13 @@ export class MetricsScraper {
   readonly #intervalMs: number;
   readonly #timeoutMs: number;
   readonly #agent = new Agent({ connections: 2 });
-  /** Key (the endpoint URL as configured) -> metrics URL. */
-  readonly #targets = new Map<string, string>();
+  /** Key (the endpoint URL as configured) -> metrics URL and its scrape status. */
+  readonly #targets = new Map<string, Target>();
+  readonly #absentBaseMs: number;
+  readonly #absentMaxMs: number;
+  readonly #onCapability: (c: CapabilityChange) => void;
+  /** /health URLs that answered 404 (no such route) -> the URL probed instead. */
+  readonly #noHealth = new Set<string>();
   readonly #latest = new Map<string, ServerGauges>();
   readonly #closing = new AbortController();
   #timer: NodeJS.Timeout | undefined;
@@ -48,11 +91,25 @@ export class MetricsScraper {
   constructor(opts: MetricsScraperOptions = {}) {
     this.#intervalMs = opts.intervalMs ?? 300;
     this.#timeoutMs = opts.timeoutMs ?? 1000;
+    this.#absentBaseMs = opts.absentBaseMs ?? 5000;
+    this.#absentMaxMs = opts.absentMaxMs ?? 60_000;
+    this.#onCapability = opts.onCapability ?? (() => {});
   }
 
   /** Starts scraping `metricsUrl` under `key` (from the next round). */
   add(key: string, metricsUrl: string): void {
-    this.#targets.set(key, metricsUrl);
+    this.#targets.set(key, { url: metricsUrl, misses: 0, notBefore: 0, status: { errors: 0, scrapes: 0, gaugesAvailable: undefined, lastError: undefined } });
+  }
+
+  /** The scrape status of `key` (a copy), or undefined when it is not a target. */
+  status(key: string): ScrapeStatus | undefined {
+    const t = this.#targets.get(key);
+    return t && { ...t.status };
+  }
+
+  /** Resolves after one round of scrapes (the first, when start() was just called). */
+  firstRound(): Promise<void> {
+    return this.#round ?? Promise.resolve();
   }
 
   remove(key: string): void {
@@ -93,7 +150,9 @@ export class MetricsScraper {
    * front), so count as healthy. The timeout (default: the scraper's) excludes time gemflow's own event
    * loop was stalled; a check that still timed out mostly during a stall is inconclusive.
    */
-  async health(healthUrl: string, signal?: AbortSignal, timeoutMs: number = this.#timeoutMs): Promise<ProbeResult> {
+  async health(healthUrl: string, signal?: AbortSignal, timeoutMs: number = this.#timeoutMs, fallbackUrl?: string): Promise<ProbeResult> {
+    // A server without /health (404): its liveness is what `fallbackUrl` (e.g. /v1/models) answers.
+    const url = fallbackUrl !== undefined && this.#noHealth.has(healthUrl) ? fallbackUrl : healthUrl;
     const ac = new AbortController();
     let timing: { elapsedMs: number; stalledMs: number } | undefined;
     const timer = stallAwareTimeout(timeoutMs, (t) => {
@@ -101,11 +160,18 @@ export class MetricsScraper {
       ac.abort();
     });
     try {
-      const { statusCode } = await this.#get(healthUrl, signal ? AbortSignal.any([signal, ac.signal]) : ac.signal, false);
+      const { statusCode } = await this.#get(url, signal ? AbortSignal.any([signal, ac.signal]) : ac.signal, false);
+      if (url === healthUrl && fallbackUrl !== undefined && (statusCode === 404 || statusCode === 405 || statusCode === 501) && !this.#noHealth.has(healthUrl)) {
+        this.#noHealth.add(healthUrl);
+        this.#onCapability({ key: healthUrl, url: healthUrl, what: 'health', available: false, reason: `HTTP ${statusCode}` });
+      }
       return statusCode < 500 ? { healthy: true } : { healthy: false, reason: `HTTP ${statusCode}` };
     } catch (e) {
       if (timing) {
         if (timing.stalledMs > timing.elapsedMs / 2) return { healthy: undefined, reason: `gemflow's event loop stalled for ${Math.round(timing.stalledMs)} ms` };
+        // A server without /health may not answer anything while it generates (llama-cpp-python blocks
+        // its event loop): its silence on the fallback route says nothing; refused connections still do.
+        if (url !== healthUrl) return { healthy: undefined, reason: `no answer on ${url} within ${timeoutMs} ms (a server without /health may be busy generating)` };
         return { healthy: false, reason: `timeout: no answer within ${timeoutMs} ms` };
       }
       return { healthy: false, reason: describeNetworkError(e) };
@@ -125,14 +191,49 @@ export class MetricsScraper {
   }
 
   async #scrapeAll(): Promise<void> {
+    const now = performance.now();
     await Promise.all(
-      [...this.#targets].map(async ([key, url]) => {
+      [...this.#targets].map(async ([key, t]) => {
+        if (now < t.notBefore) return;
+        t.status.scrapes++;
+        let why: string;
+        let absent = false;
         try {
-          const gauges = await this.scrape(url, this.#closing.signal);
-          if (this.#targets.get(key) === url) this.#latest.set(key, gauges);
-        } catch {
-          // Keep the previous gauges; their age tells readers how stale they are.
+          const { statusCode, text } = await this.#get(t.url, this.#closing.signal);
+          if (statusCode >= 200 && statusCode < 300) {
+            const gauges = { ...parseVllmGauges(text), at: performance.now() };
+            if (gauges.running !== undefined || gauges.waiting !== undefined || gauges.kvCacheUsage !== undefined) {
+              if (this.#targets.get(key) !== t) return;
+              this.#latest.set(key, gauges);
+              t.misses = 0;
+              t.notBefore = 0;
+              if (t.status.gaugesAvailable !== true) {
+                const before = t.status.gaugesAvailable;
+                t.status.gaugesAvailable = true;
+                if (before === false) this.#onCapability({ key, url: t.url, what: 'gauges', available: true, reason: 'vLLM gauges are back' });
+              }
+              return;
+            }
+            why = `no ${[...RUNNING, ...WAITING, ...KV_CACHE].join(' / ')} in it`;
+            absent = true;
+          } else {
+            why = `HTTP ${statusCode}`;
+            absent = statusCode === 404 || statusCode === 405 || statusCode === 501;
+          }
+        } catch (e) {
+          if (this.#closing.signal.aborted) return;
+          why = describeNetworkError(e);
         }
+        // Keep the previous gauges; their age tells readers how stale they are.
+        t.status.errors++;
+        t.status.lastError = why;
+        t.misses++;
+        if (absent && t.status.gaugesAvailable !== false) {
+          t.status.gaugesAvailable = false;
+          this.#onCapability({ key, url: t.url, what: 'gauges', available: false, reason: why });
+        }
+        // A route that is not there, or a scrape failing again and again: ask less and less often.
+        if (absent || t.misses >= 3) t.notBefore = performance.now() + Math.min(this.#absentMaxMs, this.#absentBaseMs * 2 ** Math.max(0, absent ? t.misses - 1 : t.misses - 3));
       }),
     );
   }

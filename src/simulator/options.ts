@@ -91,7 +91,24 @@ export interface SimulatorOptions {
   judgeFailRate: number;
   /** Largest accepted request body in bytes (413 beyond). */
   maxBodyBytes: number;
+  /**
+   * Structured-output dialects spoken (see src/llm/structured-output.ts); a request in another is
+   * rejected the way the server that lacks it does: `json_schema` unspoken -> HTTP 500 "Input should be
+   * 'text' or 'json_object'" (llama-cpp-python); other response_format types -> 400 naming the allowed
+   * types; structured_outputs / guided_json unspoken -> 400 "Extra inputs are not permitted" (a strict
+   * OpenAI-compatible server). A request without structured output is always answered (dialect
+   * `none`). Default: vLLM's (json_schema, structured_outputs, guided_json).
+   */
+  dialects: SimulatorDialect[];
+  /** `owned_by` in /v1/models; default "gemflow-simulator" when json_schema is spoken, else "me" (as llama-cpp-python says). */
+  ownedBy?: string;
+  /** Serve GET /health (false: 404, like llama-cpp-python). */
+  health: boolean;
+  /** Serve GET /metrics (false: 404). */
+  metrics: boolean;
 }
+
+export type SimulatorDialect = 'json_schema' | 'json_object_schema' | 'structured_outputs' | 'guided_json' | 'grammar';
 
 export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   port: 0,
@@ -109,4 +126,7 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   faults: {},
   judgeFailRate: 0,
   maxBodyBytes: 16 * 1024 * 1024,
+  dialects: ['json_schema', 'structured_outputs', 'guided_json'],
+  health: true,
+  metrics: true,
 };

@@ -14,7 +14,16 @@ export interface SimStats {
     /** By HTTP status answered (hang and reset answer none). */
     byStatus: Record<string, number>;
     byFault: Partial<Record<FaultKind, number>>;
+    /** By structured-output dialect of the accepted and rejected requests ("none" without one). */
+    byDialect: Record<string, number>;
   };
+  /**
+   * Generations abandoned because their client went away (the request was aborted on the wire) before
+   * the answer: removed from the queue or the running batch, so their remaining tokens are never generated.
+   */
+  abortedGenerations: number;
+  /** GET requests by route (/health, /metrics, /v1/models, /version), including those answered 404. */
+  routes: Record<string, number>;
   /** Calls by key = sha256 of the request's messages + schema name. */
   calls: {
     /** Distinct keys received. */
@@ -65,7 +74,24 @@ export class SimMetrics {
   private queueCount = 0;
   private readonly queueSamples = new Float64Array(QUEUE_SAMPLES);
 
+  private abortedGenerations = 0;
+  private readonly byDialect = new Map<string, number>();
+  private readonly routes = new Map<string, number>();
+
   constructor(private readonly model: string) {}
+
+  /** A generation was dropped because its client closed the connection. */
+  aborted(): void {
+    this.abortedGenerations++;
+  }
+
+  dialect(d: string): void {
+    bump(this.byDialect, d);
+  }
+
+  route(path: string): void {
+    bump(this.routes, path);
+  }
 
   /** A chat request arrived; `key` and `stage` once its body parsed. */
   request(key?: string, stage?: string): void {
@@ -112,7 +138,10 @@ export class SimMetrics {
         byStage: Object.fromEntries(this.byStage),
         byStatus: Object.fromEntries(this.byStatus),
         byFault: Object.fromEntries(this.byFault),
+        byDialect: Object.fromEntries(this.byDialect),
       },
+      abortedGenerations: this.abortedGenerations,
+      routes: Object.fromEntries(this.routes),
       calls: {
         distinct: this.seen.size,
         repeated: countAbove1(this.seen),

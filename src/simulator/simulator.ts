@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { GemflowError, errorCode, errorMessage } from '../errors.js';
 import { readSection, stageOfSchemaName } from '../llm/prompt-sections.js';
+import { readStructuredRequest, schemaInInstruction } from '../llm/structured-output.js';
 import { CapacityModel } from './capacity-model.js';
 import { simulatedAnswer } from './content/stage-answer.js';
 import { FaultPlan } from './fault-plan.js';
@@ -39,8 +40,10 @@ interface ChatBody {
   messages: { role: string; content: string }[];
   maxTokens: number;
   schemaName?: string;
-  /** response_format.json_schema.schema */
+  /** The JSON Schema the request asks for (from whichever dialect carries it). */
   schema?: Json;
+  /** The structured-output dialect of the request ("none" without one). */
+  dialect: string;
   seed?: number;
 }
 
@@ -136,20 +139,39 @@ function parseChatBody(raw: string): ChatBody {
   if (!Number.isInteger(maxTokens) || (maxTokens as number) < 1) bad('max_tokens must be a positive integer');
   if (b.temperature !== undefined && (typeof b.temperature !== 'number' || b.temperature < 0 || b.temperature > 2)) bad('temperature must be a number in [0, 2]');
   if (b.seed !== undefined && !Number.isInteger(b.seed)) bad('seed must be an integer');
-  let schemaName: string | undefined;
-  let schema: Json | undefined;
-  const rf = b.response_format as Json | undefined;
-  if (rf !== undefined) {
-    if (rf?.type === 'json_schema') {
-      const js = rf.json_schema as Json | undefined;
-      if (typeof js?.name !== 'string' || typeof js.schema !== 'object' || js.schema === null) bad('response_format.json_schema needs a name and a schema');
-      schemaName = js!.name as string;
-      schema = js!.schema as Json;
-    } else if (rf?.type !== 'text' && rf?.type !== 'json_object') {
-      bad('response_format.type must be text, json_object or json_schema');
-    }
+  const so = readStructuredRequest(b);
+  if (so.problem) bad(so.problem);
+  const dialect = so.dialect === undefined || so.dialect === 'text' || so.dialect === 'json_object' ? 'none' : so.dialect;
+  const inPrompt = dialect === 'none' ? schemaInInstruction(messages) : undefined;
+  const schemaName = so.name ?? inPrompt?.name;
+  const schema = so.schema ?? inPrompt?.schema;
+  return { model: b.model as string | undefined, messages, maxTokens: maxTokens as number, schemaName, schema, dialect, seed: b.seed as number | undefined };
+}
+
+/**
+ * A request in a dialect this simulator does not speak, answered the way a server lacking it does
+ * (see SimulatorOptions.dialects); undefined when it is spoken.
+ */
+function dialectRejection(dialect: string, spoken: readonly string[]): { status: number; message: string } | undefined {
+  if (dialect === 'none' || spoken.includes(dialect)) return undefined;
+  const rfTypes = ['text', 'json_object', ...(spoken.includes('json_schema') ? ['json_schema'] : [])];
+  const allowed = rfTypes.map((t) => `'${t}'`).join(rfTypes.length > 2 ? ', ' : ' or ').replace(/, ('[^']+')$/, ' or $1');
+  switch (dialect) {
+    case 'json_schema':
+      // llama-cpp-python 0.3.36: its request validation fails inside the handler, so a 500 (its words).
+      return {
+        status: 500,
+        message:
+          `1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': "Input should be ${allowed}", ` +
+          `'input': 'json_schema', 'ctx': {'expected': "${allowed}"}}\n\n    POST /v1/chat/completions`,
+      };
+    case 'grammar':
+      return { status: 400, message: `1 validation error for ChatCompletionRequest\nresponse_format.type\n  Input should be ${allowed} [type=literal_error, input_value='json']` };
+    case 'json_object_schema':
+      return { status: 400, message: `1 validation error for ChatCompletionRequest\nresponse_format.schema\n  Extra inputs are not permitted [type=extra_forbidden]` };
+    default:
+      return { status: 400, message: `1 validation error for ChatCompletionRequest\n${dialect}\n  Extra inputs are not permitted [type=extra_forbidden]` };
   }
-  return { model: b.model as string | undefined, messages, maxTokens: maxTokens as number, schemaName, schema, seed: b.seed as number | undefined };
 }
 
 /** Cuts a JSON answer so that it no longer parses. */
@@ -194,7 +216,11 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     if (body.model !== undefined && body.model !== o.model) {
       return reply(res, 404, `The model \`${body.model}\` does not exist. This simulator serves \`${o.model}\`.`);
     }
-    if (body.schemaName !== undefined && stage === undefined) {
+    metrics.dialect(body.dialect);
+    const rejection = dialectRejection(body.dialect, o.dialects);
+    if (rejection) return reply(res, rejection.status, rejection.message);
+    const probe = body.schemaName === 'gemflow_probe';
+    if (body.schemaName !== undefined && !probe && stage === undefined) {
       return reply(res, 400, `the simulator answers json_schema names gemflow_<stage>, not "${body.schemaName}"`);
     }
     // vLLM validates the length against max_model_len before scheduling anything.
@@ -230,7 +256,9 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     try {
       const userText = body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '';
       const seed = `${o.seed}/${body.seed ?? ''}`;
-      content = stage !== undefined
+      content = probe
+        ? '{"ok": true}'
+        : stage !== undefined
         ? simulatedAnswer(stage, body.schema, userText, { seed, judgeFailRate: o.judgeFailRate })
         : `Simulated reply from ${o.model}, the gemflow vLLM simulator (a test double): no model ran.`;
     } catch (e) {
@@ -246,6 +274,7 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     try {
       ({ queueSec } = await capacity.submit({ promptTokens, completionTokens: answer.completionTokens }, abort.signal));
     } catch (e) {
+      if (abort.signal.aborted) metrics.aborted(); // the client went away: its generation is dropped
       if (res.destroyed) return;
       if (errorCode(e) === 'context_too_long') return reply(res, 400, errorMessage(e));
       return reply(res, 503, errorMessage(e), { connection: 'close' });
@@ -296,12 +325,18 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     if (path === '/v1/chat/completions') {
       if (req.method !== 'POST') return sendError(res, 405, 'use POST');
       chat(req, res).catch((e: unknown) => sendError(res, 500, errorMessage(e)));
+    } else if (get && (path === '/health' || path === '/metrics' || path === '/v1/models' || path === '/version') && (metrics.route(path), false)) {
+      // (counted above)
+    } else if (path === '/health' && get && !o.health) {
+      sendError(res, 404, 'Not Found');
+    } else if (path === '/metrics' && get && !o.metrics) {
+      sendError(res, 404, 'Not Found');
     } else if (path === '/health' && get) {
       res.writeHead(faultConfig.unhealthy ? 503 : 200).end();
     } else if (path === '/v1/models' && get) {
       sendJson(res, 200, {
         object: 'list',
-        data: [{ id: o.model, object: 'model', created: 0, owned_by: 'gemflow-simulator', root: o.model, max_model_len: o.maxModelLen }],
+        data: [{ id: o.model, object: 'model', created: 0, owned_by: o.ownedBy ?? (o.dialects.includes('json_schema') ? 'gemflow-simulator' : 'me'), root: o.model, max_model_len: o.maxModelLen }],
       });
     } else if (path === '/metrics' && get) {
       const text = metrics.prometheus(capacity.snapshot());

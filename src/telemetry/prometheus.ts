@@ -1,6 +1,7 @@
 import type { Admin } from 'kafkajs';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FunnelSnapshot, Tally } from '../dataflow/funnel.js';
+import type { ReplicaReport } from '../llm/adaptive-controller.js';
 import type { StageUsage } from '../llm/client.js';
 import type { EndpointState } from '../llm/endpoint.js';
 import type { Metrics } from './stage-metrics.js';
@@ -21,6 +22,8 @@ export interface WorkerMetricSources {
     usage(): Record<string, StageUsage>;
     endpoints(): readonly { state(): EndpointState }[];
     readonly waiting: number;
+    /** What the adaptive controller sees of each replica: the server's gauges and scrape errors. */
+    replicas?(): ReplicaReport[];
   };
   /** LLM response cache counters. */
   cache?: () => { hits: number; misses: number } | undefined;
@@ -160,6 +163,21 @@ function registerLlm(llm: NonNullable<WorkerMetricSources['llm']>, counter: Coun
     states().flatMap((s) => (s.latencyEwmaMs === undefined ? [] : [[{ endpoint: s.url }, s.latencyEwmaMs / 1000] as const])),
   );
   gauge('gemflow_llm_requests_waiting', 'LLM calls waiting for a free slot on any endpoint', [], () => one(llm.waiting));
+  const replicas = llm.replicas ? () => llm.replicas!() : undefined;
+  if (!replicas) return;
+  // The server-side view the controller steers by (absent series: the server does not export that gauge).
+  const serverGauge = (name: string, help: string, pick: (r: ReplicaReport) => number | undefined) =>
+    gauge(name, help, ['endpoint'], () => replicas().flatMap((r) => (pick(r) === undefined ? [] : [[{ endpoint: r.url }, pick(r)!] as const])));
+  serverGauge('gemflow_llm_server_requests_running', "Requests running on the replica, from its own /metrics (vllm:num_requests_running)", (r) => r.gauges?.running);
+  serverGauge('gemflow_llm_server_requests_waiting', "Requests queued in the replica, from its own /metrics (vllm:num_requests_waiting)", (r) => r.gauges?.waiting);
+  serverGauge('gemflow_llm_server_kv_cache_usage', "The replica's KV-cache usage in [0, 1], from its own /metrics", (r) => r.gauges?.kvCacheUsage);
+  serverGauge('gemflow_llm_server_gauges_available', '1 when the replica exports vLLM gauges, 0 when it does not (latency control only)', (r) =>
+    r.gaugesAvailable === undefined ? undefined : r.gaugesAvailable ? 1 : 0,
+  );
+  counter('gemflow_llm_metrics_scrape_errors_total', "Failed scrapes of the replica's /metrics", ['endpoint'], () => replicas().map((r) => [{ endpoint: r.url }, r.scrapeErrors] as const));
+  gauge('gemflow_llm_replica_limit', "gemflow's concurrency limit for the replica and why it was last set", ['endpoint', 'reason'], () =>
+    replicas().map((r) => [{ endpoint: r.url, reason: r.reason }, r.limit] as const),
+  );
 }
 
 /**

@@ -29,6 +29,8 @@ function client(
     timeoutMs: 10_000,
     maxRetries: 3,
     retryBaseMs: 1,
+    // The test server has no /metrics: keep the configured limits (no low start without gauges).
+    adaptive: { noGaugesInitialConcurrency: 1_000_000 },
     ...rest,
   });
   clients.push(c);

@@ -32,7 +32,7 @@ export class TestServer {
       req.on('end', () => {
         if (req.method === 'GET' && req.url === '/v1/models') {
           this.modelsCalls++;
-          return json(res, 200, { object: 'list', data: [{ id: this.model, object: 'model' }] });
+          return json(res, 200, { object: 'list', data: [{ id: this.model, object: 'model', owned_by: 'vllm' }] });
         }
         if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return json(res, 404, { error: 'not found' });
         this.open++;
