@@ -45,7 +45,10 @@ export async function runJob(opts: JobOptions): Promise<number> {
     if (signals === 1) {
       log.warn(`${sig}: draining (no new records; finishing in-flight work for up to ${graceMs} ms; signal again to stop now)`);
       drain.abort(new Error(sig));
-      setTimeout(() => abort.abort(new Error('grace period over')), graceMs).unref();
+      setTimeout(() => {
+        log.warn(`drain grace period of ${graceMs} ms is over: abandoning the in-flight work left (uncommitted; replayed by the next run)`);
+        abort.abort(new Error('grace period over'));
+      }, graceMs).unref();
     } else {
       log.warn(`${sig}: abandoning in-flight work (it stays uncommitted and is replayed by the next run)`);
       abort.abort(new Error(sig));

@@ -125,6 +125,11 @@ export interface ControlInput {
   slowStart: boolean;
   /** A 429 or 503 came back recently: do not grow. */
   overloaded: boolean;
+  /**
+   * Requests are in flight but none has completed for a while (or ever): no evidence the replica takes
+   * more. Without gauges this holds the limit, so a replica that hangs does not draw ever more work.
+   */
+  stalled?: boolean;
 }
 
 export interface ControlDecision {
@@ -196,6 +201,7 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
   }
   if (!demand) return hold('idle');
   if (x.overloaded) return hold('overload_hold');
+  if (x.stalled) return hold('no_progress');
   return grow();
 }
 
@@ -206,6 +212,8 @@ class Replica {
   reason = 'initial';
   okSinceTick = 0;
   completionsPerSec = 0;
+  /** When its last request completed (undefined: none yet). */
+  lastOkAt: number | undefined;
   latencyShort: number | undefined;
   latencyBase: number | undefined;
   samples = 0;
@@ -361,6 +369,7 @@ export class AdaptiveController {
     r.breaker.record(o);
     if (o.ok) {
       r.okSinceTick++;
+      r.lastOkAt = performance.now();
       r.recordLatency(o);
       return;
     }
@@ -398,6 +407,7 @@ export class AdaptiveController {
           latencyRatio,
           slowStart: r.slowStart,
           overloaded: now - r.lastOverloadCutAt < OVERLOAD_HOLD_TICKS * this.#o.intervalMs,
+          stalled: r.ep.inFlight > 0 && (r.lastOkAt === undefined || now - r.lastOkAt > Math.max(1000, 2 * (r.ep.latencyEwmaMs ?? 0))),
         },
         r.noGauges ? { ...this.#o, minConcurrency: 1 } : this.#o,
       );

@@ -34,6 +34,8 @@ export interface CircuitBreakerOptions {
 /** A /health check's verdict: healthy, failed (with why), or inconclusive (gemflow's own loop stalled). */
 export type ProbeResult = { healthy: true } | { healthy: false; reason: string } | { healthy: undefined; reason: string };
 
+const STALE_SOCKET_ERRNOS = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
 /** Error codes that count against a replica; 429 and 4xx mean it is alive (overload is the controller's business). */
 const FAILURE_CODES = new Set(['llm_network', 'llm_timeout', 'llm_server_error', 'llm_unavailable', 'llm_bad_response']);
 
@@ -46,6 +48,10 @@ export function attribute(o: RequestOutcome): boolean | undefined {
   if (o.ok) return true;
   if (o.code === undefined || !FAILURE_CODES.has(o.code)) return undefined;
   if (o.code === 'llm_timeout' && (o.stalledMs ?? 0) > Math.max(500, 0.2 * o.latencyMs)) return undefined;
+  // A connection reset at once is a kept-alive connection the server had already closed (both sides
+  // race at its keep-alive timeout, and under load the client's idle timer runs late): retried, and
+  // not the server's failure. A server that really drops connections fails its health checks.
+  if (o.code === 'llm_network' && STALE_SOCKET_ERRNOS.has(o.errno ?? '') && o.latencyMs < 1000) return undefined;
   return false;
 }
 

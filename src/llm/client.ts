@@ -250,6 +250,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
                 code,
                 message: ge.message,
                 stalledMs: typeof ge.detail?.stalledMs === 'number' ? ge.detail.stalledMs : undefined,
+                errno: typeof ge.detail?.errno === 'string' ? ge.detail.errno : undefined,
               });
               throw e;
             } finally {

@@ -40,6 +40,8 @@ export interface RequestOutcome {
   seq?: number;
   /** Of the attempt's time, how much gemflow's own event loop was stalled (a timeout then is not the server's fault). */
   stalledMs?: number;
+  /** The socket error of a network failure (ECONNRESET, ...). */
+  errno?: string;
   promptTokens?: number;
   completionTokens?: number;
 }

@@ -350,6 +350,10 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
   }
 
   const server: Server = createServer(route);
+  // Keep idle connections longer than clients do (undici closes its own after ~4 s), so a client never
+  // reuses a connection the server has just closed (a reset that says nothing about the server).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   server.on('connection', (s: Socket) => {
     sockets.set(s, 0);
     s.on('close', () => sockets.delete(s));
