@@ -7,6 +7,8 @@ import type { ProgressSnapshot } from '../dataflow/pipeline.js';
 export class ProgressReporter {
   #lastPlain = 0;
   #live = false;
+  /** The latest snapshot not yet written as a plain line (printed by finish(), so the log ends on the final state). */
+  #unprinted: ProgressSnapshot | undefined;
 
   constructor(
     private readonly out: NodeJS.WriteStream,
@@ -43,14 +45,17 @@ export class ProgressReporter {
       this.#live = true;
     } else if (p.elapsedMs - this.#lastPlain >= this.opts.plainIntervalMs) {
       this.#lastPlain = p.elapsedMs;
+      this.#unprinted = undefined;
       this.out.write(`${new Date().toISOString()} progress ${this.line(p)}\n`);
-    }
+    } else this.#unprinted = p;
   }
 
   /** End the live line so following output starts on a fresh line. */
   finish(): void {
     if (this.#live) this.out.write('\n');
     this.#live = false;
+    if (this.#unprinted) this.out.write(`${new Date().toISOString()} progress ${this.line(this.#unprinted)}\n`);
+    this.#unprinted = undefined;
   }
 }
 
