@@ -16,6 +16,8 @@ export interface FunnelSnapshot {
     abandoned: number;
     inFlight: number;
     bytes: number;
+    /** Whole-document retries after infrastructure failures, by code (not a way of leaving: no part of the books). */
+    retried: Tally;
   };
   trajectories: {
     generated: number;
@@ -33,7 +35,7 @@ const add = (t: Tally, k: string, n = 1) => {
 const sum = (t: Tally) => Object.values(t).reduce((a, b) => a + b, 0);
 
 export class Funnel {
-  readonly docs = { received: 0, written: 0, dropped: {} as Tally, rejected: {} as Tally, deadLettered: {} as Tally, abandoned: 0, bytes: 0 };
+  readonly docs = { received: 0, written: 0, dropped: {} as Tally, rejected: {} as Tally, deadLettered: {} as Tally, abandoned: 0, bytes: 0, retried: {} as Tally };
   readonly trajectories = { generated: 0, written: 0, rejected: {} as Tally, dropped: {} as Tally, failed: {} as Tally };
 
   received(bytes: number): void {
@@ -52,6 +54,9 @@ export class Funnel {
   }
   deadLettered(code: string): void {
     add(this.docs.deadLettered, code);
+  }
+  retried(code: string): void {
+    add(this.docs.retried, code);
   }
   abandoned(n: number): void {
     this.docs.abandoned += n;
@@ -82,7 +87,7 @@ export class Funnel {
     // Trajectories: every generated one is written, rejected or dropped; failed ones were never generated.
     const trajOk = t.generated === t.written + sum(t.rejected) + sum(t.dropped);
     return {
-      documents: { ...d, dropped: { ...d.dropped }, rejected: { ...d.rejected }, deadLettered: { ...d.deadLettered }, inFlight },
+      documents: { ...d, dropped: { ...d.dropped }, rejected: { ...d.rejected }, deadLettered: { ...d.deadLettered }, retried: { ...d.retried }, inFlight },
       trajectories: { ...t, rejected: { ...t.rejected }, dropped: { ...t.dropped }, failed: { ...t.failed } },
       balanced: inFlight === 0 && trajOk,
     };
@@ -105,6 +110,7 @@ export function formatFunnel(s: FunnelSnapshot): string {
     `            dead-lettered ${formatTally(d.deadLettered)}`,
   ];
   if (d.abandoned) lines.push(`            abandoned ${d.abandoned} (not committed; replayed by the next run)`);
+  if (Object.keys(d.retried ?? {}).length) lines.push(`            retried after infrastructure failures ${formatTally(d.retried)}`);
   if (d.inFlight) lines.push(`            in flight ${d.inFlight}`);
   lines.push(
     `trajectories generated ${t.generated}, written ${t.written}, rejected ${formatTally(t.rejected)}, dropped ${formatTally(t.dropped)}, failed ${formatTally(t.failed)}`,

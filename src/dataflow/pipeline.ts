@@ -300,7 +300,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
           }
           return;
         }
-        metrics.stage('runtime').error(`retry_${code}`);
+        funnel.retried(code);
         log.warn('document hit an infrastructure failure; trying it again', { document: doc.id, code, error: errorMessage(e), attempt: n + 1 });
         try {
           await sleep(Math.min(60_000, documentRetryBaseMs * 2 ** n * (0.5 + Math.random() / 2)), stop.signal);

@@ -36,6 +36,8 @@ export interface ManifestFunnel {
     abandoned?: number;
     inFlight?: number;
     bytes?: number;
+    /** Whole-document retries after infrastructure failures, by code. */
+    retried?: Tally;
   };
   trajectories: {
     generated: number;
