@@ -52,7 +52,10 @@ export function stepRegistry(): StepRegistry {
  * The pipeline's steps: `steps:` as written, or GEM's default list set up by the older keys
  * (relevance, dedupe, stages, llm.mode), their paths kept for messages.
  */
-export function stepSpecs(config: PipelineConfig): { specs: StepSpec[]; paths: string[] } {
+/** What the step list is built from: `steps:`, or the older keys of GEM's default list. */
+export type StepSource = Pick<PipelineConfig, 'steps' | 'relevance' | 'dedupe' | 'stages'> & { llm: Pick<PipelineConfig['llm'], 'mode'> };
+
+export function stepSpecs(config: StepSource): { specs: StepSpec[]; paths: string[] } {
   if (config.steps) return { specs: config.steps as StepSpec[], paths: config.steps.map((_, i) => `steps[${i}]`) };
   const specs: StepSpec[] = [];
   const paths: string[] = [];
@@ -102,7 +105,7 @@ export const checkSteps: StepChecker = async (raw, baseDir) => {
     dedupe: obj(r.dedupe),
     stages: stages && Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, obj(v)])),
     llm: { mode: llm?.mode === 'synthesize' ? 'synthesize' : 'staged' },
-  } as unknown as PipelineConfig);
+  } as StepSource);
   try {
     await stepRegistry().plan(specs, { paths });
     return [];

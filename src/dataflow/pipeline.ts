@@ -201,10 +201,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     try {
       // A synchronous step is timed without the wait for its await to resume (CPU, not queueing).
       const r = step.process(item, contexts[i]!);
-      if (r instanceof Promise) result = await r;
-      else {
-        result = r;
-      }
+      result = r instanceof Promise ? await r : r;
     } catch (e) {
       m.time(performance.now() - t0);
       m.error(work.signal.aborted ? 'aborted' : errorCode(e));
