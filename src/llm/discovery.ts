@@ -36,6 +36,9 @@ export interface DnsReplicaDiscoveryOptions {
   lookup?: AddressLookup;
 }
 
+/** How long start() waits for the first answer's replicas to be added (a hanging replica must not hold up the run). */
+const START_WAIT_MS = 10_000;
+
 /** Answers that mean "this name has no records of this type": an empty set, not a failure. */
 const NO_RECORDS = new Set(['ENODATA', 'ENOTFOUND']);
 
@@ -100,6 +103,7 @@ export class DnsReplicaDiscovery {
   readonly #stop = new AbortController();
   #want = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
+  #started = false;
   #running: Promise<void> | undefined;
   #failStreak = 0;
   #empty = false;
@@ -121,21 +125,23 @@ export class DnsReplicaDiscovery {
   }
 
   /**
-   * Resolves the name once and waits for the replicas it names to be added (or to fail being added),
-   * then re-resolves every `resolveIntervalMs` until close(). A failed first resolution is not an
-   * error: it is logged and tried again at the interval.
+   * Resolves the name once and waits (up to START_WAIT_MS) for the replicas it names to be added or
+   * to fail being added, then re-resolves every `resolveIntervalMs` until close(). A failed first
+   * resolution is not an error: it is logged and tried again at the interval.
    */
   async start(): Promise<void> {
-    if (this.#running || this.#stop.signal.aborted) return;
-    await this.refresh(true);
+    if (this.#started || this.#stop.signal.aborted) return;
+    this.#started = true;
+    await this.refresh();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#settled(), new Promise<void>((r) => (timer = setTimeout(r, START_WAIT_MS)))]);
+    clearTimeout(timer);
     this.#schedule();
   }
 
-  /** One resolution now, applied (tests and start() use it); `settle` also waits for the adds and drains it starts. */
-  refresh(settle = false): Promise<void> {
-    this.#running ??= this.#resolve()
-      .then(() => (settle ? this.#settled() : undefined))
-      .finally(() => (this.#running = undefined));
+  /** One resolution now, applied in the background (adds and drains run on after it resolves). */
+  refresh(): Promise<void> {
+    this.#running ??= this.#resolve().finally(() => (this.#running = undefined));
     return this.#running;
   }
 
