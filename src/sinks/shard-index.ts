@@ -71,6 +71,11 @@ export const ShardIndex = z.object({
   bytes: z.number().int().min(0),
   /** File format of the shard (`sink.format`); absent in indexes written before Arrow shards: parquet. */
   format: z.enum(['parquet', 'arrow']).optional(),
+  /**
+   * Per statistic column: the exact sum of its values and a histogram (output-columns.ts statKey), for
+   * the dataset card. Absent in indexes written before it.
+   */
+  stats: z.record(z.string(), z.object({ sum: z.number(), counts: z.record(z.string(), z.number().int().min(0)) })).optional(),
   docs: z.array(ShardIndexDoc),
 });
 export type ShardIndex = z.infer<typeof ShardIndex>;
