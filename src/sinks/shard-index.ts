@@ -94,7 +94,7 @@ export interface ShardDirListing {
 
 /**
  * What an output holds: shards in `dataDir` with indexes in `indexDir` (the same directory in the legacy
- * layout), temp files in `tmpDir`; missing directories are empty.
+ * layout), temp files in any of them and in `tmpDir`; missing directories are empty.
  */
 export async function scanShardDir(dataDir: string, indexDir: string, tmpDir?: string): Promise<ShardDirListing> {
   const list = (d: string) => readdir(d).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? ([] as string[]) : Promise.reject(e)));
@@ -111,6 +111,7 @@ export async function scanShardDir(dataDir: string, indexDir: string, tmpDir?: s
   for (const n of tmpNames.sort()) if (n.endsWith(TMP_SUFFIX)) out.tmpFiles.push(join(tmpDir!, n));
   const indexed = new Set<string>();
   for (const n of indexNames.sort()) {
+    if (indexDir !== dataDir && n.endsWith(TMP_SUFFIX)) out.tmpFiles.push(join(indexDir, n));
     if (!n.endsWith(INDEX_SUFFIX)) continue;
     const base = n.slice(0, -INDEX_SUFFIX.length);
     const dataPath = data.get(base);
