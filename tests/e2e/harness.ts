@@ -63,17 +63,17 @@ export function stepBooksProblems(m: Manifest): string[] {
 }
 
 export async function readManifest(outDir: string): Promise<Manifest> {
-  return JSON.parse(await readFile(join(outDir, 'manifest.json'), 'utf8')) as Manifest;
+  return JSON.parse(await readFile(join(outDir, '_gemflow', 'manifest.json'), 'utf8')) as Manifest;
 }
 
 export async function shardFiles(outDir: string): Promise<string[]> {
-  const dir = join(outDir, 'shards');
+  const dir = join(outDir, 'data');
   const names = await readdir(dir).catch(() => [] as string[]);
   return names.filter((n) => n.endsWith('.parquet')).map((n) => join(dir, n)).sort();
 }
 
 export async function deadLetters(outDir: string): Promise<Array<{ code: string; stage: string; origin: { partition: string; offset: number } }>> {
-  const text = await readFile(join(outDir, 'dead-letters.jsonl'), 'utf8').catch(() => '');
+  const text = await readFile(join(outDir, '_gemflow', 'dead-letters.jsonl'), 'utf8').catch(() => '');
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
 
