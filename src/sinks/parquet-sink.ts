@@ -9,8 +9,9 @@ import { LocalShardStore } from './local-shard-store.js';
 import type { RunManifest } from './manifest.js';
 import { OUTPUT_COLUMNS, addStats, toParquetRow, type StatHistogram } from './output-columns.js';
 import { ArrowShardWriter } from './arrow-shard-writer.js';
-import { datasetCardFiles } from './dataset-card.js';
-import { SHARD_SUFFIXES, TMP_SUFFIX, type ShardIndex, type ShardIndexDoc } from './shard-index.js';
+import { stringify } from 'yaml';
+import { datasetCardFiles, datasetConfig } from './dataset-card.js';
+import { DATASET_CONFIG_PATH, SHARD_SUFFIXES, TMP_SUFFIX, type ShardIndex, type ShardIndexDoc } from './shard-index.js';
 import type { ShardStore } from './shard-store.js';
 import type { OutputRow, ShardInfo, ShardSink } from './types.js';
 import { uniqueTmpPart } from './writer-tag.js';
@@ -108,6 +109,8 @@ export class ParquetShardSink implements ShardSink {
    */
   async open(): Promise<void> {
     await this.#store.open(Date.now() - Math.max(2 * this.#config.maxAgeMs, 10 * 60_000));
+    // The dataset config first, so `datasets.load_dataset(<output>)` reads only data/ from the first shard on.
+    await this.#store.putFile(DATASET_CONFIG_PATH, stringify(datasetConfig(this.#config.format)));
     this.#opened = true;
   }
 

@@ -5,32 +5,16 @@
  * Parquet ones, and a dataset card whose figures are the shards' own. Python readers come from the venv
  * scripts/python/venv.sh makes (fetched by the global setup).
  */
-import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Template } from '@huggingface/jinja';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { OUTPUT_COLUMNS, STAT_COLUMNS, statKey } from '../../src/sinks/output-columns.js';
 import { checkChatRow, forChatTemplate } from '../sinks/chat-format-check.js';
-import { CORPUS, ROOT, readManifest, readRows, runCli, tempDir, writePipeline } from './harness.js';
+import { CORPUS, ROOT, readManifest, readRows, readWithPython, runCli, tempDir, writePipeline } from './harness.js';
 
-const PYTHON = join(ROOT, '.cache/python/venv/bin/python');
 const TEMPLATES = ['hermes', 'llama3.1', 'qwen2.5'] as const;
-
-interface ReaderView {
-  rows: number;
-  ids: string[];
-  columns: Record<string, string>;
-  digest: Record<string, string>;
-  builder?: string;
-}
-
-async function readWithPython(out: string, format: 'parquet' | 'arrow'): Promise<Record<'datasets' | 'pyarrow' | 'duckdb', ReaderView>> {
-  const { stdout } = await promisify(execFile)(PYTHON, [join(ROOT, 'scripts/python/read-output.py'), out, format], { maxBuffer: 64 * 1024 * 1024 });
-  return JSON.parse(stdout) as Record<'datasets' | 'pyarrow' | 'duckdb', ReaderView>;
-}
 
 describe('the output directory is a dataset', () => {
   const outs = { parquet: '', arrow: '' };

@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { duck, sqlString } from '../sinks/fixtures.js';
 
@@ -97,6 +98,23 @@ export async function readRows(outDir: string): Promise<{ rows: Record<string, u
   } finally {
     db.close();
   }
+}
+
+/** What `datasets.load_dataset(dir)`, `pyarrow.dataset.dataset(dir)` and DuckDB see in an output directory (scripts/python/read-output.py). */
+export interface PythonReaderView {
+  rows: number;
+  /** Trajectory ids seen, sorted (a row read twice appears twice). */
+  ids: string[];
+  columns: Record<string, string>;
+  /** trajectory id -> digest of the row's values. */
+  digest: Record<string, string>;
+  builder?: string;
+}
+
+export async function readWithPython(outDir: string, format: 'parquet' | 'arrow' = 'parquet'): Promise<Record<'datasets' | 'pyarrow' | 'duckdb', PythonReaderView>> {
+  const python = join(ROOT, '.cache/python/venv/bin/python');
+  const { stdout } = await promisify(execFile)(python, [join(ROOT, 'scripts/python/read-output.py'), outDir, format], { maxBuffer: 64 * 1024 * 1024 });
+  return JSON.parse(stdout) as Record<'datasets' | 'pyarrow' | 'duckdb', PythonReaderView>;
 }
 
 export function sum(t: Record<string, number>): number {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Trajectory } from '../../src/trajectory.js';
 
 /**
  * A checker of the OpenAI chat-format record the sink writes (src/chat-format.ts): messages with
@@ -68,5 +69,17 @@ export function forChatTemplate(r: ChatRecord): { messages: unknown[]; tools: un
   return {
     messages: r.messages.map((m) => (m.role === 'assistant' && m.tool_calls ? { ...m, tool_calls: m.tool_calls.map((c) => ({ ...c, function: { ...c.function, arguments: JSON.parse(c.function.arguments) } })) } : m)),
     tools: r.tools,
+  };
+}
+
+/** A chat-format record back in the internal trajectory form (src/trajectory.ts): the inverse of toChatMessages / toChatTools. */
+export function fromChatRecord(r: ChatRecord): Pick<Trajectory, 'tools' | 'messages'> {
+  return <Pick<Trajectory, 'tools' | 'messages'>>{
+    tools: r.tools.map((t) => ({ name: t.function.name, description: t.function.description, parameters: t.function.parameters })),
+    messages: r.messages.map((m) => {
+      if (m.role === 'assistant' && m.tool_calls) return { role: m.role, content: m.content, toolCalls: m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: JSON.parse(c.function.arguments) as unknown })) };
+      if (m.role === 'tool') return { role: m.role, content: m.content, toolCallId: m.tool_call_id, ...(m.name !== undefined && { name: m.name }) };
+      return { role: m.role, content: m.content };
+    }),
   };
 }
