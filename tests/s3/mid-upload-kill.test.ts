@@ -81,7 +81,7 @@ describe('mid-upload kill (MinIO)', () => {
       first.child.kill('SIGKILL');
       expect((await first.done).signal).toBe('SIGKILL');
       shardKey = decodeURIComponent(new URL(heldUrl, 'http://x').pathname).replace(`/${bucket}/`, '');
-      expect(shardKey).toMatch(/^run\/shards\/corpus\.jsonl-.+\.parquet$/);
+      expect(shardKey).toMatch(/^run\/data\/corpus\.jsonl-.+\.parquet$/);
       // Mid-upload: the multipart upload exists with part 1, yet no object under the shard key.
       expect(await minio.uploads(bucket)).toContain(shardKey);
       expect((await minio.keys(bucket)).filter((k) => k.endsWith('.parquet'))).toEqual([]);
