@@ -16,10 +16,11 @@ import { createStepLlm } from './steps/step-llm.js';
 import { ResponseCache } from './llm/cache.js';
 import { HttpInferenceClient } from './llm/client.js';
 import { ErrorRateMonitor } from './llm/error-rate.js';
-import { FileDeadLetterSink } from './sinks/dead-letter-file.js';
+import { DEAD_LETTER_FILE_NAME, FileDeadLetterSink } from './sinks/dead-letter-file.js';
 import type { RunManifest } from './sinks/manifest.js';
 import { ParquetShardSink } from './sinks/parquet-sink.js';
 import { createS3ShardSink } from './sinks/s3-shard-sink.js';
+import { DEAD_LETTERS_PATH } from './sinks/shard-index.js';
 import { isS3Url } from './s3/s3-url.js';
 import type { DeadLetterSink } from './sinks/types.js';
 import { FileSource } from './sources/file-source.js';
@@ -289,7 +290,7 @@ export async function buildParts(
   let deadLetters: DeadLetterSink;
   // Shards in object storage: the dead-letter file (when there is no dead-letter topic) stays local.
   const s3Sink = isS3Url(config.sink.dir);
-  const dlPath = join(s3Sink ? stateDir : config.sink.dir, 'dead-letters.jsonl');
+  const dlPath = s3Sink ? join(stateDir, DEAD_LETTER_FILE_NAME) : join(config.sink.dir, DEAD_LETTERS_PATH);
   if (config.source.type === 'files') {
     source = new FileSource(config.source, { stateDir, s3: config.s3 });
     deadLetters = new FileDeadLetterSink(dlPath);

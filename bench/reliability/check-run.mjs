@@ -13,13 +13,13 @@ import { DuckDBInstance } from '@duckdb/node-api';
 const [corpus, out, logPath, exitCode, wall] = process.argv.slice(2);
 const lines = (await readFile(corpus, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const log = await readFile(logPath, 'utf8').catch(() => '');
-const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8'));
-const dead = (await readFile(join(out, 'dead-letters.jsonl'), 'utf8').catch(() => ''))
+const manifest = JSON.parse(await readFile(join(out, '_gemflow', 'manifest.json'), 'utf8'));
+const dead = (await readFile(join(out, '_gemflow', 'dead-letters.jsonl'), 'utf8').catch(() => ''))
   .split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
 const db = await (await DuckDBInstance.create(':memory:')).connect();
 const q = async (sql) => (await db.runAndReadAll(sql)).getRowObjects();
-const glob = join(out, 'shards', '*.parquet').replaceAll("'", "''");
+const glob = join(out, 'data', '*.parquet').replaceAll("'", "''");
 let rows = [];
 try {
   rows = await q(`SELECT origin_offset AS off, document_id AS id, count(*) AS n, count(DISTINCT trajectory_id) AS t FROM read_parquet('${glob}') GROUP BY 1, 2`);

@@ -10,7 +10,7 @@ const [jsonl, work] = process.argv.slice(2);
 console.log('| trial | burners | load at signal (1m) | in flight at signal | in LLM stage (requests) | past LLM at signal | written by drain | LLM docs finished / abandoned | fraction finished | abandoned (total) | exit | s to exit | books |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of readFileSync(jsonl, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))) {
-  const m = JSON.parse(readFileSync(join(work, `trial-${r.trial}`, 'out', 'manifest.json'), 'utf8'));
+  const m = JSON.parse(readFileSync(join(work, `trial-${r.trial}`, 'out', '_gemflow', 'manifest.json'), 'utf8'));
   const W = r.after.written;
   const perDoc = W > 0 ? m.funnel.trajectories.generated / W : NaN;
   const P = Math.round(r.atSignal.trajectoriesGenerated / perDoc);

@@ -60,7 +60,7 @@ for (let t = 1; t <= Number(trials); t++) {
   const { code, signal } = await exited;
   const exitS = (performance.now() - sigAt) / 1000;
   for (const b of burn) b.kill('SIGKILL');
-  const m = JSON.parse(await readFile(join(dir, 'out', 'manifest.json'), 'utf8'));
+  const m = JSON.parse(await readFile(join(dir, 'out', '_gemflow', 'manifest.json'), 'utf8'));
   const d = m.funnel.documents;
   const llmAtSignal = at['gemflow_queue_depth{queue="llm_documents_in_flight"}'];
   const pastLlmAtSignal = at['gemflow_trajectories_generated_total'] > 0 ? 'unknown (>0 trajectories generated before the signal)' : 0;

@@ -41,15 +41,15 @@ async function pipeline(name, url, out, model) {
 async function writtenDocs(out) {
   const db = await (await DuckDBInstance.create(':memory:')).connect();
   try {
-    const r = await db.runAndReadAll(`SELECT DISTINCT document_id FROM read_parquet('${join(out, 'shards', '*.parquet')}')`);
+    const r = await db.runAndReadAll(`SELECT DISTINCT document_id FROM read_parquet('${join(out, 'data', '*.parquet')}')`);
     return new Set(r.getRowObjects().map((x) => String(x.document_id)));
   } catch (e) {
     if (/No files found/.test(String(e))) return new Set();
     throw e;
   }
 }
-const manifest = async (out) => JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8'));
-const deadLetters = async (out) => (await readFile(join(out, 'dead-letters.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+const manifest = async (out) => JSON.parse(await readFile(join(out, '_gemflow', 'manifest.json'), 'utf8'));
+const deadLetters = async (out) => (await readFile(join(out, '_gemflow', 'dead-letters.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
 const docs = (m) => m.funnel.documents;
 const closedPort = () =>
   new Promise((res) => {

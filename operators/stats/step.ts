@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { toChatMessages, toChatTools } from '../../src/chat-format.js';
 import { originString, trajectoryId } from '../../src/steps/ids.js';
 import { type RowItem, type TrajectoryItem, defineStepType, rejected } from '../../src/steps/step.js';
 import { trajectoryStats } from './stats.js';
@@ -29,8 +30,9 @@ export const statsStep = defineStepType({
             domain: String(n.domain ?? ''),
             workflowName: item.workflow.name,
             relevanceScore: typeof item.docNotes.relevanceScore === 'number' ? item.docNotes.relevanceScore : 0,
-            tools: JSON.stringify(t.tools),
-            messages: JSON.stringify(t.messages),
+            // OpenAI / Hugging Face chat format (src/chat-format.ts), as JSON text: see the README's output schema.
+            tools: JSON.stringify(toChatTools(t.tools)),
+            messages: JSON.stringify(toChatMessages(t.messages)),
             patterns: JSON.stringify(t.patterns),
             policy: JSON.stringify(n.policy ?? null),
             userProfile: JSON.stringify(n.userProfile ?? null),

@@ -247,6 +247,8 @@ export const StagesConfig = z.strictObject({
 
 export const SinkConfig = z.strictObject({
   type: z.literal('parquet').default('parquet'),
+  /** Shard file format: Parquet, or Arrow IPC files (`.arrow`); same columns, names and durability. */
+  format: z.enum(['parquet', 'arrow']).default('parquet'),
   /** A local directory, or `s3://bucket/prefix` (shards uploaded to object storage, see `s3`). */
   dir: z.string().default('out'),
   maxRows: z.number().int().positive().default(10000),

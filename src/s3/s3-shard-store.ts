@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AbortMultipartUploadCommand,
+  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -16,8 +19,19 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { GemflowError, errorMessage } from '../errors.js';
-import { MANIFEST_FILE_NAME, RUNS_DIR, publishRun, type ManifestStore, type RunManifest } from '../sinks/manifest.js';
-import { INDEX_SUFFIX, PARQUET_SUFFIX, SHARDS_SUBDIR, ShardIndex, TMP_SUFFIX } from '../sinks/shard-index.js';
+import { RUNS_DIR, publishRun, type ManifestStore, type RunManifest } from '../sinks/manifest.js';
+import {
+  DATA_DIR,
+  INDEX_DIR,
+  INDEX_SUFFIX,
+  LEGACY_MANIFEST_PATH,
+  LEGACY_SHARDS_DIR,
+  MANIFEST_PATH,
+  SHARD_SUFFIXES,
+  ShardIndex,
+  TMP_SUFFIX,
+  shardSuffixOf,
+} from '../sinks/shard-index.js';
 import type { ShardStore } from '../sinks/shard-store.js';
 import { isDeadWritersFile } from '../sinks/writer-tag.js';
 import { dirPrefix, parseS3Url, s3Url } from './s3-url.js';
@@ -32,9 +46,12 @@ export interface S3ShardStoreOptions {
 }
 
 /**
- * Shards in object storage under `s3://bucket/prefix`: `<prefix>/shards/<name>.parquet` beside
- * `<name>.docs.json`, `<prefix>/_runs/<runId>.json` and `<prefix>/manifest.json`, the same layout as a
- * local output directory.
+ * Shards in object storage under `s3://bucket/prefix`, the same dataset layout as a local output
+ * directory (see shard-index.ts): `<prefix>/data/<name>.parquet` (or `.arrow`), its index
+ * `<prefix>/_gemflow/index/<name>.docs.json`, `<prefix>/_runs/<runId>.json` and
+ * `<prefix>/_gemflow/manifest.json`. An output of the legacy layout (`<prefix>/shards/`) is moved into
+ * it by open(): each index copied and deleted before its shard, so a crash part-way is finished by the
+ * next open().
  *
  * Publishing a shard: the index object is put first, then the local file is uploaded (multipart, parts
  * checked by SHA-256 on arrival), then HeadObject must report the file's size and its SHA-256 checksum
@@ -50,7 +67,8 @@ export class S3ShardStore implements ShardStore {
   readonly #bucket: string;
   /** `<prefix>/` or empty */
   readonly #prefix: string;
-  readonly #shardsPrefix: string;
+  readonly #dataPrefix: string;
+  readonly #indexPrefix: string;
   readonly #opts: S3ShardStoreOptions;
   /** Parsed indexes by key: an index never changes once written (a replay writes the same content). */
   readonly #indexCache = new Map<string, ShardIndex>();
@@ -60,7 +78,8 @@ export class S3ShardStore implements ShardStore {
     this.#client = client;
     this.#bucket = bucket;
     this.#prefix = dirPrefix(key);
-    this.#shardsPrefix = `${this.#prefix}${SHARDS_SUBDIR}/`;
+    this.#dataPrefix = `${this.#prefix}${DATA_DIR}/`;
+    this.#indexPrefix = `${this.#prefix}${INDEX_DIR}/`;
     this.#opts = opts;
     this.tmpDir = opts.tmpDir ?? join(tmpdir(), 'gemflow-s3-shards');
   }
@@ -69,24 +88,69 @@ export class S3ShardStore implements ShardStore {
     await mkdir(this.tmpDir, { recursive: true });
     await this.#deleteStaleTmpFiles(staleBefore);
     await this.#abortStaleUploads(staleBefore);
-    const objects = await this.#listShardObjects();
-    const keys = new Set(objects.map((o) => o.Key!));
-    for (const o of objects) {
+    await this.#migrateLegacyLayout();
+    const { indexes, data } = await this.#listShardObjects();
+    for (const o of indexes) {
       const key = o.Key!;
-      const orphan = key.endsWith(INDEX_SUFFIX) && !keys.has(key.slice(0, -INDEX_SUFFIX.length) + PARQUET_SUFFIX);
-      if (orphan && (o.LastModified?.getTime() ?? 0) < staleBefore) await this.#request(`delete ${key}`, () => this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })));
+      const orphan = !data.has(key.slice(this.#indexPrefix.length, -INDEX_SUFFIX.length));
+      if (orphan && (o.LastModified?.getTime() ?? 0) < staleBefore) await this.#delete(key);
     }
   }
 
+  /** Move `<prefix>/shards/` (indexes first, then data files) and `<prefix>/manifest.json` into the dataset layout. */
+  async #migrateLegacyLayout(): Promise<void> {
+    const legacy = `${this.#prefix}${LEGACY_SHARDS_DIR}/`;
+    const keys = (await this.#listObjects(legacy)).map((o) => o.Key!).filter((k) => !k.slice(legacy.length).includes('/'));
+    const moves = [
+      ...keys.filter((k) => k.endsWith(INDEX_SUFFIX)).map((k) => [k, `${this.#indexPrefix}${k.slice(legacy.length)}`]),
+      ...keys.filter((k) => shardSuffixOf(k)).map((k) => [k, `${this.#dataPrefix}${k.slice(legacy.length)}`]),
+      ...((await this.#exists(`${this.#prefix}${LEGACY_MANIFEST_PATH}`)) && !(await this.#exists(`${this.#prefix}${MANIFEST_PATH}`))
+        ? [[`${this.#prefix}${LEGACY_MANIFEST_PATH}`, `${this.#prefix}${MANIFEST_PATH}`]]
+        : []),
+    ];
+    for (const [from, to] of moves) {
+      await this.#request(`copy ${from} to ${to}`, () => this.#client.send(new CopyObjectCommand({ Bucket: this.#bucket, Key: to!, CopySource: `${this.#bucket}/${encodeURIComponent(from!).replaceAll('%2F', '/')}`, ChecksumAlgorithm: 'SHA256' })));
+      await this.#delete(from!);
+    }
+  }
+
+  async #exists(key: string): Promise<boolean> {
+    try {
+      await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
+      return true;
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NotFound' || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+      throw new GemflowError('s3_request_failed', `S3 head ${key} in bucket ${this.#bucket} failed: ${errorMessage(e)}`, { retriable: true, cause: e });
+    }
+  }
+
+  async #delete(key: string): Promise<void> {
+    await this.#request(`delete ${key}`, () => this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })));
+  }
+
+  /** Write an object of the output (the dataset card, `.huggingface.yaml`); `rel` is relative to the prefix. */
+  async putFile(rel: string, data: string, contentType = 'text/plain; charset=utf-8'): Promise<string> {
+    const key = `${this.#prefix}${rel}`;
+    await this.#request(`put ${key}`, () => this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: data, ContentType: contentType, ChecksumAlgorithm: 'SHA256' })));
+    return s3Url(this.#bucket, key);
+  }
+
+  /** Download a shard (`s3://` URL from listShards) to a local file. */
+  async download(url: string, path: string): Promise<void> {
+    const { key } = parseS3Url(url);
+    const res = await this.#request(`get ${key}`, () => this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key })));
+    await pipeline(res.Body as Readable, createWriteStream(path));
+  }
+
   async publish(tmpPath: string, index: ShardIndex): Promise<string> {
-    const key = `${this.#shardsPrefix}${index.name}${PARQUET_SUFFIX}`;
-    const indexKey = `${this.#shardsPrefix}${index.name}${INDEX_SUFFIX}`;
+    const key = this.#dataKey(index);
+    const indexKey = `${this.#indexPrefix}${index.name}${INDEX_SUFFIX}`;
     await this.#request(`put ${indexKey}`, () => this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: indexKey, Body: JSON.stringify(index), ContentType: 'application/json', ChecksumAlgorithm: 'SHA256' })));
     const { size } = await stat(tmpPath);
     const expected = await fileChecksum(tmpPath, this.#opts.partSizeBytes);
     const upload = new Upload({
       client: this.#client,
-      params: { Bucket: this.#bucket, Key: key, Body: createReadStream(tmpPath), ContentLength: size, ContentType: 'application/vnd.apache.parquet', ChecksumAlgorithm: 'SHA256' },
+      params: { Bucket: this.#bucket, Key: key, Body: createReadStream(tmpPath), ContentLength: size, ContentType: index.format === 'arrow' ? 'application/vnd.apache.arrow.file' : 'application/vnd.apache.parquet', ChecksumAlgorithm: 'SHA256' },
       partSize: this.#opts.partSizeBytes,
       queueSize: this.#opts.uploadConcurrency,
       leavePartsOnError: false, // a failed multipart upload is aborted: no parts left behind
@@ -98,7 +162,7 @@ export class S3ShardStore implements ShardStore {
     }
     const head = await this.#request(`check ${key}`, () => this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key, ChecksumMode: 'ENABLED' })));
     if (head.ContentLength !== size || head.ChecksumSHA256 !== expected) {
-      await this.#request(`delete ${key}`, () => this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })));
+      await this.#delete(key);
       throw new GemflowError(
         's3_upload_corrupt',
         `uploaded shard ${s3Url(this.#bucket, key)} does not match its file: ${head.ContentLength} bytes, sha256 ${head.ChecksumSHA256 ?? '(none)'}; expected ${size} bytes, sha256 ${expected}`,
@@ -110,11 +174,10 @@ export class S3ShardStore implements ShardStore {
   }
 
   async indexes(): Promise<ShardIndex[]> {
-    const objects = await this.#listShardObjects();
-    const keys = new Set(objects.map((o) => o.Key!));
+    const { indexes, data } = await this.#listShardObjects();
     const out: ShardIndex[] = [];
-    for (const key of [...keys].sort()) {
-      if (!key.endsWith(INDEX_SUFFIX) || !keys.has(key.slice(0, -INDEX_SUFFIX.length) + PARQUET_SUFFIX)) continue;
+    for (const key of indexes.map((o) => o.Key!).sort()) {
+      if (!data.has(key.slice(this.#indexPrefix.length, -INDEX_SUFFIX.length))) continue;
       let index = this.#indexCache.get(key);
       if (!index) {
         index = await this.#readIndex(key);
@@ -150,10 +213,10 @@ export class S3ShardStore implements ShardStore {
       putRun: async (runId, text) => void (await put(`${runsPrefix}${runId}.json`, text)),
       listRunIds: async () => (await this.#listObjects(runsPrefix)).map((o) => o.Key!.slice(runsPrefix.length)).filter((n) => n.endsWith('.json') && !n.includes('/')).map((n) => n.slice(0, -5)).sort(),
       getRun: (runId) => get(`${runsPrefix}${runId}.json`),
-      putMerged: (text) => put(`${this.#prefix}${MANIFEST_FILE_NAME}`, text),
-      getMerged: () => get(`${this.#prefix}${MANIFEST_FILE_NAME}`),
+      putMerged: (text) => put(`${this.#prefix}${MANIFEST_PATH}`, text),
+      getMerged: () => get(`${this.#prefix}${MANIFEST_PATH}`),
       listShards: async () =>
-        (await this.indexes()).map((i) => ({ path: s3Url(this.#bucket, `${this.#shardsPrefix}${i.name}${PARQUET_SUFFIX}`), rows: i.rows, bytes: i.bytes, partition: i.partition, firstOffset: i.firstOffset, lastOffset: i.lastOffset })),
+        (await this.indexes()).map((i) => ({ path: s3Url(this.#bucket, this.#dataKey(i)), rows: i.rows, bytes: i.bytes, partition: i.partition, firstOffset: i.firstOffset, lastOffset: i.lastOffset })),
     };
   }
 
@@ -170,9 +233,20 @@ export class S3ShardStore implements ShardStore {
     return r.data;
   }
 
-  /** Every object under `<prefix>/shards/`. */
-  #listShardObjects(): Promise<_Object[]> {
-    return this.#listObjects(this.#shardsPrefix);
+  #dataKey(index: ShardIndex): string {
+    return `${this.#dataPrefix}${index.name}${SHARD_SUFFIXES[index.format ?? 'parquet']}`;
+  }
+
+  /** The index objects, and the names (without suffix) of the data objects. */
+  async #listShardObjects(): Promise<{ indexes: _Object[]; data: Set<string> }> {
+    const indexes = (await this.#listObjects(this.#indexPrefix)).filter((o) => o.Key!.endsWith(INDEX_SUFFIX) && !o.Key!.slice(this.#indexPrefix.length).includes('/'));
+    const data = new Set<string>();
+    for (const o of await this.#listObjects(this.#dataPrefix)) {
+      const name = o.Key!.slice(this.#dataPrefix.length);
+      const suffix = shardSuffixOf(name);
+      if (suffix && !name.includes('/')) data.add(name.slice(0, -suffix.length));
+    }
+    return { indexes, data };
   }
 
   /** Every object under a key prefix. */
@@ -188,7 +262,7 @@ export class S3ShardStore implements ShardStore {
   }
 
   /**
-   * Abort multipart uploads under the shards prefix started before `staleBefore` (a crashed writer's).
+   * Abort multipart uploads under the data prefix started before `staleBefore` (a crashed writer's).
    * Uploads are listed for the whole bucket and filtered here: MinIO lists uploads only for an empty
    * prefix or one exact key.
    */
@@ -196,9 +270,9 @@ export class S3ShardStore implements ShardStore {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
-      const page = await this.#request(`list uploads under ${this.#shardsPrefix}`, () => this.#client.send(new ListMultipartUploadsCommand({ Bucket: this.#bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })));
+      const page = await this.#request(`list uploads under ${this.#dataPrefix}`, () => this.#client.send(new ListMultipartUploadsCommand({ Bucket: this.#bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })));
       for (const u of page.Uploads ?? []) {
-        if (!u.Key!.startsWith(this.#shardsPrefix) || (u.Initiated?.getTime() ?? 0) >= staleBefore) continue;
+        if (!(u.Key!.startsWith(this.#dataPrefix) || u.Key!.startsWith(`${this.#prefix}${LEGACY_SHARDS_DIR}/`)) || (u.Initiated?.getTime() ?? 0) >= staleBefore) continue;
         await this.#request(`abort upload of ${u.Key}`, () => this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: u.Key!, UploadId: u.UploadId! })));
       }
       keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;

@@ -1,31 +1,57 @@
-import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fsyncDir, writeFileDurable } from './durable-file.js';
-import { MANIFEST_FILE_NAME, RUNS_DIR, localManifestReader, publishRun, type ManifestStore, type RunManifest } from './manifest.js';
-import { INDEX_SUFFIX, PARQUET_SUFFIX, SHARDS_SUBDIR, TMP_SUFFIX, readShardIndex, scanShardDir, type ShardIndex } from './shard-index.js';
+import { RUNS_DIR, localManifestReader, publishRun, type ManifestStore, type RunManifest } from './manifest.js';
+import {
+  DATA_DIR,
+  DEAD_LETTERS_PATH,
+  INDEX_DIR,
+  INDEX_SUFFIX,
+  LEGACY_DEAD_LETTERS_PATH,
+  LEGACY_MANIFEST_PATH,
+  LEGACY_SHARDS_DIR,
+  MANIFEST_PATH,
+  SHARD_SUFFIXES,
+  STATE_DIR,
+  TMP_DIR,
+  TMP_SUFFIX,
+  readShardIndex,
+  scanOutputDir,
+  scanShardDir,
+  shardSuffixOf,
+  type ShardIndex,
+} from './shard-index.js';
 import type { ShardStore } from './shard-store.js';
 import type { ShardInfo } from './types.js';
 import { isDeadWritersFile } from './writer-tag.js';
 
 /**
- * Shards in a local directory, `<dir>/shards/<name>.parquet` beside `<name>.docs.json`. A shard is
- * published as: index written durably (tmp + fsync + rename), then the fsynced `.tmp` shard renamed to
- * its final name, then the directory fsynced; so a shard that exists always has its index, and an index
- * without its shard is left over from a crash between the two renames. Runs are recorded as
- * `<dir>/_runs/<runId>.json` and merged into `<dir>/manifest.json` (see manifest.ts).
+ * Shards in a local directory laid out as a dataset (see shard-index.ts): `<dir>/data/<name>.parquet`
+ * (or `.arrow`), its index `<dir>/_gemflow/index/<name>.docs.json`. A shard is published as: index
+ * written durably (tmp + fsync + rename + fsync its directory), then the fsynced temp file
+ * (`_gemflow/tmp/`) renamed to its final name in `data/`, then `data/` fsynced; so a shard that exists
+ * always has its index, and an index without its shard is left over from a crash between the two.
+ * Runs are recorded as `<dir>/_runs/<runId>.json` and merged into `<dir>/_gemflow/manifest.json`
+ * (see manifest.ts).
  */
 export class LocalShardStore implements ShardStore {
   readonly tmpDir: string;
   readonly #dir: string;
+  readonly #dataDir: string;
+  readonly #indexDir: string;
 
   constructor(dir: string) {
     this.#dir = dir;
-    this.tmpDir = join(dir, SHARDS_SUBDIR);
+    this.tmpDir = join(dir, TMP_DIR);
+    this.#dataDir = join(dir, DATA_DIR);
+    this.#indexDir = join(dir, INDEX_DIR);
   }
 
   async open(staleBefore: number): Promise<void> {
-    await mkdir(this.tmpDir, { recursive: true });
-    const listing = await scanShardDir(this.tmpDir);
+    for (const d of [this.tmpDir, this.#dataDir, this.#indexDir]) await mkdir(d, { recursive: true });
+    // First finish moving an older layout (also one a crash left half-moved), then clean up.
+    await migrateLegacyLayout(this.#dir, staleBefore);
+    const listing = await scanShardDir(this.#dataDir, this.#indexDir, this.tmpDir);
     const stale: string[] = [];
     for (const path of listing.orphanIndexes) {
       const st = await stat(path).catch(() => undefined);
@@ -33,32 +59,40 @@ export class LocalShardStore implements ShardStore {
     }
     stale.push(...(await staleTmpFiles(listing.tmpFiles, staleBefore)));
     for (const path of stale) await unlink(path).catch(() => {});
-    if (stale.length > 0) await fsyncDir(this.tmpDir);
-    // Temp files of manifest writes (a crash between write and rename).
-    for (const dir of [this.#dir, join(this.#dir, RUNS_DIR)]) {
+    if (stale.length > 0) for (const d of [this.tmpDir, this.#dataDir, this.#indexDir]) await fsyncDir(d);
+    // Temp files of manifest and card writes (a crash between write and rename).
+    for (const dir of [join(this.#dir, STATE_DIR), join(this.#dir, RUNS_DIR), this.#dir]) {
       const names = await readdir(dir).catch(() => [] as string[]);
-      const tmps = names.filter((n) => n.endsWith(TMP_SUFFIX) && (dir !== this.#dir || n.startsWith(`${MANIFEST_FILE_NAME}.`))).map((n) => join(dir, n));
+      const tmps = names.filter((n) => n.endsWith(TMP_SUFFIX)).map((n) => join(dir, n));
       for (const path of await staleTmpFiles(tmps, staleBefore)) await unlink(path).catch(() => {});
     }
   }
 
   async publish(tmpPath: string, index: ShardIndex): Promise<string> {
-    const path = join(this.tmpDir, index.name + PARQUET_SUFFIX);
-    await writeFileDurable(join(this.tmpDir, index.name + INDEX_SUFFIX), JSON.stringify(index), { syncDir: false });
+    const path = join(this.#dataDir, index.name + SHARD_SUFFIXES[index.format ?? 'parquet']);
+    await writeFileDurable(join(this.#indexDir, index.name + INDEX_SUFFIX), JSON.stringify(index));
     await rename(tmpPath, path);
-    await fsyncDir(this.tmpDir);
+    await fsyncDir(this.#dataDir);
     return path;
   }
 
   async indexes(): Promise<ShardIndex[]> {
     const out: ShardIndex[] = [];
-    for (const s of (await scanShardDir(this.tmpDir)).shards) out.push(await readShardIndex(s.indexPath));
+    for (const s of (await scanShardDir(this.#dataDir, this.#indexDir)).shards) out.push(await readShardIndex(s.indexPath));
     return out;
   }
 
-  /** The run as `_runs/<runId>.json`, then the merged `manifest.json` (see manifest.ts). */
+  /** The run as `_runs/<runId>.json`, then the merged `_gemflow/manifest.json` (see manifest.ts). */
   publishRun(manifest: RunManifest): Promise<{ path: string; merged: RunManifest }> {
     return publishRun(this.manifestStore(), manifest);
+  }
+
+  /** Write a file of the output (the dataset card, `.huggingface.yaml`) durably; `rel` is relative to the output. */
+  async putFile(rel: string, data: string): Promise<string> {
+    const path = join(this.#dir, rel);
+    await mkdir(join(path, '..'), { recursive: true });
+    await writeFileDurable(path, data);
+    return path;
   }
 
   /** The output's manifest files (see manifest.ts). */
@@ -71,7 +105,8 @@ export class LocalShardStore implements ShardStore {
         await writeFileDurable(join(this.#dir, RUNS_DIR, `${runId}.json`), text);
       },
       putMerged: async (text) => {
-        const path = join(this.#dir, MANIFEST_FILE_NAME);
+        const path = join(this.#dir, MANIFEST_PATH);
+        await mkdir(join(this.#dir, STATE_DIR), { recursive: true });
         await writeFileDurable(path, text);
         return path;
       },
@@ -80,18 +115,53 @@ export class LocalShardStore implements ShardStore {
 
   /** Every complete shard in the directory, from its index (bytes: the index's record of the file size). */
   async listShards(): Promise<ShardInfo[]> {
-    return localShardInfos(this.tmpDir);
+    return localShardInfos(this.#dir);
   }
 }
 
-/** ShardInfo of every complete shard in a local shards directory; unreadable indexes are skipped. */
-export async function localShardInfos(shardsDir: string): Promise<ShardInfo[]> {
+/** ShardInfo of every complete shard in a local output directory (either layout); unreadable indexes are skipped. */
+export async function localShardInfos(dir: string): Promise<ShardInfo[]> {
   const out: ShardInfo[] = [];
-  for (const s of (await scanShardDir(shardsDir)).shards) {
+  for (const s of (await scanOutputDir(dir)).shards) {
     const index = await readShardIndex(s.indexPath).catch(() => undefined);
-    if (index) out.push({ path: s.parquetPath, rows: index.rows, bytes: index.bytes, partition: index.partition, firstOffset: index.firstOffset, lastOffset: index.lastOffset });
+    if (index) out.push({ path: s.dataPath, rows: index.rows, bytes: index.bytes, partition: index.partition, firstOffset: index.firstOffset, lastOffset: index.lastOffset });
   }
   return out;
+}
+
+/**
+ * Move an output written in the legacy layout (`shards/` with indexes beside the Parquet files,
+ * `manifest.json` and `dead-letters.jsonl` at the top) into the dataset layout. Each shard's index
+ * moves before its data file, so a shard visible in `data/` always has its index; the moves are
+ * renames, and a crash part-way leaves files that the next open() moves on (it runs this before any
+ * cleanup). Temp files of the old layout are deleted under the same rule as new ones.
+ */
+async function migrateLegacyLayout(dir: string, staleBefore: number): Promise<void> {
+  const legacy = join(dir, LEGACY_SHARDS_DIR);
+  const names = await readdir(legacy).catch(() => undefined);
+  if (names) {
+    const dataDir = join(dir, DATA_DIR);
+    const indexDir = join(dir, INDEX_DIR);
+    for (const n of names.filter((x) => x.endsWith(INDEX_SUFFIX))) await rename(join(legacy, n), join(indexDir, n));
+    if (names.some((x) => x.endsWith(INDEX_SUFFIX))) await fsyncDir(indexDir);
+    for (const n of names.filter((x) => shardSuffixOf(x) && !x.endsWith(TMP_SUFFIX))) await rename(join(legacy, n), join(dataDir, n));
+    await fsyncDir(dataDir);
+    for (const path of await staleTmpFiles(names.filter((x) => x.endsWith(TMP_SUFFIX)).map((x) => join(legacy, x)), staleBefore)) await unlink(path).catch(() => {});
+    await rmdir(legacy).catch(() => {}); // kept while a live legacy writer's temp file is in it
+  }
+  for (const [from, to] of [
+    [LEGACY_MANIFEST_PATH, MANIFEST_PATH],
+    [LEGACY_DEAD_LETTERS_PATH, DEAD_LETTERS_PATH],
+  ] as const) {
+    const exists = await stat(join(dir, from)).then(() => true, () => false);
+    if (!exists) continue;
+    await mkdir(join(dir, STATE_DIR), { recursive: true });
+    // A file already at the new place was written after a migration: the legacy one is then left alone.
+    if (await stat(join(dir, to)).then(() => true, () => false)) continue;
+    await rename(join(dir, from), join(dir, to));
+    await fsyncDir(join(dir, STATE_DIR));
+    await fsyncDir(dir);
+  }
 }
 
 /**

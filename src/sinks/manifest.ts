@@ -1,7 +1,8 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { GemflowError, errorMessage } from '../errors.js';
 import { writeFileDurable } from './durable-file.js';
+import { LEGACY_MANIFEST_PATH, MANIFEST_PATH } from './shard-index.js';
 import type { ShardInfo } from './types.js';
 import { writerTag } from './writer-tag.js';
 
@@ -19,8 +20,10 @@ import { writerTag } from './writer-tag.js';
  * - readers that want the exact state (`gemflow stats`, readManifest) merge `_runs/` themselves and
  *   list the shards on disk, and fall back to `manifest.json` alone for outputs written before runs
  *   were kept (such a manifest is imported as one run, `legacy-<time>`, by the next run).
+ *
+ * The merged view is `_gemflow/manifest.json` (MANIFEST_PATH); outputs of the legacy layout have it as
+ * `manifest.json` at the top, which is read when the new one is absent.
  */
-export const MANIFEST_FILE_NAME = 'manifest.json';
 export const RUNS_DIR = '_runs';
 
 export type Tally = Record<string, number>;
@@ -242,25 +245,29 @@ export function redactSecrets(v: unknown, key = ''): unknown {
   return v;
 }
 
-/** Write `<dir>/manifest.json` atomically (unique tmp + fsync + rename + fsync dir); returns its path. A low-level write: runs go through publishRun. */
+/** Write `<dir>/_gemflow/manifest.json` atomically (unique tmp + fsync + rename + fsync dir); returns its path. A low-level write: runs go through publishRun. */
 export async function writeManifest(dir: string, manifest: RunManifest): Promise<string> {
-  const path = join(dir, MANIFEST_FILE_NAME);
+  const path = join(dir, MANIFEST_PATH);
+  await mkdir(dirname(path), { recursive: true });
   const safe: RunManifest = { ...manifest, config: redactSecrets(manifest.config) as Record<string, unknown> };
   await writeFileDurable(path, JSON.stringify(safe, null, 2) + '\n');
   return path;
 }
 
-/** Read `<dir>/manifest.json` as written; null when there is none, `manifest_invalid` when it is not a manifest. */
+/**
+ * Read the merged manifest as written (`_gemflow/manifest.json`, or the legacy layout's `manifest.json`);
+ * null when there is none, `manifest_invalid` when it is not a manifest.
+ */
 export async function readManifestFile(dir: string): Promise<RunManifest | null> {
-  const path = join(dir, MANIFEST_FILE_NAME);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
+  for (const rel of [MANIFEST_PATH, LEGACY_MANIFEST_PATH]) {
+    const text = await readIfExists(join(dir, rel));
+    if (text !== null) return parseManifest(text, join(dir, rel));
   }
-  return parseManifest(text, path);
+  return null;
+}
+
+async function readIfExists(path: string): Promise<string | null> {
+  return readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(e)));
 }
 
 /**
@@ -297,7 +304,7 @@ export function localManifestReader(dir: string, shards: () => Promise<ShardInfo
     putMerged: notHere,
     listRunIds: () => listRunFiles(dir),
     getRun: (runId) => readFile(join(dir, RUNS_DIR, `${runId}.json`), 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(e))),
-    getMerged: () => readFile(join(dir, MANIFEST_FILE_NAME), 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(e))),
+    getMerged: async () => (await readIfExists(join(dir, MANIFEST_PATH))) ?? readIfExists(join(dir, LEGACY_MANIFEST_PATH)),
     listShards: shards,
   };
 }

@@ -7,8 +7,11 @@ import { originKey, type Origin } from '../envelope.js';
 import { GemflowError, errorMessage, isGemflowError } from '../errors.js';
 import { LocalShardStore } from './local-shard-store.js';
 import type { RunManifest } from './manifest.js';
-import { OUTPUT_COLUMNS, toParquetRow } from './output-columns.js';
-import { PARQUET_SUFFIX, TMP_SUFFIX, type ShardIndex, type ShardIndexDoc } from './shard-index.js';
+import { OUTPUT_COLUMNS, addStats, toParquetRow, type StatHistogram } from './output-columns.js';
+import { ArrowShardWriter } from './arrow-shard-writer.js';
+import { stringify } from 'yaml';
+import { datasetCardFiles, datasetConfig } from './dataset-card.js';
+import { DATASET_CONFIG_PATH, SHARD_SUFFIXES, TMP_SUFFIX, type ShardIndex, type ShardIndexDoc } from './shard-index.js';
 import type { ShardStore } from './shard-store.js';
 import type { OutputRow, ShardInfo, ShardSink } from './types.js';
 import { uniqueTmpPart } from './writer-tag.js';
@@ -22,13 +25,19 @@ export interface ParquetShardSinkOptions {
   store?: ShardStore;
 }
 
-/** A shard being written: a `.tmp` Parquet file plus what will go into its index. */
+/** What writes one shard file: parquetjs-lite's ParquetWriter or ArrowShardWriter. */
+interface ShardFileWriter {
+  appendRow(values: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A shard being written: a `.tmp` Parquet or Arrow file plus what will go into its index. */
 interface OpenShard {
   partition: string;
   slug: string;
   tmpPath: string;
   fh: FileHandle;
-  writer: parquet.ParquetWriter;
+  writer: ShardFileWriter;
   /** Bytes handed to the file so far (the file's size once the writer is closed). */
   bytes: number;
   rows: number;
@@ -36,6 +45,8 @@ interface OpenShard {
   openedAt: number;
   docs: ShardIndexDoc[];
   origins: Origin[];
+  /** Histograms of the statistic columns, for the index. */
+  stats: Record<string, StatHistogram>;
 }
 
 /** One source partition: its open shard, and the tail of the queue that serializes its operations. */
@@ -45,14 +56,15 @@ interface Lane {
 }
 
 /**
- * Writes output rows to Parquet shards, one open shard per source partition, and hands finished shards
- * to a ShardStore: `<dir>/shards/` by default, or object storage (s3-shard-sink.ts).
+ * Writes output rows to shards (`sink.format`: Parquet, or Arrow IPC files), one open shard per source
+ * partition, and hands finished shards to a ShardStore: `<dir>/data/` by default (see shard-index.ts
+ * for the layout), or object storage (s3-shard-sink.ts).
  *
  * A document's rows go into one shard: the shard is rolled before a document that would take it past
  * maxRows or maxBytes (bytes approximated from the rows' string lengths), right after a document
  * that fills it, and by tick() once it is older than maxAgeMs. A shard is written to a local
  * `.tmp` file, closed and fsynced, then published by the store (locally: index `<name>.docs.json`
- * tmp+fsync+rename -> rename to `<name>.parquet` -> fsync the directory), and only then are its
+ * tmp+fsync+rename -> rename to `data/<name>.parquet` (or `.arrow`) -> fsync the directory), and only then are its
  * documents passed to onDurable.
  * Names come from what a shard holds (partition, offset range, hash of the offsets), so a replay of
  * the same documents rewrites the same file.
@@ -97,6 +109,8 @@ export class ParquetShardSink implements ShardSink {
    */
   async open(): Promise<void> {
     await this.#store.open(Date.now() - Math.max(2 * this.#config.maxAgeMs, 10 * 60_000));
+    // The dataset config first, so `datasets.load_dataset(<output>)` reads only data/ from the first shard on.
+    await this.#store.putFile(DATASET_CONFIG_PATH, stringify(datasetConfig(this.#config.format)));
     this.#opened = true;
   }
 
@@ -128,6 +142,7 @@ export class ParquetShardSink implements ShardSink {
       if (lane.shard && (lane.shard.rows + rows.length > maxRows || lane.shard.approxBytes + approxBytes > maxBytes)) await this.#finish(lane);
       const shard = (lane.shard ??= await this.#openShard(origin));
       for (const r of converted) await shard.writer.appendRow(r.values);
+      for (const r of rows) addStats(shard.stats, r);
       shard.rows += rows.length;
       shard.approxBytes += approxBytes;
       shard.docs.push({ partition: origin.partition, offset: origin.offset, documentId: rows[0]!.documentId, rows: rows.length });
@@ -196,15 +211,20 @@ export class ParquetShardSink implements ShardSink {
 
   /**
    * Record the run beside the shards (call after close(), so it comes last): its own run file, then
-   * the merged manifest.json; returns the latter's path or URL. See manifest.ts.
+   * the merged manifest, then the dataset card rebuilt from it; returns the manifest's path or URL.
+   * See manifest.ts and dataset-card.ts.
    */
   async writeManifest(manifest: RunManifest): Promise<string> {
-    return (await this.#store.publishRun(manifest)).path;
+    return (await this.publishRun(manifest)).path;
   }
 
   /** writeManifest, returning the merged view (every run, every shard of the output) too. */
-  publishRun(manifest: RunManifest): Promise<{ path: string; merged: RunManifest }> {
-    return this.#store.publishRun(manifest);
+  async publishRun(manifest: RunManifest): Promise<{ path: string; merged: RunManifest }> {
+    const published = await this.#store.publishRun(manifest);
+    const name = this.#config.dir.replace(/\/+$/, '').split('/').pop() || 'gemflow-output';
+    const files = datasetCardFiles({ name, format: this.#config.format, manifest: published.merged, indexes: await this.#store.indexes() });
+    for (const [rel, text] of Object.entries(files)) await this.#store.putFile(rel, text);
+    return published;
   }
 
   /** Closed without failure: tick() and flush() have nothing left to do (a late timer is harmless). */
@@ -249,10 +269,10 @@ export class ParquetShardSink implements ShardSink {
 
   async #openShard(origin: Origin): Promise<OpenShard> {
     const slug = partitionSlug(origin);
-    const tmpPath = join(this.#store.tmpDir, `${slug}.${uniqueTmpPart()}${PARQUET_SUFFIX}${TMP_SUFFIX}`);
+    const tmpPath = join(this.#store.tmpDir, `${slug}.${uniqueTmpPart()}${SHARD_SUFFIXES[this.#config.format]}${TMP_SUFFIX}`);
     const fh = await open(tmpPath, 'wx');
     // Every field but the writer: creating the writer already writes the file header through `write`.
-    const shard = { partition: origin.partition, slug, tmpPath, fh, bytes: 0, rows: 0, approxBytes: 0, openedAt: this.#now(), docs: [], origins: [] } as Omit<OpenShard, 'writer'> as OpenShard;
+    const shard = { partition: origin.partition, slug, tmpPath, fh, bytes: 0, rows: 0, approxBytes: 0, openedAt: this.#now(), docs: [], origins: [], stats: {} } as Omit<OpenShard, 'writer'> as OpenShard;
     let pending: Promise<unknown> = Promise.resolve();
     // parquetjs-lite hands over file sections in order but does not always await them; chaining them
     // keeps the order, and returning the chain itself means a failure is seen by the next awaited write.
@@ -269,6 +289,17 @@ export class ParquetShardSink implements ShardSink {
         await fh.close();
       }
     };
+    if (this.#config.format === 'arrow') {
+      const arrow = new ArrowShardWriter(write, this.#config.rowGroupRows);
+      shard.writer = { appendRow: (v) => arrow.appendRow(v), close: async () => {
+        try {
+          await arrow.close();
+        } finally {
+          await close();
+        }
+      } };
+      return shard;
+    }
     const envelope = new parquet.ParquetEnvelopeWriter(this.#schema, write as (buf: Buffer) => Promise<void>, close, 0, {});
     shard.writer = new parquet.ParquetWriter(this.#schema, envelope, { rowGroupSize: this.#config.rowGroupRows });
     return shard;
@@ -289,7 +320,7 @@ export class ParquetShardSink implements ShardSink {
     const lastOffset = offsets[offsets.length - 1]!;
     const hash8 = createHash('sha256').update(offsets.join(',')).digest('hex').slice(0, 8);
     const name = `${shard.slug}-${pad(firstOffset)}-${pad(lastOffset)}-${hash8}`;
-    const index: ShardIndex = { version: 1, name, partition: shard.partition, firstOffset, lastOffset, rows: shard.rows, bytes: shard.bytes, docs: shard.docs };
+    const index: ShardIndex = { version: 1, name, partition: shard.partition, firstOffset, lastOffset, rows: shard.rows, bytes: shard.bytes, format: this.#config.format, stats: shard.stats, docs: shard.docs };
     let path: string;
     try {
       path = await this.#store.publish(shard.tmpPath, index);

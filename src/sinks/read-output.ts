@@ -3,10 +3,9 @@ import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { errorMessage } from '../errors.js';
-import { DEAD_LETTER_FILE_NAME } from './dead-letter-file.js';
 import { listRunFiles, loadRuns, localManifestReader, readManifest, type RunManifest, type Tally } from './manifest.js';
 import { localShardInfos } from './local-shard-store.js';
-import { SHARDS_SUBDIR, readShardIndex, scanShardDir } from './shard-index.js';
+import { DEAD_LETTERS_PATH, LEGACY_DEAD_LETTERS_PATH, readShardIndex, scanOutputDir } from './shard-index.js';
 
 /** One complete shard on disk, described by its index (bytes: the file's actual size). */
 export interface ShardSummary {
@@ -35,7 +34,7 @@ export interface OutputSummary {
     /** Shards the manifest lists that are not on disk. */
     missingShards: string[];
     orphanIndexes: string[];
-    unindexedParquet: string[];
+    unindexedData: string[];
     tmpFiles: string[];
     unreadableIndexes: { path: string; message: string }[];
     unreadableRuns: { runId: string; message: string }[];
@@ -44,7 +43,7 @@ export interface OutputSummary {
 
 /** What an output directory holds, for `gemflow stats <dir>`: manifest, shards, dead letters. */
 export async function readOutputSummary(dir: string): Promise<OutputSummary> {
-  const listing = await scanShardDir(join(dir, SHARDS_SUBDIR));
+  const listing = await scanOutputDir(dir);
   const shards: ShardSummary[] = [];
   const unreadableIndexes: { path: string; message: string }[] = [];
   const writtenOrigins = new Set<string>();
@@ -52,9 +51,9 @@ export async function readOutputSummary(dir: string): Promise<OutputSummary> {
   for (const s of listing.shards) {
     try {
       const index = await readShardIndex(s.indexPath);
-      const { size } = await stat(s.parquetPath);
+      const { size } = await stat(s.dataPath);
       const { partition, firstOffset, lastOffset, rows } = index;
-      shards.push({ name: s.name, path: s.parquetPath, partition, firstOffset, lastOffset, docs: index.docs.length, rows, bytes: size });
+      shards.push({ name: s.name, path: s.dataPath, partition, firstOffset, lastOffset, docs: index.docs.length, rows, bytes: size });
       for (const d of index.docs) {
         writtenOrigins.add(`${d.partition}@${d.offset}`);
         writtenIds.add(d.documentId);
@@ -64,7 +63,7 @@ export async function readOutputSummary(dir: string): Promise<OutputSummary> {
     }
   }
   // The merged view of every run (see manifest.ts), over the shards on disk.
-  const shardInfos = () => localShardInfos(join(dir, SHARDS_SUBDIR));
+  const shardInfos = () => localShardInfos(dir);
   const manifest = await readManifest(dir, shardInfos);
   const unreadableRuns = (await listRunFiles(dir)).length > 0 ? (await loadRuns(localManifestReader(dir, shardInfos))).unreadable : [];
   const runShards = manifest?.runs ? [] : (manifest?.shards ?? []);
@@ -79,17 +78,23 @@ export async function readOutputSummary(dir: string): Promise<OutputSummary> {
       rows: shards.reduce((n, s) => n + s.rows, 0),
       bytes: shards.reduce((n, s) => n + s.bytes, 0),
     },
-    deadLetters: await countDeadLetters(join(dir, DEAD_LETTER_FILE_NAME), (origin, documentId) => writtenOrigins.has(origin) || (documentId !== undefined && writtenIds.has(documentId))),
+    deadLetters: await countDeadLetters(await firstExisting(dir, [DEAD_LETTERS_PATH, LEGACY_DEAD_LETTERS_PATH]), (origin, documentId) => writtenOrigins.has(origin) || (documentId !== undefined && writtenIds.has(documentId))),
     problems: {
       // A merged view lists the shards on disk; only a legacy manifest can list missing ones.
       missingShards: runShards.map((s) => s.path).filter((p) => !onDisk.has(basename(p))),
       orphanIndexes: listing.orphanIndexes,
-      unindexedParquet: listing.unindexedParquet,
+      unindexedData: listing.unindexedData,
       tmpFiles: listing.tmpFiles,
       unreadableIndexes,
       unreadableRuns,
     },
   };
+}
+
+/** The first of `rels` (relative to `dir`) that exists, else the first. */
+async function firstExisting(dir: string, rels: string[]): Promise<string> {
+  for (const rel of rels) if (await stat(join(dir, rel)).then(() => true, () => false)) return join(dir, rel);
+  return join(dir, rels[0]!);
 }
 
 /**
@@ -154,7 +159,7 @@ export function formatOutputSummary(s: OutputSummary): string {
     if (stages.length > 0) {
       out.push('', table(['stage', 'prompt tokens', 'completion tokens'], stages.map(([k, u]) => [k, u.promptTokens, u.completionTokens])));
     }
-  } else out.push('no manifest.json (run unfinished or not a gemflow output)');
+  } else out.push('no manifest (run unfinished or not a gemflow output)');
 
   const { totals } = s;
   out.push('', `shards ${totals.shards}, documents ${totals.docs}, rows ${totals.rows}, ${mb(totals.bytes)}`);
@@ -173,7 +178,7 @@ export function formatOutputSummary(s: OutputSummary): string {
   if (parts.size > 0) {
     const rows = [...parts].sort(([a], [b]) => a.localeCompare(b)).map(([k, p]) => [k, p.shards, p.docs, p.rows, mb(p.bytes), `${p.first}..${p.last}`]);
     out.push(table(['partition', 'shards', 'docs', 'rows', 'size', 'offsets'], rows));
-    const listed = s.shards.slice(0, MAX_LISTED_SHARDS).map((sh) => [sh.name + '.parquet', sh.docs, sh.rows, mb(sh.bytes)]);
+    const listed = s.shards.slice(0, MAX_LISTED_SHARDS).map((sh) => [basename(sh.path), sh.docs, sh.rows, mb(sh.bytes)]);
     out.push('', table(['shard', 'docs', 'rows', 'size'], listed));
     if (s.shards.length > MAX_LISTED_SHARDS) out.push(`... and ${s.shards.length - MAX_LISTED_SHARDS} more shards`);
   }
@@ -185,14 +190,14 @@ export function formatOutputSummary(s: OutputSummary): string {
       ? `dead letters ${dl.current}${dl.current ? `; by code: ${breakdown(dl.byCode)}; by stage: ${breakdown(dl.byStage)}` : ''}` +
           `${dl.resolved ? `; ${dl.resolved} more resolved (their documents were written by a later run)` : ''}` +
           `${dl.malformedLines ? ` (${dl.malformedLines} malformed lines)` : ''}`
-      : 'dead letters: none (no dead-letters.jsonl)',
+      : 'dead letters: none (no dead-letter file)',
   );
 
   const pr = s.problems;
   const problems = [
     ...pr.missingShards.map((p) => `listed in the manifest but missing: ${p}`),
     ...pr.orphanIndexes.map((p) => `index without its shard (crash leftover): ${p}`),
-    ...pr.unindexedParquet.map((p) => `shard without an index: ${p}`),
+    ...pr.unindexedData.map((p) => `shard without an index: ${p}`),
     ...pr.tmpFiles.map((p) => `unfinished write: ${p}`),
     ...pr.unreadableIndexes.map((u) => `unreadable index ${u.path}: ${u.message}`),
     ...pr.unreadableRuns.map((u) => `unreadable run record ${u.runId}: ${u.message}`),

@@ -4,15 +4,52 @@ import { z } from 'zod';
 import { GemflowError, errorMessage } from '../errors.js';
 
 /**
- * The sidecar index written next to every Parquet shard (`<name>.docs.json`): which documents the
- * shard holds. It is renamed into place just before the shard itself, so a shard that exists always
- * has its index; an index without its shard is left over from a crash between the two renames.
+ * The output directory is a dataset: readers (pyarrow.dataset, pandas, `datasets.load_dataset`, DuckDB
+ * globs) open it as it is. Data files live under `data/`; everything else under `_`- or `.`-prefixed
+ * paths, which pyarrow skips and `datasets` is pointed away from by `.huggingface.yaml`:
+ *
+ *   .huggingface.yaml              dataset config (data_files: data/*, features), read by `datasets`
+ *   data/<name>.parquet|.arrow     the shards
+ *   _gemflow/index/<name>.docs.json which documents each shard holds (replay safety)
+ *   _gemflow/tmp/                  shards being written (renamed into data/ when durable)
+ *   _gemflow/manifest.json         the merged view of every run; _runs/<runId>.json: each run
+ *   _gemflow/dead-letters.jsonl    dead letters (local sinks)
+ *   _gemflow/card/README.md, *.svg the dataset card
+ *   .gemflow/                      default stateDir (checkpoint, SQLite state)
+ *
+ * Every path of the layout is named here (and nowhere else), relative to the output directory.
+ * Outputs written before (`shards/` with the indexes beside the Parquet files, `manifest.json` and
+ * `dead-letters.jsonl` at the top) are migrated by the next run that opens them (LocalShardStore /
+ * S3ShardStore.open) and read as they are by `gemflow stats`.
+ *
+ * The sidecar index of a shard (`<name>.docs.json`) is written durably just before the shard is renamed
+ * into `data/`, so a shard that exists always has its index; an index without its shard is left over
+ * from a crash between the two steps.
  */
+export const DATA_DIR = 'data';
+export const STATE_DIR = '_gemflow';
+export const INDEX_DIR = `${STATE_DIR}/index`;
+export const TMP_DIR = `${STATE_DIR}/tmp`;
+export const CARD_DIR = `${STATE_DIR}/card`;
+export const MANIFEST_PATH = `${STATE_DIR}/manifest.json`;
+export const DEAD_LETTERS_PATH = `${STATE_DIR}/dead-letters.jsonl`;
+export const DATASET_CONFIG_PATH = '.huggingface.yaml';
+/** The layout before the output directory was a dataset: shards and indexes side by side here. */
+export const LEGACY_SHARDS_DIR = 'shards';
+export const LEGACY_MANIFEST_PATH = 'manifest.json';
+export const LEGACY_DEAD_LETTERS_PATH = 'dead-letters.jsonl';
 
-export const SHARDS_SUBDIR = 'shards';
-export const PARQUET_SUFFIX = '.parquet';
+/** Shard file formats (`sink.format`) and their file suffixes. */
+export const SHARD_SUFFIXES = { parquet: '.parquet', arrow: '.arrow' } as const;
+export type ShardFormat = keyof typeof SHARD_SUFFIXES;
+export const PARQUET_SUFFIX = SHARD_SUFFIXES.parquet;
 export const INDEX_SUFFIX = '.docs.json';
 export const TMP_SUFFIX = '.tmp';
+
+/** The shard-format suffix a file name ends with, if any. */
+export function shardSuffixOf(name: string): string | undefined {
+  return Object.values(SHARD_SUFFIXES).find((s) => name.endsWith(s));
+}
 
 const ShardIndexDoc = z.object({
   partition: z.string(),
@@ -30,47 +67,73 @@ export const ShardIndex = z.object({
   firstOffset: z.number().int().min(0),
   lastOffset: z.number().int().min(0),
   rows: z.number().int().min(0),
-  /** Size of the Parquet file. */
+  /** Size of the data file. */
   bytes: z.number().int().min(0),
+  /** File format of the shard (`sink.format`); absent in indexes written before Arrow shards: parquet. */
+  format: z.enum(['parquet', 'arrow']).optional(),
+  /**
+   * Per statistic column: the exact sum of its values and a histogram (output-columns.ts statKey), for
+   * the dataset card. Absent in indexes written before it.
+   */
+  stats: z.record(z.string(), z.object({ sum: z.number(), counts: z.record(z.string(), z.number().int().min(0)) })).optional(),
   docs: z.array(ShardIndexDoc),
 });
 export type ShardIndex = z.infer<typeof ShardIndex>;
 export type ShardIndexDoc = z.infer<typeof ShardIndexDoc>;
 
 export interface ShardDirListing {
-  /** Complete shards: the Parquet file and its index, sorted by name. */
-  shards: { name: string; parquetPath: string; indexPath: string }[];
-  /** Indexes whose Parquet file does not exist (crash between the two renames). */
+  /** Complete shards: the data file and its index, sorted by name. */
+  shards: { name: string; dataPath: string; indexPath: string }[];
+  /** Indexes whose data file does not exist (crash between the index write and the shard's rename). */
   orphanIndexes: string[];
-  /** Parquet files without an index (not written by this sink, or the index was removed). */
-  unindexedParquet: string[];
+  /** Data files without an index (not written by this sink, or the index was removed). */
+  unindexedData: string[];
   /** Unfinished writes (`*.tmp`). */
   tmpFiles: string[];
 }
 
-/** What is in a shards directory; a missing directory is empty. */
-export async function scanShardDir(shardsDir: string): Promise<ShardDirListing> {
-  let names: string[];
-  try {
-    names = await readdir(shardsDir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { shards: [], orphanIndexes: [], unindexedParquet: [], tmpFiles: [] };
-    throw e;
+/**
+ * What an output holds: shards in `dataDir` with indexes in `indexDir` (the same directory in the legacy
+ * layout), temp files in any of them and in `tmpDir`; missing directories are empty.
+ */
+export async function scanShardDir(dataDir: string, indexDir: string, tmpDir?: string): Promise<ShardDirListing> {
+  const list = (d: string) => readdir(d).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? ([] as string[]) : Promise.reject(e)));
+  const dataNames = await list(dataDir);
+  const indexNames = indexDir === dataDir ? dataNames : await list(indexDir);
+  const tmpNames = tmpDir === undefined || tmpDir === dataDir ? [] : await list(tmpDir);
+  const data = new Map<string, string>();
+  const out: ShardDirListing = { shards: [], orphanIndexes: [], unindexedData: [], tmpFiles: [] };
+  for (const n of dataNames.sort()) {
+    const suffix = shardSuffixOf(n);
+    if (n.endsWith(TMP_SUFFIX)) out.tmpFiles.push(join(dataDir, n));
+    else if (suffix) data.set(n.slice(0, -suffix.length), join(dataDir, n));
   }
-  const present = new Set(names);
-  const out: ShardDirListing = { shards: [], orphanIndexes: [], unindexedParquet: [], tmpFiles: [] };
-  for (const n of names.sort()) {
-    const path = join(shardsDir, n);
-    if (n.endsWith(TMP_SUFFIX)) out.tmpFiles.push(path);
-    else if (n.endsWith(INDEX_SUFFIX)) {
-      const base = n.slice(0, -INDEX_SUFFIX.length);
-      if (present.has(base + PARQUET_SUFFIX)) out.shards.push({ name: base, parquetPath: join(shardsDir, base + PARQUET_SUFFIX), indexPath: path });
-      else out.orphanIndexes.push(path);
-    } else if (n.endsWith(PARQUET_SUFFIX) && !present.has(n.slice(0, -PARQUET_SUFFIX.length) + INDEX_SUFFIX)) {
-      out.unindexedParquet.push(path);
-    }
+  for (const n of tmpNames.sort()) if (n.endsWith(TMP_SUFFIX)) out.tmpFiles.push(join(tmpDir!, n));
+  const indexed = new Set<string>();
+  for (const n of indexNames.sort()) {
+    if (indexDir !== dataDir && n.endsWith(TMP_SUFFIX)) out.tmpFiles.push(join(indexDir, n));
+    if (!n.endsWith(INDEX_SUFFIX)) continue;
+    const base = n.slice(0, -INDEX_SUFFIX.length);
+    const dataPath = data.get(base);
+    if (dataPath) {
+      out.shards.push({ name: base, dataPath, indexPath: join(indexDir, n) });
+      indexed.add(base);
+    } else out.orphanIndexes.push(join(indexDir, n));
   }
+  for (const [base, path] of data) if (!indexed.has(base)) out.unindexedData.push(path);
   return out;
+}
+
+/** The complete shards of a local output directory, new layout and (not yet migrated) legacy layout. */
+export async function scanOutputDir(dir: string): Promise<ShardDirListing> {
+  const now = await scanShardDir(join(dir, DATA_DIR), join(dir, INDEX_DIR), join(dir, TMP_DIR));
+  const legacy = await scanShardDir(join(dir, LEGACY_SHARDS_DIR), join(dir, LEGACY_SHARDS_DIR));
+  return {
+    shards: [...now.shards, ...legacy.shards],
+    orphanIndexes: [...now.orphanIndexes, ...legacy.orphanIndexes],
+    unindexedData: [...now.unindexedData, ...legacy.unindexedData],
+    tmpFiles: [...now.tmpFiles, ...legacy.tmpFiles],
+  };
 }
 
 /** Read and check one sidecar index; `shard_index_invalid` when it is not one. */

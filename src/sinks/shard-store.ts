@@ -29,4 +29,6 @@ export interface ShardStore {
    * manifest.ts publishRun). Returns the merged manifest's path or URL and its content.
    */
   publishRun(manifest: RunManifest): Promise<{ path: string; merged: RunManifest }>;
+  /** Write a file of the output (the dataset card) whole, replacing it; `rel` is relative to the output. Returns its path or URL. */
+  putFile(rel: string, data: string): Promise<string>;
 }

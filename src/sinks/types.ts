@@ -32,9 +32,11 @@ export interface OutputRow {
   domain: string;
   workflowName: string;
   relevanceScore: number;
-  /** JSON strings */
+  /** JSON text of ChatTool[] (src/chat-format.ts: OpenAI / Hugging Face chat format). */
   tools: string;
+  /** JSON text of ChatMessage[] (src/chat-format.ts). */
   messages: string;
+  /** JSON strings */
   patterns: string;
   policy: string;
   userProfile: string;

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { textSection } from '../../operators/extract/safe-section.js';
 import { readSection } from '../../src/llm/prompt-sections.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
-import { CORPUS, readRows, runCli, shardFiles, startCli, tempDir, writePipeline } from './harness.js';
+import { CORPUS, readRows, readWithPython, runCli, shardFiles, startCli, tempDir, writePipeline } from './harness.js';
 
 /** The document hash the simulator reports for repeated calls: sha256 prefix of the document section as sent. */
 function docHash(text: string): string {
@@ -50,9 +50,19 @@ describe('kill -9 half way, run again', () => {
     first.child.kill('SIGKILL');
     const killed = await first.done;
     expect(killed.signal).toBe('SIGKILL');
-    const writtenBefore = new Set((await readRows(out)).rows.map((r) => String(r.document_id)));
+    const killedRows = (await readRows(out)).rows;
+    const writtenBefore = new Set(killedRows.map((r) => String(r.document_id)));
     expect(writtenBefore.size).toBeGreaterThan(0);
     expect(writtenBefore.size).toBeLessThan(expected.size);
+    // What a kill -9 leaves is still a dataset: data/ holds only complete shards, each with its index
+    // (unfinished writes are in _gemflow/tmp/), and the readers open the directory as it is.
+    const data = await readdir(join(out, 'data'));
+    expect(data.every((f) => f.endsWith('.parquet'))).toBe(true);
+    const indexes = new Set(await readdir(join(out, '_gemflow', 'index')));
+    for (const f of data) expect(indexes.has(f.replace(/\.parquet$/, '.docs.json')), f).toBe(true);
+    const killedIds = killedRows.map((r) => String(r.trajectory_id)).sort();
+    const atKill = await readWithPython(out);
+    for (const reader of ['datasets', 'pyarrow', 'duckdb'] as const) expect(atKill[reader].ids, reader).toEqual(killedIds);
 
     // The restart goes to the same (slow) simulator, so its call counts cover both runs; with more
     // documents in flight it finishes sooner.
@@ -69,6 +79,9 @@ describe('kill -9 half way, run again', () => {
     const ids = rows.map((r) => String(r.trajectory_id));
     expect(new Set(ids).size).toBe(ids.length); // no trajectory written twice
     expect(new Set(rows.map((r) => String(r.document_id)))).toEqual(expected); // and none lost
+    // The readers a trainer uses see the same: every row once.
+    const seen = await readWithPython(out);
+    for (const reader of ['datasets', 'pyarrow', 'duckdb'] as const) expect(seen[reader].ids, reader).toEqual([...ids].sort());
 
     // Calls answered more than once belong only to documents that were not yet written when killed.
     const repeatedDocs = new Set(sim.stats().calls.answeredRepeatedDocs);

@@ -2,6 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateTrajectory } from '../../operators/validate/index.js';
+import { checkChatRow, fromChatRecord } from '../sinks/chat-format-check.js';
 import { OUTPUT_COLUMNS } from '../../src/sinks/output-columns.js';
 import { writeBadInputCorpus } from '../fixtures/bad-input.js';
 import { CORPUS, deadLetters, readManifest, stepBooksProblems, readRows, runCli, sum, tempDir, writePipeline } from './harness.js';
@@ -55,9 +56,10 @@ describe('gemflow run over files (bundled simulator)', () => {
     expect(new Set(rows.map((r) => r.trajectory_id)).size).toBe(rows.length);
     expect(new Set(rows.map((r) => r.document_id)).size).toBe(d.written);
 
-    // Every written row passes validate, and carries its prompt versions and stats.
+    // Every written row is a chat-format record that, read back into a trajectory, passes validate, and
+    // carries its prompt versions and stats.
     for (const r of rows) {
-      const t = { tools: JSON.parse(String(r.tools)), messages: JSON.parse(String(r.messages)), patterns: JSON.parse(String(r.patterns)) };
+      const t = { ...fromChatRecord(checkChatRow(r as { messages: unknown; tools: unknown })), patterns: JSON.parse(String(r.patterns)) };
       expect(validateTrajectory(t)).toEqual([]);
       expect(Object.keys(JSON.parse(String(r.prompt_versions))).sort()).toEqual(['extract', 'ground', 'judge', 'refine']);
       expect(Number(r.n_messages)).toBe(t.messages.length);

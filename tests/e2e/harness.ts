@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { duck, sqlString } from '../sinks/fixtures.js';
 
@@ -63,17 +64,17 @@ export function stepBooksProblems(m: Manifest): string[] {
 }
 
 export async function readManifest(outDir: string): Promise<Manifest> {
-  return JSON.parse(await readFile(join(outDir, 'manifest.json'), 'utf8')) as Manifest;
+  return JSON.parse(await readFile(join(outDir, '_gemflow', 'manifest.json'), 'utf8')) as Manifest;
 }
 
 export async function shardFiles(outDir: string): Promise<string[]> {
-  const dir = join(outDir, 'shards');
+  const dir = join(outDir, 'data');
   const names = await readdir(dir).catch(() => [] as string[]);
   return names.filter((n) => n.endsWith('.parquet')).map((n) => join(dir, n)).sort();
 }
 
 export async function deadLetters(outDir: string): Promise<Array<{ code: string; stage: string; origin: { partition: string; offset: number } }>> {
-  const text = await readFile(join(outDir, 'dead-letters.jsonl'), 'utf8').catch(() => '');
+  const text = await readFile(join(outDir, '_gemflow', 'dead-letters.jsonl'), 'utf8').catch(() => '');
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
 
@@ -97,6 +98,23 @@ export async function readRows(outDir: string): Promise<{ rows: Record<string, u
   } finally {
     db.close();
   }
+}
+
+/** What `datasets.load_dataset(dir)`, `pyarrow.dataset.dataset(dir)` and DuckDB see in an output directory (scripts/python/read-output.py). */
+export interface PythonReaderView {
+  rows: number;
+  /** Trajectory ids seen, sorted (a row read twice appears twice). */
+  ids: string[];
+  columns: Record<string, string>;
+  /** trajectory id -> digest of the row's values. */
+  digest: Record<string, string>;
+  builder?: string;
+}
+
+export async function readWithPython(outDir: string, format: 'parquet' | 'arrow' = 'parquet'): Promise<Record<'datasets' | 'pyarrow' | 'duckdb', PythonReaderView>> {
+  const python = join(ROOT, '.cache/python/venv/bin/python');
+  const { stdout } = await promisify(execFile)(python, [join(ROOT, 'scripts/python/read-output.py'), outDir, format], { maxBuffer: 64 * 1024 * 1024 });
+  return JSON.parse(stdout) as Record<'datasets' | 'pyarrow' | 'duckdb', PythonReaderView>;
 }
 
 export function sum(t: Record<string, number>): number {

@@ -35,7 +35,7 @@ describe('gemflow output across runs', () => {
     for (const s of shards) expect(stats.stdout).toContain(s.slice(s.lastIndexOf('/') + 1));
   });
 
-  it('two workers finishing into one output directory both end cleanly, and manifest.json holds both runs', async () => {
+  it('two workers finishing into one output directory both end cleanly, and _gemflow/manifest.json holds both runs', async () => {
     const dir = await tempDir('out-two');
     const out = join(dir, 'out');
     const lines = (await readFile(CORPUS, 'utf8')).split('\n').filter(Boolean);
@@ -48,7 +48,7 @@ describe('gemflow output across runs', () => {
     );
     const runs = await Promise.all(cfgs.map((c) => runCli(['run', c, '--quiet'])));
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
-    const m = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { runs: unknown[]; funnel: { documents: { received: number } }; shards: unknown[] };
+    const m = JSON.parse(await readFile(join(out, '_gemflow', 'manifest.json'), 'utf8')) as { runs: unknown[]; funnel: { documents: { received: number } }; shards: unknown[] };
     expect(m.runs).toHaveLength(2);
     expect(m.funnel.documents.received).toBe(42);
     expect(m.shards).toHaveLength((await shardFiles(out)).length);
@@ -62,7 +62,7 @@ describe('gemflow output across runs', () => {
     const out = join(dir, 'out');
     const cfg = await writePipeline(dir, { source: { type: 'files', paths: [CORPUS] }, relevance: { threads: 0 }, llm: { endpoints: [{ url: sim.url }], maxDocsInFlight: 2 }, sink: { dir: out, maxRows: 3 } });
     const run = startCli(['run', cfg, '--quiet']);
-    const tmps = async () => (await readdir(join(out, 'shards')).catch(() => [] as string[])).filter((n) => n.endsWith('.tmp'));
+    const tmps = async () => (await readdir(join(out, '_gemflow', 'tmp')).catch(() => [] as string[])).filter((n) => n.endsWith('.tmp'));
     for (let i = 0; i < 600 && (await tmps()).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     run.child.kill('SIGKILL');
     expect((await run.done).signal).toBe('SIGKILL');

@@ -127,7 +127,7 @@ describe('gemflow against a real model server (llama-cpp-python 0.3.36 + SmolLM2
     const m = await readManifest(out).catch((e: unknown) => {
       throw new Error(`no manifest (exit ${r.code}): ${r.stderr.slice(-3000)}`, { cause: e });
     });
-    const dead = (await readFile(join(out, 'dead-letters.jsonl'), 'utf8').catch(() => ''))
+    const dead = (await readFile(join(out, '_gemflow', 'dead-letters.jsonl'), 'utf8').catch(() => ''))
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as { code: string; message: string; stage: string });

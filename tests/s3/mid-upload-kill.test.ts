@@ -81,11 +81,11 @@ describe('mid-upload kill (MinIO)', () => {
       first.child.kill('SIGKILL');
       expect((await first.done).signal).toBe('SIGKILL');
       shardKey = decodeURIComponent(new URL(heldUrl, 'http://x').pathname).replace(`/${bucket}/`, '');
-      expect(shardKey).toMatch(/^run\/shards\/corpus\.jsonl-.+\.parquet$/);
+      expect(shardKey).toMatch(/^run\/data\/corpus\.jsonl-.+\.parquet$/);
       // Mid-upload: the multipart upload exists with part 1, yet no object under the shard key.
       expect(await minio.uploads(bucket)).toContain(shardKey);
       expect((await minio.keys(bucket)).filter((k) => k.endsWith('.parquet'))).toEqual([]);
-      expect(await minio.keys(bucket)).not.toContain('run/manifest.json');
+      expect(await minio.keys(bucket)).not.toContain('run/_gemflow/manifest.json');
     } finally {
       proxy.close();
     }
@@ -95,7 +95,7 @@ describe('mid-upload kill (MinIO)', () => {
     const keys = await minio.keys(bucket);
     const shards = keys.filter((k) => k.endsWith('.parquet'));
     expect(shards).toContain(shardKey); // the same documents, the same key
-    const manifest = JSON.parse(Buffer.from(await minio.getBytes(bucket, 'run/manifest.json')).toString('utf8'));
+    const manifest = JSON.parse(Buffer.from(await minio.getBytes(bucket, 'run/_gemflow/manifest.json')).toString('utf8'));
     expect(manifest.funnel.balanced).toBe(true);
     expect(manifest.shards.map((s: { path: string }) => s.path).sort()).toEqual(shards.map((k) => `s3://${bucket}/${k}`));
 

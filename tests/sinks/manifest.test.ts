@@ -39,13 +39,13 @@ function manifest(over: Partial<RunManifest> = {}): RunManifest {
 }
 
 describe('run manifest', () => {
-  it('round-trips through <dir>/manifest.json with secrets redacted', async () => {
+  it('round-trips through <dir>/_gemflow/manifest.json with secrets redacted', async () => {
     const t = await tempDir('manifest');
     cleanup = t.cleanup;
     const m = manifest();
     const path = await writeManifest(t.dir, m);
-    expect(path).toBe(join(t.dir, 'manifest.json'));
-    expect(await readdir(t.dir)).toEqual(['manifest.json']);
+    expect(path).toBe(join(t.dir, '_gemflow', 'manifest.json'));
+    expect(await readdir(join(t.dir, '_gemflow'))).toEqual(['manifest.json']);
 
     const text = await readFile(path, 'utf8');
     for (const secret of ['hunter2', 'sk-123', 's3cret', 'PEM']) expect(text).not.toContain(secret);
@@ -66,16 +66,18 @@ describe('run manifest', () => {
     await writeManifest(t.dir, manifest());
     await writeManifest(t.dir, manifest({ simulated: false, fatal: { code: 'cluster_unusable', message: 'error rate 0.9' } }));
     expect(await readManifest(t.dir)).toMatchObject({ simulated: false, fatal: { code: 'cluster_unusable' } });
-    expect(await readdir(t.dir)).toEqual(['manifest.json']);
+    expect(await readdir(join(t.dir, '_gemflow'))).toEqual(['manifest.json']);
   });
 
   it('reads a missing manifest as null and rejects one that is not a manifest', async () => {
     const t = await tempDir('manifest-bad');
     cleanup = t.cleanup;
     expect(await readManifest(t.dir)).toBeNull();
+    // The legacy layout's manifest.json at the top is read when there is no _gemflow/manifest.json.
     await writeFile(join(t.dir, 'manifest.json'), '{"version": 2}');
     await expect(readManifest(t.dir)).rejects.toMatchObject({ code: 'manifest_invalid' });
-    await writeFile(join(t.dir, 'manifest.json'), '{"vers');
+    await mkdir(join(t.dir, '_gemflow'));
+    await writeFile(join(t.dir, '_gemflow', 'manifest.json'), '{"vers');
     await expect(readManifest(t.dir)).rejects.toMatchObject({ code: 'manifest_invalid' });
   });
 });
@@ -88,7 +90,7 @@ describe('run history', () => {
       ...over,
     });
 
-  it('a rerun adds to the history: funnel summed over runs, every shard present listed, manifest.json the merged view', async () => {
+  it('a rerun adds to the history: funnel summed over runs, every shard present listed, _gemflow/manifest.json the merged view', async () => {
     const t = await tempDir('manifest-history');
     cleanup = t.cleanup;
     const sink = new ParquetShardSink(sinkConfig(t.dir, { maxRows: 2 }));
@@ -103,7 +105,7 @@ describe('run history', () => {
     await again.open();
     await again.close();
     const { path, merged } = await again.publishRun(emptyRun({ startedAt: '2025-01-02T00:00:00.000Z', finishedAt: '2025-01-02T00:00:01.000Z', simulated: false }));
-    expect(path).toBe(join(t.dir, 'manifest.json'));
+    expect(path).toBe(join(t.dir, '_gemflow', 'manifest.json'));
     expect(merged.runs!.map((r) => [r.funnel.documents.received, r.shardsWritten])).toEqual([[10, 2], [0, 0]]);
     expect(merged.funnel.documents).toMatchObject({ received: 10, written: 6, dropped: { irrelevant: 2 } });
     expect(merged.funnel.balanced).toBe(true);
@@ -123,8 +125,8 @@ describe('run history', () => {
     const workers = Array.from({ length: 12 }, () => new LocalShardStore(t.dir));
     await Promise.all(workers.map((w) => w.open(0)));
     const results = await Promise.all(workers.map((w, i) => w.publishRun(manifest({ startedAt: `2025-01-01T00:00:${String(i).padStart(2, '0')}.000Z`, shards: [] }))));
-    expect(results.every((r) => r.path === join(t.dir, 'manifest.json'))).toBe(true);
-    const final = JSON.parse(await readFile(join(t.dir, 'manifest.json'), 'utf8')) as RunManifest;
+    expect(results.every((r) => r.path === join(t.dir, '_gemflow', 'manifest.json'))).toBe(true);
+    const final = JSON.parse(await readFile(join(t.dir, '_gemflow', 'manifest.json'), 'utf8')) as RunManifest;
     expect(final.runs).toHaveLength(12);
     expect(final.funnel.documents.received).toBe(120);
     expect((await readdir(t.dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
@@ -145,16 +147,18 @@ describe('leftover temp files', () => {
   it('open() deletes a dead writer\'s temps at once, old ones of anyone, and leaves a live or unknown writer\'s young ones', async () => {
     const t = await tempDir('stale-tmp');
     cleanup = t.cleanup;
-    const shards = join(t.dir, 'shards');
+    const shards = join(t.dir, '_gemflow', 'tmp');
+    const indexes = join(t.dir, '_gemflow', 'index');
     await mkdir(shards, { recursive: true });
+    await mkdir(indexes, { recursive: true });
     await mkdir(join(t.dir, '_runs'), { recursive: true });
     const host = writerTag().split('~')[0]!;
     expect(hostname().length).toBeGreaterThan(0);
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // a process that has exited
     const files = {
       deadShard: join(shards, `a-123456.${host}~${dead}~0badf00d-1.parquet.tmp`),
-      deadIndex: join(shards, `a-123456-000-001-abcd.docs.json.${host}~${dead}~0badf00d-2.tmp`),
-      deadManifest: join(t.dir, `manifest.json.${host}~${dead}~0badf00d-3.tmp`),
+      deadIndex: join(indexes, `a-123456-000-001-abcd.docs.json.${host}~${dead}~0badf00d-2.tmp`),
+      deadManifest: join(t.dir, '_gemflow', `manifest.json.${host}~${dead}~0badf00d-3.tmp`),
       deadRun: join(t.dir, '_runs', `r.json.${host}~${dead}~0badf00d-4.tmp`),
       earlierIncarnation: join(shards, `b-123456.${host}~${process.pid}~0badf00d-1.parquet.tmp`), // our pid, another token
       liveSelf: join(shards, `c-123456.${writerTag()}-99.parquet.tmp`),

@@ -75,10 +75,11 @@ describe('ParquetShardSink', () => {
     expect(shards.length).toBeGreaterThanOrEqual(Math.ceil(totalRows / 200));
     expect(new Set(shards.map((s) => s.partition)).size).toBe(3);
     expect(shards.reduce((n, s) => n + s.rows, 0)).toBe(totalRows);
-    // Nothing but finished shards and their indexes is left.
-    const files = await readdir(join(out, 'shards'));
-    expect(files.filter((f) => !f.endsWith('.parquet') && !f.endsWith('.docs.json'))).toEqual([]);
-    expect(files.filter((f) => f.endsWith('.parquet')).sort()).toEqual(shards.map((s) => basename(s.path)).sort());
+    // Nothing but finished shards in data/, their indexes in _gemflow/index/, no temp file left.
+    const files = await readdir(join(out, 'data'));
+    expect(files.sort()).toEqual(shards.map((s) => basename(s.path)).sort());
+    expect((await readdir(join(out, '_gemflow', 'index'))).sort()).toEqual(files.map((f) => f.replace(/\.parquet$/, '.docs.json')).sort());
+    expect(await readdir(join(out, '_gemflow', 'tmp'))).toEqual([]);
 
     for (const s of shards) {
       expect(s.rows).toBeLessThanOrEqual(200);
@@ -149,14 +150,15 @@ describe('ParquetShardSink', () => {
     const out = await dir('crash');
     const docs = corpus(10);
     const first = await writeAll(sinkConfig(out, { maxRows: 20 }), docs, false);
-    const shardsDir = join(out, 'shards');
+    const shardsDir = join(out, '_gemflow', 'index');
+    const tmpDir = join(out, '_gemflow', 'tmp');
     const victim = first.shards()[0]!;
-    const victimIndex = victim.path.replace(/\.parquet$/, '.docs.json');
+    const victimIndex = join(shardsDir, basename(victim.path).replace(/\.parquet$/, '.docs.json'));
     const index = JSON.parse(await readFile(victimIndex, 'utf8')) as ShardIndex;
     // A crash between the index rename and the shard rename leaves an index without its shard.
     const orphan = join(shardsDir, 'a.jsonl-000000-000000009999-000000009999-deadbeef.docs.json');
     await writeFile(orphan, JSON.stringify({ ...index, name: 'orphan', docs: [{ partition: 'lost', offset: 9999, documentId: 'x', rows: 1 }] }));
-    const stray = [join(shardsDir, 'a.jsonl-123.1-1.parquet.tmp'), join(shardsDir, `${basename(victimIndex)}.tmp`)];
+    const stray = [join(tmpDir, 'a.jsonl-123.1-1.parquet.tmp'), join(shardsDir, `${basename(victimIndex)}.tmp`)];
     for (const s of stray) await writeFile(s, 'half-written');
     // And an index whose shard was removed is not counted either.
     const removedIndex = join(shardsDir, 'gone.docs.json');
@@ -165,7 +167,7 @@ describe('ParquetShardSink', () => {
     // A fresh leftover may belong to a live peer sharing the directory: kept, and still not counted.
     const young = new ParquetShardSink(sinkConfig(out));
     await young.open();
-    expect((await readdir(shardsDir)).filter((f) => f.endsWith('.tmp'))).toHaveLength(2);
+    expect([...(await readdir(shardsDir)), ...(await readdir(tmpDir))].filter((f) => f.endsWith('.tmp'))).toHaveLength(2);
     expect(await young.writtenDocs()).toEqual(new Set(docs.map((d) => originKey(d.origin))));
     await young.close();
     // Once older than any live shard can be, they are a crash's leftovers and are deleted.
@@ -175,7 +177,7 @@ describe('ParquetShardSink', () => {
     const sink = new ParquetShardSink(sinkConfig(out));
     await sink.open();
     const left = await readdir(shardsDir);
-    expect(left.some((f) => f.endsWith('.tmp'))).toBe(false);
+    expect([...left, ...(await readdir(tmpDir))].some((f) => f.endsWith('.tmp'))).toBe(false);
     expect(left).not.toContain(basename(orphan));
     expect(left).not.toContain('gone.docs.json');
     expect(await sink.writtenDocs()).toEqual(new Set(docs.map((d) => originKey(d.origin))));
@@ -265,7 +267,7 @@ describe('ParquetShardSink', () => {
     await sink.close();
     expect(durable).toEqual([originKey(kept)]);
     expect(sink.shards().map((s) => s.partition)).toEqual([kept.partition]);
-    expect((await readdir(join(out, 'shards'))).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(await readdir(join(out, '_gemflow', 'tmp'))).toEqual([]);
     const reopened = new ParquetShardSink(sinkConfig(out));
     await reopened.open();
     expect(await reopened.writtenDocs()).toEqual(new Set([originKey(kept)]));
@@ -306,10 +308,10 @@ describe('ParquetShardSink', () => {
     const out = await dir('fail');
     const sink = new ParquetShardSink(sinkConfig(out, { maxRows: 2 }));
     await sink.open();
-    // Replace the shards directory with a file: creating the next shard fails.
+    // Replace the temp directory with a file: creating the next shard fails.
     const { rm } = await import('node:fs/promises');
-    await rm(join(out, 'shards'), { recursive: true });
-    await writeFile(join(out, 'shards'), 'not a directory');
+    await rm(join(out, '_gemflow', 'tmp'), { recursive: true });
+    await writeFile(join(out, '_gemflow', 'tmp'), 'not a directory');
     const o = fileOrigin('/data/x.jsonl', 0);
     await expect(sink.writeDoc(o, docRows(o, 1))).rejects.toMatchObject({ code: 'sink_write_failed' });
     await expect(sink.writeDoc(o, docRows(o, 1))).rejects.toMatchObject({ code: 'sink_write_failed' });

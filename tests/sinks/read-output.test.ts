@@ -23,13 +23,13 @@ describe('readOutputSummary', () => {
     for (const o of origins) await sink.writeDoc(o, docRows(o, 3));
     await sink.close();
 
-    const dl = new FileDeadLetterSink(join(t.dir, 'dead-letters.jsonl'));
+    const dl = new FileDeadLetterSink(join(t.dir, '_gemflow', 'dead-letters.jsonl'));
     for (const [i, code] of ['bad_json', 'bad_json', 'record_too_large'].entries()) {
       await dl.write({ origin: fileOrigin('/in/a.jsonl', 100 + i), stage: 'decode', code, message: 'm', raw: 'r' });
     }
     await dl.write({ origin: kafkaOrigin('web', 2, 99), stage: 'extract', code: 'llm_exhausted', message: 'm', raw: 'r' });
     await dl.close();
-    await writeFile(join(t.dir, 'dead-letters.jsonl'), '{"code":"cut', { flag: 'a' }); // torn last line
+    await writeFile(join(t.dir, '_gemflow', 'dead-letters.jsonl'), '{"code":"cut', { flag: 'a' }); // torn last line
 
     const shards = sink.shards();
     await writeManifest(t.dir, {
@@ -42,7 +42,7 @@ describe('readOutputSummary', () => {
         trajectories: { generated: 51, written: 51, rejected: {}, dropped: {} },
       },
       tokens: { extract: { promptTokens: 12345, completionTokens: 678 } },
-      shards: [...shards, { ...shards[0]!, path: join(t.dir, 'shards', 'vanished.parquet') }],
+      shards: [...shards, { ...shards[0]!, path: join(t.dir, 'data', 'vanished.parquet') }],
       statsSummary: {},
       simulated: true,
     });
@@ -52,7 +52,7 @@ describe('readOutputSummary', () => {
     expect(s.shards.map((x) => x.path).sort()).toEqual(shards.map((x) => x.path).sort());
     expect(s.deadLetters).toMatchObject({ total: 4, byCode: { bad_json: 2, record_too_large: 1, llm_exhausted: 1 }, byStage: { decode: 3, extract: 1 }, malformedLines: 1 });
     expect(s.manifest?.tokens.extract?.promptTokens).toBe(12345);
-    expect(s.problems).toEqual({ missingShards: [join(t.dir, 'shards', 'vanished.parquet')], orphanIndexes: [], unindexedParquet: [], tmpFiles: [], unreadableIndexes: [], unreadableRuns: [] });
+    expect(s.problems).toEqual({ missingShards: [join(t.dir, 'data', 'vanished.parquet')], orphanIndexes: [], unindexedData: [], tmpFiles: [], unreadableIndexes: [], unreadableRuns: [] });
 
     const text = formatOutputSummary(s);
     expect(text).toContain('documents    received 21, written 17');
@@ -71,20 +71,20 @@ describe('readOutputSummary', () => {
     const o = fileOrigin('/in/a.jsonl', 0);
     await sink.writeDoc(o, docRows(o, 2));
     await sink.flush();
-    await writeFile(join(t.dir, 'shards', 'x.parquet.tmp'), '');
-    await writeFile(join(t.dir, 'shards', 'y.docs.json'), '{}');
-    await writeFile(join(t.dir, 'shards', 'z.parquet'), '');
+    await writeFile(join(t.dir, '_gemflow', 'tmp', 'x.parquet.tmp'), '');
+    await writeFile(join(t.dir, '_gemflow', 'index', 'y.docs.json'), '{}');
+    await writeFile(join(t.dir, 'data', 'z.parquet'), '');
     const s = await readOutputSummary(t.dir);
     expect(s.manifest).toBeNull();
     expect(s.deadLetters).toBeNull();
     expect(s.totals).toMatchObject({ shards: 1, docs: 1, rows: 2 });
     expect(s.problems).toMatchObject({
-      orphanIndexes: [join(t.dir, 'shards', 'y.docs.json')],
-      unindexedParquet: [join(t.dir, 'shards', 'z.parquet')],
-      tmpFiles: [join(t.dir, 'shards', 'x.parquet.tmp')],
+      orphanIndexes: [join(t.dir, '_gemflow', 'index', 'y.docs.json')],
+      unindexedData: [join(t.dir, 'data', 'z.parquet')],
+      tmpFiles: [join(t.dir, '_gemflow', 'tmp', 'x.parquet.tmp')],
     });
     const text = formatOutputSummary(s);
-    expect(text).toContain('no manifest.json');
+    expect(text).toContain('no manifest');
     expect(text).toContain('unfinished write');
     await sink.close();
   });
@@ -117,7 +117,7 @@ describe('readOutputSummary', () => {
   it('counts a dead letter whose document a later run wrote as resolved, not current', async () => {
     const t = await tempDir('summary-resolved');
     cleanup = t.cleanup;
-    const dl = new FileDeadLetterSink(join(t.dir, 'dead-letters.jsonl'));
+    const dl = new FileDeadLetterSink(join(t.dir, '_gemflow', 'dead-letters.jsonl'));
     await dl.write({ origin: fileOrigin('/in/a.jsonl', 0), stage: 'extract', code: 'llm_invalid', message: 'm', raw: 'r', documentId: 'doc-0' });
     await dl.write({ origin: fileOrigin('/in/old.jsonl', 7), stage: 'extract', code: 'llm_invalid', message: 'm', raw: 'r', documentId: 'doc-/in/a.jsonl-1' });
     await dl.write({ origin: fileOrigin('/in/a.jsonl', 5), stage: 'decode', code: 'bad_json', message: 'm', raw: 'r' });
