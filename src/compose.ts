@@ -39,10 +39,11 @@ import { judgeStep } from '../operators/judge/step.js';
 import { synthesizeStep } from '../operators/synthesize/step.js';
 import { validateStep } from '../operators/validate/step.js';
 import { statsStep } from '../operators/stats/step.js';
+import { keepSourcesStep } from '../operators/keep-sources/step.js';
 import { summarizeStats } from '../operators/stats/index.js';
 
 /** The built-in step types. */
-export const BUILTIN_STEP_TYPES = [relevanceStep, relevanceLlmStep, dedupeDocumentsStep, extractStep, groundStep, refineStep, judgeStep, synthesizeStep, validateStep, dedupeTrajectoriesStep, statsStep];
+export const BUILTIN_STEP_TYPES = [relevanceStep, relevanceLlmStep, dedupeDocumentsStep, extractStep, groundStep, refineStep, judgeStep, synthesizeStep, validateStep, dedupeTrajectoriesStep, keepSourcesStep, statsStep];
 
 export function stepRegistry(): StepRegistry {
   return new StepRegistry(BUILTIN_STEP_TYPES);
