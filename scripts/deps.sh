@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Everything the test suite runs besides Node packages, fetched or built once and cached (git-ignored):
 #
-#   deps.sh fetch [kafka] [minio] [k8s]   fetch what is missing (all three by default); idempotent
+#   deps.sh fetch [kafka] [minio] [k8s] [bfcl]   fetch what is missing (all by default); idempotent
 #   deps.sh status                        what is cached, what is missing (exit 1 when something is)
 #
 #   kafka  Apache Kafka broker jars, Maven Central (mvn)  -> scripts/kafka/lib (+ ~/.m2)     ~15 s cold
 #   minio  MinIO server, built from the Go module proxy   -> .cache/minio/bin                ~4 min cold
 #   k8s    kustomize + kubeconform (Go module proxy), Kubernetes JSON schemas (PyPI)
 #                                                          -> .cache/k8s                      ~30 s cold
+#   bfcl   BFCL multi-turn data of bfcl-eval (PyPI), for decontamination tests -> .cache/bfcl/data  ~3 s cold
 #
 # The vitest global setup (tests/global-setup.ts) runs `deps.sh fetch` before any test, so `npm test` on a
 # fresh clone fetches what it needs; with everything cached this takes well under a second. Each item
@@ -21,7 +22,7 @@ mkdir -p .cache
 
 say() { echo "deps: $*" >&2; }
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # Says whether a registry answers at all, to tell "unreachable" from "the build failed".
 # (Cold-cache times above: measured on the project's 2-core machine, 2026-12, with empty Go / Maven caches.)
@@ -44,6 +45,7 @@ go_proxy_url() {
 kafka_cached() { [[ -f scripts/kafka/lib/.complete ]]; }
 minio_cached() { bash scripts/minio/minio.sh fetched; }
 k8s_cached() { bash scripts/k8s/tools.sh fetched; }
+bfcl_cached() { bash scripts/bfcl/fetch.sh fetched; }
 
 need() { # tool why
   command -v "$1" >/dev/null || { say "ERROR: '$1' is not installed; it is needed $2"; exit 1; }
@@ -77,6 +79,12 @@ fetch_one() { # item
         return 1
       }
       ;;
+    bfcl)
+      bfcl_cached && return 0
+      need python3 "once, to fetch the BFCL multi-turn data from PyPI (pip download)"
+      say "bfcl: fetching the bfcl-eval wheel from PyPI and extracting its multi-turn data (a few seconds) ..."
+      bash scripts/bfcl/fetch.sh fetch || { say "ERROR: fetching bfcl-eval failed"; probe "PyPI" "https://pypi.org/simple/bfcl-eval/"; return 1; }
+      ;;
     *) usage ;;
   esac
   say "$item: ready in $((SECONDS - started)) s"
@@ -84,7 +92,7 @@ fetch_one() { # item
 
 status() {
   local missing=0 item
-  for item in kafka minio k8s; do
+  for item in kafka minio k8s bfcl; do
     if "${item}_cached"; then say "$item: cached"; else say "$item: MISSING"; missing=1; fi
   done
   return $missing
@@ -96,10 +104,10 @@ shift
 case "$CMD" in
   fetch)
     items=("$@")
-    ((${#items[@]})) || items=(kafka minio k8s)
+    ((${#items[@]})) || items=(kafka minio k8s bfcl)
     todo=()
     for item in "${items[@]}"; do
-      [[ "$item" == kafka || "$item" == minio || "$item" == k8s ]] || usage
+      [[ "$item" == kafka || "$item" == minio || "$item" == k8s || "$item" == bfcl ]] || usage
       "${item}_cached" || todo+=("$item")
     done
     if ((${#todo[@]} == 0)); then say "${items[*]}: cached"; exit 0; fi
