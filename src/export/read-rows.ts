@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { readdir } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RecordBatchReader } from 'apache-arrow';
+import { RecordBatchReader, Vector } from 'apache-arrow';
 import { GemflowError } from '../errors.js';
 
 /**
@@ -112,9 +112,8 @@ export function plain(v: unknown): unknown {
   if (v instanceof Date) return v.toISOString();
   if (Array.isArray(v)) return v.map(plain);
   if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number | bigint>, plain);
-  const o = v as Record<string | symbol, unknown> & { toArray?: unknown; toJSON?: () => unknown };
-  // An Arrow Vector (list column) is iterable; a StructRow / Row has toJSON.
-  if (typeof o.toArray === 'function' && typeof (o as unknown as Iterable<unknown>)[Symbol.iterator] === 'function') return Array.from(o as unknown as Iterable<unknown>, plain);
+  if (v instanceof Vector) return Array.from(v as Iterable<unknown>, plain); // a list column's value
+  const o = v as Record<string, unknown> & { toJSON?: () => unknown }; // a StructRow has toJSON
   const src = typeof o.toJSON === 'function' ? (o.toJSON() as Record<string, unknown>) : (o as Record<string, unknown>);
   if (src !== o) return plain(src);
   const keys = Object.keys(src);
