@@ -10,12 +10,13 @@ Usage:
                                              (local input paths must match files; s3:// is not checked)
   gemflow schema                             print the pipeline file's JSON Schema (for editors)
   gemflow stats <output dir>                 summarise shards, manifest and dead letters
-  gemflow export <output dir> --format F --out DIR [--template FILE] [--min-complexity X]
-                [--max-complexity X] [--judge pass] [--validation 0.05] [--seed S] [--max-workflows 3]
-                                             write the rows for a fine-tuning tool: F = openai | sharegpt
-                                             (+ LLaMA-Factory dataset_info.json) | hermes | template (a chat
-                                             template from tokenizer_config.json / .jinja) | synthesizer
-                                             (synthesize-mode prompt -> answer pairs); split by document
+  gemflow export <output dir> --format F --out DIR
+                                             write the rows for a fine-tuning tool, streaming: F = openai |
+                                             sharegpt (+ LLaMA-Factory dataset_info.json) | hermes |
+                                             template (--template tokenizer_config.json or .jinja) |
+                                             synthesizer (synthesize-mode prompt -> answer pairs);
+                                             --min-complexity X --max-complexity X --judge pass
+                                             --validation 0.05 --seed S (split by document)
   gemflow produce <file> --topic T --brokers H:P[,H:P] [--partitions N] [--id-field id]
                                              load a JSONL / JSONL.gz / Parquet corpus into a Kafka topic
   gemflow relevance train|eval ...          fit the relevance classifier from labelled JSONL; measure one
