@@ -16,7 +16,7 @@ Usage:
                                              template (--template tokenizer_config.json or .jinja) |
                                              synthesizer (synthesize-mode prompt -> answer pairs);
                                              --min-complexity X --max-complexity X --judge pass
-                                             --validation 0.05 --seed S (split by document)
+                                             --validation 0.05 --seed S (split by document) --parquet
   gemflow produce <file> --topic T --brokers H:P[,H:P] [--partitions N] [--id-field id]
                                              load a JSONL / JSONL.gz / Parquet corpus into a Kafka topic
   gemflow relevance train|eval ...          fit the relevance classifier from labelled JSONL; measure one

@@ -20,6 +20,7 @@ export async function runExportCli(args: string[]): Promise<number> {
       name: { type: 'string' },
       'max-workflows': { type: 'string' },
       sources: { type: 'string' },
+      parquet: { type: 'boolean', default: false },
     },
   });
   const output = positionals[0];
@@ -46,6 +47,7 @@ export async function runExportCli(args: string[]): Promise<number> {
     name: values.name,
     maxWorkflows: num('max-workflows', values['max-workflows']),
     sources: values.sources,
+    parquet: values.parquet,
   };
   const result = await runExport(opts);
   process.stdout.write(formatExportResult(opts, result) + '\n');

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { GemflowError } from '../errors.js';
 import { chatMessagesOf, chatToolsOf, jsonColumn } from './chat-rows.js';
@@ -35,6 +36,8 @@ export interface ExportOptions {
   /** synthesizer: the synthesize step's maxWorkflows (default 3, the step's default) and the sources file. */
   maxWorkflows?: number;
   sources?: string;
+  /** Also write `<split>.parquet` (sharegpt, hermes, template, synthesizer: nested columns as the JSONL's). */
+  parquet?: boolean;
   signal?: AbortSignal;
 }
 
@@ -54,7 +57,7 @@ export interface ExportResult {
 /**
  * `gemflow export`: streams an output's rows (src/export/read-rows.ts), filters them, converts each to
  * the format and appends it to `<outDir>/train.jsonl` (and `validation.jsonl`), one row in memory at a
- * time (synthesizer: one document's rows). Files are written under a temporary name and renamed at
+ * time (synthesizer: one document's rows), and `<split>.parquet` too with `parquet`. Files are written under a temporary name and renamed at
  * the end, so an interrupted export leaves no half file under the final name.
  * Books: read = written rows + filtered + skipped (synthesizer: counted in rows too).
  */
@@ -67,7 +70,9 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
   await mkdir(o.outDir, { recursive: true });
   const res: ExportResult = { read: 0, written: { train: 0, validation: 0 }, filtered: {}, skipped: {}, skipMessages: {}, files: [] };
   const splits = validation > 0 ? (['train', 'validation'] as const) : (['train'] as const);
-  const writers = new Map(splits.map((s) => [s, new JsonlWriter(join(o.outDir, `${s}.jsonl`))]));
+  const pq = o.parquet ? PARQUET_SCHEMAS[o.format] : undefined;
+  if (o.parquet && !pq) throw new GemflowError('usage', `--parquet: OpenAI fine-tuning takes JSONL only; parquet is written for ${Object.keys(PARQUET_SCHEMAS).join(', ')}`);
+  const writers = new Map(splits.map((s) => [s, new SplitWriter(join(o.outDir, s), pq)]));
   const count = (t: Record<string, number>, k: string, n = 1) => (t[k] = (t[k] ?? 0) + n);
   const skip = (reason: string, message: string | undefined, rows: number) => {
     count(res.skipped, reason, rows);
@@ -125,7 +130,7 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
       else await write(row.documentId, c.record);
     }
     await flushGroup();
-    for (const [s, w] of writers) res.files.push(await w.finish(res.written[s] > 0 || s === 'train'));
+    for (const [s, w] of writers) res.files.push(...(await w.finish(res.written[s] > 0 || s === 'train')));
     res.files = res.files.filter((f) => f !== '');
     if (o.format === 'sharegpt') {
       const name = o.name ?? 'gemflow';
@@ -231,6 +236,59 @@ class JsonlWriter {
   async abort(): Promise<void> {
     this.#out?.destroy();
     await rm(this.#tmp, { force: true });
+  }
+}
+
+const UTF8 = { type: 'UTF8', compression: 'SNAPPY' } as const;
+const turns = (a: string, b: string) => ({ repeated: true, fields: { [a]: UTF8, [b]: UTF8 } });
+/** Parquet schemas (parquetjs-lite) of the formats whose records have a fixed shape. */
+const PARQUET_SCHEMAS: Partial<Record<ExportFormat, Record<string, unknown>>> = {
+  sharegpt: { conversations: turns('from', 'value'), system: UTF8, tools: UTF8 },
+  hermes: { id: UTF8, conversations: turns('from', 'value'), tools: UTF8 },
+  template: { text: UTF8, trajectory_id: UTF8, document_id: UTF8 },
+  synthesizer: { messages: turns('role', 'content'), document_id: UTF8, trajectory_ids: { ...UTF8, repeated: true }, prompt_version: UTF8 },
+};
+
+interface ParquetRowWriter {
+  appendRow(r: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
+}
+const parquetLib = createRequire(import.meta.url)('parquetjs-lite') as {
+  ParquetSchema: new (f: Record<string, unknown>) => unknown;
+  ParquetWriter: { openFile(schema: unknown, path: string, opts?: { rowGroupSize?: number }): Promise<ParquetRowWriter> };
+};
+
+/** One split's files: `<base>.jsonl`, and `<base>.parquet` (1,000-row row groups) when a schema is given. */
+class SplitWriter {
+  readonly #jsonl: JsonlWriter;
+  #pq?: ParquetRowWriter;
+  constructor(
+    readonly base: string,
+    readonly schema?: Record<string, unknown>,
+  ) {
+    this.#jsonl = new JsonlWriter(`${base}.jsonl`);
+  }
+  async write(record: Record<string, unknown>): Promise<void> {
+    await this.#jsonl.write(record);
+    if (!this.schema) return;
+    this.#pq ??= await parquetLib.ParquetWriter.openFile(new parquetLib.ParquetSchema(this.schema), `${this.base}.parquet.tmp`, { rowGroupSize: 1000 });
+    await this.#pq.appendRow(record);
+  }
+  async finish(keep: boolean): Promise<string[]> {
+    const files = [await this.#jsonl.finish(keep)].filter((f) => f !== '');
+    if (this.#pq) {
+      await this.#pq.close();
+      if (keep) {
+        await rename(`${this.base}.parquet.tmp`, `${this.base}.parquet`);
+        files.push(`${this.base}.parquet`);
+      } else await rm(`${this.base}.parquet.tmp`, { force: true });
+    }
+    return files;
+  }
+  async abort(): Promise<void> {
+    await this.#jsonl.abort();
+    await this.#pq?.close().catch(() => undefined);
+    await rm(`${this.base}.parquet.tmp`, { force: true });
   }
 }
 

@@ -11,6 +11,7 @@ import { readRows, type RowRecord } from '../../src/export/read-rows.js';
 import type { ChatMessage } from '../../src/llm/types.js';
 import type { DocumentItem, StepContext } from '../../src/steps/step.js';
 import { CORPUS, runCli, tempDir, writePipeline } from '../e2e/harness.js';
+import { duck, sqlString } from '../sinks/fixtures.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const jsonl = async (p: string) => (await readFile(p, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -168,6 +169,26 @@ describe('gemflow export', () => {
     }
     expect(total).toBe(rows.length);
     expect(res.written.train + res.written.validation).toBe(rows.length);
+  });
+
+  it('--parquet: the same records as nested columns, read back by DuckDB (sharegpt, synthesizer)', async () => {
+    for (const format of ['sharegpt', 'synthesizer'] as const) {
+      const dest = join(dir, `pq-${format}`);
+      const r = await runCli(['export', out, '--format', format, '--out', dest, '--parquet']);
+      expect(r.code, r.stderr).toBe(0);
+      const recs = await jsonl(join(dest, 'train.jsonl'));
+      const db = await duck();
+      try {
+        const col = format === 'sharegpt' ? 'conversations' : 'messages';
+        const got = await db.all(`SELECT ${col} AS c FROM read_parquet(${sqlString(join(dest, 'train.parquet'))})`);
+        expect(got.map((g) => g.c)).toEqual(recs.map((x) => x[col]));
+      } finally {
+        db.close();
+      }
+    }
+    const bad = await runCli(['export', out, '--format', 'openai', '--out', join(dir, 'pq-openai'), '--parquet']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('JSONL only');
   });
 
   it('hermes: <tools>, <tool_call> and <tool_response> blocks of valid JSON', async () => {
