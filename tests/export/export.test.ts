@@ -7,6 +7,8 @@ import { synthesizeStage } from '../../operators/synthesize/index.js';
 import { SynthesizeOutput } from '../../operators/synthesize/schema.js';
 import { chatMessagesOf, chatToolsOf } from '../../src/export/chat-rows.js';
 import { judgePassed, runExport } from '../../src/export/export.js';
+import { toHermes, toOpenAi, toShareGpt } from '../../src/export/formats.js';
+import { toChatMessages, toChatTools } from '../../src/chat-format.js';
 import { readRows, type RowRecord } from '../../src/export/read-rows.js';
 import type { ChatMessage } from '../../src/llm/types.js';
 import type { DocumentItem, StepContext } from '../../src/steps/step.js';
@@ -287,6 +289,36 @@ describe('gemflow export', () => {
       const mine = rows.filter((r) => r.document_id === pair.document_id);
       expect(answer.items.map((i) => i.trajectory.messages.length)).toEqual(mine.slice(0, 3).map((r) => chatMessagesOf(r.messages).length));
     }
+  });
+
+  it('parallel calls, text beside calls and tool replies in every format', () => {
+    const messages = toChatMessages([
+      { role: 'system', content: 'policy' },
+      { role: 'user', content: 'check orders 1 and 2' },
+      { role: 'assistant', content: 'Checking both.', toolCalls: [{ id: 'a', name: 'get_order', arguments: { id: 1 } }, { id: 'b', name: 'get_order', arguments: { id: 2 } }] },
+      { role: 'tool', content: '{"id":1}', toolCallId: 'a', name: 'get_order' },
+      { role: 'tool', content: 'not found', toolCallId: 'b', name: 'get_order' },
+      { role: 'assistant', content: 'Order 1 is there; order 2 is not.' },
+    ]);
+    const row = { trajectoryId: 't', documentId: 'd', messages, tools: toChatTools([{ name: 'get_order', description: 'reads an order', parameters: { type: 'object', properties: { id: { type: 'integer' } } } }]) };
+    const sg = toShareGpt(row);
+    if (!('record' in sg)) throw new Error('skipped');
+    expect(checkShareGpt(sg.record)).toEqual([]);
+    expect(sg.record.conversations).toEqual([
+      { from: 'human', value: 'check orders 1 and 2' },
+      { from: 'function_call', value: JSON.stringify([{ name: 'get_order', arguments: { id: 1 } }, { name: 'get_order', arguments: { id: 2 } }]) },
+      { from: 'observation', value: JSON.stringify(['{"id":1}', 'not found']) },
+      { from: 'gpt', value: 'Order 1 is there; order 2 is not.' },
+    ]);
+    const h = toHermes(row);
+    if (!('record' in h)) throw new Error('skipped');
+    expect(checkHermes(h.record)).toEqual([]);
+    const turns = h.record.conversations as Array<{ from: string; value: string }>;
+    expect(turns[2]!.value.startsWith('Checking both.\n<tool_call>')).toBe(true);
+    expect(turns[3]!.value.match(/<tool_response>/g)).toHaveLength(2);
+    const oa = toOpenAi(row);
+    if (!('record' in oa)) throw new Error('skipped');
+    expect(checkOpenAi(oa.record)).toEqual([]);
   });
 
   it('says clearly what is missing: no rows, no sources, no template', async () => {
