@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the test suite runs besides Node packages, fetched or built once and cached (git-ignored):
 #
-#   deps.sh fetch [kafka] [minio] [k8s] [python]   fetch what is missing (all by default); idempotent
+#   deps.sh fetch [kafka] [minio] [k8s] [python] [bfcl]   fetch what is missing (all by default); idempotent
 #   deps.sh status                        what is cached, what is missing (exit 1 when something is)
 #
 #   kafka  Apache Kafka broker jars, Maven Central (mvn)  -> scripts/kafka/lib (+ ~/.m2)     ~15 s cold
@@ -10,6 +10,7 @@
 #                                                          -> .cache/k8s                      ~30 s cold
 #   python a venv with pyarrow + datasets (PyPI), the readers of the output-directory tests
 #                                                          -> .cache/python                   ~25 s cold
+#   bfcl   BFCL multi-turn data of bfcl-eval (PyPI), for decontamination tests -> .cache/bfcl/data  ~3 s cold
 #
 # The vitest global setup (tests/global-setup.ts) runs `deps.sh fetch` before any test, so `npm test` on a
 # fresh clone fetches what it needs; with everything cached this takes well under a second. Each item
@@ -47,6 +48,7 @@ kafka_cached() { [[ -f scripts/kafka/lib/.complete ]]; }
 minio_cached() { bash scripts/minio/minio.sh fetched; }
 k8s_cached() { bash scripts/k8s/tools.sh fetched; }
 python_cached() { bash scripts/python/venv.sh fetched; }
+bfcl_cached() { bash scripts/bfcl/fetch.sh fetched; }
 
 need() { # tool why
   command -v "$1" >/dev/null || { say "ERROR: '$1' is not installed; it is needed $2"; exit 1; }
@@ -86,6 +88,12 @@ fetch_one() { # item
       say "python: creating a venv with pyarrow and datasets from PyPI (about 25 s cold) ..."
       bash scripts/python/venv.sh fetch || { say "ERROR: installing pyarrow / datasets failed"; probe "PyPI" "https://pypi.org/simple/pyarrow/"; return 1; }
       ;;
+    bfcl)
+      bfcl_cached && return 0
+      need python3 "once, to fetch the BFCL multi-turn data from PyPI (pip download)"
+      say "bfcl: fetching the bfcl-eval wheel from PyPI and extracting its multi-turn data (a few seconds) ..."
+      bash scripts/bfcl/fetch.sh fetch || { say "ERROR: fetching bfcl-eval failed"; probe "PyPI" "https://pypi.org/simple/bfcl-eval/"; return 1; }
+      ;;
     *) usage ;;
   esac
   say "$item: ready in $((SECONDS - started)) s"
@@ -93,7 +101,7 @@ fetch_one() { # item
 
 status() {
   local missing=0 item
-  for item in kafka minio k8s python; do
+  for item in kafka minio k8s python bfcl; do
     if "${item}_cached"; then say "$item: cached"; else say "$item: MISSING"; missing=1; fi
   done
   return $missing
@@ -105,10 +113,10 @@ shift
 case "$CMD" in
   fetch)
     items=("$@")
-    ((${#items[@]})) || items=(kafka minio k8s python)
+    ((${#items[@]})) || items=(kafka minio k8s python bfcl)
     todo=()
     for item in "${items[@]}"; do
-      [[ "$item" == kafka || "$item" == minio || "$item" == k8s || "$item" == python ]] || usage
+      [[ "$item" == kafka || "$item" == minio || "$item" == k8s || "$item" == python || "$item" == bfcl ]] || usage
       "${item}_cached" || todo+=("$item")
     done
     if ((${#todo[@]} == 0)); then say "${items[*]}: cached"; exit 0; fi

@@ -10,6 +10,13 @@ Usage:
                                              (local input paths must match files; s3:// is not checked)
   gemflow schema                             print the pipeline file's JSON Schema (for editors)
   gemflow stats <output dir>                 summarise shards, manifest and dead letters
+  gemflow export <output dir> --format F --out DIR
+                                             write the rows for a fine-tuning tool, streaming: F = openai |
+                                             sharegpt (+ LLaMA-Factory dataset_info.json) | hermes |
+                                             template (--template tokenizer_config.json or .jinja) |
+                                             synthesizer (synthesize-mode prompt -> answer pairs);
+                                             --min-complexity X --max-complexity X --judge pass
+                                             --validation 0.05 --seed S (split by document) --parquet
   gemflow produce <file> --topic T --brokers H:P[,H:P] [--partitions N] [--id-field id]
                                              load a JSONL / JSONL.gz / Parquet corpus into a Kafka topic
   gemflow relevance train|eval ...          fit the relevance classifier from labelled JSONL; measure one
@@ -75,6 +82,10 @@ export async function main(argv: string[]): Promise<number> {
         const { readOutputSummary, formatOutputSummary } = await import('./sinks/read-output.js');
         process.stdout.write(formatOutputSummary(await readOutputSummary(positionals[0])) + '\n');
         return 0;
+      }
+      case 'export': {
+        const { runExportCli } = await import('./export/command.js');
+        return await runExportCli(rest);
       }
       case 'produce': {
         const { values, positionals } = parseArgs({

@@ -40,10 +40,12 @@ import { judgeStep } from '../operators/judge/step.js';
 import { synthesizeStep } from '../operators/synthesize/step.js';
 import { validateStep } from '../operators/validate/step.js';
 import { statsStep } from '../operators/stats/step.js';
+import { keepSourcesStep } from '../operators/keep-sources/step.js';
+import { decontaminateStep } from '../operators/decontaminate/step.js';
 import { summarizeStats } from '../operators/stats/index.js';
 
 /** The built-in step types. */
-export const BUILTIN_STEP_TYPES = [relevanceStep, relevanceLlmStep, dedupeDocumentsStep, extractStep, groundStep, refineStep, judgeStep, synthesizeStep, validateStep, dedupeTrajectoriesStep, statsStep];
+export const BUILTIN_STEP_TYPES = [relevanceStep, relevanceLlmStep, dedupeDocumentsStep, extractStep, groundStep, refineStep, judgeStep, synthesizeStep, validateStep, dedupeTrajectoriesStep, decontaminateStep, keepSourcesStep, statsStep];
 
 export function stepRegistry(): StepRegistry {
   return new StepRegistry(BUILTIN_STEP_TYPES);
@@ -54,7 +56,7 @@ export function stepRegistry(): StepRegistry {
  * (relevance, dedupe, stages, llm.mode), their paths kept for messages.
  */
 /** What the step list is built from: `steps:`, or the older keys of GEM's default list. */
-export type StepSource = Pick<PipelineConfig, 'steps' | 'relevance' | 'dedupe' | 'stages'> & { llm: Pick<PipelineConfig['llm'], 'mode'> };
+export type StepSource = Pick<PipelineConfig, 'steps' | 'relevance' | 'dedupe' | 'stages' | 'decontaminate'> & { llm: Pick<PipelineConfig['llm'], 'mode'> };
 
 export function stepSpecs(config: StepSource): { specs: StepSpec[]; paths: string[] } {
   if (config.steps) return { specs: config.steps as StepSpec[], paths: config.steps.map((_, i) => `steps[${i}]`) };
@@ -82,6 +84,7 @@ export function stepSpecs(config: StepSource): { specs: StepSpec[]; paths: strin
   if (on(st.judge, false)) add('judge', 'judge', without(st.judge), 'stages.judge');
   add('validate', 'validate', undefined, 'validate');
   add('dedupe_trajectories', 'dedupe-trajectories', undefined, 'dedupe_trajectories');
+  if (config.decontaminate) add('decontaminate', 'decontaminate', config.decontaminate, 'decontaminate');
   add('stats', 'stats', undefined, 'stats');
   return { specs, paths };
 }
@@ -99,11 +102,13 @@ export const checkSteps: StepChecker = async (raw, baseDir) => {
   if (steps?.some((s) => typeof s.id !== 'string' || typeof s.type !== 'string')) return [];
   if (r.relevance !== undefined && !obj(r.relevance)) return [];
   if (r.dedupe !== undefined && !obj(r.dedupe)) return [];
+  if (r.decontaminate !== undefined && !obj(r.decontaminate)) return [];
   const stages = obj(r.stages);
   const { specs, paths } = stepSpecs({
     steps: steps?.map((s) => (typeof s.module === 'string' ? { ...s, module: resolve(baseDir, s.module) } : s)),
     relevance: obj(r.relevance),
     dedupe: obj(r.dedupe),
+    decontaminate: obj(r.decontaminate),
     stages: stages && Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, obj(v)])),
     llm: { mode: llm?.mode === 'synthesize' ? 'synthesize' : 'staged' },
   } as StepSource);

@@ -290,6 +290,8 @@ export const PipelineConfig = z.strictObject({
   dedupe: StepBlock.optional(),
   llm: LlmConfig.default(() => LlmConfig.parse({})),
   stages: StagesConfig.optional(),
+  /** The default list's decontamination step, placed before stats when set (keys of step type decontaminate). */
+  decontaminate: StepBlock.optional(),
   sink: SinkConfig.default(() => SinkConfig.parse({})),
   /** Object storage settings, used when sink.dir or a source path is an s3:// URL. */
   s3: S3Config.default(() => S3Config.parse({})),
@@ -313,6 +315,7 @@ export const PipelineConfig = z.strictObject({
     [c.relevance, ['relevance'], 'on the step of type relevance in steps'],
     [c.dedupe, ['dedupe'], 'on the step of type dedupe-documents in steps'],
     [c.stages, ['stages'], 'on each step in steps (e.g. { id: extract, type: extract, maxWorkflows: 3 })'],
+    [c.decontaminate, ['decontaminate'], 'on a step of type decontaminate in steps, before stats'],
     [c.llm.mode, ['llm', 'mode'], 'by listing the steps (synthesize instead of extract, ground, refine)'],
   ];
   for (const [v, path, where] of moved) {

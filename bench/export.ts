@@ -1,0 +1,166 @@
+/**
+ * Export and decontamination CPU, measured on rows of a real gemflow output (default out/demo:
+ * `npm run demo`), replicated into a large output so the figures are per-row costs, not start-up.
+ *
+ *   node dist/bench/export.js [output dir] [--rows 50000] [--out bench/results/export.md]
+ *
+ * Export: every format but synthesizer (it needs a run's kept sources) over the replicated output;
+ * rows per CPU-second (user + system of this process: "per core"), wall time and peak RSS.
+ * Decontamination: the step's index over the full BFCL multi-turn set (.cache/bfcl/data, from
+ * scripts/bfcl/fetch.sh), then each trajectory's check (hashing its user and assistant text, one
+ * probe per 13-gram, the tool-set probe): CPU per trajectory.
+ */
+import { createRequire } from 'node:module';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Float64, Int32, Table, Utf8, type Vector, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { buildIndex, DecontaminateConfig } from '../operators/decontaminate/step.js';
+import { chatMessagesOf, chatToolsOf } from '../src/export/chat-rows.js';
+import { runExport, type ExportFormat } from '../src/export/export.js';
+import { readRows, type RowRecord } from '../src/export/read-rows.js';
+import { OUTPUT_COLUMNS } from '../src/sinks/output-columns.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const parquet = createRequire(import.meta.url)('parquetjs-lite') as {
+  ParquetSchema: new (f: Record<string, unknown>) => unknown;
+  ParquetWriter: { openFile(schema: unknown, path: string, opts?: { rowGroupSize?: number }): Promise<{ appendRow(r: Record<string, unknown>): Promise<void>; close(): Promise<void> }> };
+};
+
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** Writes `n` rows (the source rows over and over, ids made unique) as 10,000-row Parquet shards. */
+export async function replicate(src: RowRecord[], n: number, dir: string): Promise<void> {
+  await mkdir(join(dir, 'shards'), { recursive: true });
+  const fields: Record<string, unknown> = {};
+  for (const c of OUTPUT_COLUMNS) fields[c.name] = { type: c.type, compression: 'SNAPPY', ...(c.json && { statistics: false }) };
+  const schema = new parquet.ParquetSchema(fields);
+  for (let shard = 0; shard * 10_000 < n; shard++) {
+    const w = await parquet.ParquetWriter.openFile(schema, join(dir, 'shards', `bench-${String(shard).padStart(4, '0')}.parquet`), { rowGroupSize: 1000 });
+    for (let i = shard * 10_000; i < Math.min(n, (shard + 1) * 10_000); i++) {
+      const r = src[i % src.length]!;
+      await w.appendRow({ ...r, trajectory_id: `${String(r.trajectory_id)}-${i}`, document_id: `${String(r.document_id)}-${Math.floor(i / src.length)}` });
+    }
+    await w.close();
+  }
+}
+
+/** The same rows as Arrow IPC files under data/ (the dataset layout), 10,000 rows per file. */
+export async function replicateArrow(src: RowRecord[], n: number, dir: string): Promise<void> {
+  await mkdir(join(dir, 'data'), { recursive: true });
+  for (let file = 0; file * 10_000 < n; file++) {
+    const rows: RowRecord[] = [];
+    for (let i = file * 10_000; i < Math.min(n, (file + 1) * 10_000); i++) {
+      const r = src[i % src.length]!;
+      rows.push({ ...r, trajectory_id: `${String(r.trajectory_id)}-${i}`, document_id: `${String(r.document_id)}-${Math.floor(i / src.length)}` });
+    }
+    const cols: Record<string, Vector> = {};
+    for (const c of OUTPUT_COLUMNS) cols[c.name] = vectorFromArray(rows.map((r) => r[c.name]), c.type === 'UTF8' ? new Utf8() : c.type === 'INT32' ? new Int32() : new Float64());
+    await writeFile(join(dir, 'data', `bench-${String(file).padStart(4, '0')}.arrow`), tableToIPC(new Table(cols), 'file'));
+  }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const flag = (name: string) => {
+    const at = args.indexOf(name);
+    return at >= 0 ? args.splice(at, 2)[1] : undefined;
+  };
+  const report = flag('--out');
+  const n = Number(flag('--rows') ?? 50_000);
+  const source = resolve(args[0] ?? join(ROOT, 'out/demo'));
+  const src: RowRecord[] = [];
+  for await (const r of readRows(source)) src.push(r);
+  const dir = await mkdtemp(join(tmpdir(), 'gemflow-bench-export-'));
+  const lines: string[] = [];
+  const say = (s: string) => {
+    lines.push(s);
+    process.stdout.write(s + '\n');
+  };
+  try {
+    const out = join(dir, 'out');
+    await replicate(src, n, out);
+    let peak = 0;
+    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    say(`export of ${n} rows (${src.length} distinct rows of ${source}, replicated), one process on this machine (${process.arch}, Node ${process.version})`);
+    say('');
+    say('| what | rows | CPU s | rows / CPU-s | wall s | peak RSS MB |');
+    say('|---|---|---|---|---|---|');
+    const measure = async (what: string, fn: () => Promise<number>) => {
+      global.gc?.();
+      peak = process.memoryUsage().rss;
+      const c0 = cpuMs();
+      const t0 = performance.now();
+      const rows = await fn();
+      const cpu = (cpuMs() - c0) / 1000;
+      say(`| ${what} | ${rows} | ${cpu.toFixed(2)} | ${Math.round(rows / cpu)} | ${((performance.now() - t0) / 1000).toFixed(2)} | ${Math.round(peak / 1e6)} |`);
+    };
+    await measure('read only (Parquet decode)', async () => {
+      let k = 0;
+      for await (const _ of readRows(out)) k++;
+      return k;
+    });
+    const arrowOut = join(dir, 'arrow-out');
+    await replicateArrow(src, n, arrowOut);
+    await measure('read only (Arrow IPC, same rows)', async () => {
+      let k = 0;
+      for await (const _ of readRows(arrowOut)) k++;
+      return k;
+    });
+    await measure('export openai from Arrow IPC', async () => {
+      const r = await runExport({ output: arrowOut, format: 'openai', outDir: join(dir, 'openai-arrow'), validation: 0.05 });
+      return r.written.train + r.written.validation;
+    });
+    await measure('read + normalise messages/tools', async () => {
+      let k = 0;
+      for await (const r of readRows(out)) {
+        chatMessagesOf(r.messages);
+        chatToolsOf(r.tools);
+        k++;
+      }
+      return k;
+    });
+    const formats: Array<[ExportFormat, string | undefined]> = [
+      ['openai', undefined],
+      ['sharegpt', undefined],
+      ['hermes', undefined],
+      ['template', join(ROOT, 'tests/export/fixtures/qwen2.5-tools.jinja')],
+    ];
+    for (const [format, template] of formats) {
+      await measure(`export ${format}${template ? ' (Qwen2.5-style template)' : ''}, validation 0.05`, async () => {
+        const r = await runExport({ output: out, format, outDir: join(dir, format), template, validation: 0.05 });
+        return r.written.train + r.written.validation;
+      });
+    }
+    clearInterval(timer);
+
+    // Decontamination: index once, then CPU per trajectory.
+    const bfcl = join(ROOT, '.cache/bfcl/data');
+    const c0 = cpuMs();
+    const { index } = await buildIndex(DecontaminateConfig.parse({ benchmarks: [{ type: 'bfcl', path: bfcl }] }));
+    const buildCpu = cpuMs() - c0;
+    const trajectories = src.map((r) => {
+      const ms = chatMessagesOf(r.messages);
+      return { texts: ms.filter((m) => (m.role === 'user' || m.role === 'assistant') && m.content !== '').map((m) => m.content), tools: chatToolsOf(r.tools).map((t) => t.function.name), chars: ms.reduce((a, m) => a + m.content.length, 0), messages: ms.length };
+    });
+    const reps = Math.max(1, Math.ceil(20_000 / trajectories.length));
+    let hits = 0;
+    const c1 = cpuMs();
+    for (let k = 0; k < reps; k++) for (const t of trajectories) if (index.check(t.texts, t.tools, 1)) hits++;
+    const perTraj = (cpuMs() - c1) / (reps * trajectories.length);
+    const s = index.size;
+    const avg = (f: (t: (typeof trajectories)[number]) => number) => (trajectories.reduce((a, t) => a + f(t), 0) / trajectories.length).toFixed(1);
+    say('');
+    say(`decontamination against BFCL multi-turn (${s.items} items incl. API tool sets; ${s.ngrams} distinct 13-grams, ${s.shortTexts} short texts, ${s.toolSets} tool sets): index built in ${buildCpu.toFixed(0)} ms CPU`);
+    say(`checks: ${reps * trajectories.length} trajectories (${trajectories.length} distinct, avg ${avg((t) => t.messages)} messages, ${avg((t) => t.chars)} characters), ${hits} hits: ${(perTraj * 1000).toFixed(1)} us CPU per trajectory`);
+    if (report) await writeFile(report, lines.join('\n') + '\n');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) await main();

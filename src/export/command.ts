@@ -1,0 +1,55 @@
+import { parseArgs } from 'node:util';
+import { GemflowError } from '../errors.js';
+import { EXPORT_FORMATS, formatExportResult, runExport, type ExportFormat } from './export.js';
+
+/** `gemflow export <output> --format F --out DIR ...`: parses the flags, runs the export, prints its books. */
+export async function runExportCli(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      format: { type: 'string' },
+      out: { type: 'string' },
+      template: { type: 'string' },
+      'template-name': { type: 'string' },
+      'min-complexity': { type: 'string' },
+      'max-complexity': { type: 'string' },
+      judge: { type: 'string', default: 'any' },
+      validation: { type: 'string', default: '0' },
+      seed: { type: 'string', default: '' },
+      name: { type: 'string' },
+      'max-workflows': { type: 'string' },
+      sources: { type: 'string' },
+      parquet: { type: 'boolean', default: false },
+    },
+  });
+  const output = positionals[0];
+  if (!output || !values.format || !values.out) throw new GemflowError('usage', 'export needs an output directory, --format and --out');
+  if (!(EXPORT_FORMATS as readonly string[]).includes(values.format)) throw new GemflowError('usage', `--format must be one of ${EXPORT_FORMATS.join(', ')}, got ${values.format}`);
+  if (values.judge !== 'any' && values.judge !== 'pass') throw new GemflowError('usage', `--judge must be any or pass, got ${values.judge}`);
+  const num = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new GemflowError('usage', `--${flag} must be a number, got ${v}`);
+    return n;
+  };
+  const opts = {
+    output,
+    format: values.format as ExportFormat,
+    outDir: values.out,
+    template: values.template,
+    templateName: values['template-name'],
+    minComplexity: num('min-complexity', values['min-complexity']),
+    maxComplexity: num('max-complexity', values['max-complexity']),
+    judge: values.judge as 'any' | 'pass',
+    validation: num('validation', values.validation),
+    seed: values.seed,
+    name: values.name,
+    maxWorkflows: num('max-workflows', values['max-workflows']),
+    sources: values.sources,
+    parquet: values.parquet,
+  };
+  const result = await runExport(opts);
+  process.stdout.write(formatExportResult(opts, result) + '\n');
+  return 0;
+}

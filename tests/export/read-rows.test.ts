@@ -1,0 +1,67 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Field, Int32, List, Struct, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { describe, expect, it } from 'vitest';
+import { toChatMessages, toChatTools } from '../../src/chat-format.js';
+import { chatMessagesOf, chatToolsOf } from '../../src/export/chat-rows.js';
+import { listRowFiles, readRows } from '../../src/export/read-rows.js';
+import type { Message, ToolDef } from '../../src/trajectory.js';
+import { tempDir } from '../e2e/harness.js';
+
+const internal: Message[] = [
+  { role: 'system', content: 'policy' },
+  { role: 'user', content: 'cancel order 7' },
+  { role: 'assistant', content: '', toolCalls: [{ id: 'c1', name: 'cancel_order', arguments: { order_id: 7, items: [{ sku: 'a', qty: null }] } }] },
+  { role: 'tool', content: '{"ok":true}', toolCallId: 'c1', name: 'cancel_order' },
+  { role: 'assistant', content: 'Cancelled.' },
+];
+const tools: ToolDef[] = [{ name: 'cancel_order', description: 'cancels', parameters: { type: 'object', properties: { order_id: { type: 'integer' } }, required: ['order_id'] } }];
+const chat = toChatMessages(internal);
+
+describe('reading rows of any layout', () => {
+  it('normalises messages and tools from chat-format JSON, nested values, and the older internal JSON', () => {
+    expect(chatMessagesOf(JSON.stringify(chat))).toEqual(chat);
+    expect(chatMessagesOf(JSON.stringify(internal))).toEqual(chat);
+    // Nested columns: absent fields come back as null, arguments may be a string or an object.
+    const nested = chat.map((m) => ({ role: m.role, content: m.content, tool_calls: m.tool_calls ?? null, tool_call_id: m.tool_call_id ?? null, name: m.name ?? null }));
+    expect(chatMessagesOf(nested)).toEqual(chat);
+    expect(chatToolsOf(JSON.stringify(toChatTools(tools)))).toEqual(toChatTools(tools));
+    expect(chatToolsOf(JSON.stringify(tools))).toEqual(toChatTools(tools));
+    expect(chatToolsOf([{ type: 'function', function: { ...tools[0]!, parameters: JSON.stringify(tools[0]!.parameters) } }])).toEqual(toChatTools(tools));
+    expect(() => chatMessagesOf('{not json')).toThrow(/not valid JSON/);
+  });
+
+  it('streams Arrow IPC shards (file and stream format) under data/ with nested message columns, skipping _ and . folders', async () => {
+    const dir = await tempDir('read-rows');
+    await mkdir(join(dir, 'data'), { recursive: true });
+    await mkdir(join(dir, '_state'), { recursive: true });
+    const call = new Struct([new Field('id', new Utf8()), new Field('type', new Utf8()), new Field('function', new Struct([new Field('name', new Utf8()), new Field('arguments', new Utf8())]))]);
+    const msg = new Struct([
+      new Field('role', new Utf8()),
+      new Field('content', new Utf8()),
+      new Field('tool_calls', new List(new Field('item', call, true)), true),
+      new Field('tool_call_id', new Utf8(), true),
+      new Field('name', new Utf8(), true),
+    ]);
+    const nested = chat.map((m) => ({ role: m.role, content: m.content, tool_calls: m.tool_calls ?? null, tool_call_id: m.tool_call_id ?? null, name: m.name ?? null }));
+    const table = new Table({
+      trajectory_id: vectorFromArray(['t1', 't2'], new Utf8()),
+      document_id: vectorFromArray(['d1', 'd1'], new Utf8()),
+      messages: vectorFromArray([nested, nested], new List(new Field('item', msg, true))),
+      tools: vectorFromArray([JSON.stringify(toChatTools(tools)), JSON.stringify(toChatTools(tools))], new Utf8()),
+      n_messages: vectorFromArray([5, 5], new Int32()),
+    });
+    await writeFile(join(dir, 'data', 'part-0.arrow'), tableToIPC(table, 'file'));
+    await writeFile(join(dir, 'data', 'part-1.arrows'), tableToIPC(table, 'stream'));
+    await writeFile(join(dir, '_state', 'ignored.arrow'), tableToIPC(table, 'file'));
+    expect((await listRowFiles(dir)).map((f) => f.slice(dir.length))).toEqual(['/data/part-0.arrow', '/data/part-1.arrows']);
+    const got = [];
+    for await (const r of readRows(dir)) got.push(r);
+    expect(got.map((r) => r.trajectory_id)).toEqual(['t1', 't2', 't1', 't2']);
+    for (const r of got) {
+      expect(chatMessagesOf(r.messages)).toEqual(chat);
+      expect(chatToolsOf(r.tools)).toEqual(toChatTools(tools));
+      expect(r.n_messages).toBe(5);
+    }
+  });
+});
