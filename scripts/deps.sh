@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Everything the test suite runs besides Node packages, fetched or built once and cached (git-ignored):
 #
-#   deps.sh fetch [kafka] [minio] [k8s]   fetch what is missing (all three by default); idempotent
+#   deps.sh fetch [kafka] [minio] [k8s] [redis]   fetch what is missing (all four by default); idempotent
 #   deps.sh status                        what is cached, what is missing (exit 1 when something is)
 #
 #   kafka  Apache Kafka broker jars, Maven Central (mvn)  -> scripts/kafka/lib (+ ~/.m2)     ~15 s cold
 #   minio  MinIO server, built from the Go module proxy   -> .cache/minio/bin                ~4 min cold
 #   k8s    kustomize + kubeconform (Go module proxy), Kubernetes JSON schemas (PyPI)
 #                                                          -> .cache/k8s                      ~30 s cold
+#   redis  Redis server, Debian's redis-server package (apt-get; root) -> /usr/bin (skipped when
+#          redis-server is already on PATH)                                                    ~10 s cold
 #
 # The vitest global setup (tests/global-setup.ts) runs `deps.sh fetch` before any test, so `npm test` on a
 # fresh clone fetches what it needs; with everything cached this takes well under a second. Each item
@@ -44,6 +46,7 @@ go_proxy_url() {
 kafka_cached() { [[ -f scripts/kafka/lib/.complete ]]; }
 minio_cached() { bash scripts/minio/minio.sh fetched; }
 k8s_cached() { bash scripts/k8s/tools.sh fetched; }
+redis_cached() { bash scripts/redis/redis.sh fetched; }
 
 need() { # tool why
   command -v "$1" >/dev/null || { say "ERROR: '$1' is not installed; it is needed $2"; exit 1; }
@@ -77,6 +80,11 @@ fetch_one() { # item
         return 1
       }
       ;;
+    redis)
+      redis_cached && return 0
+      say "redis: installing Debian's redis-server package (apt-get update + install, about 10 s) ..."
+      bash scripts/redis/redis.sh fetch || { say "ERROR: installing redis-server failed (the message above says why)"; probe "the Debian mirror" http://deb.debian.org/debian/dists/stable/Release; return 1; }
+      ;;
     *) usage ;;
   esac
   say "$item: ready in $((SECONDS - started)) s"
@@ -84,7 +92,7 @@ fetch_one() { # item
 
 status() {
   local missing=0 item
-  for item in kafka minio k8s; do
+  for item in kafka minio k8s redis; do
     if "${item}_cached"; then say "$item: cached"; else say "$item: MISSING"; missing=1; fi
   done
   return $missing
@@ -96,10 +104,10 @@ shift
 case "$CMD" in
   fetch)
     items=("$@")
-    ((${#items[@]})) || items=(kafka minio k8s)
+    ((${#items[@]})) || items=(kafka minio k8s redis)
     todo=()
     for item in "${items[@]}"; do
-      [[ "$item" == kafka || "$item" == minio || "$item" == k8s ]] || usage
+      [[ "$item" == kafka || "$item" == minio || "$item" == k8s || "$item" == redis ]] || usage
       "${item}_cached" || todo+=("$item")
     done
     if ((${#todo[@]} == 0)); then say "${items[*]}: cached"; exit 0; fi

@@ -24,7 +24,8 @@ const DEPS_TIMEOUT_S = Number(process.env.GEMFLOW_DEPS_TIMEOUT_S ?? 1200);
 
 /**
  * Fetches (once; cached under .cache/ and scripts/kafka/lib) the external programs the suite runs:
- * the Kafka broker jars, the MinIO server, kustomize + kubeconform and the Kubernetes schemas. Progress
+ * the Kafka broker jars, the MinIO server, kustomize + kubeconform, the Kubernetes schemas and Debian's
+ * redis-server (tests start their own servers with scripts/redis/redis.sh). Progress
  * goes to this process's stderr. A missing tool is an error here, never a skipped test.
  */
 async function fetchDeps(items: string[]): Promise<void> {
@@ -68,7 +69,7 @@ async function fetchDeps(items: string[]): Promise<void> {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const external = process.env.GEMFLOW_KAFKA_BROKERS?.trim();
-  await fetchDeps(external ? ['minio', 'k8s'] : ['kafka', 'minio', 'k8s']);
+  await fetchDeps(external ? ['minio', 'k8s', 'redis'] : ['kafka', 'minio', 'k8s', 'redis']);
   if (external) {
     project.provide('kafkaBrokers', external.split(','));
     return async () => {};
