@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { KvStore } from '../store/kv-store.js';
 import type { ChatRequest, ChatResult } from './types.js';
+
+/** Where answers live: the run's state store (`StateStore.kv('llm-cache')`, SQLite or Redis) or a KvStore. */
+export interface CacheStore {
+  get(key: string): string | undefined | Promise<string | undefined>;
+  put(key: string, value: string): void | Promise<void>;
+}
 
 /** What the cache keeps of an answer. */
 export type CachedAnswer = Pick<ChatResult, 'content' | 'finishReason' | 'promptTokens' | 'completionTokens' | 'model'>;
@@ -11,13 +16,16 @@ export type CachedAnswer = Pick<ChatResult, 'content' | 'finishReason' | 'prompt
  * model, messages, response_format (name + schema), temperature, max_tokens and seed.
  *
  * The cache never decides what is good: callers `put` only answers they checked (complete, parseable,
- * valid); `get` is consulted by the inference client before any HTTP call.
+ * valid); `get` is consulted by the inference client before any HTTP call. With the shared (Redis)
+ * store every worker sees every answer, so a partition's new owner after a rebalance or a crash does
+ * not pay again for calls the old owner had answered. A store that cannot be reached fails the call
+ * with `state_unavailable` (an infrastructure failure: the document is retried, never dead-lettered).
  */
 export class ResponseCache {
   #hits = 0;
   #misses = 0;
 
-  constructor(private readonly store: KvStore) {}
+  constructor(private readonly store: CacheStore) {}
 
   /** The content address of `req` answered by `model`. */
   static key(model: string, req: ChatRequest): string {
@@ -32,8 +40,8 @@ export class ResponseCache {
     return createHash('sha256').update(canonicalJson(identity)).digest('hex');
   }
 
-  get(model: string, req: ChatRequest): CachedAnswer | undefined {
-    const raw = this.store.get(ResponseCache.key(model, req));
+  async get(model: string, req: ChatRequest): Promise<CachedAnswer | undefined> {
+    const raw = await this.store.get(ResponseCache.key(model, req));
     if (raw === undefined) {
       this.#misses++;
       return undefined;
@@ -42,9 +50,9 @@ export class ResponseCache {
     return JSON.parse(raw) as CachedAnswer;
   }
 
-  put(model: string, req: ChatRequest, answer: CachedAnswer): void {
+  async put(model: string, req: ChatRequest, answer: CachedAnswer): Promise<void> {
     const { content, finishReason, promptTokens, completionTokens } = answer;
-    this.store.put(ResponseCache.key(model, req), JSON.stringify({ content, finishReason, promptTokens, completionTokens, model: answer.model }));
+    await this.store.put(ResponseCache.key(model, req), JSON.stringify({ content, finishReason, promptTokens, completionTokens, model: answer.model }));
   }
 
   stats(): { hits: number; misses: number } {
