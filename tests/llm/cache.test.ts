@@ -54,11 +54,11 @@ describe('ResponseCache', () => {
     expect(canonicalJson({ b: [{ d: 1, c: 2 }], a: null })).toBe('{"a":null,"b":[{"c":2,"d":1}]}');
   });
 
-  it('counts hits and misses', () => {
+  it('counts hits and misses', async () => {
     const { cache } = open();
-    expect(cache.get('m', req)).toBeUndefined();
-    cache.put('m', req, { content: '{"a":"x"}', finishReason: 'stop', promptTokens: 3, completionTokens: 2, model: 'm' });
-    expect(cache.get('m', req)).toEqual({ content: '{"a":"x"}', finishReason: 'stop', promptTokens: 3, completionTokens: 2, model: 'm' });
+    expect(await cache.get('m', req)).toBeUndefined();
+    await cache.put('m', req, { content: '{"a":"x"}', finishReason: 'stop', promptTokens: 3, completionTokens: 2, model: 'm' });
+    expect(await cache.get('m', req)).toEqual({ content: '{"a":"x"}', finishReason: 'stop', promptTokens: 3, completionTokens: 2, model: 'm' });
     expect(cache.stats()).toEqual({ hits: 1, misses: 1 });
   });
 
@@ -71,7 +71,7 @@ describe('ResponseCache', () => {
     const fresh = await c1.chat(req);
     expect(fresh.cached).toBe(false);
     expect((await c1.chat(req)).cached).toBe(false); // not remembered yet: the client never caches on its own
-    c1.remember(req, fresh);
+    await c1.remember(req, fresh);
     const hit = await c1.chat(req);
     expect(hit).toEqual({ ...fresh, cached: true, endpoint: 'cache' });
     expect(server.received).toHaveLength(2);
