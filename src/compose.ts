@@ -198,7 +198,10 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
     await client.start();
 
     const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate, { lastCause: () => client.lastFailure });
-    const llm = stepLlmFactory(client, () => client.contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e), e));
+    // A call that failed on the state store (the cache unreachable) says nothing about the inference cluster.
+    const llm = stepLlmFactory(client, () => client.contextTokens, (ok, e) => {
+      if (e === undefined || errorCode(e) !== 'state_unavailable') monitor.record(ok, e === undefined ? undefined : errorCode(e), e);
+    });
     const parts = await buildParts(config, log, llm, metrics, closers, state);
     const sink = parts.sink;
 
