@@ -55,6 +55,8 @@ interface Result {
   totalCpuMsPerDoc: number;
   wallMsPerDoc: number;
   serverCpuMsPerDoc?: number;
+  /** Redis used_memory growth per document: dedupe keys, and the cache's CALLS entries. */
+  serverBytesPerDoc?: { dedupe: number; cache: number };
   duplicates: number;
 }
 
@@ -63,6 +65,11 @@ async function serverCpuMs(store: StateStore): Promise<number | undefined> {
   const info = String(await store.command(['INFO', 'cpu']));
   const f = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
   return (f('used_cpu_user') + f('used_cpu_sys')) * 1000;
+}
+
+async function usedMemory(store: StateStore): Promise<number | undefined> {
+  if (!(store instanceof RedisStateStore)) return undefined;
+  return Number(/used_memory:(\d+)/.exec(String(await store.command(['INFO', 'memory'])))?.[1]);
 }
 
 async function measure(name: string, store: StateStore, texts: string[]): Promise<Result> {
@@ -86,6 +93,7 @@ async function measure(name: string, store: StateStore, texts: string[]): Promis
   const fingerprintCpu = cpuMs() - t0;
 
   const server0 = await serverCpuMs(store);
+  const mem0 = await usedMemory(store);
   const wall0 = performance.now();
   let duplicates = 0;
   // Claims: batches of BATCH, IN_FLIGHT at once.
@@ -98,6 +106,7 @@ async function measure(name: string, store: StateStore, texts: string[]): Promis
     await Promise.all(batches);
   }
   const claimCpu = cpuMs() - t0;
+  const mem1 = await usedMemory(store);
   // Cache: CALLS calls per document, a batch of documents' calls at once: miss, then store.
   t0 = cpuMs();
   for (let i = 0; i < texts.length; i += BATCH) {
@@ -113,6 +122,7 @@ async function measure(name: string, store: StateStore, texts: string[]): Promis
   const cacheCpu = cpuMs() - t0;
   const wall = performance.now() - wall0;
   const server1 = await serverCpuMs(store);
+  const mem2 = await usedMemory(store);
   const per = (x: number) => Math.round((x / texts.length) * 10000) / 10000;
   return {
     backend: name,
@@ -123,6 +133,7 @@ async function measure(name: string, store: StateStore, texts: string[]): Promis
     totalCpuMsPerDoc: per(fingerprintCpu + claimCpu + cacheCpu),
     wallMsPerDoc: per(wall),
     serverCpuMsPerDoc: server0 !== undefined && server1 !== undefined ? per(server1 - server0) : undefined,
+    serverBytesPerDoc: mem0 !== undefined ? { dedupe: Math.round((mem1! - mem0) / texts.length), cache: Math.round((mem2! - mem1!) / texts.length) } : undefined,
     duplicates,
   };
 }
@@ -154,10 +165,11 @@ try {
   }
   const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
   console.log(`state overhead per document: ${N} documents (${Math.round(bytes / N)} B mean), batch ${BATCH}, ${IN_FLIGHT} batches in flight, ${CALLS} LLM calls per document`);
-  console.log('| backend | fingerprint | claim | cache | total (this process) | server CPU | wall | duplicates |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('| backend | fingerprint | claim | cache | total (this process) | server CPU | wall | server bytes/doc (dedupe, cache) | duplicates |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
-    console.log(`| ${r.backend} | ${r.fingerprintCpuMsPerDoc} | ${r.claimCpuMsPerDoc} | ${r.cacheCpuMsPerDoc} | ${r.totalCpuMsPerDoc} | ${r.serverCpuMsPerDoc ?? '-'} | ${r.wallMsPerDoc} | ${r.duplicates} |`);
+    const mem = r.serverBytesPerDoc ? `${r.serverBytesPerDoc.dedupe}, ${r.serverBytesPerDoc.cache}` : '-';
+    console.log(`| ${r.backend} | ${r.fingerprintCpuMsPerDoc} | ${r.claimCpuMsPerDoc} | ${r.cacheCpuMsPerDoc} | ${r.totalCpuMsPerDoc} | ${r.serverCpuMsPerDoc ?? '-'} | ${r.wallMsPerDoc} | ${mem} | ${r.duplicates} |`);
   }
   console.log('(ms per document; CPU = user + system of this process)');
   if (args.out) await writeFile(args.out, JSON.stringify({ docs: N, batch: BATCH, calls: CALLS, results }, null, 2));
