@@ -52,6 +52,8 @@ interface Result {
   fingerprintCpuMsPerDoc: number;
   claimCpuMsPerDoc: number;
   cacheCpuMsPerDoc: number;
+  /** Of cacheCpuMsPerDoc: the content addresses alone (canonical JSON + sha256 of each request), the same for both backends. */
+  cacheKeyCpuMsPerDoc: number;
   totalCpuMsPerDoc: number;
   wallMsPerDoc: number;
   serverCpuMsPerDoc?: number;
@@ -92,6 +94,10 @@ async function measure(name: string, store: StateStore, texts: string[]): Promis
   const fps: Fingerprint[] = texts.map((t, i) => dedupe.fingerprint(`d${i}`, t, `p${i % 12}@${i}`));
   const fingerprintCpu = cpuMs() - t0;
 
+  t0 = cpuMs();
+  for (const text of texts) for (let c = 0; c < CALLS; c++) ResponseCache.key('bench', request(text, c));
+  const cacheKeyCpu = cpuMs() - t0;
+
   const server0 = await serverCpuMs(store);
   const mem0 = await usedMemory(store);
   const wall0 = performance.now();
@@ -130,6 +136,7 @@ async function measure(name: string, store: StateStore, texts: string[]): Promis
     fingerprintCpuMsPerDoc: per(fingerprintCpu),
     claimCpuMsPerDoc: per(claimCpu),
     cacheCpuMsPerDoc: per(cacheCpu),
+    cacheKeyCpuMsPerDoc: per(cacheKeyCpu),
     totalCpuMsPerDoc: per(fingerprintCpu + claimCpu + cacheCpu),
     wallMsPerDoc: per(wall),
     serverCpuMsPerDoc: server0 !== undefined && server1 !== undefined ? per(server1 - server0) : undefined,
@@ -165,11 +172,11 @@ try {
   }
   const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
   console.log(`state overhead per document: ${N} documents (${Math.round(bytes / N)} B mean), batch ${BATCH}, ${IN_FLIGHT} batches in flight, ${CALLS} LLM calls per document`);
-  console.log('| backend | fingerprint | claim | cache | total (this process) | server CPU | wall | server bytes/doc (dedupe, cache) | duplicates |');
+  console.log('| backend | fingerprint | claim | cache (of which keys) | total (this process) | server CPU | wall | server bytes/doc (dedupe, cache) | duplicates |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const mem = r.serverBytesPerDoc ? `${r.serverBytesPerDoc.dedupe}, ${r.serverBytesPerDoc.cache}` : '-';
-    console.log(`| ${r.backend} | ${r.fingerprintCpuMsPerDoc} | ${r.claimCpuMsPerDoc} | ${r.cacheCpuMsPerDoc} | ${r.totalCpuMsPerDoc} | ${r.serverCpuMsPerDoc ?? '-'} | ${r.wallMsPerDoc} | ${mem} | ${r.duplicates} |`);
+    console.log(`| ${r.backend} | ${r.fingerprintCpuMsPerDoc} | ${r.claimCpuMsPerDoc} | ${r.cacheCpuMsPerDoc} (${r.cacheKeyCpuMsPerDoc}) | ${r.totalCpuMsPerDoc} | ${r.serverCpuMsPerDoc ?? '-'} | ${r.wallMsPerDoc} | ${mem} | ${r.duplicates} |`);
   }
   console.log('(ms per document; CPU = user + system of this process)');
   if (args.out) await writeFile(args.out, JSON.stringify({ docs: N, batch: BATCH, calls: CALLS, results }, null, 2));
