@@ -27,17 +27,26 @@ export class ResponseCache {
 
   constructor(private readonly store: CacheStore) {}
 
-  /** The content address of `req` answered by `model`. */
+  /**
+   * The content address of `req` answered by `model`: sha256 of canonicalJson({model, messages (role,
+   * content), responseFormat (name, schema), temperature, maxTokens, seed}), written out directly in
+   * canonical (sorted) key order, the schema canonicalised once per schema object; the same request
+   * object's key is remembered (a lookup and the store after the answer use one computation).
+   */
   static key(model: string, req: ChatRequest): string {
-    const identity = {
-      model,
-      messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
-      responseFormat: req.responseFormat ? { name: req.responseFormat.name, schema: req.responseFormat.schema } : null,
-      temperature: req.temperature,
-      maxTokens: req.maxTokens,
-      seed: req.seed ?? null,
-    };
-    return createHash('sha256').update(canonicalJson(identity)).digest('hex');
+    const known = KEYS.get(req);
+    if (known?.model === model) return known.key;
+    const j = JSON.stringify;
+    let s = `{"maxTokens":${j(req.maxTokens)},"messages":[`;
+    req.messages.forEach((m, i) => {
+      s += `${i > 0 ? ',' : ''}{${m.content === undefined ? '' : `"content":${j(m.content)},`}"role":${j(m.role)}}`;
+    });
+    const rf = req.responseFormat;
+    s += `],"model":${j(model)},"responseFormat":${rf ? `{"name":${j(rf.name)},"schema":${canonicalSchema(rf.schema)}}` : 'null'}`;
+    s += `,"seed":${j(req.seed ?? null)}${req.temperature === undefined ? '' : `,"temperature":${j(req.temperature)}`}}`;
+    const key = createHash('sha256').update(s).digest('hex');
+    KEYS.set(req, { model, key });
+    return key;
   }
 
   async get(model: string, req: ChatRequest): Promise<CachedAnswer | undefined> {
@@ -59,6 +68,17 @@ export class ResponseCache {
     return { hits: this.#hits, misses: this.#misses };
   }
 }
+
+const KEYS = new WeakMap<ChatRequest, { model: string; key: string }>();
+const SCHEMAS = new WeakMap<object, string>();
+
+function canonicalSchema(schema: Record<string, unknown> | undefined): string {
+  if (schema === undefined || schema === null) return j(schema ?? null);
+  let c = SCHEMAS.get(schema);
+  if (c === undefined) SCHEMAS.set(schema, (c = canonicalJson(schema)));
+  return c;
+}
+const j = JSON.stringify;
 
 /** JSON with object keys sorted at every level, so equal values always hash the same. */
 export function canonicalJson(value: unknown): string {

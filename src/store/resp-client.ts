@@ -59,9 +59,9 @@ export class RespClient {
   }
 
   /** One command; its reply, or a rejection (state_unavailable). */
-  async command(args: ReadonlyArray<string | Buffer | number>): Promise<RespValue> {
-    if (this.#closed) throw new GemflowError('state_unavailable', `redis client for ${this.address} is closed`, { retriable: true });
-    await this.#ready();
+  command(args: ReadonlyArray<string | Buffer | number>): Promise<RespValue> {
+    if (this.#closed) return Promise.reject(new GemflowError('state_unavailable', `redis client for ${this.address} is closed`, { retriable: true }));
+    if (this.#socket === undefined) return this.#ready().then(() => this.command(args));
     return new Promise<RespValue>((resolve, reject) => {
       this.#waiting.push({ resolve, reject });
       this.#enqueue(args);
@@ -149,7 +149,8 @@ export class RespClient {
     this.#out = [];
     if (out.length === 0 || !this.#socket) return;
     if (this.#waiting.length > 0 && this.#socket.writableLength === 0) this.#lastReplyAt = performance.now();
-    this.#socket.write(out.length === 1 && typeof out[0] === 'string' ? out[0] : Buffer.concat(out.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))));
+    // One write per tick: a string when every chunk is one (encoded once by the socket), else one buffer.
+    this.#socket.write(out.every((c) => typeof c === 'string') ? out.join('') : Buffer.concat(out.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))));
   }
 
   #checkTimeout(): void {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +53,21 @@ describe('ResponseCache', () => {
     const keys = new Set([key, ...variants.map(([model, r]) => ResponseCache.key(model, r))]);
     expect(keys.size).toBe(variants.length + 1);
     expect(canonicalJson({ b: [{ d: 1, c: 2 }], a: null })).toBe('{"a":null,"b":[{"c":2,"d":1}]}');
+  });
+
+  it('keeps the addresses of earlier versions: sha256 of the canonical JSON of the identity', () => {
+    const identity = (model: string, r: ChatRequest) => ({
+      model,
+      messages: r.messages.map((m) => ({ role: m.role, content: m.content })),
+      responseFormat: r.responseFormat ? { name: r.responseFormat.name, schema: r.responseFormat.schema } : null,
+      temperature: r.temperature,
+      maxTokens: r.maxTokens,
+      seed: r.seed ?? null,
+    });
+    const unicode: ChatRequest = { ...req, messages: [{ role: 'user', content: 'é "quoted" \u2028 ✓ \ud83d\ude00\n' }] };
+    for (const r of [req, unicode, { ...req, seed: undefined }, { ...req, responseFormat: undefined }, { ...req, temperature: 0.25 }]) {
+      expect(ResponseCache.key('m', r)).toBe(createHash('sha256').update(canonicalJson(identity('m', r))).digest('hex'));
+    }
   });
 
   it('counts hits and misses', async () => {
