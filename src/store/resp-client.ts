@@ -63,6 +63,8 @@ export class RespClient {
     if (this.#closed) return Promise.reject(new GemflowError('state_unavailable', `redis client for ${this.address} is closed`, { retriable: true }));
     if (this.#socket === undefined) return this.#ready().then(() => this.command(args));
     return new Promise<RespValue>((resolve, reject) => {
+      // The reply clock starts when the connection goes from idle to waiting (replies keep it going).
+      if (this.#waiting.length === 0) this.#lastReplyAt = performance.now();
       this.#waiting.push({ resolve, reject });
       this.#enqueue(args);
     });
@@ -148,7 +150,6 @@ export class RespClient {
     const out = this.#out;
     this.#out = [];
     if (out.length === 0 || !this.#socket) return;
-    if (this.#waiting.length > 0 && this.#socket.writableLength === 0) this.#lastReplyAt = performance.now();
     // One write per tick: a string when every chunk is one (encoded once by the socket), else one buffer.
     this.#socket.write(out.every((c) => typeof c === 'string') ? out.join('') : Buffer.concat(out.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))));
   }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,7 +126,25 @@ describe('RedisStateStore', () => {
     }
   });
 
-  it('refuses a server that cannot be reached at start, naming it without the password', async () => {
+  it('a server that stops answering (SIGSTOP) fails waiting commands after timeoutMs; it works again once resumed', async () => {
+    const own = await startRedis();
+    const pid = Number(await readFile(join(own.dir, 'pid'), 'utf8'));
+    try {
+      const store = await RedisStateStore.open({ url: own.url, keyPrefix: 'h:', dedupeTtlSeconds: 3600, cacheTtlSeconds: 600, timeoutMs: 800 });
+      const kv = store.kv('llm-cache');
+      await kv.put('k', 'v');
+      process.kill(pid, 'SIGSTOP');
+      await expect(kv.get('k')).rejects.toMatchObject({ code: 'state_unavailable', message: expect.stringContaining('no reply within 800 ms') });
+      process.kill(pid, 'SIGCONT');
+      expect(await kv.get('k')).toBe('v');
+      await store.close();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      await own.stop();
+    }
+  });
+
+    it('refuses a server that cannot be reached at start, naming it without the password', async () => {
     await expect(
       RedisStateStore.open({ url: 'redis://user:s3cret@127.0.0.1:1', keyPrefix: 'x:', dedupeTtlSeconds: 1, cacheTtlSeconds: 1, timeoutMs: 500 }),
     ).rejects.toMatchObject({ code: 'state_unavailable', message: expect.not.stringContaining('s3cret') });
