@@ -161,7 +161,9 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
     if (problems.length > 0) {
       throw new GemflowError('config_invalid', `invalid configuration:\n${problems.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, { detail: { issues: problems } });
     }
-    let endpoints = config.llm.endpoints;
+    // Fixed URLs, and DNS names whose every address is a replica (src/llm/discovery.ts).
+    let endpoints = config.llm.endpoints.filter((e) => 'url' in e);
+    const discover = config.llm.endpoints.filter((e) => 'discover' in e);
     const simulated = usesSimulator(config);
     if (simulated) {
       const { replicas, faultRate, ...capacity } = config.llm.simulator;
@@ -175,6 +177,7 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
     const cache = config.llm.cache.enabled ? new ResponseCache(state.kv('llm-cache')) : undefined;
     const client = new HttpInferenceClient({
       endpoints,
+      discover,
       timeoutMs: config.llm.timeoutMs,
       maxRetries: config.llm.maxRetries,
       retryBaseMs: config.llm.retryBaseMs,
@@ -212,7 +215,7 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
       stateDir,
       client,
       cache,
-      endpointsDescription: simulated ? `simulator x${endpoints.length}` : endpoints.map((e) => e.url).join(','),
+      endpointsDescription: simulated ? `simulator x${endpoints.length}` : [...endpoints.map((e) => e.url), ...discover.map((d) => d.discover)].join(','),
       completionTokens: () => Object.values(client.usage()).reduce((a, u) => a + u.completionTokens, 0),
       async finish(result) {
         const manifest: RunManifest = {

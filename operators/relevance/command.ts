@@ -118,8 +118,12 @@ export async function runRelevanceCli(argv: string[]): Promise<number> {
     await writeFile(v.out, JSON.stringify(model) + '\n');
     const pos = docs.filter((d) => d.label === 1).length;
     process.stdout.write(`trained on ${docs.length} documents (${pos} relevant) in ${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${v.out} (feature version ${model.featureVersion}, 2^${model.bits} buckets, threshold ${model.threshold})\n`);
-    if (crossValidation) {
-      process.stdout.write(`cross-validated (out-of-fold, by source): ROC-AUC ${pct(crossValidation.rocAuc)}, recall ${pct(crossValidation.recall)}, precision ${pct(crossValidation.precision)}, F1 ${pct(crossValidation.f1)} (target recall ${o.targetRecall ?? DEFAULT_TRAIN_OPTIONS.targetRecall})\n`);
+    const folds = (model.training?.crossValidationFolds ?? []) as Array<{ rocAuc: number }>;
+    if (crossValidation && folds.length > 0) {
+      process.stdout.write(
+        `cross-validated by source (${folds.length} folds, out-of-fold ROC-AUC ${folds.map((f) => pct(f.rocAuc)).join(', ')}): threshold ${model.threshold} set at the median fold's cut for recall ${o.targetRecall ?? DEFAULT_TRAIN_OPTIONS.targetRecall}; ` +
+          `all folds at that cut: recall ${pct(crossValidation.recall)}, precision ${pct(crossValidation.precision)}\n`,
+      );
     }
     return 0;
   }

@@ -62,6 +62,7 @@ function fnv(s: string): number {
 }
 
 const logitOf = (p: number) => Math.log(p / (1 - p));
+const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
 export async function trainModel(docs: LabelledText[], options: Partial<TrainOptions> = {}, signal?: AbortSignal): Promise<TrainResult> {
   const o: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, ...options };
@@ -102,18 +103,28 @@ export async function trainModel(docs: LabelledText[], options: Partial<TrainOpt
     const [final, ...cv] = await Promise.all([run(all, []), ...cvJobs]);
 
     // Calibration: shift the bias so that `threshold` falls where out-of-fold recall meets the target.
+    // Each fold's logits come from its own model, on its own scale, so the cut is found fold by fold
+    // and the median taken: one fold whose held-out sources share no language or domain with the rest
+    // (all of a language's procedural sources, say) does not set the threshold for every document.
     const oof = new Float64Array(docs.length).fill(Number.NaN);
     for (const c of cv) if (c) c.test.forEach((i, k) => (oof[i] = c.r.testLogits[k]!));
     const seen = all.filter((i) => !Number.isNaN(oof[i]!));
     let bias = final!.bias;
     let crossValidation: ClassifierFigures | undefined;
-    if (seen.length > 0 && seen.some((i) => labels[i] === 1)) {
+    const foldFigures: Array<{ documents: number; rocAuc: number; cut: number }> = [];
+    for (const c of cv) {
+      if (!c || !c.test.some((i) => labels[i] === 1)) continue;
+      const y = c.test.map((i) => labels[i]!);
+      foldFigures.push({ documents: c.test.length, rocAuc: rocAuc(c.r.testLogits, y), cut: thresholdForRecall(c.r.testLogits, y, o.targetRecall) });
+    }
+    if (foldFigures.length > 0) {
+      const cuts = foldFigures.map((f) => f.cut).sort((a, b) => a - b);
+      const mid = cuts.length >> 1;
+      const cut = cuts.length % 2 === 1 ? cuts[mid]! : (cuts[mid - 1]! + cuts[mid]!) / 2;
+      bias += logitOf(o.threshold) - cut;
       const s = seen.map((i) => oof[i]!);
       const y = seen.map((i) => labels[i]!);
-      const cut = thresholdForRecall(s, y, o.targetRecall);
-      bias += logitOf(o.threshold) - cut;
-      crossValidation = { ...figuresAt(s, y, cut), threshold: 1 / (1 + Math.exp(-(cut + logitOf(o.threshold) - cut))) };
-      crossValidation.rocAuc = rocAuc(s, y);
+      crossValidation = { ...figuresAt(s, y, cut), threshold: o.threshold };
     }
     const model = serializeModel({
       bits: o.bits,
@@ -127,6 +138,7 @@ export async function trainModel(docs: LabelledText[], options: Partial<TrainOpt
         groups: groups.length,
         options: { epochs: o.epochs, learningRate: o.learningRate, l2: o.l2, seed: o.seed, folds, targetRecall: o.targetRecall },
         crossValidation,
+        crossValidationFolds: foldFigures.map((f) => ({ documents: f.documents, rocAuc: round4(f.rocAuc), cut: round4(f.cut) })),
         ...(o.data ? { data: o.data } : {}),
       },
     });

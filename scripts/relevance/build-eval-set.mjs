@@ -50,6 +50,21 @@ const PACKAGES = {
   'jargon-text': '4.4.7-4.1',
   'doc-debian': '11.3+nmu1',
   'base-files': '12.4+deb12u15',
+  // Beyond computing manuals: desktop help, personal finance, scripture, essays, satire, history.
+  'gnome-user-docs': '43.0-2',
+  'gnucash-docs': '4.13-1',
+  'bible-kjv': '4.38',
+  'bible-kjv-text': '4.38',
+  'fortune-anarchism': '1.8.0-1',
+  'fortunes-zh': '2.98',
+  'dict-devil': '1.0-13.1',
+  'debian-history': '2.28',
+};
+
+/** npm packages read (`npm pack`), with the version this set was built from. */
+const NPM_PACKAGES = {
+  /** HowToCook (Chinese home-cooking recipes, one JSON record per recipe with its numbered steps). */
+  'howtocook-mcp': '0.2.2',
 };
 
 const MIN_CHARS = 400;
@@ -78,6 +93,17 @@ function unpack(pkg) {
   return dir;
 }
 
+function unpackNpm(pkg) {
+  const dir = join(work, 'npm', pkg);
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true });
+    const tgz = execFileSync('npm', ['pack', `${pkg}@${NPM_PACKAGES[pkg]}`, '--silent'], { cwd: dir, encoding: 'utf8' }).trim().split('\n').at(-1);
+    execFileSync('tar', ['xzf', tgz], { cwd: dir });
+  }
+  versions[pkg] = JSON.parse(readFileSync(join(dir, 'package', 'package.json'), 'utf8')).version;
+  return join(dir, 'package');
+}
+
 function read(path) {
   const b = readFileSync(path);
   return (path.endsWith('.gz') ? gunzipSync(b) : b).toString('utf8');
@@ -99,9 +125,11 @@ function decodeEntities(s) {
   });
 }
 
+const MALLARD = { steps: 'ol', list: 'ul', item: 'li', screen: 'pre', title: 'h3', desc: 'p', note: 'div', terms: 'dl', figure: 'div' };
+
 /** HTML to plain text as a text extractor would give it: blocks on their own lines, <pre> kept verbatim, list items marked. */
 function htmlToText(html) {
-  html = html.replace(/<(script|style|head)[\s\S]*?<\/\1>/gi, '').replace(/<!--[\s\S]*?-->/g, '');
+  html = html.replace(/<(script|style|head|info)[\s\S]*?<\/\1>/gi, '').replace(/<!--[\s\S]*?-->/g, '');
   let out = '';
   let pre = 0;
   const lists = [];
@@ -112,7 +140,8 @@ function htmlToText(html) {
       continue;
     }
     const close = m[1] === '/';
-    const tag = m[2].toLowerCase();
+    // Mallard (GNOME help) tags read as their HTML counterparts.
+    const tag = MALLARD[m[2].toLowerCase()] ?? m[2].toLowerCase();
     if (tag === 'pre') {
       pre += close ? -1 : 1;
       out += '\n';
@@ -175,7 +204,8 @@ function cut(text) {
 
 /** Fortune files: entries separated by a line holding only `%`, grouped 8 at a time. */
 function fortuneDocs(path, group = 8) {
-  const entries = read(path).split(/\n%\n/).map((e) => e.trim()).filter(Boolean);
+  // (fortunes-zh colours its titles with ANSI escapes: dropped.)
+  const entries = read(path).replace(/\x1b\[[0-9;]*m/g, '').split(/\n%\n/).map((e) => e.trim()).filter(Boolean);
   const docs = [];
   for (let i = 0; i < entries.length; i += group) {
     const text = entries.slice(i, i + group).join('\n\n');
@@ -203,14 +233,71 @@ function markupSections(text, exampleRe) {
     cur.push(lines[i]);
   }
   pieces.push(cur.join('\n'));
-  return pieces.map((p) => ({ text: tidy(p), example: exampleRe.test(p) }));
+  return pieces.map((p) => ({ text: tidy(p), example: exampleRe.test(p) || hasSteps(p) }));
 }
 
 const RST_EXAMPLE = /::\s*$|^\.\. code-block|^\s*>>> |^\s*\$ /m;
 const ADOC_EXAMPLE = /^-{4,}\s*$|^\s*\$ |^\.{4,}\s*$/m;
 
+/** An ordered list of at least three steps in extracted text: three lines numbered `1.` / `2)` ... */
+function hasSteps(text) {
+  return (text.match(/^\s*\d{1,2}[.)] +\S/gm) ?? []).length >= 3;
+}
+
 function htmlDocs(paths) {
-  return pack(paths.flatMap((p) => htmlSections(read(p)).map((s) => ({ text: s.text, example: /<pre[\s>]/i.test(s.html) }))));
+  return pack(paths.flatMap((p) => htmlSections(read(p)).map((s) => ({ text: s.text, example: /<pre[\s>]/i.test(s.html) || hasSteps(s.text) }))));
+}
+
+/** Mallard pages (GNOME help): pieces cut before each <section>. */
+function mallardDocs(paths) {
+  return pack(paths.flatMap((p) => read(p).split(/(?=<section[\s>])/).map((h) => {
+    const text = htmlToText(h);
+    return { text, example: /<screen[\s>]/.test(h) || hasSteps(text) };
+  })));
+}
+
+/** dictd dictionaries: the entries (cut by the index; offsets in dictd's base64), grouped `group` to a document. */
+function dictdDocs(dictPath, indexPath, group) {
+  const data = gunzipSync(readFileSync(dictPath));
+  const b64 = (s) => [...s].reduce((n, c) => n * 64 + 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.indexOf(c), 0);
+  const entries = readFileSync(indexPath, 'utf8').split('\n').filter((l) => l && !l.startsWith('00-database')).map((l) => l.split('\t'))
+    .map(([, off, len]) => data.subarray(b64(off), b64(off) + b64(len)).toString('utf8').trim());
+  const docs = [];
+  for (let i = 0; i < entries.length; i += group) {
+    const text = tidy(entries.slice(i, i + group).join('\n\n'));
+    if (text.length >= MIN_CHARS) docs.push({ text: cut(text), example: false });
+  }
+  return docs;
+}
+
+/** King James Bible chapters of narrative books (printed by the bible-kjv program), verse numbers dropped. */
+function bibleDocs(books) {
+  const bin = join(unpack('bible-kjv'), 'usr', 'bin', 'bible');
+  const data = join(unpack('bible-kjv-text'), 'usr', 'lib');
+  const out = execFileSync(bin, ['-p', data, '-f', ...books], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, COLUMNS: '100000' } });
+  const chapters = new Map();
+  for (const line of out.split('\n')) {
+    const m = /^(\d?[A-Za-z]+\d+):\d+ (.*)$/.exec(line);
+    if (!m) continue;
+    chapters.set(m[1], `${chapters.get(m[1]) ?? ''}${m[2]} `);
+  }
+  return [...chapters.values()].map((t) => ({ text: cut(t.trim()), example: false })).filter((d) => d.text.length >= MIN_CHARS);
+}
+
+/** HowToCook recipes of one category as a cook reads them: title, introduction, ingredients, numbered steps, notes. */
+function howToCookDocs(category) {
+  const recipes = JSON.parse(readFileSync(join(unpackNpm('howtocook-mcp'), 'all_recipes.json'), 'utf8'));
+  return recipes.filter((r) => r.category === category).map((r) => {
+    const intro = String(r.description ?? '').replace(/^#.*\n+/, '').trim();
+    const text = [
+      `# ${r.name}`,
+      intro,
+      (r.ingredients ?? []).length ? `## 必备原料和工具\n\n${r.ingredients.map((i) => (String(i.text_quantity ?? '').startsWith('-') ? i.text_quantity : `- ${i.name}`)).join('\n')}` : '',
+      (r.steps ?? []).length ? `## 操作\n\n${r.steps.map((st, k) => `${k + 1}. ${st.description}`).join('\n')}` : '',
+      (r.additional_notes ?? []).length ? `## 附加内容\n\n${r.additional_notes.join('\n')}` : '',
+    ].filter(Boolean).join('\n\n');
+    return { text: cut(text), example: hasSteps(text) };
+  }).filter((d) => d.text.length >= MIN_CHARS);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,7 +305,7 @@ function htmlDocs(paths) {
 // command, code or configuration example), 0 = non-procedural. `split` is by source.
 
 /** Packages whose changelog and copyright files go to the train split. */
-const TRAIN_SIDE = ['git-doc', 'git', 'python3.11-doc', 'debian-reference-en', 'debian-reference-de', 'debian-reference-zh-cn', 'debian-handbook', 'maint-guide', 'fortunes', 'fortunes-es', 'fortunes-ru', 'jargon-text', 'base-files'];
+const TRAIN_SIDE = ['git-doc', 'git', 'python3.11-doc', 'debian-reference-en', 'debian-reference-de', 'debian-reference-zh-cn', 'debian-handbook', 'maint-guide', 'fortunes', 'fortunes-es', 'fortunes-ru', 'jargon-text', 'base-files', 'gnome-user-docs', 'fortune-anarchism', 'fortunes-zh', 'debian-history'];
 
 function changelogSources(split, pkgs) {
   return pkgs.flatMap((p) => [
@@ -226,6 +313,10 @@ function changelogSources(split, pkgs) {
     { id: `copyright-${p}`, pkg: p, label: 0, split, perSource: 8, docs: () => files(usr(p, 'doc', p), /^copyright$/).flatMap((f) => textDocs(read(f))) },
   ]);
 }
+
+/** HowToCook recipe categories (npm howtocook-mcp): each category is a source of its own. */
+const HOWTOCOOK = { 荤菜: 'meat', 主食: 'staple', 早餐: 'breakfast', 饮品: 'drink', 调料: 'seasoning', 半成品加工: 'semi-prepared', 素菜: 'vegetable', 水产: 'aquatic', 汤: 'soup', 甜品: 'dessert' };
+const HOWTOCOOK_TRAIN = ['荤菜', '主食', '早餐', '饮品', '调料', '半成品加工'];
 
 const usr = (pkg, ...p) => join(unpack(pkg), 'usr', 'share', ...p);
 const SOURCES = [
@@ -237,12 +328,18 @@ const SOURCES = [
   { id: 'debian-reference-zh-cn', pkg: 'debian-reference-zh-cn', label: 1, split: 'train', docs: () => htmlDocs(files(usr('debian-reference-zh-cn', 'debian-reference'), /^ch.*\.zh-cn\.html$/)) },
   { id: 'debian-handbook', pkg: 'debian-handbook', label: 1, split: 'train', docs: () => htmlDocs(files(usr('debian-handbook', 'doc', 'debian-handbook', 'html', 'en-US'), /^sect\..*\.html$/)) },
   { id: 'maint-guide', pkg: 'maint-guide', label: 1, split: 'train', docs: () => htmlDocs(files(usr('maint-guide', 'doc', 'maint-guide', 'html'), /\.en\.html$/)) },
+  { id: 'gnome-help', pkg: 'gnome-user-docs', label: 1, split: 'train', docs: () => mallardDocs(files(usr('gnome-user-docs', 'help', 'C', 'gnome-help'), /\.page$/)) },
+  { id: 'gnome-help-es', pkg: 'gnome-user-docs', label: 1, split: 'train', docs: () => mallardDocs(files(usr('gnome-user-docs', 'help', 'es', 'gnome-help'), /\.page$/)) },
+  ...HOWTOCOOK_TRAIN.map((c) => ({ id: `howtocook-${HOWTOCOOK[c]}`, npm: 'howtocook-mcp', label: 1, split: 'train', docs: () => howToCookDocs(c) })),
   // procedural, held out
   { id: 'installation-guide', pkg: 'installation-guide-amd64', label: 1, split: 'heldout', docs: () => htmlDocs(files(usr('installation-guide-amd64', 'doc', 'installation-guide-amd64', 'en'), /\.html$/)) },
   { id: 'apache-howto', pkg: 'apache2-doc', label: 1, split: 'heldout', docs: () => htmlDocs([...files(usr('apache2-doc', 'doc', 'apache2-doc', 'manual', 'en', 'howto'), /\.html$/), ...files(usr('apache2-doc', 'doc', 'apache2-doc', 'manual', 'en', 'ssl'), /\.html$/), ...files(usr('apache2-doc', 'doc', 'apache2-doc', 'manual', 'en', 'rewrite'), /\.html$/)]) },
   { id: 'postgresql-tutorial', pkg: 'postgresql-doc-15', label: 1, split: 'heldout', docs: () => htmlDocs(files(usr('postgresql-doc-15', 'doc', 'postgresql-doc-15', 'html'), /^(tutorial-|install-|backup-|app-pg)/)) },
   { id: 'debian-reference-fr', pkg: 'debian-reference-fr', label: 1, split: 'heldout', docs: () => htmlDocs(files(usr('debian-reference-fr', 'debian-reference'), /^ch.*\.fr\.html$/)) },
   { id: 'debian-reference-ja', pkg: 'debian-reference-ja', label: 1, split: 'heldout', docs: () => htmlDocs(files(usr('debian-reference-ja', 'debian-reference'), /^ch.*\.ja\.html$/)) },
+  { id: 'gnucash-guide', pkg: 'gnucash-docs', label: 1, split: 'heldout', docs: () => htmlDocs(files(usr('gnucash-docs', 'doc', 'gnucash-docs', 'gnucash-guide-en'), /\.html$/)) },
+  { id: 'gnucash-help', pkg: 'gnucash-docs', label: 1, split: 'heldout', docs: () => htmlDocs(files(usr('gnucash-docs', 'doc', 'gnucash-docs', 'gnucash-help-en'), /\.html$/)) },
+  ...Object.keys(HOWTOCOOK).filter((c) => !HOWTOCOOK_TRAIN.includes(c)).map((c) => ({ id: `howtocook-${HOWTOCOOK[c]}`, npm: 'howtocook-mcp', label: 1, split: 'heldout', docs: () => howToCookDocs(c) })),
   { id: 'maint-guide-ja', pkg: 'maint-guide-ja', label: 1, split: 'heldout', docs: () => htmlDocs(files(usr('maint-guide-ja', 'doc', 'maint-guide-ja', 'html'), /\.ja\.html$/)) },
   // non-procedural, train
   { id: 'fortunes-en', pkg: 'fortunes', label: 0, split: 'train', docs: () => files(usr('fortunes', 'games', 'fortunes'), /^[a-z-]+$/).flatMap((f) => fortuneDocs(f)) },
@@ -254,11 +351,17 @@ const SOURCES = [
     return textDocs(t.slice(t.search(/^ {3}:[^:\n]+:/m)).replace(/^ {3}/gm, ''));
   } },
   { id: 'git-release-notes', pkg: 'git', label: 0, split: 'train', docs: () => files(usr('git', 'doc', 'git', 'RelNotes'), /\.txt$/).flatMap((f) => textDocs(read(f))) },
+  { id: 'fortunes-zh', pkg: 'fortunes-zh', label: 0, split: 'train', docs: () => files(usr('fortunes-zh', 'games', 'fortunes'), /^(tang300|song100|chinese)$/).flatMap((f) => fortuneDocs(f)) },
+  ...['en', 'de', 'es', 'ru'].map((l) => ({ id: `debian-history-${l}`, pkg: 'debian-history', label: 0, split: 'train', docs: () => htmlDocs(files(usr('debian-history', 'doc', 'debian-history', 'docs'), new RegExp(`^(detailed|intro|leaders|releases)\\.${l}\\.html$`))) })),
+  { id: 'anarchism-faq', pkg: 'fortune-anarchism', label: 0, split: 'train', docs: () => fortuneDocs(usr('fortune-anarchism', 'games', 'fortunes', 'anarchism'), 2) },
   { id: 'licences', pkg: 'base-files', label: 0, split: 'train', docs: () => files(usr('base-files', 'common-licenses'), /^[A-Za-z0-9.-]+$/).flatMap((f) => textDocs(read(f))) },
   // non-procedural, held out
   { id: 'fortunes-de', pkg: 'fortunes-de', label: 0, split: 'heldout', docs: () => files(usr('fortunes-de', 'games', 'fortunes', 'de'), /^[a-z-]+$/).flatMap((f) => fortuneDocs(f)) },
   { id: 'fortunes-it', pkg: 'fortunes-it', label: 0, split: 'heldout', docs: () => files(usr('fortunes-it', 'games', 'fortunes', 'it'), /^[a-z-]+$/).flatMap((f) => fortuneDocs(f)) },
   { id: 'bofh-excuses', pkg: 'fortunes-bofh-excuses', label: 0, split: 'heldout', docs: () => files(usr('fortunes-bofh-excuses', 'games', 'fortunes'), /^bofh-excuses$/).flatMap((f) => fortuneDocs(f, 30)) },
+  { id: 'devils-dictionary', pkg: 'dict-devil', label: 0, split: 'heldout', docs: () => dictdDocs(usr('dict-devil', 'dictd', 'devil.dict.dz'), usr('dict-devil', 'dictd', 'devil.index'), 6) },
+  { id: 'bible-kjv', pkg: 'bible-kjv-text', label: 0, split: 'heldout', docs: () => bibleDocs(['Gen1:1-Gen50:26', 'Ruth1:1-Ruth4:22', '1Sam1:1-1Sam31:13', 'Luke1:1-Luke24:53', 'Acts1:1-Acts28:31']) },
+  ...['fr', 'ja', 'it'].map((l) => ({ id: `debian-history-${l}`, pkg: 'debian-history', label: 0, split: 'heldout', docs: () => htmlDocs(files(usr('debian-history', 'doc', 'debian-history', 'docs'), new RegExp(`^(detailed|intro|leaders|releases)\\.${l}\\.html$`))) })),
   { id: 'debian-governance', pkg: 'doc-debian', label: 0, split: 'heldout', docs: () => files(usr('doc-debian', 'doc', 'debian'), /^(constitution\.txt|social-contract\.txt|debian-manifesto)/).flatMap((f) => textDocs(read(f))) },
   // Debian changelogs and copyright files: one source per package; packages of the train sources above
   // are train, the others held out.
@@ -287,7 +390,7 @@ for (const src of SOURCES) {
     .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
     .slice(0, src.perSource ?? PER_SOURCE)
     .map((x) => x.d);
-  const version = `${src.pkg}=${versions[src.pkg] ?? PACKAGES[src.pkg]}`;
+  const version = src.npm ? `npm:${src.npm}=${versions[src.npm] ?? NPM_PACKAGES[src.npm]}` : `${src.pkg}=${versions[src.pkg] ?? PACKAGES[src.pkg]}`;
   for (const d of chosen) {
     rows.push({ id: `${src.id}-${hashHex(d.text).slice(0, 12)}`, label: src.label, split: src.split, source: src.id, package: version, text: d.text });
   }

@@ -70,8 +70,8 @@ export const StepSpecConfig = z.looseObject({
  */
 const StructuredOutput = z.enum(['auto', 'json_schema', 'json_object_schema', 'structured_outputs', 'guided_json', 'grammar', 'none']);
 
-export const EndpointConfig = z.strictObject({
-  url: z.string().url(),
+/** Settings of one replica; a `discover` entry applies them to each replica it finds. */
+const replicaSettings = {
   /** Served model name; defaults to the first model listed by /v1/models. */
   model: z.string().optional(),
   apiKey: z.string().optional(),
@@ -86,6 +86,59 @@ export const EndpointConfig = z.strictObject({
   maxModelLen: z.number().int().positive().optional(),
   /** How this server takes structured output (see src/llm/structured-output.ts); default: `llm.structuredOutput`. */
   structuredOutput: StructuredOutput.optional(),
+};
+
+/** One inference server (a vLLM replica) at a fixed URL. */
+export const EndpointConfig = z.strictObject({
+  url: z.string().url(),
+  ...replicaSettings,
+});
+
+/**
+ * `dns://NAME:PORT[/path]`: every A and AAAA record of NAME is one replica, served at
+ * http://ADDRESS:PORT[/path]. NAME is queried as written (no search domains): use the fully qualified
+ * name, e.g. the headless Service `vllm-headless.<namespace>.svc.cluster.local`.
+ */
+const DiscoverUrl = z.string().superRefine((s, ctx) => {
+  const bad = (message: string) => ctx.addIssue({ code: 'custom', message: `${message} (expected dns://NAME:PORT, e.g. dns://vllm-headless.gemflow.svc.cluster.local:8000)` });
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    return bad('not a URL');
+  }
+  if (u.protocol !== 'dns:') return bad(`scheme ${u.protocol.replace(/:$/, '')} is not dns`);
+  if (u.username || u.password || u.search || u.hash) return bad('user, query and fragment are not allowed');
+  if (!u.port) return bad('the port is required: DNS names addresses, not ports');
+  const host = u.hostname;
+  if (host === '' || /^[\d.]+$/.test(host) || host.startsWith('[')) return bad(`${host || 'the host'} is not a DNS name (a single address is a url entry)`);
+  if (!host.replace(/\.$/, '').includes('.')) return bad(`${host} is not fully qualified: DNS queries do not apply search domains`);
+});
+
+/**
+ * The replicas behind a DNS name (a Kubernetes headless Service): resolved at start and every
+ * `resolveIntervalMs`; new addresses are added, vanished ones drained (no new work, requests in
+ * flight finish, then removed). A failed resolution keeps the last good set.
+ */
+export const DiscoveredEndpointsConfig = z
+  .strictObject({
+    discover: DiscoverUrl,
+    /** Re-resolution period. */
+    resolveIntervalMs: z.number().int().positive().default(5000),
+    /** DNS servers to ask (`host` or `host:port`); default: the system's (/etc/resolv.conf). */
+    dnsServers: z.array(z.string().min(1)).min(1).optional(),
+    ...replicaSettings,
+  })
+  .superRefine((e, ctx) => {
+    // Checked here rather than typed as required so that a missing model is reported as such, not as "Invalid input".
+    if (e.model === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['model'], message: 'required with discover: replicas come and go, and a worker must know the served model before the first one is up' });
+    }
+  });
+
+/** An entry of `llm.endpoints`: one replica (`url`) or the replicas a DNS name resolves to (`discover`). */
+export const EndpointEntry = z.union([EndpointConfig, DiscoveredEndpointsConfig], {
+  error: 'an endpoint needs either url (one replica) or discover (dns://NAME:PORT: every address NAME resolves to is a replica), not both',
 });
 
 export const LlmConfig = z.strictObject({
@@ -94,8 +147,11 @@ export const LlmConfig = z.strictObject({
    * synthesize = one call to a distilled synthesizer.
    */
   mode: z.enum(['staged', 'synthesize']).optional(),
-  /** Empty: gemflow starts its bundled vLLM simulator (simulated outputs, said so in the run log). */
-  endpoints: z.array(EndpointConfig).default([]),
+  /**
+   * The replicas: fixed URLs, DNS names of headless Services (`discover`), or both. Empty: gemflow
+   * starts its bundled vLLM simulator (simulated outputs, said so in the run log).
+   */
+  endpoints: z.array(EndpointEntry).default([]),
   /** Use the bundled simulator (a test double) although the pipeline reads Kafka or writes to s3://. */
   simulate: z.boolean().optional(),
   /** Every endpoint's structured-output dialect unless its own config says; default auto (probed once per endpoint). */
@@ -294,6 +350,8 @@ export type FileSourceConfig = z.infer<typeof FileSource>;
 export type KafkaSourceConfig = z.infer<typeof KafkaSource>;
 export type LlmConfig = z.infer<typeof LlmConfig>;
 export type EndpointConfig = z.infer<typeof EndpointConfig>;
+export type DiscoveredEndpointsConfig = z.infer<typeof DiscoveredEndpointsConfig>;
+export type EndpointEntry = z.infer<typeof EndpointEntry>;
 export type SinkConfig = z.infer<typeof SinkConfig>;
 export type S3Config = z.infer<typeof S3Config>;
 export type StateConfig = z.infer<typeof StateConfig>;

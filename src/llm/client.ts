@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import type { EndpointConfig } from '../config/schema.js';
+import type { DiscoveredEndpointsConfig, EndpointConfig } from '../config/schema.js';
 import { GemflowError, errorCode, errorMessage, isInfrastructureFailure } from '../errors.js';
 import { AdaptiveController, type AdaptiveOptions, type ReplicaReport } from './adaptive-controller.js';
 import type { ResponseCache } from './cache.js';
+import { DnsReplicaDiscovery, type DiscoveryReport } from './discovery.js';
 import { Endpoint, EndpointScheduler } from './endpoint.js';
 import { stallAwareTimeout } from './loop-stall.js';
 import { describeNetworkError, networkErrno } from './network-errors.js';
@@ -41,6 +42,8 @@ export interface StageUsage {
 
 export interface HttpInferenceClientOptions {
   endpoints: EndpointConfig[];
+  /** Replicas behind DNS names (headless Services), added and drained as the names resolve (see discovery.ts). */
+  discover?: DiscoveredEndpointsConfig[];
   /** Per attempt, from taking a slot to the last byte of the answer. */
   timeoutMs: number;
   maxRetries: number;
@@ -87,12 +90,14 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
   readonly #policy: RetryPolicy;
   readonly #usage = new Map<string, StageUsage>();
   readonly #adaptive: AdaptiveController | undefined;
+  readonly #discoveries: DnsReplicaDiscovery[];
   #started: Promise<void> | undefined;
+  #modelKnown: Promise<void> | undefined;
   #model: string | undefined;
   #lastFailure: GemflowError | undefined;
 
   constructor(opts: HttpInferenceClientOptions) {
-    if (opts.endpoints.length === 0) throw new GemflowError('config_invalid', 'HttpInferenceClient needs at least one endpoint');
+    if (opts.endpoints.length === 0 && !opts.discover?.length) throw new GemflowError('config_invalid', 'HttpInferenceClient needs at least one endpoint');
     this.#opts = opts;
     this.#policy = { maxRetries: opts.maxRetries, baseMs: opts.retryBaseMs ?? 500, maxMs: opts.retryMaxMs ?? 30_000 };
     this.#scheduler = new EndpointScheduler(
@@ -104,21 +109,34 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       this.#adaptive = new AdaptiveController({ ...a, onNotice: a.onNotice ?? opts.onNotice });
       for (const ep of this.#scheduler.endpoints) this.#adaptive.attach(ep);
     }
+    this.#discoveries = (opts.discover ?? []).map((d) => new DnsReplicaDiscovery(d, this, { onNotice: opts.onNotice }));
   }
 
   /**
    * Learns each endpoint's model from GET /v1/models when the config does not name it (retrying like
-   * chat calls do), and checks all endpoints serve the same model. Idempotent; chat() calls it.
+   * chat calls do), and checks all endpoints serve the same model; resolves the DNS names of
+   * discovered replicas once and adds what they name. Idempotent; chat() calls it.
    */
   start(signal?: AbortSignal): Promise<void> {
-    this.#started ??= this.#discover(signal).then(
-      () => this.#adaptive?.start(),
+    this.#started ??= this.#learnModel(signal).then(
+      async () => {
+        await Promise.all(this.#discoveries.map((d) => d.start()));
+        await this.#adaptive?.start();
+      },
       (e: unknown) => {
         this.#started = undefined;
         throw e;
       },
     );
     return this.#started;
+  }
+
+  #learnModel(signal?: AbortSignal): Promise<void> {
+    this.#modelKnown ??= this.#discover(signal).catch((e: unknown) => {
+      this.#modelKnown = undefined;
+      throw e;
+    });
+    return this.#modelKnown;
   }
 
   /**
@@ -129,7 +147,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     if (this.#scheduler.endpoints.some((ep) => ep.url === config.url)) {
       throw new GemflowError('config_invalid', `endpoint ${config.url} is already in use`);
     }
-    await this.start(signal);
+    await this.#learnModel(signal);
     const ep = new Endpoint(config);
     try {
       await this.#discoverOne(ep, signal);
@@ -155,6 +173,11 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     this.#scheduler.remove(ep);
     this.#adaptive?.detach(ep);
     await ep.pool.close();
+  }
+
+  /** Each DNS discovery's replicas and counts (empty without `discover`). */
+  discovery(): DiscoveryReport[] {
+    return this.#discoveries.map((d) => d.report());
   }
 
   /** The adaptive controller's view of each replica (empty when adaptive is off). */
@@ -275,15 +298,17 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     if (this.#model !== undefined) await this.#opts.cache?.put(this.#model, req, result);
   }
 
-  /** Stops the adaptive controller, waits for requests in flight, then closes the connection pools. */
+  /** Stops discovery and the adaptive controller, waits for requests in flight, then closes the connection pools. */
   async close(): Promise<void> {
+    await Promise.all(this.#discoveries.map((d) => d.close()));
     await this.#adaptive?.close();
     await Promise.all(this.#scheduler.endpoints.map((ep) => ep.pool.close()));
   }
 
   async #discover(signal?: AbortSignal): Promise<void> {
     await Promise.all(this.#scheduler.endpoints.map((ep) => this.#discoverOne(ep, signal)));
-    const models = new Set(this.#scheduler.endpoints.map((ep) => ep.model));
+    // Discovered replicas must serve the model their entry names (the schema requires one).
+    const models = new Set([...this.#scheduler.endpoints.map((ep) => ep.model), ...(this.#opts.discover ?? []).map((d) => d.model)]);
     if (models.size > 1) {
       throw new GemflowError('llm_model_mismatch', `endpoints serve different models (${[...models].join(', ')}); replicas must serve one model`);
     }

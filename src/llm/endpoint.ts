@@ -385,7 +385,7 @@ export class EndpointScheduler {
     const reasons = this.#endpoints.map((ep) => `${ep.url}: ${ep.ejectReason ?? 'ejected'}`);
     const why =
       n === 0
-        ? 'no endpoints are configured'
+        ? 'no endpoint is known (none configured, or none discovered yet)'
         : `all ${n} endpoints are ejected by the circuit breaker (${reasons.join('; ')})`;
     const waited = this.#noReplicaWaitMs > 0 ? `, and none came back within ${this.#noReplicaWaitMs} ms` : '';
     return new GemflowError('llm_no_healthy_endpoint', `no inference endpoint can take requests: ${why}${waited}`, {

@@ -64,8 +64,10 @@ export interface FaultConfig {
 }
 
 export interface SimulatorOptions {
-  /** Port on 127.0.0.1; 0 picks a free one. */
+  /** Port on `host`; 0 picks a free one. */
   port: number;
+  /** Address to listen on; default 127.0.0.1 (any 127.0.0.x is loopback on Linux: several replicas can share a port). */
+  host: string;
   /** The served model name; any other name gets 404. */
   model: string;
   maxRunningSeqs: number;
@@ -112,6 +114,7 @@ export type SimulatorDialect = 'json_schema' | 'json_object_schema' | 'structure
 
 export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   port: 0,
+  host: '127.0.0.1',
   model: 'gemflow-sim-32b',
   maxRunningSeqs: 256,
   prefillTokensPerSec: 10_000,

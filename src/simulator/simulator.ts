@@ -360,7 +360,7 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, '127.0.0.1', () => {
+    server.listen(o.port, o.host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -384,7 +384,7 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
   };
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`,
     port,
     stats: () => metrics.stats(statsBase(), capacity.snapshot()),
     setFaults(f: FaultConfig) {

@@ -3,6 +3,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FunnelSnapshot, Tally } from '../dataflow/funnel.js';
 import type { ReplicaReport } from '../llm/adaptive-controller.js';
 import type { StageUsage } from '../llm/client.js';
+import type { DiscoveryReport } from '../llm/discovery.js';
 import type { EndpointState } from '../llm/endpoint.js';
 import type { Metrics } from './stage-metrics.js';
 
@@ -24,6 +25,8 @@ export interface WorkerMetricSources {
     readonly waiting: number;
     /** What the adaptive controller sees of each replica: the server's gauges and scrape errors. */
     replicas?(): ReplicaReport[];
+    /** Replicas found through DNS (`discover` endpoints), by source. */
+    discovery?(): DiscoveryReport[];
   };
   /** LLM response cache counters. */
   cache?: () => { hits: number; misses: number } | undefined;
@@ -163,6 +166,18 @@ function registerLlm(llm: NonNullable<WorkerMetricSources['llm']>, counter: Coun
     states().flatMap((s) => (s.latencyEwmaMs === undefined ? [] : [[{ endpoint: s.url }, s.latencyEwmaMs / 1000] as const])),
   );
   gauge('gemflow_llm_requests_waiting', 'LLM calls waiting for a free slot on any endpoint', [], () => one(llm.waiting));
+  const discovery = llm.discovery ? () => llm.discovery!() : undefined;
+  if (discovery) {
+    gauge('gemflow_llm_discovered_replica', '1 per replica found through DNS, by source (the discover URL) and state (adding, live, draining)', ['source', 'endpoint', 'state'], () =>
+      discovery().flatMap((d) => d.replicas.map((r) => [{ source: d.source, endpoint: r.url, state: r.state }, 1] as const)),
+    );
+    counter('gemflow_llm_discovery_resolutions_total', 'DNS resolutions of each discover source, by outcome (failed: the last good set was kept)', ['source', 'outcome'], () =>
+      discovery().flatMap((d) => [[{ source: d.source, outcome: 'ok' }, d.resolutions - d.failedResolutions] as const, [{ source: d.source, outcome: 'failed' }, d.failedResolutions] as const]),
+    );
+    counter('gemflow_llm_discovery_replica_changes_total', 'Replicas added and removed (after draining) by each discover source', ['source', 'change'], () =>
+      discovery().flatMap((d) => [[{ source: d.source, change: 'added' }, d.added] as const, [{ source: d.source, change: 'removed' }, d.removed] as const]),
+    );
+  }
   const replicas = llm.replicas ? () => llm.replicas!() : undefined;
   if (!replicas) return;
   // The server-side view the controller steers by (absent series: the server does not export that gauge).

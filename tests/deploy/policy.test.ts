@@ -152,8 +152,8 @@ describe.each(overlays)('overlay %s', (overlay) => {
   });
 
   it('points every worker at one shared state store (Redis) that its NetworkPolicy lets it reach', () => {
-    const env = new Proxy({}, { get: (_, k) => (typeof k === 'string' ? `\${${String(k)}}` : undefined), has: () => true });
-    const cfg = parseConfig(pipelineText, { env, baseDir: '/etc/gemflow', file: `${overlay}:pipeline.yaml` }) as any;
+    // As written in the ConfigMap (before ${VAR} interpolation).
+    const cfg = parseAllDocuments(pipelineText)[0]!.toJS() as any;
     expect(cfg.state.backend).toBe('redis');
     const c = worker.spec.template.spec.containers.find((x: Container) => x.name === 'gemflow');
     const ref = /^\$\{([A-Z0-9_]+)\}$/.exec(cfg.state.url)?.[1];
@@ -175,5 +175,51 @@ describe.each(overlays)('overlay %s', (overlay) => {
     }
     const egress = find(objs, 'NetworkPolicy', 'gemflow-worker').spec.egress;
     expect(egress.some((r: any) => r.ports?.some((p: any) => p.port === port))).toBe(true);
+  });
+
+  it('points the workers at each inference replica on its own: a headless Service they discover, or a loopback sidecar; never a load-balanced Service', () => {
+    const pod = worker.spec.template.spec;
+    const c = pod.containers.find((x: Container) => x.name === 'gemflow');
+    // The environment the kubelet gives the worker: downward-API namespace fields resolved, the rest placeholders.
+    const fromNamespace = new Set((c.env ?? []).filter((e: any) => e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace').map((e: any) => e.name));
+    const env = new Proxy({}, { get: (_, k) => (typeof k !== 'string' ? undefined : fromNamespace.has(k) ? worker.metadata.namespace : k === 'CLUSTER_DOMAIN' ? undefined : `placeholder-${k.toLowerCase()}`), has: (_, k) => k !== 'CLUSTER_DOMAIN' });
+    const cfg = parseConfig(pipelineText, { env, baseDir: '/etc/gemflow', file: `${overlay}:pipeline.yaml` });
+    const vllm = find(objs, 'Deployment', 'vllm');
+    const vllmLabels: Record<string, string> = vllm?.spec.template.metadata.labels ?? {};
+    const selects = (selector: Record<string, string> | undefined) => !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => vllmLabels[k] === v);
+    const egress: any[] = find(objs, 'NetworkPolicy', 'gemflow-worker').spec.egress;
+    expect(cfg.llm.endpoints.length).toBeGreaterThan(0);
+    for (const e of cfg.llm.endpoints) {
+      if ('discover' in e) {
+        // dns://<service>.<namespace>.svc.cluster.local:<port>: a headless Service of this overlay, in its namespace.
+        const u = new URL(e.discover);
+        const [name, namespace, svc, ...domain] = u.hostname.split('.');
+        expect([svc, domain.join('.')]).toEqual(['svc', 'cluster.local']);
+        const service = find(objs, 'Service', name!);
+        expect(service, `Service ${name}`).toBeDefined();
+        expect(service.metadata.namespace).toBe(namespace);
+        expect(service.spec.clusterIP).toBe('None');
+        expect(service.spec.publishNotReadyAddresses ?? false).toBe(false);
+        // Its records are the vLLM pods; a pod address is dialled at the container's own port.
+        expect(vllm, 'a vLLM Deployment behind the headless Service').toBeDefined();
+        expect(selects(service.spec.selector)).toBe(true);
+        const servicePort = service.spec.ports.find((p: any) => String(p.port) === u.port);
+        const container = vllm.spec.template.spec.containers.find((x: Container) => (x.ports ?? []).some((p: any) => p.name === servicePort?.targetPort || p.containerPort === servicePort?.targetPort));
+        expect(container?.ports.find((p: any) => p.name === servicePort.targetPort || p.containerPort === servicePort.targetPort).containerPort).toBe(Number(u.port));
+        expect(e.model).toBe(container.args.find((a: string) => a.startsWith('--served-model-name='))?.split('=')[1]);
+        // The worker may reach those pods on that port.
+        expect(egress.some((r) => (r.to ?? []).some((t: any) => selects(t.podSelector?.matchLabels)) && r.ports.some((p: any) => p.port === Number(u.port)))).toBe(true);
+      } else {
+        // A fixed URL only for a sidecar in the worker's own pod (the local overlay's simulator).
+        const u = new URL(e.url);
+        expect(u.hostname).toBe('127.0.0.1');
+        const sidecar = (pod.initContainers ?? []).find((x: Container) => x.restartPolicy === 'Always' && x.args.includes(u.port));
+        expect(sidecar, `a sidecar serving port ${u.port}`).toBeDefined();
+      }
+    }
+    // vLLM pods exist: the workers discover them, and no ClusterIP Service load-balances over them.
+    if (vllm) expect(cfg.llm.endpoints.some((e) => 'discover' in e)).toBe(true);
+    const balanced = objs.filter((o: any) => o.kind === 'Service' && o.spec.clusterIP !== 'None' && vllm && selects(o.spec.selector));
+    expect(balanced.map((o) => o.metadata.name)).toEqual([]);
   });
 });

@@ -42,12 +42,14 @@ async function localEntrypoint(): Promise<string[]> {
   return afterInit.map((a) => (a === 'node' ? process.execPath : a.replace(/^\/app\//, `${ROOT}/`)));
 }
 
-/** A container's env as the kubelet would set it: literals, fieldRef metadata.name, Secret keys (base64-decoded). */
+/** A container's env as the kubelet would set it: literals, fieldRef metadata.name / namespace, Secret keys (base64-decoded). */
 function containerEnv(container: any, objs: K8sObject[], podName: string): Record<string, string> {
   const env: Record<string, string> = {};
+  const namespace = (objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'gemflow-worker')!.metadata as { namespace?: string }).namespace ?? 'default';
   for (const e of container.env ?? []) {
     if (e.value !== undefined) env[e.name] = String(e.value);
     else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = podName;
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = namespace;
     else if (e.valueFrom?.secretKeyRef) {
       const { name, key } = e.valueFrom.secretKeyRef;
       const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === name);

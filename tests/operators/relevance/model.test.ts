@@ -5,7 +5,7 @@ import { FEATURE_VERSION, MAX_FEATURES, featureIndices } from '../../../operator
 import { defaultModelPath, loadModel, modelScore, parseModel } from '../../../operators/relevance/model.js';
 import { RelevancePool } from '../../../operators/relevance/relevance-pool.js';
 import { relevanceStep } from '../../../operators/relevance/step.js';
-import { ROOT, runCli, tempDir } from '../../e2e/harness.js';
+import { CORPUS, ROOT, runCli, tempDir } from '../../e2e/harness.js';
 
 const EVAL_SET = join(ROOT, 'data/relevance/eval-set.jsonl.gz');
 
@@ -52,6 +52,19 @@ describe('trained relevance model', () => {
     expect(trained.recall).toBeGreaterThanOrEqual(0.95);
     expect(trained.rocAuc).toBeGreaterThan(hand.rocAuc);
     expect(trained.f1).toBeGreaterThan(hand.f1);
+    expect(trained.precision).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('on the demo corpus (never trained on), keeps every document with a numbered procedure and drops the prose', async () => {
+    const m = loadModel(defaultModelPath());
+    const docs = (await readFile(CORPUS, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { id: string; text: string });
+    // The evaluation set's rule for an ordered list: three lines numbered "1.", "2)" ...
+    const numbered = docs.filter((d) => (d.text.match(/^\s*\d{1,2}[.)] +\S/gm) ?? []).length >= 3);
+    const prose = docs.filter((d) => /^(news|fiction|poem|essay|review|history|memoir|opinion|sports|science)-/.test(d.id));
+    expect(numbered.length).toBeGreaterThanOrEqual(15);
+    expect(prose.length).toBeGreaterThanOrEqual(15);
+    expect(numbered.filter((d) => modelScore(m, d.text) < m.threshold).map((d) => d.id)).toEqual([]);
+    expect(prose.filter((d) => modelScore(m, d.text) >= m.threshold).map((d) => d.id)).toEqual([]);
   });
 
   it('refuses a corrupt model, a truncated one and one from another feature version, with the reason', async () => {
