@@ -23,7 +23,7 @@ mkdir -p .cache
 
 say() { echo "deps: $*" >&2; }
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # Says whether a registry answers at all, to tell "unreachable" from "the build failed".
 # (Cold-cache times above: measured on the project's 2-core machine, 2026-12, with empty Go / Maven caches.)
