@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the test suite runs besides Node packages, fetched or built once and cached (git-ignored):
 #
-#   deps.sh fetch [kafka] [minio] [k8s] [python] [bfcl]   fetch what is missing (all by default); idempotent
+#   deps.sh fetch [kafka] [minio] [k8s] [python] [bfcl] [redis]   fetch what is missing (all by default); idempotent
 #   deps.sh status                        what is cached, what is missing (exit 1 when something is)
 #
 #   kafka  Apache Kafka broker jars, Maven Central (mvn)  -> scripts/kafka/lib (+ ~/.m2)     ~15 s cold
@@ -11,6 +11,8 @@
 #   python a venv with pyarrow + datasets (PyPI), the readers of the output-directory tests
 #                                                          -> .cache/python                   ~25 s cold
 #   bfcl   BFCL multi-turn data of bfcl-eval (PyPI), for decontamination tests -> .cache/bfcl/data  ~3 s cold
+#   redis  Redis server, Debian's redis-server package (apt-get; root) -> /usr/bin (skipped when
+#          redis-server is already on PATH)                                                    ~10 s cold
 #
 # The vitest global setup (tests/global-setup.ts) runs `deps.sh fetch` before any test, so `npm test` on a
 # fresh clone fetches what it needs; with everything cached this takes well under a second. Each item
@@ -49,6 +51,7 @@ minio_cached() { bash scripts/minio/minio.sh fetched; }
 k8s_cached() { bash scripts/k8s/tools.sh fetched; }
 python_cached() { bash scripts/python/venv.sh fetched; }
 bfcl_cached() { bash scripts/bfcl/fetch.sh fetched; }
+redis_cached() { bash scripts/redis/redis.sh fetched; }
 
 need() { # tool why
   command -v "$1" >/dev/null || { say "ERROR: '$1' is not installed; it is needed $2"; exit 1; }
@@ -94,6 +97,11 @@ fetch_one() { # item
       say "bfcl: fetching the bfcl-eval wheel from PyPI and extracting its multi-turn data (a few seconds) ..."
       bash scripts/bfcl/fetch.sh fetch || { say "ERROR: fetching bfcl-eval failed"; probe "PyPI" "https://pypi.org/simple/bfcl-eval/"; return 1; }
       ;;
+    redis)
+      redis_cached && return 0
+      say "redis: installing Debian's redis-server package (apt-get update + install, about 10 s) ..."
+      bash scripts/redis/redis.sh fetch || { say "ERROR: installing redis-server failed (the message above says why)"; probe "the Debian mirror" http://deb.debian.org/debian/dists/stable/Release; return 1; }
+      ;;
     *) usage ;;
   esac
   say "$item: ready in $((SECONDS - started)) s"
@@ -101,7 +109,7 @@ fetch_one() { # item
 
 status() {
   local missing=0 item
-  for item in kafka minio k8s python bfcl; do
+  for item in kafka minio k8s python bfcl redis; do
     if "${item}_cached"; then say "$item: cached"; else say "$item: MISSING"; missing=1; fi
   done
   return $missing
@@ -113,10 +121,10 @@ shift
 case "$CMD" in
   fetch)
     items=("$@")
-    ((${#items[@]})) || items=(kafka minio k8s python bfcl)
+    ((${#items[@]})) || items=(kafka minio k8s python bfcl redis)
     todo=()
     for item in "${items[@]}"; do
-      [[ "$item" == kafka || "$item" == minio || "$item" == k8s || "$item" == python || "$item" == bfcl ]] || usage
+      [[ "$item" == kafka || "$item" == minio || "$item" == k8s || "$item" == python || "$item" == bfcl || "$item" == redis ]] || usage
       "${item}_cached" || todo+=("$item")
     done
     if ((${#todo[@]} == 0)); then say "${items[*]}: cached"; exit 0; fi

@@ -26,6 +26,9 @@ import type { DeadLetterSink } from './sinks/types.js';
 import { FileSource } from './sources/file-source.js';
 import type { Source } from './sources/types.js';
 import { KvStore } from './store/kv-store.js';
+import { RedisStateStore } from './store/redis-state.js';
+import { SqliteStateStore } from './store/sqlite-state.js';
+import type { StateStore } from './store/state-store.js';
 import type { Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/stage-metrics.js';
 import { startSimulatorCluster } from './simulator/simulator.js';
@@ -156,7 +159,6 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
   try {
     const startedAt = new Date().toISOString();
     const stateDir = stateDirOf(config);
-    const statePath = join(stateDir, 'state.sqlite');
     const metrics = new Metrics();
 
     // Inference: configured endpoints, or the bundled simulator (a test double) where simulatorIssues
@@ -176,9 +178,9 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
       closers.push(() => Promise.all(sims.map((s) => s.close())).then(() => undefined));
       endpoints = sims.map((s) => ({ url: s.url, maxConcurrency: 1024, initialConcurrency: 16 }));
     }
-    const cacheStore = config.llm.cache.enabled ? KvStore.open(config.llm.cache.path ?? statePath, 'llm-cache') : undefined;
-    if (cacheStore) closers.push(() => cacheStore.close());
-    const cache = cacheStore ? new ResponseCache(cacheStore) : undefined;
+    const state = await openStateStore(config, log);
+    closers.push(() => state.close());
+    const cache = config.llm.cache.enabled ? new ResponseCache(state.kv('llm-cache')) : undefined;
     const client = new HttpInferenceClient({
       endpoints,
       discover,
@@ -205,8 +207,11 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
     await client.start();
 
     const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate, { lastCause: () => client.lastFailure });
-    const llm = stepLlmFactory(client, () => client.contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e), e));
-    const parts = await buildParts(config, log, llm, metrics, closers);
+    // A call that failed on the state store (the cache unreachable) says nothing about the inference cluster.
+    const llm = stepLlmFactory(client, () => client.contextTokens, (ok, e) => {
+      if (e === undefined || errorCode(e) !== 'state_unavailable') monitor.record(ok, e === undefined ? undefined : errorCode(e), e);
+    });
+    const parts = await buildParts(config, log, llm, metrics, closers, state);
     const sink = parts.sink;
 
 
@@ -264,9 +269,16 @@ export async function buildParts(
   llm: (stepId: string, signal: AbortSignal) => StepLlm,
   metrics: Metrics,
   closers: Array<() => Promise<void> | void>,
+  state?: StateStore,
 ): Promise<PipelineParts & { sink: ParquetShardSink }> {
   const stateDir = stateDirOf(config);
   const statePath = join(stateDir, 'state.sqlite');
+  if (state === undefined) {
+    const opened = await openStateStore(config, log);
+    closers.push(() => opened.close());
+    state = opened;
+  }
+  const shared = state;
   const steps: Step[] = [];
   for (const p of await planSteps(config)) {
     const stepClosers: Array<() => void | Promise<void>> = [];
@@ -279,6 +291,7 @@ export async function buildParts(
         stepClosers.push(() => store.close());
         return store;
       },
+      fingerprints: (opts) => shared.index(p.id, opts),
       onClose: (fn) => stepClosers.push(fn),
     });
     // The step is its type's implementation under its id; kinds come from the type (checked by the registry).
@@ -325,6 +338,24 @@ export async function buildParts(
     metrics,
     log,
   };
+}
+
+/**
+ * The run's state store (`state.backend`): the SQLite file under stateDir (the LLM cache in
+ * `llm.cache.path` when set), or the shared Redis-protocol server at `state.url`.
+ */
+export async function openStateStore(config: PipelineConfig, log: Logger): Promise<StateStore> {
+  const s = config.state;
+  if (s.backend === 'redis') {
+    const store = await RedisStateStore.open(
+      { url: s.url!, keyPrefix: s.keyPrefix, dedupeTtlSeconds: s.dedupeTtlSeconds, cacheTtlSeconds: s.cacheTtlSeconds, timeoutMs: s.timeoutMs },
+      log,
+    );
+    log.info('shared state store', { store: store.description });
+    return store;
+  }
+  const statePath = join(stateDirOf(config), 'state.sqlite');
+  return new SqliteStateStore(statePath, config.llm.cache.path ?? statePath);
 }
 
 function stateDirOf(config: PipelineConfig): string {

@@ -68,7 +68,7 @@ async function fetchDeps(items: string[]): Promise<void> {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const external = process.env.GEMFLOW_KAFKA_BROKERS?.trim();
-  await fetchDeps(external ? ['minio', 'k8s', 'python', 'bfcl'] : ['kafka', 'minio', 'k8s', 'python', 'bfcl']);
+  await fetchDeps(external ? ['minio', 'k8s', 'python', 'bfcl', 'redis'] : ['kafka', 'minio', 'k8s', 'python', 'bfcl', 'redis']);
   if (external) {
     project.provide('kafkaBrokers', external.split(','));
     return async () => {};

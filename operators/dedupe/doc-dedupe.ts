@@ -1,82 +1,78 @@
 import { createHash } from 'node:crypto';
 import { GemflowError } from '../../src/errors.js';
-import { LshIndex, MinHash } from './minhash.js';
-
-/** Where the exact index lives: the project's KvStore implements it (a Map-backed object will do). */
-export interface DedupeStore {
-  get(key: string): string | undefined;
-  put(key: string, value: string): void;
-}
+import { memoryIndex } from '../../src/store/sqlite-state.js';
+import type { Claim, Fingerprint, FingerprintIndex } from '../../src/store/state-store.js';
+import { bandKeys, MinHash } from './minhash.js';
 
 export interface DocDedupeOptions {
-  /** Exact and near-duplicate indexes, persisted across restarts (the KvStore). Default: in memory. */
-  store?: DedupeStore;
+  /**
+   * Where exact claims and MinHash LSH bands live: the step's index in the run's state store (SQLite,
+   * or Redis shared by every worker). Default: in memory, built with `threshold`.
+   */
+  index?: FingerprintIndex;
   /** Also look for near duplicates with MinHash. Default true. */
   nearDuplicate?: boolean;
-  /** Estimated Jaccard similarity of 5-word shingles at or above which a doc is a near duplicate. Default 0.85. */
+  /** Estimated Jaccard similarity of 5-word shingles at or above which a doc is a near duplicate. Default 0.85 (the index's, when given). */
   threshold?: number;
   /** LSH bands; must divide the 128 permutations. Default 16. */
   bands?: number;
 }
 
-export type DedupeResult =
-  | { duplicate: false }
-  | { duplicate: true; of: string; kind: 'exact' | 'near'; similarity: number };
-
-const NOT_DUPLICATE: DedupeResult = { duplicate: false };
+export type DedupeResult = Claim;
 
 /**
  * Document dedupe: exact duplicates after normalization (lower case, punctuation dropped, whitespace
  * collapsed; SHA-256 of the result) and, optionally, MinHash near duplicates.
  *
- * Both indexes live in `store`: a restarted run still recognises copies of documents it processed
- * before (including ones its source skipped as already committed), and memory stays flat.
+ * The CPU part (hash, signature, band keys) happens here; the check-and-insert is the index's, one
+ * atomic batch per call (src/store/state-store.ts FingerprintIndex): a restarted run, and every other
+ * worker sharing the store, recognises copies of documents seen before, and memory stays flat.
  *
  * Replays: the same record read again (same id and same `replayKey`, its source position) is never
  * a duplicate, so a document re-read after a crash is not dropped as a copy of itself; the same id and
  * text at another position (an exact repeat of the record) is a duplicate.
  */
 export class DocDedupe {
-  private readonly store: DedupeStore;
-  private readonly threshold: number;
+  private readonly index: FingerprintIndex;
   private readonly minhash: MinHash | undefined;
-  private readonly lsh: LshIndex | undefined;
+  private readonly bands: number;
   /** Reused buffer for the normalized text (UTF-8) of texts up to 16 K code units. */
   private readonly buf = new Uint8Array(48 * 1024);
 
   constructor(options: DocDedupeOptions = {}) {
-    this.store = options.store ?? mapStore();
-    this.threshold = options.threshold ?? 0.85;
-    if (!(this.threshold >= 0 && this.threshold <= 1)) {
-      throw new GemflowError('invalid_option', `dedupe threshold must be within 0..1, got ${this.threshold}`);
+    const threshold = options.threshold ?? 0.85;
+    if (!(threshold >= 0 && threshold <= 1)) {
+      throw new GemflowError('invalid_option', `dedupe threshold must be within 0..1, got ${threshold}`);
     }
+    this.index = options.index ?? memoryIndex({ threshold });
+    this.bands = options.bands ?? 16;
     if (options.nearDuplicate ?? true) {
       this.minhash = new MinHash({ numPerm: 128, shingleSize: 5 });
-      const bands = options.bands ?? 16;
-      if (this.minhash.numPerm % bands !== 0) {
-        throw new GemflowError('invalid_option', `dedupe bands must divide ${this.minhash.numPerm}, got ${bands}`);
+      if (this.minhash.numPerm % this.bands !== 0) {
+        throw new GemflowError('invalid_option', `dedupe bands must divide ${this.minhash.numPerm}, got ${this.bands}`);
       }
-      this.lsh = new LshIndex({ bands, store: this.store });
     }
   }
 
-  check(docId: string, text: string, replayKey?: string): DedupeResult {
-    const key = `exact:${this.exactHash(text)}`;
+  /** What the index needs to know of a document (CPU only, no I/O). */
+  fingerprint(docId: string, text: string, replayKey?: string): Fingerprint {
     const owner = replayKey === undefined ? docId : `${docId}\u0000${replayKey}`;
-    const first = this.store.get(key);
-    if (first !== undefined) {
-      // Entries written before replay keys existed hold the bare id.
-      const same = first === owner || (!first.includes('\u0000') && first === docId);
-      return same ? NOT_DUPLICATE : { duplicate: true, of: first.split('\u0000')[0]!, kind: 'exact', similarity: 1 };
+    const f: Fingerprint = { exact: this.exactHash(text), owner, id: docId };
+    if (this.minhash !== undefined) {
+      f.sig = this.minhash.signature(text);
+      f.bands = bandKeys(f.sig, this.bands);
     }
-    if (this.minhash !== undefined && this.lsh !== undefined) {
-      const sig = this.minhash.signature(text);
-      const near = this.lsh.best(sig, this.threshold, docId);
-      if (near !== undefined) return { duplicate: true, of: near.id, kind: 'near', similarity: near.similarity };
-      this.lsh.add(docId, sig);
-    }
-    this.store.put(key, owner);
-    return NOT_DUPLICATE;
+    return f;
+  }
+
+  /** Claims a batch of fingerprints in one call to the index (one round trip with Redis). */
+  claim(batch: readonly Fingerprint[]): Promise<Claim[]> {
+    return this.index.claim(batch);
+  }
+
+  /** One document (a batch of one). */
+  async check(docId: string, text: string, replayKey?: string): Promise<DedupeResult> {
+    return (await this.index.claim([this.fingerprint(docId, text, replayKey)]))[0]!;
   }
 
   /**
@@ -114,9 +110,4 @@ export class DocDedupe {
 function isKept(c: number): boolean {
   if (c < 128) return (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
   return c !== 0xa0 && !(c >= 0xa1 && c <= 0xbf) && c !== 0xd7 && c !== 0xf7 && !(c >= 0x2000 && c <= 0x206f) && !(c >= 0x3000 && c <= 0x303f);
-}
-
-function mapStore(): DedupeStore {
-  const map = new Map<string, string>();
-  return { get: (k) => map.get(k), put: (k, v) => void map.set(k, v) };
 }

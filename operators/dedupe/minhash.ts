@@ -150,86 +150,19 @@ export class MinHash {
   }
 }
 
-/** A string key-value store (the project's KvStore implements it). */
-export interface LshStore {
-  get(key: string): string | undefined;
-  put(key: string, value: string): void;
-}
-
-export interface LshIndexOptions {
-  /** Bands; numPerm must be a multiple. Default 16 (8 rows each with 128 permutations). */
-  bands?: number;
-  /** Where buckets and signatures live, so the index survives restarts (replays must still see near duplicates). */
-  store: LshStore;
-  /** Ids remembered per bucket (a bucket is a band's rows); more are not needed to find a near duplicate. */
-  maxPerBucket?: number;
-}
-
 /**
- * LSH banding over MinHash signatures: two signatures become candidates when all rows of one band
- * are equal. With b bands of r rows, a pair of similarity s is found with probability
- * 1 - (1 - s^r)^b (16 x 8: 99.4% at s = 0.85, 6% at s = 0.5). Buckets (`lsh:<band>:<hash>` -> ids)
- * and signatures (`sig:<id>` -> base64) are kept in the store, so memory stays flat whatever the
- * corpus size and the index outlives the process.
+ * LSH band keys of a signature (`<band>:<hash>`): two signatures become candidates when all rows of one
+ * band are equal. With b bands of r rows, a pair of similarity s is found with probability
+ * 1 - (1 - s^r)^b (16 x 8: 99.4% at s = 0.85, 6% at s = 0.5). A hash collision only adds a candidate,
+ * which the index then verifies against the stored signature (src/store/state-store.ts).
  */
-export class LshIndex {
-  readonly bands: number;
-  private readonly store: LshStore;
-  private readonly maxPerBucket: number;
-
-  constructor(options: LshIndexOptions) {
-    this.bands = options.bands ?? 16;
-    this.store = options.store;
-    this.maxPerBucket = options.maxPerBucket ?? 8;
-  }
-
-  has(id: string): boolean {
-    return this.store.get(`sig:${id}`) !== undefined;
-  }
-
-  /** Adds an entry. Re-adding a known id is a no-op. */
-  add(id: string, sig: Int32Array): void {
-    if (this.has(id)) return;
-    this.store.put(`sig:${id}`, Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('base64'));
-    for (let band = 0; band < this.bands; band++) {
-      const key = this.bandKey(sig, band);
-      const ids = this.store.get(key);
-      if (ids === undefined) this.store.put(key, id);
-      else {
-        const list = ids.split('\n');
-        if (list.length < this.maxPerBucket) this.store.put(key, `${ids}\n${id}`);
-      }
-    }
-  }
-
-  /**
-   * The most similar indexed entry (estimated Jaccard >= threshold) sharing a band with `sig`,
-   * ignoring `exceptId`; undefined when none.
-   */
-  best(sig: Int32Array, threshold: number, exceptId?: string): { id: string; similarity: number } | undefined {
-    let best: { id: string; similarity: number } | undefined;
-    const seen = new Set<string>();
-    for (let band = 0; band < this.bands; band++) {
-      const ids = this.store.get(this.bandKey(sig, band));
-      if (ids === undefined) continue;
-      for (const id of ids.split('\n')) {
-        if (seen.has(id) || id === exceptId) continue;
-        seen.add(id);
-        const other = this.store.get(`sig:${id}`);
-        if (other === undefined) continue;
-        const b = Buffer.from(other, 'base64');
-        const sim = MinHash.similarity(sig, new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4));
-        if (sim >= threshold && sim > (best?.similarity ?? -1)) best = { id, similarity: sim };
-      }
-    }
-    return best;
-  }
-
-  /** Key of one band's rows (a collision only adds a candidate, which is then verified). */
-  private bandKey(sig: Int32Array, band: number): string {
-    const rows = sig.length / this.bands;
+export function bandKeys(sig: Int32Array, bands: number): string[] {
+  const rows = sig.length / bands;
+  const keys = new Array<string>(bands);
+  for (let band = 0; band < bands; band++) {
     let h = FNV_OFFSET ^ band;
     for (let r = band * rows; r < (band + 1) * rows; r++) h = Math.imul(h ^ sig[r]!, FNV_PRIME);
-    return `lsh:${band}:${(h >>> 0).toString(36)}`;
+    keys[band] = `${band}:${(h >>> 0).toString(36)}`;
   }
+  return keys;
 }

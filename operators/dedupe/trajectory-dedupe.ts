@@ -1,42 +1,67 @@
 import { createHash } from 'node:crypto';
+import { memoryIndex } from '../../src/store/sqlite-state.js';
+import type { Claim, Fingerprint, FingerprintIndex } from '../../src/store/state-store.js';
 import type { Trajectory } from '../../src/trajectory.js';
 import { canonicalJson } from '../validate/canonical-json.js';
+import { bandKeys, MinHash } from './minhash.js';
 
-/** Where seen hashes persist across runs (the project's KvStore has this shape). */
-export interface DedupeStore {
-  get(key: string): string | undefined;
-  put(key: string, value: string): void;
+export type DedupeResult = Claim;
+
+export interface TrajectoryDedupeOptions {
+  /** The step's index in the run's state store (SQLite or shared Redis). Default: in memory. */
+  index?: FingerprintIndex;
+  /** MinHash near duplicates of the user + assistant text, on top of the exact hash. Default true. */
+  nearDuplicate?: boolean;
+  /** Estimated Jaccard similarity (5-word shingles) at or above which it is a near duplicate. Default 0.85. */
+  threshold?: number;
 }
 
-export type DedupeResult = { duplicate: false } | { duplicate: true; of: string };
+const BANDS = 16;
 
 /**
- * Exact duplicate detection of trajectories by a content hash of the normalised dialogue: roles,
- * content trimmed, lower-cased and with whitespace runs collapsed, tool calls as name + arguments in
- * canonical key order (call ids left out: they are arbitrary), and the tool definitions sorted by
- * name. Patterns and ids are not content.
+ * Duplicate trajectories:
+ * - exact: a content hash of the normalised dialogue: roles, content trimmed, lower-cased and with
+ *   whitespace runs collapsed, tool calls as name + arguments in canonical key order (call ids left
+ *   out: they are arbitrary), and the tool definitions sorted by name. Patterns and ids are not content.
+ * - near: MinHash (128 permutations, 5-word shingles, 16 LSH bands) of the user and assistant text,
+ *   the conversation a model learns from (tool replies and definitions left out).
  *
  * The first trajectory id to claim a hash owns it; checking that same id again (a replay) is not a
- * duplicate. Without a store the hashes live in memory for the life of the object.
+ * duplicate. Claims are atomic in the index, also across workers sharing a Redis store.
  */
 export class TrajectoryDedupe {
-  private readonly store: DedupeStore;
-  private readonly keyPrefix: string;
+  private readonly index: FingerprintIndex;
+  private readonly minhash: MinHash | undefined;
 
-  constructor(opts: { store?: DedupeStore; keyPrefix?: string } = {}) {
-    this.store = opts.store ?? mapStore();
-    this.keyPrefix = opts.keyPrefix ?? 'trajectory-dedupe:';
+  constructor(opts: TrajectoryDedupeOptions = {}) {
+    this.index = opts.index ?? memoryIndex({ threshold: opts.threshold ?? 0.85 });
+    if (opts.nearDuplicate ?? true) this.minhash = new MinHash({ numPerm: 128, shingleSize: 5 });
   }
 
-  check(trajectoryId: string, t: Trajectory): DedupeResult {
-    const key = this.keyPrefix + trajectoryHash(t);
-    const owner = this.store.get(key);
-    if (owner === undefined) {
-      this.store.put(key, trajectoryId);
-      return { duplicate: false };
+  fingerprint(trajectoryId: string, t: Trajectory): Fingerprint {
+    const f: Fingerprint = { exact: trajectoryHash(t), owner: trajectoryId, id: trajectoryId };
+    if (this.minhash !== undefined) {
+      f.sig = this.minhash.signature(dialogueText(t));
+      f.bands = bandKeys(f.sig, BANDS);
     }
-    return owner === trajectoryId ? { duplicate: false } : { duplicate: true, of: owner };
+    return f;
   }
+
+  claim(batch: readonly Fingerprint[]): Promise<Claim[]> {
+    return this.index.claim(batch);
+  }
+
+  async check(trajectoryId: string, t: Trajectory): Promise<DedupeResult> {
+    return (await this.index.claim([this.fingerprint(trajectoryId, t)]))[0]!;
+  }
+}
+
+/** The user and assistant turns' text, in order. */
+export function dialogueText(t: Trajectory): string {
+  return t.messages
+    .filter((m) => m.role === 'user' || m.role === 'assistant')
+    .map((m) => m.content)
+    .join('\n');
 }
 
 /** sha256 (hex) of the normalised dialogue described on TrajectoryDedupe. */
@@ -56,9 +81,4 @@ export function trajectoryHash(t: Trajectory): string {
 
 function normalizeText(s: string): string {
   return s.trim().toLowerCase().replace(/\s+/g, ' ');
-}
-
-function mapStore(): DedupeStore {
-  const map = new Map<string, string>();
-  return { get: (k) => map.get(k), put: (k, v) => void map.set(k, v) };
 }

@@ -276,6 +276,26 @@ export const S3Config = z.strictObject({
   uploadConcurrency: z.number().int().positive().default(4),
 });
 
+/**
+ * Where dedupe fingerprints and the LLM cache live. `sqlite` (default): a file under stateDir, for one
+ * process. `redis`: a Redis-protocol server (Redis >= 6.2, Valkey, a managed cache in non-cluster mode)
+ * shared by every worker of a consumer group, so the same document on two partitions is processed
+ * once and a partition's new owner finds the answers its old owner paid for. See README "Shared state".
+ */
+export const StateConfig = z.strictObject({
+  backend: z.enum(['sqlite', 'redis']).default('sqlite'),
+  /** redis://[user:password@]host:port[/db] or rediss:// (TLS); required with backend redis. */
+  url: z.string().min(1).optional(),
+  /** Prefix of every key: pipelines whose dedupe must not see each other use different prefixes. */
+  keyPrefix: z.string().default('gemflow:'),
+  /** TTL of dedupe fingerprints (0: none): a copy arriving later than this is not recognised. */
+  dedupeTtlSeconds: z.number().int().min(0).default(30 * 86400),
+  /** TTL of cached LLM answers (0: none). */
+  cacheTtlSeconds: z.number().int().min(0).default(7 * 86400),
+  /** A state command without a reply after this long fails (an infrastructure failure: retried, then the run stops). */
+  timeoutMs: z.number().int().positive().default(5000),
+});
+
 export const PipelineConfig = z.strictObject({
   source: SourceConfig,
   /**
@@ -295,6 +315,8 @@ export const PipelineConfig = z.strictObject({
   sink: SinkConfig.default(() => SinkConfig.parse({})),
   /** Object storage settings, used when sink.dir or a source path is an s3:// URL. */
   s3: S3Config.default(() => S3Config.parse({})),
+  /** Dedupe fingerprints and the LLM cache: embedded SQLite (default) or a shared Redis-protocol server. */
+  state: StateConfig.default(() => StateConfig.parse({})),
   /** Checkpoint, caches and dedupe state (a local directory). Default: <sink.dir>/.gemflow, or ./.gemflow next to the pipeline file when sink.dir is s3:// */
   stateDir: z.string().optional(),
   /** Bound of each queue between stages. */
@@ -309,6 +331,9 @@ export const PipelineConfig = z.strictObject({
     })
     .optional(),
 }).superRefine((c, ctx) => {
+  if (c.state.backend === 'redis' && c.state.url === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['state', 'url'], message: 'required with state.backend redis (redis://host:6379 or rediss://...)' });
+  }
   if (!c.steps) return;
   // With an explicit step list, the default list's keys would be silently ignored: say where they go.
   const moved: Array<[unknown, (string | number)[], string]> = [
@@ -334,5 +359,6 @@ export type DiscoveredEndpointsConfig = z.infer<typeof DiscoveredEndpointsConfig
 export type EndpointEntry = z.infer<typeof EndpointEntry>;
 export type SinkConfig = z.infer<typeof SinkConfig>;
 export type S3Config = z.infer<typeof S3Config>;
+export type StateConfig = z.infer<typeof StateConfig>;
 export type StagesConfig = z.infer<typeof StagesConfig>;
 export type StepSpecConfig = z.infer<typeof StepSpecConfig>;

@@ -23,7 +23,7 @@ export interface ChatOptions {
 export interface StageClient {
   chat(req: ChatRequest, opts?: ChatOptions): Promise<ChatResult>;
   /** Caches an answer the caller checked (complete, parseable, valid). */
-  remember?(req: ChatRequest, result: ChatResult): void;
+  remember?(req: ChatRequest, result: ChatResult): void | Promise<void>;
 }
 
 /** Token and error accounting of one stage. Tokens count GPU work only (cache hits add none). */
@@ -232,7 +232,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     const model = this.#model!;
     const usage = this.#usageOf(req.stage);
     usage.calls++;
-    const hit = opts.skipCache ? undefined : this.#opts.cache?.get(model, req);
+    const hit = opts.skipCache ? undefined : await this.#opts.cache?.get(model, req);
     if (hit) {
       usage.cachedCalls++;
       return { ...hit, cached: true, endpoint: 'cache' };
@@ -294,8 +294,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     }
   }
 
-  remember(req: ChatRequest, result: ChatResult): void {
-    if (this.#model !== undefined) this.#opts.cache?.put(this.#model, req, result);
+  async remember(req: ChatRequest, result: ChatResult): Promise<void> {
+    if (this.#model !== undefined) await this.#opts.cache?.put(this.#model, req, result);
   }
 
   /** Stops discovery and the adaptive controller, waits for requests in flight, then closes the connection pools. */

@@ -53,7 +53,7 @@ export async function runStage<I, O>(client: StageClient, stage: LlmStage<I, O>,
     first = await client.chat(req, { skipCache: true });
     verdict = assess(stage, input, first, opts.maxTokens);
   }
-  if (verdict.ok) return accept(client, req, first, verdict.output, [first]);
+  if (verdict.ok) return await accept(client, req, first, verdict.output, [first]);
 
   // Only accepted answers are cached, always under the original request: a repair turn never hits.
   const repair: ChatRequest = {
@@ -62,7 +62,7 @@ export async function runStage<I, O>(client: StageClient, stage: LlmStage<I, O>,
   };
   const second = await client.chat(repair, { skipCache: true });
   const repaired = assess(stage, input, second, opts.maxTokens);
-  if (repaired.ok) return accept(client, req, second, repaired.output, [first, second]);
+  if (repaired.ok) return await accept(client, req, second, repaired.output, [first, second]);
   // Both attempts' errors go into the message (and so into the dead letter), each with how it ended.
   throw new GemflowError(
     'llm_invalid_output',
@@ -95,8 +95,10 @@ function repairPrompt(verdict: { error: string; truncated?: boolean }, maxTokens
   return `Your previous answer was rejected: ${verdict.error}\nReply with the corrected answer only: one JSON object that follows the required schema, with no other text.`;
 }
 
-function accept<O>(client: StageClient, req: ChatRequest, final: ChatResult, output: O, judged: ChatResult[]): StageResult<O> {
-  if (!final.cached) client.remember?.(req, final);
+async function accept<O>(client: StageClient, req: ChatRequest, final: ChatResult, output: O, judged: ChatResult[]): Promise<StageResult<O>> {
+  // Awaited: the answer is in the (possibly shared) cache before the document goes on, so a crash
+  // after this point never pays for it again; a cache that cannot be reached fails the call (retried).
+  if (!final.cached) await client.remember?.(req, final);
   return {
     output,
     model: final.model,

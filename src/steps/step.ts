@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Envelope } from '../envelope.js';
 import type { StageResult, LlmStage } from '../llm/types.js';
 import type { OutputRow } from '../sinks/types.js';
+import type { FingerprintIndex, FingerprintIndexOptions } from '../store/state-store.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Trajectory, Workflow } from '../trajectory.js';
 
@@ -136,8 +137,13 @@ export interface Step<I extends Item = Item, O extends Item = Item> extends Step
 /** What a step type's factory gets besides its config. */
 export interface StepEnv {
   id: string;
-  /** The step's own persistent state (namespace = its id). */
+  /** The step's own persistent state (namespace = its id), in a local SQLite file. */
   state(): StepState;
+  /**
+   * The step's dedupe fingerprint index (namespace = its id) in the run's state store: SQLite, or the
+   * Redis-protocol server every worker shares (`state.backend`). Batched and atomic (src/store/state-store.ts).
+   */
+  fingerprints?(opts: FingerprintIndexOptions): FingerprintIndex;
   /** The run's state folder (`stateDir`), for files a step keeps beside its state (e.g. labels). */
   stateDir?: string;
   log: Logger;

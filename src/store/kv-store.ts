@@ -81,6 +81,15 @@ export class KvStore {
     this.#putMany(entries);
   }
 
+  /**
+   * Runs `fn` in one immediate transaction (the write lock taken at its start), so a check-then-write
+   * in it is atomic also against other processes sharing the file. Nested calls join the outer one.
+   */
+  transaction<T>(fn: () => T): T {
+    if (this.#db.inTransaction) return fn();
+    return this.#db.transaction(fn).immediate();
+  }
+
   delete(key: string): boolean {
     return this.#delete.run(this.#ns, key).changes === 1;
   }

@@ -5,7 +5,7 @@ describe('configJsonSchema', () => {
   it('describes the input file: every top-level key, only source required, unknown keys refused', () => {
     const schema = configJsonSchema() as { properties: Record<string, unknown>; required?: string[]; additionalProperties?: unknown };
     expect(Object.keys(schema.properties).sort()).toEqual(
-      ['decontaminate', 'dedupe', 'llm', 'logIntervalMs', 'queueCapacity', 'relevance', 's3', 'server', 'sink', 'source', 'stages', 'stateDir', 'steps'].sort(),
+      ['decontaminate', 'dedupe', 'llm', 'logIntervalMs', 'queueCapacity', 'relevance', 's3', 'server', 'sink', 'source', 'stages', 'state', 'stateDir', 'steps'].sort(),
     );
     expect(schema.required).toEqual(['source']);
     expect(schema.additionalProperties).toBe(false);

@@ -151,6 +151,32 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(worker.spec.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThanOrEqual(cfg.server.drainGraceMs + 10_000);
   });
 
+  it('points every worker at one shared state store (Redis) that its NetworkPolicy lets it reach', () => {
+    // As written in the ConfigMap (before ${VAR} interpolation).
+    const cfg = parseAllDocuments(pipelineText)[0]!.toJS() as any;
+    expect(cfg.state.backend).toBe('redis');
+    const c = worker.spec.template.spec.containers.find((x: Container) => x.name === 'gemflow');
+    const ref = /^\$\{([A-Z0-9_]+)\}$/.exec(cfg.state.url)?.[1];
+    let port: number;
+    if (ref !== undefined) {
+      // From a Secret, never a literal in the ConfigMap (the URL may carry a password).
+      const e = c.env.find((x: any) => x.name === ref);
+      expect(e?.valueFrom?.secretKeyRef?.name, ref).toBeDefined();
+      port = 6379;
+    } else {
+      // An in-cluster Service of the overlay, reachable from the workers and only from them.
+      const u = new URL(cfg.state.url);
+      port = Number(u.port || 6379);
+      const svc = find(objs, 'Service', u.hostname);
+      expect(svc, `Service ${u.hostname}`).toBeDefined();
+      expect(svc.spec.ports.map((p: any) => p.port)).toContain(port);
+      const own = find(objs, 'NetworkPolicy', u.hostname);
+      expect(own.spec.ingress.flatMap((r: any) => r.from.map((f: any) => f.podSelector?.matchLabels?.['app.kubernetes.io/name']))).toEqual(['gemflow-worker']);
+    }
+    const egress = find(objs, 'NetworkPolicy', 'gemflow-worker').spec.egress;
+    expect(egress.some((r: any) => r.ports?.some((p: any) => p.port === port))).toBe(true);
+  });
+
   it('points the workers at each inference replica on its own: a headless Service they discover, or a loopback sidecar; never a load-balanced Service', () => {
     const pod = worker.spec.template.spec;
     const c = pod.containers.find((x: Container) => x.name === 'gemflow');

@@ -20,6 +20,7 @@ import { assignedMembers, caughtUp, exactlyOnceProblems, liveStderr, produceWith
 import { sendMessages } from '../kafka/helpers.js';
 import { startMinio, type Minio } from '../s3/minio.js';
 import { duck, sqlString } from '../sinks/fixtures.js';
+import { startRedis, type RedisServer } from '../store/redis-server.js';
 
 type K8sObject = { kind: string; metadata: { name: string }; data?: Record<string, string>; spec?: any };
 
@@ -63,9 +64,11 @@ const hostPort = (url: string) => new URL(url).host;
 describe('the worker run from the rendered local overlay', () => {
   const children: ChildProcess[] = [];
   let minio: Minio | undefined;
+  let redis: RedisServer | undefined;
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await minio?.stop();
+    await redis?.stop();
   });
 
   it('two replicas in one group: every document once in the bucket or in dead letters, SIGTERM to one loses nothing', { timeout: 240_000 }, async () => {
@@ -93,6 +96,10 @@ describe('the worker run from the rendered local overlay', () => {
     const bad = [{ key: 'bad-json', value: '{"id": "bad-json", "text": ' }, { key: 'no-text', value: '{"id": "no-text", "text": ""}' }];
     await sendMessages(brokers, topic, bad);
 
+    // The shared state store the overlay runs (redis.yaml): a real Redis.
+    redis = await startRedis();
+    const stateUrl = /url: (redis:\/\/\S+)/.exec(pipelineText)![1]!;
+
     // Substitutions: hosts/ports and mount paths, nothing else.
     const [kafkaHost] = /brokers: \["([^"]+)"\]/.exec(pipelineText)!.slice(1);
     const simulatorUrl = /url: (http:\/\/127\.0\.0\.1:\d+)/.exec(pipelineText)![1]!;
@@ -106,6 +113,7 @@ describe('the worker run from the rendered local overlay', () => {
         const pipeline = pipelineText
           .replaceAll(kafkaHost!, brokers.join('","'))
           .replaceAll(hostPort(simulatorUrl), `127.0.0.1:${simPorts[i]}`)
+          .replaceAll(stateUrl, redis!.url)
           .replace(/^( {2}port:) 9464$/m, '$1 0')
           .replace(/^stateDir: \/var\/lib\/gemflow\//m, `stateDir: ${mounts['/var/lib/gemflow']}/`);
         await writeFile(join(mounts['/etc/gemflow']!, 'pipeline.yaml'), pipeline);
@@ -171,10 +179,9 @@ describe('the worker run from the rendered local overlay', () => {
     } finally {
       db.close();
     }
-    // Dedupe state lives in each pod's state volume, so the two copies of a planted duplicate pair are
-    // both written when their partitions went to different replicas: that one outcome is allowed here.
-    const problems = exactlyOnceProblems(docs, await referenceDocIds()).filter((p) => !p.startsWith('duplicates both written'));
-    expect(problems).toEqual([]);
+    // Dedupe state is shared through the overlay's Redis: a planted duplicate pair is written once even
+    // when its two copies went to different replicas.
+    expect(exactlyOnceProblems(docs, await referenceDocIds())).toEqual([]);
 
     // Dead letters (no dead-letter topic in the overlay: each replica's file in its state volume).
     const deadLetters: Array<{ origin: { partition: string; offset: number }; raw: string }> = [];

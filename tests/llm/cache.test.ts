@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,11 +55,26 @@ describe('ResponseCache', () => {
     expect(canonicalJson({ b: [{ d: 1, c: 2 }], a: null })).toBe('{"a":null,"b":[{"c":2,"d":1}]}');
   });
 
-  it('counts hits and misses', () => {
+  it('keeps the addresses of earlier versions: sha256 of the canonical JSON of the identity', () => {
+    const identity = (model: string, r: ChatRequest) => ({
+      model,
+      messages: r.messages.map((m) => ({ role: m.role, content: m.content })),
+      responseFormat: r.responseFormat ? { name: r.responseFormat.name, schema: r.responseFormat.schema } : null,
+      temperature: r.temperature,
+      maxTokens: r.maxTokens,
+      seed: r.seed ?? null,
+    });
+    const unicode: ChatRequest = { ...req, messages: [{ role: 'user', content: 'é "quoted" \u2028 ✓ \ud83d\ude00\n' }] };
+    for (const r of [req, unicode, { ...req, seed: undefined }, { ...req, responseFormat: undefined }, { ...req, temperature: 0.25 }]) {
+      expect(ResponseCache.key('m', r)).toBe(createHash('sha256').update(canonicalJson(identity('m', r))).digest('hex'));
+    }
+  });
+
+  it('counts hits and misses', async () => {
     const { cache } = open();
-    expect(cache.get('m', req)).toBeUndefined();
-    cache.put('m', req, { content: '{"a":"x"}', finishReason: 'stop', promptTokens: 3, completionTokens: 2, model: 'm' });
-    expect(cache.get('m', req)).toEqual({ content: '{"a":"x"}', finishReason: 'stop', promptTokens: 3, completionTokens: 2, model: 'm' });
+    expect(await cache.get('m', req)).toBeUndefined();
+    await cache.put('m', req, { content: '{"a":"x"}', finishReason: 'stop', promptTokens: 3, completionTokens: 2, model: 'm' });
+    expect(await cache.get('m', req)).toEqual({ content: '{"a":"x"}', finishReason: 'stop', promptTokens: 3, completionTokens: 2, model: 'm' });
     expect(cache.stats()).toEqual({ hits: 1, misses: 1 });
   });
 
@@ -71,7 +87,7 @@ describe('ResponseCache', () => {
     const fresh = await c1.chat(req);
     expect(fresh.cached).toBe(false);
     expect((await c1.chat(req)).cached).toBe(false); // not remembered yet: the client never caches on its own
-    c1.remember(req, fresh);
+    await c1.remember(req, fresh);
     const hit = await c1.chat(req);
     expect(hit).toEqual({ ...fresh, cached: true, endpoint: 'cache' });
     expect(server.received).toHaveLength(2);

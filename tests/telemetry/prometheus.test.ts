@@ -71,7 +71,7 @@ describe('createWorkerRegistry', () => {
     metrics.stage('validate').error('bad "quote"\\');
     const req: ChatRequest = { stage: 'extract', messages: [{ role: 'user', content: 'Sign in, then click Create bucket.' }], maxTokens: 64, temperature: 0 };
     const answer = await client.chat(req);
-    client.remember(req, answer);
+    await client.remember(req, answer);
     await client.chat(req); // answered from the cache
 
     const registry = createWorkerRegistry({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EMPTY_SLOT, LshIndex, MinHash } from '../../../operators/dedupe/minhash.js';
+import { bandKeys, EMPTY_SLOT, MinHash } from '../../../operators/dedupe/minhash.js';
 import { changeWords, jaccard, words } from './text-gen.js';
 
 describe('MinHash', () => {
@@ -53,35 +53,16 @@ describe('MinHash', () => {
   });
 });
 
-describe('LshIndex', () => {
+describe('bandKeys', () => {
   const mh = new MinHash();
-  const docs = [1, 2, 3].map((seed) => words(300, seed));
-  const sig = (ws: string[]) => mh.signature(ws.join(' '));
-  const mapStore = () => {
-    const m = new Map<string, string>();
-    return { get: (k: string) => m.get(k), put: (k: string, v: string) => void m.set(k, v), map: m };
-  };
-
-  it('finds a near duplicate and nothing for an unrelated text', () => {
-    const lsh = new LshIndex({ store: mapStore() });
-    lsh.add('a', sig(docs[0]!));
-    lsh.add('b', sig(docs[1]!));
-    const hit = lsh.best(sig(changeWords(docs[0]!, [5, 150])), 0.8);
-    expect(hit?.id).toBe('a');
-    expect(hit!.similarity).toBeGreaterThanOrEqual(0.8);
-    expect(lsh.best(sig(docs[2]!), 0.5)).toBeUndefined();
-    expect(lsh.best(sig(docs[0]!), 0.8, 'a')).toBeUndefined();
-  });
-
-  it('lives in its store: a new index over the same store finds earlier entries; re-adding is a no-op', () => {
-    const store = mapStore();
-    const first = new LshIndex({ store });
-    first.add('a', sig(docs[0]!));
-    const size = store.map.size;
-    first.add('a', sig(docs[0]!));
-    expect(store.map.size).toBe(size);
-    const second = new LshIndex({ store });
-    expect(second.has('a')).toBe(true);
-    expect(second.best(sig(changeWords(docs[0]!, [7])), 0.8)?.id).toBe('a');
+  it('gives one key per band; near duplicates share some, unrelated texts none', () => {
+    const doc = words(300, 1);
+    const a = bandKeys(mh.signature(doc.join(' ')), 16);
+    expect(a).toHaveLength(16);
+    expect(a.every((k, i) => k.startsWith(`${i}:`))).toBe(true);
+    const near = bandKeys(mh.signature(changeWords(doc, [5, 150]).join(' ')), 16);
+    expect(near.filter((k, i) => k === a[i]).length).toBeGreaterThan(0);
+    const other = bandKeys(mh.signature(words(300, 2).join(' ')), 16);
+    expect(other.filter((k, i) => k === a[i])).toHaveLength(0);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TrajectoryDedupe, type DedupeStore } from '../../../operators/dedupe/trajectory-dedupe.js';
+import { TrajectoryDedupe } from '../../../operators/dedupe/trajectory-dedupe.js';
+import { SyncFingerprintIndex } from '../../../src/store/sqlite-state.js';
 import type { Trajectory } from '../../../src/trajectory.js';
 import { validTrajectory } from '../validate/fixtures.js';
 
@@ -26,21 +27,21 @@ function edited(edit: (t: Trajectory) => unknown): Trajectory {
 }
 
 describe('TrajectoryDedupe', () => {
-  it('flags the same dialogue under another id, naming the first', () => {
+  it('flags the same dialogue under another id, naming the first', async () => {
     const d = new TrajectoryDedupe();
-    expect(d.check('t1', validTrajectory())).toEqual({ duplicate: false });
-    expect(d.check('t2', validTrajectory())).toEqual({ duplicate: true, of: 't1' });
-    expect(d.check('t3', cosmeticVariant())).toEqual({ duplicate: true, of: 't1' });
+    expect(await d.check('t1', validTrajectory())).toEqual({ duplicate: false });
+    expect(await d.check('t2', validTrajectory())).toEqual({ duplicate: true, kind: 'exact', of: 't1', similarity: 1 });
+    expect(await d.check('t3', cosmeticVariant())).toEqual({ duplicate: true, kind: 'exact', of: 't1', similarity: 1 });
   });
 
-  it('does not flag a re-check of the same id (a replay)', () => {
+  it('does not flag a re-check of the same id (a replay)', async () => {
     const d = new TrajectoryDedupe();
-    expect(d.check('t1', validTrajectory())).toEqual({ duplicate: false });
-    expect(d.check('t1', validTrajectory())).toEqual({ duplicate: false });
+    expect(await d.check('t1', validTrajectory())).toEqual({ duplicate: false });
+    expect(await d.check('t1', validTrajectory())).toEqual({ duplicate: false });
   });
 
-  it('tells apart dialogues that differ in content, arguments, roles or tools', () => {
-    const d = new TrajectoryDedupe();
+  it('tells apart dialogues that differ in content, arguments, roles or tools (exact hash)', async () => {
+    const d = new TrajectoryDedupe({ nearDuplicate: false });
     const variants = [
       validTrajectory(),
       edited((t) => (t.messages[1]!.content += ' Please hurry.')),
@@ -50,16 +51,37 @@ describe('TrajectoryDedupe', () => {
       edited((t) => t.tools.pop()),
       edited((t) => (t.tools[0]!.parameters = { type: 'object' })),
     ];
-    variants.forEach((t, i) => expect(d.check(`v${i}`, t)).toEqual({ duplicate: false }));
+    for (const [i, t] of variants.entries()) expect(await d.check(`v${i}`, t)).toEqual({ duplicate: false });
   });
 
-  it('persists through a store shared by instances', () => {
+  it('persists through a store shared by instances', async () => {
     const map = new Map<string, string>();
-    const store: DedupeStore = { get: (k) => map.get(k), put: (k, v) => void map.set(k, v) };
-    expect(new TrajectoryDedupe({ store }).check('run1-t1', validTrajectory())).toEqual({ duplicate: false });
-    expect(map.size).toBe(1);
-    const later = new TrajectoryDedupe({ store });
-    expect(later.check('run2-t9', cosmeticVariant())).toEqual({ duplicate: true, of: 'run1-t1' });
-    expect(later.check('run1-t1', validTrajectory())).toEqual({ duplicate: false });
+    const index = new SyncFingerprintIndex({ get: (k) => map.get(k), put: (k, v) => void map.set(k, v) }, { threshold: 0.85 });
+    expect(await new TrajectoryDedupe({ index }).check('run1-t1', validTrajectory())).toEqual({ duplicate: false });
+    expect([...map.keys()].filter((k) => k.startsWith('exact:'))).toHaveLength(1);
+    const later = new TrajectoryDedupe({ index });
+    expect(await later.check('run2-t9', cosmeticVariant())).toEqual({ duplicate: true, kind: 'exact', of: 'run1-t1', similarity: 1 });
+    expect(await later.check('run1-t1', validTrajectory())).toEqual({ duplicate: false });
+  });
+
+  it('flags a near duplicate of the user and assistant text (MinHash), and not a different dialogue', async () => {
+    const d = new TrajectoryDedupe();
+    expect(await d.check('t1', validTrajectory())).toEqual({ duplicate: false });
+    // Another wording of one short user turn, other tool arguments: not exact, but the same conversation.
+    const reworded = edited((t) => {
+      t.messages[5 - 2]!.content = "It's maya.ortiz@example.org";
+      t.messages[4]!.toolCalls![0]!.arguments.email = 'maya.ortiz@example.org';
+    });
+    const r = await d.check('t2', reworded);
+    expect(r).toMatchObject({ duplicate: true, kind: 'near', of: 't1' });
+    expect(r.duplicate && r.similarity).toBeGreaterThanOrEqual(0.85);
+    const other = edited((t) => {
+      for (const m of t.messages) if (m.role === 'user' || m.role === 'assistant') m.content = `${m.content.split('').reverse().join('')} ${m.role}`;
+    });
+    expect(await d.check('t3', other)).toEqual({ duplicate: false });
+    // Exact only: the reworded dialogue is new.
+    const exactOnly = new TrajectoryDedupe({ nearDuplicate: false });
+    await exactOnly.check('t1', validTrajectory());
+    expect(await exactOnly.check('t2', reworded)).toEqual({ duplicate: false });
   });
 });
