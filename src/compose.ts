@@ -15,6 +15,7 @@ import type { Step, StepLlm } from './steps/step.js';
 import { createStepLlm } from './steps/step-llm.js';
 import { ResponseCache } from './llm/cache.js';
 import { HttpInferenceClient } from './llm/client.js';
+import type { AdaptiveOptions } from './llm/adaptive-controller.js';
 import { ErrorRateMonitor } from './llm/error-rate.js';
 import { FileDeadLetterSink } from './sinks/dead-letter-file.js';
 import type { RunManifest } from './sinks/manifest.js';
@@ -136,7 +137,12 @@ export interface BuiltRun {
   close(): Promise<void>;
 }
 
-export async function buildRun(config: PipelineConfig, log: Logger): Promise<BuiltRun> {
+/**
+ * `tune.adaptive`: the benchmark's only hook into the client `gemflow run` builds: false keeps every
+ * endpoint's limit where its config sets it (the fixed baselines), or control periods scaled to a
+ * simulator's time scale. Everything else comes from the config, as for `gemflow run`.
+ */
+export async function buildRun(config: PipelineConfig, log: Logger, tune: { adaptive?: false | AdaptiveOptions } = {}): Promise<BuiltRun> {
   const closers: Array<() => Promise<void> | void> = [];
   const close = async () => {
     for (const c of closers.reverse()) {
@@ -182,7 +188,8 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
       structuredOutput: config.llm.structuredOutput,
       onNotice: (level, message, fields) => (level === 'warn' ? log.warn(message, fields) : log.info(message, fields)),
       // Breaker changes (a replica ejected or readmitted) are worth a log line; limit changes are not.
-      adaptive: {
+      adaptive: tune.adaptive === false ? false : {
+        ...tune.adaptive,
         onEvent: (e) => e.kind === 'breaker' && log.warn('inference replica state changed', { url: e.url, state: e.state, reason: e.reason }),
         breaker: {
           ...config.llm.breaker,
