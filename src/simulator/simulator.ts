@@ -326,7 +326,7 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
       ({ queueSec, firstTokenSec } = await capacity.submit({ promptTokens, completionTokens: answer.completionTokens }, abort.signal));
     } catch (e) {
       if (abort.signal.aborted) metrics.aborted(); // the client went away: its generation is dropped
-      if (res.destroyed) return;
+      if (res.destroyed || down) return; // (down: its connection is already reset)
       if (errorCode(e) === 'context_too_long') return reply(res, 400, errorMessage(e));
       return reply(res, 503, errorMessage(e), { connection: 'close' });
     }
