@@ -138,11 +138,16 @@ export interface BuiltRun {
 }
 
 /**
- * `tune.adaptive`: the benchmark's only hook into the client `gemflow run` builds: false keeps every
- * endpoint's limit where its config sets it (the fixed baselines), or control periods scaled to a
- * simulator's time scale. Everything else comes from the config, as for `gemflow run`.
+ * `tune`: the benchmark's only hooks into what `gemflow run` builds. `adaptive` false keeps every
+ * endpoint's limit where its config sets it (the fixed baselines), or gives control periods scaled to
+ * a simulator's time scale; `wrapClient` sees every call (to record answers). Everything else comes
+ * from the config, as for `gemflow run`.
  */
-export async function buildRun(config: PipelineConfig, log: Logger, tune: { adaptive?: false | AdaptiveOptions } = {}): Promise<BuiltRun> {
+export async function buildRun(
+  config: PipelineConfig,
+  log: Logger,
+  tune: { adaptive?: false | AdaptiveOptions; wrapClient?: (client: StageClient) => StageClient } = {},
+): Promise<BuiltRun> {
   const closers: Array<() => Promise<void> | void> = [];
   const close = async () => {
     for (const c of closers.reverse()) {
@@ -203,7 +208,7 @@ export async function buildRun(config: PipelineConfig, log: Logger, tune: { adap
     await client.start();
 
     const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate, { lastCause: () => client.lastFailure });
-    const llm = stepLlmFactory(client, () => client.contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e), e));
+    const llm = stepLlmFactory(tune.wrapClient?.(client) ?? client, () => client.contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e), e));
     const parts = await buildParts(config, log, llm, metrics, closers);
     const sink = parts.sink;
 
