@@ -27,12 +27,12 @@ export interface Scenario {
   mixedWorkflows: boolean;
   initial: ReplicaChange[];
   events: ScenarioEvent[];
-  /** Which strategies run here: every one, or gemflow against the best fixed concurrency only. */
+  /** Which strategies run here: every one; gemflow and the fixed ones; or gemflow against the best fixed concurrency only. */
   strategies: 'all' | 'compare' | 'pair';
 }
 
 /** When the mid-run events happen by default, in simulated seconds after the start (inside every strategy's steady window). */
-export const EVENT_TIMES = { atSec: 150, backAtSec: 350 };
+export const EVENT_TIMES = { atSec: 250, backAtSec: 450 };
 /** Invalid first answers in the answer-mix scenario. */
 export const INVALID_ANSWER_RATE = 0.1;
 /** Load-independent gateway errors: 10% 429 + 10% 503. */

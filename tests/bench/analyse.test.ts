@@ -62,9 +62,9 @@ describe('scenario capacity', () => {
   it('follows the scenario: a slow replica, a lost one, a cut one', () => {
     expect(capacityTimeline(byName['homogeneous']!, m, 4)).toEqual([[0, 10_000]]);
     expect(capacityTimeline(byName['heterogeneous']!, m, 4)[0]![1]).toBeCloseTo(7500 + 2500 / 3);
-    expect(capacityTimeline(byName['lost-replica']!, m, 4)).toEqual([[0, 10_000], [150, 7500], [350, 10_000]]);
+    expect(capacityTimeline(byName['lost-replica']!, m, 4)).toEqual([[0, 10_000], [250, 7500], [450, 10_000]]);
     // max sequences 256 -> 32: min(2500, 32 x 40) = 1280 tok/s on that replica
-    expect(capacityTimeline(byName['capacity-change']!, m, 4)).toEqual([[0, 10_000], [150, 7500 + 1280]]);
+    expect(capacityTimeline(byName['capacity-change']!, m, 4)).toEqual([[0, 10_000], [250, 7500 + 1280]]);
     expect(capacityTimeline(byName['gateway-faults']!, m, 4)).toEqual([[0, 10_000]]);
   });
 });
