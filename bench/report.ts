@@ -19,6 +19,8 @@ export interface BenchReport {
   timeScale: number;
   maxDocsInFlight: number;
   wallMs: number;
+  /** 1-minute load average of the machine at the start and the end (other work shares it). */
+  loadAverage: { start: number; end: number };
   scenarios: Scenario[];
   /** Fixed concurrency sweep on the homogeneous scenario (shorter corpus). */
   sweep: StrategyResult[];
@@ -147,6 +149,20 @@ export function scenarioTables(r: BenchReport): string[] {
   return lines;
 }
 
+/** The KV cache as a second limit: how many requests of the measured mean size fit in one replica's cache. */
+function kvNote(r: BenchReport): string {
+  const runs = [...r.sweep, ...r.results].filter((x) => x.server.requests > 0);
+  const tokens = runs.reduce((a, x) => a + x.server.promptTokens + x.server.generatedTokens, 0);
+  const answered = runs.reduce((a, x) => a + (x.server.byStatus['200'] ?? 0), 0);
+  if (answered === 0) return '';
+  const mean = tokens / answered;
+  return (
+    `KV cache: a request reserves its prompt + completion while it runs; measured mean ${f(mean, 0)} tokens, so about ${f(r.replicaModel.kvCacheTokens / mean, 0)} ` +
+    `average requests fit in one replica's ${r.replicaModel.kvCacheTokens} tokens (fewer when large ones meet): close to the saturating batch, so a fixed limit at ` +
+    `the capacity concurrency already queues at times.`
+  );
+}
+
 export function markdownReport(r: BenchReport): string {
   const m = r.replicaModel;
   const lines: string[] = [
@@ -166,7 +182,10 @@ export function markdownReport(r: BenchReport): string {
     '',
     `Each run: ${r.docs} documents (${r.sweepDocs} in the sweep), staged GEM flow (extract, then ground + refine per workflow), LLM cache off, ` +
       `llm.maxDocsInFlight ${r.maxDocsInFlight}, a fresh simulator cluster per run, the pipeline built by src/compose.ts buildRun as \`gemflow run\` builds it. ` +
-      `Wall time of the whole benchmark: ${f(r.wallMs / 60000, 1)} min on ${r.cpus} CPUs (a shared machine: other work ran beside it).`,
+      `Wall time of the whole benchmark: ${f(r.wallMs / 60000, 1)} min on ${r.cpus} CPUs, load average ${f(r.loadAverage.start, 1)} at the start and ${f(r.loadAverage.end, 1)} at the end ` +
+      `(a shared machine: other work ran beside it; a load far above the core count starves the engine and the simulator, and every figure below with them).`,
+    '',
+    kvNote(r),
     '',
     'Definitions. Steady state: the middle 80% of a run by completed documents (10th to 90th percentile of completion times), leaving out warm-up and drain tail; ' +
       'scenario events happen at fixed simulated times inside it. Utilisation: output tokens generated in the window / the output tokens the cluster could have generated ' +

@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -80,6 +80,7 @@ async function main(): Promise<void> {
   const outDir = values['out-dir'] ?? here('../../bench/results');
   const started = performance.now();
   const startedAt = new Date().toISOString();
+  const loadStart = loadavg()[0]!;
   const work = await mkdtemp(join(tmpdir(), 'gemflow-bench-'));
   const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
   try {
@@ -146,6 +147,7 @@ async function main(): Promise<void> {
       timeScale: opts.timeScale,
       maxDocsInFlight: opts.maxDocsInFlight,
       wallMs: performance.now() - started,
+      loadAverage: { start: loadStart, end: loadavg()[0]! },
       scenarios: chosen,
       sweep,
       bestFixed,

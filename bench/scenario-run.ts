@@ -170,6 +170,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
           return acc;
         }, {}),
         generatedTokens: simStats.reduce((a, x) => a + x.tokens.generated, 0),
+        promptTokens: simStats.reduce((a, x) => a + x.tokens.prompt, 0),
         queueWaitP99Sec: Math.max(...simStats.map((x) => x.queueWaitSec.p99)),
         queueWaitP50Sec: Math.max(...simStats.map((x) => x.queueWaitSec.p50)),
         ttftP99Sec: Math.max(...simStats.map((x) => x.ttftSec.p99)),

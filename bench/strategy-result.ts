@@ -56,6 +56,8 @@ export interface StrategyResult {
     requests: number;
     byStatus: Record<string, number>;
     generatedTokens: number;
+    /** Prompt tokens of the answered requests (with generatedTokens: the mean KV-cache reservation). */
+    promptTokens: number;
     queueWaitP99Sec: number;
     queueWaitP50Sec: number;
     ttftP99Sec: number;
