@@ -17,16 +17,35 @@ export interface Sample {
   waiting: number;
   /** Cumulative queue-time histogram over all replicas: [upper bound s, count], ascending. */
   queueBuckets: Array<[number, number]>;
+  /** Cumulative time-to-first-token histogram over all replicas, the same way. */
+  ttftBuckets: Array<[number, number]>;
+  /** CPU time of the engine (every worker process), ms. */
   engineCpuMs: number;
   simCpuMs: number | undefined;
   machineBusyMs: number | undefined;
   machineTotalMs: number | undefined;
-  rssBytes: number;
 }
 
 export interface DocSpan {
   startSec: number;
   endSec: number;
+  /** Which worker process (0 when there is one). */
+  worker: number;
+}
+
+/** Cluster output capacity over simulated time: [from sec, tokens/s] steps, ascending (see scenarios.ts). */
+export type CapacityTimeline = Array<[number, number]>;
+
+/** Output tokens the cluster could have generated between two times. */
+export function capacityBetween(c: CapacityTimeline, from: number, to: number): number {
+  let total = 0;
+  c.forEach(([at, rate], i) => {
+    const end = c[i + 1]?.[0] ?? Infinity;
+    const a = Math.max(from, at);
+    const b = Math.min(to, end);
+    if (b > a) total += (b - a) * rate;
+  });
+  return total;
 }
 
 export interface SteadyFigures {
@@ -38,8 +57,14 @@ export interface SteadyFigures {
   utilisation: number;
   latencyP50Sec: number;
   latencyP99Sec: number;
+  /** Average cluster capacity over the window, output tokens/s. */
+  capacityTokensPerSec: number;
   /** p99 server queue wait within the window, as the upper bound of its histogram bucket (vLLM's buckets). */
   queueWaitP99UpperBoundSec: number;
+  /** p99 time to first token within the window, the same way. */
+  ttftP99UpperBoundSec: number;
+  /** Documents completed in the window per worker (one entry per worker). */
+  docsPerWorker: number[];
   /** Share of requests completed in the window that waited at most 2 s in the server queue. */
   queueWaitWithin2sShare: number;
   cpu: CpuFigures;
@@ -95,9 +120,9 @@ export function cpuBetween(a: Sample, b: Sample): CpuFigures {
   };
 }
 
-/** Queue waits completed between two samples: count and the p99's bucket bound and the share within 2 s. */
-export function queueWaitBetween(a: Sample, b: Sample): { count: number; p99UpperBoundSec: number; within2sShare: number } {
-  const delta = b.queueBuckets.map(([le, n], i) => [le, n - (a.queueBuckets[i]?.[1] ?? 0)] as [number, number]);
+/** Observations of a cumulative histogram between two samples: count and the p99's bucket bound and the share within 2 s. */
+export function queueWaitBetween(a: Sample, b: Sample, which: 'queueBuckets' | 'ttftBuckets' = 'queueBuckets'): { count: number; p99UpperBoundSec: number; within2sShare: number } {
+  const delta = b[which].map(([le, n], i) => [le, n - (a[which][i]?.[1] ?? 0)] as [number, number]);
   const count = delta.at(-1)?.[1] ?? 0;
   if (count === 0) return { count, p99UpperBoundSec: 0, within2sShare: 1 };
   const p99 = delta.find(([, n]) => n >= 0.99 * count)?.[0] ?? Infinity;
@@ -105,8 +130,12 @@ export function queueWaitBetween(a: Sample, b: Sample): { count: number; p99Uppe
   return { count, p99UpperBoundSec: p99, within2sShare: within2 / count };
 }
 
-/** The steady-state figures of one run; undefined when fewer than 10 documents completed. */
-export function steadyState(docs: readonly DocSpan[], samples: readonly Sample[], capacityTokensPerSec: number): SteadyFigures | undefined {
+/**
+ * The steady-state figures of one run; undefined when fewer than 10 documents completed. Utilisation
+ * is against the capacity the cluster had over the window (`capacity`: a constant or a timeline).
+ */
+export function steadyState(docs: readonly DocSpan[], samples: readonly Sample[], capacity: number | CapacityTimeline): SteadyFigures | undefined {
+  const timeline: CapacityTimeline = typeof capacity === 'number' ? [[0, capacity]] : capacity;
   if (docs.length < 10 || samples.length < 2) return undefined;
   const ends = docs.map((d) => d.endSec).sort((a, b) => a - b);
   const startSec = ends[Math.floor(0.1 * ends.length)]!;
@@ -117,24 +146,30 @@ export function steadyState(docs: readonly DocSpan[], samples: readonly Sample[]
   const a = sampleBefore(samples, startSec);
   const b = sampleAfter(samples, endSec);
   const q = queueWaitBetween(a, b);
+  const ttft = queueWaitBetween(a, b, 'ttftBuckets');
   const latencies = inWindow.map((d) => d.endSec - d.startSec);
+  const capacityTokens = capacityBetween(timeline, startSec, endSec);
+  const workers = Math.max(...docs.map((d) => d.worker)) + 1;
   return {
     startSec,
     endSec,
     docs: inWindow.length,
     docsPerSec: inWindow.length / span,
     outputTokensPerSec: tokens / span,
-    utilisation: tokens / span / capacityTokensPerSec,
+    utilisation: tokens / Math.max(1e-9, capacityTokens),
+    capacityTokensPerSec: capacityTokens / span,
     latencyP50Sec: percentile(latencies, 0.5),
     latencyP99Sec: percentile(latencies, 0.99),
     queueWaitP99UpperBoundSec: q.p99UpperBoundSec,
     queueWaitWithin2sShare: q.within2sShare,
+    ttftP99UpperBoundSec: ttft.p99UpperBoundSec,
+    docsPerWorker: Array.from({ length: workers }, (_, w) => inWindow.filter((d) => d.worker === w).length),
     cpu: cpuBetween(a, b),
   };
 }
 
-/** Utilisation over time: output tokens per simulated second / capacity, in buckets of `bucketSec`. */
-export function utilisationSeries(samples: readonly Sample[], capacityTokensPerSec: number, bucketSec: number): Array<[number, number]> {
+/** Utilisation over time: output tokens per simulated second / capacity then, in buckets of `bucketSec`. */
+export function utilisationSeries(samples: readonly Sample[], capacity: CapacityTimeline, bucketSec: number): Array<[number, number]> {
   if (samples.length < 2) return [];
   const out: Array<[number, number]> = [];
   const first = samples[0]!.simSec;
@@ -142,7 +177,7 @@ export function utilisationSeries(samples: readonly Sample[], capacityTokensPerS
   for (let t = first; t < last; t += bucketSec) {
     const end = Math.min(last, t + bucketSec);
     const tokens = counterAt(samples, end, (s) => s.generatedTokens) - counterAt(samples, t, (s) => s.generatedTokens);
-    out.push([end, tokens / (end - t) / capacityTokensPerSec]);
+    out.push([end, tokens / Math.max(1e-9, capacityBetween(capacity, t, end))]);
   }
   return out;
 }

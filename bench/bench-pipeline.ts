@@ -1,17 +1,16 @@
-import { buildParts, stepLlmFactory } from '../src/compose.js';
+import { buildParts, buildRun, stepLlmFactory, type BuiltRun } from '../src/compose.js';
 import type { PipelineConfig } from '../src/config/schema.js';
 import type { PipelineParts } from '../src/dataflow/pipeline.js';
 import type { Envelope } from '../src/envelope.js';
-import { errorCode, GemflowError } from '../src/errors.js';
-import { HttpInferenceClient, type ChatOptions, type StageClient } from '../src/llm/client.js';
-import { ErrorRateMonitor } from '../src/llm/error-rate.js';
+import { GemflowError } from '../src/errors.js';
+import type { AdaptiveOptions } from '../src/llm/adaptive-controller.js';
+import type { ChatOptions, StageClient } from '../src/llm/client.js';
 import type { ChatRequest, ChatResult } from '../src/llm/types.js';
 import type { Logger } from '../src/telemetry/logger.js';
 import { Metrics } from '../src/telemetry/stage-metrics.js';
 import type { Admission } from './batch-barrier.js';
-import type { Strategy } from './strategies.js';
 
-/** One document's LLM part, in wall-clock ms from performance.now(). */
+/** One document's LLM part, in wall-clock epoch ms (performance.timeOrigin + performance.now(), comparable across processes). */
 export interface DocTiming {
   startMs: number;
   endMs: number;
@@ -26,9 +25,9 @@ export class Timings {
 
   wrap(inner: Admission | undefined): Admission {
     return async (doc: Envelope, run: () => Promise<void>) => {
-      const startMs = performance.now();
+      const startMs = performance.timeOrigin + performance.now();
       await (inner ? inner(doc, run) : run());
-      this.timings.push({ startMs, endMs: performance.now() });
+      this.timings.push({ startMs, endMs: performance.timeOrigin + performance.now() });
     };
   }
 }
@@ -61,52 +60,36 @@ export class ReplayClient implements StageClient {
   }
 }
 
-export interface BenchParts {
-  parts: PipelineParts;
-  /** The strategy's admission, timed. */
-  admission?: Admission;
-  timings?: Timings;
-  recorder?: RecordingClient;
-  close(): Promise<void>;
-}
-
 /**
- * The pipeline's parts as `gemflow run` wires them (src/compose.ts buildParts: the same steps, source
- * and sink), except that the inference client is the strategy's, and the LLM cache is off so every
- * call reaches the simulator. `client` replaces the LLM altogether (the replay pass).
+ * The measured run, built by the composition root exactly as `gemflow run` builds it (src/compose.ts
+ * buildRun: client, retries, breaker, error-rate stop, steps, source, sink, manifest) from `config`,
+ * whose llm.endpoints carry the strategy's limits. The strategy adds only its adaptive tuning (off for
+ * the fixed baselines; periods scaled to the time scale for gemflow) and its admission (the barrier);
+ * with `record`, every answer is kept for the CPU replay.
  */
-export async function benchParts(
+export async function benchRun(
   config: PipelineConfig,
   log: Logger,
-  llm: { strategy: Strategy; urls: string[]; record: boolean } | { client: StageClient },
-): Promise<BenchParts> {
+  opts: { adaptive: false | AdaptiveOptions; admission: Admission | undefined; record: boolean },
+): Promise<{ run: BuiltRun; admission: Admission; timings: Timings; recorder?: RecordingClient }> {
+  let recorder: RecordingClient | undefined;
+  const run = await buildRun(config, log, {
+    adaptive: opts.adaptive,
+    wrapClient: opts.record ? (c) => (recorder = new RecordingClient(c)) : undefined,
+  });
+  const timings = new Timings();
+  return { run, admission: timings.wrap(opts.admission), timings, recorder };
+}
+
+/** The pipeline's parts with every LLM call answered by `client` (the replay pass: no LLM, no HTTP). */
+export async function replayParts(config: PipelineConfig, log: Logger, client: StageClient): Promise<{ parts: PipelineParts; close(): Promise<void> }> {
   const closers: Array<() => Promise<void> | void> = [];
   const close = async () => {
     for (const c of closers.reverse()) await c();
   };
   try {
-    if (config.source.type !== 'files') throw new GemflowError('config_invalid', 'the benchmark reads files');
-    const metrics = new Metrics();
-    if ('client' in llm) {
-      const parts = await buildParts(config, log, stepLlmFactory(llm.client, () => undefined), metrics, closers);
-      return { parts, close };
-    }
-    const http = new HttpInferenceClient({
-      ...llm.strategy.clientOptions(llm.urls),
-      timeoutMs: config.llm.timeoutMs,
-      maxRetries: config.llm.maxRetries,
-      retryBaseMs: config.llm.retryBaseMs,
-      retryMaxMs: config.llm.retryMaxMs,
-    });
-    closers.push(() => http.close());
-    await http.start();
-    const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate);
-    const recorder = llm.record ? new RecordingClient(http) : undefined;
-    const contextTokens = () => http.contextTokens;
-    const factory = stepLlmFactory(recorder ?? http, contextTokens, (ok, e) => monitor.record(ok, e === undefined ? undefined : errorCode(e)));
-    const parts = await buildParts(config, log, factory, metrics, closers);
-    const timings = new Timings();
-    return { parts, admission: timings.wrap(llm.strategy.admission()), timings, recorder, close };
+    const parts = await buildParts(config, log, stepLlmFactory(client, () => undefined), new Metrics(), closers);
+    return { parts, close };
   } catch (e) {
     await close();
     throw e;

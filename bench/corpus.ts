@@ -3,7 +3,8 @@ import { once } from 'node:events';
 
 /**
  * The benchmark's corpus: deterministic JSONL documents, mostly procedural how-to pages (each with
- * three numbered step lists, so the simulator finds up to three workflows per document), plus a few
+ * three numbered step lists, so the simulator finds three workflows per document; with `mix`, one to
+ * five lists drawn uniformly, so 1-5 workflows per document), plus a few
  * news-like pages the relevance stage drops and a few verbatim copies the document dedupe drops, so
  * every branch of the funnel is exercised. Each document draws its own product name, objects and
  * numbers, so distinct documents are far below the near-duplicate threshold.
@@ -15,6 +16,8 @@ export interface CorpusStats {
   procedural: number;
   narrative: number;
   copies: number;
+  /** Step lists in the procedural documents (the workflows the simulator finds, before copies are dropped). */
+  workflows: number;
 }
 
 /** Share of news-like documents (expected: dropped as irrelevant). */
@@ -68,9 +71,9 @@ function stepList(rnd: () => number, noun: string, id: number): string {
   return steps.map((s, i) => `${i + 1}. ${s}`).join('\n');
 }
 
-function proceduralDoc(rnd: () => number, i: number): string {
+function proceduralDoc(rnd: () => number, i: number, lists: number): string {
   const product = `${pick(rnd, PRODUCTS)} ${pick(rnd, PRODUCTS)}`;
-  const nouns = [pick(rnd, NOUNS), pick(rnd, NOUNS), pick(rnd, NOUNS)];
+  const nouns = Array.from({ length: lists }, () => pick(rnd, NOUNS));
   const parts = [
     `Managing ${nouns[0]}s in ${product} (guide ${i})`,
     `This page explains how to work with ${nouns.join(', ')} records in ${product} release ${1 + (i % 9)}.${i % 13}. ` +
@@ -86,11 +89,14 @@ function narrativeDoc(rnd: () => number, i: number): string {
   return `Report ${i}\n\n${s.join(' ')}`;
 }
 
-/** Writes `n` documents as JSONL ({id, text}) to `path`. */
-export async function writeCorpus(path: string, n: number, seed = 7): Promise<CorpusStats> {
-  const rnd = prng(seed);
-  const out = createWriteStream(path);
-  const stats: CorpusStats = { docs: n, bytes: 0, procedural: 0, narrative: 0, copies: 0 };
+/**
+ * Writes `n` documents as JSONL ({id, text}) to `paths` (document i to paths[i % paths.length]: one
+ * file per worker when several share the work). `mix`: 1-5 step lists per procedural document.
+ */
+export async function writeCorpus(paths: string | string[], n: number, opts: { mix?: boolean; seed?: number } = {}): Promise<CorpusStats> {
+  const rnd = prng(opts.seed ?? 7);
+  const files = (Array.isArray(paths) ? paths : [paths]).map((p) => createWriteStream(p));
+  const stats: CorpusStats = { docs: n, bytes: 0, procedural: 0, narrative: 0, copies: 0, workflows: 0 };
   const texts: string[] = [];
   for (let i = 0; i < n; i++) {
     const r = rnd();
@@ -102,15 +108,20 @@ export async function writeCorpus(path: string, n: number, seed = 7): Promise<Co
       text = narrativeDoc(rnd, i);
       stats.narrative++;
     } else {
-      text = proceduralDoc(rnd, i);
+      const lists = opts.mix ? 1 + Math.floor(rnd() * 5) : 3;
+      text = proceduralDoc(rnd, i, lists);
       stats.procedural++;
+      stats.workflows += lists;
     }
     if (texts.length < 100) texts.push(text);
     const line = JSON.stringify({ id: `bench-${i}`, text }) + '\n';
     stats.bytes += Buffer.byteLength(line);
+    const out = files[i % files.length]!;
     if (!out.write(line)) await once(out, 'drain');
   }
-  out.end();
-  await once(out, 'finish');
+  for (const out of files) {
+    out.end();
+    await once(out, 'finish');
+  }
   return stats;
 }

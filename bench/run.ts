@@ -1,30 +1,42 @@
 /**
- * `npm run bench`: gemflow against two baselines, side by side, on a simulated vLLM cluster.
+ * `npm run bench`: gemflow against baselines sized from the cluster, in several scenarios, on a
+ * simulated vLLM cluster.
  *
- *   node dist/bench/run.js [--quick] [--docs N] [--replicas N] [--time-scale X] [--max-docs-in-flight N] [--out-dir DIR]
+ *   node dist/bench/run.js [--quick] [--docs N] [--sweep-docs N] [--replicas N] [--time-scale X]
+ *     [--max-docs-in-flight N] [--scenarios a,b] [--out-dir DIR]
  *
- * Generates a corpus (bench/corpus.ts), then runs the whole pipeline over it once per strategy
- * (bench/strategies.ts), each in its own process with a fresh simulator cluster in another
- * (bench/strategy-run.ts); runs the relevance scorer benchmark (bench/relevance.ts) with fewer
- * documents; and writes <out-dir>/<timestamp>.json, <out-dir>/latest.md and <out-dir>/latest.svg
- * (default out-dir: bench/results). --quick runs tiny sizes (a smoke test, not a measurement).
+ * Sweeps fixed concurrency on the homogeneous scenario (a shorter corpus) to find the best fixed
+ * value, then runs every scenario (bench/scenarios.ts) with its strategies (bench/strategies.ts),
+ * each run with a fresh simulator cluster and its own worker processes (bench/scenario-run.ts); runs
+ * the relevance scorer benchmark (bench/relevance.ts); and writes <out-dir>/<timestamp>.json,
+ * <out-dir>/latest.md and <out-dir>/latest-<scenario>.svg (default out-dir: bench/results).
+ * --quick runs tiny sizes (a smoke test, not a measurement).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GemflowError } from '../src/errors.js';
+import { maxOutputTokensPerSec, saturatingConcurrency } from '../src/simulator/capacity-model.js';
 import { writeCorpus } from './corpus.js';
-import { markdownReport, utilisationSvg, type BenchReport, type RelevanceFigures } from './report.js';
+import { markdownReport, scenarioSvg, type BenchReport, type RelevanceFigures } from './report.js';
+import { runStrategy } from './scenario-run.js';
+import { EVENT_TIMES, scenarios, type Scenario } from './scenarios.js';
 import { REPLICA_MODEL } from './sim-process.js';
-import { STRATEGY_NAMES } from './strategies.js';
+import { barrierStrategy, fixedStrategy, gemflowStrategy, unboundedStrategy, type StrategySpec } from './strategies.js';
 import type { StrategyResult } from './strategy-result.js';
 
-const FULL = { docs: 1400, replicas: 4, timeScale: 0.025, maxDocsInFlight: 128, relevanceDocs: 2000 };
-const QUICK = { docs: 24, replicas: 2, timeScale: 0.01, maxDocsInFlight: 16, relevanceDocs: 100 };
+/**
+ * Full sizes, chosen so that the whole benchmark stays under 10 minutes on 2 cores: 400 documents a
+ * run (several times llm.maxDocsInFlight, so there is a steady state between the ramp and the drain),
+ * 280 in the sweep, 160 documents in flight (about 2.3 calls each on average: enough offered load for
+ * the 252 sequences that saturate the cluster).
+ */
+const FULL = { docs: 400, sweepDocs: 280, replicas: 4, timeScale: 0.02, maxDocsInFlight: 160, relevanceDocs: 2000, sweepPerReplica: [48, 63, 80, 128], events: EVENT_TIMES };
+const QUICK = { docs: 24, sweepDocs: 16, replicas: 2, timeScale: 0.01, maxDocsInFlight: 16, relevanceDocs: 100, sweepPerReplica: [8, 63], events: { atSec: 20, backAtSec: 40 } };
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -40,45 +52,81 @@ async function main(): Promise<void> {
     options: {
       quick: { type: 'boolean', default: false },
       docs: { type: 'string' },
+      'sweep-docs': { type: 'string' },
       replicas: { type: 'string' },
       'time-scale': { type: 'string' },
       'max-docs-in-flight': { type: 'string' },
+      scenarios: { type: 'string' },
       'out-dir': { type: 'string' },
     },
   });
   const base = values.quick ? QUICK : FULL;
   const opts = {
     docs: Number(values.docs ?? base.docs),
+    sweepDocs: Number(values['sweep-docs'] ?? base.sweepDocs),
     replicas: Number(values.replicas ?? base.replicas),
     timeScale: Number(values['time-scale'] ?? base.timeScale),
     maxDocsInFlight: Number(values['max-docs-in-flight'] ?? base.maxDocsInFlight),
   };
+  const m = REPLICA_MODEL;
+  const perReplica = saturatingConcurrency(m);
+  const clusterConcurrency = opts.replicas * perReplica;
+  const all = scenarios(m, opts.replicas, base.events);
+  const wanted = values.scenarios?.split(',').map((x) => x.trim());
+  const unknown = wanted?.filter((w) => !all.some((s) => s.name === w)) ?? [];
+  if (unknown.length > 0) throw new GemflowError('invalid_arguments', `unknown scenario ${unknown.join(', ')}; known: ${all.map((s) => s.name).join(', ')}`);
+  const chosen = wanted ? all.filter((s) => wanted.includes(s.name)) : all;
+
   const outDir = values['out-dir'] ?? here('../../bench/results');
   const started = performance.now();
   const startedAt = new Date().toISOString();
+  const loadStart = loadavg()[0]!;
   const work = await mkdtemp(join(tmpdir(), 'gemflow-bench-'));
+  const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
   try {
-    const corpusPath = join(work, 'corpus.jsonl');
-    const corpus = await writeCorpus(corpusPath, opts.docs);
-    process.stderr.write(`bench: corpus ${corpus.docs} docs; ${opts.replicas} replicas; timeScale ${opts.timeScale}\n`);
+    const corpus = async (name: string, docs: number, parts: number, mix: boolean) => {
+      const files = Array.from({ length: parts }, (_, i) => join(work, `${name}-${i}.jsonl`));
+      await writeCorpus(files, docs, { mix });
+      return files;
+    };
+    const corpora = {
+      sweep: await corpus('sweep', opts.sweepDocs, 1, false),
+      standard: await corpus('standard', opts.docs, 1, false),
+      split: await corpus('split', opts.docs, 4, false),
+      mix: await corpus('mix', opts.docs, 1, true),
+    };
+    const filesOf = (s: Scenario) => (s.mixedWorkflows ? corpora.mix : s.workers > 1 ? corpora.split.slice(0, s.workers) : corpora.standard);
+    log(`${opts.docs} docs per run (${opts.sweepDocs} in the sweep); ${opts.replicas} replicas; timeScale ${opts.timeScale}; capacity concurrency ${opts.replicas} x ${perReplica} = ${clusterConcurrency}`);
 
-    const strategies: StrategyResult[] = [];
-    for (const name of STRATEGY_NAMES) {
+    let runs = 0;
+    const run = async (scenario: Scenario, strategy: StrategySpec, corpusFiles: string[], cpuReplay = false): Promise<StrategyResult> => {
       const t = performance.now();
-      const result = join(work, `${name}.json`);
-      await node('./strategy-run.js', [
-        '--strategy', name,
-        '--corpus', corpusPath,
-        '--work-dir', join(work, name),
-        '--result', result,
-        '--replicas', String(opts.replicas),
-        '--time-scale', String(opts.timeScale),
-        '--max-docs-in-flight', String(opts.maxDocsInFlight),
-        ...(name === 'gemflow' ? ['--cpu-replay'] : []),
-      ]);
-      const r = JSON.parse(await readFile(result, 'utf8')) as StrategyResult;
-      strategies.push(r);
-      process.stderr.write(`bench: ${name} done in ${((performance.now() - t) / 1000).toFixed(0)} s wall, utilisation ${r.steady?.utilisation.toFixed(3) ?? 'n/a'}\n`);
+      const r = await runStrategy({ scenario, strategy, corpusFiles, workDir: join(work, `run-${runs++}`), replicas: opts.replicas, timeScale: opts.timeScale, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay });
+      log(`${scenario.name}/${strategy.name}: ${((performance.now() - t) / 1000).toFixed(0)} s wall, utilisation ${r.steady?.utilisation.toFixed(3) ?? 'n/a'}, p99 queue wait ${r.server.queueWaitP99Sec.toFixed(1)} s`);
+      return r;
+    };
+
+    // The sweep: fixed totals on the homogeneous scenario; the best is the highest throughput.
+    const homogeneous = all.find((s) => s.name === 'homogeneous')!;
+    const sweep: StrategyResult[] = [];
+    for (const per of base.sweepPerReplica) {
+      const total = per * opts.replicas;
+      sweep.push(await run(homogeneous, fixedStrategy(`fixed-${total}`, total, 'sweep'), corpora.sweep));
+    }
+    const best = sweep.reduce((a, b) => ((b.steady?.outputTokensPerSec ?? 0) > (a.steady?.outputTokensPerSec ?? 0) ? b : a));
+    const bestFixed = Number(best.strategy.replace('fixed-', ''));
+    log(`best fixed concurrency ${bestFixed}`);
+
+    const fixedCapacity = fixedStrategy('fixed-capacity', clusterConcurrency, `the cluster's capacity, ${opts.replicas} x ${perReplica}`);
+    const fixedBest = fixedStrategy('fixed-best', bestFixed, 'the best value of the sweep on the homogeneous scenario');
+    const results: StrategyResult[] = [];
+    for (const sc of chosen) {
+      const list: StrategySpec[] = [gemflowStrategy()];
+      if (sc.strategies !== 'pair') list.push(fixedCapacity);
+      if (sc.strategies === 'pair' || bestFixed !== clusterConcurrency) list.push(fixedBest);
+      if (sc.strategies === 'all') list.push(barrierStrategy(Math.min(clusterConcurrency, opts.maxDocsInFlight), `${clusterConcurrency} documents: the first call of each fills the cluster`));
+      if (sc.strategies === 'all') list.push(unboundedStrategy());
+      for (const s of list) results.push(await run(sc, s, filesOf(sc), sc.name === 'homogeneous' && s.kind === 'gemflow'));
     }
 
     const relevanceOut = join(work, 'relevance.json');
@@ -89,20 +137,28 @@ async function main(): Promise<void> {
       startedAt,
       node: process.version,
       cpus: availableParallelism(),
-      corpus,
+      docs: opts.docs,
+      sweepDocs: opts.sweepDocs,
       replicas: opts.replicas,
-      replicaModel: REPLICA_MODEL,
+      replicaModel: m,
+      saturatingPerReplica: perReplica,
+      clusterConcurrency,
+      capacityTokensPerSec: opts.replicas * maxOutputTokensPerSec(m),
       timeScale: opts.timeScale,
       maxDocsInFlight: opts.maxDocsInFlight,
       wallMs: performance.now() - started,
-      strategies,
+      loadAverage: { start: loadStart, end: loadavg()[0]! },
+      scenarios: chosen,
+      sweep,
+      bestFixed,
+      results,
       relevance,
     };
     await mkdir(outDir, { recursive: true });
     const md = markdownReport(report);
     await writeFile(join(outDir, `${startedAt.replace(/[:.]/g, '-')}.json`), JSON.stringify(report) + '\n');
     await writeFile(join(outDir, 'latest.md'), md);
-    await writeFile(join(outDir, 'latest.svg'), utilisationSvg(report));
+    for (const sc of chosen) await writeFile(join(outDir, `latest-${sc.name}.svg`), scenarioSvg(report, sc));
     process.stdout.write(`${md}\nreport: ${join(outDir, 'latest.md')}\n`);
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { GemflowError } from '../src/errors.js';
-import type { SimStats } from '../src/simulator/index.js';
+import type { SimStats, SimulatorRuntimeConfig } from '../src/simulator/index.js';
 import { DEFAULT_SIMULATOR_OPTIONS } from '../src/simulator/options.js';
 
 /**
@@ -28,6 +28,8 @@ export interface ReplicaGauges {
   waiting: number;
   /** Cumulative vllm:request_queue_time_seconds buckets: upper bound (s) -> count; +Inf as Infinity. */
   queueBuckets: Array<[number, number]>;
+  /** Cumulative vllm:time_to_first_token_seconds buckets, the same way. */
+  ttftBuckets: Array<[number, number]>;
 }
 
 /** One H100 80GB serving a 32B model in bf16 with vLLM: the simulator's defaults (assumptions, not measurements). */
@@ -40,10 +42,15 @@ export const REPLICA_MODEL: SimCapacity = {
 };
 
 export class SimProcess {
+  /** Each replica's last gauges read: a replica that is down (connections reset) keeps its last ones. */
+  private readonly last: ReplicaGauges[];
+
   private constructor(
     readonly child: ChildProcess,
     readonly urls: string[],
-  ) {}
+  ) {
+    this.last = urls.map(() => ({ generatedTokens: 0, running: 0, waiting: 0, queueBuckets: [], ttftBuckets: [] }));
+  }
 
   /** Starts `replicas` replicas on free ports; resolves once they listen. */
   static async start(replicas: number, timeScale: number, capacity: SimCapacity, signal?: AbortSignal): Promise<SimProcess> {
@@ -74,7 +81,25 @@ export class SimProcess {
   }
 
   async gauges(): Promise<ReplicaGauges[]> {
-    return Promise.all(this.urls.map(async (u) => parseMetrics(await (await fetch(`${u}/metrics`)).text())));
+    return Promise.all(
+      this.urls.map(async (u, i) => {
+        try {
+          this.last[i] = parseMetrics(await (await fetch(`${u}/metrics`)).text());
+        } catch {
+          // down: nothing runs or completes there, so its counters stand still
+          this.last[i] = { ...this.last[i]!, running: 0, waiting: 0 };
+        }
+        return this.last[i]!;
+      }),
+    );
+  }
+
+  /** Applies a runtime change to one replica (POST /_sim/config). */
+  async configure(replica: number, config: SimulatorRuntimeConfig): Promise<void> {
+    const post = () => fetch(`${this.urls[replica]}/_sim/config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
+    // A pooled connection the replica reset while it was down fails once; a fresh one gets through.
+    const res = await post().catch(() => post());
+    if (res.status !== 200) throw new GemflowError('bench_simulator_failed', `POST /_sim/config to replica ${replica}: ${res.status} ${await res.text()}`);
   }
 
   async stats(): Promise<SimStats[]> {
@@ -96,16 +121,17 @@ export class SimProcess {
 
 /** Reads the gauges the benchmark needs from a vLLM-style Prometheus exposition. */
 export function parseMetrics(text: string): ReplicaGauges {
-  const g: ReplicaGauges = { generatedTokens: 0, running: 0, waiting: 0, queueBuckets: [] };
+  const g: ReplicaGauges = { generatedTokens: 0, running: 0, waiting: 0, queueBuckets: [], ttftBuckets: [] };
   for (const line of text.split('\n')) {
     if (line.startsWith('#') || line === '') continue;
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (line.startsWith('vllm:generation_tokens_total')) g.generatedTokens = value;
     else if (line.startsWith('vllm:num_requests_running')) g.running = value;
     else if (line.startsWith('vllm:num_requests_waiting')) g.waiting = value;
-    else if (line.startsWith('vllm:request_queue_time_seconds_bucket')) {
+    else if (line.startsWith('vllm:request_queue_time_seconds_bucket') || line.startsWith('vllm:time_to_first_token_seconds_bucket')) {
       const le = /le="([^"]+)"/.exec(line)?.[1];
-      if (le !== undefined) g.queueBuckets.push([le === '+Inf' ? Infinity : Number(le), value]);
+      const into = line.startsWith('vllm:request') ? g.queueBuckets : g.ttftBuckets;
+      if (le !== undefined) into.push([le === '+Inf' ? Infinity : Number(le), value]);
     }
   }
   return g;

@@ -1,28 +1,59 @@
-import { EndpointConfig } from '../src/config/schema.js';
-
 import type { AdaptiveOptions } from '../src/llm/adaptive-controller.js';
-import type { HttpInferenceClientOptions } from '../src/llm/client.js';
 import { type Admission, BatchBarrier } from './batch-barrier.js';
 
 /**
- * The three ways of driving the cluster that the benchmark compares. Each is the same pipeline with a
- * different inference client set-up and, for the batch barrier, an admission policy for documents' LLM work.
+ * The ways of driving the cluster the benchmark compares. Each is the same pipeline, built by the
+ * composition root as `gemflow run` builds it (bench/bench-pipeline.ts), with a different endpoint
+ * set-up and, for the batch barrier, an admission policy for documents' LLM work. A strategy is plain
+ * data, so it can be handed to a worker process as JSON.
  */
-export const STRATEGY_NAMES = ['gemflow', 'batch-barrier', 'fixed-semaphore'] as const;
-export type StrategyName = (typeof STRATEGY_NAMES)[number];
+export type StrategyKind = 'gemflow' | 'fixed' | 'batch-barrier' | 'unbounded';
 
-export interface Strategy {
-  name: StrategyName;
+export interface StrategySpec {
+  /** Name in the report: gemflow, fixed-capacity, fixed-best, fixed-<N> (sweep), batch-barrier, unbounded. */
+  name: string;
+  kind: StrategyKind;
+  /** fixed: requests in flight over the whole cluster (split over the replicas and the workers). */
+  totalInFlight?: number;
+  /** batch-barrier: documents per batch. */
+  batchDocs?: number;
+  /** Whether the operator had to know the cluster's capacity to set it up. */
+  toldCapacity: boolean;
   description: string;
-  clientOptions(urls: string[]): Pick<HttpInferenceClientOptions, 'endpoints' | 'adaptive'>;
-  /** How documents enter their LLM work; undefined: at once (the runtime's own slots). */
-  admission(): Admission | undefined;
 }
 
-export const BARRIER_BATCH_DOCS = 50;
-export const FIXED_IN_FLIGHT = 64;
-/** The schema's default per-endpoint ceiling: the barrier baseline is limited by its batches only. */
-const UNLIMITED = 256;
+/** With adaptation off, a replica's limit stays at initialConcurrency: this is "no limit" for the unbounded baseline. */
+const NO_LIMIT = 100_000;
+
+export const gemflowStrategy = (): StrategySpec => ({
+  name: 'gemflow',
+  kind: 'gemflow',
+  toldCapacity: false,
+  description: "adaptive per-replica concurrency from the servers' /metrics gauges (the default client of `gemflow run`), no barrier",
+});
+
+export const fixedStrategy = (name: string, totalInFlight: number, why: string): StrategySpec => ({
+  name,
+  kind: 'fixed',
+  totalInFlight,
+  toldCapacity: true,
+  description: `${totalInFlight} requests in flight over the cluster (split evenly over the replicas and the workers), no adaptation: ${why}`,
+});
+
+export const barrierStrategy = (batchDocs: number, why: string): StrategySpec => ({
+  name: 'batch-barrier',
+  kind: 'batch-barrier',
+  batchDocs,
+  toldCapacity: true,
+  description: `gather ${batchDocs} documents, run all their LLM work, wait for the slowest before the next batch (${why}); no per-replica limit`,
+});
+
+export const unboundedStrategy = (): StrategySpec => ({
+  name: 'unbounded',
+  kind: 'unbounded',
+  toldCapacity: false,
+  description: 'no limit on requests: every call of every document in flight (llm.maxDocsInFlight documents) goes to the servers at once, no adaptation',
+});
 
 /**
  * The adaptive controller's defaults are wall-clock periods meant for a real vLLM. The simulator runs
@@ -38,31 +69,37 @@ export function scaledAdaptiveOptions(timeScale: number): AdaptiveOptions {
   };
 }
 
-export function strategy(name: StrategyName, timeScale: number): Strategy {
-  const endpoints = (urls: string[], limit?: number) =>
-    urls.map((url) => EndpointConfig.parse(limit === undefined ? { url } : { url, initialConcurrency: limit, maxConcurrency: limit }));
-  switch (name) {
+/** `total` split over `parts`: the first ones get one more when it does not divide (at least 1 each). */
+export function split(total: number, parts: number, index: number): number {
+  return Math.max(1, Math.floor(total / parts) + (index < total % parts ? 1 : 0));
+}
+
+/**
+ * One worker's endpoint config entries and adaptive tuning. `worker` of `workers` share the cluster: a
+ * fixed total is split over both (the operator, told the capacity, divides it by the workers too).
+ */
+export function clientSetup(
+  s: StrategySpec,
+  urls: string[],
+  timeScale: number,
+  worker = 0,
+  workers = 1,
+): { endpoints: Array<{ url: string; initialConcurrency?: number; maxConcurrency?: number }>; adaptive: false | AdaptiveOptions } {
+  switch (s.kind) {
     case 'gemflow':
-      return {
-        name,
-        description: 'adaptive per-replica concurrency from /metrics gauges (default client), no barrier',
-        clientOptions: (urls) => ({ endpoints: endpoints(urls), adaptive: scaledAdaptiveOptions(timeScale) }),
-        admission: () => undefined,
-      };
+      return { endpoints: urls.map((url) => ({ url })), adaptive: scaledAdaptiveOptions(timeScale) };
+    case 'fixed': {
+      const mine = split(s.totalInFlight!, workers, worker);
+      return { endpoints: urls.map((url, i) => ({ url, initialConcurrency: split(mine, urls.length, i), maxConcurrency: split(mine, urls.length, i) })), adaptive: false };
+    }
     case 'batch-barrier':
-      return {
-        name,
-        description: `gather ${BARRIER_BATCH_DOCS} documents, run all their LLM work, wait for the slowest before the next batch`,
-        clientOptions: (urls) => ({ endpoints: endpoints(urls, UNLIMITED), adaptive: false }),
-        // A partial batch waits one simulated second for more documents.
-        admission: () => new BatchBarrier({ batchSize: BARRIER_BATCH_DOCS, lingerMs: 1000 * timeScale }).admit,
-      };
-    case 'fixed-semaphore':
-      return {
-        name,
-        description: `${FIXED_IN_FLIGHT} requests in flight in total (split evenly over the replicas), no adaptation`,
-        clientOptions: (urls) => ({ endpoints: endpoints(urls, Math.max(1, Math.floor(FIXED_IN_FLIGHT / urls.length))), adaptive: false }),
-        admission: () => undefined,
-      };
+    case 'unbounded':
+      return { endpoints: urls.map((url) => ({ url, initialConcurrency: NO_LIMIT, maxConcurrency: NO_LIMIT })), adaptive: false };
   }
+}
+
+/** How documents enter their LLM work; undefined: at once (the runtime's own slots). */
+export function admission(s: StrategySpec, timeScale: number): Admission | undefined {
+  // A partial batch waits one simulated second for more documents.
+  return s.kind === 'batch-barrier' ? new BatchBarrier({ batchSize: s.batchDocs!, lingerMs: 1000 * timeScale }).admit : undefined;
 }

@@ -1,8 +1,9 @@
 import type { RunResult } from '../src/dataflow/pipeline.js';
 import type { DocSpan, Sample, SteadyFigures } from './analyse.js';
-import type { StrategyName } from './strategies.js';
+import type { DocTiming } from './bench-pipeline.js';
+import type { StrategyKind } from './strategies.js';
 
-/** What one strategy's process (strategy-run.ts) measured, as bench/run.ts reads it back. */
+/** What the CPU replay (worker-run.ts --cpu-replay) measured. */
 export interface CpuReplay {
   trajectories: number;
   /** The replayed run's funnel (the same corpus and answers: it should match the measured run's). */
@@ -18,25 +19,54 @@ export interface CpuReplay {
   validateMsPerTrajectory: number;
 }
 
-export interface StrategyResult {
-  strategy: StrategyName;
-  description: string;
-  replicas: number;
-  timeScale: number;
-  capacityTokensPerSec: number;
-  wallMs: number;
-  simSec: number;
+/** One worker process's measurements (worker-run.ts), as scenario-run.ts reads them back. */
+export interface WorkerResult {
   funnel: RunResult['funnel'];
   fatal?: string;
   stages: ReturnType<RunResult['metrics']['toJSON']>;
-  docs: DocSpan[];
-  samples: Sample[];
-  steady: SteadyFigures | undefined;
-  /** Whole run, from the simulators (exact, over every request). */
-  server: { requests: number; byStatus: Record<string, number>; generatedTokens: number; queueWaitP99Sec: number; queueWaitP50Sec: number };
+  /** Each document's LLM part, wall-clock epoch ms. */
+  docs: DocTiming[];
   peakRssBytes: number;
-  /** Engine event-loop delay p99, wall ms (a CPU-starved engine shows it first). */
   eventLoopDelayP99Ms: number;
   cpuReplay?: CpuReplay;
 }
 
+/** One strategy in one scenario: the cluster's figures and every worker's. */
+export interface StrategyResult {
+  scenario: string;
+  strategy: string;
+  kind: StrategyKind;
+  toldCapacity: boolean;
+  description: string;
+  replicas: number;
+  workers: number;
+  timeScale: number;
+  /** The scenario's cluster capacity over simulated time. */
+  capacity: Array<[number, number]>;
+  wallMs: number;
+  simSec: number;
+  /** Summed over the workers; `balanced` only when every worker's funnel balanced. */
+  totals: { received: number; written: number; trajectories: number; balanced: boolean; deadLettered: Record<string, number>; dropped: Record<string, number> };
+  fatal: string[];
+  docs: DocSpan[];
+  samples: Sample[];
+  steady: SteadyFigures | undefined;
+  /** Whole run, from the simulators (exact, over every request). */
+  server: {
+    requests: number;
+    byStatus: Record<string, number>;
+    generatedTokens: number;
+    /** Prompt tokens of the answered requests (with generatedTokens: the mean KV-cache reservation). */
+    promptTokens: number;
+    queueWaitP99Sec: number;
+    queueWaitP50Sec: number;
+    ttftP99Sec: number;
+    invalidAnswers: number;
+    faults: number;
+  };
+  /** Largest over the workers. */
+  peakRssBytes: number;
+  eventLoopDelayP99Ms: number;
+  stages: WorkerResult['stages'][];
+  cpuReplay?: CpuReplay;
+}

@@ -15,6 +15,7 @@ import type { Step, StepLlm } from './steps/step.js';
 import { createStepLlm } from './steps/step-llm.js';
 import { ResponseCache } from './llm/cache.js';
 import { HttpInferenceClient } from './llm/client.js';
+import type { AdaptiveOptions } from './llm/adaptive-controller.js';
 import { ErrorRateMonitor } from './llm/error-rate.js';
 import { DEAD_LETTER_FILE_NAME, FileDeadLetterSink } from './sinks/dead-letter-file.js';
 import type { RunManifest } from './sinks/manifest.js';
@@ -145,7 +146,17 @@ export interface BuiltRun {
   close(): Promise<void>;
 }
 
-export async function buildRun(config: PipelineConfig, log: Logger): Promise<BuiltRun> {
+/**
+ * `tune`: the benchmark's only hooks into what `gemflow run` builds. `adaptive` false keeps every
+ * endpoint's limit where its config sets it (the fixed baselines), or gives control periods scaled to
+ * a simulator's time scale; `wrapClient` sees every call (to record answers). Everything else comes
+ * from the config, as for `gemflow run`.
+ */
+export async function buildRun(
+  config: PipelineConfig,
+  log: Logger,
+  tune: { adaptive?: false | AdaptiveOptions; wrapClient?: (client: StageClient) => StageClient } = {},
+): Promise<BuiltRun> {
   const closers: Array<() => Promise<void> | void> = [];
   const close = async () => {
     for (const c of closers.reverse()) {
@@ -193,7 +204,8 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
       structuredOutput: config.llm.structuredOutput,
       onNotice: (level, message, fields) => (level === 'warn' ? log.warn(message, fields) : log.info(message, fields)),
       // Breaker changes (a replica ejected or readmitted) are worth a log line; limit changes are not.
-      adaptive: {
+      adaptive: tune.adaptive === false ? false : {
+        ...tune.adaptive,
         onEvent: (e) => e.kind === 'breaker' && log.warn('inference replica state changed', { url: e.url, state: e.state, reason: e.reason }),
         breaker: {
           ...config.llm.breaker,
@@ -208,7 +220,7 @@ export async function buildRun(config: PipelineConfig, log: Logger): Promise<Bui
 
     const monitor = new ErrorRateMonitor(config.llm.errorWindow, config.llm.maxErrorRate, { lastCause: () => client.lastFailure });
     // A call that failed on the state store (the cache unreachable) says nothing about the inference cluster.
-    const llm = stepLlmFactory(client, () => client.contextTokens, (ok, e) => {
+    const llm = stepLlmFactory(tune.wrapClient?.(client) ?? client, () => client.contextTokens, (ok, e) => {
       if (e === undefined || errorCode(e) !== 'state_unavailable') monitor.record(ok, e === undefined ? undefined : errorCode(e), e);
     });
     const parts = await buildParts(config, log, llm, metrics, closers, state);

@@ -16,11 +16,31 @@ export interface CapacityJob {
   completionTokens: number;
 }
 
+/** The capacity parameters that can change while the model runs (`CapacityModel.reconfigure`). */
+export type RuntimeCapacity = Pick<CapacityParams, 'maxRunningSeqs' | 'prefillTokensPerSec' | 'decodeTokensPerSec' | 'maxDecodeTokensPerSecPerSeq' | 'kvCacheTokens'>;
+
+/** Output tokens per simulated second at full batch: the lesser of the aggregate and the per-sequence caps. */
+export function maxOutputTokensPerSec(p: Pick<CapacityParams, 'maxRunningSeqs' | 'decodeTokensPerSec' | 'maxDecodeTokensPerSecPerSeq'>): number {
+  return Math.min(p.decodeTokensPerSec, p.maxRunningSeqs * p.maxDecodeTokensPerSecPerSeq);
+}
+
+/**
+ * The smallest number of decoding sequences at which a replica reaches its output capacity: the
+ * aggregate decode rate / the per-sequence cap, rounded up (at most maxRunningSeqs). Fewer leave decode
+ * capacity unused; more only queue or share the same rate. (Prefill takes a request ~0.1-0.3 s against
+ * ~50 s of decoding at the defaults, so the slots prefilling at any moment are a rounding error.)
+ */
+export function saturatingConcurrency(p: Pick<CapacityParams, 'maxRunningSeqs' | 'decodeTokensPerSec' | 'maxDecodeTokensPerSecPerSeq'>): number {
+  return Math.min(p.maxRunningSeqs, Math.ceil(p.decodeTokensPerSec / p.maxDecodeTokensPerSecPerSeq));
+}
+
 /** What a finished job reports; times are simulated seconds. */
 export interface JobOutcome {
   queueSec: number;
   /** Arrival to last token. */
   latencySec: number;
+  /** Arrival to the end of prefill (when a streaming server sends the first token). */
+  firstTokenSec: number;
 }
 
 export interface CapacitySnapshot {
@@ -42,6 +62,7 @@ interface Entry {
   arrivedSec: number;
   admittedSec: number;
   prefillLeft: number;
+  firstTokenSec: number;
   decoded: number;
   resolve(o: JobOutcome): void;
   reject(e: unknown): void;
@@ -77,11 +98,41 @@ export class CapacityModel {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(private readonly p: CapacityParams) {}
+  private readonly p: CapacityParams;
+
+  constructor(params: CapacityParams) {
+    this.p = { ...params };
+  }
 
   /** Output tokens per simulated second at full batch: the lesser of the aggregate and the per-sequence caps. */
   get maxOutputTokensPerSec(): number {
-    return Math.min(this.p.decodeTokensPerSec, this.p.maxRunningSeqs * this.p.maxDecodeTokensPerSecPerSeq);
+    return maxOutputTokensPerSec(this.p);
+  }
+
+  get params(): Readonly<CapacityParams> {
+    return this.p;
+  }
+
+  /**
+   * Changes capacity parameters while running (a replica restarted with other flags, or a GPU shared
+   * with another job). Nothing running is preempted: with fewer slots or less KV cache than in use,
+   * admission waits until enough running requests finish.
+   */
+  reconfigure(change: Partial<RuntimeCapacity>): void {
+    Object.assign(this.p, change);
+    this.admit();
+  }
+
+  /** Rejects every queued and running job with `error` (a replica that died); the model stays usable. */
+  dropAll(error: Error): void {
+    for (const e of [...this.queue, ...this.running]) {
+      e.detach();
+      e.reject(error);
+    }
+    this.queue.length = 0;
+    this.running.length = 0;
+    this.reservedTokens = 0;
+    this.stopTimer();
   }
 
   /** True when the job could be admitted on an empty server (else it would wait forever). */
@@ -106,6 +157,7 @@ export class CapacityModel {
         arrivedSec: this.simNowSec,
         admittedSec: 0,
         prefillLeft: job.promptTokens,
+        firstTokenSec: 0,
         decoded: 0,
         resolve,
         reject,
@@ -131,15 +183,7 @@ export class CapacityModel {
   /** Rejects every queued and running job and stops the timer. */
   close(): void {
     this.closed = true;
-    this.stopTimer();
-    const err = new GemflowError('simulator_closed', 'the simulator is shut down');
-    for (const e of [...this.queue, ...this.running]) {
-      e.detach();
-      e.reject(err);
-    }
-    this.queue.length = 0;
-    this.running.length = 0;
-    this.reservedTokens = 0;
+    this.dropAll(new GemflowError('simulator_closed', 'the simulator is shut down'));
   }
 
   private reservation(e: Entry): number {
@@ -209,6 +253,7 @@ export class CapacityModel {
     const decoding = this.running.filter((e) => e.prefillLeft <= 0);
     const prefilling = this.running.filter((e) => e.prefillLeft > 0);
     shareBudget(prefilling, this.p.prefillTokensPerSec * dt, Infinity, (e) => e.prefillLeft, (e, t) => (e.prefillLeft -= t));
+    for (const e of prefilling) if (e.prefillLeft <= 1e-9) e.firstTokenSec = this.simNowSec + dt - e.arrivedSec;
     shareBudget(
       decoding,
       this.p.decodeTokensPerSec * dt,
@@ -223,7 +268,7 @@ export class CapacityModel {
       this.running.splice(this.running.indexOf(e), 1);
       this.reservedTokens -= this.reservation(e);
       e.detach();
-      e.resolve({ queueSec: e.admittedSec - e.arrivedSec, latencySec: this.simNowSec - e.arrivedSec });
+      e.resolve({ queueSec: e.admittedSec - e.arrivedSec, latencySec: this.simNowSec - e.arrivedSec, firstTokenSec: e.firstTokenSec });
     }
     this.admit();
   }

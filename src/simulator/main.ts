@@ -12,6 +12,8 @@ import { startSimulatorCluster, type SimulatorStartOptions } from './simulator.j
  *
  * Prints one JSON line {"simulator": true, "model": ..., "urls": [...]} on stdout once listening and
  * runs until SIGTERM/SIGINT (or `signal` aborts). `gemflow simulate` calls runSimulatorCli.
+ * Each replica takes runtime changes at `POST /_sim/config` (capacity, faults, invalid answers,
+ * down/up: see SimulatorRuntimeConfig in options.ts); `GET /_sim/config` shows the current ones.
  */
 
 const NUMBER_FLAGS = {
@@ -26,6 +28,7 @@ const NUMBER_FLAGS = {
   'time-scale': 'timeScale',
   seed: 'seed',
   'judge-fail-rate': 'judgeFailRate',
+  'invalid-answer-rate': 'invalidAnswerRate',
   'fault-rate': 'faultRate',
 } as const;
 
@@ -38,6 +41,7 @@ export const SIMULATOR_USAGE = `gemflow simulate: run the bundled vLLM simulator
   --max-model-len N        context length: prompt + max_tokens beyond it get 400               default 32768
   --time-scale X           wall-clock seconds per simulated second                              default 1
   --seed N  --judge-fail-rate X
+  --invalid-answer-rate X  share of first answers that fail the stage's checks (need a repair turn)   default 0
   --fault-rate X           total fault probability, spread over --fault-kinds
   --fault-kinds a,b        of ${FAULT_KINDS.join(', ')} (default all)
   --retry-after-sec N      Retry-After sent with 429

@@ -91,6 +91,13 @@ export interface SimulatorOptions {
   faults: FaultConfig;
   /** Probability that a judge answer fails one of its verdicts. */
   judgeFailRate: number;
+  /**
+   * Probability that a stage's first answer is well-formed JSON that matches the schema but fails the
+   * stage's own checks (an extracted tool name not in snake_case; a trajectory that calls a tool it does
+   * not define), as real models' answers sometimes do under structured output: the client's repair turn
+   * (which the simulator always answers validly) costs one more call. Default 0.
+   */
+  invalidAnswerRate: number;
   /** Largest accepted request body in bytes (413 beyond). */
   maxBodyBytes: number;
   /**
@@ -108,6 +115,24 @@ export interface SimulatorOptions {
   health: boolean;
   /** Serve GET /metrics (false: 404). */
   metrics: boolean;
+}
+
+/**
+ * What `POST /_sim/config` (and SimulatorHandle.configure) can change while the replica runs: its
+ * capacity (see CapacityModel.reconfigure), its faults, its rate of invalid answers, and whether it is
+ * down. A replica that goes down loses everything queued and running and resets every connection (a
+ * pod that died: clients see resets, nothing is answered) until it is brought back up; only the
+ * `/_sim/*` and `/sim/stats` routes answer meanwhile.
+ */
+export interface SimulatorRuntimeConfig {
+  maxRunningSeqs?: number;
+  prefillTokensPerSec?: number;
+  decodeTokensPerSec?: number;
+  maxDecodeTokensPerSecPerSeq?: number;
+  kvCacheTokens?: number;
+  faults?: FaultConfig;
+  invalidAnswerRate?: number;
+  down?: boolean;
 }
 
 export type SimulatorDialect = 'json_schema' | 'json_object_schema' | 'structured_outputs' | 'guided_json' | 'grammar';
@@ -128,6 +153,7 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   replica: 0,
   faults: {},
   judgeFailRate: 0,
+  invalidAnswerRate: 0,
   maxBodyBytes: 16 * 1024 * 1024,
   dialects: ['json_schema', 'structured_outputs', 'guided_json'],
   health: true,

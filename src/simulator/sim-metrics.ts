@@ -22,6 +22,8 @@ export interface SimStats {
    * the answer: removed from the queue or the running batch, so their remaining tokens are never generated.
    */
   abortedGenerations: number;
+  /** First answers spoilt on purpose to fail the stage's checks (options.invalidAnswerRate). */
+  invalidAnswers: number;
   /** GET requests by route (/health, /metrics, /v1/models, /version), including those answered 404. */
   routes: Record<string, number>;
   /** Calls by key = sha256 of the request's messages + schema name. */
@@ -51,10 +53,49 @@ export interface SimStats {
   busySec: number;
   simNowSec: number;
   queueWaitSec: { count: number; p50: number; p99: number };
+  /** Time to first token: arrival to the end of prefill (the simulator answers whole, so a streaming client would see its first token then). */
+  ttftSec: { count: number; p50: number; p99: number };
 }
 
 /** vLLM's bucket bounds for vllm:request_queue_time_seconds. */
 const QUEUE_TIME_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
+/** vLLM's bucket bounds for vllm:time_to_first_token_seconds. */
+const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
+
+/** A Prometheus histogram plus the most recent values for exact percentiles. */
+class Histogram {
+  private readonly counts: number[];
+  private sum = 0;
+  count = 0;
+  private readonly samples = new Float64Array(QUEUE_SAMPLES);
+
+  constructor(private readonly bounds: readonly number[]) {
+    this.counts = new Array<number>(bounds.length).fill(0);
+  }
+
+  observe(v: number): void {
+    const i = this.bounds.findIndex((b) => v <= b);
+    if (i >= 0) this.counts[i]!++;
+    this.sum += v;
+    this.samples[this.count % QUEUE_SAMPLES] = v;
+    this.count++;
+  }
+
+  percentiles(): { count: number; p50: number; p99: number } {
+    const sorted = Array.from(this.samples.subarray(0, Math.min(this.count, QUEUE_SAMPLES))).sort((a, b) => a - b);
+    return { count: this.count, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
+  }
+
+  lines(name: string, label: string): string[] {
+    let cumulative = 0;
+    return [
+      ...this.bounds.map((b, i) => `${name}_bucket{le="${b}",${label}} ${(cumulative += this.counts[i]!)}`),
+      `${name}_bucket{le="+Inf",${label}} ${this.count}`,
+      `${name}_sum{${label}} ${this.sum}`,
+      `${name}_count{${label}} ${this.count}`,
+    ];
+  }
+}
 /** Queue waits kept for the percentiles (the most recent ones). */
 const QUEUE_SAMPLES = 100_000;
 
@@ -69,12 +110,11 @@ export class SimMetrics {
   private promptTokens = 0;
   private generatedTokens = 0;
   private readonly successByReason = new Map<string, number>();
-  private readonly queueBuckets = new Array<number>(QUEUE_TIME_BUCKETS.length).fill(0);
-  private queueSum = 0;
-  private queueCount = 0;
-  private readonly queueSamples = new Float64Array(QUEUE_SAMPLES);
+  private readonly queueTime = new Histogram(QUEUE_TIME_BUCKETS);
+  private readonly ttft = new Histogram(TTFT_BUCKETS);
 
   private abortedGenerations = 0;
+  private invalidAnswers = 0;
   private readonly byDialect = new Map<string, number>();
   private readonly routes = new Map<string, number>();
 
@@ -83,6 +123,11 @@ export class SimMetrics {
   /** A generation was dropped because its client closed the connection. */
   aborted(): void {
     this.abortedGenerations++;
+  }
+
+  /** A first answer was spoilt on purpose (it needs a repair turn). */
+  invalidAnswer(): void {
+    this.invalidAnswers++;
   }
 
   dialect(d: string): void {
@@ -109,15 +154,12 @@ export class SimMetrics {
   }
 
   /** A request decoded to the end (whatever its content): tokens, success and queue time. */
-  completed(promptTokens: number, completionTokens: number, finishReason: string, queueSec: number): void {
+  completed(promptTokens: number, completionTokens: number, finishReason: string, queueSec: number, firstTokenSec: number): void {
     this.promptTokens += promptTokens;
     this.generatedTokens += completionTokens;
     bump(this.successByReason, finishReason);
-    const i = QUEUE_TIME_BUCKETS.findIndex((b) => queueSec <= b);
-    if (i >= 0) this.queueBuckets[i]!++;
-    this.queueSum += queueSec;
-    this.queueSamples[this.queueCount % QUEUE_SAMPLES] = queueSec;
-    this.queueCount++;
+    this.queueTime.observe(queueSec);
+    this.ttft.observe(firstTokenSec);
   }
 
   private readonly keyDocs = new Map<string, string>();
@@ -129,7 +171,6 @@ export class SimMetrics {
   }
 
   stats(base: Pick<SimStats, 'replica' | 'timeScale' | 'capacity'>, snap: CapacitySnapshot): SimStats {
-    const samples = Array.from(this.queueSamples.subarray(0, Math.min(this.queueCount, QUEUE_SAMPLES))).sort((a, b) => a - b);
     return {
       model: this.model,
       ...base,
@@ -141,6 +182,7 @@ export class SimMetrics {
         byDialect: Object.fromEntries(this.byDialect),
       },
       abortedGenerations: this.abortedGenerations,
+      invalidAnswers: this.invalidAnswers,
       routes: Object.fromEntries(this.routes),
       calls: {
         distinct: this.seen.size,
@@ -155,7 +197,8 @@ export class SimMetrics {
       kvCacheUsage: snap.kvCacheUsage,
       busySec: snap.busySec,
       simNowSec: snap.simNowSec,
-      queueWaitSec: { count: this.queueCount, p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) },
+      queueWaitSec: this.queueTime.percentiles(),
+      ttftSec: this.ttft.percentiles(),
     };
   }
 
@@ -178,17 +221,8 @@ export class SimMetrics {
       'Count of successfully processed requests.',
       ['stop', 'length'].map((r) => `vllm:request_success_total{finished_reason="${r}",${label}} ${this.successByReason.get(r) ?? 0}`),
     );
-    let cumulative = 0;
-    const buckets = QUEUE_TIME_BUCKETS.map((b, i) => {
-      cumulative += this.queueBuckets[i]!;
-      return `vllm:request_queue_time_seconds_bucket{le="${b}",${label}} ${cumulative}`;
-    });
-    metric('vllm:request_queue_time_seconds', 'histogram', 'Histogram of time spent in WAITING phase for request.', [
-      ...buckets,
-      `vllm:request_queue_time_seconds_bucket{le="+Inf",${label}} ${this.queueCount}`,
-      `vllm:request_queue_time_seconds_sum{${label}} ${this.queueSum}`,
-      `vllm:request_queue_time_seconds_count{${label}} ${this.queueCount}`,
-    ]);
+    metric('vllm:request_queue_time_seconds', 'histogram', 'Histogram of time spent in WAITING phase for request.', this.queueTime.lines('vllm:request_queue_time_seconds', label));
+    metric('vllm:time_to_first_token_seconds', 'histogram', 'Histogram of time to first token in seconds.', this.ttft.lines('vllm:time_to_first_token_seconds', label));
     return out.join('\n') + '\n';
   }
 }

@@ -6,8 +6,8 @@ import { readStructuredRequest, schemaInInstruction } from '../llm/structured-ou
 import { CapacityModel } from './capacity-model.js';
 import { simulatedAnswer } from './content/stage-answer.js';
 import { FaultPlan } from './fault-plan.js';
-import { sha256Hex } from './hash.js';
-import { DEFAULT_SIMULATOR_OPTIONS, type FaultConfig, type FaultKind, type SimulatorOptions } from './options.js';
+import { hashUnit, sha256Hex } from './hash.js';
+import { DEFAULT_SIMULATOR_OPTIONS, type FaultConfig, type FaultKind, type SimulatorOptions, type SimulatorRuntimeConfig } from './options.js';
 import { SimMetrics, type SimStats } from './sim-metrics.js';
 
 /**
@@ -24,6 +24,8 @@ export interface SimulatorHandle {
   stats(): SimStats;
   /** Replaces the fault configuration (rates, Retry-After, health). */
   setFaults(f: FaultConfig): void;
+  /** Changes capacity, faults, invalid answers or up/down while running (as `POST /_sim/config`). */
+  configure(c: SimulatorRuntimeConfig): void;
   /** Dies abruptly: open sockets destroyed, nothing answered, listening stopped. */
   kill(): Promise<void>;
   /** Shuts down: stops listening, answers requests in flight (and hung ones) with 503, then closes. */
@@ -69,8 +71,50 @@ function resolveOptions(opts: SimulatorStartOptions): SimulatorOptions {
   if (!Number.isInteger(o.maxRunningSeqs) || o.maxRunningSeqs < 1) problems.push(`maxRunningSeqs must be an integer >= 1, got ${o.maxRunningSeqs}`);
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) problems.push(`port must be an integer in 0..65535, got ${o.port}`);
   if (!(o.judgeFailRate >= 0 && o.judgeFailRate <= 1)) problems.push(`judgeFailRate must be in [0, 1], got ${o.judgeFailRate}`);
+  if (!(o.invalidAnswerRate >= 0 && o.invalidAnswerRate <= 1)) problems.push(`invalidAnswerRate must be in [0, 1], got ${o.invalidAnswerRate}`);
   if (problems.length > 0) throw new GemflowError('invalid_simulator_options', `simulator options: ${problems.join('; ')}`);
   return o;
+}
+
+const RUNTIME_KEYS = ['maxRunningSeqs', 'prefillTokensPerSec', 'decodeTokensPerSec', 'maxDecodeTokensPerSecPerSeq', 'kvCacheTokens', 'faults', 'invalidAnswerRate', 'down'] as const;
+
+/** Checks a runtime change (the body of POST /_sim/config); throws `invalid_simulator_options` naming every problem. */
+export function checkRuntimeConfig(c: unknown): SimulatorRuntimeConfig {
+  const problems: string[] = [];
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) {
+    throw new GemflowError('invalid_simulator_options', 'runtime config must be a JSON object');
+  }
+  const r = c as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!(RUNTIME_KEYS as readonly string[]).includes(k)) problems.push(`unknown key "${k}"; known: ${RUNTIME_KEYS.join(', ')}`);
+  for (const k of ['prefillTokensPerSec', 'decodeTokensPerSec', 'maxDecodeTokensPerSecPerSeq', 'kvCacheTokens'] as const) {
+    if (r[k] !== undefined && !(typeof r[k] === 'number' && r[k] > 0)) problems.push(`${k} must be a number > 0, got ${JSON.stringify(r[k])}`);
+  }
+  if (r.maxRunningSeqs !== undefined && !(Number.isInteger(r.maxRunningSeqs) && (r.maxRunningSeqs as number) >= 1)) {
+    problems.push(`maxRunningSeqs must be an integer >= 1, got ${JSON.stringify(r.maxRunningSeqs)}`);
+  }
+  if (r.invalidAnswerRate !== undefined && !(typeof r.invalidAnswerRate === 'number' && r.invalidAnswerRate >= 0 && r.invalidAnswerRate <= 1)) {
+    problems.push(`invalidAnswerRate must be a number in [0, 1], got ${JSON.stringify(r.invalidAnswerRate)}`);
+  }
+  if (r.down !== undefined && typeof r.down !== 'boolean') problems.push(`down must be true or false, got ${JSON.stringify(r.down)}`);
+  if (r.faults !== undefined) {
+    try {
+      new FaultPlan(0, 0, r.faults as FaultConfig);
+    } catch (e) {
+      problems.push(`faults: ${errorMessage(e)}`);
+    }
+  }
+  if (problems.length > 0) throw new GemflowError('invalid_simulator_options', `simulator runtime config: ${problems.join('; ')}`);
+  return r as SimulatorRuntimeConfig;
+}
+
+/**
+ * The user message a stage's answer is made from: the last one carrying a tagged section. A repair
+ * turn ends with the client's correction request (no sections), so the answer comes from the original.
+ */
+function stageUserText(messages: ReadonlyArray<{ role: string; content: string }>): string {
+  const users = messages.filter((m) => m.role === 'user');
+  const tagged = users.filter((m) => /<(document|workflow|trajectory)>/.test(m.content));
+  return (tagged.at(-1) ?? users.at(-1))?.content ?? '';
 }
 
 /** ~4 characters per token, at least 1. */
@@ -185,6 +229,8 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
   const faults = new FaultPlan(o.seed, o.replica, o.faults);
   const metrics = new SimMetrics(o.model);
   let faultConfig = o.faults;
+  let invalidAnswerRate = o.invalidAnswerRate;
+  let down = false;
   /** Open connections and how many of their requests are in flight. */
   const sockets = new Map<Socket, number>();
   let closing: Promise<void> | undefined;
@@ -194,7 +240,7 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
   const statsBase = (): Pick<SimStats, 'replica' | 'timeScale' | 'capacity'> => ({
     replica: o.replica,
     timeScale: o.timeScale,
-    capacity: { maxOutputTokensPerSec: capacity.maxOutputTokensPerSec, maxRunningSeqs: o.maxRunningSeqs, kvCacheTokens: o.kvCacheTokens },
+    capacity: { maxOutputTokensPerSec: capacity.maxOutputTokensPerSec, maxRunningSeqs: capacity.params.maxRunningSeqs, kvCacheTokens: capacity.params.kvCacheTokens },
   });
 
   const reply = (res: ServerResponse, status: number, message: string, headers?: Record<string, string>): void => {
@@ -254,12 +300,16 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
 
     let content: string;
     try {
-      const userText = body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '';
+      const userText = stageUserText(body.messages);
       const seed = `${o.seed}/${body.seed ?? ''}`;
+      // Only a first answer is spoilt (a repair turn carries the earlier answer as an assistant message).
+      const firstTurn = !body.messages.some((m) => m.role === 'assistant');
+      const invalid = firstTurn && invalidAnswerRate > 0 && hashUnit('invalid', o.seed, key) < invalidAnswerRate;
+      if (invalid) metrics.invalidAnswer();
       content = probe
         ? '{"ok": true}'
         : stage !== undefined
-        ? simulatedAnswer(stage, body.schema, userText, { seed, judgeFailRate: o.judgeFailRate })
+        ? simulatedAnswer(stage, body.schema, userText, { seed, judgeFailRate: o.judgeFailRate, invalid })
         : `Simulated reply from ${o.model}, the gemflow vLLM simulator (a test double): no model ran.`;
     } catch (e) {
       return reply(res, errorCode(e) === 'invalid_request' ? 400 : 500, errorMessage(e));
@@ -271,15 +321,16 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
       if (!res.writableFinished) abort.abort(new GemflowError('client_gone', 'client closed the connection'));
     });
     let queueSec: number;
+    let firstTokenSec: number;
     try {
-      ({ queueSec } = await capacity.submit({ promptTokens, completionTokens: answer.completionTokens }, abort.signal));
+      ({ queueSec, firstTokenSec } = await capacity.submit({ promptTokens, completionTokens: answer.completionTokens }, abort.signal));
     } catch (e) {
       if (abort.signal.aborted) metrics.aborted(); // the client went away: its generation is dropped
-      if (res.destroyed) return;
+      if (res.destroyed || down) return; // (down: its connection is already reset)
       if (errorCode(e) === 'context_too_long') return reply(res, 400, errorMessage(e));
       return reply(res, 503, errorMessage(e), { connection: 'close' });
     }
-    metrics.completed(promptTokens, answer.completionTokens, answer.finishReason, queueSec);
+    metrics.completed(promptTokens, answer.completionTokens, answer.finishReason, queueSec, firstTokenSec);
     if (res.destroyed) return;
     if (faultConfig.hung) {
       // Wedged while it ran: the answer never leaves.
@@ -311,9 +362,60 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     });
   }
 
+  /** `keep`: the admin request's own connection, which must survive to answer it. */
+  function configure(c: SimulatorRuntimeConfig, keep?: Socket): void {
+    const { faults: f, invalidAnswerRate: rate, down: d, ...cap } = checkRuntimeConfig(c);
+    if (Object.keys(cap).length > 0) capacity.reconfigure(cap);
+    if (f !== undefined) {
+      faults.configure(f);
+      faultConfig = f;
+    }
+    if (rate !== undefined) invalidAnswerRate = rate;
+    if (d === true && !down) {
+      down = true;
+      // Died: what was queued or running is lost, and every open connection is reset.
+      capacity.dropAll(new GemflowError('replica_down', 'the replica went down'));
+      for (const res of hung) res.destroy();
+      for (const socket of sockets.keys()) if (socket !== keep) socket.destroy();
+    } else if (d === false) down = false;
+  }
+
+  async function adminConfig(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET') {
+      const p = capacity.params;
+      return sendJson(res, 200, {
+        maxRunningSeqs: p.maxRunningSeqs,
+        prefillTokensPerSec: p.prefillTokensPerSec,
+        decodeTokensPerSec: p.decodeTokensPerSec,
+        maxDecodeTokensPerSecPerSeq: p.maxDecodeTokensPerSecPerSeq,
+        kvCacheTokens: p.kvCacheTokens,
+        faults: faultConfig,
+        invalidAnswerRate,
+        down,
+      });
+    }
+    if (req.method !== 'POST') return sendError(res, 405, 'use GET or POST');
+    try {
+      configure(JSON.parse(await readBody(req, 1 << 20)) as SimulatorRuntimeConfig, req.socket);
+    } catch (e) {
+      return sendError(res, 400, errorMessage(e));
+    }
+    sendJson(res, 200, { ok: true });
+  }
+
   function route(req: IncomingMessage, res: ServerResponse): void {
-    track(req, res);
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/_sim/config') {
+      track(req, res);
+      adminConfig(req, res).catch((e: unknown) => sendError(res, 500, errorMessage(e)));
+      return;
+    }
+    if (down && path !== '/sim/stats') {
+      // A dead pod: the connection is reset, nothing is answered.
+      req.socket.destroy();
+      return;
+    }
+    track(req, res);
     const get = req.method === 'GET';
     if (faultConfig.hung && path !== '/sim/stats') {
       // Wedged: read the request (so the client's write completes) and never answer.
@@ -391,6 +493,7 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
       faults.configure(f);
       faultConfig = f;
     },
+    configure: (c) => configure(c),
     kill: () => shutDown(true),
     close: () => shutDown(false),
   };

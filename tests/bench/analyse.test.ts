@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { queueWaitBetween, steadyState, type Sample } from '../../bench/analyse.js';
+import { capacityBetween, queueWaitBetween, steadyState, type Sample } from '../../bench/analyse.js';
+import { capacityTimeline, scenarios } from '../../bench/scenarios.js';
+import { REPLICA_MODEL } from '../../bench/sim-process.js';
 
 const sample = (simSec: number, generatedTokens: number, queueBuckets: Array<[number, number]>): Sample => ({
   simSec,
@@ -8,18 +10,18 @@ const sample = (simSec: number, generatedTokens: number, queueBuckets: Array<[nu
   running: 0,
   waiting: 0,
   queueBuckets,
+  ttftBuckets: queueBuckets,
   engineCpuMs: simSec,
   simCpuMs: simSec / 2,
   machineBusyMs: simSec,
   machineTotalMs: simSec * 20,
-  rssBytes: 0,
 });
 
 describe('steady-state figures', () => {
   it('takes the middle 80% of completions and the tokens generated meanwhile', () => {
     // 100 tokens/s for 100 s; documents complete every second from t=1, each 5 s long.
     const samples = Array.from({ length: 101 }, (_, t) => sample(t, 100 * t, [[2, t], [Infinity, t]]));
-    const docs = Array.from({ length: 100 }, (_, i) => ({ startSec: i + 1 - 5, endSec: i + 1 }));
+    const docs = Array.from({ length: 100 }, (_, i) => ({ startSec: i + 1 - 5, endSec: i + 1, worker: i % 2 }));
     const s = steadyState(docs, samples, 200)!;
     expect(s.startSec).toBe(11);
     expect(s.endSec).toBe(90);
@@ -28,6 +30,19 @@ describe('steady-state figures', () => {
     expect(s.latencyP99Sec).toBe(5);
     expect(s.cpu.engineCores).toBeCloseTo(0.1);
     expect(s.queueWaitWithin2sShare).toBe(1);
+    expect(s.docsPerWorker).toEqual([39, 40]);
+  });
+
+  it('measures utilisation against the capacity the cluster had over the window', () => {
+    // 100 tokens/s throughout; capacity 200 tokens/s until t=50, then 100 (a replica lost).
+    const samples = Array.from({ length: 101 }, (_, t) => sample(t, 100 * t, [[Infinity, 0]]));
+    const docs = Array.from({ length: 100 }, (_, i) => ({ startSec: i, endSec: i + 1, worker: 0 }));
+    const timeline: Array<[number, number]> = [[0, 200], [50, 100]];
+    expect(capacityBetween(timeline, 40, 60)).toBe(10 * 200 + 10 * 100);
+    const s = steadyState(docs, samples, timeline)!;
+    // window 11..90: 79 s x 100 tokens over 39 s x 200 + 40 s x 100
+    expect(s.utilisation).toBeCloseTo(7900 / (39 * 200 + 40 * 100));
+    expect(s.capacityTokensPerSec).toBeCloseTo((39 * 200 + 40 * 100) / 79);
   });
 
   it('reads the p99 queue wait as the bucket that holds it', () => {
@@ -37,5 +52,19 @@ describe('steady-state figures', () => {
     expect(q.count).toBe(100);
     expect(q.p99UpperBoundSec).toBe(5);
     expect(q.within2sShare).toBe(0.9);
+  });
+});
+
+describe('scenario capacity', () => {
+  const m = REPLICA_MODEL; // 2500 tok/s per replica
+  const byName = Object.fromEntries(scenarios(m, 4).map((s) => [s.name, s]));
+
+  it('follows the scenario: a slow replica, a lost one, a cut one', () => {
+    expect(capacityTimeline(byName['homogeneous']!, m, 4)).toEqual([[0, 10_000]]);
+    expect(capacityTimeline(byName['heterogeneous']!, m, 4)[0]![1]).toBeCloseTo(7500 + 2500 / 3);
+    expect(capacityTimeline(byName['lost-replica']!, m, 4)).toEqual([[0, 10_000], [250, 7500], [450, 10_000]]);
+    // max sequences 256 -> 32: min(2500, 32 x 40) = 1280 tok/s on that replica
+    expect(capacityTimeline(byName['capacity-change']!, m, 4)).toEqual([[0, 10_000], [250, 7500 + 1280]]);
+    expect(capacityTimeline(byName['gateway-faults']!, m, 4)).toEqual([[0, 10_000]]);
   });
 });

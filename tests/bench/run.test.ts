@@ -9,14 +9,16 @@ import type { BenchReport } from '../../bench/report.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 
 /**
- * Smoke test of `npm run bench` at tiny sizes (--quick): the built entry point (as `npm run bench`
- * runs it; `npm test` builds first) writes the three report files with all three strategies.
- * No figure is asserted: speed is what the benchmark measures, not what a test checks.
+ * Smoke test of `npm run bench` at tiny sizes (--quick, three of the scenarios): the built entry
+ * point (as `npm run bench` runs it; `npm test` builds first) sweeps, runs every strategy of those
+ * scenarios, and writes the JSON report, the markdown tables and one chart per scenario. No figure is
+ * asserted: speed is what the benchmark measures, not what a test checks.
  */
 describe('bench/run --quick', () => {
-  it('writes the JSON report, the markdown table and the chart for the three strategies', async () => {
+  it('writes the report, the sweep, the scenario tables and targets, and a chart per scenario', async () => {
     const out = await mkdtemp(join(tmpdir(), 'gemflow-bench-test-'));
-    const child = spawn(process.execPath, [join(ROOT, 'dist/bench/run.js'), '--quick', '--out-dir', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const scenarios = ['homogeneous', 'lost-replica', 'answer-mix'];
+    const child = spawn(process.execPath, [join(ROOT, 'dist/bench/run.js'), '--quick', '--scenarios', scenarios.join(','), '--out-dir', out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.stdout.resume();
@@ -24,33 +26,45 @@ describe('bench/run --quick', () => {
     expect(code, stderr).toBe(0);
 
     const files = await readdir(out);
-    expect(files).toEqual(expect.arrayContaining(['latest.md', 'latest.svg']));
-    const jsonFile = files.find((f) => f.endsWith('.json'));
-    expect(jsonFile).toBeDefined();
+    expect(files).toEqual(expect.arrayContaining(['latest.md', ...scenarios.map((s) => `latest-${s}.svg`)]));
+    const report = JSON.parse(await readFile(join(out, files.find((f) => f.endsWith('.json'))!), 'utf8')) as BenchReport;
 
-    const report = JSON.parse(await readFile(join(out, jsonFile!), 'utf8')) as BenchReport;
-    expect(report.strategies.map((s) => s.strategy)).toEqual(['gemflow', 'batch-barrier', 'fixed-semaphore']);
-    for (const s of report.strategies) {
-      expect(s.funnel.balanced).toBe(true);
-      expect(s.funnel.documents.received).toBe(report.corpus.docs);
-      expect(s.funnel.trajectories.written).toBeGreaterThan(0);
-      // Every call reached the simulator (cache off), and every one was answered.
-      expect(s.server.requests).toBe(s.server.byStatus['200']);
-      expect(s.steady).toBeDefined();
-      expect(s.samples.length).toBeGreaterThan(1);
+    // Baselines sized from the capacity model: 2 replicas x ceil(2500 / 40).
+    expect(report.clusterConcurrency).toBe(2 * 63);
+    expect(report.sweep.length).toBeGreaterThanOrEqual(2);
+    expect(report.sweep.map((s) => s.strategy)).toContain(`fixed-${report.bestFixed}`);
+
+    const of = (scenario: string) => report.results.filter((r) => r.scenario === scenario).map((r) => r.strategy);
+    expect(of('homogeneous')).toEqual(expect.arrayContaining(['gemflow', 'fixed-capacity', 'batch-barrier', 'unbounded']));
+    expect(of('lost-replica')).toEqual(expect.arrayContaining(['gemflow', 'fixed-capacity']));
+    expect(of('answer-mix')).toEqual(['gemflow', 'fixed-best']);
+    for (const r of [...report.sweep, ...report.results]) {
+      expect(r.totals.balanced).toBe(true);
+      expect(r.fatal).toEqual([]);
+      expect(r.totals.trajectories).toBeGreaterThan(0);
+      expect(r.steady).toBeDefined();
+      expect(r.samples.length).toBeGreaterThan(1);
+      expect(r.toldCapacity).toBe(r.kind === 'fixed' || r.kind === 'batch-barrier');
     }
-    // The same corpus gives the same funnel whatever the scheduling.
-    const written = new Set(report.strategies.map((s) => s.funnel.trajectories.written));
-    expect(written.size).toBe(1);
-    expect(report.strategies[0]!.cpuReplay?.trajectories).toBe(report.strategies[0]!.funnel.trajectories.written);
+    // The same corpus gives the same output whatever the scheduling; the answer mix asks for repairs.
+    const homogeneous = report.results.filter((r) => r.scenario === 'homogeneous');
+    expect(new Set(homogeneous.map((r) => r.totals.trajectories)).size).toBe(1);
+    for (const r of homogeneous) expect(r.server.requests).toBe(r.server.byStatus['200']);
+    for (const r of report.results.filter((x) => x.scenario === 'answer-mix')) expect(r.server.invalidAnswers).toBeGreaterThan(0);
+    // The lost replica went down at 20 s and came back at 40 s: capacity dips, then returns.
+    expect(report.results.find((r) => r.scenario === 'lost-replica')!.capacity).toEqual([[0, 5000], [20, 2500], [40, 5000]]);
+    const gem = homogeneous.find((r) => r.strategy === 'gemflow')!;
+    expect(gem.cpuReplay?.trajectories).toBe(gem.totals.trajectories);
     expect(report.relevance?.rows.length).toBeGreaterThan(0);
 
     const md = await readFile(join(out, 'latest.md'), 'utf8');
-    for (const name of ['gemflow', 'batch-barrier', 'fixed-semaphore']) expect(md).toMatch(new RegExp(`^\\| ${name} \\|`, 'm'));
-    expect(md).toContain('## Targets (issue 4)');
+    expect(md).toContain('### Fixed-concurrency sweep');
+    for (const s of scenarios) expect(md).toContain(`### ${s}:`);
+    expect(md).toContain('### Targets (issue 12)');
+    expect(md).toMatch(/^\| gemflow \| no \|/m);
 
-    const svg = await readFile(join(out, 'latest.svg'), 'utf8');
+    const svg = await readFile(join(out, 'latest-homogeneous.svg'), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
-    expect(svg.match(/<path /g)?.length).toBe(3);
-  });
+    expect(svg.match(/<path /g)?.length).toBe(of('homogeneous').length);
+  }, 600_000);
 });

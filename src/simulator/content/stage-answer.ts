@@ -24,6 +24,46 @@ export interface AnswerContext {
   /** Simulator seed plus the request's own seed: the same prompt always gets the same answer. */
   seed: string;
   judgeFailRate: number;
+  /** Spoil the answer so that it fails the stage's checks (still JSON matching the schema): see spoilAnswer. */
+  invalid?: boolean;
+}
+
+/**
+ * An answer made to fail the stage's own checks while staying schema-valid JSON, the kind of mistake a
+ * model makes under structured output: an extracted workflow's first tool name turned into PascalCase
+ * (the extract check wants snake_case), or a trajectory's first tool call (and its reply) renamed to a
+ * tool the trajectory does not define (validate's unknown_tool). Other answers are returned unchanged.
+ */
+export function spoilAnswer(answer: unknown): unknown {
+  const a = structuredClone(answer) as Record<string, unknown>;
+  const workflows = a?.workflows as Array<{ tools: Array<{ name: string }> }> | undefined;
+  const tool = workflows?.[0]?.tools?.[0];
+  if (tool) {
+    tool.name = tool.name.replace(/(^|_)([a-z0-9])/g, (_, _u: string, c: string) => c.toUpperCase()) + 'Tool';
+    return a;
+  }
+  const trajectory = findTrajectory(a);
+  for (const m of trajectory?.messages ?? []) {
+    const call = m.toolCalls?.[0];
+    if (!call) continue;
+    const renamed = `undefined_${call.name}`;
+    for (const reply of trajectory!.messages) if (reply.role === 'tool' && reply.toolCallId === call.id) reply.name = renamed;
+    call.name = renamed;
+    break;
+  }
+  return a;
+}
+
+type LooseTrajectory = { messages: Array<{ role: string; toolCalls?: Array<{ id: string; name: string }>; toolCallId?: string; name?: string }> };
+
+function findTrajectory(v: unknown, depth = 0): LooseTrajectory | undefined {
+  if (typeof v !== 'object' || v === null || depth > 3) return undefined;
+  if (Array.isArray((v as LooseTrajectory).messages)) return v as LooseTrajectory;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) {
+    const t = findTrajectory(x, depth + 1);
+    if (t) return t;
+  }
+  return undefined;
 }
 
 const DEFAULT_MAX_WORKFLOWS = 3;
@@ -115,7 +155,8 @@ export function isSimulatedStage(s: string | undefined): s is SimulatedStage {
  */
 export function simulatedAnswer(stage: string, schema: Record<string, unknown> | undefined, userText: string, ctx: AnswerContext): string {
   if (isSimulatedStage(stage)) {
-    const answer = stageAnswer(stage, userText, ctx);
+    const made = stageAnswer(stage, userText, ctx);
+    const answer = ctx.invalid ? spoilAnswer(made) : made;
     if (schema) {
       const problems = answerSchemaProblems(schema, answer);
       if (problems.length > 0) {

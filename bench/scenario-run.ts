@@ -1,0 +1,190 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { GemflowError } from '../src/errors.js';
+import { steadyState, type DocSpan, type Sample } from './analyse.js';
+import { capacityTimeline, type Scenario } from './scenarios.js';
+import { machineCpuMs, procCpuMs, SimProcess, type ReplicaGauges, type SimCapacity } from './sim-process.js';
+import type { StrategySpec } from './strategies.js';
+import type { StrategyResult, WorkerResult } from './strategy-result.js';
+
+export interface StrategyRunOptions {
+  scenario: Scenario;
+  strategy: StrategySpec;
+  /** One corpus file per worker. */
+  corpusFiles: string[];
+  workDir: string;
+  replicas: number;
+  timeScale: number;
+  maxDocsInFlight: number;
+  model: SimCapacity;
+  cpuReplay: boolean;
+}
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+const epochMs = () => performance.timeOrigin + performance.now();
+
+function sumBuckets(gs: ReplicaGauges[], which: 'queueBuckets' | 'ttftBuckets'): Array<[number, number]> {
+  const first = gs.find((g) => g[which].length > 0);
+  if (!first) return [];
+  return first[which].map(([le], i) => [le, gs.reduce((n, g) => n + (g[which][i]?.[1] ?? 0), 0)]);
+}
+
+/** Starts a worker process and resolves once it has built its pipeline and said it is ready. */
+async function startWorker(args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [here('./worker-run.js'), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new GemflowError('bench_failed', `a worker exited with code ${code} before it was ready`);
+  });
+  const ready = (async () => {
+    for await (const line of lines) if (line.includes('"ready"')) return;
+    throw new GemflowError('bench_failed', 'a worker closed stdout before it was ready');
+  })();
+  await Promise.race([ready, exited]);
+  exited.catch(() => {});
+  return child;
+}
+
+/**
+ * One strategy in one scenario: a fresh simulator cluster (its own process) set up as the scenario
+ * says, the scenario's workers (each its own process, see worker-run.ts) started together, the
+ * cluster sampled about every simulated second from this process, the scenario's events applied at
+ * their simulated times; then every worker's results and the simulators' exact figures, analysed.
+ */
+export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult> {
+  const { scenario, strategy, timeScale } = o;
+  const sim = await SimProcess.start(o.replicas, timeScale, o.model);
+  const timers: NodeJS.Timeout[] = [];
+  const workers: ChildProcess[] = [];
+  try {
+    for (const c of scenario.initial) await sim.configure(c.replica, c.config);
+    const n = o.corpusFiles.length;
+    const results = o.corpusFiles.map((_, w) => join(o.workDir, `worker-${w}.json`));
+    await mkdir(o.workDir, { recursive: true });
+    const started = await Promise.all(
+      o.corpusFiles.map((corpus, w) =>
+        startWorker([
+          '--strategy', JSON.stringify(strategy),
+          '--corpus', corpus,
+          '--work-dir', join(o.workDir, `w${w}`),
+          '--result', results[w]!,
+          '--urls', sim.urls.join(','),
+          '--time-scale', String(timeScale),
+          '--max-docs-in-flight', String(o.maxDocsInFlight),
+          '--worker', String(w),
+          '--workers', String(n),
+          ...(scenario.mixedWorkflows ? ['--mixed'] : []),
+          ...(o.cpuReplay && w === 0 ? ['--cpu-replay'] : []),
+        ]),
+      ),
+    );
+    workers.push(...started);
+    const exits = workers.map((c) => once(c, 'exit') as Promise<[number | null]>);
+
+    const t0 = epochMs();
+    const toSim = (ms: number) => (ms - t0) / 1000 / timeScale;
+    for (const c of workers) c.stdin!.end('go\n');
+    for (const e of scenario.events) {
+      timers.push(setTimeout(() => void sim.configure(e.replica, e.config).catch((err: unknown) => process.stderr.write(`bench: event ${e.label}: ${(err as Error).message}\n`)), e.atSec * timeScale * 1000));
+    }
+
+    const engineCpu = new Map<number, number>();
+    const samples: Sample[] = [];
+    const sample = async () => {
+      const [gs, simCpuMs, machine, ...cpus] = await Promise.all([sim.gauges(), sim.cpuMs(), machineCpuMs(), ...workers.map((c) => procCpuMs(c.pid))]);
+      cpus.forEach((ms, i) => ms !== undefined && engineCpu.set(i, ms));
+      const now = epochMs();
+      samples.push({
+        simSec: toSim(now),
+        wallMs: now - t0,
+        generatedTokens: gs.reduce((a, g) => a + g.generatedTokens, 0),
+        running: gs.reduce((a, g) => a + g.running, 0),
+        waiting: gs.reduce((a, g) => a + g.waiting, 0),
+        queueBuckets: sumBuckets(gs, 'queueBuckets'),
+        ttftBuckets: sumBuckets(gs, 'ttftBuckets'),
+        engineCpuMs: [...engineCpu.values()].reduce((a, b) => a + b, 0),
+        simCpuMs,
+        machineBusyMs: machine?.busy,
+        machineTotalMs: machine?.total,
+      });
+    };
+    // About one sample per simulated second, but not more often than every 50 ms of wall time.
+    const sampleMs = Math.max(50, 1000 * timeScale);
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        await sample();
+        await new Promise((r) => setTimeout(r, sampleMs));
+      }
+    })();
+    const codes = await Promise.all(exits);
+    sampling = false;
+    await sampler;
+    await sample();
+    const wallMs = epochMs() - t0;
+    timers.forEach(clearTimeout);
+    const bad = codes.findIndex(([code]) => code !== 0);
+    if (bad >= 0) throw new GemflowError('bench_failed', `${scenario.name}/${strategy.name}: worker ${bad} exited with code ${codes[bad]![0]}`);
+    const simStats = await sim.stats();
+
+    const ws = await Promise.all(results.map(async (f) => JSON.parse(await readFile(f, 'utf8')) as WorkerResult));
+    const docs: DocSpan[] = ws.flatMap((w, worker) => w.docs.map((d) => ({ startSec: toSim(d.startMs), endSec: toSim(d.endMs), worker })));
+    const capacity = capacityTimeline(scenario, o.model, o.replicas);
+    const sumOf = (pick: (w: WorkerResult) => Record<string, number>) =>
+      ws.reduce<Record<string, number>>((acc, w) => {
+        for (const [k, v] of Object.entries(pick(w))) acc[k] = (acc[k] ?? 0) + v;
+        return acc;
+      }, {});
+    return {
+      scenario: scenario.name,
+      strategy: strategy.name,
+      kind: strategy.kind,
+      toldCapacity: strategy.toldCapacity,
+      description: strategy.description,
+      replicas: o.replicas,
+      workers: n,
+      timeScale,
+      capacity,
+      wallMs,
+      simSec: wallMs / 1000 / timeScale,
+      totals: {
+        received: ws.reduce((a, w) => a + w.funnel.documents.received, 0),
+        written: ws.reduce((a, w) => a + w.funnel.documents.written, 0),
+        trajectories: ws.reduce((a, w) => a + w.funnel.trajectories.written, 0),
+        balanced: ws.every((w) => w.funnel.balanced),
+        deadLettered: sumOf((w) => w.funnel.documents.deadLettered),
+        dropped: sumOf((w) => w.funnel.documents.dropped),
+      },
+      fatal: ws.flatMap((w) => (w.fatal ? [w.fatal] : [])),
+      docs,
+      samples,
+      steady: steadyState(docs, samples, capacity),
+      server: {
+        requests: simStats.reduce((a, x) => a + x.requests.total, 0),
+        byStatus: simStats.reduce<Record<string, number>>((acc, x) => {
+          for (const [k, v] of Object.entries(x.requests.byStatus)) acc[k] = (acc[k] ?? 0) + v;
+          return acc;
+        }, {}),
+        generatedTokens: simStats.reduce((a, x) => a + x.tokens.generated, 0),
+        promptTokens: simStats.reduce((a, x) => a + x.tokens.prompt, 0),
+        queueWaitP99Sec: Math.max(...simStats.map((x) => x.queueWaitSec.p99)),
+        queueWaitP50Sec: Math.max(...simStats.map((x) => x.queueWaitSec.p50)),
+        ttftP99Sec: Math.max(...simStats.map((x) => x.ttftSec.p99)),
+        invalidAnswers: simStats.reduce((a, x) => a + x.invalidAnswers, 0),
+        faults: simStats.reduce((a, x) => a + Object.values(x.requests.byFault).reduce((p, q) => p + (q ?? 0), 0), 0),
+      },
+      peakRssBytes: Math.max(...ws.map((w) => w.peakRssBytes)),
+      eventLoopDelayP99Ms: Math.max(...ws.map((w) => w.eventLoopDelayP99Ms)),
+      stages: ws.map((w) => w.stages),
+      cpuReplay: ws[0]?.cpuReplay,
+    };
+  } finally {
+    timers.forEach(clearTimeout);
+    for (const c of workers) if (c.exitCode === null) c.kill('SIGTERM');
+    await sim.close();
+  }
+}

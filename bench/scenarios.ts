@@ -1,0 +1,137 @@
+import { maxOutputTokensPerSec, type RuntimeCapacity } from '../src/simulator/capacity-model.js';
+import type { SimulatorRuntimeConfig } from '../src/simulator/options.js';
+import type { CapacityTimeline } from './analyse.js';
+import type { SimCapacity } from './sim-process.js';
+
+/**
+ * The benchmark's scenarios: the same corpus size and the same simulated cluster, changed in one way
+ * each. Changes are applied to replicas through the simulator's runtime control (POST /_sim/config):
+ * `initial` before the run starts, `events` at a simulated time after it started.
+ */
+export interface ReplicaChange {
+  replica: number;
+  config: SimulatorRuntimeConfig;
+}
+
+export interface ScenarioEvent extends ReplicaChange {
+  atSec: number;
+  label: string;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  /** Worker processes sharing the cluster (each reads its own part of the corpus). */
+  workers: number;
+  /** 1-5 workflows per document (else 3), and the extract step allowed 5. */
+  mixedWorkflows: boolean;
+  initial: ReplicaChange[];
+  events: ScenarioEvent[];
+  /** Which strategies run here: every one; gemflow and the fixed ones; or gemflow against the best fixed concurrency only. */
+  strategies: 'all' | 'compare' | 'pair';
+}
+
+/** When the mid-run events happen by default, in simulated seconds after the start (inside every strategy's steady window). */
+export const EVENT_TIMES = { atSec: 250, backAtSec: 450 };
+/** Invalid first answers in the answer-mix scenario. */
+export const INVALID_ANSWER_RATE = 0.1;
+/** Load-independent gateway errors: 10% 429 + 10% 503. */
+export const GATEWAY_FAULTS = { rates: { rate_limit: 0.1, unavailable: 0.1 }, retryAfterSec: 1 };
+
+/** One replica slowed 3x: every rate divided by 3 (its saturating concurrency stays the same). */
+const slow = (m: SimCapacity): SimulatorRuntimeConfig => ({
+  prefillTokensPerSec: m.prefillTokensPerSec / 3,
+  decodeTokensPerSec: m.decodeTokensPerSec / 3,
+  maxDecodeTokensPerSecPerSeq: m.maxDecodeTokensPerSecPerSeq / 3,
+});
+
+/**
+ * The capacity-change scenario's new max sequences. Halving the default 256 would change nothing the
+ * capacity model can show (a replica saturates decode at ceil(2500 / 40) = 63 sequences), so the cut
+ * goes to about half the saturating batch: the replica's output capacity halves.
+ */
+export const CAPACITY_CUT_SEQS = 32;
+
+export function scenarios(m: SimCapacity, replicas: number, t = EVENT_TIMES): Scenario[] {
+  const last = replicas - 1;
+  return [
+    { name: 'homogeneous', description: `${replicas} identical replicas (the previous benchmark's set-up)`, workers: 1, mixedWorkflows: false, initial: [], events: [], strategies: 'all' },
+    {
+      name: 'heterogeneous',
+      description: `replica ${last} is 3x slower (prefill, aggregate decode and per-sequence decode rates all / 3)`,
+      workers: 1,
+      mixedWorkflows: false,
+      initial: [{ replica: last, config: slow(m) }],
+      events: [],
+      strategies: 'compare',
+    },
+    {
+      name: 'lost-replica',
+      description: `replica ${last} dies at ${t.atSec} s (its queued and running requests lost, connections reset) and is back, empty, at ${t.backAtSec} s`,
+      workers: 1,
+      mixedWorkflows: false,
+      initial: [],
+      events: [
+        { atSec: t.atSec, replica: last, config: { down: true }, label: 'replica lost' },
+        { atSec: t.backAtSec, replica: last, config: { down: false }, label: 'replica back' },
+      ],
+      strategies: 'compare',
+    },
+    {
+      name: 'capacity-change',
+      description:
+        `at ${t.atSec} s replica ${last}'s max running sequences drop from ${m.maxRunningSeqs} to ${CAPACITY_CUT_SEQS}, about half its saturating batch, ` +
+        `so its output capacity halves (${maxOutputTokensPerSec(m)} -> ${maxOutputTokensPerSec({ ...m, maxRunningSeqs: CAPACITY_CUT_SEQS })} tok/s)`,
+      workers: 1,
+      mixedWorkflows: false,
+      initial: [],
+      events: [{ atSec: t.atSec, replica: last, config: { maxRunningSeqs: CAPACITY_CUT_SEQS }, label: 'max sequences cut' }],
+      strategies: 'compare',
+    },
+    {
+      name: 'n-workers',
+      description: `4 worker processes share the ${replicas} replicas, each with a quarter of the corpus and its own client`,
+      workers: 4,
+      mixedWorkflows: false,
+      initial: [],
+      events: [],
+      strategies: 'compare',
+    },
+    {
+      name: 'answer-mix',
+      description: `1-5 workflows per document (extract allowed 5) and ${100 * INVALID_ANSWER_RATE}% of first answers fail the stage's checks, each costing a repair call`,
+      workers: 1,
+      mixedWorkflows: true,
+      initial: Array.from({ length: replicas }, (_, replica) => ({ replica, config: { invalidAnswerRate: INVALID_ANSWER_RATE } })),
+      events: [],
+      strategies: 'pair',
+    },
+    {
+      name: 'gateway-faults',
+      description: `every replica answers a random 10% of requests 429 (Retry-After 1 s) and 10% 503, independent of load (its gauges show the real, unloaded queue)`,
+      workers: 1,
+      mixedWorkflows: false,
+      initial: Array.from({ length: replicas }, (_, replica) => ({ replica, config: { faults: GATEWAY_FAULTS } })),
+      events: [],
+      strategies: 'pair',
+    },
+  ];
+}
+
+
+/** The scenario's capacity over time, from the replica model, the initial changes and the events. */
+export function capacityTimeline(s: Scenario, m: SimCapacity, replicas: number): CapacityTimeline {
+  const state = Array.from({ length: replicas }, () => ({ ...m, down: false }) as RuntimeCapacity & { down: boolean });
+  const apply = (c: ReplicaChange) => {
+    const { faults: _f, invalidAnswerRate: _i, ...rest } = c.config;
+    Object.assign(state[c.replica]!, rest);
+  };
+  const total = () => state.reduce((n, r) => n + (r.down ? 0 : maxOutputTokensPerSec(r)), 0);
+  s.initial.forEach(apply);
+  const out: CapacityTimeline = [[0, total()]];
+  for (const e of [...s.events].sort((a, b) => a.atSec - b.atSec)) {
+    apply(e);
+    out.push([e.atSec, total()]);
+  }
+  return out;
+}

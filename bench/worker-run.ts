@@ -1,0 +1,128 @@
+/**
+ * One worker process of a benchmark run: builds the pipeline through the composition root (as
+ * `gemflow run` does) with a strategy's set-up against the given replica URLs, says `{"ready":true}`
+ * on stdout, waits for a line on stdin (so every worker of a run starts together, on the clock the
+ * parent samples the cluster with), runs the pipeline over its corpus file, and writes what it
+ * measured as JSON to --result. bench/scenario-run.ts starts one or more of these per run:
+ *
+ *   node dist/bench/worker-run.js --strategy '{"name":"gemflow",...}' --corpus c.jsonl --work-dir d --result r.json
+ *     --urls http://127.0.0.1:1,http://127.0.0.1:2 [--time-scale 0.025] [--max-docs-in-flight 256]
+ *     [--worker 0 --workers 1] [--mixed] [--cpu-replay]
+ *
+ * With --cpu-replay it then runs the pipeline a second time over the same corpus, answering every
+ * call from the first run's answers instead of the LLM, and measures the CPU that costs.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { PipelineConfig } from '../src/config/schema.js';
+import { runPipeline } from '../src/dataflow/pipeline.js';
+import { createLogger } from '../src/telemetry/logger.js';
+import { RelevancePool } from '../operators/relevance/index.js';
+import { benchRun, type RecordingClient, replayParts, ReplayClient } from './bench-pipeline.js';
+import { admission, clientSetup, type StrategySpec } from './strategies.js';
+import type { CpuReplay, WorkerResult } from './strategy-result.js';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      strategy: { type: 'string' },
+      corpus: { type: 'string' },
+      'work-dir': { type: 'string' },
+      result: { type: 'string' },
+      urls: { type: 'string' },
+      'time-scale': { type: 'string', default: '0.025' },
+      'max-docs-in-flight': { type: 'string', default: '256' },
+      worker: { type: 'string', default: '0' },
+      workers: { type: 'string', default: '1' },
+      mixed: { type: 'boolean', default: false },
+      'cpu-replay': { type: 'boolean', default: false },
+    },
+  });
+  if (!values.strategy || !values.corpus || !values['work-dir'] || !values.result || !values.urls) {
+    throw new Error('usage: --strategy JSON --corpus FILE --work-dir DIR --result FILE --urls URL,URL');
+  }
+  const s = JSON.parse(values.strategy) as StrategySpec;
+  const timeScale = Number(values['time-scale']);
+  const work = values['work-dir'];
+  const setup = clientSetup(s, values.urls.split(','), timeScale, Number(values.worker), Number(values.workers));
+  const config = (dir: string, endpoints: typeof setup.endpoints) =>
+    PipelineConfig.parse({
+      source: { type: 'files', paths: [values.corpus] },
+      llm: { cache: { enabled: false }, maxDocsInFlight: Number(values['max-docs-in-flight']), endpoints },
+      ...(values.mixed ? { stages: { extract: { maxWorkflows: 5 } } } : {}),
+      sink: { dir: join(work, dir) },
+    });
+  const log = createLogger({ quiet: true });
+  const bench = await benchRun(config('out', setup.endpoints), log, { adaptive: setup.adaptive, admission: admission(s, timeScale), record: values['cpu-replay']! });
+
+  process.stdout.write('{"ready":true}\n');
+  for await (const _ of createInterface({ input: process.stdin })) break;
+
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const never = new AbortController().signal;
+  const result = await runPipeline(bench.run.parts, { drain: never, abort: never, commitIntervalMs: 1000, admission: bench.admission });
+  loop.disable();
+  await bench.run.finish(result);
+  await bench.run.close();
+
+  const out: WorkerResult = {
+    funnel: result.funnel,
+    fatal: result.fatal?.message,
+    stages: result.metrics.toJSON(),
+    docs: bench.timings.timings,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
+  };
+  if (bench.recorder) out.cpuReplay = await cpuReplay(config('replay', setup.endpoints), bench.recorder, values.corpus);
+  await writeFile(values.result, JSON.stringify(out));
+}
+
+/** The pipeline again without the LLM (answers replayed), and its CPU per written trajectory. */
+async function cpuReplay(config: PipelineConfig, recorder: RecordingClient, corpus: string): Promise<CpuReplay> {
+  const bp = await replayParts(config, createLogger({ quiet: true }), new ReplayClient(recorder.answers));
+  const never = new AbortController().signal;
+  const c0 = process.cpuUsage();
+  const result = await runPipeline(bp.parts, { drain: never, abort: never, commitIntervalMs: 1000 });
+  const c1 = process.cpuUsage(c0);
+  await bp.close();
+
+  const texts = (await readFile(corpus, 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { text: string }).text);
+  const rel = { threads: 2, batchSize: 64 }; // the relevance step's defaults, as the pipeline above ran it
+  const pool = new RelevancePool({ threads: rel.threads });
+  await pool.start();
+  const r0 = process.cpuUsage();
+  let next = 0;
+  const lane = async () => {
+    while (next < texts.length) {
+      const at = next;
+      next += rel.batchSize;
+      await pool.score(texts.slice(at, at + rel.batchSize));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, rel.threads * 2) }, lane));
+  const r1 = process.cpuUsage(r0);
+  await pool.close();
+
+  const trajectories = result.funnel.trajectories.written;
+  const cpuMs = (c1.user + c1.system) / 1000;
+  const relevanceCpuMs = (r1.user + r1.system) / 1000;
+  const per = (ms: number) => (trajectories > 0 ? ms / trajectories : 0);
+  return {
+    trajectories,
+    funnel: result.funnel,
+    cpuMs,
+    relevanceCpuMs,
+    cpuMsPerTrajectory: per(cpuMs),
+    cpuMsPerTrajectoryExRelevance: per(cpuMs - relevanceCpuMs),
+    validateMsPerTrajectory: per(result.metrics.stage('validate').totalMs),
+  };
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench worker: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});
