@@ -18,7 +18,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { GemflowError, errorMessage } from '../errors.js';
 import { MANIFEST_FILE_NAME, RUNS_DIR, publishRun, type ManifestStore, type RunManifest } from '../sinks/manifest.js';
 import { INDEX_SUFFIX, PARQUET_SUFFIX, SHARDS_SUBDIR, ShardIndex, TMP_SUFFIX } from '../sinks/shard-index.js';
-import type { ShardStore } from '../sinks/shard-store.js';
+import type { ListedShard, ShardStore } from '../sinks/shard-store.js';
 import { isDeadWritersFile } from '../sinks/writer-tag.js';
 import { dirPrefix, parseS3Url, s3Url } from './s3-url.js';
 
@@ -52,8 +52,6 @@ export class S3ShardStore implements ShardStore {
   readonly #prefix: string;
   readonly #shardsPrefix: string;
   readonly #opts: S3ShardStoreOptions;
-  /** Parsed indexes by key: an index never changes once written (a replay writes the same content). */
-  readonly #indexCache = new Map<string, ShardIndex>();
 
   constructor(client: S3Client, url: string, opts: S3ShardStoreOptions) {
     const { bucket, key } = parseS3Url(url);
@@ -110,17 +108,18 @@ export class S3ShardStore implements ShardStore {
   }
 
   async indexes(): Promise<ShardIndex[]> {
-    const objects = await this.#listShardObjects();
-    const keys = new Set(objects.map((o) => o.Key!));
     const out: ShardIndex[] = [];
+    for (const s of await this.listShardIndexes()) out.push(await s.readIndex());
+    return out;
+  }
+
+  /** One listing; an index is fetched (one GET) only when read, and not kept. */
+  async listShardIndexes(): Promise<ListedShard[]> {
+    const keys = new Set((await this.#listShardObjects()).map((o) => o.Key!));
+    const out: ListedShard[] = [];
     for (const key of [...keys].sort()) {
       if (!key.endsWith(INDEX_SUFFIX) || !keys.has(key.slice(0, -INDEX_SUFFIX.length) + PARQUET_SUFFIX)) continue;
-      let index = this.#indexCache.get(key);
-      if (!index) {
-        index = await this.#readIndex(key);
-        this.#indexCache.set(key, index);
-      }
-      out.push(index);
+      out.push({ name: key.slice(this.#shardsPrefix.length, -INDEX_SUFFIX.length), readIndex: () => this.#readIndex(key) });
     }
     return out;
   }

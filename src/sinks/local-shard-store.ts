@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { fsyncDir, writeFileDurable } from './durable-file.js';
 import { MANIFEST_FILE_NAME, RUNS_DIR, localManifestReader, publishRun, type ManifestStore, type RunManifest } from './manifest.js';
 import { INDEX_SUFFIX, PARQUET_SUFFIX, SHARDS_SUBDIR, TMP_SUFFIX, readShardIndex, scanShardDir, type ShardIndex } from './shard-index.js';
-import type { ShardStore } from './shard-store.js';
+import type { ListedShard, ShardStore } from './shard-store.js';
 import type { ShardInfo } from './types.js';
 import { isDeadWritersFile } from './writer-tag.js';
 
@@ -52,8 +52,12 @@ export class LocalShardStore implements ShardStore {
 
   async indexes(): Promise<ShardIndex[]> {
     const out: ShardIndex[] = [];
-    for (const s of (await scanShardDir(this.tmpDir)).shards) out.push(await readShardIndex(s.indexPath));
+    for (const s of await this.listShardIndexes()) out.push(await s.readIndex());
     return out;
+  }
+
+  async listShardIndexes(): Promise<ListedShard[]> {
+    return (await scanShardDir(this.tmpDir)).shards.map((s) => ({ name: s.name, readIndex: () => readShardIndex(s.indexPath) }));
   }
 
   /** The run as `_runs/<runId>.json`, then the merged `manifest.json` (see manifest.ts). */

@@ -85,6 +85,10 @@ export async function readItems(
       events.push(`revoked ${[...p].sort().join(',')}`);
       await opts.hooks?.onPartitionsRevoked?.(p);
     },
+    onPartitionStart: async (p, offset) => {
+      events.push(`start ${p}@${offset}`);
+      await opts.hooks?.onPartitionStart?.(p, offset);
+    },
   };
   const items: SourceItem[] = [];
   if (count === 0) return items;

@@ -45,7 +45,7 @@ describe('KafkaSource', () => {
     const items = await readItems(newSource(topic, uniqueName('g')), 40, { events });
 
     expect(events[0]).toBe(`assigned ${[0, 1, 2, 3].map((p) => `${topic}/${p}`).join(',')}`);
-    expect(events[1]).toBe('item');
+    expect(events.filter((e) => !e.startsWith('start '))[1]).toBe('item');
     expect(positions(items).sort()).toEqual(expectedPositions(topic, 40, 4));
     for (const item of items) {
       expect(item.kind).toBe('doc');
@@ -78,8 +78,13 @@ describe('KafkaSource', () => {
     await first.close();
 
     const second = newSource(topic, groupId);
-    const items = await readItems(second, 9);
+    const events: string[] = [];
+    const items = await readItems(second, 9, { events });
     expect(positions(items).sort()).toEqual(expectedPositions(topic, 20, 2, (p) => (p === 0 ? 4 : 7)));
+    // Each partition's start (its committed position) is announced before its first record.
+    const starts = events.filter((e) => e.startsWith('start ')).sort();
+    expect(starts).toEqual([`start ${topic}/0@4`, `start ${topic}/1@7`]);
+    expect(events.findIndex((e) => e.startsWith('start '))).toBeLessThan(events.indexOf('item'));
   });
 
   it('never buffers more than bufferRecords while the reader is slow', async () => {
