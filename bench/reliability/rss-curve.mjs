@@ -1,0 +1,84 @@
+// Peak RSS against documents processed (G-P4): one `gemflow run` over a files source of tiny documents,
+// the bundled simulator at a small time scale, RSS sampled every 200 ms.
+//   node bench/reliability/rss-curve.mjs <checkout root> [documents=1000000] [llmEvery=10] [timeScale=0.0005] [workdir=/tmp/gemflow-rss]
+// Document i is a ~175-byte how-to (relevant: it goes through the LLM steps) when i % llmEvery == 0,
+// else a ~55-byte news line (dropped by relevance); every document's words are random, so none is a
+// duplicate. Prints the peak RSS seen up to 10 k, 100 k, 1 M (and each tenth of the run) documents
+// received, from the run's progress lines, as one JSON line.
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+
+const [rootArg, nArg = '1000000', everyArg = '10', scaleArg = '0.0005', workArg] = process.argv.slice(2);
+if (!rootArg) throw new Error('usage: rss-curve.mjs <checkout root> [documents] [llmEvery] [timeScale] [workdir]');
+const root = resolve(rootArg);
+const n = Number(nArg);
+const every = Number(everyArg);
+const work = resolve(workArg ?? '/tmp/gemflow-rss');
+
+let seed = 12345;
+const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const word = () => Array.from({ length: 4 + Math.floor(rand() * 5) }, () => String.fromCharCode(97 + Math.floor(rand() * 26))).join('');
+
+const corpus = join(work, `corpus-${n}-${every}.jsonl`);
+if (!(await stat(corpus).catch(() => undefined))) {
+  await mkdir(work, { recursive: true });
+  const out = createWriteStream(corpus + '.tmp');
+  for (let i = 0; i < n; i++) {
+    const text = i % every === 0
+      ? `How to ${word()} the ${word()}: 1. Open the ${word()} menu and click ${word()}. 2. Set ${word()} to ${word()} in Settings, then press Save. 3. Run ${word()} --check and restart the ${word()} service.`
+      : `Report ${word()} said the ${word()} market rose on ${word()}.`;
+    if (!out.write(JSON.stringify({ id: `d${i}`, text }) + '\n')) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  const { rename } = await import('node:fs/promises');
+  await rename(corpus + '.tmp', corpus);
+}
+
+const dir = join(work, `run-${Date.now()}`);
+await rm(dir, { recursive: true, force: true });
+await mkdir(dir, { recursive: true });
+const cfg = join(dir, 'pipeline.yaml');
+const { writeFile } = await import('node:fs/promises');
+await writeFile(cfg, `source: { type: files, paths: [${corpus}] }\nllm: { simulate: true, simulator: { timeScale: ${scaleArg} } }\nsink: { dir: ${join(dir, 'out')} }\nlogIntervalMs: 1000\n`);
+
+const t0 = performance.now();
+const child = spawn(process.execPath, [join(root, 'bin/gemflow.js'), 'run', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+let stderr = '';
+let stdout = '';
+let received = 0;
+child.stderr.on('data', (d) => {
+  stderr += d;
+  for (const m of String(d).matchAll(/progress \S+ docs (\d+)/g)) received = Math.max(received, Number(m[1]));
+  if (stderr.length > 1e6) stderr = stderr.slice(-1e5);
+});
+child.stdout.on('data', (d) => (stdout += d));
+let peak = 0;
+const samples = []; // [received, rss MB]
+const sampler = setInterval(async () => {
+  const s = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+  const mb = Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024;
+  if (mb > 0) {
+    peak = Math.max(peak, mb);
+    samples.push([received, mb]);
+  }
+}, 200);
+const code = await new Promise((res) => child.on('close', (c) => res(c)));
+clearInterval(sampler);
+const wallS = (performance.now() - t0) / 1000;
+const m = JSON.parse(await readFile(join(dir, 'out', 'manifest.json'), 'utf8').catch(() => '{}'));
+const peakUpTo = (k) => Math.round(Math.max(0, ...samples.filter(([r]) => r <= k).map(([, mb]) => mb)));
+const marks = [10_000, 100_000, 1_000_000].filter((k) => k <= n);
+const tenths = Array.from({ length: 10 }, (_, i) => Math.round(((i + 1) * n) / 10));
+console.log(JSON.stringify({
+  root, documents: n, llmEvery: every, timeScale: Number(scaleArg), exit: code, wallS: +wallS.toFixed(1),
+  peakRssMbUpTo: Object.fromEntries(marks.map((k) => [k, peakUpTo(k)])),
+  peakRssMbByTenth: Object.fromEntries(tenths.map((k) => [k, peakUpTo(k)])),
+  peakRssMb: Math.round(peak),
+  funnel: m.funnel?.documents && { received: m.funnel.documents.received, written: m.funnel.documents.written, dropped: m.funnel.documents.dropped, balanced: m.funnel.balanced },
+  stderrTail: code === 0 ? undefined : stderr.slice(-2000),
+}));
+await rm(dir, { recursive: true, force: true });
