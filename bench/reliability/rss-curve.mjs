@@ -1,8 +1,8 @@
 // Peak RSS against documents processed (G-P4): one `gemflow run` over a files source of tiny documents,
-// the bundled simulator at a small time scale, RSS sampled every 200 ms.
+// the bundled simulator at a small time scale in its own process, the worker's RSS sampled every 200 ms.
 //   node bench/reliability/rss-curve.mjs <checkout root> [documents=1000000] [llmEvery=10] [timeScale=0.0005] [workdir=/tmp/gemflow-rss]
-// Document i is a ~175-byte how-to (relevant: it goes through the LLM steps) when i % llmEvery == 0,
-// else a ~55-byte news line (dropped by relevance); every document's words are random, so none is a
+// Document i is a ~150-byte how-to (relevant: it goes through the LLM steps) when i % llmEvery == 0,
+// else a ~55-byte news line (dropped by relevance, the hand-weighted scorer); every document's words are random, so none is a
 // duplicate. Prints the peak RSS seen up to 10 k, 100 k, 1 M (and each tenth of the run) documents
 // received, from the run's progress lines, as one JSON line.
 import { spawn } from 'node:child_process';
@@ -18,17 +18,22 @@ const n = Number(nArg);
 const every = Number(everyArg);
 const work = resolve(workArg ?? '/tmp/gemflow-rss');
 
-let seed = 12345;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+let seed = 12345; // mulberry32
+const rand = () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
 const word = () => Array.from({ length: 4 + Math.floor(rand() * 5) }, () => String.fromCharCode(97 + Math.floor(rand() * 26))).join('');
 
-const corpus = join(work, `corpus-${n}-${every}.jsonl`);
+const corpus = join(work, `corpus-v2-${n}-${every}.jsonl`);
 if (!(await stat(corpus).catch(() => undefined))) {
   await mkdir(work, { recursive: true });
   const out = createWriteStream(corpus + '.tmp');
   for (let i = 0; i < n; i++) {
     const text = i % every === 0
-      ? `How to ${word()} the ${word()}: 1. Open the ${word()} menu and click ${word()}. 2. Set ${word()} to ${word()} in Settings, then press Save. 3. Run ${word()} --check and restart the ${word()} service.`
+      ? `How to ${word()} ${word()} ${word()}\n1. Open ${word()} ${word()} ${word()}.\n2. Click ${word()} ${word()} ${word()}.\n3. Set ${word()} ${word()} to ${word()}.\n4. Run ${word()} ${word()} ${word()}.`
       : `Report ${word()} said the ${word()} market rose on ${word()}.`;
     if (!out.write(JSON.stringify({ id: `d${i}`, text }) + '\n')) await once(out, 'drain');
   }
@@ -43,7 +48,18 @@ await rm(dir, { recursive: true, force: true });
 await mkdir(dir, { recursive: true });
 const cfg = join(dir, 'pipeline.yaml');
 const { writeFile } = await import('node:fs/promises');
-await writeFile(cfg, `source: { type: files, paths: [${corpus}] }\nllm: { simulate: true, simulator: { timeScale: ${scaleArg} } }\nsink: { dir: ${join(dir, 'out')} }\nlogIntervalMs: 1000\n`);
+// The simulator runs in its own process (its per-call statistics are the test double's memory, not the engine's).
+const sim = spawn(process.execPath, [join(root, 'bin/gemflow.js'), 'simulate', '--port', '0', '--time-scale', scaleArg], { stdio: ['ignore', 'pipe', 'inherit'] });
+const simUrl = await new Promise((res, rej) => {
+  let text = '';
+  sim.stdout.on('data', (d) => {
+    text += d;
+    const m = /"urls":\["([^"]+)"/.exec(text);
+    if (m) res(m[1]);
+  });
+  sim.on('close', () => rej(new Error(`simulator exited: ${text}`)));
+});
+await writeFile(cfg, `source: { type: files, paths: [${corpus}] }\nrelevance: { model: hand }\nllm: { endpoints: [{ url: "${simUrl}" }] }\nsink: { dir: ${join(dir, 'out')} }\nlogIntervalMs: 1000\n`);
 
 const t0 = performance.now();
 const child = spawn(process.execPath, [join(root, 'bin/gemflow.js'), 'run', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -68,6 +84,8 @@ const sampler = setInterval(async () => {
 }, 200);
 const code = await new Promise((res) => child.on('close', (c) => res(c)));
 clearInterval(sampler);
+const simRssMb = Math.round(Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${sim.pid}/status`, 'utf8').catch(() => ''))?.[1] ?? 0) / 1024);
+sim.kill('SIGTERM');
 const wallS = (performance.now() - t0) / 1000;
 const m = JSON.parse(await readFile(join(dir, 'out', 'manifest.json'), 'utf8').catch(() => '{}'));
 const peakUpTo = (k) => Math.round(Math.max(0, ...samples.filter(([r]) => r <= k).map(([, mb]) => mb)));
@@ -77,7 +95,7 @@ console.log(JSON.stringify({
   root, documents: n, llmEvery: every, timeScale: Number(scaleArg), exit: code, wallS: +wallS.toFixed(1),
   peakRssMbUpTo: Object.fromEntries(marks.map((k) => [k, peakUpTo(k)])),
   peakRssMbByTenth: Object.fromEntries(tenths.map((k) => [k, peakUpTo(k)])),
-  peakRssMb: Math.round(peak),
+  peakRssMb: Math.round(peak), simulatorRssMbAtEnd: simRssMb,
   funnel: m.funnel?.documents && { received: m.funnel.documents.received, written: m.funnel.documents.written, dropped: m.funnel.documents.dropped, balanced: m.funnel.balanced },
   stderrTail: code === 0 ? undefined : stderr.slice(-2000),
 }));
