@@ -73,6 +73,8 @@ child.stderr.on('data', (d) => {
 });
 child.stdout.on('data', (d) => (stdout += d));
 let peak = 0;
+const marksAll = [...new Set([10_000, 100_000, ...Array.from({ length: 10 }, (_, i) => Math.round(((i + 1) * n) / 10))])].filter((k) => k <= n).sort((a, b) => a - b);
+let nextMark = 0;
 const samples = []; // [received, rss MB]
 const sampler = setInterval(async () => {
   const s = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
@@ -80,6 +82,11 @@ const sampler = setInterval(async () => {
   if (mb > 0) {
     peak = Math.max(peak, mb);
     samples.push([received, mb]);
+    // A line as the run passes each tenth (and 10 k, 100 k), so a long run reports as it goes.
+    while (nextMark < marksAll.length && received >= marksAll[nextMark]) {
+      console.log(JSON.stringify({ progress: true, received, peakRssMbSoFar: Math.round(peak), rssMbNow: Math.round(mb), elapsedS: Math.round((performance.now() - t0) / 1000) }));
+      nextMark++;
+    }
   }
 }, 200);
 const code = await new Promise((res) => child.on('close', (c) => res(c)));

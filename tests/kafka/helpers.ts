@@ -52,6 +52,8 @@ export function sourceConfig(brokers: string[], topic: string, groupId: string, 
     commitIntervalMs: 1000,
     maxInFlightPerPartition: 100_000,
     sessionTimeoutMs: 10_000,
+    rebalanceTimeoutMs: 20_000,
+    settleMs: 0,
     ...extra,
   };
 }

@@ -191,4 +191,42 @@ describe('KafkaSource', () => {
     ac.abort();
     expect((await aPending).done).toBe(true);
   });
+
+  it('is settled only after the start-up window and never while the group rebalances', async () => {
+    const topic = uniqueName('src-settle');
+    const groupId = uniqueName('g');
+    await produceDocs(topic, 8, 4);
+    const isSettled = (s: KafkaSource) => Promise.race([s.whenSettled().then(() => true), sleep(0).then(() => false)]);
+
+    // A long start-up window: records flow, but the group is not settled yet.
+    const waiting = newSource(topic, uniqueName('g-wait'), { settleMs: 600_000 });
+    expect(await isSettled(waiting)).toBe(false);
+    await readItems(waiting, 8);
+    expect(await isSettled(waiting)).toBe(false);
+
+    // No window: settled once assigned; unsettled from the start of a rebalance to the new assignment.
+    const a = newSource(topic, groupId);
+    const ac = new AbortController();
+    const aEvents: string[] = [];
+    const aIt = a.read(ac.signal, { onPartitionsRevoked: async (p) => void aEvents.push(`revoked ${p.length}`) })[Symbol.asyncIterator]();
+    for (let i = 0; i < 8; i++) await aIt.next();
+    const aPending = aIt.next();
+    expect(await isSettled(a)).toBe(true);
+    let sawUnsettled = false;
+    const watch = (async () => {
+      while (aEvents.length === 0) {
+        if (!(await isSettled(a))) sawUnsettled = true;
+        await sleep(5);
+      }
+    })();
+    const b = newSource(topic, groupId);
+    await readItems(b, 4);
+    for (let i = 0; i < 600 && aEvents.length === 0; i++) await sleep(100);
+    await watch;
+    expect(aEvents).toEqual(['revoked 2']);
+    expect(sawUnsettled).toBe(true);
+    await a.whenSettled(); // the new assignment settles it again
+    ac.abort();
+    expect((await aPending).done).toBe(true);
+  });
 });
