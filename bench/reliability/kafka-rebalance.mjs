@@ -2,12 +2,14 @@
 //   node bench/reliability/kafka-rebalance.mjs <checkout root> <bootstrap host:port> <join|kill> [timeScale=0.02] [workdir]
 // A fresh 6-partition topic holds a 1,500-document corpus (bench/corpus.ts, as drain.mjs); each worker
 // has its own state directory (own LLM cache, as pods with an emptyDir) and they share the output.
-//   join: A starts, B starts 3 s later, both run until the group has committed the topic to its end
-//         (SIGTERM). Paid twice = usable answers the simulator gave beyond one per distinct request.
+//   join: A starts, B starts 3.1 s after A got its partitions (the issue's measurement), both run until
+//         the group has committed the topic to its end (SIGTERM). Paid twice = distinct requests the
+//         simulator answered usably more than once, over distinct requests answered.
 //   kill: A and B start together; 20 s after both hold partitions, kill -9 A and restart it 2 s later
 //         (a pod restart). Time from the kill to the first new durable shard of a partition A owned.
-// Config: the checkout's defaults (session timeout, settle window) but for sink.maxAgeMs 2000 and
-// llm.maxDocsInFlight 16 (so the run lasts past the kill). Prints one JSON line.
+// Config: the checkout's defaults (session timeout, settle window, llm.maxDocsInFlight 256) but for
+// sink.maxAgeMs 2000, and llm.maxDocsInFlight 16 in `kill` (so the run lasts past the kill).
+// Prints one JSON line.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -44,7 +46,7 @@ async function pipeline(name) {
   await writeFile(cfg, [
     `source: { type: kafka, brokers: ["${bootstrap}"], topics: [${topic}], groupId: ${groupId}, clientId: ${name}, commitIntervalMs: 500 }`,
     `relevance: { threads: 0 }`,
-    `llm: { endpoints: [{ url: "${simUrl}" }], maxDocsInFlight: 16 }`,
+    `llm: { endpoints: [{ url: "${simUrl}" }]${scenario === 'kill' ? ', maxDocsInFlight: 16' : ''} }`,
     `sink: { dir: ${out}, maxAgeMs: 2000 }`,
     `stateDir: ${join(work, `state-${name}`)}`,
     `logIntervalMs: 1000`,
@@ -93,8 +95,9 @@ const result = { root, scenario, timeScale: Number(timeScale), topic };
 const cfgA = await pipeline('a');
 const cfgB = await pipeline('b');
 if (scenario === 'join') {
-  start('a', cfgA);
-  await sleep(3000);
+  const a = start('a', cfgA);
+  while (owned(a).size === 0) await sleep(50);
+  await sleep(3100);
   start('b', cfgB);
   result.exits = await stopAll(600_000);
 } else {

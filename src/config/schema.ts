@@ -45,7 +45,7 @@ const KafkaSource = z.strictObject({
    * LLM work, so that workers starting together split the partitions first and none pays for answers
    * on a partition that then moves. 0 = start at once.
    */
-  settleMs: z.number().int().min(0).default(3000),
+  settleMs: z.number().int().min(0).default(5000),
   /** Passed through to kafkajs. */
   ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
   sasl: z
