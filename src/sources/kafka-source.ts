@@ -18,7 +18,7 @@ export interface KafkaSourceOptions {
 type Entry =
   | { type: 'item'; partition: string; item: SourceItem }
   | { type: 'start'; partition: string; offset: number }
-  | { type: 'rebalance'; assigned: string[]; revoked: string[] };
+  | { type: 'rebalance'; assigned: string[] };
 
 /** A partition this consumer owns, keyed "<topic>/<partition>". */
 interface OwnedPartition {
@@ -44,10 +44,11 @@ const LOST_GENERATION = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 
  * maxInFlightPerPartition records the runtime has not committed, so memory stays flat (backpressure,
  * not buffering). Nothing is committed automatically: `commit()` stores the runtime's watermarks.
  *
- * Rebalances: assignment changes reach the reader in order with the records, so
- * `onPartitionsAssigned` runs before any record of a new partition is yielded and
- * `onPartitionsRevoked` as soon as a partition is lost (its buffered records are dropped; the new
- * owner replays them from the committed offset). A consumer crash (e.g. a broker down longer than
+ * Rebalances: new assignments reach the reader in order with the records, so
+ * `onPartitionsAssigned` runs before any record of a new partition is yielded; `onPartitionsRevoked`
+ * runs at once when a partition is lost, whatever the reader is doing (its buffered records are
+ * dropped; the new owner replays them from the committed offset), and the group counts as settled
+ * (whenSettled) only after it returned. A consumer crash (e.g. a broker down longer than
  * the retries) restarts the consumer, which counts as losing and regaining every partition.
  * `read()` is meant to be called once per instance.
  */
@@ -78,6 +79,9 @@ export class KafkaSource implements Source {
   #settleUntil = Infinity;
   #rebalancing = false;
   #settleTimer: NodeJS.Timeout | undefined;
+  #hooks: SourceHooks = {};
+  /** The runtime's onPartitionsRevoked for the last revocation, while it runs. */
+  #revoking: Promise<void> = Promise.resolve();
   /** Set on abort or close: no more fetching, no consumer restarts. */
   #stopped = false;
 
@@ -111,6 +115,7 @@ export class KafkaSource implements Source {
   async *read(signal: AbortSignal, hooks: SourceHooks): AsyncIterable<SourceItem> {
     if (this.#started) throw new GemflowError('kafka_source_reused', 'KafkaSource.read() can be called only once');
     this.#started = true;
+    this.#hooks = hooks;
     const onAbort = () => this.#stopFetching();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -123,7 +128,7 @@ export class KafkaSource implements Source {
           continue;
         }
         if (entry.type === 'rebalance') {
-          if (entry.revoked.length) await hooks.onPartitionsRevoked?.(entry.revoked);
+          await this.#revoking;
           if (entry.assigned.length) await hooks.onPartitionsAssigned?.(entry.assigned);
           continue;
         }
@@ -138,6 +143,7 @@ export class KafkaSource implements Source {
     } finally {
       signal.removeEventListener('abort', onAbort);
       this.#stopFetching();
+      await this.#revoking;
     }
   }
 
@@ -205,7 +211,8 @@ export class KafkaSource implements Source {
       this.#rebalancing = false;
       if (this.#settleUntil === Infinity) this.#settleUntil = Date.now() + this.#cfg.settleMs;
       this.#assign(e.payload.memberAssignment);
-      this.#checkSettled();
+      // Settled only once the runtime knows what it lost (no LLM work starts on a lost partition).
+      void this.#revoking.then(() => this.#checkSettled());
     });
     // The group is rebalancing: this member rejoins, and may lose partitions when the join completes.
     consumer.on(consumer.events.REBALANCING, () => {
@@ -249,6 +256,17 @@ export class KafkaSource implements Source {
       const lost = new Set(revoked);
       this.#entries = this.#entries.filter((e) => e.type === 'rebalance' || !lost.has(e.partition));
       this.#items = this.#entries.reduce((n, e) => n + (e.type === 'item' ? 1 : 0), 0);
+      // The runtime hears of a revocation at once, not behind the records it has yet to take: its
+      // documents of those partitions must stop (no LLM work, no shard) before the new owner replays them.
+      const hook = this.#hooks.onPartitionsRevoked;
+      this.#revoking = this.#revoking.then(async () => {
+        try {
+          await hook?.(revoked);
+        } catch (e) {
+          this.#fatal ??= new GemflowError('kafka_revoke_failed', `cannot give up partitions ${revoked.join(', ')}: ${errorMessage(e)}`, { cause: e });
+          this.#wake();
+        }
+      });
     }
     for (const [key, { topic, partition }] of now) {
       const kept = this.#owned.get(key);
@@ -264,7 +282,7 @@ export class KafkaSource implements Source {
     }
     if (assigned.length || revoked.length) {
       this.#logger.info('kafka partitions changed', { groupId: this.#cfg.groupId, assigned: assigned.join(','), revoked: revoked.join(',') });
-      this.#entries.push({ type: 'rebalance', assigned, revoked });
+      this.#entries.push({ type: 'rebalance', assigned });
       this.#wake();
     }
   }

@@ -9,7 +9,10 @@ export interface SourceHooks {
    * ownership of a Kafka partition. The runtime loads the partition's done-set from there.
    */
   onPartitionStart?(partition: string, fromOffset: number): Promise<void>;
-  /** Kafka: partitions taken away; their in-flight work is abandoned (it will be replayed elsewhere). */
+  /**
+   * Kafka: partitions taken away, called as soon as the source learns of it (not in order with the
+   * records); their in-flight work is abandoned (it will be replayed elsewhere).
+   */
   onPartitionsRevoked?(partitions: string[]): Promise<void>;
 }
 
