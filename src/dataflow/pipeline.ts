@@ -30,7 +30,8 @@ import { Semaphore } from './semaphore.js';
  * uncommitted.
  *
  * Backpressure: the loop takes a document slot before it pulls the next record, so at most
- * queueCapacity + llm.maxDocsInFlight documents are in memory; a document holds one of
+ * queueCapacity + llm.maxDocsInFlight documents are in memory (Kafka: min(queueCapacity,
+ * llm.maxDocsInFlight) + llm.maxDocsInFlight); a document holds one of
  * llm.maxDocsInFlight slots from its first step that uses the LLM to its end. A full pipeline stops
  * pulling, which pauses Kafka partitions instead of buffering. Positions commit only up to the lowest
  * unresolved offset of each partition (AckTracker), after dead letters are flushed and shards are durable.
@@ -169,7 +170,10 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     work.abort(fatal);
   };
 
-  const docSlots = new Semaphore(config.queueCapacity + config.llm.maxDocsInFlight);
+  // Kafka partitions may move to another worker: read ahead no more than the LLM stage can take, so
+  // a partition taken over (or a revoked one's replay) does not wait behind a long local backlog.
+  const readAhead = source.kind === 'kafka' ? Math.min(config.queueCapacity, config.llm.maxDocsInFlight) : config.queueCapacity;
+  const docSlots = new Semaphore(readAhead + config.llm.maxDocsInFlight);
   const llmSlots = new Semaphore(config.llm.maxDocsInFlight);
   const documentRetries = config.llm.documentRetries;
   const documentRetryBaseMs = config.llm.documentRetryBaseMs;
