@@ -149,7 +149,7 @@ const dir = await mkdtemp(join(tmpdir(), 'gemflow-bench-state-'));
 const script = resolve(import.meta.dirname, '../../scripts/redis/redis.sh');
 let url = args.url;
 try {
-  await writeCorpus(join(dir, 'corpus.jsonl'), N, 11);
+  await writeCorpus(join(dir, 'corpus.jsonl'), N, { seed: 11 });
   const texts = (await readFile(join(dir, 'corpus.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { text: string }).text);
   if (url === undefined) {
     const { stdout } = await run('bash', [script, 'start', '--dir', join(dir, 'redis')], { env: { ...process.env, REDIS_MAXMEMORY: '2gb' } });

@@ -326,7 +326,7 @@ export async function buildParts(
     deadLetters = new FileDeadLetterSink(dlPath);
   } else {
     const { KafkaSource } = await import('./sources/kafka-source.js');
-    source = new KafkaSource(config.source, { logger: log, bufferRecords: config.queueCapacity });
+    source = new KafkaSource(config.source, { logger: log, bufferRecords: Math.min(config.queueCapacity, config.llm.maxDocsInFlight) });
     if (config.source.deadLetterTopic) {
       const { KafkaDeadLetterSink } = await import('./sinks/dead-letter-kafka.js');
       deadLetters = new KafkaDeadLetterSink(config.source, config.source.deadLetterTopic, { logger: log });

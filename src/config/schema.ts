@@ -33,7 +33,19 @@ const KafkaSource = z.strictObject({
    * bounded by queueCapacity.
    */
   maxInFlightPerPartition: z.number().int().positive().default(50000),
-  sessionTimeoutMs: z.number().int().positive().default(30000),
+  /**
+   * A member that sends no heartbeat for this long is dropped and its partitions move (kill -9 to
+   * reassignment). The broker refuses values outside group.min/max.session.timeout.ms (6 s - 30 min).
+   */
+  sessionTimeoutMs: z.number().int().positive().default(10000),
+  /** How long a rebalance waits for members to rejoin. */
+  rebalanceTimeoutMs: z.number().int().positive().default(20000),
+  /**
+   * After the first assignment, wait this long (and for any rebalance in progress) before starting
+   * LLM work, so that workers starting together split the partitions first and none pays for answers
+   * on a partition that then moves. 0 = start at once.
+   */
+  settleMs: z.number().int().min(0).default(5000),
   /** Passed through to kafkajs. */
   ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
   sasl: z

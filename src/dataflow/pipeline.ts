@@ -30,7 +30,8 @@ import { Semaphore } from './semaphore.js';
  * uncommitted.
  *
  * Backpressure: the loop takes a document slot before it pulls the next record, so at most
- * queueCapacity + llm.maxDocsInFlight documents are in memory; a document holds one of
+ * queueCapacity + llm.maxDocsInFlight documents are in memory (Kafka: min(queueCapacity,
+ * llm.maxDocsInFlight) + llm.maxDocsInFlight); a document holds one of
  * llm.maxDocsInFlight slots from its first step that uses the LLM to its end. A full pipeline stops
  * pulling, which pauses Kafka partitions instead of buffering. Positions commit only up to the lowest
  * unresolved offset of each partition (AckTracker), after dead letters are flushed and shards are durable.
@@ -118,8 +119,12 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   let fatal: GemflowError | undefined;
   const firstLlm = steps.findIndex((s) => s.usesLlm);
 
-  // Documents written by earlier runs (replay after a crash): skipped, never written twice.
-  const done = await sink.writtenDocs();
+  // The done-set: documents already durable in the output at or above each partition's committed
+  // position (written by a run that crashed before committing them, or by a partition's former owner):
+  // skipped, never written twice. Loaded when the source starts a partition (only the indexes of shards
+  // reaching the position are read), pruned as commits advance, dropped when a partition is revoked:
+  // it holds what can still be replayed, not the output.
+  const done = new Map<string, Set<number>>();
   // Documents waiting for their shard to become durable: origin key -> partition and rows in it.
   const awaitingDurable = new Map<string, { partition: string; rows: number }>();
   sink.onDurable = (origins) => {
@@ -165,7 +170,10 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     work.abort(fatal);
   };
 
-  const docSlots = new Semaphore(config.queueCapacity + config.llm.maxDocsInFlight);
+  // Kafka partitions may move to another worker: read ahead no more than the LLM stage can take, so
+  // a partition taken over (or a revoked one's replay) does not wait behind a long local backlog.
+  const readAhead = source.kind === 'kafka' ? Math.min(config.queueCapacity, config.llm.maxDocsInFlight) : config.queueCapacity;
+  const docSlots = new Semaphore(readAhead + config.llm.maxDocsInFlight);
   const llmSlots = new Semaphore(config.llm.maxDocsInFlight);
   const documentRetries = config.llm.documentRetries;
   const documentRetryBaseMs = config.llm.documentRetryBaseMs;
@@ -268,7 +276,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     const doc = item.doc;
     funnel.received(doc.bytes);
     begin(doc.origin);
-    if (done.has(originKey(doc.origin))) {
+    if (done.get(doc.origin.partition)?.has(doc.origin.offset)) {
       const sm = metrics.stage('source');
       sm.received++;
       sm.drop('already_written');
@@ -357,6 +365,8 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       if (i !== firstLlm || slotted.has(item.doc)) return inner(item, i, book);
       slotted.add(item.doc);
       try {
+        // No LLM work while the consumer group is moving partitions (see Source.whenSettled).
+        if (source.whenSettled) await untilAborted(source.whenSettled(), stop.signal);
         await llmSlots.acquire(stop.signal);
       } catch {
         slotted.delete(item.doc);
@@ -381,6 +391,13 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       await deadLetters.flush();
       await source.commit(pos);
       tracker.markCommitted(pos);
+      // Below a committed position nothing is read again: those done-set entries are no longer needed.
+      for (const [p, next] of pos) {
+        const set = done.get(p);
+        if (!set) continue;
+        for (const off of set) if (off < next) set.delete(off);
+        if (set.size === 0) done.delete(p);
+      }
     }).catch((e) => log.warn('commit failed; will retry', { code: errorCode(e), error: errorMessage(e) })));
   const commitTimer = setInterval(commit, opts.commitIntervalMs);
   const tickTimer = setInterval(() => {
@@ -397,12 +414,17 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   const progressTimer = opts.onProgress ? setInterval(progress, opts.progressIntervalMs ?? 1000) : undefined;
 
   const hooks = {
-    onPartitionsAssigned: async (partitions: string[]) => {
-      for (const k of await sink.writtenDocs(partitions)) done.add(k);
+    onPartitionStart: async (partition: string, fromOffset: number) => {
+      const offsets = (await sink.writtenDocs(new Map([[partition, fromOffset]]))).get(partition);
+      if (offsets?.size) done.set(partition, offsets);
+      else done.delete(partition);
     },
     onPartitionsRevoked: async (partitions: string[]) => {
       const lost = new Set(partitions);
-      for (const p of lost) epochs.set(p, (epochs.get(p) ?? 0) + 1);
+      for (const p of lost) {
+        epochs.set(p, (epochs.get(p) ?? 0) + 1);
+        done.delete(p);
+      }
       // Written but not durable yet: dropped with the open shards below, replayed by the new owner.
       for (const [k, w] of awaitingDurable) {
         if (!lost.has(w.partition)) continue;
@@ -458,6 +480,19 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   }
   progress();
   return { funnel: funnel.snapshot(), metrics, statsSample, fatal, elapsedMs: performance.now() - started };
+}
+
+/** `p`, or a rejection when `signal` aborts first. */
+function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
 }
 
 /** Draining began before the document reached its first LLM step: it is left for the next run. */

@@ -35,6 +35,20 @@ export function kafkaClientConfig(cfg: KafkaConnectionConfig, logger: Logger = c
   return config;
 }
 
+/**
+ * Consumer group timings. A dead member's partitions move after its session times out, so the session
+ * is short (default 10 s; the broker's minimum is 6 s); heartbeats every tenth of it (0.5-3 s), which is
+ * also how soon a live member learns of a rebalance; a rebalance waits at most rebalanceTimeoutMs for
+ * members to rejoin (a member that does not is dropped).
+ */
+export function groupTimings(cfg: Pick<KafkaSourceConfig, 'sessionTimeoutMs' | 'rebalanceTimeoutMs'>): { sessionTimeout: number; heartbeatInterval: number; rebalanceTimeout: number } {
+  return {
+    sessionTimeout: cfg.sessionTimeoutMs,
+    heartbeatInterval: Math.max(500, Math.min(3000, Math.floor(cfg.sessionTimeoutMs / 10))),
+    rebalanceTimeout: cfg.rebalanceTimeoutMs,
+  };
+}
+
 function logKafkaEntry(entry: LogEntry, logger: Logger): void {
   const { message, error } = entry.log as { message: string; error?: unknown };
   const text = typeof error === 'string' ? `${message}: ${error}` : message;

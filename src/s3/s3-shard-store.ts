@@ -32,7 +32,7 @@ import {
   TMP_SUFFIX,
   shardSuffixOf,
 } from '../sinks/shard-index.js';
-import type { ShardStore } from '../sinks/shard-store.js';
+import type { ListedShard, ShardStore } from '../sinks/shard-store.js';
 import { isDeadWritersFile } from '../sinks/writer-tag.js';
 import { dirPrefix, parseS3Url, s3Url } from './s3-url.js';
 
@@ -70,8 +70,6 @@ export class S3ShardStore implements ShardStore {
   readonly #dataPrefix: string;
   readonly #indexPrefix: string;
   readonly #opts: S3ShardStoreOptions;
-  /** Parsed indexes by key: an index never changes once written (a replay writes the same content). */
-  readonly #indexCache = new Map<string, ShardIndex>();
 
   constructor(client: S3Client, url: string, opts: S3ShardStoreOptions) {
     const { bucket, key } = parseS3Url(url);
@@ -174,16 +172,19 @@ export class S3ShardStore implements ShardStore {
   }
 
   async indexes(): Promise<ShardIndex[]> {
-    const { indexes, data } = await this.#listShardObjects();
     const out: ShardIndex[] = [];
+    for (const s of await this.listShardIndexes()) out.push(await s.readIndex());
+    return out;
+  }
+
+  /** One listing; an index is fetched (one GET) only when read, and not kept. */
+  async listShardIndexes(): Promise<ListedShard[]> {
+    const { indexes, data } = await this.#listShardObjects();
+    const out: ListedShard[] = [];
     for (const key of indexes.map((o) => o.Key!).sort()) {
-      if (!data.has(key.slice(this.#indexPrefix.length, -INDEX_SUFFIX.length))) continue;
-      let index = this.#indexCache.get(key);
-      if (!index) {
-        index = await this.#readIndex(key);
-        this.#indexCache.set(key, index);
-      }
-      out.push(index);
+      const name = key.slice(this.#indexPrefix.length, -INDEX_SUFFIX.length);
+      if (!data.has(name)) continue;
+      out.push({ name, readIndex: () => this.#readIndex(key) });
     }
     return out;
   }

@@ -21,7 +21,7 @@ import {
   shardSuffixOf,
   type ShardIndex,
 } from './shard-index.js';
-import type { ShardStore } from './shard-store.js';
+import type { ListedShard, ShardStore } from './shard-store.js';
 import type { ShardInfo } from './types.js';
 import { isDeadWritersFile } from './writer-tag.js';
 
@@ -78,8 +78,12 @@ export class LocalShardStore implements ShardStore {
 
   async indexes(): Promise<ShardIndex[]> {
     const out: ShardIndex[] = [];
-    for (const s of (await scanShardDir(this.#dataDir, this.#indexDir)).shards) out.push(await readShardIndex(s.indexPath));
+    for (const s of await this.listShardIndexes()) out.push(await s.readIndex());
     return out;
+  }
+
+  async listShardIndexes(): Promise<ListedShard[]> {
+    return (await scanShardDir(this.#dataDir, this.#indexDir)).shards.map((s) => ({ name: s.name, readIndex: () => readShardIndex(s.indexPath) }));
   }
 
   /** The run as `_runs/<runId>.json`, then the merged `_gemflow/manifest.json` (see manifest.ts). */

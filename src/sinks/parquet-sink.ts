@@ -11,7 +11,7 @@ import { OUTPUT_COLUMNS, addStats, toParquetRow, type StatHistogram } from './ou
 import { ArrowShardWriter } from './arrow-shard-writer.js';
 import { stringify } from 'yaml';
 import { datasetCardFiles, datasetConfig } from './dataset-card.js';
-import { DATASET_CONFIG_PATH, SHARD_SUFFIXES, TMP_SUFFIX, type ShardIndex, type ShardIndexDoc } from './shard-index.js';
+import { DATASET_CONFIG_PATH, SHARD_SUFFIXES, TMP_SUFFIX, parseShardName, partitionTag, type ShardIndex, type ShardIndexDoc } from './shard-index.js';
 import type { ShardStore } from './shard-store.js';
 import type { OutputRow, ShardInfo, ShardSink } from './types.js';
 import { uniqueTmpPart } from './writer-tag.js';
@@ -115,17 +115,29 @@ export class ParquetShardSink implements ShardSink {
   }
 
   /**
-   * Origin keys of the documents in the shards that exist, read from their indexes. An index whose
-   * shard is missing is skipped (open() deletes those; here one may be a shard being finished).
+   * Offsets at or above `from.get(partition)` of the documents of each partition durable in the output.
+   * The shard names say which partition and offset range each holds, so only the indexes of shards
+   * that reach `from` are read: what is below a committed position is never looked at again. An index
+   * whose shard is missing is not listed (open() deletes those; here one may be a shard being finished).
    */
-  async writtenDocs(partitions?: string[]): Promise<Set<string>> {
-    const wanted = partitions && new Set(partitions);
-    const out = new Set<string>();
-    for (const index of await this.#store.indexes()) {
-      for (const d of index.docs) {
-        // Only partition and offset make up the key.
-        if (!wanted || wanted.has(d.partition)) out.add(originKey({ partition: d.partition, offset: d.offset } as Origin));
-      }
+  async writtenDocs(from: ReadonlyMap<string, number>): Promise<Map<string, Set<number>>> {
+    const out = new Map<string, Set<number>>();
+    if (from.size === 0) return out;
+    const byTag = new Map<string, string[]>();
+    for (const p of from.keys()) {
+      out.set(p, new Set());
+      const tag = partitionTag(p);
+      byTag.set(tag, [...(byTag.get(tag) ?? []), p]);
+    }
+    for (const shard of await this.#store.listShardIndexes()) {
+      const n = parseShardName(shard.name);
+      // A name this sink did not make says nothing: its index is read.
+      if (n && !(byTag.get(n.partitionTag) ?? []).some((p) => n.lastOffset >= from.get(p)!)) continue;
+      const index = await shard.readIndex();
+      const min = from.get(index.partition);
+      if (min === undefined || index.lastOffset < min) continue;
+      const set = out.get(index.partition)!;
+      for (const d of index.docs) if (d.partition === index.partition && d.offset >= min) set.add(d.offset);
     }
     return out;
   }
@@ -338,10 +350,10 @@ export class ParquetShardSink implements ShardSink {
  * `<topic>-<partition>`, plus 6 hex of sha256 of the full partition string (two files with the same
  * basename in different directories get different slugs).
  */
-function partitionSlug(origin: Origin): string {
+export function partitionSlug(origin: Origin): string {
   const readable = origin.kind === 'kafka' ? `${origin.topic}-${origin.kafkaPartition}` : basename(origin.partition);
   const safe = readable.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._-]+/, '').slice(0, 64) || 'partition';
-  return `${safe}-${createHash('sha256').update(origin.partition).digest('hex').slice(0, 6)}`;
+  return `${safe}-${partitionTag(origin.partition)}`;
 }
 
 const pad = (n: number) => String(n).padStart(12, '0');

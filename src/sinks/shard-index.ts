@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -134,6 +135,29 @@ export async function scanOutputDir(dir: string): Promise<ShardDirListing> {
     unindexedData: [...now.unindexedData, ...legacy.unindexedData],
     tmpFiles: [...now.tmpFiles, ...legacy.tmpFiles],
   };
+}
+
+/**
+ * The tag that ends a shard name's partition part: 6 hex of sha256 of the partition string. With the
+ * offset range in the name it lets a reader pick a partition's shards from a listing, reading no index.
+ */
+export function partitionTag(partition: string): string {
+  return createHash('sha256').update(partition).digest('hex').slice(0, 6);
+}
+
+/** What a shard's name says: `<readable>-<partitionTag>-<firstOffset 12>-<lastOffset 12>-<hash8>`. */
+export interface ShardName {
+  partitionTag: string;
+  firstOffset: number;
+  lastOffset: number;
+}
+
+const SHARD_NAME = /-([0-9a-f]{6})-(\d{12})-(\d{12})-[0-9a-f]{8}$/;
+
+/** Parse a shard name (without suffix); undefined when it is not one this sink writes. */
+export function parseShardName(name: string): ShardName | undefined {
+  const m = SHARD_NAME.exec(name);
+  return m ? { partitionTag: m[1]!, firstOffset: Number(m[2]), lastOffset: Number(m[3]) } : undefined;
 }
 
 /** Read and check one sidecar index; `shard_index_invalid` when it is not one. */

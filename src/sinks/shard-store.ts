@@ -7,6 +7,12 @@ import type { ShardIndex } from './shard-index.js';
  * durable under its final name. Whatever the store, a shard that is visible always has its index, so
  * the documents a reader can see are exactly those writtenDocs() reports.
  */
+
+/** A complete shard in a listing: its name, and its index, read only when asked. */
+export interface ListedShard {
+  name: string;
+  readIndex(): Promise<ShardIndex>;
+}
 export interface ShardStore {
   /** Local directory for the sink's `.tmp` shard files. */
   readonly tmpDir: string;
@@ -24,6 +30,8 @@ export interface ShardStore {
   publish(tmpPath: string, index: ShardIndex): Promise<string>;
   /** Indexes of the complete shards (shard and index both present). */
   indexes(): Promise<ShardIndex[]>;
+  /** The complete shards by name, sorted; listing reads no index (see parseShardName for what a name says). */
+  listShardIndexes(): Promise<ListedShard[]>;
   /**
    * Record a finished run (after every shard): its own run file, then the merged manifest.json (see
    * manifest.ts publishRun). Returns the merged manifest's path or URL and its content.

@@ -69,11 +69,11 @@ export interface ShardInfo {
 export interface ShardSink {
   open(): Promise<void>;
   /**
-   * Origin keys (originKey(): "<partition>@<offset>") of documents already durable in the output,
-   * read from the output itself, for the given partitions (all when omitted). Lets a replay skip
-   * documents already written instead of writing them twice.
+   * For each partition of `from`, the offsets at or above `from.get(partition)` (its committed position)
+   * of documents already durable in the output, read from the output itself. Lets a replay skip
+   * documents already written instead of writing them twice; reads nothing below the positions.
    */
-  writtenDocs(partitions?: string[]): Promise<Set<string>>;
+  writtenDocs(from: ReadonlyMap<string, number>): Promise<Map<string, Set<number>>>;
   writeDoc(origin: Origin, rows: OutputRow[]): Promise<void>;
   /** Close shards older than maxAgeMs. Call periodically. */
   tick(): Promise<void>;

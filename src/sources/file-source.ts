@@ -5,7 +5,7 @@ import type { SourceItem } from '../envelope.js';
 import { GemflowError } from '../errors.js';
 import { createS3Client } from '../s3/s3-client.js';
 import { isS3Url } from '../s3/s3-url.js';
-import type { Source } from './types.js';
+import type { Source, SourceHooks } from './types.js';
 import { expandPaths, type InputFile } from './expand-paths.js';
 import { FileCheckpoint, type FileCheckpointEntry } from './file-checkpoint.js';
 import type { FileReadContext } from './file-read-context.js';
@@ -54,7 +54,7 @@ export class FileSource implements Source {
     this.#s3Config = opts.s3 ?? {};
   }
 
-  async *read(signal: AbortSignal): AsyncIterable<SourceItem> {
+  async *read(signal: AbortSignal, hooks: SourceHooks = {}): AsyncIterable<SourceItem> {
     const files = await this.#prepare();
     const decode = { idField: this.#cfg.idField, textField: this.#cfg.textField, maxRecordBytes: this.#cfg.maxRecordBytes };
     for (const st of files) {
@@ -63,6 +63,7 @@ export class FileSource implements Source {
         st.progress.bytesRead = st.size;
         continue;
       }
+      await hooks.onPartitionStart?.(st.input.absPath, st.nextOffset);
       const ctx: FileReadContext = { file: st.input, size: st.size, decode, skipBelow: st.nextOffset, signal, progress: st.progress };
       if ('key' in st.input) yield* readS3Object(this.#s3!, st.input, ctx);
       else yield* st.input.format === 'parquet' ? readParquet(ctx) : readJsonl(ctx);

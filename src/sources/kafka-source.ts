@@ -2,7 +2,7 @@ import { Kafka, type Consumer, type EachBatchPayload } from 'kafkajs';
 import type { KafkaSourceConfig } from '../config/schema.js';
 import type { Origin, SourceItem } from '../envelope.js';
 import { errorMessage, GemflowError } from '../errors.js';
-import { kafkaClientConfig } from '../kafka/client-options.js';
+import { groupTimings, kafkaClientConfig } from '../kafka/client-options.js';
 import { trackedSockets, type TrackedSockets } from '../kafka/tracked-sockets.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { decodeRecord, type DecodeOptions } from './decode.js';
@@ -17,7 +17,8 @@ export interface KafkaSourceOptions {
 /** What the reader takes from the buffer: a record, or an assignment change to announce first. */
 type Entry =
   | { type: 'item'; partition: string; item: SourceItem }
-  | { type: 'rebalance'; assigned: string[]; revoked: string[] };
+  | { type: 'start'; partition: string; offset: number }
+  | { type: 'rebalance'; assigned: string[] };
 
 /** A partition this consumer owns, keyed "<topic>/<partition>". */
 interface OwnedPartition {
@@ -43,10 +44,11 @@ const LOST_GENERATION = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 
  * maxInFlightPerPartition records the runtime has not committed, so memory stays flat (backpressure,
  * not buffering). Nothing is committed automatically: `commit()` stores the runtime's watermarks.
  *
- * Rebalances: assignment changes reach the reader in order with the records, so
- * `onPartitionsAssigned` runs before any record of a new partition is yielded and
- * `onPartitionsRevoked` as soon as a partition is lost (its buffered records are dropped; the new
- * owner replays them from the committed offset). A consumer crash (e.g. a broker down longer than
+ * Rebalances: new assignments reach the reader in order with the records, so
+ * `onPartitionsAssigned` runs before any record of a new partition is yielded; `onPartitionsRevoked`
+ * runs at once when a partition is lost, whatever the reader is doing (its buffered records are
+ * dropped; the new owner replays them from the committed offset), and the group counts as settled
+ * (whenSettled) only after it returned. A consumer crash (e.g. a broker down longer than
  * the retries) restarts the consumer, which counts as losing and regaining every partition.
  * `read()` is meant to be called once per instance.
  */
@@ -71,6 +73,15 @@ export class KafkaSource implements Source {
   #fatal: GemflowError | undefined;
   #started = false;
   #running = false;
+  /** Open once the group is settled (see whenSettled); undefined while it is. */
+  #unsettled: { promise: Promise<void>; open: () => void } | undefined = gate();
+  /** The start-up settle window ends here (epoch ms), counted from the first assignment. */
+  #settleUntil = Infinity;
+  #rebalancing = false;
+  #settleTimer: NodeJS.Timeout | undefined;
+  #hooks: SourceHooks = {};
+  /** The runtime's onPartitionsRevoked for the last revocation, while it runs. */
+  #revoking: Promise<void> = Promise.resolve();
   /** Set on abort or close: no more fetching, no consumer restarts. */
   #stopped = false;
 
@@ -85,8 +96,7 @@ export class KafkaSource implements Source {
     const kafka = new Kafka({ ...kafkaClientConfig(cfg, this.#logger), socketFactory: this.#sockets.socketFactory });
     this.#consumer = kafka.consumer({
       groupId: cfg.groupId,
-      sessionTimeout: cfg.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.min(3000, Math.floor(cfg.sessionTimeoutMs / 10))),
+      ...groupTimings(cfg),
       // Also how long kafkajs sleeps when every partition is paused, i.e. the latency of a resume.
       maxWaitTimeInMs: 250,
       retry: {
@@ -105,6 +115,7 @@ export class KafkaSource implements Source {
   async *read(signal: AbortSignal, hooks: SourceHooks): AsyncIterable<SourceItem> {
     if (this.#started) throw new GemflowError('kafka_source_reused', 'KafkaSource.read() can be called only once');
     this.#started = true;
+    this.#hooks = hooks;
     const onAbort = () => this.#stopFetching();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -117,8 +128,12 @@ export class KafkaSource implements Source {
           continue;
         }
         if (entry.type === 'rebalance') {
-          if (entry.revoked.length) await hooks.onPartitionsRevoked?.(entry.revoked);
+          await this.#revoking;
           if (entry.assigned.length) await hooks.onPartitionsAssigned?.(entry.assigned);
+          continue;
+        }
+        if (entry.type === 'start') {
+          await hooks.onPartitionStart?.(entry.partition, entry.offset);
           continue;
         }
         this.#items--;
@@ -128,6 +143,7 @@ export class KafkaSource implements Source {
     } finally {
       signal.removeEventListener('abort', onAbort);
       this.#stopFetching();
+      await this.#revoking;
     }
   }
 
@@ -163,6 +179,16 @@ export class KafkaSource implements Source {
     }
   }
 
+  /**
+   * Resolves when the group is settled: the start-up window (`settleMs` after the first assignment,
+   * so that workers starting together split the partitions before any of them starts LLM work) is
+   * over and no rebalance is in progress. The runtime waits for it before a document's LLM work, so
+   * no answer is paid for on a partition the group is about to move.
+   */
+  whenSettled(): Promise<void> {
+    return this.#unsettled?.promise ?? Promise.resolve();
+  }
+
   /** Records fetched and decoded but not yet taken by the reader (never above bufferRecords); for metrics. */
   bufferedRecords(): number {
     return this.#items;
@@ -170,6 +196,7 @@ export class KafkaSource implements Source {
 
   async close(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#settleTimer);
     this.#wake();
     try {
       await this.#consumer.disconnect();
@@ -180,9 +207,22 @@ export class KafkaSource implements Source {
 
   async #start(): Promise<void> {
     const consumer = this.#consumer;
-    consumer.on(consumer.events.GROUP_JOIN, (e) => this.#assign(e.payload.memberAssignment));
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.#rebalancing = false;
+      if (this.#settleUntil === Infinity) this.#settleUntil = Date.now() + this.#cfg.settleMs;
+      this.#assign(e.payload.memberAssignment);
+      // Settled only once the runtime knows what it lost (no LLM work starts on a lost partition).
+      void this.#revoking.then(() => this.#checkSettled());
+    });
+    // The group is rebalancing: this member rejoins, and may lose partitions when the join completes.
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.#rebalancing = true;
+      this.#unsettled ??= gate();
+    });
     consumer.on(consumer.events.CRASH, (e) => {
       if (e.payload.restart) {
+        this.#rebalancing = true;
+        this.#unsettled ??= gate();
         this.#assign({}); // the restarted consumer joins afresh: everything is reassigned
       } else if (!this.#stopped) {
         this.#fatal = new GemflowError('kafka_consumer_failed', `Kafka consumer of group ${this.#cfg.groupId} failed: ${errorMessage(e.payload.error)}`, { cause: e.payload.error });
@@ -214,8 +254,19 @@ export class KafkaSource implements Source {
     for (const key of revoked) this.#owned.delete(key);
     if (revoked.length) {
       const lost = new Set(revoked);
-      this.#entries = this.#entries.filter((e) => e.type !== 'item' || !lost.has(e.partition));
+      this.#entries = this.#entries.filter((e) => e.type === 'rebalance' || !lost.has(e.partition));
       this.#items = this.#entries.reduce((n, e) => n + (e.type === 'item' ? 1 : 0), 0);
+      // The runtime hears of a revocation at once, not behind the records it has yet to take: its
+      // documents of those partitions must stop (no LLM work, no shard) before the new owner replays them.
+      const hook = this.#hooks.onPartitionsRevoked;
+      this.#revoking = this.#revoking.then(async () => {
+        try {
+          await hook?.(revoked);
+        } catch (e) {
+          this.#fatal ??= new GemflowError('kafka_revoke_failed', `cannot give up partitions ${revoked.join(', ')}: ${errorMessage(e)}`, { cause: e });
+          this.#wake();
+        }
+      });
     }
     for (const [key, { topic, partition }] of now) {
       const kept = this.#owned.get(key);
@@ -231,7 +282,7 @@ export class KafkaSource implements Source {
     }
     if (assigned.length || revoked.length) {
       this.#logger.info('kafka partitions changed', { groupId: this.#cfg.groupId, assigned: assigned.join(','), revoked: revoked.join(',') });
-      this.#entries.push({ type: 'rebalance', assigned, revoked });
+      this.#entries.push({ type: 'rebalance', assigned });
       this.#wake();
     }
   }
@@ -260,7 +311,11 @@ export class KafkaSource implements Source {
           await heartbeat();
         }
         if (!accepting()) return;
-        st.committed ??= offset;
+        if (st.committed === undefined) {
+          // The first record of this ownership: fetching starts at the committed offset (or the log's start).
+          st.committed = offset;
+          this.#entries.push({ type: 'start', partition: key, offset });
+        }
         if (this.#inFlight(st) >= this.#cfg.maxInFlightPerPartition) {
           st.pausedInFlight = true;
           this.#consumer.pause(tp);
@@ -277,6 +332,19 @@ export class KafkaSource implements Source {
       if (pausedForRoom && !st.pausedInFlight && !this.#stopped && this.#owned.get(key) === st) this.#consumer.resume(tp);
     }
     await heartbeat();
+  }
+
+  /** Open the settle gate when the group is settled, or check again when the start-up window ends. */
+  #checkSettled(): void {
+    clearTimeout(this.#settleTimer);
+    if (this.#rebalancing) return;
+    const wait = this.#settleUntil - Date.now();
+    if (wait > 0) {
+      this.#settleTimer = setTimeout(() => this.#checkSettled(), wait);
+      return;
+    }
+    this.#unsettled?.open();
+    this.#unsettled = undefined;
   }
 
   #inFlight(st: OwnedPartition): number {
@@ -306,6 +374,13 @@ export class KafkaSource implements Source {
   #wake(): void {
     for (const w of [...this.#waiters]) w();
   }
+}
+
+/** A promise and the function that resolves it. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((res) => (open = res));
+  return { promise, open };
 }
 
 /** The Kafka protocol error type (e.g. "REBALANCE_IN_PROGRESS") behind a kafkajs error, if any. */

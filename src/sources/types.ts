@@ -1,9 +1,18 @@
 import type { SourceItem } from '../envelope.js';
 
 export interface SourceHooks {
-  /** Kafka: partitions newly assigned to this process (the runtime refreshes its done-set for them). */
+  /** Kafka: partitions newly assigned to this process. */
   onPartitionsAssigned?(partitions: string[]): Promise<void>;
-  /** Kafka: partitions taken away; their in-flight work is abandoned (it will be replayed elsewhere). */
+  /**
+   * The source is about to yield records of `partition` from `fromOffset` on (its committed position:
+   * file checkpoint, Kafka committed offset): called before the first of them, once per file or per
+   * ownership of a Kafka partition. The runtime loads the partition's done-set from there.
+   */
+  onPartitionStart?(partition: string, fromOffset: number): Promise<void>;
+  /**
+   * Kafka: partitions taken away, called as soon as the source learns of it (not in order with the
+   * records); their in-flight work is abandoned (it will be replayed elsewhere).
+   */
   onPartitionsRevoked?(partitions: string[]): Promise<void>;
 }
 
@@ -20,6 +29,11 @@ export interface Source {
    * calls this throttled and once at shutdown; the source persists it (checkpoint file / Kafka commit).
    */
   commit(positions: Map<string, number>): Promise<void>;
+  /**
+   * Kafka: resolves when the consumer group is settled (no rebalance in progress, start-up window
+   * over); the runtime starts no LLM work before. Absent: always settled.
+   */
+  whenSettled?(): Promise<void>;
   /** Bytes or records done / total, when known (files), for the ETA. */
   progress?(): { done: number; total: number; unit: 'bytes' | 'records' } | undefined;
   close(): Promise<void>;

@@ -80,13 +80,13 @@ export interface KafkaRunOptions {
 }
 
 /**
- * A pipeline over one topic. Defaults suit tests: a short session timeout (a killed member's
+ * A pipeline over one topic. Defaults suit tests: a short session timeout and settle window (a killed member's
  * partitions move after seconds, not 30 s) and shards that close within a second (offsets commit
  * only after durable shards, so the group catches up promptly).
  */
 export function kafkaPipeline(o: KafkaRunOptions): Record<string, unknown> {
   return {
-    source: { type: 'kafka', brokers: o.brokers, topics: [o.topic], groupId: o.groupId, sessionTimeoutMs: 6000, commitIntervalMs: 500, ...o.source },
+    source: { type: 'kafka', brokers: o.brokers, topics: [o.topic], groupId: o.groupId, sessionTimeoutMs: 6000, settleMs: 1000, commitIntervalMs: 500, ...o.source },
     relevance: { threads: 0, ...o.relevance },
     llm: o.llm ?? { simulate: true, simulator: { timeScale: 0.01 } },
     sink: { dir: o.out, maxRows: 4, maxAgeMs: 1000, ...o.sink },

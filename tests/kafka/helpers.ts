@@ -52,6 +52,8 @@ export function sourceConfig(brokers: string[], topic: string, groupId: string, 
     commitIntervalMs: 1000,
     maxInFlightPerPartition: 100_000,
     sessionTimeoutMs: 10_000,
+    rebalanceTimeoutMs: 20_000,
+    settleMs: 0,
     ...extra,
   };
 }
@@ -84,6 +86,10 @@ export async function readItems(
     onPartitionsRevoked: async (p) => {
       events.push(`revoked ${[...p].sort().join(',')}`);
       await opts.hooks?.onPartitionsRevoked?.(p);
+    },
+    onPartitionStart: async (p, offset) => {
+      events.push(`start ${p}@${offset}`);
+      await opts.hooks?.onPartitionStart?.(p, offset);
     },
   };
   const items: SourceItem[] = [];

@@ -45,7 +45,7 @@ describe('KafkaSource', () => {
     const items = await readItems(newSource(topic, uniqueName('g')), 40, { events });
 
     expect(events[0]).toBe(`assigned ${[0, 1, 2, 3].map((p) => `${topic}/${p}`).join(',')}`);
-    expect(events[1]).toBe('item');
+    expect(events.filter((e) => !e.startsWith('start '))[1]).toBe('item');
     expect(positions(items).sort()).toEqual(expectedPositions(topic, 40, 4));
     for (const item of items) {
       expect(item.kind).toBe('doc');
@@ -78,8 +78,13 @@ describe('KafkaSource', () => {
     await first.close();
 
     const second = newSource(topic, groupId);
-    const items = await readItems(second, 9);
+    const events: string[] = [];
+    const items = await readItems(second, 9, { events });
     expect(positions(items).sort()).toEqual(expectedPositions(topic, 20, 2, (p) => (p === 0 ? 4 : 7)));
+    // Each partition's start (its committed position) is announced before its first record.
+    const starts = events.filter((e) => e.startsWith('start ')).sort();
+    expect(starts).toEqual([`start ${topic}/0@4`, `start ${topic}/1@7`]);
+    expect(events.findIndex((e) => e.startsWith('start '))).toBeLessThan(events.indexOf('item'));
   });
 
   it('never buffers more than bufferRecords while the reader is slow', async () => {
@@ -183,6 +188,44 @@ describe('KafkaSource', () => {
     // The old owner hears of the revocation at its next heartbeat; allow for a loaded machine.
     for (let i = 0; i < 600 && aEvents.length < 2; i++) await sleep(100);
     expect(aEvents).toEqual([`assigned ${[0, 1, 2, 3].map((p) => `${topic}/${p}`).join(',')}`, `revoked ${bAssigned.join(',')}`]);
+    ac.abort();
+    expect((await aPending).done).toBe(true);
+  });
+
+  it('is settled only after the start-up window and never while the group rebalances', async () => {
+    const topic = uniqueName('src-settle');
+    const groupId = uniqueName('g');
+    await produceDocs(topic, 8, 4);
+    const isSettled = (s: KafkaSource) => Promise.race([s.whenSettled().then(() => true), sleep(0).then(() => false)]);
+
+    // A long start-up window: records flow, but the group is not settled yet.
+    const waiting = newSource(topic, uniqueName('g-wait'), { settleMs: 600_000 });
+    expect(await isSettled(waiting)).toBe(false);
+    await readItems(waiting, 8);
+    expect(await isSettled(waiting)).toBe(false);
+
+    // No window: settled once assigned; unsettled from the start of a rebalance to the new assignment.
+    const a = newSource(topic, groupId);
+    const ac = new AbortController();
+    const aEvents: string[] = [];
+    const aIt = a.read(ac.signal, { onPartitionsRevoked: async (p) => void aEvents.push(`revoked ${p.length}`) })[Symbol.asyncIterator]();
+    for (let i = 0; i < 8; i++) await aIt.next();
+    const aPending = aIt.next();
+    expect(await isSettled(a)).toBe(true);
+    let sawUnsettled = false;
+    const watch = (async () => {
+      while (aEvents.length === 0) {
+        if (!(await isSettled(a))) sawUnsettled = true;
+        await sleep(5);
+      }
+    })();
+    const b = newSource(topic, groupId);
+    await readItems(b, 4);
+    for (let i = 0; i < 600 && aEvents.length === 0; i++) await sleep(100);
+    await watch;
+    expect(aEvents).toEqual(['revoked 2']);
+    expect(sawUnsettled).toBe(true);
+    await a.whenSettled(); // the new assignment settles it again
     ac.abort();
     expect((await aPending).done).toBe(true);
   });

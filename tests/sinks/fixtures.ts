@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { SinkConfig } from '../../src/config/schema.js';
 import type { Origin } from '../../src/envelope.js';
-import type { OutputRow } from '../../src/sinks/types.js';
+import type { OutputRow, ShardSink } from '../../src/sinks/types.js';
 
 export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `gemflow-${prefix}-`));
@@ -100,3 +100,9 @@ export async function duck(): Promise<{ all: (sql: string) => Promise<Record<str
 }
 
 export const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
+
+/** Origin keys of the documents `sink.writtenDocs` reports for `partitions`, each from offset `from` (default 0). */
+export async function writtenKeys(sink: ShardSink, partitions: Iterable<string>, from = 0): Promise<Set<string>> {
+  const got = await sink.writtenDocs(new Map([...new Set(partitions)].map((p) => [p, from])));
+  return new Set([...got].flatMap(([p, offsets]) => [...offsets].map((offset) => `${p}@${offset}`)));
+}

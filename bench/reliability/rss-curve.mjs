@@ -1,0 +1,109 @@
+// Peak RSS against documents processed (G-P4): one `gemflow run` over a files source of tiny documents,
+// the bundled simulator at a small time scale in its own process, the worker's RSS sampled every 200 ms.
+//   node bench/reliability/rss-curve.mjs <checkout root> [documents=1000000] [llmEvery=10] [timeScale=0.0005] [workdir=/tmp/gemflow-rss]
+// Document i is a ~150-byte how-to (relevant: it goes through the LLM steps) when i % llmEvery == 0,
+// else a ~55-byte news line (dropped by relevance, the hand-weighted scorer); every document's words are random, so none is a
+// duplicate. Prints the peak RSS seen up to 10 k, 100 k, 1 M (and each tenth of the run) documents
+// received, from the run's progress lines, as one JSON line.
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+
+const [rootArg, nArg = '1000000', everyArg = '10', scaleArg = '0.0005', workArg] = process.argv.slice(2);
+if (!rootArg) throw new Error('usage: rss-curve.mjs <checkout root> [documents] [llmEvery] [timeScale] [workdir]');
+const root = resolve(rootArg);
+const n = Number(nArg);
+const every = Number(everyArg);
+const work = resolve(workArg ?? '/tmp/gemflow-rss');
+
+let seed = 12345; // mulberry32
+const rand = () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+const word = () => Array.from({ length: 4 + Math.floor(rand() * 5) }, () => String.fromCharCode(97 + Math.floor(rand() * 26))).join('');
+
+const corpus = join(work, `corpus-v2-${n}-${every}.jsonl`);
+if (!(await stat(corpus).catch(() => undefined))) {
+  await mkdir(work, { recursive: true });
+  const out = createWriteStream(corpus + '.tmp');
+  for (let i = 0; i < n; i++) {
+    const text = i % every === 0
+      ? `How to ${word()} ${word()} ${word()}\n1. Open ${word()} ${word()} ${word()}.\n2. Click ${word()} ${word()} ${word()}.\n3. Set ${word()} ${word()} to ${word()}.\n4. Run ${word()} ${word()} ${word()}.`
+      : `Report ${word()} said the ${word()} market rose on ${word()}.`;
+    if (!out.write(JSON.stringify({ id: `d${i}`, text }) + '\n')) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  const { rename } = await import('node:fs/promises');
+  await rename(corpus + '.tmp', corpus);
+}
+
+const dir = join(work, `run-${Date.now()}`);
+await rm(dir, { recursive: true, force: true });
+await mkdir(dir, { recursive: true });
+const cfg = join(dir, 'pipeline.yaml');
+const { writeFile } = await import('node:fs/promises');
+// The simulator runs in its own process (its per-call statistics are the test double's memory, not the engine's).
+const sim = spawn(process.execPath, [join(root, 'bin/gemflow.js'), 'simulate', '--port', '0', '--time-scale', scaleArg], { stdio: ['ignore', 'pipe', 'inherit'] });
+const simUrl = await new Promise((res, rej) => {
+  let text = '';
+  sim.stdout.on('data', (d) => {
+    text += d;
+    const m = /"urls":\["([^"]+)"/.exec(text);
+    if (m) res(m[1]);
+  });
+  sim.on('close', () => rej(new Error(`simulator exited: ${text}`)));
+});
+await writeFile(cfg, `source: { type: files, paths: [${corpus}] }\nrelevance: { model: hand }\nllm: { endpoints: [{ url: "${simUrl}" }] }\nsink: { dir: ${join(dir, 'out')} }\nlogIntervalMs: 1000\n`);
+
+const t0 = performance.now();
+const child = spawn(process.execPath, [join(root, 'bin/gemflow.js'), 'run', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+let stderr = '';
+let stdout = '';
+let received = 0;
+child.stderr.on('data', (d) => {
+  stderr += d;
+  for (const m of String(d).matchAll(/progress \S+ docs (\d+)/g)) received = Math.max(received, Number(m[1]));
+  if (stderr.length > 1e6) stderr = stderr.slice(-1e5);
+});
+child.stdout.on('data', (d) => (stdout += d));
+let peak = 0;
+const marksAll = [...new Set([10_000, 100_000, ...Array.from({ length: 10 }, (_, i) => Math.round(((i + 1) * n) / 10))])].filter((k) => k <= n).sort((a, b) => a - b);
+let nextMark = 0;
+const samples = []; // [received, rss MB]
+const sampler = setInterval(async () => {
+  const s = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+  const mb = Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024;
+  if (mb > 0) {
+    peak = Math.max(peak, mb);
+    samples.push([received, mb]);
+    // A line as the run passes each tenth (and 10 k, 100 k), so a long run reports as it goes.
+    while (nextMark < marksAll.length && received >= marksAll[nextMark]) {
+      console.log(JSON.stringify({ progress: true, received, peakRssMbSoFar: Math.round(peak), rssMbNow: Math.round(mb), elapsedS: Math.round((performance.now() - t0) / 1000) }));
+      nextMark++;
+    }
+  }
+}, 200);
+const code = await new Promise((res) => child.on('close', (c) => res(c)));
+clearInterval(sampler);
+const simRssMb = Math.round(Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${sim.pid}/status`, 'utf8').catch(() => ''))?.[1] ?? 0) / 1024);
+sim.kill('SIGTERM');
+const wallS = (performance.now() - t0) / 1000;
+const m = JSON.parse(await readFile(join(dir, 'out', 'manifest.json'), 'utf8').catch(() => '{}'));
+const peakUpTo = (k) => Math.round(Math.max(0, ...samples.filter(([r]) => r <= k).map(([, mb]) => mb)));
+const marks = [10_000, 100_000, 1_000_000].filter((k) => k <= n);
+const tenths = Array.from({ length: 10 }, (_, i) => Math.round(((i + 1) * n) / 10));
+console.log(JSON.stringify({
+  root, documents: n, llmEvery: every, timeScale: Number(scaleArg), exit: code, wallS: +wallS.toFixed(1),
+  peakRssMbUpTo: Object.fromEntries(marks.map((k) => [k, peakUpTo(k)])),
+  peakRssMbByTenth: Object.fromEntries(tenths.map((k) => [k, peakUpTo(k)])),
+  peakRssMb: Math.round(peak), simulatorRssMbAtEnd: simRssMb,
+  funnel: m.funnel?.documents && { received: m.funnel.documents.received, written: m.funnel.documents.written, dropped: m.funnel.documents.dropped, balanced: m.funnel.balanced },
+  stderrTail: code === 0 ? undefined : stderr.slice(-2000),
+}));
+await rm(dir, { recursive: true, force: true });
