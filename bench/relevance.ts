@@ -19,6 +19,7 @@
  * rate) GPU-seconds at full batch. GPU-seconds saved by the prefilter = without - with; the
  * trajectories the prefilter cost are counted too.
  */
+import { MANIFEST_PATH } from '../src/sinks/shard-index.js';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -200,7 +201,7 @@ async function llmRun(dir: string, corpus: string, docs: number, prefilter: bool
   ];
   await writeFile(cfg, stringify({ source: { type: 'files', paths: [corpus] }, steps, llm: { simulate: true }, sink: { dir: out } }));
   await run(process.execPath, [join(ROOT, 'bin/gemflow.js'), 'run', cfg, '--quiet'], { maxBuffer: 64 << 20 });
-  const m = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
+  const m = JSON.parse(await readFile(join(out, MANIFEST_PATH), 'utf8')) as {
     funnel: { documents: { written: number; dropped: Record<string, number> }; trajectories: { written: number } };
     tokens: Record<string, { calls?: number; promptTokens: number; completionTokens: number }>;
   };

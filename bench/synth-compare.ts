@@ -8,6 +8,7 @@
  *
  *   node dist/bench/synth-compare.js [corpus.jsonl] [--out bench/results/synth-compare.md]
  */
+import { MANIFEST_PATH } from '../src/sinks/shard-index.js';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,7 +42,7 @@ async function runMode(corpus: string, mode: 'staged' | 'synthesize', dir: strin
   await writeFile(cfg, JSON.stringify({ source: { type: 'files', paths: [corpus] }, relevance: { threshold: 0.35, threads: 1 }, llm: { mode, simulate: true }, sink: { dir: out } }));
   const r = spawnSync(process.execPath, [join(ROOT, 'bin/gemflow.js'), 'run', cfg, '--quiet'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${mode} run failed (${r.status}): ${r.stderr}`);
-  const m = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
+  const m = JSON.parse(await readFile(join(out, MANIFEST_PATH), 'utf8')) as {
     tokens: Record<string, Usage>;
     funnel: { documents: { received: number; written: number }; trajectories: { written: number } };
   };

@@ -94,7 +94,7 @@ clearInterval(sampler);
 const simRssMb = Math.round(Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${sim.pid}/status`, 'utf8').catch(() => ''))?.[1] ?? 0) / 1024);
 sim.kill('SIGTERM');
 const wallS = (performance.now() - t0) / 1000;
-const m = JSON.parse(await readFile(join(dir, 'out', 'manifest.json'), 'utf8').catch(() => '{}'));
+const m = JSON.parse(await readFile(join(dir, 'out', '_gemflow', 'manifest.json'), 'utf8').catch(() => '{}'));
 const peakUpTo = (k) => Math.round(Math.max(0, ...samples.filter(([r]) => r <= k).map(([, mb]) => mb)));
 const marks = [10_000, 100_000, 1_000_000].filter((k) => k <= n);
 const tenths = Array.from({ length: 10 }, (_, i) => Math.round(((i + 1) * n) / 10));

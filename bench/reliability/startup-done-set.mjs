@@ -28,8 +28,12 @@ const slugOf = (file) => {
 async function makeSeed() {
   if (await stat(join(seed, 'ready')).catch(() => undefined)) return;
   await rm(seed, { recursive: true, force: true });
-  const shards = join(seed, 'out', 'shards');
+  // The checkout's own layout: data/ + _gemflow/index/ (dataset layout), or shards/ with indexes beside (older).
+  const dataset = (await readFile(join(root, 'dist', 'src', 'sinks', 'shard-index.js'), 'utf8')).includes('_gemflow');
+  const shards = join(seed, 'out', dataset ? 'data' : 'shards');
+  const indexes = dataset ? join(seed, 'out', '_gemflow', 'index') : shards;
   await mkdir(shards, { recursive: true });
+  await mkdir(indexes, { recursive: true });
   // The input paths stay the same in every trial (the partition is the absolute path).
   const files = [[join(work, 'in', 'a.jsonl'), 100_000, 100_000, true], [join(work, 'in', 'c.jsonl'), 100_010, 99_995, false]];
   await mkdir(join(work, 'in'), { recursive: true });
@@ -44,7 +48,7 @@ async function makeSeed() {
       const last = first + 99;
       const name = `${slugOf(file)}-${pad(first)}-${pad(last)}-${createHash('sha256').update(offsets.join(',')).digest('hex').slice(0, 8)}`;
       const docs = offsets.map((offset) => ({ partition: file, offset, documentId: `${basename(file)}-${offset}`, rows: 1 }));
-      await writeFile(join(shards, `${name}.docs.json`), JSON.stringify({ version: 1, name, partition: file, firstOffset: first, lastOffset: last, rows: 100, bytes: 4, docs }));
+      await writeFile(join(indexes, `${name}.docs.json`), JSON.stringify({ version: 1, name, partition: file, firstOffset: first, lastOffset: last, rows: 100, bytes: 4, docs }));
       await writeFile(join(shards, `${name}.parquet`), 'PAR1');
     }
   }
@@ -80,7 +84,7 @@ for (let t = 1; t <= Number(trials); t++) {
   });
   const code = await new Promise((res) => child.on('close', (c) => res(c)));
   clearInterval(sampler);
-  const m = JSON.parse(await readFile(join(dir, 'out', 'manifest.json'), 'utf8'));
+  const m = JSON.parse(await readFile(join(dir, 'out', '_gemflow', 'manifest.json'), 'utf8').catch(() => readFile(join(dir, 'out', 'manifest.json'), 'utf8')));
   // From the run's own log: "run started" to the first progress line with a document (process start excluded).
   const at = (re) => Date.parse(stderr.match(re)?.[1] ?? '');
   const fromRunStartS = (at(/^(\S+) .*run started/m) && (at(/^(\S+) progress \S+ docs [1-9]/m) - at(/^(\S+) .*run started/m)) / 1000);
