@@ -35,8 +35,8 @@ import type { StrategyResult } from './strategy-result.js';
  * 280 in the sweep, 160 documents in flight (about 2.3 calls each on average: enough offered load for
  * the 252 sequences that saturate the cluster).
  */
-const FULL = { docs: 400, sweepDocs: 280, replicas: 4, timeScale: 0.02, maxDocsInFlight: 160, relevanceDocs: 2000, sweepPerReplica: [48, 63, 80, 128], events: EVENT_TIMES };
-const QUICK = { docs: 24, sweepDocs: 16, replicas: 2, timeScale: 0.01, maxDocsInFlight: 16, relevanceDocs: 100, sweepPerReplica: [8, 63], events: { atSec: 20, backAtSec: 40 } };
+const FULL = { docs: 400, sweepDocs: 280, replicas: 4, timeScale: 0.02, maxDocsInFlight: 160, relevanceDocs: 2000, relevanceLlmDocs: 800, sweepPerReplica: [48, 63, 80, 128], events: EVENT_TIMES };
+const QUICK = { docs: 24, sweepDocs: 16, replicas: 2, timeScale: 0.01, maxDocsInFlight: 16, relevanceDocs: 100, relevanceLlmDocs: 60, sweepPerReplica: [8, 63], events: { atSec: 20, backAtSec: 40 } };
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     }
 
     const relevanceOut = join(work, 'relevance.json');
-    await node('./relevance.js', ['--docs', String(base.relevanceDocs), '--out', relevanceOut]);
+    await node('./relevance.js', ['--docs', String(base.relevanceDocs), '--llm-docs', String(base.relevanceLlmDocs), '--out', relevanceOut]);
     const relevance = JSON.parse(await readFile(relevanceOut, 'utf8')) as RelevanceFigures;
 
     const report: BenchReport = {
