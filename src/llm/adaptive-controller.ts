@@ -148,6 +148,12 @@ const OVERLOAD_CUT = 0.7;
 const MAX_CUT = 0.5;
 /** Ticks after a 429/503 during which the limit does not grow. */
 const OVERLOAD_HOLD_TICKS = 5;
+/**
+ * 429/503 that come while the gauges show room are forgiven one by one, until they are more than this
+ * share of a tick's answers (at least MIN_REFUSALS of them): then they cut as overload.
+ */
+const MAX_REFUSED_SHARE = 0.5;
+const MIN_REFUSALS = 4;
 /** Weight of the newest sample in the per-token latency EWMA. */
 const LATENCY_ALPHA = 0.1;
 /** Samples before the latency ratio is trusted. */
@@ -169,14 +175,20 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
       : { limit: x.limit + Math.max(1, Math.round(x.limit * PROBE_GROWTH)), backlog: 0, reason: 'probe' };
   const g = x.gauges;
   if (g?.running !== undefined && g.waiting !== undefined) {
-    const target = Math.max(1, Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((x.completionsPerSec * o.maxQueueWaitMs) / 1000)));
+    // The gauges count every client's requests, not only ours. Our share of what the server holds
+    // (F may include requests still on the wire, which the gauges do not show yet):
+    const share = x.inFlight <= 0 ? 0 : x.inFlight / Math.max(x.inFlight, g.running + g.waiting);
+    // The server drains its queue at every client's pace: ours over our share.
+    const serverRate = share > 0 ? x.completionsPerSec / share : x.completionsPerSec;
+    const target = Math.max(1, Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((serverRate * o.maxQueueWaitMs) / 1000)));
     const backlog = Math.max(0, g.waiting - target);
     const lowest = Math.max(o.minConcurrency, Math.ceil(x.limit * MAX_CUT));
-    if (backlog > 0) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight - backlog)), backlog, reason: 'queue' };
+    // Each client sheds its share of the excess, so N clients together shed it once, not N times.
+    if (backlog > 0) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight - Math.ceil(backlog * share))), backlog, reason: 'queue' };
     const kv = g.kvCacheUsage;
     if (kv !== undefined && kv >= o.kvCacheHigh) {
-      // F - W: ours that are not queued (some may still be on the wire); R: what the server runs.
-      return { limit: Math.max(lowest, Math.min(x.inFlight - g.waiting, g.running)), backlog: 0, reason: 'kv_cache' };
+      // F - share x W: ours that are not queued (some may still be on the wire); R: what the server runs.
+      return { limit: Math.max(lowest, Math.min(x.inFlight - Math.ceil(g.waiting * share), g.running)), backlog: 0, reason: 'kv_cache' };
     }
     // What the server can take: its batch slots plus the target queue, and the requests of the current
     // average KV size that fit below kvCacheHigh (no queue: see above). Either may be unknown.
@@ -188,7 +200,10 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
     // The load is ours in flight, or what the server shows if more (its gauges include other clients).
     const load = Math.max(x.inFlight, g.running + g.waiting);
     if (fit > load) {
-      const step = Math.ceil((fit - load) / 2);
+      // Our share of half the room left: N clients growing at once fill half of it together. The
+      // ceiling makes the step at least 1, the same for every client (additive increase, against
+      // the proportional decrease above: unequal limits converge to fair shares).
+      const step = Math.ceil(((fit - load) / 2) * share);
       if (x.capacity !== undefined) return { limit: x.limit + step, backlog: 0, reason: 'headroom' };
       const growth = grow();
       return growth.limit <= x.limit + step ? growth : { limit: x.limit + step, backlog: 0, reason: 'kv_room' };
@@ -205,12 +220,24 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
   return grow();
 }
 
+/**
+ * Whether a replica's gauges show spare capacity: its queue within the target (a few percent of the
+ * batch) and its KV cache below kvCacheHigh. Without gauges: unknown, so false.
+ */
+export function spareCapacity(g: Omit<ServerGauges, 'at'> | undefined, o: Pick<ControlLawOptions, 'targetQueueFraction' | 'kvCacheHigh'>): boolean {
+  if (g?.waiting === undefined || g.running === undefined) return false;
+  const queueOk = g.waiting <= Math.max(1, Math.ceil(o.targetQueueFraction * g.running));
+  return queueOk && (g.kvCacheUsage === undefined || g.kvCacheUsage < o.kvCacheHigh);
+}
+
 /** One endpoint's controller state. */
 class Replica {
   capacity: number | undefined;
   slowStart = true;
   reason = 'initial';
   okSinceTick = 0;
+  /** 429/503 answers since the last tick. */
+  refusedSinceTick = 0;
   completionsPerSec = 0;
   /** When its last request completed (undefined: none yet). */
   lastOkAt: number | undefined;
@@ -374,26 +401,48 @@ export class AdaptiveController {
       return;
     }
     const overload = o.code === 'llm_rate_limited' || o.code === 'llm_unavailable';
+    if (!overload) return;
+    r.refusedSinceTick++;
     const now = performance.now();
-    if (!overload || r.breaker.state !== 'closed' || now - r.lastOverloadCutAt < this.#o.intervalMs) return;
+    if (r.breaker.state !== 'closed' || now - r.lastOverloadCutAt < this.#o.intervalMs) return;
+    // The server's own gauges say it has room: the refusal is not about load (a gateway's random
+    // 429/503, a flaky proxy). The call is retried with backoff; the limit stays, and keeps growing.
+    if (spareCapacity(this.#freshGauges(r, now), this.#o)) return;
+    this.#overloadCut(r, now, 'overload');
+  }
+
+  /** A 429/503 that says the replica (or what is in front of it) takes less: 0.7 L, and no growth for a while. */
+  #overloadCut(r: Replica, now: number, reason: string): void {
     r.lastOverloadCutAt = now;
     r.slowStart = false;
-    this.#setLimit(r, Math.max(this.#o.minConcurrency, Math.floor(r.ep.limit * OVERLOAD_CUT)), 'overload');
+    this.#setLimit(r, Math.max(r.noGauges ? 1 : this.#o.minConcurrency, Math.floor(r.ep.limit * OVERLOAD_CUT)), reason);
+  }
+
+  /** The replica's latest gauges, unless stale. */
+  #freshGauges(r: Replica, now: number): ServerGauges | undefined {
+    const g = this.#scraper.latest(r.ep.url);
+    return g && now - g.at <= 3 * this.#o.scrapeIntervalMs + this.#o.scrapeTimeoutMs ? g : undefined;
   }
 
   #tick(): void {
     const now = performance.now();
     const dtSec = Math.max(1e-3, (now - this.#lastTickAt) / 1000);
     this.#lastTickAt = now;
-    const staleMs = 3 * this.#o.scrapeIntervalMs + this.#o.scrapeTimeoutMs;
     for (const r of this.#replicas.values()) {
       r.completionsPerSec += RATE_ALPHA * (r.okSinceTick / dtSec - r.completionsPerSec);
+      const answered = r.okSinceTick + r.refusedSinceTick;
+      const refused = r.refusedSinceTick;
       r.okSinceTick = 0;
+      r.refusedSinceTick = 0;
       const latencyRatio = r.latencyRatio();
       r.breaker.watch();
       if (r.breaker.state !== 'closed') continue; // the breaker owns the limit while the replica is on trial
-      const g = this.#scraper.latest(r.ep.url);
-      const gauges = g && now - g.at <= staleMs ? g : undefined;
+      const gauges = this.#freshGauges(r, now);
+      // Refusals forgiven one by one (idle gauges) still cut once they outnumber the answers: something
+      // in front of the replica limits what it lets through, whatever the gauges behind it say.
+      if (refused >= MIN_REFUSALS && refused / answered > MAX_REFUSED_SHARE && now - r.lastOverloadCutAt >= this.#o.intervalMs) {
+        this.#overloadCut(r, now, 'overload_rate');
+      }
       if (gauges?.waiting !== undefined && gauges.waiting > 0 && gauges.running !== undefined && this.#o.maxRunningSeqs === undefined) {
         r.capacity = gauges.running;
       }
