@@ -149,11 +149,12 @@ const MAX_CUT = 0.5;
 /** Ticks after a 429/503 during which the limit does not grow. */
 const OVERLOAD_HOLD_TICKS = 5;
 /**
- * 429/503 that come while the gauges show room are forgiven one by one, until they are more than this
- * share of a tick's answers (at least MIN_REFUSALS of them): then they cut as overload.
+ * 429/503 that come while the gauges show room are forgiven one by one, but when they are more than
+ * MAX_REFUSED_SHARE of REFUSAL_SAMPLE consecutive answers they cut as overload (with 20% random
+ * refusals that happens with odds of about 6 in 10,000 per sample).
  */
 const MAX_REFUSED_SHARE = 0.5;
-const MIN_REFUSALS = 4;
+const REFUSAL_SAMPLE = 20;
 /** Weight of the newest sample in the per-token latency EWMA. */
 const LATENCY_ALPHA = 0.1;
 /** Samples before the latency ratio is trusted. */
@@ -236,8 +237,9 @@ class Replica {
   slowStart = true;
   reason = 'initial';
   okSinceTick = 0;
-  /** 429/503 answers since the last tick. */
-  refusedSinceTick = 0;
+  /** Chat attempts answered (any outcome), and of them 429/503, since the refusal share was last judged. */
+  answered = 0;
+  refused = 0;
   completionsPerSec = 0;
   /** When its last request completed (undefined: none yet). */
   lastOkAt: number | undefined;
@@ -394,6 +396,7 @@ export class AdaptiveController {
 
   #onOutcome(r: Replica, o: RequestOutcome): void {
     r.breaker.record(o);
+    r.answered++;
     if (o.ok) {
       r.okSinceTick++;
       r.lastOkAt = performance.now();
@@ -402,7 +405,7 @@ export class AdaptiveController {
     }
     const overload = o.code === 'llm_rate_limited' || o.code === 'llm_unavailable';
     if (!overload) return;
-    r.refusedSinceTick++;
+    r.refused++;
     const now = performance.now();
     if (r.breaker.state !== 'closed' || now - r.lastOverloadCutAt < this.#o.intervalMs) return;
     // The server's own gauges say it has room: the refusal is not about load (a gateway's random
@@ -430,18 +433,17 @@ export class AdaptiveController {
     this.#lastTickAt = now;
     for (const r of this.#replicas.values()) {
       r.completionsPerSec += RATE_ALPHA * (r.okSinceTick / dtSec - r.completionsPerSec);
-      const answered = r.okSinceTick + r.refusedSinceTick;
-      const refused = r.refusedSinceTick;
       r.okSinceTick = 0;
-      r.refusedSinceTick = 0;
       const latencyRatio = r.latencyRatio();
       r.breaker.watch();
       if (r.breaker.state !== 'closed') continue; // the breaker owns the limit while the replica is on trial
       const gauges = this.#freshGauges(r, now);
       // Refusals forgiven one by one (idle gauges) still cut once they outnumber the answers: something
       // in front of the replica limits what it lets through, whatever the gauges behind it say.
-      if (refused >= MIN_REFUSALS && refused / answered > MAX_REFUSED_SHARE && now - r.lastOverloadCutAt >= this.#o.intervalMs) {
-        this.#overloadCut(r, now, 'overload_rate');
+      if (r.answered >= REFUSAL_SAMPLE) {
+        if (r.refused / r.answered > MAX_REFUSED_SHARE) this.#overloadCut(r, now, 'overload_rate');
+        r.answered = 0;
+        r.refused = 0;
       }
       if (gauges?.waiting !== undefined && gauges.waiting > 0 && gauges.running !== undefined && this.#o.maxRunningSeqs === undefined) {
         r.capacity = gauges.running;
