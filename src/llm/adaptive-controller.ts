@@ -130,6 +130,15 @@ export interface ControlInput {
    * more. Without gauges this holds the limit, so a replica that hangs does not draw ever more work.
    */
   stalled?: boolean;
+  /**
+   * Without gauges: whether a limit's worth of requests has completed since the limit last grew. Growth
+   * waits for it (one step per round trip, as TCP's window does), so latency can show the effect of a
+   * step before the next; a server that queues internally would otherwise be overrun before its
+   * latency says so.
+   */
+  roundDone?: boolean;
+  /** The replica exports gauges but the latest scrape is stale (a slow or failed /metrics): no growth on old news. */
+  gaugesStale?: boolean;
 }
 
 export interface ControlDecision {
@@ -142,9 +151,13 @@ export interface ControlDecision {
 export type ControlLawOptions = Required<Pick<AdaptiveOptions, 'minConcurrency' | 'targetQueueFraction' | 'maxQueueWaitMs' | 'kvCacheHigh' | 'latencyTolerance'>>;
 
 const SLOW_START_GROWTH = 1.5;
+/** With gauges and room on the server, each client grows by the room over this. */
+const GROWTH_DIVISOR = 4;
 const PROBE_GROWTH = 0.05;
 const PRESSURE_CUT = 0.8;
 const OVERLOAD_CUT = 0.7;
+/** A timeout on a replica without gauges halves its limit. */
+const TIMEOUT_CUT = 0.5;
 const MAX_CUT = 0.5;
 /** Ticks after a 429/503 during which the limit does not grow. */
 const OVERLOAD_HOLD_TICKS = 5;
@@ -184,8 +197,9 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
     const target = Math.max(1, Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((serverRate * o.maxQueueWaitMs) / 1000)));
     const backlog = Math.max(0, g.waiting - target);
     const lowest = Math.max(o.minConcurrency, Math.ceil(x.limit * MAX_CUT));
-    // Each client sheds its share of the excess, so N clients together shed it once, not N times.
-    if (backlog > 0) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight - Math.ceil(backlog * share))), backlog, reason: 'queue' };
+    // Each client sheds its share of the excess, so N clients together shed it once, not N times
+    // (rounded, not rounded up: a ceiling would take relatively more from small clients).
+    if (backlog > 0) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight - Math.round(backlog * share))), backlog, reason: 'queue' };
     const kv = g.kvCacheUsage;
     if (kv !== undefined && kv >= o.kvCacheHigh) {
       // F - share x W: ours that are not queued (some may still be on the wire); R: what the server runs.
@@ -201,10 +215,11 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
     // The load is ours in flight, or what the server shows if more (its gauges include other clients).
     const load = Math.max(x.inFlight, g.running + g.waiting);
     if (fit > load) {
-      // Our share of half the room left: N clients growing at once fill half of it together. The
-      // ceiling makes the step at least 1, the same for every client (additive increase, against
-      // the proportional decrease above: unequal limits converge to fair shares).
-      const step = Math.ceil(((fit - load) / 2) * share);
+      // A quarter of the room left, the same step for every client whatever its share: up to four
+      // clients growing at once fill the room without overshoot; more overshoot once, and the queue
+      // rule sheds the excess in proportion to their shares. Equal steps up with proportional cuts
+      // down (AIMD) make unequal limits converge to fair shares.
+      const step = Math.ceil((fit - load) / GROWTH_DIVISOR);
       if (x.capacity !== undefined) return { limit: x.limit + step, backlog: 0, reason: 'headroom' };
       const growth = grow();
       return growth.limit <= x.limit + step ? growth : { limit: x.limit + step, backlog: 0, reason: 'kv_room' };
@@ -218,6 +233,8 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
   if (!demand) return hold('idle');
   if (x.overloaded) return hold('overload_hold');
   if (x.stalled) return hold('no_progress');
+  if (x.gaugesStale) return hold('stale_gauges');
+  if (x.roundDone === false) return hold('round_trip');
   return grow();
 }
 
@@ -237,6 +254,8 @@ class Replica {
   slowStart = true;
   reason = 'initial';
   okSinceTick = 0;
+  /** Successes since the limit last grew (see ControlInput.roundDone). */
+  okSinceGrowth = 0;
   /** Chat attempts answered (any outcome), and of them 429/503, since the refusal share was last judged. */
   answered = 0;
   refused = 0;
@@ -399,14 +418,26 @@ export class AdaptiveController {
     r.answered++;
     if (o.ok) {
       r.okSinceTick++;
+      r.okSinceGrowth++;
       r.lastOkAt = performance.now();
       r.recordLatency(o);
+      return;
+    }
+    const now = performance.now();
+    if (o.code === 'llm_timeout') {
+      // Without gauges, a timeout is the strongest congestion signal there is: the request sat too long
+      // in a queue we cannot see, and a server that does not cancel abandoned work still has it (the
+      // retry would be queued behind it). Halve the limit; not when gemflow's own loop caused it.
+      const ownStall = (o.stalledMs ?? 0) > Math.max(500, 0.2 * o.latencyMs);
+      if (ownStall || this.#freshGauges(r, now) !== undefined || r.breaker.state !== 'closed' || now - r.lastOverloadCutAt < this.#o.intervalMs) return;
+      r.lastOverloadCutAt = now;
+      r.slowStart = false;
+      this.#setLimit(r, Math.max(r.noGauges ? 1 : this.#o.minConcurrency, Math.floor(r.ep.limit * TIMEOUT_CUT)), 'timeout');
       return;
     }
     const overload = o.code === 'llm_rate_limited' || o.code === 'llm_unavailable';
     if (!overload) return;
     r.refused++;
-    const now = performance.now();
     if (r.breaker.state !== 'closed' || now - r.lastOverloadCutAt < this.#o.intervalMs) return;
     // The server's own gauges say it has room: the refusal is not about load (a gateway's random
     // 429/503, a flaky proxy). The call is retried with backoff; the limit stays, and keeps growing.
@@ -458,6 +489,8 @@ export class AdaptiveController {
           latencyRatio,
           slowStart: r.slowStart,
           overloaded: now - r.lastOverloadCutAt < OVERLOAD_HOLD_TICKS * this.#o.intervalMs,
+          roundDone: gauges === undefined ? r.okSinceGrowth >= r.ep.limit : undefined,
+          gaugesStale: gauges === undefined && !r.noGauges && this.#scraper.status(r.ep.url)?.gaugesAvailable === true,
           stalled: r.ep.inFlight > 0 && (r.lastOkAt === undefined || now - r.lastOkAt > Math.max(1000, 2 * (r.ep.latencyEwmaMs ?? 0))),
         },
         r.noGauges ? { ...this.#o, minConcurrency: 1 } : this.#o,
@@ -472,6 +505,7 @@ export class AdaptiveController {
     const before = r.ep.limit;
     r.ep.limit = limit;
     if (r.ep.limit === before) return;
+    if (r.ep.limit > before) r.okSinceGrowth = 0;
     r.reason = reason;
     this.#o.onEvent?.({ url: r.ep.url, kind: 'limit', limit: r.ep.limit, state: r.breaker.state, reason });
   }

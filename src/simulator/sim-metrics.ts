@@ -22,6 +22,8 @@ export interface SimStats {
    * the answer: removed from the queue or the running batch, so their remaining tokens are never generated.
    */
   abortedGenerations: number;
+  /** Generations run to the end after their client had gone (a server with cancelOnDisconnect: false). */
+  orphanedGenerations: number;
   /** GET requests by route (/health, /metrics, /v1/models, /version), including those answered 404. */
   routes: Record<string, number>;
   /** Calls by key = sha256 of the request's messages + schema name. */
@@ -75,6 +77,7 @@ export class SimMetrics {
   private readonly queueSamples = new Float64Array(QUEUE_SAMPLES);
 
   private abortedGenerations = 0;
+  private orphanedGenerations = 0;
   private readonly byDialect = new Map<string, number>();
   private readonly routes = new Map<string, number>();
 
@@ -83,6 +86,11 @@ export class SimMetrics {
   /** A generation was dropped because its client closed the connection. */
   aborted(): void {
     this.abortedGenerations++;
+  }
+
+  /** A generation finished although its client had closed the connection. */
+  orphaned(): void {
+    this.orphanedGenerations++;
   }
 
   dialect(d: string): void {
@@ -141,6 +149,7 @@ export class SimMetrics {
         byDialect: Object.fromEntries(this.byDialect),
       },
       abortedGenerations: this.abortedGenerations,
+      orphanedGenerations: this.orphanedGenerations,
       routes: Object.fromEntries(this.routes),
       calls: {
         distinct: this.seen.size,

@@ -30,10 +30,11 @@ describe('controlLaw', () => {
     expect(60 - d.limit).toBeLessThan(120 - big.limit);
   });
 
-  it('grows by its share of half the room left, at least 1 (equal for all clients)', () => {
-    // 100 of 256 + 8 (target) used, 25 of them ours: a quarter of (264 - 100) / 2 = 20.5 -> 21.
-    expect(controlLaw(input({ limit: 25, inFlight: 25, gauges: gauges(100, 0), capacity: 256 }), law)).toMatchObject({ limit: 46, reason: 'headroom' });
-    expect(controlLaw(input({ limit: 2, inFlight: 2, gauges: gauges(270, 0), capacity: 256 }), law)).toMatchObject({ limit: 3, reason: 'headroom' });
+  it('grows by a quarter of the room left, the same step whatever its share (small clients catch up)', () => {
+    // 100 of 256 + 8 (target) used: (264 - 100) / 4 = 41, for a client with 25 of them or with all 100.
+    expect(controlLaw(input({ limit: 25, inFlight: 25, gauges: gauges(100, 0), capacity: 256 }), law)).toMatchObject({ limit: 66, reason: 'headroom' });
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256 }), law)).toMatchObject({ limit: 141 });
+    expect(controlLaw(input({ limit: 2, inFlight: 2, gauges: gauges(270, 0), capacity: 256 }), law)).toMatchObject({ limit: 4, reason: 'headroom' });
   });
 
   it('tells spare capacity from load: queue within the target and KV cache below kvCacheHigh', () => {
@@ -50,17 +51,17 @@ describe('controlLaw', () => {
   });
 
   it('grows toward capacity + target when the server has headroom and we are the bottleneck', () => {
-    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256 }), law)).toEqual({ limit: 182, backlog: 0, reason: 'headroom' });
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256 }), law)).toEqual({ limit: 141, backlog: 0, reason: 'headroom' });
     expect(controlLaw(input({ limit: 16, inFlight: 16, gauges: gauges(16, 0), slowStart: true }), law)).toMatchObject({ limit: 24, reason: 'slow_start' });
     expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0) }), law)).toMatchObject({ limit: 105, reason: 'probe' });
     expect(controlLaw(input({ limit: 270, inFlight: 270, gauges: gauges(256, 21), capacity: 256 }), law)).toMatchObject({ limit: 271, reason: 'probe' });
   });
 
   it('bounds growth by the requests that fit below kvCacheHigh, counting ours the gauges do not show yet', () => {
-    // 100 running at K 0.6: 150 fit below 0.9; 110 in flight already, so 20 more, not (256 + 8 - 100) / 2.
-    expect(controlLaw(input({ limit: 110, inFlight: 110, gauges: gauges(100, 0, 0.6), capacity: 256 }), law)).toEqual({ limit: 130, backlog: 0, reason: 'headroom' });
+    // 100 running at K 0.6: 150 fit below 0.9; 110 in flight already, so (150 - 110) / 4 = 10 more, not (256 + 8 - 100) / 4.
+    expect(controlLaw(input({ limit: 110, inFlight: 110, gauges: gauges(100, 0, 0.6), capacity: 256 }), law)).toEqual({ limit: 120, backlog: 0, reason: 'headroom' });
     // Slow start is capped the same way.
-    expect(controlLaw(input({ limit: 40, inFlight: 40, gauges: gauges(40, 0, 0.6), slowStart: true }), law)).toMatchObject({ limit: 50, reason: 'kv_room' });
+    expect(controlLaw(input({ limit: 40, inFlight: 40, gauges: gauges(40, 0, 0.6), slowStart: true }), law)).toMatchObject({ limit: 45, reason: 'kv_room' });
     // At the KV estimate: no probing beyond it (the batch slots are not what binds).
     expect(controlLaw(input({ limit: 150, inFlight: 150, gauges: gauges(150, 0, 0.895), capacity: 256 }), law)).toMatchObject({ limit: 150, reason: 'kv_room' });
   });
