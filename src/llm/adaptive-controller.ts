@@ -163,11 +163,12 @@ const MAX_CUT = 0.5;
 const OVERLOAD_HOLD_TICKS = 5;
 /**
  * 429/503 that come while the gauges show room are forgiven one by one, but when they are more than
- * MAX_REFUSED_SHARE of REFUSAL_SAMPLE consecutive answers they cut as overload (with 20% random
- * refusals that happens with odds of about 6 in 10,000 per sample).
+ * MAX_REFUSED_SHARE of REFUSAL_SAMPLE consecutive answers they cut as overload (independent 20% refusals
+ * reach that with odds of about 1 in a million; refusals come back faster than answers, so bursts of
+ * them are likelier, and the sample is kept large).
  */
 const MAX_REFUSED_SHARE = 0.5;
-const REFUSAL_SAMPLE = 20;
+const REFUSAL_SAMPLE = 50;
 /** Weight of the newest sample in the per-token latency EWMA. */
 const LATENCY_ALPHA = 0.1;
 /** Samples before the latency ratio is trusted. */
