@@ -9,23 +9,29 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  *
  * Control law, applied every `intervalMs` to each replica whose circuit breaker is closed
  * (L = limit, F = our requests in flight there, R / W / K = the replica's running / waiting gauges and
- * KV-cache usage from /metrics, C = its batch capacity):
+ * KV-cache usage from /metrics, C = its batch capacity). The gauges count every client's requests
+ * (several gemflow workers share replicas), so each worker acts on its share s = F / max(F, R + W):
  *
- *   target queue   T = max(1, min(ceil(targetQueueFraction * R), floor(completions/s * maxQueueWaitMs)))
- *                  (a few percent of the batch, bounded so the wait in the queue stays under maxQueueWaitMs:
- *                  a request's queue wait is about the queue ahead of it / completions per second)
- *   queue too long W > T                        -> L = min(L, F - (W - T))      (shed exactly the excess)
- *   KV cache full  K >= kvCacheHigh             -> L = min(F - W, R)            (what runs, no more)
+ *   target queue   T = max(1, min(ceil(targetQueueFraction * R), floor(server completions/s * maxQueueWaitMs)))
+ *                  (a few percent of the batch, bounded so the wait in the queue stays under maxQueueWaitMs;
+ *                  the server's completions/s are estimated as ours / s)
+ *   queue too long W > T                        -> L = min(L, F - round(s (W - T)))   (shed our share of the excess:
+ *                                                  N workers shed it once between them, not N times)
+ *   KV cache full  K >= kvCacheHigh             -> L = min(F - round-up(s W), R)     (what runs, no more)
  *   not full       W <= T, K < kvCacheHigh; the server takes about
  *                    H = min(C + T, floor(R * kvCacheHigh / K))   (batch slots plus the target queue, and the
  *                                           requests of the current average KV size below kvCacheHigh)
  *                    demand below the limit (F < L)   -> L = min(L, H)   (no slack for a burst to fill)
- *                    F >= L (we are the bottleneck), no 429/503 lately, with load = max(F, R + W):
+ *                    F >= L (we are the bottleneck), no load-related 429/503 lately, with load = max(F, R + W):
  *                      H unknown (no C, no K)         -> L = 1.5 L, or L + 5% after any cut (slow start, probing)
- *                      H > load, C unknown            -> the same, but at most L + ceil((H - load) / 2)
- *                      H > load, C known              -> L = L + ceil((H - load) / 2)
+ *                      H > load, C unknown            -> the same, but at most L + ceil((H - load) / 4)
+ *                      H > load, C known              -> L = L + ceil((H - load) / 4)
  *                      H <= load                      -> L unchanged when the KV term binds, else L + 1 (probe)
  *   otherwise                                   -> L unchanged
+ *
+ * Growth steps are the same for every worker whatever its share (a quarter of the room: up to four
+ * workers fill it at once without overshoot) and cuts are proportional to the share: AIMD, so unequal
+ * limits converge to fair shares of each replica.
  *
  * No cut takes more than half of L in one tick. When the KV cache is full the server starts no more
  * requests until some finish, so anything in flight beyond R only queues, and not for a slot but until
@@ -41,13 +47,19 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  * the same limit until the excess has drained, so a slow drain does not compound the cut.
  *
  * Between ticks, a 429 or 503 cuts L to 0.7 L at once (at most once per interval), and L does not
- * grow for the next OVERLOAD_HOLD_TICKS ticks: vLLM itself sends neither, but a gateway in front of
- * it does, and then the gateway, not the gauges, knows how much it will take.
+ * grow for the next OVERLOAD_HOLD_TICKS ticks, unless the replica's fresh gauges show spare capacity
+ * (W <= T, K < kvCacheHigh): then the refusal is not about load (a gateway's random 429/503) and only
+ * the call is retried, with backoff. Such forgiven refusals still cut once they are more than half of
+ * 50 consecutive answers (something in front of the replica limits what it lets through). vLLM itself
+ * sends neither status; a gateway in front of it does.
  *
- * Without usable gauges (no /metrics, or stale), latency is the congestion signal instead: each
+ * Gauges that go stale on a replica that exports them hold L (no growth on old news). On a replica
+ * without gauges, latency is the congestion signal instead: each
  * success gives a per-output-token latency; a short EWMA of it is compared with a baseline (the lowest
  * EWMA seen, drifting up slowly so a changed workload is relearnt). Inflation beyond
- * `latencyTolerance` cuts L to 0.8 L; otherwise, when we are the bottleneck, L grows 1.5x (slow start,
+ * `latencyTolerance` cuts L to 0.8 L, and a timeout halves it (the request sat in a queue we cannot
+ * see, and a server that does not cancel abandoned work still has it); otherwise, when we are the
+ * bottleneck and a limit's worth of requests completed since the last step, L grows 1.5x (slow start,
  * until the first cut) then by 5%. With gauges, latency is not used: in vLLM per-token latency grows
  * with the batch by design, and the queue gauge says directly whether more requests would help.
  *

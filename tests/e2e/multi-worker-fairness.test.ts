@@ -96,7 +96,6 @@ describe('four gemflow workers sharing two replicas', () => {
       for (const r of runs) expect(r.child.exitCode, 'a worker exited early').toBeNull();
       await sleep(200);
       counts = await snapshot();
-      if (process.env.FAIR_DEBUG) console.error('start', counts.join(','), JSON.stringify((await replicaGauges()).map((g) => [g.running, g.waiting])));
     }
     const settled = counts.reduce((a, b) => a + b, 0) + 400;
     while (counts.reduce((a, b) => a + b, 0) < settled) {
@@ -116,10 +115,6 @@ describe('four gemflow workers sharing two replicas', () => {
       running.push(gs.reduce((n, g) => n + g.running, 0));
       await sleep(100);
       counts = await snapshot();
-      if (process.env.FAIR_DEBUG) {
-        const limits = await Promise.all(ports.map(async (p) => [...(await (await fetch(`http://127.0.0.1:${p}/metrics`)).text()).matchAll(/^gemflow_llm_replica_limit\{[^}]*reason="([^"]+)"\} (\d+)/gm)].map((m) => `${m[2]}:${m[1]}`).join(' ')));
-        console.error('window', counts.join(','), JSON.stringify(gs.map((g) => [g.running, g.waiting])), limits.join(' | '));
-      }
     }
     for (const r of runs) r.child.kill('SIGTERM');
     await Promise.all(runs.map((r) => r.done));
