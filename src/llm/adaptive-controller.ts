@@ -9,23 +9,29 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  *
  * Control law, applied every `intervalMs` to each replica whose circuit breaker is closed
  * (L = limit, F = our requests in flight there, R / W / K = the replica's running / waiting gauges and
- * KV-cache usage from /metrics, C = its batch capacity):
+ * KV-cache usage from /metrics, C = its batch capacity). The gauges count every client's requests
+ * (several gemflow workers share replicas), so each worker acts on its share s = F / max(F, R + W):
  *
- *   target queue   T = max(1, min(ceil(targetQueueFraction * R), floor(completions/s * maxQueueWaitMs)))
- *                  (a few percent of the batch, bounded so the wait in the queue stays under maxQueueWaitMs:
- *                  a request's queue wait is about the queue ahead of it / completions per second)
- *   queue too long W > T                        -> L = min(L, F - (W - T))      (shed exactly the excess)
- *   KV cache full  K >= kvCacheHigh             -> L = min(F - W, R)            (what runs, no more)
+ *   target queue   T = max(1, min(ceil(targetQueueFraction * R), floor(server completions/s * maxQueueWaitMs)))
+ *                  (a few percent of the batch, bounded so the wait in the queue stays under maxQueueWaitMs;
+ *                  the server's completions/s are estimated as ours / s)
+ *   queue too long W > T                        -> L = min(L, F - round(s (W - T)))   (shed our share of the excess:
+ *                                                  N workers shed it once between them, not N times)
+ *   KV cache full  K >= kvCacheHigh             -> L = min(F - round-up(s W), R)     (what runs, no more)
  *   not full       W <= T, K < kvCacheHigh; the server takes about
  *                    H = min(C + T, floor(R * kvCacheHigh / K))   (batch slots plus the target queue, and the
  *                                           requests of the current average KV size below kvCacheHigh)
  *                    demand below the limit (F < L)   -> L = min(L, H)   (no slack for a burst to fill)
- *                    F >= L (we are the bottleneck), no 429/503 lately, with load = max(F, R + W):
+ *                    F >= L (we are the bottleneck), no load-related 429/503 lately, with load = max(F, R + W):
  *                      H unknown (no C, no K)         -> L = 1.5 L, or L + 5% after any cut (slow start, probing)
- *                      H > load, C unknown            -> the same, but at most L + ceil((H - load) / 2)
- *                      H > load, C known              -> L = L + ceil((H - load) / 2)
+ *                      H > load, C unknown            -> the same, but at most L + ceil((H - load) / 4)
+ *                      H > load, C known              -> L = L + ceil((H - load) / 4)
  *                      H <= load                      -> L unchanged when the KV term binds, else L + 1 (probe)
  *   otherwise                                   -> L unchanged
+ *
+ * Growth steps are the same for every worker whatever its share (a quarter of the room: up to four
+ * workers fill it at once without overshoot) and cuts are proportional to the share: AIMD, so unequal
+ * limits converge to fair shares of each replica.
  *
  * No cut takes more than half of L in one tick. When the KV cache is full the server starts no more
  * requests until some finish, so anything in flight beyond R only queues, and not for a slot but until
@@ -41,13 +47,19 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  * the same limit until the excess has drained, so a slow drain does not compound the cut.
  *
  * Between ticks, a 429 or 503 cuts L to 0.7 L at once (at most once per interval), and L does not
- * grow for the next OVERLOAD_HOLD_TICKS ticks: vLLM itself sends neither, but a gateway in front of
- * it does, and then the gateway, not the gauges, knows how much it will take.
+ * grow for the next OVERLOAD_HOLD_TICKS ticks, unless the replica's fresh gauges show spare capacity
+ * (W <= T, K < kvCacheHigh): then the refusal is not about load (a gateway's random 429/503) and only
+ * the call is retried, with backoff. Such forgiven refusals still cut once they are more than half of
+ * 50 consecutive answers (something in front of the replica limits what it lets through). vLLM itself
+ * sends neither status; a gateway in front of it does.
  *
- * Without usable gauges (no /metrics, or stale), latency is the congestion signal instead: each
+ * Gauges that go stale on a replica that exports them hold L (no growth on old news). On a replica
+ * without gauges, latency is the congestion signal instead: each
  * success gives a per-output-token latency; a short EWMA of it is compared with a baseline (the lowest
  * EWMA seen, drifting up slowly so a changed workload is relearnt). Inflation beyond
- * `latencyTolerance` cuts L to 0.8 L; otherwise, when we are the bottleneck, L grows 1.5x (slow start,
+ * `latencyTolerance` cuts L to 0.8 L, and a timeout halves it (the request sat in a queue we cannot
+ * see, and a server that does not cancel abandoned work still has it); otherwise, when we are the
+ * bottleneck and a limit's worth of requests completed since the last step, L grows 1.5x (slow start,
  * until the first cut) then by 5%. With gauges, latency is not used: in vLLM per-token latency grows
  * with the batch by design, and the queue gauge says directly whether more requests would help.
  *
@@ -130,6 +142,15 @@ export interface ControlInput {
    * more. Without gauges this holds the limit, so a replica that hangs does not draw ever more work.
    */
   stalled?: boolean;
+  /**
+   * Without gauges: whether a limit's worth of requests has completed since the limit last grew. Growth
+   * waits for it (one step per round trip, as TCP's window does), so latency can show the effect of a
+   * step before the next; a server that queues internally would otherwise be overrun before its
+   * latency says so.
+   */
+  roundDone?: boolean;
+  /** The replica exports gauges but the latest scrape is stale (a slow or failed /metrics): no growth on old news. */
+  gaugesStale?: boolean;
 }
 
 export interface ControlDecision {
@@ -142,12 +163,24 @@ export interface ControlDecision {
 export type ControlLawOptions = Required<Pick<AdaptiveOptions, 'minConcurrency' | 'targetQueueFraction' | 'maxQueueWaitMs' | 'kvCacheHigh' | 'latencyTolerance'>>;
 
 const SLOW_START_GROWTH = 1.5;
+/** With gauges and room on the server, each client grows by the room over this. */
+const GROWTH_DIVISOR = 4;
 const PROBE_GROWTH = 0.05;
 const PRESSURE_CUT = 0.8;
 const OVERLOAD_CUT = 0.7;
+/** A timeout on a replica without gauges halves its limit. */
+const TIMEOUT_CUT = 0.5;
 const MAX_CUT = 0.5;
 /** Ticks after a 429/503 during which the limit does not grow. */
 const OVERLOAD_HOLD_TICKS = 5;
+/**
+ * 429/503 that come while the gauges show room are forgiven one by one, but when they are more than
+ * MAX_REFUSED_SHARE of REFUSAL_SAMPLE consecutive answers they cut as overload (independent 20% refusals
+ * reach that with odds of about 1 in a million; refusals come back faster than answers, so bursts of
+ * them are likelier, and the sample is kept large).
+ */
+const MAX_REFUSED_SHARE = 0.5;
+const REFUSAL_SAMPLE = 50;
 /** Weight of the newest sample in the per-token latency EWMA. */
 const LATENCY_ALPHA = 0.1;
 /** Samples before the latency ratio is trusted. */
@@ -169,14 +202,21 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
       : { limit: x.limit + Math.max(1, Math.round(x.limit * PROBE_GROWTH)), backlog: 0, reason: 'probe' };
   const g = x.gauges;
   if (g?.running !== undefined && g.waiting !== undefined) {
-    const target = Math.max(1, Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((x.completionsPerSec * o.maxQueueWaitMs) / 1000)));
+    // The gauges count every client's requests, not only ours. Our share of what the server holds
+    // (F may include requests still on the wire, which the gauges do not show yet):
+    const share = x.inFlight <= 0 ? 0 : x.inFlight / Math.max(x.inFlight, g.running + g.waiting);
+    // The server drains its queue at every client's pace: ours over our share.
+    const serverRate = share > 0 ? x.completionsPerSec / share : x.completionsPerSec;
+    const target = Math.max(1, Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((serverRate * o.maxQueueWaitMs) / 1000)));
     const backlog = Math.max(0, g.waiting - target);
     const lowest = Math.max(o.minConcurrency, Math.ceil(x.limit * MAX_CUT));
-    if (backlog > 0) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight - backlog)), backlog, reason: 'queue' };
+    // Each client sheds its share of the excess, so N clients together shed it once, not N times
+    // (rounded, not rounded up: a ceiling would take relatively more from small clients).
+    if (backlog > 0) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight - Math.round(backlog * share))), backlog, reason: 'queue' };
     const kv = g.kvCacheUsage;
     if (kv !== undefined && kv >= o.kvCacheHigh) {
-      // F - W: ours that are not queued (some may still be on the wire); R: what the server runs.
-      return { limit: Math.max(lowest, Math.min(x.inFlight - g.waiting, g.running)), backlog: 0, reason: 'kv_cache' };
+      // F - share x W: ours that are not queued (some may still be on the wire); R: what the server runs.
+      return { limit: Math.max(lowest, Math.min(x.inFlight - Math.ceil(g.waiting * share), g.running)), backlog: 0, reason: 'kv_cache' };
     }
     // What the server can take: its batch slots plus the target queue, and the requests of the current
     // average KV size that fit below kvCacheHigh (no queue: see above). Either may be unknown.
@@ -188,7 +228,11 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
     // The load is ours in flight, or what the server shows if more (its gauges include other clients).
     const load = Math.max(x.inFlight, g.running + g.waiting);
     if (fit > load) {
-      const step = Math.ceil((fit - load) / 2);
+      // A quarter of the room left, the same step for every client whatever its share: up to four
+      // clients growing at once fill the room without overshoot; more overshoot once, and the queue
+      // rule sheds the excess in proportion to their shares. Equal steps up with proportional cuts
+      // down (AIMD) make unequal limits converge to fair shares.
+      const step = Math.ceil((fit - load) / GROWTH_DIVISOR);
       if (x.capacity !== undefined) return { limit: x.limit + step, backlog: 0, reason: 'headroom' };
       const growth = grow();
       return growth.limit <= x.limit + step ? growth : { limit: x.limit + step, backlog: 0, reason: 'kv_room' };
@@ -202,7 +246,19 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
   if (!demand) return hold('idle');
   if (x.overloaded) return hold('overload_hold');
   if (x.stalled) return hold('no_progress');
+  if (x.gaugesStale) return hold('stale_gauges');
+  if (x.roundDone === false) return hold('round_trip');
   return grow();
+}
+
+/**
+ * Whether a replica's gauges show spare capacity: its queue within the target (a few percent of the
+ * batch) and its KV cache below kvCacheHigh. Without gauges: unknown, so false.
+ */
+export function spareCapacity(g: Omit<ServerGauges, 'at'> | undefined, o: Pick<ControlLawOptions, 'targetQueueFraction' | 'kvCacheHigh'>): boolean {
+  if (g?.waiting === undefined || g.running === undefined) return false;
+  const queueOk = g.waiting <= Math.max(1, Math.ceil(o.targetQueueFraction * g.running));
+  return queueOk && (g.kvCacheUsage === undefined || g.kvCacheUsage < o.kvCacheHigh);
 }
 
 /** One endpoint's controller state. */
@@ -211,6 +267,11 @@ class Replica {
   slowStart = true;
   reason = 'initial';
   okSinceTick = 0;
+  /** Successes since the limit last grew (see ControlInput.roundDone). */
+  okSinceGrowth = 0;
+  /** Chat attempts answered (any outcome), and of them 429/503, since the refusal share was last judged. */
+  answered = 0;
+  refused = 0;
   completionsPerSec = 0;
   /** When its last request completed (undefined: none yet). */
   lastOkAt: number | undefined;
@@ -367,33 +428,67 @@ export class AdaptiveController {
 
   #onOutcome(r: Replica, o: RequestOutcome): void {
     r.breaker.record(o);
+    r.answered++;
     if (o.ok) {
       r.okSinceTick++;
+      r.okSinceGrowth++;
       r.lastOkAt = performance.now();
       r.recordLatency(o);
       return;
     }
-    const overload = o.code === 'llm_rate_limited' || o.code === 'llm_unavailable';
     const now = performance.now();
-    if (!overload || r.breaker.state !== 'closed' || now - r.lastOverloadCutAt < this.#o.intervalMs) return;
+    if (o.code === 'llm_timeout') {
+      // Without gauges, a timeout is the strongest congestion signal there is: the request sat too long
+      // in a queue we cannot see, and a server that does not cancel abandoned work still has it (the
+      // retry would be queued behind it). Halve the limit; not when gemflow's own loop caused it.
+      const ownStall = (o.stalledMs ?? 0) > Math.max(500, 0.2 * o.latencyMs);
+      if (ownStall || this.#freshGauges(r, now) !== undefined || r.breaker.state !== 'closed' || now - r.lastOverloadCutAt < this.#o.intervalMs) return;
+      r.lastOverloadCutAt = now;
+      r.slowStart = false;
+      this.#setLimit(r, Math.max(r.noGauges ? 1 : this.#o.minConcurrency, Math.floor(r.ep.limit * TIMEOUT_CUT)), 'timeout');
+      return;
+    }
+    const overload = o.code === 'llm_rate_limited' || o.code === 'llm_unavailable';
+    if (!overload) return;
+    r.refused++;
+    if (r.breaker.state !== 'closed' || now - r.lastOverloadCutAt < this.#o.intervalMs) return;
+    // The server's own gauges say it has room: the refusal is not about load (a gateway's random
+    // 429/503, a flaky proxy). The call is retried with backoff; the limit stays, and keeps growing.
+    if (spareCapacity(this.#freshGauges(r, now), this.#o)) return;
+    this.#overloadCut(r, now, 'overload');
+  }
+
+  /** A 429/503 that says the replica (or what is in front of it) takes less: 0.7 L, and no growth for a while. */
+  #overloadCut(r: Replica, now: number, reason: string): void {
     r.lastOverloadCutAt = now;
     r.slowStart = false;
-    this.#setLimit(r, Math.max(this.#o.minConcurrency, Math.floor(r.ep.limit * OVERLOAD_CUT)), 'overload');
+    this.#setLimit(r, Math.max(r.noGauges ? 1 : this.#o.minConcurrency, Math.floor(r.ep.limit * OVERLOAD_CUT)), reason);
+  }
+
+  /** The replica's latest gauges, unless stale. */
+  #freshGauges(r: Replica, now: number): ServerGauges | undefined {
+    const g = this.#scraper.latest(r.ep.url);
+    return g && now - g.at <= 3 * this.#o.scrapeIntervalMs + this.#o.scrapeTimeoutMs ? g : undefined;
   }
 
   #tick(): void {
     const now = performance.now();
     const dtSec = Math.max(1e-3, (now - this.#lastTickAt) / 1000);
     this.#lastTickAt = now;
-    const staleMs = 3 * this.#o.scrapeIntervalMs + this.#o.scrapeTimeoutMs;
     for (const r of this.#replicas.values()) {
       r.completionsPerSec += RATE_ALPHA * (r.okSinceTick / dtSec - r.completionsPerSec);
       r.okSinceTick = 0;
       const latencyRatio = r.latencyRatio();
       r.breaker.watch();
       if (r.breaker.state !== 'closed') continue; // the breaker owns the limit while the replica is on trial
-      const g = this.#scraper.latest(r.ep.url);
-      const gauges = g && now - g.at <= staleMs ? g : undefined;
+      const gauges = this.#freshGauges(r, now);
+      // Refusals forgiven one by one (idle gauges) still cut once they outnumber the answers: something
+      // in front of the replica limits what it lets through, whatever the gauges behind it say.
+      if (r.answered >= REFUSAL_SAMPLE) {
+        if (r.refused / r.answered > MAX_REFUSED_SHARE) this.#overloadCut(r, now, 'overload_rate');
+        r.answered = 0;
+        r.refused = 0;
+      }
       if (gauges?.waiting !== undefined && gauges.waiting > 0 && gauges.running !== undefined && this.#o.maxRunningSeqs === undefined) {
         r.capacity = gauges.running;
       }
@@ -407,6 +502,8 @@ export class AdaptiveController {
           latencyRatio,
           slowStart: r.slowStart,
           overloaded: now - r.lastOverloadCutAt < OVERLOAD_HOLD_TICKS * this.#o.intervalMs,
+          roundDone: gauges === undefined ? r.okSinceGrowth >= r.ep.limit : undefined,
+          gaugesStale: gauges === undefined && !r.noGauges && this.#scraper.status(r.ep.url)?.gaugesAvailable === true,
           stalled: r.ep.inFlight > 0 && (r.lastOkAt === undefined || now - r.lastOkAt > Math.max(1000, 2 * (r.ep.latencyEwmaMs ?? 0))),
         },
         r.noGauges ? { ...this.#o, minConcurrency: 1 } : this.#o,
@@ -421,6 +518,7 @@ export class AdaptiveController {
     const before = r.ep.limit;
     r.ep.limit = limit;
     if (r.ep.limit === before) return;
+    if (r.ep.limit > before) r.okSinceGrowth = 0;
     r.reason = reason;
     this.#o.onEvent?.({ url: r.ep.url, kind: 'limit', limit: r.ep.limit, state: r.breaker.state, reason });
   }

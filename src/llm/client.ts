@@ -252,6 +252,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
             previous = ep;
             const started = performance.now();
             const seq = ep.begin();
+            let timedOut = false;
             try {
               const result = await this.#complete(ep, model, req);
               ep.end(seq);
@@ -261,6 +262,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
               ep.end(seq);
               const code = errorCode(e);
               if (code === 'llm_aborted') throw e;
+              timedOut = code === 'llm_timeout';
               count(usage.errors, code);
               const ge = e as GemflowError;
               if (isInfrastructureFailure(e)) this.#lastFailure = ge;
@@ -277,7 +279,10 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
               });
               throw e;
             } finally {
-              this.#scheduler.release(ep);
+              // A server that does not cancel abandoned work keeps generating a request we gave up on:
+              // its slot stays taken for about one mean latency, so the retry does not pile on top.
+              if (timedOut && ep.latencyEwmaMs !== undefined) setTimeout(() => this.#scheduler.release(ep), Math.min(ep.latencyEwmaMs, this.#opts.timeoutMs)).unref();
+              else this.#scheduler.release(ep);
             }
           }
         },

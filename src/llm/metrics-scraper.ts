@@ -232,8 +232,11 @@ export class MetricsScraper {
           t.status.gaugesAvailable = false;
           this.#onCapability({ key, url: t.url, what: 'gauges', available: false, reason: why });
         }
-        // A route that is not there, or a scrape failing again and again: ask less and less often.
-        if (absent || t.misses >= 3) t.notBefore = performance.now() + Math.min(this.#absentMaxMs, this.#absentBaseMs * 2 ** Math.max(0, absent ? t.misses - 1 : t.misses - 3));
+        // A route that is not there: ask less and less often. A scrape of a server known to export
+        // gauges failing again and again (slow, overloaded): back off too, but gently, up to absentBaseMs,
+        // since the controller holds its limits while the gauges are stale.
+        if (absent) t.notBefore = performance.now() + Math.min(this.#absentMaxMs, this.#absentBaseMs * 2 ** (t.misses - 1));
+        else if (t.misses >= 3) t.notBefore = performance.now() + Math.min(this.#absentBaseMs, this.#intervalMs * 2 ** (t.misses - 3));
       }),
     );
   }

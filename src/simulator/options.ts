@@ -115,6 +115,12 @@ export interface SimulatorOptions {
   health: boolean;
   /** Serve GET /metrics (false: 404). */
   metrics: boolean;
+  /**
+   * Drop a request's generation when its client disconnects (vLLM does). False: keep generating it to
+   * the end and throw the answer away, like servers that do not cancel abandoned work; such
+   * generations are counted as `orphanedGenerations`.
+   */
+  cancelOnDisconnect: boolean;
 }
 
 /**
@@ -158,4 +164,5 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   dialects: ['json_schema', 'structured_outputs', 'guided_json'],
   health: true,
   metrics: true,
+  cancelOnDisconnect: true,
 };

@@ -24,6 +24,8 @@ export interface SimStats {
   abortedGenerations: number;
   /** First answers spoilt on purpose to fail the stage's checks (options.invalidAnswerRate). */
   invalidAnswers: number;
+  /** Generations run to the end after their client had gone (a server with cancelOnDisconnect: false). */
+  orphanedGenerations: number;
   /** GET requests by route (/health, /metrics, /v1/models, /version), including those answered 404. */
   routes: Record<string, number>;
   /** Calls by key = sha256 of the request's messages + schema name. */
@@ -115,6 +117,7 @@ export class SimMetrics {
 
   private abortedGenerations = 0;
   private invalidAnswers = 0;
+  private orphanedGenerations = 0;
   private readonly byDialect = new Map<string, number>();
   private readonly routes = new Map<string, number>();
 
@@ -128,6 +131,11 @@ export class SimMetrics {
   /** A first answer was spoilt on purpose (it needs a repair turn). */
   invalidAnswer(): void {
     this.invalidAnswers++;
+  }
+
+  /** A generation finished although its client had closed the connection. */
+  orphaned(): void {
+    this.orphanedGenerations++;
   }
 
   dialect(d: string): void {
@@ -183,6 +191,7 @@ export class SimMetrics {
       },
       abortedGenerations: this.abortedGenerations,
       invalidAnswers: this.invalidAnswers,
+      orphanedGenerations: this.orphanedGenerations,
       routes: Object.fromEntries(this.routes),
       calls: {
         distinct: this.seen.size,

@@ -317,8 +317,11 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     const answer = shape(content, body.maxTokens, fault);
 
     const abort = new AbortController();
+    let gone = false;
     res.on('close', () => {
-      if (!res.writableFinished) abort.abort(new GemflowError('client_gone', 'client closed the connection'));
+      if (res.writableFinished) return;
+      gone = true;
+      if (o.cancelOnDisconnect) abort.abort(new GemflowError('client_gone', 'client closed the connection'));
     });
     let queueSec: number;
     let firstTokenSec: number;
@@ -331,6 +334,7 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
       return reply(res, 503, errorMessage(e), { connection: 'close' });
     }
     metrics.completed(promptTokens, answer.completionTokens, answer.finishReason, queueSec, firstTokenSec);
+    if (gone) metrics.orphaned(); // generated to the end for a client that had left (cancelOnDisconnect: false)
     if (res.destroyed) return;
     if (faultConfig.hung) {
       // Wedged while it ran: the answer never leaves.

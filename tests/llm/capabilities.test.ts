@@ -91,4 +91,78 @@ describe('cancellation', () => {
     expect(st.running + st.waiting).toBe(0);
     expect(st.tokens.generated).toBe(0); // it never completed
   });
+
+  it('a timeout counts from when the request leaves for the server, not time queued in the client for a slot', async () => {
+    // One slot, ~24-token answers at 40 tokens/s simulated x 0.5 = ~300 ms each; 6 calls at once: the
+    // last waits ~1.5 s for the slot, beyond the 1 s timeout, and still succeeds.
+    const s = await startSimulator({ timeScale: 0.5, maxRunningSeqs: 1 });
+    sims.push(s);
+    const c = new HttpInferenceClient({ endpoints: [EndpointConfig.parse({ url: s.url, initialConcurrency: 1, maxConcurrency: 1 })], timeoutMs: 1000, maxRetries: 0, adaptive: false });
+    clients.push(c);
+    await c.start();
+    const t0 = performance.now();
+    const ends: number[] = [];
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, (_, i) =>
+        c.chat({ stage: 'chat', messages: [{ role: 'user', content: `q ${i}` }], maxTokens: 64, temperature: 0 }).then((r) => {
+          ends.push(performance.now() - t0);
+          return r;
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    // Not a timing assertion: evidence that the last call was queued in the client beyond the timeout.
+    expect(Math.max(...ends)).toBeGreaterThan(1000);
+    expect(s.stats().requests.byStatus['200']).toBe(6);
+  });
+
+  it('does not pile up work on a server that keeps generating after the client left (cancelOnDisconnect: false)', async () => {
+    // One request at a time (like llama-cpp-python), ~150 ms each, no gauges; 16 callers and a 600 ms
+    // timeout: a request queued behind four others times out, and the server still generates it.
+    const s = await startSimulator({ timeScale: 0.25, maxRunningSeqs: 1, cancelOnDisconnect: false, metrics: false, health: false });
+    sims.push(s);
+    const c = new HttpInferenceClient({
+      endpoints: [EndpointConfig.parse({ url: s.url, initialConcurrency: 8 })],
+      timeoutMs: 600,
+      maxRetries: 6,
+      retryBaseMs: 20,
+      adaptive: { intervalMs: 100 },
+    });
+    clients.push(c);
+    await c.start();
+    let done = 0;
+    const errors: unknown[] = [];
+    let maxLoad = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const st = s.stats();
+        maxLoad = Math.max(maxLoad, st.running + st.waiting);
+        await sleep(10);
+      }
+    })();
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, i) => {
+        for (let n = 0; done < 80; n++) {
+          try {
+            await c.chat({ stage: 'chat', messages: [{ role: 'user', content: `r ${i}/${n}` }], maxTokens: 64, temperature: 0 });
+            done++;
+          } catch (e) {
+            errors.push(e);
+          }
+        }
+      }),
+    );
+    sampling = false;
+    await sampler;
+    const st = s.stats();
+    expect(errors).toEqual([]);
+    // Some requests did time out, and the server generated them anyway (it does not cancel)...
+    expect(st.orphanedGenerations).toBeGreaterThan(0);
+    expect(st.abortedGenerations).toBe(0);
+    // ... but gemflow backed off: the server never held more than a few requests (16 callers wanted in),
+    // and generated fewer answers for nobody than for the calls.
+    expect(maxLoad).toBeLessThanOrEqual(10);
+    expect(st.orphanedGenerations).toBeLessThan(done);
+  });
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { controlLaw, type AdaptiveEvent, type ControlInput, type ControlLawOptions } from '../../../src/llm/adaptive-controller.js';
+import { controlLaw, spareCapacity, type AdaptiveEvent, type ControlInput, type ControlLawOptions } from '../../../src/llm/adaptive-controller.js';
 import { eventually, Harness } from './harness.js';
 
 const law: ControlLawOptions = { minConcurrency: 4, targetQueueFraction: 0.08, maxQueueWaitMs: 1000, kvCacheHigh: 0.9, latencyTolerance: 2 };
@@ -19,23 +19,49 @@ describe('controlLaw', () => {
     expect(controlLaw(input({ limit: 216, inFlight: 230, gauges: gauges(200, 30) }), law).limit).toBe(216);
   });
 
+  it('sheds only its share of the excess when other clients hold the rest of the server (N clients shed it once)', () => {
+    // 200 running + 40 waiting on the server, 60 of them ours (a quarter): target 16, excess 24, our share 6.
+    const d = controlLaw(input({ limit: 60, inFlight: 60, gauges: gauges(200, 40), completionsPerSec: 12.5 }), law);
+    expect(d).toEqual({ limit: 54, backlog: 24, reason: 'queue' });
+    // Four such clients shed 4 x 6 = the excess, not 4 x 24. The target counts the server's completions
+    // (ours over our share: 12.5 / 0.25 = 50/s), not ours alone (which would make it 12).
+    // A larger client sheds more: cuts are proportional, so unequal limits move toward equal ones.
+    const big = controlLaw(input({ limit: 120, inFlight: 120, gauges: gauges(200, 40), completionsPerSec: 25 }), law);
+    expect(60 - d.limit).toBeLessThan(120 - big.limit);
+  });
+
+  it('grows by a quarter of the room left, the same step whatever its share (small clients catch up)', () => {
+    // 100 of 256 + 8 (target) used: (264 - 100) / 4 = 41, for a client with 25 of them or with all 100.
+    expect(controlLaw(input({ limit: 25, inFlight: 25, gauges: gauges(100, 0), capacity: 256 }), law)).toMatchObject({ limit: 66, reason: 'headroom' });
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256 }), law)).toMatchObject({ limit: 141 });
+    expect(controlLaw(input({ limit: 2, inFlight: 2, gauges: gauges(270, 0), capacity: 256 }), law)).toMatchObject({ limit: 4, reason: 'headroom' });
+  });
+
+  it('tells spare capacity from load: queue within the target and KV cache below kvCacheHigh', () => {
+    expect(spareCapacity(gauges(10, 0), law)).toBe(true);
+    expect(spareCapacity(gauges(200, 16), law)).toBe(true);
+    expect(spareCapacity(gauges(200, 40), law)).toBe(false);
+    expect(spareCapacity(gauges(100, 0, 0.95), law)).toBe(false);
+    expect(spareCapacity(undefined, law)).toBe(false);
+  });
+
   it('bounds the target queue by the time it takes to drain', () => {
     // 200 running but only 3 completions/s: target = 3, not 16.
     expect(controlLaw(input({ limit: 220, inFlight: 220, gauges: gauges(200, 10), completionsPerSec: 3 }), law)).toMatchObject({ limit: 213, backlog: 7 });
   });
 
   it('grows toward capacity + target when the server has headroom and we are the bottleneck', () => {
-    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256 }), law)).toEqual({ limit: 182, backlog: 0, reason: 'headroom' });
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256 }), law)).toEqual({ limit: 141, backlog: 0, reason: 'headroom' });
     expect(controlLaw(input({ limit: 16, inFlight: 16, gauges: gauges(16, 0), slowStart: true }), law)).toMatchObject({ limit: 24, reason: 'slow_start' });
     expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0) }), law)).toMatchObject({ limit: 105, reason: 'probe' });
     expect(controlLaw(input({ limit: 270, inFlight: 270, gauges: gauges(256, 21), capacity: 256 }), law)).toMatchObject({ limit: 271, reason: 'probe' });
   });
 
   it('bounds growth by the requests that fit below kvCacheHigh, counting ours the gauges do not show yet', () => {
-    // 100 running at K 0.6: 150 fit below 0.9; 110 in flight already, so 20 more, not (256 + 8 - 100) / 2.
-    expect(controlLaw(input({ limit: 110, inFlight: 110, gauges: gauges(100, 0, 0.6), capacity: 256 }), law)).toEqual({ limit: 130, backlog: 0, reason: 'headroom' });
+    // 100 running at K 0.6: 150 fit below 0.9; 110 in flight already, so (150 - 110) / 4 = 10 more, not (256 + 8 - 100) / 4.
+    expect(controlLaw(input({ limit: 110, inFlight: 110, gauges: gauges(100, 0, 0.6), capacity: 256 }), law)).toEqual({ limit: 120, backlog: 0, reason: 'headroom' });
     // Slow start is capped the same way.
-    expect(controlLaw(input({ limit: 40, inFlight: 40, gauges: gauges(40, 0, 0.6), slowStart: true }), law)).toMatchObject({ limit: 50, reason: 'kv_room' });
+    expect(controlLaw(input({ limit: 40, inFlight: 40, gauges: gauges(40, 0, 0.6), slowStart: true }), law)).toMatchObject({ limit: 45, reason: 'kv_room' });
     // At the KV estimate: no probing beyond it (the batch slots are not what binds).
     expect(controlLaw(input({ limit: 150, inFlight: 150, gauges: gauges(150, 0, 0.895), capacity: 256 }), law)).toMatchObject({ limit: 150, reason: 'kv_room' });
   });
@@ -112,24 +138,44 @@ describe('AdaptiveController against the simulator', () => {
     await eventually('the server runs a large batch', () => (c.replicas()[0]!.gauges?.running ?? 0) >= 32);
   });
 
-  it('cuts the limit on 429s, never below the floor, without ejecting the replica', async () => {
-    const sim = await h.sim({ faults: { rates: { rate_limit: 0.5 }, retryAfterSec: 0 } });
+  it('cuts the limit on 429s from a replica without gauges, down to the floor, without ejecting the replica', async () => {
+    // Without gauges nothing says the server has room: every 429 is taken as overload.
+    const sim = await h.sim({ metrics: false, faults: { rates: { rate_limit: 0.5 }, retryAfterSec: 0 } });
     const events: AdaptiveEvent[] = [];
     const c = h.client([sim], { maxRetries: 10, endpoint: { initialConcurrency: 32 }, adaptiveOptions: { intervalMs: 100, onEvent: (e) => events.push(e) } });
     const load = h.load(c, 64);
     const [ep] = c.endpoints();
-    await eventually('the limit is cut down to the floor', () => ep!.limit === 4);
+    await eventually('the limit is cut down to the floor', () => ep!.limit === 1);
     const rateLimited = () => sim.stats().requests.byStatus['429'] ?? 0;
     const seen = rateLimited();
     await eventually('20 more 429s', () => rateLimited() >= seen + 20);
-    expect(ep!.limit).toBe(4);
+    expect(ep!.limit).toBeLessThanOrEqual(2);
     expect(events.some((e) => e.kind === 'breaker')).toBe(false);
-    // Every limit change is an event: each 429 cut takes 30% off the limit before it, down to the floor of 4.
+    // Every limit change is an event: each 429 cut takes 30% off the limit before it, down to the floor.
     let before = 32;
+    let cuts = 0;
     for (const e of events) {
-      if (e.reason === 'overload') expect(e.limit).toBe(Math.max(4, Math.floor(before * 0.7)));
+      if (e.reason === 'overload') {
+        cuts++;
+        expect(e.limit).toBe(Math.max(1, Math.floor(before * 0.7)));
+      }
       before = e.limit;
     }
+    expect(cuts).toBeGreaterThan(0);
+    await load.stop();
+    expect(load.errors).toEqual([]);
+  });
+
+  it('does not cut for 429/503 that come while the gauges show room (load-independent), and keeps growing', async () => {
+    const sim = await h.sim({ maxRunningSeqs: 64, faults: { rates: { rate_limit: 0.1, unavailable: 0.1 }, retryAfterSec: 0 } });
+    const events: AdaptiveEvent[] = [];
+    const c = h.client([sim], { maxRetries: 10, retryBaseMs: 20, endpoint: { initialConcurrency: 4 }, adaptiveOptions: { intervalMs: 200, scrapeIntervalMs: 100, onEvent: (e) => events.push(e) } });
+    const load = h.load(c, 100);
+    const [ep] = c.endpoints();
+    await eventually('the limit grows toward the batch capacity despite the refusals', () => ep!.limit >= 48);
+    const st = sim.stats().requests.byStatus;
+    expect((st['429'] ?? 0) + (st['503'] ?? 0)).toBeGreaterThan(0);
+    expect(events.filter((e) => e.reason === 'overload' || e.reason === 'overload_rate')).toEqual([]);
     await load.stop();
     expect(load.errors).toEqual([]);
   });
