@@ -83,6 +83,9 @@ export class MetricsScraper {
   readonly #onCapability: (c: CapabilityChange) => void;
   /** /health URLs that answered 404 (no such route) -> the URL probed instead. */
   readonly #noHealth = new Set<string>();
+  /** Health URLs whose server has answered them (with or without /health), and the checks learning that. */
+  readonly #healthKnown = new Set<string>();
+  readonly #healthLearning = new Map<string, Promise<void>>();
   readonly #latest = new Map<string, ServerGauges>();
   readonly #closing = new AbortController();
   #timer: NodeJS.Timeout | undefined;
@@ -151,6 +154,25 @@ export class MetricsScraper {
    * loop was stalled; a check that still timed out mostly during a stall is inconclusive.
    */
   async health(healthUrl: string, signal?: AbortSignal, timeoutMs: number = this.#timeoutMs, fallbackUrl?: string): Promise<ProbeResult> {
+    if (fallbackUrl === undefined || this.#healthKnown.has(healthUrl)) return this.#health(healthUrl, signal, timeoutMs, fallbackUrl);
+    // Until a server has said whether it has /health, one check at a time asks it (a periodic check and
+    // the start-up check must not both ask, and both learn, the same thing).
+    const pending = this.#healthLearning.get(healthUrl);
+    if (pending !== undefined) {
+      await pending;
+      return this.health(healthUrl, signal, timeoutMs, fallbackUrl);
+    }
+    const p = this.#health(healthUrl, signal, timeoutMs, fallbackUrl);
+    const settled = p.then(() => undefined, () => undefined);
+    this.#healthLearning.set(healthUrl, settled);
+    try {
+      return await p;
+    } finally {
+      this.#healthLearning.delete(healthUrl);
+    }
+  }
+
+  async #health(healthUrl: string, signal: AbortSignal | undefined, timeoutMs: number, fallbackUrl: string | undefined): Promise<ProbeResult> {
     // A server without /health (404): its liveness is what `fallbackUrl` (e.g. /v1/models) answers.
     const url = fallbackUrl !== undefined && this.#noHealth.has(healthUrl) ? fallbackUrl : healthUrl;
     const ac = new AbortController();
@@ -161,6 +183,7 @@ export class MetricsScraper {
     });
     try {
       const { statusCode } = await this.#get(url, signal ? AbortSignal.any([signal, ac.signal]) : ac.signal, false);
+      if (url === healthUrl) this.#healthKnown.add(healthUrl);
       if (url === healthUrl && fallbackUrl !== undefined && (statusCode === 404 || statusCode === 405 || statusCode === 501) && !this.#noHealth.has(healthUrl)) {
         this.#noHealth.add(healthUrl);
         this.#onCapability({ key: healthUrl, url: healthUrl, what: 'health', available: false, reason: `HTTP ${statusCode}` });
