@@ -162,7 +162,7 @@ async function loadTemplateOrFail(o: ExportOptions) {
 
 /** The columns an export reads. */
 function columnsFor(o: ExportOptions): string[] {
-  const cols = ['trajectory_id', 'document_id', 'messages', 'tools'];
+  const cols = o.format === 'openai' ? ['document_id', 'messages', 'tools'] : ['trajectory_id', 'document_id', 'messages', 'tools'];
   if (o.minComplexity !== undefined || o.maxComplexity !== undefined) cols.push('complexity_score');
   if (o.judge === 'pass') cols.push('judge');
   if (o.format === 'synthesizer') cols.push('domain', 'patterns');
