@@ -59,36 +59,32 @@ async function walk(dir: string): Promise<string[]> {
 
 /** Every row of an output directory, in file order. */
 export async function* readRows(outputDir: string, o: ReadOptions = {}): AsyncGenerator<RowRecord> {
-  const files = await listRowFiles(outputDir);
-  let duck: { instance: DuckDBInstance; con: DuckDBConnection } | undefined;
-  try {
-    for (const file of files) {
-      if (o.signal?.aborted) return;
-      o.onFile?.(file);
-      if (file.endsWith('.parquet')) {
-        if (!duck) {
-          const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
-          duck = { instance, con: await instance.connect() };
-        }
-        yield* readParquet(duck.con, file, o.columns);
-      } else yield* readArrow(file, o.columns);
-    }
-  } finally {
-    duck?.con.closeSync();
-    duck?.instance.closeSync();
+  for (const file of await listRowFiles(outputDir)) {
+    if (o.signal?.aborted) return;
+    o.onFile?.(file);
+    yield* file.endsWith('.parquet') ? readParquet(file, o.columns) : readArrow(file, o.columns);
   }
 }
 
 const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
-async function* readParquet(con: DuckDBConnection, file: string, columns?: readonly string[]): AsyncGenerator<RowRecord> {
+/**
+ * One DuckDB instance per file, closed after it: DuckDB's chunks are freed only when the JS garbage
+ * collector finalises them, and one instance for a whole export let the process grow (peak RSS 500, 600,
+ * 710 MB at 20,000, 60,000, 120,000 rows); closing it per file keeps it flat (~485 MB).
+ */
+async function* readParquet(file: string, columns?: readonly string[]): AsyncGenerator<RowRecord> {
   let n = 0;
+  let instance: DuckDBInstance | undefined;
+  let con: DuckDBConnection | undefined;
   try {
+    instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+    con = await instance.connect();
     const from = `FROM read_parquet(${sqlString(file)})`;
-    let names = (await con.run(`SELECT * ${from} LIMIT 0`)).columnNames();
-    if (columns) names = names.filter((c) => columns.includes(c));
-    if (names.length === 0) names = (await con.run(`SELECT * ${from} LIMIT 0`)).columnNames().slice(0, 1);
+    const all = (await con.run(`SELECT * ${from} LIMIT 0`)).columnNames();
+    let names = columns ? all.filter((c) => columns.includes(c)) : all;
+    if (names.length === 0) names = all.slice(0, 1); // still one row each
     const result = await con.stream(`SELECT ${names.map(sqlName).join(', ')} ${from}`);
     for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
       const cols = names.map((_, i) => chunk.convertColumnValues(i, JSDuckDBValueConverter));
@@ -104,6 +100,9 @@ async function* readParquet(con: DuckDBConnection, file: string, columns?: reado
     }
   } catch (e) {
     throw unreadable(file, n, e);
+  } finally {
+    con?.closeSync();
+    instance?.closeSync();
   }
 }
 
