@@ -87,12 +87,16 @@ async function* readParquet(file: string, columns?: readonly string[]): AsyncGen
     if (names.length === 0) names = all.slice(0, 1); // still one row each
     const result = await con.stream(`SELECT ${names.map(sqlName).join(', ')} ${from}`);
     for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-      const cols = names.map((_, i) => chunk.convertColumnValues(i, JSDuckDBValueConverter));
+      // Values taken one row at a time (short-lived strings: cheap garbage), nested ones converted per column.
+      const vectors = names.map((_, i) => chunk.getColumnVector(i));
+      const nested: Array<unknown[] | undefined> = [];
       for (let r = 0; r < chunk.rowCount; r++) {
         const row: RowRecord = {};
         for (let i = 0; i < names.length; i++) {
-          const v = cols[i]![r];
-          row[names[i]!] = typeof v === 'string' || typeof v === 'number' ? v : plain(v);
+          const v = vectors[i]!.getItem(r);
+          if (typeof v === 'string' || typeof v === 'number') row[names[i]!] = v;
+          else if (v === null || typeof v !== 'object') row[names[i]!] = plain(v);
+          else row[names[i]!] = plain((nested[i] ??= chunk.convertColumnValues(i, JSDuckDBValueConverter))[r]);
         }
         n++;
         yield row;
