@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { GemflowError } from '../errors.js';
 import { chatMessagesOf, chatToolsOf, jsonColumn } from './chat-rows.js';
-import { shareGptDatasetInfo, toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from './formats.js';
+import { openAiLineOf, shareGptDatasetInfo, toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from './formats.js';
 import { readRows, type RowRecord } from './read-rows.js';
 import { SourceStore, findSourceStore, synthesizerPair, type DocRows } from './synthesizer.js';
 import { loadChatTemplate, renderRow } from './template.js';
@@ -79,11 +79,12 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
     if (message && !(reason in res.skipMessages)) res.skipMessages[reason] = message;
   };
   const splitOf = memoSplit(o.seed ?? '', validation);
-  const write = async (documentId: string, record: Record<string, unknown>) => {
+  const write = async (documentId: string, record: Record<string, unknown> | string) => {
     const s = splitOf(documentId);
     await writers.get(s)!.write(record);
     res.written[s]++;
   };
+  const splice = o.format === 'openai' ? new OpenAiSplice() : undefined;
 
   let group: DocRows | undefined;
   const flushGroup = async () => {
@@ -97,11 +98,16 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
   };
 
   try {
-    for await (const rec of readRows(o.output, o.signal)) {
+    for await (const rec of readRows(o.output, { columns: columnsFor(o), signal: o.signal, onFile: () => splice?.newFile() })) {
       res.read++;
       const why = filterOut(rec, o);
       if (why) {
         count(res.filtered, why);
+        continue;
+      }
+      const line = splice?.line(rec);
+      if (line !== undefined) {
+        await write(String(rec.document_id ?? ''), line);
         continue;
       }
       let row: ChatRow;
@@ -154,6 +160,45 @@ async function loadTemplateOrFail(o: ExportOptions) {
   return loadChatTemplate(o.template, o.templateName);
 }
 
+/** The columns an export reads. */
+function columnsFor(o: ExportOptions): string[] {
+  const cols = o.format === 'openai' ? ['document_id', 'messages', 'tools'] : ['trajectory_id', 'document_id', 'messages', 'tools'];
+  if (o.minComplexity !== undefined || o.maxComplexity !== undefined) cols.push('complexity_score');
+  if (o.judge === 'pass') cols.push('judge');
+  if (o.format === 'synthesizer') cols.push('domain', 'patterns');
+  return cols;
+}
+
+/**
+ * openai without parsing: a row's JSON text spliced into the record (openAiLineOf) when it looks like
+ * the sink's chat format. The first row of every file and every 1,000th row after it are also
+ * converted the slow way (parse, toOpenAi, stringify) and must give the same line; if one does not,
+ * the rest of that file takes the slow way. The sink writes all rows of a file with the same code,
+ * so a file's first row stands for its format.
+ */
+class OpenAiSplice {
+  static readonly CHECK_EVERY = 1000;
+  #n = 0;
+  #off = false;
+  newFile(): void {
+    this.#n = 0;
+    this.#off = false;
+  }
+  line(rec: RowRecord): string | undefined {
+    if (this.#off) return undefined;
+    const text = openAiLineOf(rec.messages, rec.tools);
+    if (text === undefined || this.#n++ % OpenAiSplice.CHECK_EVERY !== 0) return text;
+    try {
+      const slow = toOpenAi({ trajectoryId: '', documentId: '', messages: chatMessagesOf(rec.messages), tools: chatToolsOf(rec.tools) });
+      if ('record' in slow && JSON.stringify(slow.record) === text) return text;
+    } catch {
+      // a bad row: the slow way says why
+    }
+    this.#off = true;
+    return undefined;
+  }
+}
+
 /** Why a row is filtered out, or undefined when it is kept. */
 function filterOut(rec: RowRecord, o: ExportOptions): string | undefined {
   if (o.minComplexity !== undefined || o.maxComplexity !== undefined) {
@@ -196,29 +241,35 @@ function memoSplit(seed: string, validation: number): (documentId: string) => 't
 }
 
 /**
- * Appends JSON lines to `<path>.tmp`, gathered into ~1 MiB writes (one syscall per thousand-odd rows,
- * not per row), waiting when the stream's buffer is full; renamed into place on finish.
+ * Appends JSON lines to `<path>.tmp`, encoded straight into a ~1 MiB buffer that is written in one go
+ * (one syscall per hundred-odd rows, not per row; no joined string), waiting when the stream's buffer
+ * is full; renamed into place on finish.
  */
 class JsonlWriter {
   static readonly CHUNK = 1 << 20;
   readonly #tmp: string;
   #out?: WriteStream;
-  #parts: string[] = [];
-  #size = 0;
+  #buf = Buffer.allocUnsafe(JsonlWriter.CHUNK);
+  #at = 0;
   constructor(readonly path: string) {
     this.#tmp = `${path}.tmp`;
   }
+  /** Appends a record, or a record already as JSON text. */
   async write(record: unknown): Promise<void> {
-    const line = JSON.stringify(record) + '\n';
-    this.#parts.push(line);
-    this.#size += line.length;
-    if (this.#size >= JsonlWriter.CHUNK) await this.#flush();
+    const line = typeof record === 'string' ? record : JSON.stringify(record);
+    const most = 3 * line.length + 1; // UTF-8 bytes at most
+    if (this.#at + most > this.#buf.length) {
+      await this.#flush();
+      if (most > this.#buf.length) this.#buf = Buffer.allocUnsafe(most);
+    }
+    this.#at += this.#buf.write(line, this.#at);
+    this.#buf[this.#at++] = 0x0a;
   }
   async #flush(): Promise<void> {
     this.#out ??= createWriteStream(this.#tmp);
-    const chunk = this.#parts.join('');
-    this.#parts = [];
-    this.#size = 0;
+    const chunk = this.#buf.subarray(0, this.#at);
+    this.#buf = Buffer.allocUnsafe(JsonlWriter.CHUNK);
+    this.#at = 0;
     if (!this.#out.write(chunk)) await once(this.#out, 'drain');
   }
   /** Closes and renames into place; `keep` false (nothing written) removes it. Returns the path kept, or ''. */
@@ -268,9 +319,11 @@ class SplitWriter {
   ) {
     this.#jsonl = new JsonlWriter(`${base}.jsonl`);
   }
-  async write(record: Record<string, unknown>): Promise<void> {
+  /** A record, or (no Parquet) a record already as JSON text. */
+  async write(record: Record<string, unknown> | string): Promise<void> {
     await this.#jsonl.write(record);
     if (!this.schema) return;
+    if (typeof record === 'string') throw new Error('SplitWriter: a Parquet record must be an object');
     this.#pq ??= await parquetLib.ParquetWriter.openFile(new parquetLib.ParquetSchema(this.schema), `${this.base}.parquet.tmp`, { rowGroupSize: 1000 });
     await this.#pq.appendRow(record);
   }

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import { synthesizeStage } from '../../operators/synthesize/index.js';
 import { SynthesizeOutput } from '../../operators/synthesize/schema.js';
 import { chatMessagesOf, chatToolsOf } from '../../src/export/chat-rows.js';
 import { judgePassed, runExport } from '../../src/export/export.js';
-import { toHermes, toOpenAi, toShareGpt } from '../../src/export/formats.js';
+import { openAiLineOf, toHermes, toOpenAi, toShareGpt } from '../../src/export/formats.js';
 import { toChatMessages, toChatTools } from '../../src/chat-format.js';
 import { readRows, type RowRecord } from '../../src/export/read-rows.js';
 import type { ChatMessage } from '../../src/llm/types.js';
@@ -319,6 +320,43 @@ describe('gemflow export', () => {
     const oa = toOpenAi(row);
     if (!('record' in oa)) throw new Error('skipped');
     expect(checkOpenAi(oa.record)).toEqual([]);
+  });
+
+  it('openai from the stored JSON text: the line parse-convert-serialise gives; rows of the older internal JSON take the slow way', async () => {
+    const internal = [
+      { role: 'system', content: 'policy' },
+      { role: 'user', content: 'check "orders" 1 and 2 \\' },
+      { role: 'assistant', content: '', toolCalls: [{ id: 'a', name: 'get_order', arguments: { id: 1 } }, { id: 'b', name: 'get_order', arguments: { id: 2 } }] },
+      { role: 'tool', content: '{"id":1,"name":"x"}', toolCallId: 'a', name: 'get_order' },
+      { role: 'tool', content: 'not found', toolCallId: 'b', name: 'get_order' },
+      { role: 'assistant', content: 'Both checked.', toolCalls: [{ id: 'c', name: 'get_order', arguments: { id: 3 } }] },
+      { role: 'tool', content: '{}', toolCallId: 'c', name: 'get_order' },
+      { role: 'assistant', content: 'Done.' },
+    ] as const;
+    const messages = toChatMessages(internal as never);
+    const tools = toChatTools([{ name: 'get_order', description: 'reads an order', parameters: { type: 'object', properties: { id: { type: 'integer' } } } }]);
+    const slow = toOpenAi({ trajectoryId: 't', documentId: 'd', messages, tools });
+    if (!('record' in slow)) throw new Error('skipped');
+    const line = openAiLineOf(JSON.stringify(messages), JSON.stringify(tools));
+    expect(line).toBe(JSON.stringify(slow.record));
+    expect(checkOpenAi(JSON.parse(line!) as Record<string, unknown>)).toEqual([]);
+    expect(openAiLineOf(messages, JSON.stringify(tools))).toBeUndefined(); // nested values: not text
+
+    // An output whose rows hold the older internal JSON: its text starts like chat format, so only the
+    // exact check on the file's first row sends it the slow way; every record must still be right.
+    const old = await tempDir('export-internal');
+    const pq = createRequire(import.meta.url)('parquetjs-lite') as {
+      ParquetSchema: new (f: Record<string, unknown>) => unknown;
+      ParquetWriter: { openFile(s: unknown, p: string): Promise<{ appendRow(r: Record<string, unknown>): Promise<void>; close(): Promise<void> }> };
+    };
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(old, 'shards'), { recursive: true });
+    const w = await pq.ParquetWriter.openFile(new pq.ParquetSchema({ trajectory_id: { type: 'UTF8' }, document_id: { type: 'UTF8' }, messages: { type: 'UTF8' }, tools: { type: 'UTF8' } }), join(old, 'shards', 'a.parquet'));
+    for (const id of ['t1', 't2', 't3']) await w.appendRow({ trajectory_id: id, document_id: 'd', messages: JSON.stringify(internal), tools: JSON.stringify(tools) });
+    await w.close();
+    const r = await runExport({ output: old, format: 'openai', outDir: join(old, 'exp') });
+    expect(r.written.train).toBe(3);
+    for (const rec of await jsonl(join(old, 'exp', 'train.jsonl'))) expect(rec).toEqual(slow.record);
   });
 
   it('says clearly what is missing: no rows, no sources, no template', async () => {

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Field, Int32, List, Struct, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
 import { toChatMessages, toChatTools } from '../../src/chat-format.js';
 import { chatMessagesOf, chatToolsOf } from '../../src/export/chat-rows.js';
@@ -63,5 +64,29 @@ describe('reading rows of any layout', () => {
       expect(chatToolsOf(r.tools)).toEqual(toChatTools(tools));
       expect(r.n_messages).toBe(5);
     }
+  });
+
+  it('reads Parquet with nested message columns (written by DuckDB) and 64-bit integers as numbers', async () => {
+    const dir = await tempDir('read-rows-pq');
+    await mkdir(join(dir, 'data'), { recursive: true });
+    const nested = chat.map((m) => ({ role: m.role, content: m.content, tool_calls: m.tool_calls ?? null, tool_call_id: m.tool_call_id ?? null, name: m.name ?? null }));
+    const src = join(dir, 'rows.jsonl');
+    await writeFile(src, ['t1', 't2'].map((id) => JSON.stringify({ trajectory_id: id, document_id: 'd1', messages: nested, tools: JSON.stringify(toChatTools(tools)), n_messages: 5 })).join('\n') + '\n');
+    const db = await DuckDBInstance.create(':memory:');
+    const con = await db.connect();
+    await con.run(`COPY (SELECT * FROM read_json_auto('${src}')) TO '${join(dir, 'data', 'part-0.parquet')}' (FORMAT parquet)`);
+    con.closeSync();
+    db.closeSync();
+    const got = [];
+    for await (const r of readRows(dir)) got.push(r);
+    expect(got.map((r) => r.trajectory_id)).toEqual(['t1', 't2']);
+    for (const r of got) {
+      expect(chatMessagesOf(r.messages)).toEqual(chat);
+      expect(chatToolsOf(r.tools)).toEqual(toChatTools(tools));
+      expect(r.n_messages).toBe(5);
+    }
+    const some = [];
+    for await (const r of readRows(dir, { columns: ['document_id', 'nope'] })) some.push(r);
+    expect(some).toEqual([{ document_id: 'd1' }, { document_id: 'd1' }]);
   });
 });
