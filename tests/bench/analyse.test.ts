@@ -65,7 +65,7 @@ describe('scenario capacity', () => {
   it('follows the scenario and the times its events actually happened: a slow replica, a lost one, a cut one', () => {
     expect(capacityTimeline(byName['homogeneous']!, m, 4, [])).toEqual([[0, 10_000]]);
     expect(capacityTimeline(byName['heterogeneous']!, m, 4, [])[0]![1]).toBeCloseTo(7500 + 2500 / 3);
-    expect(byName['lost-replica']!.events.map((e) => e.atShare)).toEqual([0.45, 0.75]);
+    expect(byName['lost-replica']!.events.map((e) => e.atShare)).toEqual([0.55, 0.8]);
     expect(capacityTimeline(byName['lost-replica']!, m, 4, firedAt('lost-replica', 137.5, 301))).toEqual([[0, 10_000], [137.5, 7500], [301, 10_000]]);
     // Only the events that happened count: a run that never reached the second share stays down.
     expect(capacityTimeline(byName['lost-replica']!, m, 4, firedAt('lost-replica', 90).slice(0, 1))).toEqual([[0, 10_000], [90, 7500]]);
