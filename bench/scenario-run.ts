@@ -135,6 +135,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
         await new Promise((r) => setTimeout(r, sampleMs));
       }
     })();
+    sampler.catch(() => {}); // a failed sample or event stops the sampling; it is thrown below, once the workers are done
     const codes = await Promise.all(exits);
     sampling = false;
     await sampler;
