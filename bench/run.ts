@@ -21,10 +21,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GemflowError } from '../src/errors.js';
 import { maxOutputTokensPerSec, saturatingConcurrency } from '../src/simulator/capacity-model.js';
-import { writeCorpus } from './corpus.js';
+import { writeCorpus, type CorpusStats } from './corpus.js';
 import { markdownReport, scenarioSvg, type BenchReport, type RelevanceFigures } from './report.js';
 import { runStrategy } from './scenario-run.js';
-import { EVENT_TIMES, scenarios, type Scenario } from './scenarios.js';
+import { scenarios, type Scenario } from './scenarios.js';
 import { REPLICA_MODEL } from './sim-process.js';
 import { barrierStrategy, fixedStrategy, gemflowStrategy, unboundedStrategy, type StrategySpec } from './strategies.js';
 import type { StrategyResult } from './strategy-result.js';
@@ -35,8 +35,9 @@ import type { StrategyResult } from './strategy-result.js';
  * 280 in the sweep, 160 documents in flight (about 2.3 calls each on average: enough offered load for
  * the 252 sequences that saturate the cluster).
  */
-const FULL = { docs: 400, sweepDocs: 280, replicas: 4, timeScale: 0.02, maxDocsInFlight: 160, relevanceDocs: 2000, relevanceLlmDocs: 800, sweepPerReplica: [48, 63, 80, 128], events: EVENT_TIMES };
-const QUICK = { docs: 24, sweepDocs: 16, replicas: 2, timeScale: 0.01, maxDocsInFlight: 16, relevanceDocs: 100, relevanceLlmDocs: 60, sweepPerReplica: [8, 63], events: { atSec: 20, backAtSec: 40 } };
+const FULL = { docs: 400, sweepDocs: 280, replicas: 4, timeScale: 0.02, maxDocsInFlight: 160, relevanceDocs: 2000, relevanceLlmDocs: 800, sweepPerReplica: [48, 63, 80, 128] };
+/** Quick: few documents in flight, so that documents complete in a stream and the events fall between the 10th and 90th percentile of completions. */
+const QUICK = { docs: 24, sweepDocs: 16, replicas: 2, timeScale: 0.01, maxDocsInFlight: 6, relevanceDocs: 100, relevanceLlmDocs: 60, sweepPerReplica: [8, 63] };
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
   const m = REPLICA_MODEL;
   const perReplica = saturatingConcurrency(m);
   const clusterConcurrency = opts.replicas * perReplica;
-  const all = scenarios(m, opts.replicas, base.events);
+  const all = scenarios(m, opts.replicas);
   const wanted = values.scenarios?.split(',').map((x) => x.trim());
   const unknown = wanted?.filter((w) => !all.some((s) => s.name === w)) ?? [];
   if (unknown.length > 0) throw new GemflowError('invalid_arguments', `unknown scenario ${unknown.join(', ')}; known: ${all.map((s) => s.name).join(', ')}`);
@@ -84,10 +85,11 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'gemflow-bench-'));
   const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
   try {
+    // A corpus's files and the LLM answers it needs without repairs: per kept procedural document one extract, and per workflow a ground and a refine.
     const corpus = async (name: string, docs: number, parts: number, mix: boolean) => {
       const files = Array.from({ length: parts }, (_, i) => join(work, `${name}-${i}.jsonl`));
-      await writeCorpus(files, docs, { mix });
-      return files;
+      const stats: CorpusStats = await writeCorpus(files, docs, { mix });
+      return { files, expectedAnswers: stats.procedural + 2 * stats.workflows };
     };
     const corpora = {
       sweep: await corpus('sweep', opts.sweepDocs, 1, false),
@@ -95,14 +97,14 @@ async function main(): Promise<void> {
       split: await corpus('split', opts.docs, 4, false),
       mix: await corpus('mix', opts.docs, 1, true),
     };
-    const filesOf = (s: Scenario) => (s.mixedWorkflows ? corpora.mix : s.workers > 1 ? corpora.split.slice(0, s.workers) : corpora.standard);
+    const corpusOf = (s: Scenario) => (s.mixedWorkflows ? corpora.mix : s.workers > 1 ? corpora.split : corpora.standard);
     log(`${opts.docs} docs per run (${opts.sweepDocs} in the sweep); ${opts.replicas} replicas; timeScale ${opts.timeScale}; capacity concurrency ${opts.replicas} x ${perReplica} = ${clusterConcurrency}`);
 
     let runs = 0;
-    const run = async (scenario: Scenario, strategy: StrategySpec, corpusFiles: string[], cpuReplay = false): Promise<StrategyResult> => {
+    const run = async (scenario: Scenario, strategy: StrategySpec, c: { files: string[]; expectedAnswers: number }, cpuReplay = false): Promise<StrategyResult> => {
       const t = performance.now();
-      const r = await runStrategy({ scenario, strategy, corpusFiles, workDir: join(work, `run-${runs++}`), replicas: opts.replicas, timeScale: opts.timeScale, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay });
-      log(`${scenario.name}/${strategy.name}: ${((performance.now() - t) / 1000).toFixed(0)} s wall, utilisation ${r.steady?.utilisation.toFixed(3) ?? 'n/a'}, p99 queue wait ${r.server.queueWaitP99Sec.toFixed(1)} s`);
+      const r = await runStrategy({ scenario, strategy, corpusFiles: c.files, expectedAnswers: c.expectedAnswers, workDir: join(work, `run-${runs++}`), replicas: opts.replicas, timeScale: opts.timeScale, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay });
+      log(`${scenario.name}/${strategy.name}: ${((performance.now() - t) / 1000).toFixed(0)} s wall, utilisation ${r.steady?.utilisation.toFixed(3) ?? 'n/a'}, p99 queue wait ${r.server.queueWaitP99Sec.toFixed(1)} s, window ${r.steady?.startSec.toFixed(0) ?? '?'}-${r.steady?.endSec.toFixed(0) ?? '?'} s${r.events.map((e) => `, ${e.label} at ${e.atSec.toFixed(0)} s`).join('')}`);
       return r;
     };
 
@@ -126,7 +128,7 @@ async function main(): Promise<void> {
       if (sc.strategies === 'pair' || bestFixed !== clusterConcurrency) list.push(fixedBest);
       if (sc.strategies === 'all') list.push(barrierStrategy(Math.min(clusterConcurrency, opts.maxDocsInFlight), `${clusterConcurrency} documents: the first call of each fills the cluster`));
       if (sc.strategies === 'all') list.push(unboundedStrategy());
-      for (const s of list) results.push(await run(sc, s, filesOf(sc), sc.name === 'homogeneous' && s.kind === 'gemflow'));
+      for (const s of list) results.push(await run(sc, s, corpusOf(sc), sc.name === 'homogeneous' && s.kind === 'gemflow'));
     }
 
     const relevanceOut = join(work, 'relevance.json');

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { GemflowError } from '../src/errors.js';
 import { steadyState, type DocSpan, type Sample } from './analyse.js';
-import { capacityTimeline, type Scenario } from './scenarios.js';
+import { capacityTimeline, type FiredEvent, type Scenario } from './scenarios.js';
 import { machineCpuMs, procCpuMs, SimProcess, type ReplicaGauges, type SimCapacity } from './sim-process.js';
 import type { StrategySpec } from './strategies.js';
 import type { StrategyResult, WorkerResult } from './strategy-result.js';
@@ -22,7 +22,12 @@ export interface StrategyRunOptions {
   maxDocsInFlight: number;
   model: SimCapacity;
   cpuReplay: boolean;
+  /** LLM answers the run needs without repairs (the scenario's events are triggered at shares of it). */
+  expectedAnswers: number;
 }
+
+/** Answers so far: requests that decoded to the end, the count of the summed queue-time histogram. */
+export const answersOf = (s: Sample): number => s.queueBuckets.at(-1)?.[1] ?? 0;
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const epochMs = () => performance.timeOrigin + performance.now();
@@ -52,13 +57,15 @@ async function startWorker(args: string[]): Promise<ChildProcess> {
 /**
  * One strategy in one scenario: a fresh simulator cluster (its own process) set up as the scenario
  * says, the scenario's workers (each its own process, see worker-run.ts) started together, the
- * cluster sampled about every simulated second from this process, the scenario's events applied at
- * their simulated times; then every worker's results and the simulators' exact figures, analysed.
+ * cluster sampled about every simulated second from this process, each of the scenario's events
+ * applied at the first sample that shows its share of the expected answers in (progress, not a fixed
+ * time, so it falls inside the measured window on a slow machine too; the simulated time at which the
+ * replica had taken it is recorded and the capacity timeline built from those times); then every
+ * worker's results and the simulators' exact figures, analysed.
  */
 export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult> {
   const { scenario, strategy, timeScale } = o;
   const sim = await SimProcess.start(o.replicas, timeScale, o.model);
-  const timers: NodeJS.Timeout[] = [];
   const workers: ChildProcess[] = [];
   try {
     for (const c of scenario.initial) await sim.configure(c.replica, c.config);
@@ -88,9 +95,15 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
     const t0 = epochMs();
     const toSim = (ms: number) => (ms - t0) / 1000 / timeScale;
     for (const c of workers) c.stdin!.end('go\n');
-    for (const e of scenario.events) {
-      timers.push(setTimeout(() => void sim.configure(e.replica, e.config).catch((err: unknown) => process.stderr.write(`bench: event ${e.label}: ${(err as Error).message}\n`)), e.atSec * timeScale * 1000));
-    }
+    const pending = [...scenario.events].sort((a, b) => a.atShare - b.atShare);
+    const fired: FiredEvent[] = [];
+    const fireDue = async (answers: number) => {
+      while (pending.length > 0 && answers >= pending[0]!.atShare * o.expectedAnswers) {
+        const e = pending.shift()!;
+        await sim.configure(e.replica, e.config);
+        fired.push({ ...e, atSec: toSim(epochMs()), answers });
+      }
+    };
 
     const engineCpu = new Map<number, number>();
     const samples: Sample[] = [];
@@ -118,22 +131,23 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
     const sampler = (async () => {
       while (sampling) {
         await sample();
+        await fireDue(answersOf(samples.at(-1)!));
         await new Promise((r) => setTimeout(r, sampleMs));
       }
     })();
+    sampler.catch(() => {}); // a failed sample or event stops the sampling; it is thrown below, once the workers are done
     const codes = await Promise.all(exits);
     sampling = false;
     await sampler;
     await sample();
     const wallMs = epochMs() - t0;
-    timers.forEach(clearTimeout);
     const bad = codes.findIndex(([code]) => code !== 0);
     if (bad >= 0) throw new GemflowError('bench_failed', `${scenario.name}/${strategy.name}: worker ${bad} exited with code ${codes[bad]![0]}`);
     const simStats = await sim.stats();
 
     const ws = await Promise.all(results.map(async (f) => JSON.parse(await readFile(f, 'utf8')) as WorkerResult));
     const docs: DocSpan[] = ws.flatMap((w, worker) => w.docs.map((d) => ({ startSec: toSim(d.startMs), endSec: toSim(d.endMs), worker })));
-    const capacity = capacityTimeline(scenario, o.model, o.replicas);
+    const capacity = capacityTimeline(scenario, o.model, o.replicas, fired);
     const sumOf = (pick: (w: WorkerResult) => Record<string, number>) =>
       ws.reduce<Record<string, number>>((acc, w) => {
         for (const [k, v] of Object.entries(pick(w))) acc[k] = (acc[k] ?? 0) + v;
@@ -149,6 +163,8 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
       workers: n,
       timeScale,
       capacity,
+      expectedAnswers: o.expectedAnswers,
+      events: fired,
       wallMs,
       simSec: wallMs / 1000 / timeScale,
       totals: {
@@ -183,7 +199,6 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
       cpuReplay: ws[0]?.cpuReplay,
     };
   } finally {
-    timers.forEach(clearTimeout);
     for (const c of workers) if (c.exitCode === null) c.kill('SIGTERM');
     await sim.close();
   }

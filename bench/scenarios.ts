@@ -6,7 +6,9 @@ import type { SimCapacity } from './sim-process.js';
 /**
  * The benchmark's scenarios: the same corpus size and the same simulated cluster, changed in one way
  * each. Changes are applied to replicas through the simulator's runtime control (POST /_sim/config):
- * `initial` before the run starts, `events` at a simulated time after it started.
+ * `initial` before the run starts, `events` once the run has made a given share of its progress (LLM
+ * answers, see scenario-run.ts), so that they land inside the measured window however fast or slow
+ * the machine is; the simulated time at which each one happened is recorded (FiredEvent).
  */
 export interface ReplicaChange {
   replica: number;
@@ -14,8 +16,17 @@ export interface ReplicaChange {
 }
 
 export interface ScenarioEvent extends ReplicaChange {
-  atSec: number;
+  /** Applied once this share of the run's expected LLM answers (first answers, repairs excluded) is in. */
+  atShare: number;
   label: string;
+}
+
+/** A scenario event as it happened in one run. */
+export interface FiredEvent extends ScenarioEvent {
+  /** Simulated seconds after the run started at which the replica had taken the change. */
+  atSec: number;
+  /** LLM answers counted when it was triggered (of `expectedAnswers` in the run's result). */
+  answers: number;
 }
 
 export interface Scenario {
@@ -31,8 +42,14 @@ export interface Scenario {
   strategies: 'all' | 'compare' | 'pair';
 }
 
-/** When the mid-run events happen by default, in simulated seconds after the start (inside every strategy's steady window). */
-export const EVENT_TIMES = { atSec: 250, backAtSec: 450 };
+/**
+ * When the mid-run events happen: shares of the run's expected LLM answers. Answers lead completed
+ * documents by the calls of the documents in flight: in the full benchmark of 2026-12-01T21-42-16
+ * (400 documents, 160 in flight, 2604 answers) the steady window (10th to 90th percentile of completed
+ * documents) ran from 33-43% of the answers to 98-100% for every strategy of the scenarios with events,
+ * so events at 55% and 80% sit inside it with a margin, with a fifth of the run after the return.
+ */
+export const EVENT_SHARES = { at: 0.55, back: 0.8 };
 /** Invalid first answers in the answer-mix scenario. */
 export const INVALID_ANSWER_RATE = 0.1;
 /** Load-independent gateway errors: 10% 429 + 10% 503. */
@@ -52,7 +69,8 @@ const slow = (m: SimCapacity): SimulatorRuntimeConfig => ({
  */
 export const CAPACITY_CUT_SEQS = 32;
 
-export function scenarios(m: SimCapacity, replicas: number, t = EVENT_TIMES): Scenario[] {
+export function scenarios(m: SimCapacity, replicas: number, t = EVENT_SHARES): Scenario[] {
+  const pc = (x: number) => `${Math.round(100 * x)}%`;
   const last = replicas - 1;
   return [
     { name: 'homogeneous', description: `${replicas} identical replicas (the previous benchmark's set-up)`, workers: 1, mixedWorkflows: false, initial: [], events: [], strategies: 'all' },
@@ -67,25 +85,25 @@ export function scenarios(m: SimCapacity, replicas: number, t = EVENT_TIMES): Sc
     },
     {
       name: 'lost-replica',
-      description: `replica ${last} dies at ${t.atSec} s (its queued and running requests lost, connections reset) and is back, empty, at ${t.backAtSec} s`,
+      description: `replica ${last} dies once ${pc(t.at)} of the run's LLM answers are in (its queued and running requests lost, connections reset) and is back, empty, at ${pc(t.back)}`,
       workers: 1,
       mixedWorkflows: false,
       initial: [],
       events: [
-        { atSec: t.atSec, replica: last, config: { down: true }, label: 'replica lost' },
-        { atSec: t.backAtSec, replica: last, config: { down: false }, label: 'replica back' },
+        { atShare: t.at, replica: last, config: { down: true }, label: 'replica lost' },
+        { atShare: t.back, replica: last, config: { down: false }, label: 'replica back' },
       ],
       strategies: 'compare',
     },
     {
       name: 'capacity-change',
       description:
-        `at ${t.atSec} s replica ${last}'s max running sequences drop from ${m.maxRunningSeqs} to ${CAPACITY_CUT_SEQS}, about half its saturating batch, ` +
+        `once ${pc(t.at)} of the run's LLM answers are in, replica ${last}'s max running sequences drop from ${m.maxRunningSeqs} to ${CAPACITY_CUT_SEQS}, about half its saturating batch, ` +
         `so its output capacity halves (${maxOutputTokensPerSec(m)} -> ${maxOutputTokensPerSec({ ...m, maxRunningSeqs: CAPACITY_CUT_SEQS })} tok/s)`,
       workers: 1,
       mixedWorkflows: false,
       initial: [],
-      events: [{ atSec: t.atSec, replica: last, config: { maxRunningSeqs: CAPACITY_CUT_SEQS }, label: 'max sequences cut' }],
+      events: [{ atShare: t.at, replica: last, config: { maxRunningSeqs: CAPACITY_CUT_SEQS }, label: 'max sequences cut' }],
       strategies: 'compare',
     },
     {
@@ -119,8 +137,8 @@ export function scenarios(m: SimCapacity, replicas: number, t = EVENT_TIMES): Sc
 }
 
 
-/** The scenario's capacity over time, from the replica model, the initial changes and the events. */
-export function capacityTimeline(s: Scenario, m: SimCapacity, replicas: number): CapacityTimeline {
+/** The scenario's capacity over time, from the replica model, the initial changes and the events as they happened in the run. */
+export function capacityTimeline(s: Scenario, m: SimCapacity, replicas: number, fired: readonly FiredEvent[]): CapacityTimeline {
   const state = Array.from({ length: replicas }, () => ({ ...m, down: false }) as RuntimeCapacity & { down: boolean });
   const apply = (c: ReplicaChange) => {
     const { faults: _f, invalidAnswerRate: _i, ...rest } = c.config;
@@ -129,7 +147,7 @@ export function capacityTimeline(s: Scenario, m: SimCapacity, replicas: number):
   const total = () => state.reduce((n, r) => n + (r.down ? 0 : maxOutputTokensPerSec(r)), 0);
   s.initial.forEach(apply);
   const out: CapacityTimeline = [[0, total()]];
-  for (const e of [...s.events].sort((a, b) => a.atSec - b.atSec)) {
+  for (const e of [...fired].sort((a, b) => a.atSec - b.atSec)) {
     apply(e);
     out.push([e.atSec, total()]);
   }

@@ -1,6 +1,7 @@
 import type { RunResult } from '../src/dataflow/pipeline.js';
 import type { DocSpan, Sample, SteadyFigures } from './analyse.js';
 import type { DocTiming } from './bench-pipeline.js';
+import type { FiredEvent } from './scenarios.js';
 import type { StrategyKind } from './strategies.js';
 
 /** What the CPU replay (worker-run.ts --cpu-replay) measured. */
@@ -41,8 +42,12 @@ export interface StrategyResult {
   replicas: number;
   workers: number;
   timeScale: number;
-  /** The scenario's cluster capacity over simulated time. */
+  /** The scenario's cluster capacity over simulated time (from the events as they happened). */
   capacity: Array<[number, number]>;
+  /** LLM answers the run needed without repairs; the scenario's events were triggered at shares of it. */
+  expectedAnswers: number;
+  /** The scenario's events as they happened (an event whose share was never reached is missing). */
+  events: FiredEvent[];
   wallMs: number;
   simSec: number;
   /** Summed over the workers; `balanced` only when every worker's funnel balanced. */

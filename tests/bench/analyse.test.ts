@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { capacityBetween, queueWaitBetween, steadyState, type Sample } from '../../bench/analyse.js';
-import { capacityTimeline, scenarios } from '../../bench/scenarios.js';
+import { capacityTimeline, scenarios, type FiredEvent } from '../../bench/scenarios.js';
 import { REPLICA_MODEL } from '../../bench/sim-process.js';
 
 const sample = (simSec: number, generatedTokens: number, queueBuckets: Array<[number, number]>): Sample => ({
@@ -59,12 +59,18 @@ describe('scenario capacity', () => {
   const m = REPLICA_MODEL; // 2500 tok/s per replica
   const byName = Object.fromEntries(scenarios(m, 4).map((s) => [s.name, s]));
 
-  it('follows the scenario: a slow replica, a lost one, a cut one', () => {
-    expect(capacityTimeline(byName['homogeneous']!, m, 4)).toEqual([[0, 10_000]]);
-    expect(capacityTimeline(byName['heterogeneous']!, m, 4)[0]![1]).toBeCloseTo(7500 + 2500 / 3);
-    expect(capacityTimeline(byName['lost-replica']!, m, 4)).toEqual([[0, 10_000], [250, 7500], [450, 10_000]]);
+  // The events as a run recorded them: at the simulated times they happened, whatever their share.
+  const firedAt = (name: string, ...times: number[]): FiredEvent[] => byName[name]!.events.map((e, i) => ({ ...e, atSec: times[i]!, answers: 0 }));
+
+  it('follows the scenario and the times its events actually happened: a slow replica, a lost one, a cut one', () => {
+    expect(capacityTimeline(byName['homogeneous']!, m, 4, [])).toEqual([[0, 10_000]]);
+    expect(capacityTimeline(byName['heterogeneous']!, m, 4, [])[0]![1]).toBeCloseTo(7500 + 2500 / 3);
+    expect(byName['lost-replica']!.events.map((e) => e.atShare)).toEqual([0.55, 0.8]);
+    expect(capacityTimeline(byName['lost-replica']!, m, 4, firedAt('lost-replica', 137.5, 301))).toEqual([[0, 10_000], [137.5, 7500], [301, 10_000]]);
+    // Only the events that happened count: a run that never reached the second share stays down.
+    expect(capacityTimeline(byName['lost-replica']!, m, 4, firedAt('lost-replica', 90).slice(0, 1))).toEqual([[0, 10_000], [90, 7500]]);
     // max sequences 256 -> 32: min(2500, 32 x 40) = 1280 tok/s on that replica
-    expect(capacityTimeline(byName['capacity-change']!, m, 4)).toEqual([[0, 10_000], [250, 7500 + 1280]]);
-    expect(capacityTimeline(byName['gateway-faults']!, m, 4)).toEqual([[0, 10_000]]);
+    expect(capacityTimeline(byName['capacity-change']!, m, 4, firedAt('capacity-change', 212))).toEqual([[0, 10_000], [212, 7500 + 1280]]);
+    expect(capacityTimeline(byName['gateway-faults']!, m, 4, [])).toEqual([[0, 10_000]]);
   });
 });
