@@ -53,6 +53,11 @@ interface OpenShard {
 interface Lane {
   tail: Promise<void>;
   shard?: OpenShard;
+  /** Bumped by discard(): a shard finished under an older epoch is never published. */
+  epoch: number;
+  /** Resolves at the next discard() of the partition (ends a wait for the publish permit). */
+  discarded: Promise<void>;
+  onDiscard: () => void;
 }
 
 /**
@@ -78,6 +83,7 @@ interface Lane {
  */
 export class ParquetShardSink implements ShardSink {
   onDurable: (origins: Origin[]) => void = () => {};
+  publishPermit?: () => Promise<boolean>;
 
   readonly #config: SinkConfig;
   readonly #store: ShardStore;
@@ -88,6 +94,8 @@ export class ParquetShardSink implements ShardSink {
   #opened = false;
   #closed = false;
   #failure: GemflowError | undefined;
+  /** Test hook (GEMFLOW_TEST_PUBLISH_DELAY_MS): a finished shard waits this long before its publish permit, like a slow close. */
+  readonly #publishDelayMs = Number(process.env.GEMFLOW_TEST_PUBLISH_DELAY_MS ?? 0) || 0;
 
   constructor(config: SinkConfig, opts: ParquetShardSinkOptions = {}) {
     this.#config = config;
@@ -186,6 +194,12 @@ export class ParquetShardSink implements ShardSink {
   async discard(partitions: string[]): Promise<void> {
     if (this.#closed) return;
     const lanes = partitions.map((p) => this.#lanes.get(p)).filter((lane) => lane !== undefined);
+    // A shard of these partitions finished but waiting for its publish permit is deleted, not published.
+    for (const lane of lanes) {
+      lane.epoch++;
+      lane.onDiscard();
+      Object.assign(lane, discardSignal());
+    }
     await Promise.all(
       lanes.map((lane) =>
         this.#enqueue(lane, async () => {
@@ -257,7 +271,7 @@ export class ParquetShardSink implements ShardSink {
 
   #lane(partition: string): Lane {
     let lane = this.#lanes.get(partition);
-    if (!lane) this.#lanes.set(partition, (lane = { tail: Promise.resolve() }));
+    if (!lane) this.#lanes.set(partition, (lane = { tail: Promise.resolve(), epoch: 0, ...discardSignal() }));
     return lane;
   }
 
@@ -321,11 +335,19 @@ export class ParquetShardSink implements ShardSink {
   async #finish(lane: Lane): Promise<void> {
     const shard = lane.shard!;
     lane.shard = undefined;
+    const { epoch, discarded } = lane;
     try {
       await shard.writer.close();
     } catch (e) {
       await discard(shard);
       throw e;
+    }
+    if (this.#publishDelayMs > 0) await new Promise((r) => setTimeout(r, this.#publishDelayMs));
+    // The source's fence (Kafka: no rebalance in progress, membership confirmed): a partition's former
+    // owner never makes a shard visible once its new owner may have listed the partition's shards.
+    if (this.publishPermit || lane.epoch !== epoch) {
+      const permitted = lane.epoch === epoch && (await Promise.race([this.publishPermit?.() ?? true, discarded.then(() => false)]));
+      if (!permitted || lane.epoch !== epoch) return discard(shard);
     }
     const offsets = shard.docs.map((d) => d.offset).sort((a, b) => a - b);
     const firstOffset = offsets[0]!;
@@ -363,6 +385,12 @@ async function writeAll(fh: FileHandle, buf: Buffer, pos: number): Promise<void>
     const { bytesWritten } = await fh.write(buf, done, buf.length - done, pos + done);
     done += bytesWritten;
   }
+}
+
+function discardSignal(): { discarded: Promise<void>; onDiscard: () => void } {
+  let onDiscard!: () => void;
+  const discarded = new Promise<void>((res) => (onDiscard = res));
+  return { discarded, onDiscard };
 }
 
 /** Drop an unfinished shard: close its file (if still open) and delete it. */
