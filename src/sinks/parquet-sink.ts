@@ -94,8 +94,6 @@ export class ParquetShardSink implements ShardSink {
   #opened = false;
   #closed = false;
   #failure: GemflowError | undefined;
-  /** Test hook (GEMFLOW_TEST_PUBLISH_DELAY_MS): a finished shard waits this long before its publish permit, like a slow close. */
-  readonly #publishDelayMs = Number(process.env.GEMFLOW_TEST_PUBLISH_DELAY_MS ?? 0) || 0;
 
   constructor(config: SinkConfig, opts: ParquetShardSinkOptions = {}) {
     this.#config = config;
@@ -342,7 +340,6 @@ export class ParquetShardSink implements ShardSink {
       await discard(shard);
       throw e;
     }
-    if (this.#publishDelayMs > 0) await new Promise((r) => setTimeout(r, this.#publishDelayMs));
     // The source's fence (Kafka: no rebalance in progress, membership confirmed): a partition's former
     // owner never makes a shard visible once its new owner may have listed the partition's shards.
     if (this.publishPermit || lane.epoch !== epoch) {

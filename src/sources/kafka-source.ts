@@ -92,6 +92,11 @@ export class KafkaSource implements Source {
   /** Set on abort or close: no more fetching, no consumer restarts. */
   #stopped = false;
   #closed = false;
+  /**
+   * Test hook (GEMFLOW_TEST_REVOKE_DELAY_MS): the runtime hears of a revocation this much later, as when
+   * its event loop is busy when the new assignment arrives (the partition's new owner is already reading).
+   */
+  readonly #revokeDelayMs = Number(process.env.GEMFLOW_TEST_REVOKE_DELAY_MS ?? 0) || 0;
 
   constructor(cfg: KafkaSourceConfig, opts: KafkaSourceOptions = {}) {
     this.#cfg = cfg;
@@ -304,6 +309,7 @@ export class KafkaSource implements Source {
       const hook = this.#hooks.onPartitionsRevoked;
       this.#revoking = this.#revoking.then(async () => {
         try {
+          if (this.#revokeDelayMs > 0) await new Promise((r) => setTimeout(r, this.#revokeDelayMs));
           await hook?.(revoked);
         } catch (e) {
           this.#fatal ??= new GemflowError('kafka_revoke_failed', `cannot give up partitions ${revoked.join(', ')}: ${errorMessage(e)}`, { cause: e });
