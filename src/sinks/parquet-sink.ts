@@ -58,6 +58,8 @@ interface Lane {
   /** Resolves at the next discard() of the partition (ends a wait for the publish permit). */
   discarded: Promise<void>;
   onDiscard: () => void;
+  /** The store's publish of one of this partition's shards, while it runs (past the permit: it will be visible). */
+  publishing?: Promise<unknown>;
 }
 
 /**
@@ -129,6 +131,9 @@ export class ParquetShardSink implements ShardSink {
   async writtenDocs(from: ReadonlyMap<string, number>): Promise<Map<string, Set<number>>> {
     const out = new Map<string, Set<number>>();
     if (from.size === 0) return out;
+    // A shard of ours already on its way to the store (e.g. when a partition is lost and regained at
+    // once: a consumer restart) becomes visible after the listing below: wait for it first.
+    await Promise.all([...from.keys()].map((p) => this.#lanes.get(p)?.publishing?.catch(() => {})));
     const byTag = new Map<string, string[]>();
     for (const p of from.keys()) {
       out.set(p, new Set());
@@ -353,11 +358,15 @@ export class ParquetShardSink implements ShardSink {
     const name = `${shard.slug}-${pad(firstOffset)}-${pad(lastOffset)}-${hash8}`;
     const index: ShardIndex = { version: 1, name, partition: shard.partition, firstOffset, lastOffset, rows: shard.rows, bytes: shard.bytes, format: this.#config.format, stats: shard.stats, docs: shard.docs };
     let path: string;
+    const publishing = this.#store.publish(shard.tmpPath, index);
+    lane.publishing = publishing;
     try {
-      path = await this.#store.publish(shard.tmpPath, index);
+      path = await publishing;
     } catch (e) {
       await unlink(shard.tmpPath).catch(() => {});
       throw e;
+    } finally {
+      if (lane.publishing === publishing) lane.publishing = undefined;
     }
     this.#written.push({ path, rows: shard.rows, bytes: shard.bytes, partition: shard.partition, firstOffset, lastOffset });
     this.onDurable(shard.origins);
