@@ -55,6 +55,8 @@ interface Lane {
   shard?: OpenShard;
   /** Bumped by discard(): a shard finished under an older epoch is never published. */
   epoch: number;
+  /** discard() calls whose operation has not run yet: a shard finished meanwhile is dropped at once. */
+  pendingDiscards: number;
   /** Resolves at the next discard() of the partition (ends a wait for the publish permit). */
   discarded: Promise<void>;
   onDiscard: () => void;
@@ -200,12 +202,14 @@ export class ParquetShardSink implements ShardSink {
     // A shard of these partitions finished but waiting for its publish permit is deleted, not published.
     for (const lane of lanes) {
       lane.epoch++;
+      lane.pendingDiscards++;
       lane.onDiscard();
       Object.assign(lane, discardSignal());
     }
     await Promise.all(
       lanes.map((lane) =>
         this.#enqueue(lane, async () => {
+          lane.pendingDiscards--;
           const shard = lane.shard;
           lane.shard = undefined;
           if (!shard) return;
@@ -274,7 +278,7 @@ export class ParquetShardSink implements ShardSink {
 
   #lane(partition: string): Lane {
     let lane = this.#lanes.get(partition);
-    if (!lane) this.#lanes.set(partition, (lane = { tail: Promise.resolve(), epoch: 0, ...discardSignal() }));
+    if (!lane) this.#lanes.set(partition, (lane = { tail: Promise.resolve(), epoch: 0, pendingDiscards: 0, ...discardSignal() }));
     return lane;
   }
 
@@ -347,9 +351,11 @@ export class ParquetShardSink implements ShardSink {
     }
     // The source's fence (Kafka: no rebalance in progress, membership confirmed): a partition's former
     // owner never makes a shard visible once its new owner may have listed the partition's shards.
-    if (this.publishPermit || lane.epoch !== epoch) {
-      const permitted = lane.epoch === epoch && (await Promise.race([this.publishPermit?.() ?? true, discarded.then(() => false)]));
-      if (!permitted || lane.epoch !== epoch) return discard(shard);
+    // A shard finished while a discard of its partition is queued (a write queued before it) never
+    // waits: the revocation that queued the discard is what the permit waits for.
+    if (this.publishPermit || lane.epoch !== epoch || lane.pendingDiscards > 0) {
+      const permitted = lane.epoch === epoch && lane.pendingDiscards === 0 && (await Promise.race([this.publishPermit?.() ?? true, discarded.then(() => false)]));
+      if (!permitted || lane.epoch !== epoch || lane.pendingDiscards > 0) return discard(shard);
     }
     const offsets = shard.docs.map((d) => d.offset).sort((a, b) => a - b);
     const firstOffset = offsets[0]!;
