@@ -134,6 +134,13 @@ result.paidTwicePct = +((100 * stats.calls.answeredRepeated) / Math.max(1, stats
 const m = JSON.parse(await readFile(join(out, '_gemflow', 'manifest.json'), 'utf8'));
 result.funnel = { received: m.funnel.documents.received, written: m.funnel.documents.written, abandoned: m.funnel.documents.abandoned, balanced: m.funnel.balanced };
 result.assignments = Object.fromEntries(workers.map((w) => [w.name, [...w.stderr.matchAll(/kafka partitions changed .*?assigned=(\S*) revoked=(\S*)/g)].map((x) => `+${x[1]} -${x[2]}`)]));
+// Rows written twice, read back by DuckDB: rows beyond the first of each trajectory id.
+const { DuckDBInstance } = await import(join(here, 'node_modules/@duckdb/node-api/lib/index.js'));
+const duck = await (await DuckDBInstance.create()).connect();
+const dup = (await duck.runAndReadAll(`select count(*)::int as n, count(distinct trajectory_id)::int as d from read_parquet('${join(out, 'data')}/*.parquet')`)).getRowObjects()[0];
+result.rows = dup.n;
+result.duplicateRows = dup.n - dup.d;
+for (const w of workers) await writeFile(join(work, `${w.name}.log`), w.stderr);
 console.log(JSON.stringify(result));
 await admin.disconnect();
 sim.kill('SIGTERM');

@@ -137,6 +137,11 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       settle(o);
     }
   };
+  // A shard becomes visible only while the source says this process still owns its partitions (Kafka:
+  // no rebalance in progress): a partition's new owner loads its done-set from the shards it lists, and
+  // a shard the former owner published after that listing would hold documents the new owner writes again.
+  const mayPublish = source.whenMayPublish?.bind(source);
+  if (mayPublish) sink.publishPermit = mayPublish;
   // Ownership epoch per partition, bumped when a rebalance revokes it, and the epoch each record was
   // read in (by origin object: a replayed record is a new object). A record read before its partition
   // was revoked belongs to the partition's new owner, which replays it: here it is abandoned (not sent

@@ -53,6 +53,15 @@ interface OpenShard {
 interface Lane {
   tail: Promise<void>;
   shard?: OpenShard;
+  /** Bumped by discard(): a shard finished under an older epoch is never published. */
+  epoch: number;
+  /** discard() calls whose operation has not run yet: a shard finished meanwhile is dropped at once. */
+  pendingDiscards: number;
+  /** Resolves at the next discard() of the partition (ends a wait for the publish permit). */
+  discarded: Promise<void>;
+  onDiscard: () => void;
+  /** The store's publish of one of this partition's shards, while it runs (past the permit: it will be visible). */
+  publishing?: Promise<unknown>;
 }
 
 /**
@@ -78,6 +87,7 @@ interface Lane {
  */
 export class ParquetShardSink implements ShardSink {
   onDurable: (origins: Origin[]) => void = () => {};
+  publishPermit?: () => Promise<boolean>;
 
   readonly #config: SinkConfig;
   readonly #store: ShardStore;
@@ -123,6 +133,9 @@ export class ParquetShardSink implements ShardSink {
   async writtenDocs(from: ReadonlyMap<string, number>): Promise<Map<string, Set<number>>> {
     const out = new Map<string, Set<number>>();
     if (from.size === 0) return out;
+    // A shard of ours already on its way to the store (e.g. when a partition is lost and regained at
+    // once: a consumer restart) becomes visible after the listing below: wait for it first.
+    await Promise.all([...from.keys()].map((p) => this.#lanes.get(p)?.publishing?.catch(() => {})));
     const byTag = new Map<string, string[]>();
     for (const p of from.keys()) {
       out.set(p, new Set());
@@ -186,9 +199,17 @@ export class ParquetShardSink implements ShardSink {
   async discard(partitions: string[]): Promise<void> {
     if (this.#closed) return;
     const lanes = partitions.map((p) => this.#lanes.get(p)).filter((lane) => lane !== undefined);
+    // A shard of these partitions finished but waiting for its publish permit is deleted, not published.
+    for (const lane of lanes) {
+      lane.epoch++;
+      lane.pendingDiscards++;
+      lane.onDiscard();
+      Object.assign(lane, discardSignal());
+    }
     await Promise.all(
       lanes.map((lane) =>
         this.#enqueue(lane, async () => {
+          lane.pendingDiscards--;
           const shard = lane.shard;
           lane.shard = undefined;
           if (!shard) return;
@@ -257,7 +278,7 @@ export class ParquetShardSink implements ShardSink {
 
   #lane(partition: string): Lane {
     let lane = this.#lanes.get(partition);
-    if (!lane) this.#lanes.set(partition, (lane = { tail: Promise.resolve() }));
+    if (!lane) this.#lanes.set(partition, (lane = { tail: Promise.resolve(), epoch: 0, pendingDiscards: 0, ...discardSignal() }));
     return lane;
   }
 
@@ -321,11 +342,20 @@ export class ParquetShardSink implements ShardSink {
   async #finish(lane: Lane): Promise<void> {
     const shard = lane.shard!;
     lane.shard = undefined;
+    const { epoch, discarded } = lane;
     try {
       await shard.writer.close();
     } catch (e) {
       await discard(shard);
       throw e;
+    }
+    // The source's fence (Kafka: no rebalance in progress, membership confirmed): a partition's former
+    // owner never makes a shard visible once its new owner may have listed the partition's shards.
+    // A shard finished while a discard of its partition is queued (a write queued before it) never
+    // waits: the revocation that queued the discard is what the permit waits for.
+    if (this.publishPermit || lane.epoch !== epoch || lane.pendingDiscards > 0) {
+      const permitted = lane.epoch === epoch && lane.pendingDiscards === 0 && (await Promise.race([this.publishPermit?.() ?? true, discarded.then(() => false)]));
+      if (!permitted || lane.epoch !== epoch || lane.pendingDiscards > 0) return discard(shard);
     }
     const offsets = shard.docs.map((d) => d.offset).sort((a, b) => a - b);
     const firstOffset = offsets[0]!;
@@ -334,11 +364,15 @@ export class ParquetShardSink implements ShardSink {
     const name = `${shard.slug}-${pad(firstOffset)}-${pad(lastOffset)}-${hash8}`;
     const index: ShardIndex = { version: 1, name, partition: shard.partition, firstOffset, lastOffset, rows: shard.rows, bytes: shard.bytes, format: this.#config.format, stats: shard.stats, docs: shard.docs };
     let path: string;
+    const publishing = this.#store.publish(shard.tmpPath, index);
+    lane.publishing = publishing;
     try {
-      path = await this.#store.publish(shard.tmpPath, index);
+      path = await publishing;
     } catch (e) {
       await unlink(shard.tmpPath).catch(() => {});
       throw e;
+    } finally {
+      if (lane.publishing === publishing) lane.publishing = undefined;
     }
     this.#written.push({ path, rows: shard.rows, bytes: shard.bytes, partition: shard.partition, firstOffset, lastOffset });
     this.onDurable(shard.origins);
@@ -363,6 +397,12 @@ async function writeAll(fh: FileHandle, buf: Buffer, pos: number): Promise<void>
     const { bytesWritten } = await fh.write(buf, done, buf.length - done, pos + done);
     done += bytesWritten;
   }
+}
+
+function discardSignal(): { discarded: Promise<void>; onDiscard: () => void } {
+  let onDiscard!: () => void;
+  const discarded = new Promise<void>((res) => (onDiscard = res));
+  return { discarded, onDiscard };
 }
 
 /** Drop an unfinished shard: close its file (if still open) and delete it. */

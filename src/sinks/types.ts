@@ -88,6 +88,12 @@ export interface ShardSink {
   shards(): ShardInfo[];
   /** Set by the runtime: called after a shard is durable, with the origins of the documents in it. */
   onDurable: (origins: Origin[]) => void;
+  /**
+   * Set by the runtime: awaited right before a finished shard is made visible. False: the shard is
+   * deleted unpublished (its documents were never reported durable; they are replayed). A discard()
+   * of the shard's partition ends the wait (the shard is deleted).
+   */
+  publishPermit?: () => Promise<boolean>;
 }
 
 export interface DeadLetter {

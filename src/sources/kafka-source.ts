@@ -78,12 +78,25 @@ export class KafkaSource implements Source {
   /** The start-up settle window ends here (epoch ms), counted from the first assignment. */
   #settleUntil = Infinity;
   #rebalancing = false;
+  /**
+   * Set from the moment kafkajs signals a rebalance (and before the first assignment) until the new
+   * assignment is applied and its revocations handled: no shard is published meanwhile (whenMayPublish).
+   */
+  #fenced = true;
+  /** When the group last confirmed this member (a successful heartbeat or join), epoch ms. */
+  #confirmedAt = 0;
   #settleTimer: NodeJS.Timeout | undefined;
   #hooks: SourceHooks = {};
   /** The runtime's onPartitionsRevoked for the last revocation, while it runs. */
   #revoking: Promise<void> = Promise.resolve();
   /** Set on abort or close: no more fetching, no consumer restarts. */
   #stopped = false;
+  #closed = false;
+  /**
+   * Test hook (GEMFLOW_TEST_REVOKE_DELAY_MS): the runtime hears of a revocation this much later, as when
+   * its event loop is busy when the new assignment arrives (the partition's new owner is already reading).
+   */
+  readonly #revokeDelayMs = Number(process.env.GEMFLOW_TEST_REVOKE_DELAY_MS ?? 0) || 0;
 
   constructor(cfg: KafkaSourceConfig, opts: KafkaSourceOptions = {}) {
     this.#cfg = cfg;
@@ -189,6 +202,25 @@ export class KafkaSource implements Source {
     return this.#unsettled?.promise ?? Promise.resolve();
   }
 
+  /**
+   * Resolves true when a shard may be made visible in the output: this member still certainly owns
+   * every partition it holds. That is when (a) no rebalance has been signalled since the current
+   * assignment was applied and its revocations handled (kafkajs signals REBALANCING before it sends
+   * its JoinGroup, and a partition reaches its new owner only once every live member has rejoined),
+   * and (b) the group confirmed this member (a heartbeat or a join) less than half a session timeout
+   * ago (a member the coordinator expels without its rejoin, e.g. after an event-loop stall, has not
+   * heartbeaten for a whole session). The runtime awaits it before each publish; false once the
+   * source failed or closed (what is unpublished stays uncommitted and is replayed).
+   */
+  async whenMayPublish(): Promise<boolean> {
+    const leaseMs = this.#cfg.sessionTimeoutMs / 2;
+    for (;;) {
+      if (this.#fatal || this.#closed) return false;
+      if (!this.#fenced && Date.now() - this.#confirmedAt < leaseMs) return true;
+      await this.#waitForChange(100);
+    }
+  }
+
   /** Records fetched and decoded but not yet taken by the reader (never above bufferRecords); for metrics. */
   bufferedRecords(): number {
     return this.#items;
@@ -196,6 +228,7 @@ export class KafkaSource implements Source {
 
   async close(): Promise<void> {
     this.#stopped = true;
+    this.#closed = true;
     clearTimeout(this.#settleTimer);
     this.#wake();
     try {
@@ -209,19 +242,34 @@ export class KafkaSource implements Source {
     const consumer = this.#consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.#rebalancing = false;
+      this.#confirmedAt = Date.now();
       if (this.#settleUntil === Infinity) this.#settleUntil = Date.now() + this.#cfg.settleMs;
       this.#assign(e.payload.memberAssignment);
-      // Settled only once the runtime knows what it lost (no LLM work starts on a lost partition).
-      void this.#revoking.then(() => this.#checkSettled());
+      // Settled, and publishing again, only once the runtime knows what it lost (no LLM work starts
+      // on a lost partition, and its held shards are discarded before the others are published).
+      void this.#revoking.then(() => {
+        if (!this.#rebalancing) {
+          this.#fenced = false;
+          this.#wake();
+        }
+        this.#checkSettled();
+      });
+    });
+    consumer.on(consumer.events.HEARTBEAT, () => {
+      this.#confirmedAt = Date.now();
     });
     // The group is rebalancing: this member rejoins, and may lose partitions when the join completes.
+    // Emitted (synchronously) before kafkajs sends the JoinGroup, so no publish starts after this
+    // point until the new assignment is known.
     consumer.on(consumer.events.REBALANCING, () => {
       this.#rebalancing = true;
+      this.#fenced = true;
       this.#unsettled ??= gate();
     });
     consumer.on(consumer.events.CRASH, (e) => {
       if (e.payload.restart) {
         this.#rebalancing = true;
+        this.#fenced = true;
         this.#unsettled ??= gate();
         this.#assign({}); // the restarted consumer joins afresh: everything is reassigned
       } else if (!this.#stopped) {
@@ -261,6 +309,7 @@ export class KafkaSource implements Source {
       const hook = this.#hooks.onPartitionsRevoked;
       this.#revoking = this.#revoking.then(async () => {
         try {
+          if (this.#revokeDelayMs > 0) await new Promise((r) => setTimeout(r, this.#revokeDelayMs));
           await hook?.(revoked);
         } catch (e) {
           this.#fatal ??= new GemflowError('kafka_revoke_failed', `cannot give up partitions ${revoked.join(', ')}: ${errorMessage(e)}`, { cause: e });

@@ -34,6 +34,12 @@ export interface Source {
    * over); the runtime starts no LLM work before. Absent: always settled.
    */
   whenSettled?(): Promise<void>;
+  /**
+   * Kafka: resolves true when this process may make a shard visible (it still certainly owns its
+   * partitions; no rebalance in progress), false when it never will (the source failed or closed).
+   * The runtime awaits it before every publish. Absent: always.
+   */
+  whenMayPublish?(): Promise<boolean>;
   /** Bytes or records done / total, when known (files), for the ETA. */
   progress?(): { done: number; total: number; unit: 'bytes' | 'records' } | undefined;
   close(): Promise<void>;
