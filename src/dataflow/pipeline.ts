@@ -143,15 +143,21 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   const mayPublish = source.whenMayPublish?.bind(source);
   if (mayPublish) sink.publishPermit = mayPublish;
   // Ownership epoch per partition, bumped when a rebalance revokes it, and the epoch each record was
-  // read in (by origin object: a replayed record is a new object). A record read before its partition
-  // was revoked belongs to the partition's new owner, which replays it: here it is abandoned (not sent
-  // to the LLM, not written, never resolved in the tracker), so it is never written twice.
+  // read in (by origin object: a replayed record is a new object), stamped when the source yields it,
+  // before it waits for a document slot. A record read before its partition was revoked belongs to the
+  // partition's new owner, which replays it: here it is abandoned (not sent to the LLM, not written,
+  // never resolved in the tracker), so it is never written twice, also when it only gets its slot
+  // after the partition came back to this process (a consumer restart) and its replay is read again.
   const epochs = new Map<string, number>();
   const readIn = new WeakMap<Origin, number>();
   const current = (o: Origin) => readIn.get(o) === (epochs.get(o.partition) ?? 0);
-  const begin = (o: Origin) => {
-    readIn.set(o, epochs.get(o.partition) ?? 0);
+  const stamp = (o: Origin) => readIn.set(o, epochs.get(o.partition) ?? 0);
+  /** Starts tracking a record; false when it was read before its partition was revoked (abandon it). */
+  const begin = (o: Origin): boolean => {
+    if (!readIn.has(o)) stamp(o);
+    if (!current(o)) return false;
     tracker.begin(o);
+    return true;
   };
   const settle = (o: Origin) => {
     if (current(o)) tracker.resolve(o);
@@ -271,7 +277,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     if (item.kind === 'bad') {
       const b = item.bad;
       funnel.received(Buffer.byteLength(b.raw));
-      begin(b.origin);
+      if (!begin(b.origin)) return abandon(0);
       const dm = metrics.stage('decode');
       dm.received++;
       dm.error(b.code);
@@ -280,7 +286,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     }
     const doc = item.doc;
     funnel.received(doc.bytes);
-    begin(doc.origin);
+    if (!begin(doc.origin)) return abandon(0);
     if (done.get(doc.origin.partition)?.has(doc.origin.offset)) {
       const sm = metrics.stage('source');
       sm.received++;
@@ -445,6 +451,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   const tasks = new Set<Promise<void>>();
   try {
     for await (const item of source.read(stop.signal, hooks)) {
+      stamp(item.kind === 'doc' ? item.doc.origin : item.bad.origin);
       await docSlots.acquire(work.signal);
       const t: Promise<void> = handle(item)
         // Documents handle their own failures; what reaches here is fatal (disk errors, a sink that
