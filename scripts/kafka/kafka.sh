@@ -9,13 +9,13 @@
 # D holds everything: cluster.env (node count, ports, cluster id) and node-I/{server.properties,data,
 # server.log,pid}. A second `start` on the same D reuses the ports and data and only launches nodes that
 # are not running, so stop+start is a broker restart and kill+start is a node recovery.
-# Environment: KAFKA_JAVA_OPTS (default -Xmx512m), KAFKA_START_TIMEOUT_S (default 90).
+# Environment: KAFKA_JAVA_OPTS (default -Xmx512m), KAFKA_START_TIMEOUT_S (default 180: a JVM on a loaded 2-core machine can take minutes).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LIB="$HERE/lib"
 JAVA_OPTS="${KAFKA_JAVA_OPTS:--Xmx512m}"
-START_TIMEOUT_S="${KAFKA_START_TIMEOUT_S:-90}"
+START_TIMEOUT_S="${KAFKA_START_TIMEOUT_S:-180}"
 STOP_TIMEOUT_S=20
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
