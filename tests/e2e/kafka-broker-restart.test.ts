@@ -18,7 +18,7 @@ describe('gemflow run over Kafka across a broker restart', () => {
     await broker?.stop();
   });
 
-  it('keeps running through a broker stop and start, and loses nothing', { timeout: 150_000 }, async () => {
+  it('keeps running through a broker stop and start, and loses nothing', { timeout: 300_000 }, async () => {
     const [expected, started] = await Promise.all([referenceDocIds(), startBroker({ nodes: 1 })]);
     broker = started;
     sim = await startSimulator({ timeScale: 0.05 });
