@@ -19,7 +19,9 @@ describe('gemflow run over Kafka across a broker restart', () => {
   });
 
   it('keeps running through a broker stop and start, and loses nothing', { timeout: 300_000 }, async () => {
+    const T0 = Date.now(); const phase = (x: string) => console.error(`[phase ${((Date.now() - T0) / 1000).toFixed(1)} s] ${x}`);
     const [expected, started] = await Promise.all([referenceDocIds(), startBroker({ nodes: 1 })]);
+    phase('broker up');
     broker = started;
     sim = await startSimulator({ timeScale: 0.05 });
     const brokers = broker.bootstrap;
@@ -31,12 +33,16 @@ describe('gemflow run over Kafka across a broker restart', () => {
     const out = join(dir, 'out');
     const cfg = await writePipeline(dir, kafkaPipeline({ brokers, topic, groupId, out, llm: { endpoints: [{ url: sim.url }], maxDocsInFlight: 2 }, sink: { maxRows: 2 } }));
     const run = startCli(['run', cfg, '--quiet']);
+    phase('run started');
+    void run.done.then((r) => phase(`run exited ${r.code}: ${r.stderr.split('\n').filter((l) => !l.includes('kafkajs')).slice(-30).join('\n')}`));
     let exited = false;
     void run.done.then(() => (exited = true));
     await waitFor('a first shard', async () => exited || (await shardFiles(out)).length >= 1);
     expect(exited).toBe(false);
 
-    await broker.restart(); // stop (SIGTERM, wait) and start on the same port and data
+    phase('first shard');
+    await broker.restart();
+    phase('broker restarted'); // stop (SIGTERM, wait) and start on the same port and data
     const writtenAtRestart = (await outputDocs(out)).origins.size;
     expect(writtenAtRestart).toBeLessThan(expected.size); // the run was mid-way when the broker went down
 
