@@ -200,9 +200,10 @@ function kvNote(r: BenchReport): string {
     `the capacity concurrency already queues at times, and while large requests meet, fewer than ${r.saturatingPerReplica} fit and decode runs below its nominal rate ` +
     `whoever schedules. Hence two capacities. Nominal: ${r.replicas} x min(decode rate, max sequences x per-sequence rate), what the GPU could decode with enough ` +
     `sequences. Deliverable: what the simulator's own capacity model delivers for the requests of the run when its queue is never empty (the model replayed, ` +
-    `bench/scenario-run.ts deliverableRate with src/simulator/capacity-model.ts saturatedOutputTokensPerSec: the run's request sizes in a fixed shuffled order, ` +
-    `first-come-first-served admission into the KV cache, 4000 simulated s); derived from the model and the workload, not from any strategy's result, and the same ` +
-    `for every strategy of a scenario. Utilisation is against the deliverable capacity; the nominal one is shown beside it. ` +
+    `bench/scenario-run.ts deliverableRate with src/simulator/capacity-model.ts saturatedOutputTokensPerSec: the request sizes of the scenario's first run, in the ` +
+    `order the replicas finished them, first-come-first-served admission into the KV cache, 4000 simulated s); derived from the model and the workload, not ` +
+    `from any strategy's throughput, and the same for every strategy of a scenario. It is below nominal because the documents pass through the stages in ` +
+    `waves: the large requests (ground, refine) arrive together and then fewer than the saturating batch fit; the same requests shuffled fill decode. Utilisation is against the deliverable capacity; the nominal one is shown beside it. ` +
     `Server-side KV blocking (replica-seconds a queue waited for KV space with batch slots free): ` +
     runs.filter((x) => x.scenario === 'homogeneous').map((x) => `${x.strategy} ${f(x.server.kvBlockedSec / Math.max(1e-9, x.simSec * x.replicas), 2)}`).join(', ') + ' of the run.'
   );

@@ -47,18 +47,17 @@ function sumBuckets(gs: ReplicaGauges[], which: 'queueBuckets' | 'ttftBuckets'):
 }
 
 /**
- * One replica's deliverable output rate in a given state for this run's requests (their prompt and
- * completion sizes, in a fixed pseudo-random order: the steady mix of stages): the capacity model
- * replayed with its queue never empty (saturatedOutputTokensPerSec), memoised per state in `memo`.
+ * One replica's deliverable output rate in a given state for this run's requests: the capacity model
+ * replayed with its queue never empty (saturatedOutputTokensPerSec) on their prompt and completion
+ * sizes in the order each replica finished them (replica after replica), memoised per state in
+ * `memo`. The order matters: documents pass through the stages in waves, so the large requests
+ * (ground, refine: 6-7k tokens of KV each) arrive together, and while they do fewer than the
+ * saturating batch fit in the KV cache. (Shuffled, the same requests fill decode: the well-mixed
+ * workload is not KV-bound; in the order the pipeline offers them it is, at times, for any scheduler
+ * that does not reorder calls by size.)
  */
 function deliverableRate(jobs: Array<[number, number]>, memo: Map<string, number>): (r: RuntimeCapacity) => number {
   const list = jobs.map(([promptTokens, completionTokens]) => ({ promptTokens, completionTokens }));
-  let seed = 12345;
-  for (let i = list.length - 1; i > 0; i--) {
-    seed = (seed * 16807) % 2147483647;
-    const j = seed % (i + 1);
-    [list[i], list[j]] = [list[j]!, list[i]!];
-  }
   return (r) => {
     const p = { maxRunningSeqs: r.maxRunningSeqs, prefillTokensPerSec: r.prefillTokensPerSec, decodeTokensPerSec: r.decodeTokensPerSec, maxDecodeTokensPerSecPerSeq: r.maxDecodeTokensPerSecPerSeq, kvCacheTokens: r.kvCacheTokens, tickMs: DEFAULT_SIMULATOR_OPTIONS.tickMs };
     const key = JSON.stringify(p);
@@ -234,7 +233,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
       eventLoopDelayP99Ms: Math.max(...ws.map((w) => w.eventLoopDelayP99Ms)),
       stages: ws.map((w) => w.stages),
       cpuReplay: ws[0]?.cpuReplay,
-      limits: ws.flatMap((w, worker) => (w.limits ?? []).map(([ms, replica, limit]) => [toSim(ms), worker, replica, limit] as [number, number, number, number])),
+      limits: ws.flatMap((w, worker) => (w.limits ?? []).map(([ms, replica, limit, rule]) => [toSim(ms), worker, replica, limit, rule] as [number, number, number, number, string])),
     };
   } finally {
     for (const c of workers) if (c.exitCode === null) c.kill('SIGTERM');

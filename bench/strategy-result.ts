@@ -30,8 +30,8 @@ export interface WorkerResult {
   peakRssBytes: number;
   eventLoopDelayP99Ms: number;
   cpuReplay?: CpuReplay;
-  /** The adaptive controller's limit changes: [epoch ms, replica index, new limit] (empty without adaptation). */
-  limits?: Array<[number, number, number]>;
+  /** The adaptive controller's limit changes: [epoch ms, replica index, new limit, the rule that set it] (empty without adaptation). */
+  limits?: Array<[number, number, number, string]>;
 }
 
 /** One strategy in one scenario: the cluster's figures and every worker's. */
@@ -88,6 +88,6 @@ export interface StrategyResult {
   eventLoopDelayP99Ms: number;
   stages: WorkerResult['stages'][];
   cpuReplay?: CpuReplay;
-  /** Each worker's adaptive limit per replica over the run: [simulated s, worker, replica, limit]. */
-  limits: Array<[number, number, number, number]>;
+  /** Each worker's adaptive limit per replica over the run: [simulated s, worker, replica, limit, rule]. */
+  limits: Array<[number, number, number, number, string]>;
 }

@@ -57,10 +57,10 @@ async function main(): Promise<void> {
       sink: { dir: join(work, dir) },
     });
   const log = createLogger({ quiet: true });
-  // The adaptive controller's limit changes, for the report's trace: [epoch ms, replica, limit].
+  // The adaptive controller's limit changes, for the report's trace: [epoch ms, replica, limit, rule].
   const urls = values.urls.split(',');
-  const limits: Array<[number, number, number]> = [];
-  const adaptive = setup.adaptive && { ...setup.adaptive, onEvent: (e: AdaptiveEvent) => e.kind === 'limit' && limits.push([performance.timeOrigin + performance.now(), urls.indexOf(e.url), e.limit]) };
+  const limits: Array<[number, number, number, string]> = [];
+  const adaptive = setup.adaptive && { ...setup.adaptive, onEvent: (e: AdaptiveEvent) => e.kind === 'limit' && limits.push([performance.timeOrigin + performance.now(), urls.indexOf(e.url), e.limit, e.reason]) };
   const bench = await benchRun(config('out', setup.endpoints), log, { adaptive, admission: admission(s, timeScale), record: values['cpu-replay']! });
 
   process.stdout.write('{"ready":true}\n');
