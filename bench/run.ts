@@ -37,10 +37,10 @@ import type { StrategyResult } from './strategy-result.js';
  * flight: the steady window needs demand above supply throughout, and a wave of new documents, all
  * at their first call (extract) at once, offers about one call each (with 160 in flight the calls
  * offered fell below the 252 the cluster runs for a fifth of the old window, for every strategy).
- * 600 documents a run (480 in the sweep): the corpus runs out well after the warm-up, so the window
+ * 600 documents a run (400 in the sweep): the corpus runs out well after the warm-up, so the window
  * between them (analyse.ts) is long enough to hold the scenarios' events.
  */
-const FULL = { docs: 600, sweepDocs: 480, replicas: 4, timeScale: 0.02, maxDocsInFlight: 256, relevanceDocs: 2000, relevanceLlmDocs: 800, sweepPerReplica: [48, 63, 80, 128] };
+const FULL = { docs: 600, sweepDocs: 400, replicas: 4, timeScale: 0.02, maxDocsInFlight: 256, relevanceDocs: 2000, relevanceLlmDocs: 800, sweepPerReplica: [48, 63, 80, 128] };
 /** Quick: few documents in flight, so that documents complete in a stream and the events fall between the 10th and 90th percentile of completions. */
 const QUICK = { docs: 24, sweepDocs: 16, replicas: 2, timeScale: 0.01, maxDocsInFlight: 6, relevanceDocs: 100, relevanceLlmDocs: 60, sweepPerReplica: [8, 63] };
 
