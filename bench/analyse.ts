@@ -2,10 +2,14 @@
  * Turns one strategy's raw measurements into its figures. Pure functions; all times in SIMULATED
  * seconds since the run started (wall-clock seconds / timeScale).
  *
- * Steady state is the middle 80% of the run by completed documents: from the completion of the
- * document at the 10th percentile of completion times to the one at the 90th. It leaves out the
- * warm-up (the first calls are all prefill and the controller is ramping) and the drain tail (the
- * last documents finishing on an emptying cluster).
+ * Steady state is the part of the run where demand exceeds supply: from the completion of the
+ * document at the 10th percentile of completion times (warm-up left out: the first documents run
+ * their stages in lockstep, all extracting at once, and the controller is ramping) to the moment the
+ * corpus ran out, i.e. the last document taking an llm.maxDocsInFlight slot (with several workers,
+ * the earliest such moment of any worker), and no later than the 90th percentile of completions.
+ * After the corpus runs out, every document still in flight finishes and none replaces it: the calls
+ * offered fall below what the cluster runs, whoever schedules them, so that drain measures the corpus,
+ * not the scheduler.
  */
 
 /** One sample of the cluster and of the processes, summed over replicas. */
@@ -15,6 +19,10 @@ export interface Sample {
   generatedTokens: number;
   running: number;
   waiting: number;
+  /** Replica-seconds the KV cache held a queue back while batch slots were free (summed over replicas, cumulative). */
+  kvBlockedSec?: number;
+  /** Per replica: [running, waiting, KV-cache usage]. */
+  perReplica?: Array<[number, number, number]>;
   /** Cumulative queue-time histogram over all replicas: [upper bound s, count], ascending. */
   queueBuckets: Array<[number, number]>;
   /** Cumulative time-to-first-token histogram over all replicas, the same way. */
@@ -57,8 +65,10 @@ export interface SteadyFigures {
   utilisation: number;
   latencyP50Sec: number;
   latencyP99Sec: number;
-  /** Average cluster capacity over the window, output tokens/s. */
+  /** Average cluster capacity over the window, output tokens/s (the capacity utilisation is measured against). */
   capacityTokensPerSec: number;
+  /** Output tokens in the window / the nominal capacity's (when a second, nominal, capacity is given; else the same as utilisation). */
+  nominalUtilisation: number;
   /** p99 server queue wait within the window, as the upper bound of its histogram bucket (vLLM's buckets). */
   queueWaitP99UpperBoundSec: number;
   /** p99 time to first token within the window, the same way. */
@@ -134,12 +144,15 @@ export function queueWaitBetween(a: Sample, b: Sample, which: 'queueBuckets' | '
  * The steady-state figures of one run; undefined when fewer than 10 documents completed. Utilisation
  * is against the capacity the cluster had over the window (`capacity`: a constant or a timeline).
  */
-export function steadyState(docs: readonly DocSpan[], samples: readonly Sample[], capacity: number | CapacityTimeline): SteadyFigures | undefined {
-  const timeline: CapacityTimeline = typeof capacity === 'number' ? [[0, capacity]] : capacity;
+export function steadyState(docs: readonly DocSpan[], samples: readonly Sample[], capacity: number | CapacityTimeline, nominal: number | CapacityTimeline = capacity): SteadyFigures | undefined {
+  const asTimeline = (c: number | CapacityTimeline): CapacityTimeline => (typeof c === 'number' ? [[0, c]] : c);
+  const timeline = asTimeline(capacity);
   if (docs.length < 10 || samples.length < 2) return undefined;
   const ends = docs.map((d) => d.endSec).sort((a, b) => a - b);
   const startSec = ends[Math.floor(0.1 * ends.length)]!;
-  const endSec = ends[Math.ceil(0.9 * ends.length) - 1]!;
+  const workerIds = [...new Set(docs.map((d) => d.worker))];
+  const corpusOut = Math.min(...workerIds.map((w) => Math.max(...docs.filter((d) => d.worker === w).map((d) => d.startSec))));
+  const endSec = Math.max(startSec, Math.min(ends[Math.ceil(0.9 * ends.length) - 1]!, corpusOut));
   const inWindow = docs.filter((d) => d.endSec > startSec && d.endSec <= endSec);
   const span = Math.max(1e-9, endSec - startSec);
   const tokens = counterAt(samples, endSec, (s) => s.generatedTokens) - counterAt(samples, startSec, (s) => s.generatedTokens);
@@ -157,6 +170,7 @@ export function steadyState(docs: readonly DocSpan[], samples: readonly Sample[]
     docsPerSec: inWindow.length / span,
     outputTokensPerSec: tokens / span,
     utilisation: tokens / Math.max(1e-9, capacityTokens),
+    nominalUtilisation: tokens / Math.max(1e-9, capacityBetween(asTimeline(nominal), startSec, endSec)),
     capacityTokensPerSec: capacityTokens / span,
     latencyP50Sec: percentile(latencies, 0.5),
     latencyP99Sec: percentile(latencies, 0.99),

@@ -116,7 +116,7 @@ function resultRow(s: StrategyResult): string {
   const st = s.steady;
   const workers = st && st.docsPerWorker.length > 1 ? ` (per worker ${st.docsPerWorker.join('/')})` : '';
   return (
-    `| ${s.strategy} | ${s.toldCapacity ? 'yes' : 'no'} | ${f(st?.utilisation, 3)} | ${f(st?.outputTokensPerSec, 0)} | ` +
+    `| ${s.strategy} | ${s.toldCapacity ? 'yes' : 'no'} | ${f(st?.utilisation, 3)} | ${f(st?.nominalUtilisation, 3)} | ${f(st?.outputTokensPerSec, 0)} | ` +
     `≤ ${f(st?.queueWaitP99UpperBoundSec, 1)} (${f(st === undefined ? undefined : 100 * st.queueWaitWithin2sShare, 1)}% ≤ 2 s) | ${f(s.server.queueWaitP99Sec, 1)} | ` +
     `≤ ${f(st?.ttftP99UpperBoundSec, 1)} | ${f(s.server.ttftP99Sec, 1)} | ${f(st?.latencyP50Sec, 0)} / ${f(st?.latencyP99Sec, 0)} | ` +
     `${s.totals.written} / ${s.totals.received}${workers} | ${s.totals.trajectories} | ${s.server.requests} |`
@@ -139,8 +139,8 @@ function windowLine(s: StrategyResult, scenario: Scenario): string {
 }
 
 const RESULT_HEADER = [
-  '| strategy | told the capacity | utilisation | output tok/s | p99 queue wait, steady (s) | p99 queue wait, whole run (s) | p99 TTFT, steady (s) | p99 TTFT, whole run (s) | doc latency p50 / p99 (s) | docs written / received | trajectories | requests |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  '| strategy | told the capacity | utilisation (of deliverable) | of nominal | output tok/s | p99 queue wait, steady (s) | p99 queue wait, whole run (s) | p99 TTFT, steady (s) | p99 TTFT, whole run (s) | doc latency p50 / p99 (s) | docs written / received | trajectories | requests |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
 ];
 
 /** The sweep and the scenario tables (the part the README repeats). */
@@ -148,13 +148,13 @@ export function scenarioTables(r: BenchReport): string[] {
   const lines: string[] = [
     `### Fixed-concurrency sweep (homogeneous, ${r.sweepDocs} documents)`,
     '',
-    '| in flight (cluster) | per replica | utilisation | output tok/s | p99 queue wait, steady (s) | share ≤ 2 s | p99 queue wait, whole run (s) | doc latency p50 / p99 (s) |',
-    '|---|---|---|---|---|---|---|---|',
+    '| in flight (cluster) | per replica | utilisation (of deliverable) | of nominal | output tok/s | p99 queue wait, steady (s) | share ≤ 2 s | p99 queue wait, whole run (s) | doc latency p50 / p99 (s) |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...r.sweep.map((s) => {
       const st = s.steady;
       const total = Number(s.strategy.replace('fixed-', ''));
       return (
-        `| ${total}${total === r.bestFixed ? ' (best)' : ''}${total === r.clusterConcurrency ? ' (capacity)' : ''} | ${f(total / r.replicas, 0)} | ${f(st?.utilisation, 3)} | ${f(st?.outputTokensPerSec, 0)} | ` +
+        `| ${total}${total === r.bestFixed ? ' (best)' : ''}${total === r.clusterConcurrency ? ' (capacity)' : ''} | ${f(total / r.replicas, 0)} | ${f(st?.utilisation, 3)} | ${f(st?.nominalUtilisation, 3)} | ${f(st?.outputTokensPerSec, 0)} | ` +
         `≤ ${f(st?.queueWaitP99UpperBoundSec, 1)} | ${f(st === undefined ? undefined : 100 * st.queueWaitWithin2sShare, 1)}% | ${f(s.server.queueWaitP99Sec, 1)} | ${f(st?.latencyP50Sec, 0)} / ${f(st?.latencyP99Sec, 0)} |`
       );
     }),
@@ -166,10 +166,12 @@ export function scenarioTables(r: BenchReport): string[] {
     const rs = r.results.filter((x) => x.scenario === sc.name);
     if (rs.length === 0) continue;
     const cap = rs[0]!.steady?.capacityTokensPerSec;
+    const nominal = rs[0]!.steady ? rs[0]!.steady.outputTokensPerSec / rs[0]!.steady.nominalUtilisation : undefined;
     lines.push(
       `### ${sc.name}: ${sc.description}`,
       '',
-      `Capacity over the steady window: ${f(cap, 0)} output tok/s on average.`,
+      `Capacity over ${rs[0]!.strategy}'s steady window: deliverable ${f(cap, 0)} output tok/s on average (nominal ${f(nominal, 0)}); per replica state, deliverable: ` +
+        `${rs[0]!.deliverable.map(([at, c]) => `${f(c, 0)} from ${f(at, 0)} s`).join(', ')}.`,
       '',
       ...RESULT_HEADER,
       ...rs.map(resultRow),
@@ -195,7 +197,15 @@ function kvNote(r: BenchReport): string {
   return (
     `KV cache: a request reserves its prompt + completion while it runs; measured mean ${f(mean, 0)} tokens, so about ${f(r.replicaModel.kvCacheTokens / mean, 0)} ` +
     `average requests fit in one replica's ${r.replicaModel.kvCacheTokens} tokens (fewer when large ones meet): close to the saturating batch, so a fixed limit at ` +
-    `the capacity concurrency already queues at times.`
+    `the capacity concurrency already queues at times, and while large requests meet, fewer than ${r.saturatingPerReplica} fit and decode runs below its nominal rate ` +
+    `whoever schedules. Hence two capacities. Nominal: ${r.replicas} x min(decode rate, max sequences x per-sequence rate), what the GPU could decode with enough ` +
+    `sequences. Deliverable: what the simulator's own capacity model delivers for the requests of the run when its queue is never empty (the model replayed, ` +
+    `bench/scenario-run.ts deliverableRate with src/simulator/capacity-model.ts saturatedOutputTokensPerSec: the request sizes of the scenario's first run, in the ` +
+    `order the replicas finished them, first-come-first-served admission into the KV cache, 4000 simulated s); derived from the model and the workload, not ` +
+    `from any strategy's throughput, and the same for every strategy of a scenario. It is below nominal because the documents pass through the stages in ` +
+    `waves: the large requests (ground, refine) arrive together and then fewer than the saturating batch fit; the same requests shuffled fill decode. Utilisation is against the deliverable capacity; the nominal one is shown beside it. ` +
+    `Server-side KV blocking (replica-seconds a queue waited for KV space with batch slots free): ` +
+    runs.filter((x) => x.scenario === 'homogeneous').map((x) => `${x.strategy} ${f(x.server.kvBlockedSec / Math.max(1e-9, x.simSec * x.replicas), 2)}`).join(', ') + ' of the run.'
   );
 }
 
@@ -223,7 +233,11 @@ export function markdownReport(r: BenchReport): string {
     '',
     kvNote(r),
     '',
-    'Definitions. Steady state: the middle 80% of a run by completed documents (10th to 90th percentile of completion times), leaving out warm-up and drain tail; ' +
+    'Definitions. Steady state: where demand exceeds supply, from the 10th percentile of document completion times (warm-up: the first documents run their ' +
+      'stages in lockstep) to the moment the corpus ran out (the last document taking an llm.maxDocsInFlight slot; with several workers the earliest such ' +
+      'moment of any worker), and no later than the 90th percentile of completions. After the corpus runs out the documents in flight finish and none ' +
+      'replaces them, so the calls offered fall below what the cluster runs whoever schedules them: that drain tail measures the corpus, not the scheduler ' +
+      '(it is in the whole-run figures). Throughput counts output tokens as they are decoded (vLLM\'s generation_tokens_total counts per step), not when a request ends; ' +
       'scenario events are triggered by progress (once a share of the run\'s expected LLM answers, repairs excluded, is in, read from the summed vLLM queue-time histogram ' +
       'the benchmark samples), not at fixed times, so they land inside the window on a slow machine too; the simulated time each happened is recorded, ' +
       'the capacity timeline is built from those times, and each scenario lists every run\'s window and event times. Utilisation: output tokens generated in the window / the output tokens the cluster could have generated ' +

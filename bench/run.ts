@@ -4,13 +4,16 @@
  *
  *   node dist/bench/run.js [--quick] [--docs N] [--sweep-docs N] [--replicas N] [--time-scale X]
  *     [--max-docs-in-flight N] [--scenarios a,b] [--out-dir DIR]
+ *     [--best-fixed N] [--strategies gemflow,fixed-capacity,...] [--no-relevance]
  *
  * Sweeps fixed concurrency on the homogeneous scenario (a shorter corpus) to find the best fixed
  * value, then runs every scenario (bench/scenarios.ts) with its strategies (bench/strategies.ts),
  * each run with a fresh simulator cluster and its own worker processes (bench/scenario-run.ts); runs
  * the relevance scorer benchmark (bench/relevance.ts); and writes <out-dir>/<timestamp>.json,
  * <out-dir>/latest.md and <out-dir>/latest-<scenario>.svg (default out-dir: bench/results).
- * --quick runs tiny sizes (a smoke test, not a measurement).
+ * --quick runs tiny sizes (a smoke test, not a measurement). To iterate on part of it: --best-fixed N
+ * skips the sweep and takes N as the best fixed concurrency, --strategies runs only the named
+ * strategies, --no-relevance skips the relevance benchmark (a partial report, not the benchmark).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -30,12 +33,14 @@ import { barrierStrategy, fixedStrategy, gemflowStrategy, unboundedStrategy, typ
 import type { StrategyResult } from './strategy-result.js';
 
 /**
- * Full sizes, chosen so that the whole benchmark stays under 10 minutes on 2 cores: 400 documents a
- * run (several times llm.maxDocsInFlight, so there is a steady state between the ramp and the drain),
- * 280 in the sweep, 160 documents in flight (about 2.3 calls each on average: enough offered load for
- * the 252 sequences that saturate the cluster).
+ * Full sizes, chosen so that the whole benchmark stays under 10 minutes on 2 cores. 256 documents in
+ * flight: the steady window needs demand above supply throughout, and a wave of new documents, all
+ * at their first call (extract) at once, offers about one call each (with 160 in flight the calls
+ * offered fell below the 252 the cluster runs for a fifth of the old window, for every strategy).
+ * 600 documents a run (400 in the sweep): the corpus runs out well after the warm-up, so the window
+ * between them (analyse.ts) is long enough to hold the scenarios' events.
  */
-const FULL = { docs: 400, sweepDocs: 280, replicas: 4, timeScale: 0.02, maxDocsInFlight: 160, relevanceDocs: 2000, relevanceLlmDocs: 800, sweepPerReplica: [48, 63, 80, 128] };
+const FULL = { docs: 600, sweepDocs: 400, replicas: 4, timeScale: 0.02, maxDocsInFlight: 256, relevanceDocs: 2000, relevanceLlmDocs: 800, sweepPerReplica: [48, 63, 80, 128] };
 /** Quick: few documents in flight, so that documents complete in a stream and the events fall between the 10th and 90th percentile of completions. */
 const QUICK = { docs: 24, sweepDocs: 16, replicas: 2, timeScale: 0.01, maxDocsInFlight: 6, relevanceDocs: 100, relevanceLlmDocs: 60, sweepPerReplica: [8, 63] };
 
@@ -59,6 +64,9 @@ async function main(): Promise<void> {
       'max-docs-in-flight': { type: 'string' },
       scenarios: { type: 'string' },
       'out-dir': { type: 'string' },
+      'best-fixed': { type: 'string' },
+      strategies: { type: 'string' },
+      'no-relevance': { type: 'boolean', default: false },
     },
   });
   const base = values.quick ? QUICK : FULL;
@@ -101,22 +109,25 @@ async function main(): Promise<void> {
     log(`${opts.docs} docs per run (${opts.sweepDocs} in the sweep); ${opts.replicas} replicas; timeScale ${opts.timeScale}; capacity concurrency ${opts.replicas} x ${perReplica} = ${clusterConcurrency}`);
 
     let runs = 0;
+    const memos = new Map<string, Map<string, number>>();
     const run = async (scenario: Scenario, strategy: StrategySpec, c: { files: string[]; expectedAnswers: number }, cpuReplay = false): Promise<StrategyResult> => {
       const t = performance.now();
-      const r = await runStrategy({ scenario, strategy, corpusFiles: c.files, expectedAnswers: c.expectedAnswers, workDir: join(work, `run-${runs++}`), replicas: opts.replicas, timeScale: opts.timeScale, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay });
-      log(`${scenario.name}/${strategy.name}: ${((performance.now() - t) / 1000).toFixed(0)} s wall, utilisation ${r.steady?.utilisation.toFixed(3) ?? 'n/a'}, p99 queue wait ${r.server.queueWaitP99Sec.toFixed(1)} s, window ${r.steady?.startSec.toFixed(0) ?? '?'}-${r.steady?.endSec.toFixed(0) ?? '?'} s${r.events.map((e) => `, ${e.label} at ${e.atSec.toFixed(0)} s`).join('')}`);
+      const key = c.files.join(',');
+      if (!memos.has(key)) memos.set(key, new Map());
+      const r = await runStrategy({ scenario, strategy, corpusFiles: c.files, expectedAnswers: c.expectedAnswers, workDir: join(work, `run-${runs++}`), replicas: opts.replicas, timeScale: opts.timeScale, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay, deliverableMemo: memos.get(key) });
+      log(`${scenario.name}/${strategy.name}: ${((performance.now() - t) / 1000).toFixed(0)} s wall, utilisation ${r.steady?.utilisation.toFixed(3) ?? 'n/a'} (of nominal ${r.steady?.nominalUtilisation.toFixed(3) ?? 'n/a'}), p99 queue wait ${r.server.queueWaitP99Sec.toFixed(1)} s, window ${r.steady?.startSec.toFixed(0) ?? '?'}-${r.steady?.endSec.toFixed(0) ?? '?'} s${r.events.map((e) => `, ${e.label} at ${e.atSec.toFixed(0)} s`).join('')}`);
       return r;
     };
 
     // The sweep: fixed totals on the homogeneous scenario; the best is the highest throughput.
     const homogeneous = all.find((s) => s.name === 'homogeneous')!;
     const sweep: StrategyResult[] = [];
-    for (const per of base.sweepPerReplica) {
+    for (const per of values['best-fixed'] ? [] : base.sweepPerReplica) {
       const total = per * opts.replicas;
       sweep.push(await run(homogeneous, fixedStrategy(`fixed-${total}`, total, 'sweep'), corpora.sweep));
     }
-    const best = sweep.reduce((a, b) => ((b.steady?.outputTokensPerSec ?? 0) > (a.steady?.outputTokensPerSec ?? 0) ? b : a));
-    const bestFixed = Number(best.strategy.replace('fixed-', ''));
+    const best = sweep.reduce<StrategyResult | undefined>((a, b) => ((b.steady?.outputTokensPerSec ?? 0) > (a?.steady?.outputTokensPerSec ?? 0) ? b : a), undefined);
+    const bestFixed = best ? Number(best.strategy.replace('fixed-', '')) : Number(values['best-fixed']);
     log(`best fixed concurrency ${bestFixed}`);
 
     const fixedCapacity = fixedStrategy('fixed-capacity', clusterConcurrency, `the cluster's capacity, ${opts.replicas} x ${perReplica}`);
@@ -128,12 +139,16 @@ async function main(): Promise<void> {
       if (sc.strategies === 'pair' || bestFixed !== clusterConcurrency) list.push(fixedBest);
       if (sc.strategies === 'all') list.push(barrierStrategy(Math.min(clusterConcurrency, opts.maxDocsInFlight), `${clusterConcurrency} documents: the first call of each fills the cluster`));
       if (sc.strategies === 'all') list.push(unboundedStrategy());
-      for (const s of list) results.push(await run(sc, s, corpusOf(sc), sc.name === 'homogeneous' && s.kind === 'gemflow'));
+      const only = values.strategies?.split(',').map((x) => x.trim());
+      for (const s of list.filter((x) => !only || only.includes(x.name))) results.push(await run(sc, s, corpusOf(sc), sc.name === 'homogeneous' && s.kind === 'gemflow'));
     }
 
-    const relevanceOut = join(work, 'relevance.json');
-    await node('./relevance.js', ['--docs', String(base.relevanceDocs), '--llm-docs', String(base.relevanceLlmDocs), '--out', relevanceOut]);
-    const relevance = JSON.parse(await readFile(relevanceOut, 'utf8')) as RelevanceFigures;
+    let relevance: RelevanceFigures | undefined;
+    if (!values['no-relevance']) {
+      const relevanceOut = join(work, 'relevance.json');
+      await node('./relevance.js', ['--docs', String(base.relevanceDocs), '--llm-docs', String(base.relevanceLlmDocs), '--out', relevanceOut]);
+      relevance = JSON.parse(await readFile(relevanceOut, 'utf8')) as RelevanceFigures;
+    }
 
     const report: BenchReport = {
       startedAt,

@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { GemflowError } from '../src/errors.js';
+import { maxOutputTokensPerSec, saturatedOutputTokensPerSec, type RuntimeCapacity } from '../src/simulator/capacity-model.js';
+import { DEFAULT_SIMULATOR_OPTIONS } from '../src/simulator/options.js';
 import { steadyState, type DocSpan, type Sample } from './analyse.js';
 import { capacityTimeline, type FiredEvent, type Scenario } from './scenarios.js';
 import { machineCpuMs, procCpuMs, SimProcess, type ReplicaGauges, type SimCapacity } from './sim-process.js';
-import type { StrategySpec } from './strategies.js';
+import { split, type StrategySpec } from './strategies.js';
 import type { StrategyResult, WorkerResult } from './strategy-result.js';
 
 export interface StrategyRunOptions {
@@ -24,6 +26,12 @@ export interface StrategyRunOptions {
   cpuReplay: boolean;
   /** LLM answers the run needs without repairs (the scenario's events are triggered at shares of it). */
   expectedAnswers: number;
+  /**
+   * Deliverable output rate per replica state, shared by the runs of one scenario (the same corpus, so
+   * the same requests): the first run's request sizes fill it, so every strategy of a scenario is
+   * measured against the same capacity.
+   */
+  deliverableMemo?: Map<string, number>;
 }
 
 /** Answers so far: requests that decoded to the end, the count of the summed queue-time histogram. */
@@ -36,6 +44,26 @@ function sumBuckets(gs: ReplicaGauges[], which: 'queueBuckets' | 'ttftBuckets'):
   const first = gs.find((g) => g[which].length > 0);
   if (!first) return [];
   return first[which].map(([le], i) => [le, gs.reduce((n, g) => n + (g[which][i]?.[1] ?? 0), 0)]);
+}
+
+/**
+ * One replica's deliverable output rate in a given state for this run's requests: the capacity model
+ * replayed with its queue never empty (saturatedOutputTokensPerSec) on their prompt and completion
+ * sizes in the order each replica finished them (replica after replica), memoised per state in
+ * `memo`. The order matters: documents pass through the stages in waves, so the large requests
+ * (ground, refine: 6-7k tokens of KV each) arrive together, and while they do fewer than the
+ * saturating batch fit in the KV cache. (Shuffled, the same requests fill decode: the well-mixed
+ * workload is not KV-bound; in the order the pipeline offers them it is, at times, for any scheduler
+ * that does not reorder calls by size.)
+ */
+function deliverableRate(jobs: Array<[number, number]>, memo: Map<string, number>): (r: RuntimeCapacity) => number {
+  const list = jobs.map(([promptTokens, completionTokens]) => ({ promptTokens, completionTokens }));
+  return (r) => {
+    const p = { maxRunningSeqs: r.maxRunningSeqs, prefillTokensPerSec: r.prefillTokensPerSec, decodeTokensPerSec: r.decodeTokensPerSec, maxDecodeTokensPerSecPerSeq: r.maxDecodeTokensPerSecPerSeq, kvCacheTokens: r.kvCacheTokens, tickMs: DEFAULT_SIMULATOR_OPTIONS.tickMs };
+    const key = JSON.stringify(p);
+    if (!memo.has(key)) memo.set(key, Math.min(maxOutputTokensPerSec(r), saturatedOutputTokensPerSec(p, list, 4000, 0.1)));
+    return memo.get(key)!;
+  };
 }
 
 /** Starts a worker process and resolves once it has built its pipeline and said it is ready. */
@@ -81,7 +109,8 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
           '--result', results[w]!,
           '--urls', sim.urls.join(','),
           '--time-scale', String(timeScale),
-          '--max-docs-in-flight', String(o.maxDocsInFlight),
+          // Several workers share the documents in flight as they share the corpus: the same offered load.
+          '--max-docs-in-flight', String(split(o.maxDocsInFlight, n, w)),
           '--worker', String(w),
           '--workers', String(n),
           ...(scenario.mixedWorkflows ? ['--mixed'] : []),
@@ -117,6 +146,8 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
         generatedTokens: gs.reduce((a, g) => a + g.generatedTokens, 0),
         running: gs.reduce((a, g) => a + g.running, 0),
         waiting: gs.reduce((a, g) => a + g.waiting, 0),
+        kvBlockedSec: gs.reduce((a, g) => a + g.kvBlockedSec, 0),
+        perReplica: gs.map((g) => [g.running, g.waiting, Math.round(1000 * g.kvCacheUsage) / 1000]),
         queueBuckets: sumBuckets(gs, 'queueBuckets'),
         ttftBuckets: sumBuckets(gs, 'ttftBuckets'),
         engineCpuMs: [...engineCpu.values()].reduce((a, b) => a + b, 0),
@@ -148,6 +179,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
     const ws = await Promise.all(results.map(async (f) => JSON.parse(await readFile(f, 'utf8')) as WorkerResult));
     const docs: DocSpan[] = ws.flatMap((w, worker) => w.docs.map((d) => ({ startSec: toSim(d.startMs), endSec: toSim(d.endMs), worker })));
     const capacity = capacityTimeline(scenario, o.model, o.replicas, fired);
+    const deliverable = capacityTimeline(scenario, o.model, o.replicas, fired, deliverableRate(simStats.flatMap((x) => x.jobs), o.deliverableMemo ?? new Map()));
     const sumOf = (pick: (w: WorkerResult) => Record<string, number>) =>
       ws.reduce<Record<string, number>>((acc, w) => {
         for (const [k, v] of Object.entries(pick(w))) acc[k] = (acc[k] ?? 0) + v;
@@ -163,6 +195,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
       workers: n,
       timeScale,
       capacity,
+      deliverable,
       expectedAnswers: o.expectedAnswers,
       events: fired,
       wallMs,
@@ -178,7 +211,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
       fatal: ws.flatMap((w) => (w.fatal ? [w.fatal] : [])),
       docs,
       samples,
-      steady: steadyState(docs, samples, capacity),
+      steady: steadyState(docs, samples, deliverable, capacity),
       server: {
         requests: simStats.reduce((a, x) => a + x.requests.total, 0),
         byStatus: simStats.reduce<Record<string, number>>((acc, x) => {
@@ -191,12 +224,16 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
         queueWaitP50Sec: Math.max(...simStats.map((x) => x.queueWaitSec.p50)),
         ttftP99Sec: Math.max(...simStats.map((x) => x.ttftSec.p99)),
         invalidAnswers: simStats.reduce((a, x) => a + x.invalidAnswers, 0),
+        abortedGenerations: simStats.reduce((a, x) => a + x.abortedGenerations, 0),
+        decodedTokens: simStats.reduce((a, x) => a + x.decodedTokens, 0),
+        kvBlockedSec: simStats.reduce((a, x) => a + x.kvBlockedSec, 0),
         faults: simStats.reduce((a, x) => a + Object.values(x.requests.byFault).reduce((p, q) => p + (q ?? 0), 0), 0),
       },
       peakRssBytes: Math.max(...ws.map((w) => w.peakRssBytes)),
       eventLoopDelayP99Ms: Math.max(...ws.map((w) => w.eventLoopDelayP99Ms)),
       stages: ws.map((w) => w.stages),
       cpuReplay: ws[0]?.cpuReplay,
+      limits: ws.flatMap((w, worker) => (w.limits ?? []).map(([ms, replica, limit, rule]) => [toSim(ms), worker, replica, limit, rule] as [number, number, number, number, string])),
     };
   } finally {
     for (const c of workers) if (c.exitCode === null) c.kill('SIGTERM');

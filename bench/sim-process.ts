@@ -30,6 +30,10 @@ export interface ReplicaGauges {
   queueBuckets: Array<[number, number]>;
   /** Cumulative vllm:time_to_first_token_seconds buckets, the same way. */
   ttftBuckets: Array<[number, number]>;
+  /** Simulated seconds its KV cache held its queue back while batch slots were free (sim:kv_blocked_seconds_total). */
+  kvBlockedSec: number;
+  /** vllm:kv_cache_usage_perc. */
+  kvCacheUsage: number;
 }
 
 /** One H100 80GB serving a 32B model in bf16 with vLLM: the simulator's defaults (assumptions, not measurements). */
@@ -49,7 +53,7 @@ export class SimProcess {
     readonly child: ChildProcess,
     readonly urls: string[],
   ) {
-    this.last = urls.map(() => ({ generatedTokens: 0, running: 0, waiting: 0, queueBuckets: [], ttftBuckets: [] }));
+    this.last = urls.map(() => ({ generatedTokens: 0, running: 0, waiting: 0, queueBuckets: [], ttftBuckets: [], kvBlockedSec: 0, kvCacheUsage: 0 }));
   }
 
   /** Starts `replicas` replicas on free ports; resolves once they listen. */
@@ -87,7 +91,7 @@ export class SimProcess {
           this.last[i] = parseMetrics(await (await fetch(`${u}/metrics`)).text());
         } catch {
           // down: nothing runs or completes there, so its counters stand still
-          this.last[i] = { ...this.last[i]!, running: 0, waiting: 0 };
+          this.last[i] = { ...this.last[i]!, running: 0, waiting: 0, kvCacheUsage: 0 };
         }
         return this.last[i]!;
       }),
@@ -121,13 +125,15 @@ export class SimProcess {
 
 /** Reads the gauges the benchmark needs from a vLLM-style Prometheus exposition. */
 export function parseMetrics(text: string): ReplicaGauges {
-  const g: ReplicaGauges = { generatedTokens: 0, running: 0, waiting: 0, queueBuckets: [], ttftBuckets: [] };
+  const g: ReplicaGauges = { generatedTokens: 0, running: 0, waiting: 0, queueBuckets: [], ttftBuckets: [], kvBlockedSec: 0, kvCacheUsage: 0 };
   for (const line of text.split('\n')) {
     if (line.startsWith('#') || line === '') continue;
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (line.startsWith('vllm:generation_tokens_total')) g.generatedTokens = value;
     else if (line.startsWith('vllm:num_requests_running')) g.running = value;
     else if (line.startsWith('vllm:num_requests_waiting')) g.waiting = value;
+    else if (line.startsWith('sim:kv_blocked_seconds_total')) g.kvBlockedSec = value;
+    else if (line.startsWith('vllm:kv_cache_usage_perc')) g.kvCacheUsage = value;
     else if (line.startsWith('vllm:request_queue_time_seconds_bucket') || line.startsWith('vllm:time_to_first_token_seconds_bucket')) {
       const le = /le="([^"]+)"/.exec(line)?.[1];
       const into = line.startsWith('vllm:request') ? g.queueBuckets : g.ttftBuckets;

@@ -30,6 +30,8 @@ export interface WorkerResult {
   peakRssBytes: number;
   eventLoopDelayP99Ms: number;
   cpuReplay?: CpuReplay;
+  /** The adaptive controller's limit changes: [epoch ms, replica index, new limit, the rule that set it] (empty without adaptation). */
+  limits?: Array<[number, number, number, string]>;
 }
 
 /** One strategy in one scenario: the cluster's figures and every worker's. */
@@ -44,6 +46,12 @@ export interface StrategyResult {
   timeScale: number;
   /** The scenario's cluster capacity over simulated time (from the events as they happened). */
   capacity: Array<[number, number]>;
+  /**
+   * What the cluster can deliver over simulated time for this run's requests: each replica's capacity
+   * model replayed with its queue never empty on the run's request sizes (KV-cache reservations can
+   * keep decode below its nominal rate; see saturatedOutputTokensPerSec).
+   */
+  deliverable: Array<[number, number]>;
   /** LLM answers the run needed without repairs; the scenario's events were triggered at shares of it. */
   expectedAnswers: number;
   /** The scenario's events as they happened (an event whose share was never reached is missing). */
@@ -68,10 +76,18 @@ export interface StrategyResult {
     ttftP99Sec: number;
     invalidAnswers: number;
     faults: number;
+    /** Generations dropped because their client went away. */
+    abortedGenerations: number;
+    /** Output tokens decoded, counted per step (abandoned and lost generations included). */
+    decodedTokens: number;
+    /** Replica-seconds the KV cache held a queue back while batch slots were free. */
+    kvBlockedSec: number;
   };
   /** Largest over the workers. */
   peakRssBytes: number;
   eventLoopDelayP99Ms: number;
   stages: WorkerResult['stages'][];
   cpuReplay?: CpuReplay;
+  /** Each worker's adaptive limit per replica over the run: [simulated s, worker, replica, limit, rule]. */
+  limits: Array<[number, number, number, number, string]>;
 }

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import type { AdaptiveEvent } from '../src/llm/adaptive-controller.js';
 import { PipelineConfig } from '../src/config/schema.js';
 import { runPipeline } from '../src/dataflow/pipeline.js';
 import { createLogger } from '../src/telemetry/logger.js';
@@ -56,7 +57,11 @@ async function main(): Promise<void> {
       sink: { dir: join(work, dir) },
     });
   const log = createLogger({ quiet: true });
-  const bench = await benchRun(config('out', setup.endpoints), log, { adaptive: setup.adaptive, admission: admission(s, timeScale), record: values['cpu-replay']! });
+  // The adaptive controller's limit changes, for the report's trace: [epoch ms, replica, limit, rule].
+  const urls = values.urls.split(',');
+  const limits: Array<[number, number, number, string]> = [];
+  const adaptive = setup.adaptive && { ...setup.adaptive, onEvent: (e: AdaptiveEvent) => e.kind === 'limit' && limits.push([performance.timeOrigin + performance.now(), urls.indexOf(e.url), e.limit, e.reason]) };
+  const bench = await benchRun(config('out', setup.endpoints), log, { adaptive, admission: admission(s, timeScale), record: values['cpu-replay']! });
 
   process.stdout.write('{"ready":true}\n');
   for await (const _ of createInterface({ input: process.stdin })) break;
@@ -76,6 +81,7 @@ async function main(): Promise<void> {
     docs: bench.timings.timings,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
+    limits,
   };
   if (bench.recorder) out.cpuReplay = await cpuReplay(config('replay', setup.endpoints), bench.recorder, values.corpus);
   await writeFile(values.result, JSON.stringify(out));

@@ -206,7 +206,10 @@ export async function buildRun(
       // Breaker changes (a replica ejected or readmitted) are worth a log line; limit changes are not.
       adaptive: tune.adaptive === false ? false : {
         ...tune.adaptive,
-        onEvent: (e) => e.kind === 'breaker' && log.warn('inference replica state changed', { url: e.url, state: e.state, reason: e.reason }),
+        onEvent: (e) => {
+          if (tune.adaptive) tune.adaptive.onEvent?.(e); // the benchmark's limit trace
+          if (e.kind === 'breaker') log.warn('inference replica state changed', { url: e.url, state: e.state, reason: e.reason });
+        },
         breaker: {
           ...config.llm.breaker,
           healthIntervalMs: config.llm.health.intervalMs,

@@ -53,6 +53,13 @@ export interface CapacitySnapshot {
   kvCacheUsage: number;
   /** Simulated seconds during which at least one request was running. */
   busySec: number;
+  /** Output tokens decoded so far, counted as they are decoded (vLLM's generation_tokens_total counts per step too), aborted requests' included. */
+  decodedTokens: number;
+  /**
+   * Simulated seconds during which requests waited although batch slots were free: the head of the
+   * queue did not fit in the KV cache (the time the KV cache, not the batch, limited admission).
+   */
+  kvBlockedSec: number;
   /** Simulated seconds since the model started. */
   simNowSec: number;
 }
@@ -94,6 +101,8 @@ export class CapacityModel {
   private reservedTokens = 0;
   private simNowSec = 0;
   private busySec = 0;
+  private decodedTokens = 0;
+  private kvBlockedSec = 0;
   private lastRealMs = performance.now();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -176,6 +185,8 @@ export class CapacityModel {
       waiting: this.queue.length,
       kvCacheUsage: Math.min(1, this.reservedTokens / this.p.kvCacheTokens),
       busySec: this.busySec,
+      decodedTokens: this.decodedTokens,
+      kvBlockedSec: this.kvBlockedSec,
       simNowSec: this.simNowSec,
     };
   }
@@ -244,10 +255,30 @@ export class CapacityModel {
     if (this.queue.length === 0 && this.running.length === 0) this.stopTimer();
   }
 
+  /** See saturatedOutputTokensPerSec: keeps the queue non-empty with `jobs` and steps the model. */
+  replaySaturated(jobs: readonly CapacityJob[], simSec: number, dtSec: number): number {
+    let next = 0;
+    const refill = () => {
+      while (this.queue.length < 2) {
+        const job = jobs[next++ % jobs.length]!;
+        this.queue.push({ job, arrivedSec: this.simNowSec, admittedSec: 0, prefillLeft: job.promptTokens, firstTokenSec: 0, decoded: 0, resolve: () => {}, reject: () => {}, detach: () => {} });
+      }
+    };
+    const warmUpSec = Math.min(simSec / 4, 200);
+    let from = 0;
+    for (let t = 0; t < simSec; t += dtSec) {
+      if (from === 0 && t >= warmUpSec) from = this.decodedTokens;
+      refill();
+      this.step(dtSec);
+    }
+    return (this.decodedTokens - from) / (simSec - warmUpSec);
+  }
+
   /** Advances the model by `dt` simulated seconds. */
   private step(dt: number): void {
     this.admit();
     if (this.running.length > 0) this.busySec += dt;
+    if (this.queue.length > 0 && this.running.length < this.p.maxRunningSeqs) this.kvBlockedSec += dt;
 
     // Taken before prefill runs: a request whose prefill completes in this step decodes from the next.
     const decoding = this.running.filter((e) => e.prefillLeft <= 0);
@@ -259,7 +290,10 @@ export class CapacityModel {
       this.p.decodeTokensPerSec * dt,
       this.p.maxDecodeTokensPerSecPerSeq * dt,
       (e) => e.job.completionTokens - e.decoded,
-      (e, t) => (e.decoded += t),
+      (e, t) => {
+        e.decoded += t;
+        this.decodedTokens += t;
+      },
     );
 
     this.simNowSec += dt;
@@ -272,6 +306,21 @@ export class CapacityModel {
     }
     this.admit();
   }
+}
+
+/**
+ * What the model delivers to a client that never lets it idle: output tokens per simulated second of
+ * one replica with `params`, its queue never empty, fed `jobs` in order (cycled), after a warm-up of
+ * one pass of the batch. The same step code as a live replica, in simulated time without timers. This
+ * is the replica's capacity for a given workload: decode at `maxOutputTokensPerSec` needs
+ * `saturatingConcurrency` sequences decoding at once, and whether their KV reservations fit (and
+ * how well first-come-first-served admission packs them) depends on the requests' sizes.
+ */
+export function saturatedOutputTokensPerSec(params: Omit<CapacityParams, 'timeScale'>, jobs: readonly CapacityJob[], simSec = 2000, dtSec = 0.05): number {
+  const fits = jobs.filter((j) => j.promptTokens + j.completionTokens <= params.kvCacheTokens && j.completionTokens > 0);
+  if (fits.length === 0) return 0;
+  const m = new CapacityModel({ ...params, timeScale: 1 });
+  return m.replaySaturated(fits, simSec, dtSec);
 }
 
 /**

@@ -42,6 +42,12 @@ export interface SimStats {
     answeredRepeatedDocs: string[];
   };
   tokens: { prompt: number; generated: number };
+  /** Prompt and completion tokens of the requests decoded to the end, in order (the most recent JOB_SAMPLES): the workload, for saturatedOutputTokensPerSec. */
+  jobs: Array<[number, number]>;
+  /** Output tokens decoded so far, counted per step (as /metrics' generation_tokens_total). */
+  decodedTokens: number;
+  /** Simulated seconds the KV cache held the queue back while batch slots were free (CapacitySnapshot.kvBlockedSec). */
+  kvBlockedSec: number;
   capacity: {
     /** Output tokens per simulated second at full batch. */
     maxOutputTokensPerSec: number;
@@ -100,6 +106,8 @@ class Histogram {
 }
 /** Queue waits kept for the percentiles (the most recent ones). */
 const QUEUE_SAMPLES = 100_000;
+/** Job sizes kept (the most recent ones). */
+const JOB_SAMPLES = 20_000;
 
 /** Counters behind /metrics and /sim/stats. */
 export class SimMetrics {
@@ -111,6 +119,7 @@ export class SimMetrics {
   private readonly answered = new Map<string, number>();
   private promptTokens = 0;
   private generatedTokens = 0;
+  private readonly jobs: Array<[number, number]> = [];
   private readonly successByReason = new Map<string, number>();
   private readonly queueTime = new Histogram(QUEUE_TIME_BUCKETS);
   private readonly ttft = new Histogram(TTFT_BUCKETS);
@@ -165,6 +174,8 @@ export class SimMetrics {
   completed(promptTokens: number, completionTokens: number, finishReason: string, queueSec: number, firstTokenSec: number): void {
     this.promptTokens += promptTokens;
     this.generatedTokens += completionTokens;
+    this.jobs.push([promptTokens, completionTokens]);
+    if (this.jobs.length > JOB_SAMPLES) this.jobs.shift();
     bump(this.successByReason, finishReason);
     this.queueTime.observe(queueSec);
     this.ttft.observe(firstTokenSec);
@@ -201,6 +212,9 @@ export class SimMetrics {
         answeredRepeatedDocs: [...new Set([...this.answered].filter(([, n]) => n > 1).flatMap(([k]) => this.keyDocs.get(k) ?? []))],
       },
       tokens: { prompt: this.promptTokens, generated: this.generatedTokens },
+      jobs: [...this.jobs],
+      decodedTokens: snap.decodedTokens,
+      kvBlockedSec: snap.kvBlockedSec,
       running: snap.running,
       waiting: snap.waiting,
       kvCacheUsage: snap.kvCacheUsage,
@@ -223,7 +237,9 @@ export class SimMetrics {
     metric('vllm:gpu_cache_usage_perc', 'gauge', 'GPU KV-cache usage. 1 means 100 percent usage.', [`vllm:gpu_cache_usage_perc{${label}} ${snap.kvCacheUsage}`]);
     metric('vllm:kv_cache_usage_perc', 'gauge', 'KV-cache usage. 1 means 100 percent usage.', [`vllm:kv_cache_usage_perc{${label}} ${snap.kvCacheUsage}`]);
     metric('vllm:prompt_tokens_total', 'counter', 'Number of prefill tokens processed.', [`vllm:prompt_tokens_total{${label}} ${this.promptTokens}`]);
-    metric('vllm:generation_tokens_total', 'counter', 'Number of generation tokens processed.', [`vllm:generation_tokens_total{${label}} ${this.generatedTokens}`]);
+    // Counted per decode step as vLLM does (not per finished request, which lags a long generation's tokens until its end).
+    metric('vllm:generation_tokens_total', 'counter', 'Number of generation tokens processed.', [`vllm:generation_tokens_total{${label}} ${Math.round(snap.decodedTokens)}`]);
+    metric('sim:kv_blocked_seconds_total', 'counter', 'Simulated seconds the KV cache held the queue back while batch slots were free (simulator only).', [`sim:kv_blocked_seconds_total{${label}} ${snap.kvBlockedSec}`]);
     metric(
       'vllm:request_success_total',
       'counter',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { capacityBetween, queueWaitBetween, steadyState, type Sample } from '../../bench/analyse.js';
-import { capacityTimeline, scenarios, type FiredEvent } from '../../bench/scenarios.js';
+import { capacityTimeline, EVENT_SHARES, scenarios, type FiredEvent } from '../../bench/scenarios.js';
 import { REPLICA_MODEL } from '../../bench/sim-process.js';
 
 const sample = (simSec: number, generatedTokens: number, queueBuckets: Array<[number, number]>): Sample => ({
@@ -31,6 +31,17 @@ describe('steady-state figures', () => {
     expect(s.cpu.engineCores).toBeCloseTo(0.1);
     expect(s.queueWaitWithin2sShare).toBe(1);
     expect(s.docsPerWorker).toEqual([39, 40]);
+  });
+
+  it('ends the window when the corpus ran out (the last document taking a slot), the earliest of any worker', () => {
+    // 100 tokens/s; documents complete every second from t=1, each 20 s long: worker 0's last one took its slot at 60, worker 1's at 70.
+    const samples = Array.from({ length: 101 }, (_, t) => sample(t, 100 * t, [[Infinity, 0]]));
+    const docs = Array.from({ length: 100 }, (_, i) => ({ startSec: Math.min(i + 1 - 20, i % 2 === 0 ? 60 : 70), endSec: i + 1, worker: i % 2 }));
+    const s = steadyState(docs, samples, 200, 400)!;
+    expect(s.startSec).toBe(11);
+    expect(s.endSec).toBe(60);
+    expect(s.utilisation).toBeCloseTo(0.5);
+    expect(s.nominalUtilisation).toBeCloseTo(0.25);
   });
 
   it('measures utilisation against the capacity the cluster had over the window', () => {
@@ -65,7 +76,7 @@ describe('scenario capacity', () => {
   it('follows the scenario and the times its events actually happened: a slow replica, a lost one, a cut one', () => {
     expect(capacityTimeline(byName['homogeneous']!, m, 4, [])).toEqual([[0, 10_000]]);
     expect(capacityTimeline(byName['heterogeneous']!, m, 4, [])[0]![1]).toBeCloseTo(7500 + 2500 / 3);
-    expect(byName['lost-replica']!.events.map((e) => e.atShare)).toEqual([0.55, 0.8]);
+    expect(byName['lost-replica']!.events.map((e) => e.atShare)).toEqual([EVENT_SHARES.at, EVENT_SHARES.back]);
     expect(capacityTimeline(byName['lost-replica']!, m, 4, firedAt('lost-replica', 137.5, 301))).toEqual([[0, 10_000], [137.5, 7500], [301, 10_000]]);
     // Only the events that happened count: a run that never reached the second share stays down.
     expect(capacityTimeline(byName['lost-replica']!, m, 4, firedAt('lost-replica', 90).slice(0, 1))).toEqual([[0, 10_000], [90, 7500]]);

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { saturatedOutputTokensPerSec } from '../../src/simulator/capacity-model.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/simulator.js';
 import { postChat, stageBody, STORAGE_DOC } from './fixtures.js';
 import { sample, scrape } from './metrics-text.js';
@@ -83,5 +84,26 @@ describe('capacity model', () => {
     // A request that can never fit is refused rather than queued forever.
     const huge = await postChat(sim.url, stageBody('extract', { document: STORAGE_DOC.repeat(20) }));
     expect(huge.status).toBe(400);
+  });
+});
+
+describe('saturatedOutputTokensPerSec (the capacity model replayed with its queue never empty)', () => {
+  const replica = { maxRunningSeqs: 256, prefillTokensPerSec: 10_000, decodeTokensPerSec: 2500, maxDecodeTokensPerSecPerSeq: 40, kvCacheTokens: 400_000, tickMs: 10 };
+
+  it('reaches the nominal decode rate when the saturating batch fits in the KV cache', () => {
+    const small = Array.from({ length: 50 }, () => ({ promptTokens: 1000, completionTokens: 2000 })); // 133 fit, 63 saturate
+    expect(saturatedOutputTokensPerSec(replica, small, 1000, 0.1)).toBeCloseTo(2500, -1);
+  });
+
+  it('stays below it when fewer requests fit in the KV cache than decode needs', () => {
+    // 10,000 tokens each: 40 fit at once, each decoding at 40 tok/s -> 1600 tok/s (a little less: each prefills first).
+    const large = Array.from({ length: 50 }, () => ({ promptTokens: 5000, completionTokens: 5000 }));
+    const rate = saturatedOutputTokensPerSec(replica, large, 2000, 0.1);
+    expect(rate).toBeLessThanOrEqual(1600);
+    expect(rate).toBeGreaterThan(1550);
+    // A replica 3x slower delivers about a third of it (its KV cache holds each request 3x longer).
+    const slow = saturatedOutputTokensPerSec({ ...replica, decodeTokensPerSec: 2500 / 3, maxDecodeTokensPerSecPerSeq: 40 / 3, prefillTokensPerSec: 10_000 / 3 }, large, 4000, 0.1);
+    expect(slow).toBeLessThanOrEqual(rate / 3);
+    expect(slow).toBeGreaterThan(0.9 * (rate / 3));
   });
 });
