@@ -24,7 +24,8 @@ export class KvStore {
   readonly #insert: Database.Statement<[string, string, string]>;
   readonly #delete: Database.Statement<[string, string]>;
   readonly #count: Database.Statement<[string], { n: number }>;
-  readonly #putMany: (entries: Iterable<readonly [string, string]>) => void;
+  readonly #getMany: Database.Statement<[string, string], { key: string; value: string }>;
+  readonly #putMany: Database.Statement<[string, string]>;
 
   private constructor(db: Database.Database, namespace: string) {
     this.#db = db;
@@ -35,9 +36,12 @@ export class KvStore {
     this.#insert = db.prepare('INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) ON CONFLICT (ns, key) DO NOTHING');
     this.#delete = db.prepare('DELETE FROM kv WHERE ns = ? AND key = ?');
     this.#count = db.prepare('SELECT count(*) AS n FROM kv WHERE ns = ?');
-    this.#putMany = db.transaction((entries: Iterable<readonly [string, string]>) => {
-      for (const [k, v] of entries) this.#put.run(this.#ns, k, v);
-    });
+    // Many keys in one statement: the keys (or [key, value] pairs) as one JSON array parameter.
+    this.#getMany = db.prepare('SELECT key, value FROM kv WHERE ns = ? AND key IN (SELECT value FROM json_each(?))');
+    // Rows are upserted in array order, so a key given twice ends with its last value, as with put().
+    this.#putMany = db.prepare(
+      'INSERT INTO kv (ns, key, value) SELECT ?, value ->> 0, value ->> 1 FROM json_each(?) WHERE true ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value',
+    );
   }
 
   /** Opens (creating the file and its directory when missing) the store at `path`, in `namespace`. */
@@ -76,9 +80,18 @@ export class KvStore {
     return this.#insert.run(this.#ns, key, value).changes === 1;
   }
 
-  /** Writes all entries in one transaction (one log append instead of one per entry). */
+  /** The values of those of `keys` that are present, in one statement. */
+  getMany(keys: readonly string[]): Map<string, string> {
+    const out = new Map<string, string>();
+    if (keys.length === 0) return out;
+    for (const r of this.#getMany.all(this.#ns, JSON.stringify(keys))) out.set(r.key, r.value);
+    return out;
+  }
+
+  /** Writes all entries in one statement (one transaction, one log append instead of one per entry). */
   putMany(entries: Iterable<readonly [string, string]>): void {
-    this.#putMany(entries);
+    const rows = [...entries];
+    if (rows.length > 0) this.#putMany.run(this.#ns, JSON.stringify(rows));
   }
 
   /**
