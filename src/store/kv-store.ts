@@ -24,8 +24,7 @@ export class KvStore {
   readonly #insert: Database.Statement<[string, string, string]>;
   readonly #delete: Database.Statement<[string, string]>;
   readonly #count: Database.Statement<[string], { n: number }>;
-  readonly #getMany: Database.Statement<[string, string], { key: string; value: string }>;
-  readonly #putMany: Database.Statement<[string, string]>;
+  readonly #putMany: (entries: Iterable<readonly [string, string]>) => void;
 
   private constructor(db: Database.Database, namespace: string) {
     this.#db = db;
@@ -36,12 +35,9 @@ export class KvStore {
     this.#insert = db.prepare('INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) ON CONFLICT (ns, key) DO NOTHING');
     this.#delete = db.prepare('DELETE FROM kv WHERE ns = ? AND key = ?');
     this.#count = db.prepare('SELECT count(*) AS n FROM kv WHERE ns = ?');
-    // Many keys in one statement: the keys (or [key, value] pairs) as one JSON array parameter.
-    this.#getMany = db.prepare('SELECT key, value FROM kv WHERE ns = ? AND key IN (SELECT value FROM json_each(?))');
-    // Rows are upserted in array order, so a key given twice ends with its last value, as with put().
-    this.#putMany = db.prepare(
-      'INSERT INTO kv (ns, key, value) SELECT ?, value ->> 0, value ->> 1 FROM json_each(?) WHERE true ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value',
-    );
+    this.#putMany = db.transaction((entries: Iterable<readonly [string, string]>) => {
+      for (const [k, v] of entries) this.#put.run(this.#ns, k, v);
+    });
   }
 
   /** Opens (creating the file and its directory when missing) the store at `path`, in `namespace`. */
@@ -80,18 +76,9 @@ export class KvStore {
     return this.#insert.run(this.#ns, key, value).changes === 1;
   }
 
-  /** The values of those of `keys` that are present, in one statement. */
-  getMany(keys: readonly string[]): Map<string, string> {
-    const out = new Map<string, string>();
-    if (keys.length === 0) return out;
-    for (const r of this.#getMany.all(this.#ns, JSON.stringify(keys))) out.set(r.key, r.value);
-    return out;
-  }
-
-  /** Writes all entries in one statement (one transaction, one log append instead of one per entry). */
+  /** Writes all entries in one transaction (one log append instead of one per entry). */
   putMany(entries: Iterable<readonly [string, string]>): void {
-    const rows = [...entries];
-    if (rows.length > 0) this.#putMany.run(this.#ns, JSON.stringify(rows));
+    this.#putMany(entries);
   }
 
   /**

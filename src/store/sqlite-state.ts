@@ -5,59 +5,12 @@ import { type AsyncKv, type Claim, type Fingerprint, type FingerprintIndex, type
 export interface SyncKv {
   get(key: string): string | undefined;
   put(key: string, value: string): void;
-  /** The present ones of `keys` in one call (default: one get per key). */
-  getMany?(keys: readonly string[]): Map<string, string>;
-  /** Writes all entries in one call (default: one put per entry). */
-  putMany?(entries: Iterable<readonly [string, string]>): void;
-}
-
-/**
- * One batch's view of the store: the keys it needs read in one call up front (and candidates' signatures
- * in one call per fingerprint that has any), its writes kept here, seen by the fingerprints after them
- * in the batch, and written in one call at the end. Inside the batch's transaction nothing else changes
- * the store, so every read gives what the store would give after the writes before it: the decisions
- * are those of claiming one fingerprint at a time.
- */
-class BatchView {
-  readonly #known = new Map<string, string | undefined>();
-  readonly #writes = new Map<string, string>();
-
-  constructor(private readonly store: SyncKv) {}
-
-  /** Reads those of `keys` not read or written yet, in one call. */
-  load(keys: readonly string[]): void {
-    const missing = keys.filter((k) => !this.#known.has(k));
-    if (missing.length === 0) return;
-    if (this.store.getMany) {
-      const found = this.store.getMany(missing);
-      for (const k of missing) this.#known.set(k, found.get(k));
-    } else {
-      for (const k of missing) this.#known.set(k, this.store.get(k));
-    }
-  }
-
-  get(key: string): string | undefined {
-    if (!this.#known.has(key)) this.load([key]);
-    return this.#known.get(key);
-  }
-
-  put(key: string, value: string): void {
-    this.#known.set(key, value);
-    this.#writes.set(key, value);
-  }
-
-  flush(): void {
-    if (this.#writes.size === 0) return;
-    if (this.store.putMany) this.store.putMany(this.#writes);
-    else for (const [k, v] of this.#writes) this.store.put(k, v);
-  }
 }
 
 /**
  * The fingerprint index (semantics on FingerprintIndex) over a synchronous store: keys `exact:<hash>`
  * -> owner, `sig:<id>` -> base64 signature, `lsh:<band>:<hash>` -> ids (newline-separated). With a
- * KvStore, a batch is one immediate SQLite transaction, so processes sharing the file claim atomically,
- * and costs about three statements (see BatchView), not some fifty per fingerprint.
+ * KvStore, a batch is one immediate SQLite transaction, so processes sharing the file claim atomically.
  */
 export class SyncFingerprintIndex implements FingerprintIndex {
   readonly #maxPerBucket: number;
@@ -74,25 +27,12 @@ export class SyncFingerprintIndex implements FingerprintIndex {
   }
 
   claimSync(batch: readonly Fingerprint[]): Claim[] {
-    const run = () => {
-      const view = new BatchView(this.store);
-      const keys: string[] = [];
-      for (const f of batch) {
-        keys.push(`exact:${f.exact}`);
-        if (f.sig !== undefined && f.bands !== undefined) {
-          keys.push(`sig:${f.id}`);
-          for (const band of f.bands) keys.push(`lsh:${band}`);
-        }
-      }
-      view.load(keys);
-      const claims = batch.map((f) => this.#one(f, view));
-      view.flush();
-      return claims;
-    };
+    const run = () => batch.map((f) => this.#one(f));
     return this.store.transaction ? this.store.transaction(run) : run();
   }
 
-  #one(f: Fingerprint, s: BatchView): Claim {
+  #one(f: Fingerprint): Claim {
+    const s = this.store;
     const exactKey = `exact:${f.exact}`;
     const first = s.get(exactKey);
     if (first !== undefined) {
@@ -101,8 +41,7 @@ export class SyncFingerprintIndex implements FingerprintIndex {
       return { duplicate: true, kind: 'exact', of: sep < 0 ? first : first.slice(0, sep), similarity: 1 };
     }
     if (f.sig !== undefined && f.bands !== undefined) {
-      // Candidates: the ids sharing a band, in band order, each once; their signatures read in one call.
-      const candidates: string[] = [];
+      let best: { id: string; similarity: number } | undefined;
       const seen = new Set<string>();
       for (const band of f.bands) {
         const ids = s.get(`lsh:${band}`);
@@ -110,17 +49,12 @@ export class SyncFingerprintIndex implements FingerprintIndex {
         for (const id of ids.split('\n')) {
           if (id === f.id || seen.has(id)) continue;
           seen.add(id);
-          candidates.push(id);
+          const other = s.get(`sig:${id}`);
+          if (other === undefined) continue;
+          const b = Buffer.from(other, 'base64');
+          const sim = similarity(f.sig, new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4));
+          if (sim >= this.opts.threshold && sim > (best?.similarity ?? -1)) best = { id, similarity: sim };
         }
-      }
-      s.load(candidates.map((id) => `sig:${id}`));
-      let best: { id: string; similarity: number } | undefined;
-      for (const id of candidates) {
-        const other = s.get(`sig:${id}`);
-        if (other === undefined) continue;
-        const b = Buffer.from(other, 'base64');
-        const sim = similarity(f.sig, new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4));
-        if (sim >= this.opts.threshold && sim > (best?.similarity ?? -1)) best = { id, similarity: sim };
       }
       if (best !== undefined) return { duplicate: true, kind: 'near', of: best.id, similarity: best.similarity };
       if (s.get(`sig:${f.id}`) === undefined) {

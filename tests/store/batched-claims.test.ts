@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bandKeys, MinHash } from '../../operators/dedupe/minhash.js';
-import { KvStore } from '../../src/store/kv-store.js';
 import { memoryIndex, similarity, SqliteStateStore } from '../../src/store/sqlite-state.js';
 import { type Claim, type Fingerprint, NOT_DUPLICATE, sigBytes } from '../../src/store/state-store.js';
 import { changeWords, words } from '../operators/dedupe/text-gen.js';
@@ -18,9 +17,9 @@ afterAll(async () => {
 });
 
 /**
- * The claim as it was written before batches were read and written in one call: one fingerprint at a
- * time, every key read and written on its own (a get before each use). The oracle the batched index
- * must agree with, decision for decision and key for key.
+ * The claim semantics of FingerprintIndex written out plainly: one fingerprint at a time, every key
+ * read and written on its own (a get before each use), over a Map. The oracle a batch claimed in one
+ * transaction must agree with, decision for decision and key for key.
  */
 function oneByOne(map: Map<string, string>, f: Fingerprint, threshold: number, maxPerBucket: number): Claim {
   const exactKey = `exact:${f.exact}`;
@@ -120,7 +119,7 @@ function batches<T>(xs: T[]): T[][] {
   return out;
 }
 
-describe('SyncFingerprintIndex: a batch read and written in one call each decides as one fingerprint at a time', () => {
+describe('SyncFingerprintIndex: batches claimed in one transaction decide as one fingerprint at a time', () => {
   const fps = corpus();
   const threshold = 0.85;
   const maxPerBucket = 4;
@@ -149,20 +148,5 @@ describe('SyncFingerprintIndex: a batch read and written in one call each decide
 
   it('in memory, the whole corpus as one batch: the same claims', async () => {
     expect(await memoryIndex({ threshold, maxPerBucket }).claim(fps)).toEqual(expected);
-  });
-});
-
-describe('KvStore getMany / putMany', () => {
-  it('reads present keys in one call and upserts in order (a repeated key ends with its last value), NUL and non-ASCII included', () => {
-    const kv = KvStore.open(join(dir, 'many.sqlite'), 'ns');
-    kv.put('old', 'x');
-    kv.putMany([['a\u0000b', 'v\u0000w'], ['é✓', '"quoted"\n\\'], ['old', 'y'], ['k', '1'], ['k', '2']]);
-    expect(kv.getMany(['a\u0000b', 'é✓', 'old', 'k', 'absent'])).toEqual(
-      new Map([['a\u0000b', 'v\u0000w'], ['é✓', '"quoted"\n\\'], ['old', 'y'], ['k', '2']]),
-    );
-    expect(kv.get('a\u0000b')).toBe('v\u0000w');
-    expect(kv.getMany([])).toEqual(new Map());
-    expect(KvStore.open(join(dir, 'many.sqlite'), 'other').getMany(['k'])).toEqual(new Map());
-    kv.close();
   });
 });
