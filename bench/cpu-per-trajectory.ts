@@ -7,9 +7,11 @@
  * output directory, with the decontamination step on (BFCL multi-turn, .cache/bfcl/data from
  * `scripts/deps.sh fetch bfcl`) unless --no-decontaminate.
  *
- *   npm run build && node dist/bench/cpu-per-trajectory.js [--docs 400] [--runs 5] [--answers FILE]
+ *   npm run build && node dist/bench/cpu-per-trajectory.js [--docs 400] [--runs 5] [--warmup 1] [--answers FILE]
  *     [--profile FILE.cpuprofile] [--no-decontaminate] [--bfcl DIR] [--json FILE]
  *
+ * The first --warmup replays (default 1) are not counted: in the benchmark the replay follows the
+ * recorded run in the same process, so the code it runs is already compiled (JIT) by then.
  * --answers FILE: load the recorded answers from FILE when it exists (no simulator), else record and
  * save them there, so two builds can be compared on identical answers. --profile: a V8 CPU profile of
  * the main thread over the last replay (open in Chrome DevTools or summarise it).
@@ -56,6 +58,7 @@ async function main(): Promise<void> {
     options: {
       docs: { type: 'string', default: '400' },
       runs: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '1' },
       answers: { type: 'string' },
       profile: { type: 'string' },
       'no-decontaminate': { type: 'boolean', default: false },
@@ -94,7 +97,8 @@ async function main(): Promise<void> {
     }
 
     const runs: CpuReplay[] = [];
-    const n = Number(values.runs);
+    const warmup = Number(values.warmup);
+    const n = warmup + Number(values.runs);
     for (let i = 0; i < n; i++) {
       const profile = values.profile && i === n - 1;
       const session = profile ? new Session() : undefined;
@@ -111,16 +115,16 @@ async function main(): Promise<void> {
         session.disconnect();
       }
       await rm(join(work, `replay-${i}`), { recursive: true, force: true });
-      runs.push(r);
+      if (i >= warmup) runs.push(r);
       const f = r.funnel;
       process.stdout.write(
-        `run ${i + 1}: ${r.trajectories} trajectories, CPU ${r.cpuMs.toFixed(0)} ms = ${r.cpuMsPerTrajectory.toFixed(3)} ms each; ` +
+        `${i < warmup ? 'warm-up' : 'run'} ${i + 1}: ${r.trajectories} trajectories, CPU ${r.cpuMs.toFixed(0)} ms = ${r.cpuMsPerTrajectory.toFixed(3)} ms each; ` +
           `ex relevance (${r.relevanceCpuMs.toFixed(0)} ms) ${r.cpuMsPerTrajectoryExRelevance.toFixed(3)} ms; funnel ${JSON.stringify(f)}\n`,
       );
     }
     const m = { cpuMsPerTrajectory: median(runs.map((r) => r.cpuMsPerTrajectory)), cpuMsPerTrajectoryExRelevance: median(runs.map((r) => r.cpuMsPerTrajectoryExRelevance)) };
     process.stdout.write(
-      `median of ${n} (decontamination ${decontaminate ? 'on' : 'off'}): ${m.cpuMsPerTrajectory.toFixed(3)} ms CPU per written trajectory, ${m.cpuMsPerTrajectoryExRelevance.toFixed(3)} ms ex relevance\n`,
+      `median of ${runs.length} after ${warmup} warm-up (decontamination ${decontaminate ? 'on' : 'off'}): ${m.cpuMsPerTrajectory.toFixed(3)} ms CPU per written trajectory, ${m.cpuMsPerTrajectoryExRelevance.toFixed(3)} ms ex relevance\n`,
     );
     if (values.json) await writeFile(values.json, JSON.stringify({ decontaminate, runs, median: m }));
   } finally {
