@@ -17,5 +17,6 @@ export function textSection(name: string, text: string): string {
  * `\u003c` is an equivalent escape, so JSON.parse of the body gives back exactly `value`.
  */
 export function jsonSection(name: string, value: unknown): string {
-  return section(name, JSON.stringify(value).replace(/</g, '\\u003c'));
+  const json = JSON.stringify(value);
+  return section(name, json.includes('<') ? json.replace(/</g, '\\u003c') : json);
 }
