@@ -22,21 +22,17 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PipelineConfig } from '../src/config/schema.js';
 import { runPipeline } from '../src/dataflow/pipeline.js';
-import { GemflowError } from '../src/errors.js';
 import type { ChatResult } from '../src/llm/types.js';
 import { createLogger } from '../src/telemetry/logger.js';
 import { benchRun } from './bench-pipeline.js';
 import { writeCorpus } from './corpus.js';
-import { cpuReplay } from './cpu-replay.js';
+import { BFCL_DATA, cpuReplay, replayDecontamination } from './cpu-replay.js';
 import { REPLICA_MODEL, SimProcess } from './sim-process.js';
 import { clientSetup, gemflowStrategy, scaledAdaptiveOptions } from './strategies.js';
 import type { CpuReplay } from './strategy-result.js';
-
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 async function record(config: PipelineConfig, timeScale: number): Promise<Map<string, ChatResult>> {
   const bench = await benchRun(config, createLogger({ quiet: true }), { adaptive: scaledAdaptiveOptions(timeScale), admission: undefined, record: true });
@@ -62,15 +58,12 @@ async function main(): Promise<void> {
       answers: { type: 'string' },
       profile: { type: 'string' },
       'no-decontaminate': { type: 'boolean', default: false },
-      bfcl: { type: 'string', default: here('../../.cache/bfcl/data') },
+      bfcl: { type: 'string', default: BFCL_DATA },
       json: { type: 'string' },
       'time-scale': { type: 'string', default: '0.002' },
     },
   });
-  const decontaminate = !values['no-decontaminate'];
-  if (decontaminate && !existsSync(values.bfcl!)) {
-    throw new GemflowError('invalid_arguments', `no BFCL data at ${values.bfcl}: run \`bash scripts/deps.sh fetch bfcl\` (or pass --bfcl DIR, or --no-decontaminate)`);
-  }
+  const decontaminate = values['no-decontaminate'] ? undefined : replayDecontamination(values.bfcl);
   const work = await mkdtemp(join(tmpdir(), 'gemflow-cpu-'));
   try {
     const corpus = join(work, 'corpus.jsonl');
@@ -79,7 +72,7 @@ async function main(): Promise<void> {
       PipelineConfig.parse({
         source: { type: 'files', paths: [corpus] },
         llm: { cache: { enabled: false }, maxDocsInFlight: 160, endpoints: clientSetup(gemflowStrategy(), urls, 1).endpoints },
-        ...(withDecontamination ? { decontaminate: { benchmarks: [{ type: 'bfcl', path: values.bfcl }] } } : {}),
+        ...(withDecontamination && decontaminate ? { decontaminate } : {}),
         sink: { dir: join(work, dir) },
       });
 
@@ -108,7 +101,7 @@ async function main(): Promise<void> {
         await session.post('Profiler.setSamplingInterval', { interval: 200 });
         await session.post('Profiler.start');
       }
-      const r = await cpuReplay(config(`replay-${i}`, ['http://127.0.0.1:9'], decontaminate), answers, corpus);
+      const r = await cpuReplay(config(`replay-${i}`, ['http://127.0.0.1:9'], true), answers, corpus);
       if (session) {
         const { profile: p } = await session.post('Profiler.stop');
         await writeFile(values.profile!, JSON.stringify(p));
@@ -126,7 +119,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `median of ${runs.length} after ${warmup} warm-up (decontamination ${decontaminate ? 'on' : 'off'}): ${m.cpuMsPerTrajectory.toFixed(3)} ms CPU per written trajectory, ${m.cpuMsPerTrajectoryExRelevance.toFixed(3)} ms ex relevance\n`,
     );
-    if (values.json) await writeFile(values.json, JSON.stringify({ decontaminate, runs, median: m }));
+    if (values.json) await writeFile(values.json, JSON.stringify({ decontaminate: decontaminate !== undefined, runs, median: m }));
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -1,11 +1,26 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import type { PipelineConfig } from '../src/config/schema.js';
 import { runPipeline } from '../src/dataflow/pipeline.js';
 import type { ChatResult } from '../src/llm/types.js';
+import { GemflowError } from '../src/errors.js';
 import { createLogger } from '../src/telemetry/logger.js';
 import { RelevancePool } from '../operators/relevance/index.js';
 import { replayParts, ReplayClient } from './bench-pipeline.js';
 import type { CpuReplay } from './strategy-result.js';
+
+/** BFCL multi-turn data (`bash scripts/deps.sh fetch bfcl`), the reference set of the replay's decontamination step. */
+export const BFCL_DATA = fileURLToPath(new URL('../../.cache/bfcl/data', import.meta.url));
+
+/**
+ * The `decontaminate:` block the replay runs with (issue 11 measures the CPU per trajectory with
+ * decontamination on): the BFCL multi-turn set at `dir`, which must exist.
+ */
+export function replayDecontamination(dir = BFCL_DATA): { benchmarks: Array<{ type: 'bfcl'; path: string }> } {
+  if (!existsSync(dir)) throw new GemflowError('bench_missing_data', `no BFCL data at ${dir}: run \`bash scripts/deps.sh fetch bfcl\` first`);
+  return { benchmarks: [{ type: 'bfcl', path: dir }] };
+}
 
 /**
  * The pipeline of `config` again without the LLM (every call answered from `answers`, recorded by a

@@ -10,7 +10,8 @@
  *     [--worker 0 --workers 1] [--mixed] [--cpu-replay]
  *
  * With --cpu-replay it then runs the pipeline a second time over the same corpus, answering every
- * call from the first run's answers instead of the LLM, and measures the CPU that costs.
+ * call from the first run's answers instead of the LLM, with the decontamination step on (BFCL, from
+ * `scripts/deps.sh fetch bfcl`), and measures the CPU that costs (bench/cpu-replay.ts).
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { PipelineConfig } from '../src/config/schema.js';
 import { runPipeline } from '../src/dataflow/pipeline.js';
 import { createLogger } from '../src/telemetry/logger.js';
 import { benchRun } from './bench-pipeline.js';
-import { cpuReplay } from './cpu-replay.js';
+import { cpuReplay, replayDecontamination } from './cpu-replay.js';
 import { admission, clientSetup, type StrategySpec } from './strategies.js';
 import type { WorkerResult } from './strategy-result.js';
 
@@ -48,13 +49,16 @@ async function main(): Promise<void> {
   const timeScale = Number(values['time-scale']);
   const work = values['work-dir'];
   const setup = clientSetup(s, values.urls.split(','), timeScale, Number(values.worker), Number(values.workers));
-  const config = (dir: string, endpoints: typeof setup.endpoints) =>
+  const config = (dir: string, endpoints: typeof setup.endpoints, decontaminate?: unknown) =>
     PipelineConfig.parse({
       source: { type: 'files', paths: [values.corpus] },
       llm: { cache: { enabled: false }, maxDocsInFlight: Number(values['max-docs-in-flight']), endpoints },
       ...(values.mixed ? { stages: { extract: { maxWorkflows: 5 } } } : {}),
+      ...(decontaminate ? { decontaminate } : {}),
       sink: { dir: join(work, dir) },
     });
+  // Checked before the measured run, so a missing reference set fails at once.
+  const decontaminate = values['cpu-replay'] ? replayDecontamination() : undefined;
   const log = createLogger({ quiet: true });
   const bench = await benchRun(config('out', setup.endpoints), log, { adaptive: setup.adaptive, admission: admission(s, timeScale), record: values['cpu-replay']! });
 
@@ -77,7 +81,7 @@ async function main(): Promise<void> {
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
   };
-  if (bench.recorder) out.cpuReplay = await cpuReplay(config('replay', setup.endpoints), bench.recorder.answers, values.corpus);
+  if (bench.recorder) out.cpuReplay = await cpuReplay(config('replay', setup.endpoints, decontaminate), bench.recorder.answers, values.corpus);
   await writeFile(values.result, JSON.stringify(out));
 }
 
