@@ -9,7 +9,7 @@ const SECTION_TAG = /<(\/?)(document|domain|rules|workflow|trajectory)>/g;
 
 /** A free-text section (document, domain). Section tags inside the text are defused as `&lt;name>`. */
 export function textSection(name: string, text: string): string {
-  return section(name, text.replace(SECTION_TAG, '&lt;$1$2>'));
+  return section(name, text.includes('<') ? text.replace(SECTION_TAG, '&lt;$1$2>') : text);
 }
 
 /**
