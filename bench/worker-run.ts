@@ -10,9 +10,10 @@
  *     [--worker 0 --workers 1] [--mixed] [--cpu-replay]
  *
  * With --cpu-replay it then runs the pipeline a second time over the same corpus, answering every
- * call from the first run's answers instead of the LLM, and measures the CPU that costs.
+ * call from the first run's answers instead of the LLM, with the decontamination step on (BFCL, from
+ * `scripts/deps.sh fetch bfcl`), and measures the CPU that costs (bench/cpu-replay.ts).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -21,10 +22,10 @@ import type { AdaptiveEvent } from '../src/llm/adaptive-controller.js';
 import { PipelineConfig } from '../src/config/schema.js';
 import { runPipeline } from '../src/dataflow/pipeline.js';
 import { createLogger } from '../src/telemetry/logger.js';
-import { RelevancePool } from '../operators/relevance/index.js';
-import { benchRun, type RecordingClient, replayParts, ReplayClient } from './bench-pipeline.js';
+import { benchRun } from './bench-pipeline.js';
+import { cpuReplay, replayDecontamination } from './cpu-replay.js';
 import { admission, clientSetup, type StrategySpec } from './strategies.js';
-import type { CpuReplay, WorkerResult } from './strategy-result.js';
+import type { WorkerResult } from './strategy-result.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -49,13 +50,16 @@ async function main(): Promise<void> {
   const timeScale = Number(values['time-scale']);
   const work = values['work-dir'];
   const setup = clientSetup(s, values.urls.split(','), timeScale, Number(values.worker), Number(values.workers));
-  const config = (dir: string, endpoints: typeof setup.endpoints) =>
+  const config = (dir: string, endpoints: typeof setup.endpoints, decontaminate?: unknown) =>
     PipelineConfig.parse({
       source: { type: 'files', paths: [values.corpus] },
       llm: { cache: { enabled: false }, maxDocsInFlight: Number(values['max-docs-in-flight']), endpoints },
       ...(values.mixed ? { stages: { extract: { maxWorkflows: 5 } } } : {}),
+      ...(decontaminate ? { decontaminate } : {}),
       sink: { dir: join(work, dir) },
     });
+  // Checked before the measured run, so a missing reference set fails at once.
+  const decontaminate = values['cpu-replay'] ? replayDecontamination() : undefined;
   const log = createLogger({ quiet: true });
   // The adaptive controller's limit changes, for the report's trace: [epoch ms, replica, limit, rule].
   const urls = values.urls.split(',');
@@ -83,49 +87,8 @@ async function main(): Promise<void> {
     eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
     limits,
   };
-  if (bench.recorder) out.cpuReplay = await cpuReplay(config('replay', setup.endpoints), bench.recorder, values.corpus);
+  if (bench.recorder) out.cpuReplay = await cpuReplay(config('replay', setup.endpoints, decontaminate), bench.recorder.answers, values.corpus);
   await writeFile(values.result, JSON.stringify(out));
-}
-
-/** The pipeline again without the LLM (answers replayed), and its CPU per written trajectory. */
-async function cpuReplay(config: PipelineConfig, recorder: RecordingClient, corpus: string): Promise<CpuReplay> {
-  const bp = await replayParts(config, createLogger({ quiet: true }), new ReplayClient(recorder.answers));
-  const never = new AbortController().signal;
-  const c0 = process.cpuUsage();
-  const result = await runPipeline(bp.parts, { drain: never, abort: never, commitIntervalMs: 1000 });
-  const c1 = process.cpuUsage(c0);
-  await bp.close();
-
-  const texts = (await readFile(corpus, 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { text: string }).text);
-  const rel = { threads: 2, batchSize: 64 }; // the relevance step's defaults, as the pipeline above ran it
-  const pool = new RelevancePool({ threads: rel.threads });
-  await pool.start();
-  const r0 = process.cpuUsage();
-  let next = 0;
-  const lane = async () => {
-    while (next < texts.length) {
-      const at = next;
-      next += rel.batchSize;
-      await pool.score(texts.slice(at, at + rel.batchSize));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, rel.threads * 2) }, lane));
-  const r1 = process.cpuUsage(r0);
-  await pool.close();
-
-  const trajectories = result.funnel.trajectories.written;
-  const cpuMs = (c1.user + c1.system) / 1000;
-  const relevanceCpuMs = (r1.user + r1.system) / 1000;
-  const per = (ms: number) => (trajectories > 0 ? ms / trajectories : 0);
-  return {
-    trajectories,
-    funnel: result.funnel,
-    cpuMs,
-    relevanceCpuMs,
-    cpuMsPerTrajectory: per(cpuMs),
-    cpuMsPerTrajectoryExRelevance: per(cpuMs - relevanceCpuMs),
-    validateMsPerTrajectory: per(result.metrics.stage('validate').totalMs),
-  };
 }
 
 main().catch((e: unknown) => {

@@ -79,6 +79,10 @@ export function trajectoryHash(t: Trajectory): string {
   return createHash('sha256').update(canonicalJson(normalized)).digest('hex');
 }
 
+/** Whitespace the replace below would change: a run of two, or any white space but a plain space. */
+const UNNORMAL_SPACE = /\s\s|[^\S ]/;
+
 function normalizeText(s: string): string {
-  return s.trim().toLowerCase().replace(/\s+/g, ' ');
+  const t = s.trim().toLowerCase();
+  return UNNORMAL_SPACE.test(t) ? t.replace(/\s+/g, ' ') : t;
 }

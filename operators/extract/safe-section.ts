@@ -9,7 +9,7 @@ const SECTION_TAG = /<(\/?)(document|domain|rules|workflow|trajectory)>/g;
 
 /** A free-text section (document, domain). Section tags inside the text are defused as `&lt;name>`. */
 export function textSection(name: string, text: string): string {
-  return section(name, text.replace(SECTION_TAG, '&lt;$1$2>'));
+  return section(name, text.includes('<') ? text.replace(SECTION_TAG, '&lt;$1$2>') : text);
 }
 
 /**
@@ -17,5 +17,6 @@ export function textSection(name: string, text: string): string {
  * `\u003c` is an equivalent escape, so JSON.parse of the body gives back exactly `value`.
  */
 export function jsonSection(name: string, value: unknown): string {
-  return section(name, JSON.stringify(value).replace(/</g, '\\u003c'));
+  const json = JSON.stringify(value);
+  return section(name, json.includes('<') ? json.replace(/</g, '\\u003c') : json);
 }

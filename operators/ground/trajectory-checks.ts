@@ -7,9 +7,13 @@ import { validateTrajectory } from '../validate/validate.js';
  * where the trajectory sits in the stage output, e.g. "trajectory" or "items[1].trajectory".
  */
 
-/** validateTrajectory's violations, located by message index and role. */
+/**
+ * validateTrajectory's violations, located by message index and role. `t` is part of a stage output
+ * its check receives, already parsed by a zod schema that embeds Trajectory, so the shape is not
+ * parsed again.
+ */
 export function trajectoryViolations(t: Trajectory, path: string): string[] {
-  return validateTrajectory(t).map((v) => {
+  return validateTrajectory(t, undefined, { parsed: true }).map((v) => {
     const at = v.messageIndex === undefined ? path : `${path}.messages[${v.messageIndex}] (${t.messages[v.messageIndex]?.role ?? 'missing'})`;
     return `${at}: ${v.message} [${v.rule}]`;
   });

@@ -26,6 +26,12 @@ export const COMPLEXITY_WEIGHTS = [
 /** The complexity statistics of one trajectory (see TrajectoryStats for the fields). */
 export function trajectoryStats(t: Trajectory): TrajectoryStats {
   const msgs = t.messages;
+  // Each tool reply is parsed once, for the dependency chain and the error replies both.
+  const parsed = new Map<Message, unknown>();
+  const parseReply = (m: Message): unknown => {
+    if (!parsed.has(m)) parsed.set(m, parseJson(m.content));
+    return parsed.get(m);
+  };
   const calls = msgs.flatMap((m) => (m.role === 'assistant' ? (m.toolCalls ?? []) : []));
   let chars = 0;
   for (const m of msgs) chars += m.content.length;
@@ -40,9 +46,9 @@ export function trajectoryStats(t: Trajectory): TrajectoryStats {
     distinctTools: new Set(calls.map((c) => c.name)).size,
     toolsDefined: t.tools.length,
     maxArgDepth: calls.reduce((max, c) => Math.max(max, nestingDepth(c.arguments)), 0),
-    longestDependencyChain: longestDependencyChain(msgs),
+    longestDependencyChain: longestDependencyChain(msgs, parseReply),
     clarificationTurns: msgs.filter((m, i) => isClarification(m, msgs[i + 1])).length,
-    errorRecoveryTurns: msgs.filter((m, i) => m.role === 'assistant' && followsErrorReply(msgs, i)).length,
+    errorRecoveryTurns: msgs.filter((m, i) => m.role === 'assistant' && followsErrorReply(msgs, i, parseReply)).length,
     tokens: Math.ceil(chars / 4),
     complexityScore: 0,
   };
@@ -114,16 +120,15 @@ function isClarification(m: Message, next: Message | undefined): boolean {
 }
 
 /** The assistant message at i comes right after a run of tool replies, one of which reports an error. */
-function followsErrorReply(msgs: Message[], i: number): boolean {
+function followsErrorReply(msgs: Message[], i: number, parseReply: (m: Message) => unknown): boolean {
   for (let j = i - 1; j >= 0 && msgs[j]!.role === 'tool'; j--) {
-    if (isErrorReply(msgs[j]!.content)) return true;
+    if (isErrorReply(parseReply(msgs[j]!))) return true;
   }
   return false;
 }
 
-/** A JSON object with a non-null `error`, a `status` >= 400, or `ok: false`. */
-function isErrorReply(content: string): boolean {
-  const v = parseJson(content);
+/** A JSON object with a non-null `error`, a `status` >= 400, or `ok: false` (`v`: the parsed reply, undefined when not JSON). */
+function isErrorReply(v: unknown): boolean {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
   const o = v as Record<string, unknown>;
   const status = typeof o.status === 'string' ? Number(o.status) : o.status;
@@ -136,11 +141,11 @@ function isErrorReply(content: string): boolean {
  * >= 3 chars occurring inside one of the reply's scalars, or a number argument equal to one of them.
  * A single call is a chain of 1; no calls, 0.
  */
-function longestDependencyChain(msgs: Message[]): number {
+function longestDependencyChain(msgs: Message[], parseReply: (m: Message) => unknown): number {
   const replies = new Map<string, string[]>();
   for (const m of msgs) {
     if (m.role === 'tool' && m.toolCallId !== undefined && !replies.has(m.toolCallId)) {
-      replies.set(m.toolCallId, replyScalars(m.content));
+      replies.set(m.toolCallId, replyScalars(m.content, parseReply(m)));
     }
   }
   const calls: { turn: number; call: ToolCall; chain: number }[] = [];
@@ -178,14 +183,13 @@ function argValues(v: unknown, out: (string | number)[] = []): (string | number)
   return out;
 }
 
-/** The string and number scalars of a tool reply, as text; a reply that is not JSON is one text. */
-function replyScalars(content: string): string[] {
+/** The string and number scalars of a tool reply (`parsed`: its content parsed, undefined when not JSON), as text; a reply that is not JSON is one text. */
+function replyScalars(content: string, parsed: unknown): string[] {
   const out: string[] = [];
   const visit = (v: unknown): void => {
     if (typeof v === 'string' || typeof v === 'number') out.push(String(v));
     else if (v !== null && typeof v === 'object') for (const child of Array.isArray(v) ? v : Object.values(v)) visit(child);
   };
-  const parsed = parseJson(content);
   visit(parsed === undefined ? content : parsed);
   return out;
 }

@@ -64,6 +64,13 @@ export interface SchemaValidatorCacheOptions {
 export class SchemaValidatorCache {
   /** generation: the Ajv instance that compiled the entry; undefined for subset entries. */
   private readonly entries = new Map<string, { compiled: CompiledSchema; generation?: number }>();
+  /**
+   * JSON.stringify of a schema -> its canonical JSON: the same tool is checked several times (ground,
+   * refine, validate), mostly with its keys in the same order, and the native serialisation costs a
+   * fraction of the canonical one. Equal JSON text means equal canonical JSON (schemas are JSON data),
+   * so this only skips work; it is bounded like the entries (oldest dropped first).
+   */
+  private readonly canonicalOf = new Map<string, string>();
   private ajv = newAjv();
   private generation = 0;
   private compiledInGeneration = 0;
@@ -77,7 +84,13 @@ export class SchemaValidatorCache {
   }
 
   get(schema: Record<string, unknown>): CompiledSchema {
-    const key = canonicalJson(schema);
+    const text = JSON.stringify(schema);
+    let key = this.canonicalOf.get(text);
+    if (key === undefined) {
+      key = canonicalJson(schema);
+      this.canonicalOf.set(text, key);
+      if (this.canonicalOf.size > this.maxEntries) this.canonicalOf.delete(this.canonicalOf.keys().next().value!);
+    }
     const hit = this.entries.get(key);
     if (hit) {
       // Re-insert to mark as most recently used (Map iterates in insertion order).

@@ -51,6 +51,22 @@ export interface Violation {
 const sharedCache = new SchemaValidatorCache();
 
 /**
+ * Verdicts already given with the shared cache, by trajectory object: the validate step checks the
+ * very object the refine (or synthesize) stage's check validated a moment before. Trajectories are
+ * not changed in place once made (a step that changes one emits a new object), and a verdict depends
+ * only on the trajectory, so a second check of the same object returns the first one's result.
+ */
+const verdicts = new WeakMap<Trajectory, readonly Violation[]>();
+
+export interface ValidateOptions {
+  /**
+   * `t` came out of a zod parse with the Trajectory schema (a stage's output parsed by a schema that
+   * embeds it), so its shape is known to be valid and is not parsed again.
+   */
+  parsed?: boolean;
+}
+
+/**
  * Checks one trajectory: its tools' JSON Schemas, every call against them, and the turn grammar
  *
  *   dialogue := system round+        round  := user step* answer
@@ -59,16 +75,28 @@ const sharedCache = new SchemaValidatorCache();
  *
  * Returns every violation found (empty = valid), tool-level ones first, then by message index.
  * Data that fails the zod shape is reported as `schema` only, since the other checks assume the
- * shape. `cache` holds compiled schemas; by default one shared by the whole process.
+ * shape. `cache` holds compiled schemas; by default one shared by the whole process (and then a
+ * trajectory object checked before gets the same verdict without a second check).
  */
-export function validateTrajectory(t: Trajectory, cache: SchemaValidatorCache = sharedCache): Violation[] {
-  const parsed = Trajectory.safeParse(t);
-  if (!parsed.success) {
-    return parsed.error.issues.map((issue) => ({
-      rule: 'schema',
-      message: `${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      messageIndex: issue.path[0] === 'messages' && typeof issue.path[1] === 'number' ? issue.path[1] : undefined,
-    }));
+export function validateTrajectory(t: Trajectory, cache: SchemaValidatorCache = sharedCache, opts: ValidateOptions = {}): Violation[] {
+  const memo = cache === sharedCache;
+  const known = memo ? verdicts.get(t) : undefined;
+  if (known) return known.map((v) => ({ ...v }));
+  const out = check(t, cache, opts);
+  if (memo) verdicts.set(t, out.map((v) => ({ ...v })));
+  return out;
+}
+
+function check(t: Trajectory, cache: SchemaValidatorCache, opts: ValidateOptions): Violation[] {
+  if (!opts.parsed) {
+    const parsed = Trajectory.safeParse(t);
+    if (!parsed.success) {
+      return parsed.error.issues.map((issue) => ({
+        rule: 'schema',
+        message: `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+        messageIndex: issue.path[0] === 'messages' && typeof issue.path[1] === 'number' ? issue.path[1] : undefined,
+      }));
+    }
   }
   const out: Violation[] = [];
   const schemas = checkTools(t.tools, cache, out);
