@@ -79,7 +79,7 @@ export const decontaminateStep = defineStepType({
         if (!hit) return [item];
         const doc = item.doc;
         const line = {
-          trajectoryId: trajectoryId(doc.id, doc.text, item.index, item.producer),
+          trajectoryId: trajectoryId(doc, item.index, item.producer),
           documentId: doc.id,
           kind: hit.kind,
           hits: hit.hits,

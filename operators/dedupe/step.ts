@@ -74,7 +74,7 @@ export const dedupeTrajectoriesStep = defineStepType({
     return {
       async process(item: TrajectoryItem) {
         if (!item.trajectory) return dropped('no_trajectory');
-        const id = trajectoryId(item.doc.id, item.doc.text, item.index, item.producer);
+        const id = trajectoryId(item.doc, item.index, item.producer);
         const d = await claim(dedupe.fingerprint(id, item.trajectory));
         return d.duplicate ? dropped(d.kind === 'near' ? 'near_duplicate' : 'duplicate_trajectory') : [item];
       },

@@ -42,7 +42,7 @@ export const keepSourcesStep = defineStepType({
         const hash = textKeyOf(doc.text);
         store.putIfAbsent(textKey(hash), doc.text);
         const kept: KeptTrajectory = { workflow: item.workflow, domain: String(item.notes.domain ?? ''), textKey: hash };
-        store.put(trajectoryKey(trajectoryId(doc.id, doc.text, item.index, item.producer)), JSON.stringify(kept));
+        store.put(trajectoryKey(trajectoryId(doc, item.index, item.producer)), JSON.stringify(kept));
         return [item];
       },
     };

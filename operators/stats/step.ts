@@ -22,7 +22,7 @@ export const statsStep = defineStepType({
           kind: 'row',
           doc,
           row: {
-            trajectoryId: trajectoryId(doc.id, doc.text, item.index, item.producer),
+            trajectoryId: trajectoryId(doc, item.index, item.producer),
             documentId: doc.id,
             origin: originString(doc.origin),
             originPartition: doc.origin.partition,

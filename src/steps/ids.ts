@@ -7,9 +7,16 @@ import type { Origin } from '../envelope.js';
  * given as 12345 in one and "12345" in another) never share a trajectory id, and a replay of the same
  * record gets the same ids.
  */
-export function trajectoryId(documentId: string, text: string, index: number, producer: string): string {
-  const textHash = createHash('sha256').update(text).digest('hex');
-  return createHash('sha256').update(`${documentId}\u0000${textHash}\u0000${index}\u0000${producer}`).digest('hex').slice(0, 24);
+export function trajectoryId(doc: { readonly id: string; readonly text: string }, index: number, producer: string): string {
+  return createHash('sha256').update(`${doc.id}\u0000${textSha256(doc)}\u0000${index}\u0000${producer}`).digest('hex').slice(0, 24);
+}
+
+/** The hex SHA-256 of a document's text, computed once per document object (every trajectory of it asks). */
+const textHashes = new WeakMap<object, string>();
+function textSha256(doc: { readonly text: string }): string {
+  let h = textHashes.get(doc);
+  if (h === undefined) textHashes.set(doc, (h = createHash('sha256').update(doc.text).digest('hex')));
+  return h;
 }
 
 /** "file:<path>:<line>" or "kafka:<topic>/<partition>@<offset>". */
