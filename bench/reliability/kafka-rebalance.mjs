@@ -1,5 +1,5 @@
 // Rebalance costs on real Kafka, two `gemflow run` workers in one consumer group, one shared simulator:
-//   node bench/reliability/kafka-rebalance.mjs <checkout root> <bootstrap host:port> <join|kill> [timeScale=0.02] [workdir]
+//   node bench/reliability/kafka-rebalance.mjs <checkout root> <bootstrap host:port> <join|kill> [timeScale=0.02] [workdir] [kills=1] [documents=1500]
 // A fresh 6-partition topic holds a 1,500-document corpus (bench/corpus.ts, as drain.mjs); each worker
 // has its own state directory (own LLM cache, as pods with an emptyDir) and they share the output.
 //   join: A starts, B starts 3.1 s after A got its partitions (the issue's measurement), both run until
@@ -7,15 +7,19 @@
 //         simulator answered usably more than once, over distinct requests answered.
 //   kill: A and B start together; 20 s after both hold partitions, kill -9 A and restart it 2 s later
 //         (a pod restart). Time from the kill to the first new durable shard of a partition A owned.
+//         With kills > 1, the restarted A is killed the same way 20 s after the two split again, and so
+//         on (a larger corpus keeps the run going: documents=4000 for 3 kills).
 // Config: the checkout's defaults (session timeout, settle window, llm.maxDocsInFlight 256) but for
 // sink.maxAgeMs 2000, and llm.maxDocsInFlight 16 in `kill` (so the run lasts past the kill).
 // Prints one JSON line.
 import { spawn, execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-const [rootArg, bootstrap, scenario, timeScale = '0.02', workArg] = process.argv.slice(2);
-if (!rootArg || !bootstrap || !['join', 'kill'].includes(scenario)) throw new Error('usage: kafka-rebalance.mjs <root> <bootstrap> <join|kill> [timeScale] [workdir]');
+const [rootArg, bootstrap, scenario, timeScale = '0.02', workArg, killsArg = '1', docsArg = '1500'] = process.argv.slice(2);
+const kills = Number(killsArg);
+if (!rootArg || !bootstrap || !['join', 'kill'].includes(scenario)) throw new Error('usage: kafka-rebalance.mjs <root> <bootstrap> <join|kill> [timeScale] [workdir] [kills] [documents]');
 const root = resolve(rootArg);
 const here = resolve(import.meta.dirname, '../..');
 const work = resolve(workArg ?? `/tmp/gemflow-rebalance/${scenario}-${Date.now()}`);
@@ -26,7 +30,7 @@ const { Kafka, logLevel } = await import(join(here, 'node_modules/kafkajs/index.
 await rm(work, { recursive: true, force: true });
 await mkdir(work, { recursive: true });
 const corpus = join(work, 'corpus.jsonl');
-execFileSync(process.execPath, [join(here, 'bench/reliability/gen-corpus.mjs'), corpus, '1500', '7']);
+execFileSync(process.execPath, [join(here, 'bench/reliability/gen-corpus.mjs'), corpus, docsArg, '7']);
 const topic = `rebalance-${scenario}-${Date.now()}`;
 const groupId = `${topic}-group`;
 execFileSync(process.execPath, [bin, 'produce', corpus, '--topic', topic, '--partitions', '6', '--brokers', bootstrap], { stdio: 'ignore' });
@@ -39,6 +43,11 @@ const simUrl = await new Promise((res) => {
     const m = /"urls":\["([^"]+)"/.exec(text);
     if (m) res(m[1]);
   });
+});
+// On any exit (a throw included) take the simulator and the workers down with the script.
+process.on('exit', () => {
+  for (const w of workers) writeFileSync(join(work, `${w.name}.log`), w.stderr);
+  for (const c of [sim, ...workers.map((w) => w.child)]) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 const out = join(work, 'out');
 async function pipeline(name) {
@@ -99,33 +108,59 @@ if (scenario === 'join') {
   while (owned(a).size === 0) await sleep(50);
   await sleep(3100);
   start('b', cfgB);
-  result.exits = await stopAll(600_000);
+  result.exits = await stopAll(1_200_000);
 } else {
-  const a = start('a', cfgA);
-  start('b', cfgB);
-  const t0 = Date.now();
-  while (owned(a).size === 0 || owned(workers[1]).size === 0 || owned(a).size === 6) {
-    if (Date.now() - t0 > 120_000) throw new Error('the two workers never split the partitions');
-    await sleep(200);
+  start('a', cfgA);
+  const b = start('b', cfgB);
+  result.kills = [];
+  for (let k = 1; k <= kills; k++) {
+    const a = workers.filter((w) => w.name.startsWith('a')).at(-1);
+    const t0 = Date.now();
+    while (owned(a).size === 0 || owned(b).size === 0 || owned(a).size === 6) {
+      if (Date.now() - t0 > 120_000) throw new Error('the two workers never split the partitions');
+      await sleep(200);
+    }
+    await sleep(20_000);
+    if (await caughtUp()) break; // nothing left to replay: a kill would measure nothing
+    const lost = [...owned(a)];
+    const killedAt = Date.now();
+    a.child.kill('SIGKILL');
+    await a.done;
+    const before = await shardNames(); // listed once A is gone: whatever appears later is another worker's
+    await sleep(2000);
+    const next = start(`a${k + 1}`, cfgA);
+    // The shard name begins with "<topic>-<partition>-": a new one for a partition A held is its next durable write.
+    const prefixes = lost.map((p) => `${p.replace('/', '-')}-`);
+    let firstWriteS;
+    while (firstWriteS === undefined && Date.now() - killedAt < 180_000) {
+      for (const n of await shardNames()) if (!before.has(n) && prefixes.some((p) => n.startsWith(p))) firstWriteS = (Date.now() - killedAt) / 1000;
+      await sleep(200);
+    }
+    // Where the time went, from the workers' log lines (ISO timestamps): the restarted worker's "run
+    // started", and the first assignment after the kill of a partition the killed worker held.
+    const at = (re, w) => {
+      for (const m of w.stderr.matchAll(re)) {
+        const t = Date.parse(m[1]);
+        if (t > killedAt) return t;
+      }
+    };
+    const reassigned = Math.min(...[next, b].map((w) => {
+      for (const m of w.stderr.matchAll(/^(\S+) info kafka partitions changed .*?assigned=(\S*)/gm)) {
+        const t = Date.parse(m[1]);
+        if (t > killedAt && m[2].split(',').some((p) => lost.includes(p))) return t;
+      }
+      return Infinity;
+    }));
+    const startedAt = at(/^(\S+) info run started/gm, next);
+    result.kills.push({
+      partitionsOfKilled: lost, killToNextDurableWriteS: firstWriteS,
+      killToRestartedRunStartedS: startedAt && +((startedAt - killedAt) / 1000).toFixed(1),
+      killToReassignedS: Number.isFinite(reassigned) ? +((reassigned - killedAt) / 1000).toFixed(1) : undefined,
+      load1m: Number((await readFile('/proc/loadavg', 'utf8')).split(' ')[0]),
+    });
   }
-  await sleep(20_000);
-  const lost = [...owned(a)];
-  const killedAt = Date.now();
-  a.child.kill('SIGKILL');
-  await a.done;
-  const before = await shardNames(); // listed once A is gone: whatever appears later is another worker's
-  await sleep(2000);
-  start('a2', cfgA);
-  // The shard name begins with "<topic>-<partition>-": a new one for a partition A held is its next durable write.
-  const prefixes = lost.map((p) => `${p.replace('/', '-')}-`);
-  let firstWriteS;
-  while (firstWriteS === undefined && Date.now() - killedAt < 180_000) {
-    for (const n of await shardNames()) if (!before.has(n) && prefixes.some((p) => n.startsWith(p))) firstWriteS = (Date.now() - killedAt) / 1000;
-    await sleep(200);
-  }
-  result.partitionsOfKilled = lost;
-  result.killToNextDurableWriteS = firstWriteS;
-  result.exits = await stopAll(600_000);
+  result.killToNextDurableWriteS = result.kills.map((x) => x.killToNextDurableWriteS);
+  result.exits = await stopAll(1_200_000);
 }
 const stats = await (await fetch(`${simUrl}/sim/stats`)).json();
 const usable = stats.requests.byStatus['200'] ?? 0;

@@ -5,6 +5,10 @@
 // else a ~55-byte news line (dropped by relevance, the hand-weighted scorer); every document's words are random, so none is a
 // duplicate. Prints the peak RSS seen up to 10 k, 100 k, 1 M (and each tenth of the run) documents
 // received, from the run's progress lines, as one JSON line.
+// Environment: RSS_PROBE=1 preloads mem-sampler.mjs (with --expose-gc) and adds the main isolate's heapUsed,
+// heapUsed right after a full GC (every 10 s), external and arrayBuffers, peak up to each mark; RSS_NODE_ARGS
+// adds node flags to the worker (e.g. "--max-semi-space-size=4"); RSS_SNAPSHOTS="10000,100000" writes a heap
+// snapshot (--heapsnapshot-signal) as the run passes each count, into <workdir>/snapshots.
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
@@ -62,19 +66,36 @@ const simUrl = await new Promise((res, rej) => {
 await writeFile(cfg, `source: { type: files, paths: [${corpus}] }\nrelevance: { model: hand }\nllm: { endpoints: [{ url: "${simUrl}" }] }\nsink: { dir: ${join(dir, 'out')} }\nlogIntervalMs: 1000\n`);
 
 const t0 = performance.now();
-const child = spawn(process.execPath, [join(root, 'bin/gemflow.js'), 'run', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+const probe = process.env.RSS_PROBE === '1';
+const snapshotsAt = (process.env.RSS_SNAPSHOTS ?? '').split(',').filter(Boolean).map(Number);
+const snapDir = join(work, 'snapshots');
+if (snapshotsAt.length) await mkdir(snapDir, { recursive: true });
+const nodeArgs = [
+  ...(process.env.RSS_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ...(probe ? ['--expose-gc', '--import', join(import.meta.dirname, 'mem-sampler.mjs')] : []),
+  ...(snapshotsAt.length ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`] : []),
+];
+const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin/gemflow.js'), 'run', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+const heap = []; // [received, sample] from the probe
+let nextSnap = 0;
 let stderr = '';
 let stdout = '';
 let received = 0;
 child.stderr.on('data', (d) => {
   stderr += d;
   for (const m of String(d).matchAll(/progress \S+ docs (\d+)/g)) received = Math.max(received, Number(m[1]));
+  for (const m of String(d).matchAll(/gemflow-mem (\{.*\})/g)) heap.push([received, JSON.parse(m[1])]);
+  while (nextSnap < snapshotsAt.length && received >= snapshotsAt[nextSnap]) {
+    child.kill('SIGUSR2');
+    nextSnap++;
+  }
   if (stderr.length > 1e6) stderr = stderr.slice(-1e5);
 });
 child.stdout.on('data', (d) => (stdout += d));
 let peak = 0;
 const marksAll = [...new Set([10_000, 100_000, ...Array.from({ length: 10 }, (_, i) => Math.round(((i + 1) * n) / 10))])].filter((k) => k <= n).sort((a, b) => a - b);
 let nextMark = 0;
+const mem = {};
 const samples = []; // [received, rss MB]
 const sampler = setInterval(async () => {
   const s = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
@@ -84,7 +105,23 @@ const sampler = setInterval(async () => {
     samples.push([received, mb]);
     // A line as the run passes each tenth (and 10 k, 100 k), so a long run reports as it goes.
     while (nextMark < marksAll.length && received >= marksAll[nextMark]) {
-      console.log(JSON.stringify({ progress: true, received, peakRssMbSoFar: Math.round(peak), rssMbNow: Math.round(mb), elapsedS: Math.round((performance.now() - t0) / 1000) }));
+      if (probe) {
+        // Where the resident memory is: the malloc heap (brk: native allocations of node, its addons and
+        // glibc) against all other anonymous mappings (V8's heap pages, thread stacks, malloc arenas).
+        const smaps = await readFile(`/proc/${child.pid}/smaps`, 'utf8').catch(() => '');
+        let brk = 0, anon = 0, cur = '';
+        for (const l of smaps.split('\n')) {
+          if (/^[0-9a-f]+-[0-9a-f]+ /.test(l)) cur = l;
+          else if (l.startsWith('Rss:')) {
+            const kb = Number(l.split(/\s+/)[1]);
+            if (cur.endsWith('[heap]')) brk += kb;
+            else if (!/ \//.test(cur)) anon += kb;
+          }
+        }
+        mem.brkMb = Math.round(brk / 1024);
+        mem.otherAnonMb = Math.round(anon / 1024);
+      }
+      console.log(JSON.stringify({ progress: true, received, peakRssMbSoFar: Math.round(peak), rssMbNow: Math.round(mb), ...(probe && { ...mem, heapUsedMbNow: heap.at(-1)?.[1].heapUsed, heapAfterGcMbLast: heap.findLast(([, x]) => x.afterGc !== undefined)?.[1].afterGc, externalMbNow: heap.at(-1)?.[1].external }), elapsedS: Math.round((performance.now() - t0) / 1000) }));
       nextMark++;
     }
   }
@@ -103,7 +140,19 @@ console.log(JSON.stringify({
   peakRssMbUpTo: Object.fromEntries(marks.map((k) => [k, peakUpTo(k)])),
   peakRssMbByTenth: Object.fromEntries(tenths.map((k) => [k, peakUpTo(k)])),
   peakRssMb: Math.round(peak), simulatorRssMbAtEnd: simRssMb,
+  ...(probe && {
+    // Main isolate, MB: the highest heapUsed seen, and the highest heapUsed right after a full GC (live data).
+    heapUsedMbUpTo: Object.fromEntries(marks.map((k) => [k, Math.round(Math.max(0, ...heap.filter(([r]) => r <= k).map(([, x]) => x.heapUsed)))])),
+    heapAfterGcMbUpTo: Object.fromEntries(marks.map((k) => [k, Math.round(Math.max(0, ...heap.filter(([r, x]) => r <= k && x.afterGc !== undefined).map(([, x]) => x.afterGc)))])),
+    heapAfterGcMbByTenth: Object.fromEntries(tenths.map((k) => [k, Math.round(Math.max(0, ...heap.filter(([r, x]) => r <= k && x.afterGc !== undefined).map(([, x]) => x.afterGc)))])),
+    heapTotalMbUpTo: Object.fromEntries(marks.map((k) => [k, Math.round(Math.max(0, ...heap.filter(([r]) => r <= k).map(([, x]) => x.heapTotal)))])),
+    externalMbUpTo: Object.fromEntries(marks.map((k) => [k, Math.round(Math.max(0, ...heap.filter(([r]) => r <= k).map(([, x]) => x.external)))])),
+    arrayBuffersMbUpTo: Object.fromEntries(marks.map((k) => [k, Math.round(Math.max(0, ...heap.filter(([r]) => r <= k).map(([, x]) => x.arrayBuffers)))])),
+    lastSample: heap.at(-1)?.[1],
+  }),
+  nodeArgs: process.env.RSS_NODE_ARGS || undefined,
   funnel: m.funnel?.documents && { received: m.funnel.documents.received, written: m.funnel.documents.written, dropped: m.funnel.documents.dropped, balanced: m.funnel.balanced },
   stderrTail: code === 0 ? undefined : stderr.slice(-2000),
 }));
+if (probe) await writeFile(join(work, `mem-${n}-${Date.now()}.jsonl`), heap.map(([r, x]) => JSON.stringify({ received: r, ...x })).join('\n') + '\n');
 await rm(dir, { recursive: true, force: true });

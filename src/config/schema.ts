@@ -43,7 +43,8 @@ const KafkaSource = z.strictObject({
   /**
    * After the first assignment, wait this long (and for any rebalance in progress) before starting
    * LLM work, so that workers starting together split the partitions first and none pays for answers
-   * on a partition that then moves. 0 = start at once.
+   * on a partition that then moves. Only the group's first member waits: a worker joining a group
+   * another member already leads (a restarted or added worker) starts at once. 0 = start at once.
    */
   settleMs: z.number().int().min(0).default(5000),
   /** Passed through to kafkajs. */

@@ -194,8 +194,9 @@ export class KafkaSource implements Source {
 
   /**
    * Resolves when the group is settled: the start-up window (`settleMs` after the first assignment,
-   * so that workers starting together split the partitions before any of them starts LLM work) is
-   * over and no rebalance is in progress. The runtime waits for it before a document's LLM work, so
+   * so that workers starting together split the partitions before any of them starts LLM work; none
+   * when that first assignment came from a group another member already led) is over and no
+   * rebalance is in progress. The runtime waits for it before a document's LLM work, so
    * no answer is paid for on a partition the group is about to move.
    */
   whenSettled(): Promise<void> {
@@ -243,7 +244,11 @@ export class KafkaSource implements Source {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.#rebalancing = false;
       this.#confirmedAt = Date.now();
-      if (this.#settleUntil === Infinity) this.#settleUntil = Date.now() + this.#cfg.settleMs;
+      // The start-up window is for workers starting together: the group's first member (its leader)
+      // holds every partition until the others have joined. A member whose first join finds another
+      // member leading joins a group that already exists (a restarted or added worker): the rebalance
+      // that assigned it counted the members present, so it starts at once.
+      if (this.#settleUntil === Infinity) this.#settleUntil = e.payload.isLeader ? Date.now() + this.#cfg.settleMs : 0;
       this.#assign(e.payload.memberAssignment);
       // Settled, and publishing again, only once the runtime knows what it lost (no LLM work starts
       // on a lost partition, and its held shards are discarded before the others are published).

@@ -3,6 +3,9 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { GemflowError } from '../errors.js';
 
+/** SQLite page cache per connection, KiB (see open). */
+const CACHE_KIB = 2048;
+
 /**
  * A tiny string key-value store in one SQLite file (better-sqlite3), shared by the LLM response cache
  * and document dedupe. Each `KvStore` reads and writes one namespace; several namespaces (and several
@@ -49,6 +52,11 @@ export class KvStore {
       db.pragma('synchronous = NORMAL');
       // Another connection (cache and dedupe share files) may hold the write lock for a moment.
       db.pragma('busy_timeout = 5000');
+      // Page cache per connection, from malloc: better-sqlite3 builds SQLite with a 16 MB default, and a
+      // run opens one connection per namespace (each LLM step's cache, each dedupe index), so the native
+      // heap grew by up to 16 MB per connection as the files grew. Lookups are by primary key; 2 MB holds
+      // the B-tree's upper levels.
+      db.pragma(`cache_size = -${CACHE_KIB}`);
       return new KvStore(db, namespace);
     } catch (e) {
       throw new GemflowError('store_open_failed', `cannot open key-value store ${path}: ${(e as Error).message}`, { cause: e });

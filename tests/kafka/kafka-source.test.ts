@@ -229,4 +229,29 @@ describe('KafkaSource', () => {
     ac.abort();
     expect((await aPending).done).toBe(true);
   });
+
+  it('waits out the start-up window only as the group\'s first member, not when joining a group another member leads', async () => {
+    const topic = uniqueName('src-settle-join');
+    const groupId = uniqueName('g');
+    await produceDocs(topic, 8, 4);
+    const isSettled = (s: KafkaSource) => Promise.race([s.whenSettled().then(() => true), sleep(0).then(() => false)]);
+    const first = newSource(topic, groupId, { settleMs: 600_000 });
+    const ac = new AbortController();
+    const revoked: string[] = [];
+    const it1 = first.read(ac.signal, { onPartitionsRevoked: async (p) => void revoked.push(...p.map((x) => `${x.topic}/${x.partition}`)) })[Symbol.asyncIterator]();
+    for (let i = 0; i < 8; i++) await it1.next();
+    const pending = it1.next();
+    expect(await isSettled(first)).toBe(false);
+    // A worker joining the existing group (as a restarted pod does): settled as soon as it holds partitions.
+    const second = newSource(topic, groupId, { settleMs: 600_000 });
+    await readItems(second, 4);
+    expect(second.assignedCount).toBe(2);
+    await second.whenSettled();
+    expect(await isSettled(second)).toBe(true);
+    for (let i = 0; i < 600 && revoked.length === 0; i++) await sleep(100);
+    expect(revoked).toHaveLength(2);
+    expect(await isSettled(first)).toBe(false); // the leader's own window still runs
+    ac.abort();
+    expect((await pending).done).toBe(true);
+  });
 });
