@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -6,8 +6,9 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { GemflowError } from '../errors.js';
 import { chatMessagesOf, chatToolsOf, jsonColumn } from './chat-rows.js';
-import { openAiLineOf, shareGptDatasetInfo, toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from './formats.js';
-import { readRows, type RowRecord } from './read-rows.js';
+import { FastLines, Out } from './chat-bytes.js';
+import { shareGptDatasetInfo, toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from './formats.js';
+import { readBatches, type RowRecord } from './read-rows.js';
 import { SourceStore, findSourceStore, synthesizerPair, type DocRows } from './synthesizer.js';
 import { loadChatTemplate, renderRow } from './template.js';
 
@@ -84,7 +85,9 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
     await writers.get(s)!.write(record);
     res.written[s]++;
   };
-  const splice = o.format === 'openai' ? new OpenAiSplice() : undefined;
+  // openai, sharegpt, hermes (JSONL only): rows in the sink's chat-format JSON text take the fast path
+  // (src/export/chat-bytes.ts), any other row the slow one below.
+  const fast = !pq && (o.format === 'openai' || o.format === 'sharegpt' || o.format === 'hermes') ? new FastLines() : undefined;
 
   let group: DocRows | undefined;
   const flushGroup = async () => {
@@ -98,17 +101,32 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
   };
 
   try {
-    for await (const rec of readRows(o.output, { columns: columnsFor(o), signal: o.signal, onFile: () => splice?.newFile() })) {
+    for await (const batch of readBatches(o.output, { columns: columnsFor(o), signal: o.signal, bytes: fast ? ['messages', 'tools'] : undefined })) {
+     for (const rec of batch) {
       res.read++;
       const why = filterOut(rec, o);
       if (why) {
         count(res.filtered, why);
         continue;
       }
-      const line = splice?.line(rec);
-      if (line !== undefined) {
-        await write(String(rec.document_id ?? ''), line);
-        continue;
+      if (fast) {
+        const mb = rec.messages;
+        const tb = rec.tools;
+        if (mb instanceof Uint8Array && tb instanceof Uint8Array && fast.scan.scan(mb, tb)) {
+          const s = splitOf(String(rec.document_id ?? ''));
+          const w = writers.get(s)!.jsonl;
+          const reason = o.format === 'openai' ? fast.openai(w.out) : o.format === 'sharegpt' ? fast.sharegpt(w.out) : fast.hermes(w.out, String(rec.trajectory_id ?? ''));
+          if (reason !== undefined) {
+            skip(reason, undefined, 1);
+            continue;
+          }
+          w.out.byte(0x0a);
+          res.written[s]++;
+          if (w.full) await w.flush();
+          continue;
+        }
+        if (mb instanceof Uint8Array) rec.messages = utf8.decode(mb);
+        if (tb instanceof Uint8Array) rec.tools = utf8.decode(tb);
       }
       let row: ChatRow;
       try {
@@ -134,6 +152,7 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
       } else c = o.format === 'openai' ? toOpenAi(row) : o.format === 'sharegpt' ? toShareGpt(row) : toHermes(row);
       if ('skip' in c) skip(c.skip, undefined, 1);
       else await write(row.documentId, c.record);
+     }
     }
     await flushGroup();
     for (const [s, w] of writers) res.files.push(...(await w.finish(res.written[s] > 0 || s === 'train')));
@@ -162,41 +181,11 @@ async function loadTemplateOrFail(o: ExportOptions) {
 
 /** The columns an export reads. */
 function columnsFor(o: ExportOptions): string[] {
-  const cols = o.format === 'openai' ? ['document_id', 'messages', 'tools'] : ['trajectory_id', 'document_id', 'messages', 'tools'];
+  const cols = o.format === 'openai' || o.format === 'sharegpt' ? ['document_id', 'messages', 'tools'] : ['trajectory_id', 'document_id', 'messages', 'tools'];
   if (o.minComplexity !== undefined || o.maxComplexity !== undefined) cols.push('complexity_score');
   if (o.judge === 'pass') cols.push('judge');
   if (o.format === 'synthesizer') cols.push('domain', 'patterns');
   return cols;
-}
-
-/**
- * openai without parsing: a row's JSON text spliced into the record (openAiLineOf) when it looks like
- * the sink's chat format. The first row of every file and every 1,000th row after it are also
- * converted the slow way (parse, toOpenAi, stringify) and must give the same line; if one does not,
- * the rest of that file takes the slow way. The sink writes all rows of a file with the same code,
- * so a file's first row stands for its format.
- */
-class OpenAiSplice {
-  static readonly CHECK_EVERY = 1000;
-  #n = 0;
-  #off = false;
-  newFile(): void {
-    this.#n = 0;
-    this.#off = false;
-  }
-  line(rec: RowRecord): string | undefined {
-    if (this.#off) return undefined;
-    const text = openAiLineOf(rec.messages, rec.tools);
-    if (text === undefined || this.#n++ % OpenAiSplice.CHECK_EVERY !== 0) return text;
-    try {
-      const slow = toOpenAi({ trajectoryId: '', documentId: '', messages: chatMessagesOf(rec.messages), tools: chatToolsOf(rec.tools) });
-      if ('record' in slow && JSON.stringify(slow.record) === text) return text;
-    } catch {
-      // a bad row: the slow way says why
-    }
-    this.#off = true;
-    return undefined;
-  }
 }
 
 /** Why a row is filtered out, or undefined when it is kept. */
@@ -224,7 +213,7 @@ export function judgePassed(v: unknown): boolean {
  */
 export function splitOfDocument(seed: string, validation: number, documentId: string): 'train' | 'validation' {
   if (validation <= 0) return 'train';
-  const h = createHash('sha256').update(seed).update('\u0000').update(documentId).digest().readUInt32BE(0);
+  const h = hash('sha256', `${seed}\u0000${documentId}`, 'buffer').readUInt32BE(0);
   return h / 2 ** 32 < validation ? 'validation' : 'train';
 }
 
@@ -240,42 +229,41 @@ function memoSplit(seed: string, validation: number): (documentId: string) => 't
   };
 }
 
+const utf8 = new TextDecoder();
+
 /**
- * Appends JSON lines to `<path>.tmp`, encoded straight into a ~1 MiB buffer that is written in one go
- * (one syscall per hundred-odd rows, not per row; no joined string), waiting when the stream's buffer
- * is full; renamed into place on finish.
+ * Appends JSON lines to `<path>.tmp`: encoded (or, on the fast path, assembled) straight into `out`, a
+ * ~1 MiB buffer written in one go when full (one syscall per hundred-odd rows, not per row; no joined
+ * string), waiting when the stream's buffer is full; renamed into place on finish.
  */
 class JsonlWriter {
   static readonly CHUNK = 1 << 20;
   readonly #tmp: string;
-  #out?: WriteStream;
-  #buf = Buffer.allocUnsafe(JsonlWriter.CHUNK);
-  #at = 0;
+  #stream?: WriteStream;
+  out = new Out(JsonlWriter.CHUNK + (1 << 16));
   constructor(readonly path: string) {
     this.#tmp = `${path}.tmp`;
   }
+  /** The buffer holds a chunk's worth: flush it. */
+  get full(): boolean {
+    return this.out.at >= JsonlWriter.CHUNK;
+  }
   /** Appends a record, or a record already as JSON text. */
   async write(record: unknown): Promise<void> {
-    const line = typeof record === 'string' ? record : JSON.stringify(record);
-    const most = 3 * line.length + 1; // UTF-8 bytes at most
-    if (this.#at + most > this.#buf.length) {
-      await this.#flush();
-      if (most > this.#buf.length) this.#buf = Buffer.allocUnsafe(most);
-    }
-    this.#at += this.#buf.write(line, this.#at);
-    this.#buf[this.#at++] = 0x0a;
+    this.out.str(typeof record === 'string' ? record : JSON.stringify(record));
+    this.out.byte(0x0a);
+    if (this.full) await this.flush();
   }
-  async #flush(): Promise<void> {
-    this.#out ??= createWriteStream(this.#tmp);
-    const chunk = this.#buf.subarray(0, this.#at);
-    this.#buf = Buffer.allocUnsafe(JsonlWriter.CHUNK);
-    this.#at = 0;
-    if (!this.#out.write(chunk)) await once(this.#out, 'drain');
+  async flush(): Promise<void> {
+    this.#stream ??= createWriteStream(this.#tmp);
+    const chunk = this.out.buf.subarray(0, this.out.at);
+    this.out = new Out(JsonlWriter.CHUNK + (1 << 16));
+    if (!this.#stream.write(chunk)) await once(this.#stream, 'drain');
   }
   /** Closes and renames into place; `keep` false (nothing written) removes it. Returns the path kept, or ''. */
   async finish(keep: boolean): Promise<string> {
-    await this.#flush();
-    const out = this.#out!;
+    await this.flush();
+    const out = this.#stream!;
     await new Promise<void>((r, j) => out.end((e?: Error | null) => (e ? j(e) : r())));
     if (!keep) {
       await rm(this.#tmp, { force: true });
@@ -285,7 +273,7 @@ class JsonlWriter {
     return this.path;
   }
   async abort(): Promise<void> {
-    this.#out?.destroy();
+    this.#stream?.destroy();
     await rm(this.#tmp, { force: true });
   }
 }
@@ -311,24 +299,24 @@ const parquetLib = createRequire(import.meta.url)('parquetjs-lite') as {
 
 /** One split's files: `<base>.jsonl`, and `<base>.parquet` (1,000-row row groups) when a schema is given. */
 class SplitWriter {
-  readonly #jsonl: JsonlWriter;
+  readonly jsonl: JsonlWriter;
   #pq?: ParquetRowWriter;
   constructor(
     readonly base: string,
     readonly schema?: Record<string, unknown>,
   ) {
-    this.#jsonl = new JsonlWriter(`${base}.jsonl`);
+    this.jsonl = new JsonlWriter(`${base}.jsonl`);
   }
   /** A record, or (no Parquet) a record already as JSON text. */
   async write(record: Record<string, unknown> | string): Promise<void> {
-    await this.#jsonl.write(record);
+    await this.jsonl.write(record);
     if (!this.schema) return;
     if (typeof record === 'string') throw new Error('SplitWriter: a Parquet record must be an object');
     this.#pq ??= await parquetLib.ParquetWriter.openFile(new parquetLib.ParquetSchema(this.schema), `${this.base}.parquet.tmp`, { rowGroupSize: 1000 });
     await this.#pq.appendRow(record);
   }
   async finish(keep: boolean): Promise<string[]> {
-    const files = [await this.#jsonl.finish(keep)].filter((f) => f !== '');
+    const files = [await this.jsonl.finish(keep)].filter((f) => f !== '');
     if (this.#pq) {
       await this.#pq.close();
       if (keep) {
@@ -339,7 +327,7 @@ class SplitWriter {
     return files;
   }
   async abort(): Promise<void> {
-    await this.#jsonl.abort();
+    await this.jsonl.abort();
     await this.#pq?.close().catch(() => undefined);
     await rm(`${this.base}.parquet.tmp`, { force: true });
   }
