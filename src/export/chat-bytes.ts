@@ -21,6 +21,8 @@ import { hermesSystemPrompt, parseArgs } from './formats.js';
 const Q = 0x22; // "
 const BS = 0x5c; // \
 const enc = (s: string) => Buffer.from(s, 'latin1');
+/** Bytes #quotes stops at: 1 a quote, 2 a backslash, 3 a control character; 0 any other. */
+const CLASS = new Uint8Array(256).map((_, c) => (c === Q ? 1 : c === BS ? 2 : c < 0x20 ? 3 : 0));
 /** A string as it appears inside a JSON string literal (JSON.stringify without the quotes). */
 const escd = (s: string) => Buffer.from(JSON.stringify(s).slice(1, -1), 'utf8');
 
@@ -86,10 +88,10 @@ export class ChatScan {
     const pos = this.#pos;
     let k = 0;
     for (let i = 0; i < n; i++) {
-      const c = b[i]!;
-      if (c > BS) continue;
-      if (c === Q) pos[k++] = i;
-      else if (c === BS) {
+      const t = CLASS[b[i]!]!;
+      if (t === 0) continue;
+      if (t === 1) pos[k++] = i;
+      else if (t === 2) {
         const e = b[++i];
         if (e === Q || e === BS || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) continue;
         if (e !== 0x75 || b[i + 1] !== 0x30 || b[i + 2] !== 0x30 || (b[i + 3] !== 0x30 && b[i + 3] !== 0x31)) return false;
@@ -97,7 +99,7 @@ export class ChatScan {
         const v = (b[i + 3]! - 0x30) * 16 + h;
         if (h < 0 || v === 8 || v === 9 || v === 10 || v === 12 || v === 13) return false;
         i += 4;
-      } else if (c < 0x20) return false;
+      } else return false; // a control character
     }
     pos[k] = pos[k + 1] = n; // sentinels
     this.#np = k;
