@@ -102,57 +102,57 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
 
   try {
     for await (const batch of readBatches(o.output, { columns: columnsFor(o), signal: o.signal, bytes: fast ? ['messages', 'tools'] : undefined })) {
-     for (const rec of batch) {
-      res.read++;
-      const why = filterOut(rec, o);
-      if (why) {
-        count(res.filtered, why);
-        continue;
-      }
-      if (fast) {
-        const mb = rec.messages;
-        const tb = rec.tools;
-        if (mb instanceof Uint8Array && tb instanceof Uint8Array && fast.scan.scan(mb, tb)) {
-          const s = splitOf(String(rec.document_id ?? ''));
-          const w = writers.get(s)!.jsonl;
-          const reason = o.format === 'openai' ? fast.openai(w.out) : o.format === 'sharegpt' ? fast.sharegpt(w.out) : fast.hermes(w.out, String(rec.trajectory_id ?? ''));
-          if (reason !== undefined) {
-            skip(reason, undefined, 1);
-            continue;
-          }
-          w.out.byte(0x0a);
-          res.written[s]++;
-          if (w.full) await w.flush();
+      for (const rec of batch) {
+        res.read++;
+        const why = filterOut(rec, o);
+        if (why) {
+          count(res.filtered, why);
           continue;
         }
-        if (mb instanceof Uint8Array) rec.messages = utf8.decode(mb);
-        if (tb instanceof Uint8Array) rec.tools = utf8.decode(tb);
-      }
-      let row: ChatRow;
-      try {
-        row = { trajectoryId: String(rec.trajectory_id ?? ''), documentId: String(rec.document_id ?? ''), messages: chatMessagesOf(rec.messages), tools: chatToolsOf(rec.tools) };
-      } catch (e) {
-        skip('bad_row', (e as Error).message, 1);
-        continue;
-      }
-      if (sources) {
-        if (group && group.documentId !== row.documentId) await flushGroup();
-        group ??= { documentId: row.documentId, rows: [] };
-        group.rows.push({ trajectoryId: row.trajectoryId, domain: String(rec.domain ?? ''), messages: row.messages, tools: row.tools, patterns: jsonColumn(rec.patterns) });
-        continue;
-      }
-      let c: Converted;
-      if (template) {
-        try {
-          c = { record: { text: renderRow(template, row.messages, row.tools), trajectory_id: row.trajectoryId, document_id: row.documentId } };
-        } catch (e) {
-          c = { skip: 'template_render_failed' };
-          if (!('template_render_failed' in res.skipMessages)) res.skipMessages.template_render_failed = (e as Error).message;
+        if (fast) {
+          const mb = rec.messages;
+          const tb = rec.tools;
+          if (mb instanceof Uint8Array && tb instanceof Uint8Array && fast.scan.scan(mb, tb)) {
+            const s = splitOf(String(rec.document_id ?? ''));
+            const w = writers.get(s)!.jsonl;
+            const reason = o.format === 'openai' ? fast.openai(w.out) : o.format === 'sharegpt' ? fast.sharegpt(w.out) : fast.hermes(w.out, String(rec.trajectory_id ?? ''));
+            if (reason !== undefined) {
+              skip(reason, undefined, 1);
+              continue;
+            }
+            w.out.byte(0x0a);
+            res.written[s]++;
+            if (w.full) await w.flush();
+            continue;
+          }
+          if (mb instanceof Uint8Array) rec.messages = utf8.decode(mb);
+          if (tb instanceof Uint8Array) rec.tools = utf8.decode(tb);
         }
-      } else c = o.format === 'openai' ? toOpenAi(row) : o.format === 'sharegpt' ? toShareGpt(row) : toHermes(row);
-      if ('skip' in c) skip(c.skip, undefined, 1);
-      else await write(row.documentId, c.record);
-     }
+        let row: ChatRow;
+        try {
+          row = { trajectoryId: String(rec.trajectory_id ?? ''), documentId: String(rec.document_id ?? ''), messages: chatMessagesOf(rec.messages), tools: chatToolsOf(rec.tools) };
+        } catch (e) {
+          skip('bad_row', (e as Error).message, 1);
+          continue;
+        }
+        if (sources) {
+          if (group && group.documentId !== row.documentId) await flushGroup();
+          group ??= { documentId: row.documentId, rows: [] };
+          group.rows.push({ trajectoryId: row.trajectoryId, domain: String(rec.domain ?? ''), messages: row.messages, tools: row.tools, patterns: jsonColumn(rec.patterns) });
+          continue;
+        }
+        let c: Converted;
+        if (template) {
+          try {
+            c = { record: { text: renderRow(template, row.messages, row.tools), trajectory_id: row.trajectoryId, document_id: row.documentId } };
+          } catch (e) {
+            c = { skip: 'template_render_failed' };
+            if (!('template_render_failed' in res.skipMessages)) res.skipMessages.template_render_failed = (e as Error).message;
+          }
+        } else c = o.format === 'openai' ? toOpenAi(row) : o.format === 'sharegpt' ? toShareGpt(row) : toHermes(row);
+        if ('skip' in c) skip(c.skip, undefined, 1);
+        else await write(row.documentId, c.record);
+      }
     }
     await flushGroup();
     for (const [s, w] of writers) res.files.push(...(await w.finish(res.written[s] > 0 || s === 'train')));

@@ -62,11 +62,11 @@ async function walk(dir: string): Promise<string[]> {
 
 /** Every row of an output directory, in file order. */
 export async function* readRows(outputDir: string, o: ReadOptions = {}): AsyncGenerator<RowRecord> {
-  for await (const batch of readBatches(outputDir, o)) yield* batch;
+  for await (const batch of readBatches(outputDir, o)) for (const row of batch) yield row;
 }
 
 /**
- * The rows of an output directory in batches (a DuckDB chunk of up to 2,048 rows, an Arrow record
+ * The rows of an output directory in batches of up to BATCH rows (from a DuckDB chunk, an Arrow record
  * batch), in file order: one await per batch, not per row. With `bytes`, those columns, when a file
  * stores them as text, come as their UTF-8 bytes (Uint8Array, never decoded; always valid UTF-8):
  * DuckDB VARCHAR (which DuckDB holds to valid UTF-8) through `encode()`, Arrow Utf8 as views of the
@@ -80,6 +80,13 @@ export async function* readBatches(outputDir: string, o: ReadOptions = {}): Asyn
     yield* file.endsWith('.parquet') ? readParquet(file, o) : readArrow(file, o);
   }
 }
+
+/**
+ * Rows per batch handed out: a DuckDB chunk (2,048 rows) or an Arrow record batch (any size) is cut into
+ * batches of this many, so row objects die young (a 10,000-row batch kept alive at once cost the
+ * garbage collector more than the batching saved).
+ */
+const BATCH = 128;
 
 const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
@@ -108,24 +115,26 @@ async function* readParquet(file: string, o: ReadOptions): AsyncGenerator<RowRec
       // Values taken one row at a time (short-lived strings: cheap garbage), nested ones converted per column.
       const vectors = names.map((_, i) => chunk.getColumnVector(i));
       const nested: Array<unknown[] | undefined> = [];
-      const rows: RowRecord[] = new Array(chunk.rowCount);
-      for (let r = 0; r < chunk.rowCount; r++) {
-        const row: RowRecord = {};
-        for (let i = 0; i < names.length; i++) {
-          if (asBytes[i]) {
-            const b = (vectors[i] as DuckDBBlobVector).getItemBytes(r);
-            row[names[i]!] = b && b.length <= 12 ? b.slice() : b; // short ones are views of the chunk
-            continue;
+      for (let r0 = 0; r0 < chunk.rowCount; r0 += BATCH) {
+        const rows: RowRecord[] = [];
+        for (let r = r0; r < Math.min(chunk.rowCount, r0 + BATCH); r++) {
+          const row: RowRecord = {};
+          for (let i = 0; i < names.length; i++) {
+            if (asBytes[i]) {
+              const b = (vectors[i] as DuckDBBlobVector).getItemBytes(r);
+              row[names[i]!] = b && b.length <= 12 ? b.slice() : b; // short ones are views of the chunk
+              continue;
+            }
+            const v = vectors[i]!.getItem(r);
+            if (typeof v === 'string' || typeof v === 'number') row[names[i]!] = v;
+            else if (v === null || typeof v !== 'object') row[names[i]!] = plain(v);
+            else row[names[i]!] = plain((nested[i] ??= chunk.convertColumnValues(i, JSDuckDBValueConverter))[r]);
           }
-          const v = vectors[i]!.getItem(r);
-          if (typeof v === 'string' || typeof v === 'number') row[names[i]!] = v;
-          else if (v === null || typeof v !== 'object') row[names[i]!] = plain(v);
-          else row[names[i]!] = plain((nested[i] ??= chunk.convertColumnValues(i, JSDuckDBValueConverter))[r]);
+          rows.push(row);
         }
-        rows[r] = row;
+        n += rows.length;
+        yield rows;
       }
-      n += rows.length;
-      yield rows;
     }
   } catch (e) {
     throw unreadable(file, n, e);
@@ -150,18 +159,20 @@ async function* readArrow(file: string, o: ReadOptions): AsyncGenerator<RowRecor
           const d = cols[i]!.data;
           return o.bytes?.includes(c) && d.length === 1 && d[0]!.typeId === Type.Utf8 && validUtf8(d[0]!.values, d[0]!.valueOffsets, batch.numRows) ? d[0]! : undefined;
         });
-        const rows: RowRecord[] = new Array(batch.numRows);
-        for (let r = 0; r < batch.numRows; r++) {
-          const row: RowRecord = {};
-          for (let i = 0; i < names.length; i++) {
-            const d = raw[i];
-            if (d) row[names[i]!] = d.getValid(r) ? d.values.subarray(d.valueOffsets[r]!, d.valueOffsets[r + 1]!) : null;
-            else row[names[i]!] = plain(cols[i]!.get(r));
+        for (let r0 = 0; r0 < batch.numRows; r0 += BATCH) {
+          const rows: RowRecord[] = [];
+          for (let r = r0; r < Math.min(batch.numRows, r0 + BATCH); r++) {
+            const row: RowRecord = {};
+            for (let i = 0; i < names.length; i++) {
+              const d = raw[i];
+              if (d) row[names[i]!] = d.getValid(r) ? d.values.subarray(d.valueOffsets[r]!, d.valueOffsets[r + 1]!) : null;
+              else row[names[i]!] = plain(cols[i]!.get(r));
+            }
+            rows.push(row);
           }
-          rows[r] = row;
+          n += rows.length;
+          yield rows;
         }
-        n += rows.length;
-        yield rows;
       }
     } finally {
       await fh.close();

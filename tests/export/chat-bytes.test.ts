@@ -126,3 +126,12 @@ describe('export fast path', () => {
     }
   });
 });
+
+describe('roles sharegpt and hermes do not know', () => {
+  it('skip the row as unknown_role (the converters used to loop forever on one); openai keeps the role', () => {
+    const row: ChatRow = { trajectoryId: 't', documentId: 'd', messages: [{ role: 'developer' as never, content: 'd' }, { role: 'user', content: 'u' }, { role: 'assistant', content: 'a' }], tools: [] };
+    expect(toShareGpt(row)).toEqual({ skip: 'unknown_role' });
+    expect(toHermes(row)).toEqual({ skip: 'unknown_role' });
+    expect(toOpenAi(row)).toEqual({ record: { messages: [{ role: 'developer', content: 'd' }, { role: 'user', content: 'u' }, { role: 'assistant', content: 'a' }], tools: [] } });
+  });
+});
