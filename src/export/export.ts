@@ -56,10 +56,13 @@ export interface ExportResult {
 }
 
 /**
- * `gemflow export`: streams an output's rows (src/export/read-rows.ts), filters them, converts each to
- * the format and appends it to `<outDir>/train.jsonl` (and `validation.jsonl`), one row in memory at a
- * time (synthesizer: one document's rows), and `<split>.parquet` too with `parquet`. Files are written under a temporary name and renamed at
- * the end, so an interrupted export leaves no half file under the final name.
+ * `gemflow export`: streams an output's rows (src/export/read-rows.ts, 128-row batches), filters them,
+ * converts each to the format and appends it to `<outDir>/train.jsonl` (and `validation.jsonl`), one
+ * batch in memory at a time (synthesizer: one document's rows), and `<split>.parquet` too with
+ * `parquet`. openai, sharegpt and hermes (JSONL only) assemble the line of a row in the sink's chat
+ * format from its JSON bytes (src/export/chat-bytes.ts: the same bytes as the conversion below); other
+ * rows, and the other formats, are parsed and converted. Files are written under a temporary name and
+ * renamed at the end, so an interrupted export leaves no half file under the final name.
  * Books: read = written rows + filtered + skipped (synthesizer: counted in rows too).
  */
 export async function runExport(o: ExportOptions): Promise<ExportResult> {

@@ -6,10 +6,9 @@ import { RecordBatchReader, Type, Vector } from 'apache-arrow';
 import { GemflowError } from '../errors.js';
 
 /**
- * The rows of a gemflow output directory, one at a time, with flat memory: Parquet through DuckDB
- * (a streaming query, one 2,048-row chunk converted at a time, one thread, only the columns asked
- * for), Arrow IPC (file or stream format) through apache-arrow's RecordBatchReader (one record batch
- * at a time). Rows are plain JSON values keyed by column name: nested columns as arrays / objects,
+ * The rows of a gemflow output directory, in batches, with flat memory: Parquet through DuckDB
+ * (a streaming query, one 2,048-row chunk at a time, one thread, only the columns asked for), Arrow
+ * IPC (file or stream format) through apache-arrow's RecordBatchReader (one record batch at a time). Rows are plain JSON values keyed by column name: nested columns as arrays / objects,
  * 64-bit integers as numbers, byte arrays as text. DuckDB, not parquetjs-lite: on 7.7 KB rows
  * parquetjs-lite's decoding alone took ~61 us CPU a row, more than the whole export's budget (50 us
  * for 20,000 rows per CPU-second); DuckDB's takes ~20 us (bench/results/export.md).
