@@ -1,12 +1,12 @@
 import { hermesSystemPrompt, parseArgs } from './formats.js';
 
 /**
- * The fast path of `gemflow export` (openai, sharegpt, hermes): a row's messages and tools JSON text,
+ * The fast path of `gemflow export` sharegpt and hermes: a row's messages and tools JSON text,
  * as UTF-8 bytes, is scanned (never decoded into JS strings, never parsed into objects) and the
  * format's JSON line is assembled from slices of it, written straight into the output buffer.
  *
- * Exactness: the line is byte for byte what the slow path (chatMessagesOf / chatToolsOf, toOpenAi /
- * toShareGpt / toHermes, JSON.stringify) writes for the row. The scan accepts only text that
+ * Exactness: the line is byte for byte what the slow path (chatMessagesOf / chatToolsOf, toShareGpt /
+ * toHermes, JSON.stringify) writes for the row. The scan accepts only text that
  * JSON.stringify of src/chat-format.ts's shapes gives (the sink's): keys in that order, no whitespace,
  * every string literal canonical (the escapes JSON.stringify writes and no others), tools' parameters
  * canonical JSON (numbers as JSON.stringify writes them, no duplicate keys, no key that could be an
@@ -452,70 +452,6 @@ export class FastLines {
     o.byte(0x7d);
   }
 
-  /**
-   * toOpenAi's record: the messages text copied in runs, cutting only what differs (a tool turn's
-   * `name`, an empty `content` beside tool calls, keys a role does not keep), then the tools text.
-   */
-  openai(o: Out): undefined {
-    const { m, mb: b, tb, c } = this.scan;
-    o.k(E.oaMessages);
-    let p = 0; // copied up to here
-    for (let j = 0; j < m.n; j++) {
-      const role = m.role[j]!;
-      const s = m.s[j]!;
-      const e = m.e[j]!;
-      if (role === TOOL) {
-        const id0 = m.id0[j]!;
-        if (id0 >= 0 && id0 === m.c1[j]! + K.toolCallId.length) {
-          // {"role":"tool","content":C,"tool_call_id":I then maybe ,"name":N
-          if (e === m.id1[j]! + 1) continue;
-          o.raw(b, p, m.id1[j]!);
-          o.byte(0x7d);
-        } else {
-          o.raw(b, p, s);
-          o.k(E.oaTool);
-          o.raw(b, m.c0[j]!, m.c1[j]!);
-          o.k(E.oaToolCallId);
-          if (id0 >= 0) o.raw(b, id0, m.id1[j]!);
-          else o.k(E.emptyLit);
-          o.byte(0x7d);
-        }
-        p = e;
-      } else if (role === ASSISTANT && m.call1[j]! > m.call0[j]!) {
-        const callsEnd = c.e[m.call1[j]! - 1]!;
-        const emptyContent = m.c1[j]! - m.c0[j]! === 2;
-        if (e === callsEnd + 2) {
-          // {"role":"assistant","content":C,"tool_calls":[...]}
-          if (!emptyContent) continue;
-          o.raw(b, p, s);
-          o.k(E.oaCallsOnly);
-          p = c.s[m.call0[j]!]!;
-          continue;
-        }
-        o.raw(b, p, s);
-        if (emptyContent) o.k(E.oaCallsOnly);
-        else {
-          o.raw(b, s, m.c1[j]!);
-          o.k(E.oaCalls);
-        }
-        o.raw(b, c.s[m.call0[j]!]!, callsEnd);
-        o.k(E.closeListObj);
-        p = e;
-      } else {
-        // {"role":R,"content":C}
-        if (e === m.c1[j]! + 1) continue;
-        o.raw(b, p, m.c1[j]!);
-        o.byte(0x7d);
-        p = e;
-      }
-    }
-    o.raw(b, p, b.length);
-    o.k(E.oaTools);
-    o.raw(tb, 0, tb.length);
-    o.byte(0x7d);
-    return undefined;
-  }
-
   sharegpt(o: Out): string | undefined {
     const { m, mb: b, tb, t } = this.scan;
     // Turns as toShareGpt builds them: from (SG_*), and segments: a content (message index) or a run of
@@ -694,20 +630,11 @@ const SG_OBS = 3;
 
 /** Output constants. */
 const E = {
-  emptyLit: enc('""'),
-  closeListObj: enc(']}'),
   quoteClose: enc('"}'),
   n: escd('\n'),
   nn: escd('\n\n'),
   callName: escd('{"name":"'),
   callArgs: escd('","arguments":'),
-  oaMessages: enc('{"messages":'),
-  oaTool: enc('{"role":"tool","content":'),
-  oaToolCallId: enc(',"tool_call_id":'),
-  oaCallsOnly: enc('{"role":"assistant","tool_calls":['),
-  oaAssistant: enc('{"role":"assistant","content":'),
-  oaCalls: enc(',"tool_calls":['),
-  oaTools: enc(',"tools":'),
   sgOpen: enc('{"conversations":['),
   sgFrom: ['human', 'gpt', 'function_call', 'observation'].map((f) => enc(`{"from":"${f}","value":"`)),
   sgSystem: enc('],"system":"'),

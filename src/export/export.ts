@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { GemflowError } from '../errors.js';
 import { chatMessagesOf, chatToolsOf, jsonColumn } from './chat-rows.js';
 import { FastLines, Out } from './chat-bytes.js';
-import { shareGptDatasetInfo, toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from './formats.js';
+import { openAiLineOf, shareGptDatasetInfo, toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from './formats.js';
 import { readBatches, type RowRecord } from './read-rows.js';
 import { SourceStore, findSourceStore, synthesizerPair, type DocRows } from './synthesizer.js';
 import { loadChatTemplate, renderRow } from './template.js';
@@ -59,9 +59,9 @@ export interface ExportResult {
  * `gemflow export`: streams an output's rows (src/export/read-rows.ts, 128-row batches), filters them,
  * converts each to the format and appends it to `<outDir>/train.jsonl` (and `validation.jsonl`), one
  * batch in memory at a time (synthesizer: one document's rows), and `<split>.parquet` too with
- * `parquet`. openai, sharegpt and hermes (JSONL only) assemble the line of a row in the sink's chat
- * format from its JSON bytes (src/export/chat-bytes.ts: the same bytes as the conversion below); other
- * rows, and the other formats, are parsed and converted. Files are written under a temporary name and
+ * `parquet`. sharegpt and hermes (JSONL only) assemble the line of a row in the sink's chat format from
+ * its JSON bytes (src/export/chat-bytes.ts: the same bytes as the conversion below), openai splices
+ * the row's JSON text (OpenAiSplice); other rows, and the other formats, are parsed and converted. Files are written under a temporary name and
  * renamed at the end, so an interrupted export leaves no half file under the final name.
  * Books: read = written rows + filtered + skipped (synthesizer: counted in rows too).
  */
@@ -88,9 +88,10 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
     await writers.get(s)!.write(record);
     res.written[s]++;
   };
-  // openai, sharegpt, hermes (JSONL only): rows in the sink's chat-format JSON text take the fast path
-  // (src/export/chat-bytes.ts), any other row the slow one below.
-  const fast = !pq && (o.format === 'openai' || o.format === 'sharegpt' || o.format === 'hermes') ? new FastLines() : undefined;
+  // sharegpt, hermes (JSONL only): rows in the sink's chat-format JSON text take the byte path
+  // (src/export/chat-bytes.ts), any other row the slow one below. openai: the text splice (OpenAiSplice).
+  const fast = !pq && (o.format === 'sharegpt' || o.format === 'hermes') ? new FastLines() : undefined;
+  const splice = o.format === 'openai' ? new OpenAiSplice() : undefined;
 
   let group: DocRows | undefined;
   const flushGroup = async () => {
@@ -104,7 +105,7 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
   };
 
   try {
-    for await (const batch of readBatches(o.output, { columns: columnsFor(o), signal: o.signal, bytes: fast ? ['messages', 'tools'] : undefined })) {
+    for await (const batch of readBatches(o.output, { columns: columnsFor(o), signal: o.signal, bytes: fast ? ['messages', 'tools'] : undefined, onFile: () => splice?.newFile() })) {
       for (const rec of batch) {
         res.read++;
         const why = filterOut(rec, o);
@@ -118,7 +119,7 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
           if (mb instanceof Uint8Array && tb instanceof Uint8Array && fast.scan.scan(mb, tb)) {
             const s = splitOf(String(rec.document_id ?? ''));
             const w = writers.get(s)!.jsonl;
-            const reason = o.format === 'openai' ? fast.openai(w.out) : o.format === 'sharegpt' ? fast.sharegpt(w.out) : fast.hermes(w.out, String(rec.trajectory_id ?? ''));
+            const reason = o.format === 'sharegpt' ? fast.sharegpt(w.out) : fast.hermes(w.out, String(rec.trajectory_id ?? ''));
             if (reason !== undefined) {
               skip(reason, undefined, 1);
               continue;
@@ -130,6 +131,11 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
           }
           if (mb instanceof Uint8Array) rec.messages = utf8.decode(mb);
           if (tb instanceof Uint8Array) rec.tools = utf8.decode(tb);
+        }
+        const line = splice?.line(rec);
+        if (line !== undefined) {
+          await write(String(rec.document_id ?? ''), line);
+          continue;
         }
         let row: ChatRow;
         try {
@@ -189,6 +195,36 @@ function columnsFor(o: ExportOptions): string[] {
   if (o.judge === 'pass') cols.push('judge');
   if (o.format === 'synthesizer') cols.push('domain', 'patterns');
   return cols;
+}
+
+/**
+ * openai without parsing: a row's JSON text spliced into the record (openAiLineOf) when it looks like
+ * the sink's chat format. The first row of every file and every 1,000th row after it are also
+ * converted the slow way (parse, toOpenAi, stringify) and must give the same line; if one does not,
+ * the rest of that file takes the slow way. The sink writes all rows of a file with the same code,
+ * so a file's first row stands for its format.
+ */
+class OpenAiSplice {
+  static readonly CHECK_EVERY = 1000;
+  #n = 0;
+  #off = false;
+  newFile(): void {
+    this.#n = 0;
+    this.#off = false;
+  }
+  line(rec: RowRecord): string | undefined {
+    if (this.#off) return undefined;
+    const text = openAiLineOf(rec.messages, rec.tools);
+    if (text === undefined || this.#n++ % OpenAiSplice.CHECK_EVERY !== 0) return text;
+    try {
+      const slow = toOpenAi({ trajectoryId: '', documentId: '', messages: chatMessagesOf(rec.messages), tools: chatToolsOf(rec.tools) });
+      if ('record' in slow && JSON.stringify(slow.record) === text) return text;
+    } catch {
+      // a bad row: the slow way says why
+    }
+    this.#off = true;
+    return undefined;
+  }
 }
 
 /** Why a row is filtered out, or undefined when it is kept. */

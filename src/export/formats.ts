@@ -27,6 +27,28 @@ export function toOpenAi(row: ChatRow): Converted {
   return { record: { messages, tools: row.tools } };
 }
 
+const STR = String.raw`"[^"\\]*(?:\\.[^"\\]*)*"`; // a JSON string literal
+const TOOL_TURN = new RegExp(String.raw`\{"role":"tool","content":(${STR})(?:,"tool_call_id":(${STR}))?(?:,"name":${STR})?\}`, 'g');
+
+/**
+ * toOpenAi's record as a JSON line, made from a row's messages and tools JSON text without parsing
+ * them: when the text is chat format as the sink writes it (JSON.stringify of src/chat-format.ts's
+ * shapes), the record is that text with tool turns' `name` left out and empty `content` beside
+ * tool calls left out. (In JSON text an unescaped `"` is never inside a string, so these patterns
+ * only match structure.) Undefined when the text does not start and end as chat format; whether it is
+ * chat format (not, say, the older internal messages) the caller checks exactly against toOpenAi on
+ * the first row of each file (src/export/export.ts, OpenAiSplice): O(1) checks here, one regex pass.
+ */
+export function openAiLineOf(messages: unknown, tools: unknown): string | undefined {
+  if (typeof messages !== 'string' || typeof tools !== 'string') return undefined;
+  if (!messages.startsWith('[{"role":"') || !messages.endsWith('}]')) return undefined;
+  if (tools !== '[]' && !(tools.startsWith('[{"type":"function","function":{"name":"') && tools.endsWith('}]'))) return undefined;
+  const ms = messages
+    .replaceAll('{"role":"assistant","content":"","tool_calls":', '{"role":"assistant","tool_calls":')
+    .replace(TOOL_TURN, (_, content: string, id: string | undefined) => `{"role":"tool","content":${content},"tool_call_id":${id ?? '""'}}`);
+  return `{"messages":${ms},"tools":${tools}}`;
+}
+
 /** The roles sharegpt and hermes know; a row with another (say "developer") is skipped as unknown_role. */
 const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
 

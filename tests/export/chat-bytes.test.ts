@@ -63,10 +63,10 @@ function gen(r: () => number) {
   return { messages, tools };
 }
 
-const slowOf = (format: 'openai' | 'sharegpt' | 'hermes', row: ChatRow): Converted => (format === 'openai' ? toOpenAi(row) : format === 'sharegpt' ? toShareGpt(row) : toHermes(row));
+const slowOf = (format: 'sharegpt' | 'hermes', row: ChatRow): Converted => (format === 'sharegpt' ? toShareGpt(row) : toHermes(row));
 
 describe('export fast path', () => {
-  it('writes exactly the slow path line (or skip) for every row its scan accepts, and accepts the sink text', () => {
+  it('writes exactly the slow path line (or skip) for every row its scan accepts, sharegpt and hermes, and accepts the sink text', () => {
     const r = rng(11);
     const fast = new FastLines();
     const out = new Out(1 << 16);
@@ -85,10 +85,10 @@ describe('export fast path', () => {
       }
       accepted++;
       const row: ChatRow = { trajectoryId: `tr"${k}`, documentId: 'd', messages: chatMessagesOf(mt), tools: chatToolsOf(tt) };
-      for (const format of ['openai', 'sharegpt', 'hermes'] as const) {
+      for (const format of ['sharegpt', 'hermes'] as const) {
         fast.scan.scan(Buffer.from(mt), Buffer.from(tt));
         out.at = 0;
-        const reason = format === 'openai' ? fast.openai(out) : format === 'sharegpt' ? fast.sharegpt(out) : fast.hermes(out, row.trajectoryId);
+        const reason = format === 'sharegpt' ? fast.sharegpt(out) : fast.hermes(out, row.trajectoryId);
         const slow = slowOf(format, row);
         if ('skip' in slow) expect(reason, `${format} ${mt}`).toBe(slow.skip);
         else expect(out.buf.toString('utf8', 0, out.at), `${format} ${mt} ${tt}`).toBe(JSON.stringify(slow.record));

@@ -8,8 +8,7 @@ import { synthesizeStage } from '../../operators/synthesize/index.js';
 import { SynthesizeOutput } from '../../operators/synthesize/schema.js';
 import { chatMessagesOf, chatToolsOf } from '../../src/export/chat-rows.js';
 import { judgePassed, runExport } from '../../src/export/export.js';
-import { FastLines, Out } from '../../src/export/chat-bytes.js';
-import { toHermes, toOpenAi, toShareGpt } from '../../src/export/formats.js';
+import { openAiLineOf, toHermes, toOpenAi, toShareGpt } from '../../src/export/formats.js';
 import { toChatMessages, toChatTools } from '../../src/chat-format.js';
 import { readRows, type RowRecord } from '../../src/export/read-rows.js';
 import type { ChatMessage } from '../../src/llm/types.js';
@@ -323,7 +322,7 @@ describe('gemflow export', () => {
     expect(checkOpenAi(oa.record)).toEqual([]);
   });
 
-  it('openai from the stored JSON bytes: the line parse-convert-serialise gives; rows of the older internal JSON take the slow way', async () => {
+  it('openai from the stored JSON text: the line parse-convert-serialise gives; rows of the older internal JSON take the slow way', async () => {
     const internal = [
       { role: 'system', content: 'policy' },
       { role: 'user', content: 'check "orders" 1 and 2 \\' },
@@ -338,17 +337,13 @@ describe('gemflow export', () => {
     const tools = toChatTools([{ name: 'get_order', description: 'reads an order', parameters: { type: 'object', properties: { id: { type: 'integer' } } } }]);
     const slow = toOpenAi({ trajectoryId: 't', documentId: 'd', messages, tools });
     if (!('record' in slow)) throw new Error('skipped');
-    const fast = new FastLines();
-    expect(fast.scan.scan(Buffer.from(JSON.stringify(messages)), Buffer.from(JSON.stringify(tools)))).toBe(true);
-    const o = new Out(1024);
-    fast.openai(o);
-    const line = o.buf.toString('utf8', 0, o.at);
+    const line = openAiLineOf(JSON.stringify(messages), JSON.stringify(tools));
     expect(line).toBe(JSON.stringify(slow.record));
-    expect(checkOpenAi(JSON.parse(line) as Record<string, unknown>)).toEqual([]);
-    expect(fast.scan.scan(Buffer.from(JSON.stringify(internal)), Buffer.from(JSON.stringify(tools)))).toBe(false);
+    expect(checkOpenAi(JSON.parse(line!) as Record<string, unknown>)).toEqual([]);
+    expect(openAiLineOf(messages, JSON.stringify(tools))).toBeUndefined(); // nested values: not text
 
-    // An output whose rows hold the older internal JSON: its text starts like chat format, but the scan
-    // takes only the chat format's keys, so every row goes the slow way; every record must still be right.
+    // An output whose rows hold the older internal JSON: its text starts like chat format, so only the
+    // exact check on the file's first row sends it the slow way; every record must still be right.
     const old = await tempDir('export-internal');
     const pq = createRequire(import.meta.url)('parquetjs-lite') as {
       ParquetSchema: new (f: Record<string, unknown>) => unknown;

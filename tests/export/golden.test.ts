@@ -15,10 +15,7 @@ import { tempDir } from '../e2e/harness.js';
  * UTF-8) written as one Parquet shard (parquetjs-lite, the sink's columns) and one Arrow IPC file, then
  * exported in every format but synthesizer; every file and the books must be byte for byte what the
  * export wrote before its fast paths (fixtures/golden/<format>.json.gz, written by the code at 73541c1
- * with `GOLDEN_WRITE=1 npx vitest run tests/export/golden.test.ts`). openai's golden is that code's
- * parse-convert-serialise line for every row: its text splice wrote the same for the sink's rows but,
- * for 15 of the hand-made ones, kept what the format does not allow (`"content":null`, a call's
- * `"type":"other"`, arguments as an object, a call without id, unknown keys, non-canonical escapes).
+ * with `GOLDEN_WRITE=1 npx vitest run tests/export/golden.test.ts`).
  */
 const GOLDEN = join(import.meta.dirname, 'fixtures/golden');
 const FORMATS: ExportFormat[] = ['openai', 'sharegpt', 'hermes', 'template'];
