@@ -55,9 +55,9 @@ const K = {
  * buffers; a literal's span includes its quotes. Arrays are reused from row to row.
  */
 export class ChatScan {
-  m = { n: 0, s: [] as number[], e: [] as number[], role: [] as number[], c0: [] as number[], c1: [] as number[], call0: [] as number[], call1: [] as number[], id0: [] as number[], id1: [] as number[], name0: [] as number[], name1: [] as number[] };
-  /** Calls: the whole call object, its name literal and its arguments literal. */
-  c = { n: 0, s: [] as number[], e: [] as number[], name0: [] as number[], name1: [] as number[], a0: [] as number[], a1: [] as number[] };
+  m = { n: 0, role: [] as number[], c0: [] as number[], c1: [] as number[], call0: [] as number[], call1: [] as number[], id0: [] as number[], id1: [] as number[], name0: [] as number[], name1: [] as number[] };
+  /** Calls: each call's name literal and arguments literal. */
+  c = { n: 0, name0: [] as number[], name1: [] as number[], a0: [] as number[], a1: [] as number[] };
   /** Tools: each tool's function object. */
   t = { n: 0, f0: [] as number[], f1: [] as number[] };
   mb: Uint8Array = new Uint8Array(0);
@@ -134,7 +134,6 @@ export class ChatScan {
   }
 
   #message(b: Uint8Array, i: number, end: number): number {
-    const start = i;
     if (!has(b, i, K.msgOpen)) return -1;
     i += K.msgOpen.length;
     let role = -1;
@@ -152,7 +151,6 @@ export class ChatScan {
     const c1 = this.#lit(b, c0, end);
     if (c1 < 0) return -1;
     i = c1;
-    m.s[k] = start;
     m.role[k] = role;
     m.c0[k] = c0;
     m.c1[k] = c1;
@@ -185,7 +183,6 @@ export class ChatScan {
       if (i < 0) return -1;
     }
     if (b[i] !== 0x7d) return -1;
-    m.e[k] = i + 1;
     m.n++;
     return i + 1;
   }
@@ -193,7 +190,6 @@ export class ChatScan {
   #call(b: Uint8Array, i: number, end: number): number {
     const c = this.c;
     const k = c.n;
-    c.s[k] = i;
     if (!has(b, i, K.callOpen)) return -1;
     i = this.#lit(b, i + K.callOpen.length, end);
     if (i < 0 || !has(b, i, K.callMid)) return -1;
@@ -203,7 +199,6 @@ export class ChatScan {
     c.a0[k] = i + K.args.length;
     i = c.a1[k] = this.#lit(b, c.a0[k]!, end);
     if (i < 0 || b[i] !== 0x7d || b[i + 1] !== 0x7d) return -1;
-    c.e[k] = i + 2;
     c.n++;
     return i + 2;
   }
