@@ -2,10 +2,12 @@
  * Export and decontamination CPU, measured on rows of a real gemflow output (default out/demo:
  * `npm run demo`), replicated into a large output so the figures are per-row costs, not start-up.
  *
- *   node dist/bench/export.js [output dir] [--rows 50000] [--out bench/results/export.md]
+ *   node dist/bench/export.js [output dir] [--rows 50000] [--repeat 3] [--only REGEX] [--out bench/results/export.md]
  *
  * Export: every format but synthesizer (it needs a run's kept sources) over the replicated output;
- * rows per CPU-second (user + system of this process: "per core"), wall time and peak RSS.
+ * rows per CPU-second (user + system of this process, DuckDB's threads included: "per core"), wall time
+ * and peak RSS; with --repeat N each measurement runs N times and the row gives the median run's CPU
+ * (and the range); --only keeps the measurements whose name matches REGEX (decontamination: "decontamination").
  * Decontamination: the step's index over the full BFCL multi-turn set (.cache/bfcl/data, from
  * scripts/bfcl/fetch.sh), then each trajectory's check (hashing its user and assistant text, one
  * probe per 13-gram, the tool-set probe): CPU per trajectory.
@@ -72,6 +74,8 @@ async function main(): Promise<void> {
   };
   const report = flag('--out');
   const n = Number(flag('--rows') ?? 50_000);
+  const repeat = Math.max(1, Number(flag('--repeat') ?? 1));
+  const only = new RegExp(flag('--only') ?? '.');
   const source = resolve(args[0] ?? join(ROOT, 'out/demo'));
   const src: RowRecord[] = [];
   // As the sink writes rows now (chat-format JSON text), whatever the source output's age.
@@ -89,16 +93,23 @@ async function main(): Promise<void> {
     const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     say(`export of ${n} rows (${src.length} distinct rows of ${source}, replicated), one process on this machine (${process.arch}, Node ${process.version})`);
     say('');
-    say('| what | rows | CPU s | rows / CPU-s | wall s | peak RSS MB |');
+    say(`| what | rows | CPU s${repeat > 1 ? ` (median of ${repeat})` : ''} | rows / CPU-s${repeat > 1 ? ' (min to max)' : ''} | wall s | peak RSS MB |`);
     say('|---|---|---|---|---|---|');
     const measure = async (what: string, fn: () => Promise<number>) => {
-      global.gc?.();
-      peak = process.memoryUsage().rss;
-      const c0 = cpuMs();
-      const t0 = performance.now();
-      const rows = await fn();
-      const cpu = (cpuMs() - c0) / 1000;
-      say(`| ${what} | ${rows} | ${cpu.toFixed(2)} | ${Math.round(rows / cpu)} | ${((performance.now() - t0) / 1000).toFixed(2)} | ${Math.round(peak / 1e6)} |`);
+      if (!only.test(what)) return;
+      const runs: Array<{ rows: number; cpu: number; wall: number; peak: number }> = [];
+      for (let k = 0; k < repeat; k++) {
+        global.gc?.();
+        peak = process.memoryUsage().rss;
+        const c0 = cpuMs();
+        const t0 = performance.now();
+        const rows = await fn();
+        runs.push({ rows, cpu: (cpuMs() - c0) / 1000, wall: (performance.now() - t0) / 1000, peak });
+      }
+      runs.sort((a, b) => a.cpu - b.cpu);
+      const m = runs[(runs.length - 1) >> 1]!;
+      const range = runs.length > 1 ? ` (${Math.round(m.rows / runs.at(-1)!.cpu)} to ${Math.round(m.rows / runs[0]!.cpu)})` : '';
+      say(`| ${what} | ${m.rows} | ${m.cpu.toFixed(2)} | ${Math.round(m.rows / m.cpu)}${range} | ${m.wall.toFixed(2)} | ${Math.round(Math.max(...runs.map((r) => r.peak)) / 1e6)} |`);
     };
     await measure('read only (Parquet decode)', async () => {
       let k = 0;
@@ -117,10 +128,12 @@ async function main(): Promise<void> {
       for await (const _ of readRows(arrowOut)) k++;
       return k;
     });
-    await measure('export openai from Arrow IPC', async () => {
-      const r = await runExport({ output: arrowOut, format: 'openai', outDir: join(dir, 'openai-arrow'), validation: 0.05 });
-      return r.written.train + r.written.validation;
-    });
+    for (const format of ['openai', 'sharegpt', 'hermes'] as const) {
+      await measure(`export ${format} from Arrow IPC, validation 0.05`, async () => {
+        const r = await runExport({ output: arrowOut, format, outDir: join(dir, `${format}-arrow`), validation: 0.05 });
+        return r.written.train + r.written.validation;
+      });
+    }
     await measure('read + normalise messages/tools', async () => {
       let k = 0;
       for await (const r of readRows(out)) {
@@ -137,12 +150,16 @@ async function main(): Promise<void> {
       ['template', join(ROOT, 'tests/export/fixtures/qwen2.5-tools.jinja')],
     ];
     for (const [format, template] of formats) {
-      await measure(`export ${format}${template ? ' (Qwen2.5-style template)' : ''}, validation 0.05`, async () => {
+      await measure(`export ${format}${template ? ' (Qwen2.5-style template)' : ''} from Parquet, validation 0.05`, async () => {
         const r = await runExport({ output: out, format, outDir: join(dir, format), template, validation: 0.05 });
         return r.written.train + r.written.validation;
       });
     }
     clearInterval(timer);
+    if (!only.test('decontamination')) {
+      if (report) await writeFile(report, lines.join('\n') + '\n');
+      return;
+    }
 
     // Decontamination: index once, then CPU per trajectory.
     const bfcl = join(ROOT, '.cache/bfcl/data');

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -6,8 +6,9 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { GemflowError } from '../errors.js';
 import { chatMessagesOf, chatToolsOf, jsonColumn } from './chat-rows.js';
+import { FastLines, Out } from './chat-bytes.js';
 import { openAiLineOf, shareGptDatasetInfo, toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from './formats.js';
-import { readRows, type RowRecord } from './read-rows.js';
+import { readBatches, type RowRecord } from './read-rows.js';
 import { SourceStore, findSourceStore, synthesizerPair, type DocRows } from './synthesizer.js';
 import { loadChatTemplate, renderRow } from './template.js';
 
@@ -55,10 +56,13 @@ export interface ExportResult {
 }
 
 /**
- * `gemflow export`: streams an output's rows (src/export/read-rows.ts), filters them, converts each to
- * the format and appends it to `<outDir>/train.jsonl` (and `validation.jsonl`), one row in memory at a
- * time (synthesizer: one document's rows), and `<split>.parquet` too with `parquet`. Files are written under a temporary name and renamed at
- * the end, so an interrupted export leaves no half file under the final name.
+ * `gemflow export`: streams an output's rows (src/export/read-rows.ts, 128-row batches), filters them,
+ * converts each to the format and appends it to `<outDir>/train.jsonl` (and `validation.jsonl`), one
+ * batch in memory at a time (synthesizer: one document's rows), and `<split>.parquet` too with
+ * `parquet`. sharegpt and hermes (JSONL only) assemble the line of a row in the sink's chat format from
+ * its JSON bytes (src/export/chat-bytes.ts: the same bytes as the conversion below), openai splices
+ * the row's JSON text (OpenAiSplice); other rows, and the other formats, are parsed and converted. Files are written under a temporary name and
+ * renamed at the end, so an interrupted export leaves no half file under the final name.
  * Books: read = written rows + filtered + skipped (synthesizer: counted in rows too).
  */
 export async function runExport(o: ExportOptions): Promise<ExportResult> {
@@ -84,6 +88,9 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
     await writers.get(s)!.write(record);
     res.written[s]++;
   };
+  // sharegpt, hermes (JSONL only): rows in the sink's chat-format JSON text take the byte path
+  // (src/export/chat-bytes.ts), any other row the slow one below. openai: the text splice (OpenAiSplice).
+  const fast = !pq && (o.format === 'sharegpt' || o.format === 'hermes') ? new FastLines() : undefined;
   const splice = o.format === 'openai' ? new OpenAiSplice() : undefined;
 
   let group: DocRows | undefined;
@@ -98,42 +105,63 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
   };
 
   try {
-    for await (const rec of readRows(o.output, { columns: columnsFor(o), signal: o.signal, onFile: () => splice?.newFile() })) {
-      res.read++;
-      const why = filterOut(rec, o);
-      if (why) {
-        count(res.filtered, why);
-        continue;
-      }
-      const line = splice?.line(rec);
-      if (line !== undefined) {
-        await write(String(rec.document_id ?? ''), line);
-        continue;
-      }
-      let row: ChatRow;
-      try {
-        row = { trajectoryId: String(rec.trajectory_id ?? ''), documentId: String(rec.document_id ?? ''), messages: chatMessagesOf(rec.messages), tools: chatToolsOf(rec.tools) };
-      } catch (e) {
-        skip('bad_row', (e as Error).message, 1);
-        continue;
-      }
-      if (sources) {
-        if (group && group.documentId !== row.documentId) await flushGroup();
-        group ??= { documentId: row.documentId, rows: [] };
-        group.rows.push({ trajectoryId: row.trajectoryId, domain: String(rec.domain ?? ''), messages: row.messages, tools: row.tools, patterns: jsonColumn(rec.patterns) });
-        continue;
-      }
-      let c: Converted;
-      if (template) {
-        try {
-          c = { record: { text: renderRow(template, row.messages, row.tools), trajectory_id: row.trajectoryId, document_id: row.documentId } };
-        } catch (e) {
-          c = { skip: 'template_render_failed' };
-          if (!('template_render_failed' in res.skipMessages)) res.skipMessages.template_render_failed = (e as Error).message;
+    for await (const batch of readBatches(o.output, { columns: columnsFor(o), signal: o.signal, bytes: fast ? ['messages', 'tools'] : undefined, onFile: () => splice?.newFile() })) {
+      for (const rec of batch) {
+        res.read++;
+        const why = filterOut(rec, o);
+        if (why) {
+          count(res.filtered, why);
+          continue;
         }
-      } else c = o.format === 'openai' ? toOpenAi(row) : o.format === 'sharegpt' ? toShareGpt(row) : toHermes(row);
-      if ('skip' in c) skip(c.skip, undefined, 1);
-      else await write(row.documentId, c.record);
+        if (fast) {
+          const mb = rec.messages;
+          const tb = rec.tools;
+          if (mb instanceof Uint8Array && tb instanceof Uint8Array && fast.scan.scan(mb, tb)) {
+            const s = splitOf(String(rec.document_id ?? ''));
+            const w = writers.get(s)!.jsonl;
+            const reason = o.format === 'sharegpt' ? fast.sharegpt(w.out) : fast.hermes(w.out, String(rec.trajectory_id ?? ''));
+            if (reason !== undefined) {
+              skip(reason, undefined, 1);
+              continue;
+            }
+            w.out.byte(0x0a);
+            res.written[s]++;
+            if (w.full) await w.flush();
+            continue;
+          }
+          if (mb instanceof Uint8Array) rec.messages = utf8.decode(mb);
+          if (tb instanceof Uint8Array) rec.tools = utf8.decode(tb);
+        }
+        const line = splice?.line(rec);
+        if (line !== undefined) {
+          await write(String(rec.document_id ?? ''), line);
+          continue;
+        }
+        let row: ChatRow;
+        try {
+          row = { trajectoryId: String(rec.trajectory_id ?? ''), documentId: String(rec.document_id ?? ''), messages: chatMessagesOf(rec.messages), tools: chatToolsOf(rec.tools) };
+        } catch (e) {
+          skip('bad_row', (e as Error).message, 1);
+          continue;
+        }
+        if (sources) {
+          if (group && group.documentId !== row.documentId) await flushGroup();
+          group ??= { documentId: row.documentId, rows: [] };
+          group.rows.push({ trajectoryId: row.trajectoryId, domain: String(rec.domain ?? ''), messages: row.messages, tools: row.tools, patterns: jsonColumn(rec.patterns) });
+          continue;
+        }
+        let c: Converted;
+        if (template) {
+          try {
+            c = { record: { text: renderRow(template, row.messages, row.tools), trajectory_id: row.trajectoryId, document_id: row.documentId } };
+          } catch (e) {
+            c = { skip: 'template_render_failed' };
+            if (!('template_render_failed' in res.skipMessages)) res.skipMessages.template_render_failed = (e as Error).message;
+          }
+        } else c = o.format === 'openai' ? toOpenAi(row) : o.format === 'sharegpt' ? toShareGpt(row) : toHermes(row);
+        if ('skip' in c) skip(c.skip, undefined, 1);
+        else await write(row.documentId, c.record);
+      }
     }
     await flushGroup();
     for (const [s, w] of writers) res.files.push(...(await w.finish(res.written[s] > 0 || s === 'train')));
@@ -162,7 +190,7 @@ async function loadTemplateOrFail(o: ExportOptions) {
 
 /** The columns an export reads. */
 function columnsFor(o: ExportOptions): string[] {
-  const cols = o.format === 'openai' ? ['document_id', 'messages', 'tools'] : ['trajectory_id', 'document_id', 'messages', 'tools'];
+  const cols = o.format === 'openai' || o.format === 'sharegpt' ? ['document_id', 'messages', 'tools'] : ['trajectory_id', 'document_id', 'messages', 'tools'];
   if (o.minComplexity !== undefined || o.maxComplexity !== undefined) cols.push('complexity_score');
   if (o.judge === 'pass') cols.push('judge');
   if (o.format === 'synthesizer') cols.push('domain', 'patterns');
@@ -224,7 +252,7 @@ export function judgePassed(v: unknown): boolean {
  */
 export function splitOfDocument(seed: string, validation: number, documentId: string): 'train' | 'validation' {
   if (validation <= 0) return 'train';
-  const h = createHash('sha256').update(seed).update('\u0000').update(documentId).digest().readUInt32BE(0);
+  const h = hash('sha256', `${seed}\u0000${documentId}`, 'buffer').readUInt32BE(0);
   return h / 2 ** 32 < validation ? 'validation' : 'train';
 }
 
@@ -240,42 +268,41 @@ function memoSplit(seed: string, validation: number): (documentId: string) => 't
   };
 }
 
+const utf8 = new TextDecoder();
+
 /**
- * Appends JSON lines to `<path>.tmp`, encoded straight into a ~1 MiB buffer that is written in one go
- * (one syscall per hundred-odd rows, not per row; no joined string), waiting when the stream's buffer
- * is full; renamed into place on finish.
+ * Appends JSON lines to `<path>.tmp`: encoded (or, on the fast path, assembled) straight into `out`, a
+ * ~1 MiB buffer written in one go when full (one syscall per hundred-odd rows, not per row; no joined
+ * string), waiting when the stream's buffer is full; renamed into place on finish.
  */
 class JsonlWriter {
   static readonly CHUNK = 1 << 20;
   readonly #tmp: string;
-  #out?: WriteStream;
-  #buf = Buffer.allocUnsafe(JsonlWriter.CHUNK);
-  #at = 0;
+  #stream?: WriteStream;
+  out = new Out(JsonlWriter.CHUNK + (1 << 16));
   constructor(readonly path: string) {
     this.#tmp = `${path}.tmp`;
   }
+  /** The buffer holds a chunk's worth: flush it. */
+  get full(): boolean {
+    return this.out.at >= JsonlWriter.CHUNK;
+  }
   /** Appends a record, or a record already as JSON text. */
   async write(record: unknown): Promise<void> {
-    const line = typeof record === 'string' ? record : JSON.stringify(record);
-    const most = 3 * line.length + 1; // UTF-8 bytes at most
-    if (this.#at + most > this.#buf.length) {
-      await this.#flush();
-      if (most > this.#buf.length) this.#buf = Buffer.allocUnsafe(most);
-    }
-    this.#at += this.#buf.write(line, this.#at);
-    this.#buf[this.#at++] = 0x0a;
+    this.out.str(typeof record === 'string' ? record : JSON.stringify(record));
+    this.out.byte(0x0a);
+    if (this.full) await this.flush();
   }
-  async #flush(): Promise<void> {
-    this.#out ??= createWriteStream(this.#tmp);
-    const chunk = this.#buf.subarray(0, this.#at);
-    this.#buf = Buffer.allocUnsafe(JsonlWriter.CHUNK);
-    this.#at = 0;
-    if (!this.#out.write(chunk)) await once(this.#out, 'drain');
+  async flush(): Promise<void> {
+    this.#stream ??= createWriteStream(this.#tmp);
+    const chunk = this.out.buf.subarray(0, this.out.at);
+    this.out = new Out(JsonlWriter.CHUNK + (1 << 16));
+    if (!this.#stream.write(chunk)) await once(this.#stream, 'drain');
   }
   /** Closes and renames into place; `keep` false (nothing written) removes it. Returns the path kept, or ''. */
   async finish(keep: boolean): Promise<string> {
-    await this.#flush();
-    const out = this.#out!;
+    await this.flush();
+    const out = this.#stream!;
     await new Promise<void>((r, j) => out.end((e?: Error | null) => (e ? j(e) : r())));
     if (!keep) {
       await rm(this.#tmp, { force: true });
@@ -285,7 +312,7 @@ class JsonlWriter {
     return this.path;
   }
   async abort(): Promise<void> {
-    this.#out?.destroy();
+    this.#stream?.destroy();
     await rm(this.#tmp, { force: true });
   }
 }
@@ -311,24 +338,24 @@ const parquetLib = createRequire(import.meta.url)('parquetjs-lite') as {
 
 /** One split's files: `<base>.jsonl`, and `<base>.parquet` (1,000-row row groups) when a schema is given. */
 class SplitWriter {
-  readonly #jsonl: JsonlWriter;
+  readonly jsonl: JsonlWriter;
   #pq?: ParquetRowWriter;
   constructor(
     readonly base: string,
     readonly schema?: Record<string, unknown>,
   ) {
-    this.#jsonl = new JsonlWriter(`${base}.jsonl`);
+    this.jsonl = new JsonlWriter(`${base}.jsonl`);
   }
   /** A record, or (no Parquet) a record already as JSON text. */
   async write(record: Record<string, unknown> | string): Promise<void> {
-    await this.#jsonl.write(record);
+    await this.jsonl.write(record);
     if (!this.schema) return;
     if (typeof record === 'string') throw new Error('SplitWriter: a Parquet record must be an object');
     this.#pq ??= await parquetLib.ParquetWriter.openFile(new parquetLib.ParquetSchema(this.schema), `${this.base}.parquet.tmp`, { rowGroupSize: 1000 });
     await this.#pq.appendRow(record);
   }
   async finish(keep: boolean): Promise<string[]> {
-    const files = [await this.#jsonl.finish(keep)].filter((f) => f !== '');
+    const files = [await this.jsonl.finish(keep)].filter((f) => f !== '');
     if (this.#pq) {
       await this.#pq.close();
       if (keep) {
@@ -339,7 +366,7 @@ class SplitWriter {
     return files;
   }
   async abort(): Promise<void> {
-    await this.#jsonl.abort();
+    await this.jsonl.abort();
     await this.#pq?.close().catch(() => undefined);
     await rm(`${this.base}.parquet.tmp`, { force: true });
   }

@@ -49,6 +49,9 @@ export function openAiLineOf(messages: unknown, tools: unknown): string | undefi
   return `{"messages":${ms},"tools":${tools}}`;
 }
 
+/** The roles sharegpt and hermes know; a row with another (say "developer") is skipped as unknown_role. */
+const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
+
 type ShareGptTurn = { from: 'human' | 'gpt' | 'function_call' | 'observation'; value: string };
 
 /**
@@ -61,6 +64,7 @@ type ShareGptTurn = { from: 'human' | 'gpt' | 'function_call' | 'observation'; v
  * a function_call turn and is left out; consecutive turns of one side are joined.
  */
 export function toShareGpt(row: ChatRow): Converted {
+  if (row.messages.some((m) => !ROLES.has(m.role))) return { skip: 'unknown_role' };
   const system: string[] = [];
   const turns: ShareGptTurn[] = [];
   const push = (t: ShareGptTurn) => {
@@ -132,6 +136,7 @@ export function hermesSystemPrompt(system: string, tools: ChatTool[]): string {
  * a call turn are one tool turn of <tool_response>{"name", "content"}</tool_response> blocks.
  */
 export function toHermes(row: ChatRow): Converted {
+  if (row.messages.some((m) => !ROLES.has(m.role))) return { skip: 'unknown_role' };
   const system = row.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n');
   const conversations: Array<{ from: string; value: string }> = [{ from: 'system', value: hermesSystemPrompt(system, row.tools) }];
   const ms = row.messages;
@@ -155,7 +160,7 @@ export function toHermes(row: ChatRow): Converted {
 }
 
 /** JSON text as a value (a tool's reply may be plain text: kept as the string). */
-function parseArgs(s: string): unknown {
+export function parseArgs(s: string): unknown {
   try {
     return JSON.parse(s);
   } catch {

@@ -1,14 +1,14 @@
+import { isUtf8 } from 'node:buffer';
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DuckDBInstance, JSDuckDBValueConverter, type DuckDBConnection } from '@duckdb/node-api';
-import { RecordBatchReader, Vector } from 'apache-arrow';
+import { DuckDBInstance, DuckDBTypeId, JSDuckDBValueConverter, type DuckDBBlobVector, type DuckDBConnection } from '@duckdb/node-api';
+import { RecordBatchReader, Type, Vector } from 'apache-arrow';
 import { GemflowError } from '../errors.js';
 
 /**
- * The rows of a gemflow output directory, one at a time, with flat memory: Parquet through DuckDB
- * (a streaming query, one 2,048-row chunk converted at a time, one thread, only the columns asked
- * for), Arrow IPC (file or stream format) through apache-arrow's RecordBatchReader (one record batch
- * at a time). Rows are plain JSON values keyed by column name: nested columns as arrays / objects,
+ * The rows of a gemflow output directory, in batches, with flat memory: Parquet through DuckDB
+ * (a streaming query, one 2,048-row chunk at a time, one thread, only the columns asked for), Arrow
+ * IPC (file or stream format) through apache-arrow's RecordBatchReader (one record batch at a time). Rows are plain JSON values keyed by column name: nested columns as arrays / objects,
  * 64-bit integers as numbers, byte arrays as text. DuckDB, not parquetjs-lite: on 7.7 KB rows
  * parquetjs-lite's decoding alone took ~61 us CPU a row, more than the whole export's budget (50 us
  * for 20,000 rows per CPU-second); DuckDB's takes ~20 us (bench/results/export.md).
@@ -28,6 +28,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Called with each file's path before its first row. */
   onFile?: (file: string) => void;
+  /** These columns, where stored as text, as their UTF-8 bytes (readBatches). */
+  bytes?: readonly string[];
 }
 
 /** The row files of an output directory (see above); throws `export_no_rows` naming where it looked. */
@@ -59,12 +61,31 @@ async function walk(dir: string): Promise<string[]> {
 
 /** Every row of an output directory, in file order. */
 export async function* readRows(outputDir: string, o: ReadOptions = {}): AsyncGenerator<RowRecord> {
+  for await (const batch of readBatches(outputDir, o)) for (const row of batch) yield row;
+}
+
+/**
+ * The rows of an output directory in batches of up to BATCH rows (from a DuckDB chunk, an Arrow record
+ * batch), in file order: one await per batch, not per row. With `bytes`, those columns, when a file
+ * stores them as text, come as their UTF-8 bytes (Uint8Array, never decoded; always valid UTF-8):
+ * DuckDB VARCHAR (which DuckDB holds to valid UTF-8) through `encode()`, Arrow Utf8 as views of the
+ * batch's buffer when the batch's values are valid UTF-8 (else as strings, decoded as before). The
+ * bytes of a batch are valid until the next batch is asked for.
+ */
+export async function* readBatches(outputDir: string, o: ReadOptions = {}): AsyncGenerator<RowRecord[]> {
   for (const file of await listRowFiles(outputDir)) {
     if (o.signal?.aborted) return;
     o.onFile?.(file);
-    yield* file.endsWith('.parquet') ? readParquet(file, o.columns) : readArrow(file, o.columns);
+    yield* file.endsWith('.parquet') ? readParquet(file, o) : readArrow(file, o);
   }
 }
+
+/**
+ * Rows per batch handed out: a DuckDB chunk (2,048 rows) or an Arrow record batch (any size) is cut into
+ * batches of this many, so row objects die young (a 10,000-row batch kept alive at once cost the
+ * garbage collector more than the batching saved).
+ */
+const BATCH = 128;
 
 const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
@@ -74,7 +95,7 @@ const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
  * collector finalises them, and one instance for a whole export let the process grow (peak RSS 500, 600,
  * 710 MB at 20,000, 60,000, 120,000 rows); closing it per file keeps it flat (~485 MB).
  */
-async function* readParquet(file: string, columns?: readonly string[]): AsyncGenerator<RowRecord> {
+async function* readParquet(file: string, o: ReadOptions): AsyncGenerator<RowRecord[]> {
   let n = 0;
   let instance: DuckDBInstance | undefined;
   let con: DuckDBConnection | undefined;
@@ -82,24 +103,36 @@ async function* readParquet(file: string, columns?: readonly string[]): AsyncGen
     instance = await DuckDBInstance.create(':memory:', { threads: '1' });
     con = await instance.connect();
     const from = `FROM read_parquet(${sqlString(file)})`;
-    const all = (await con.run(`SELECT * ${from} LIMIT 0`)).columnNames();
-    let names = columns ? all.filter((c) => columns.includes(c)) : all;
+    const head = await con.run(`SELECT * ${from} LIMIT 0`);
+    const all = head.columnNames();
+    const types = head.columnTypes();
+    let names = o.columns ? all.filter((c) => o.columns!.includes(c)) : all;
     if (names.length === 0) names = all.slice(0, 1); // still one row each
-    const result = await con.stream(`SELECT ${names.map(sqlName).join(', ')} ${from}`);
+    const asBytes = names.map((c) => (o.bytes?.includes(c) ?? false) && types[all.indexOf(c)]!.typeId === DuckDBTypeId.VARCHAR);
+    const result = await con.stream(`SELECT ${names.map((c, i) => (asBytes[i] ? `encode(${sqlName(c)}) AS ${sqlName(c)}` : sqlName(c))).join(', ')} ${from}`);
     for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
       // Values taken one row at a time (short-lived strings: cheap garbage), nested ones converted per column.
       const vectors = names.map((_, i) => chunk.getColumnVector(i));
       const nested: Array<unknown[] | undefined> = [];
-      for (let r = 0; r < chunk.rowCount; r++) {
-        const row: RowRecord = {};
-        for (let i = 0; i < names.length; i++) {
-          const v = vectors[i]!.getItem(r);
-          if (typeof v === 'string' || typeof v === 'number') row[names[i]!] = v;
-          else if (v === null || typeof v !== 'object') row[names[i]!] = plain(v);
-          else row[names[i]!] = plain((nested[i] ??= chunk.convertColumnValues(i, JSDuckDBValueConverter))[r]);
+      for (let r0 = 0; r0 < chunk.rowCount; r0 += BATCH) {
+        const rows: RowRecord[] = [];
+        for (let r = r0; r < Math.min(chunk.rowCount, r0 + BATCH); r++) {
+          const row: RowRecord = {};
+          for (let i = 0; i < names.length; i++) {
+            if (asBytes[i]) {
+              const b = (vectors[i] as DuckDBBlobVector).getItemBytes(r);
+              row[names[i]!] = b && b.length <= 12 ? b.slice() : b; // short ones are views of the chunk
+              continue;
+            }
+            const v = vectors[i]!.getItem(r);
+            if (typeof v === 'string' || typeof v === 'number') row[names[i]!] = v;
+            else if (v === null || typeof v !== 'object') row[names[i]!] = plain(v);
+            else row[names[i]!] = plain((nested[i] ??= chunk.convertColumnValues(i, JSDuckDBValueConverter))[r]);
+          }
+          rows.push(row);
         }
-        n++;
-        yield row;
+        n += rows.length;
+        yield rows;
       }
     }
   } catch (e) {
@@ -110,7 +143,7 @@ async function* readParquet(file: string, columns?: readonly string[]): AsyncGen
   }
 }
 
-async function* readArrow(file: string, columns?: readonly string[]): AsyncGenerator<RowRecord> {
+async function* readArrow(file: string, o: ReadOptions): AsyncGenerator<RowRecord[]> {
   let n = 0;
   try {
     const fh = await open(file);
@@ -118,13 +151,26 @@ async function* readArrow(file: string, columns?: readonly string[]): AsyncGener
       const reader = await RecordBatchReader.from(fh);
       await reader.open();
       for await (const batch of reader) {
-        const names = batch.schema.fields.map((f) => f.name).filter((c) => !columns || columns.includes(c));
+        const names = batch.schema.fields.map((f) => f.name).filter((c) => !o.columns || o.columns.includes(c));
         const cols = names.map((c) => batch.getChild(c)!);
-        for (let r = 0; r < batch.numRows; r++) {
-          const row: RowRecord = {};
-          for (let i = 0; i < names.length; i++) row[names[i]!] = plain(cols[i]!.get(r));
-          n++;
-          yield row;
+        // Utf8 columns asked for as bytes: their offsets and values buffers, when every value is valid UTF-8.
+        const raw = names.map((c, i) => {
+          const d = cols[i]!.data;
+          return o.bytes?.includes(c) && d.length === 1 && d[0]!.typeId === Type.Utf8 && validUtf8(d[0]!.values, d[0]!.valueOffsets, batch.numRows) ? d[0]! : undefined;
+        });
+        for (let r0 = 0; r0 < batch.numRows; r0 += BATCH) {
+          const rows: RowRecord[] = [];
+          for (let r = r0; r < Math.min(batch.numRows, r0 + BATCH); r++) {
+            const row: RowRecord = {};
+            for (let i = 0; i < names.length; i++) {
+              const d = raw[i];
+              if (d) row[names[i]!] = d.getValid(r) ? d.values.subarray(d.valueOffsets[r]!, d.valueOffsets[r + 1]!) : null;
+              else row[names[i]!] = plain(cols[i]!.get(r));
+            }
+            rows.push(row);
+          }
+          n += rows.length;
+          yield rows;
         }
       }
     } finally {
@@ -133,6 +179,16 @@ async function* readArrow(file: string, columns?: readonly string[]): AsyncGener
   } catch (e) {
     throw unreadable(file, n, e);
   }
+}
+
+/**
+ * Every value of an Arrow Utf8 column is valid UTF-8: the values buffer as a whole is, and no value starts
+ * with a continuation byte (so no sequence straddles two values). One native pass for the batch.
+ */
+function validUtf8(values: Uint8Array, offsets: Int32Array, n: number): boolean {
+  if (!isUtf8(values.subarray(offsets[0]!, offsets[n]!))) return false;
+  for (let r = 1; r < n; r++) if (offsets[r]! < offsets[n]! && (values[offsets[r]!]! & 0xc0) === 0x80) return false;
+  return true;
 }
 
 /** An unreadable file: `export_unreadable`, naming it and how far it was read. */

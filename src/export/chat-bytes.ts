@@ -1,0 +1,657 @@
+import { hermesSystemPrompt, parseArgs } from './formats.js';
+
+/**
+ * The fast path of `gemflow export` sharegpt and hermes: a row's messages and tools JSON text,
+ * as UTF-8 bytes, is scanned (never decoded into JS strings, never parsed into objects) and the
+ * format's JSON line is assembled from slices of it, written straight into the output buffer.
+ *
+ * Exactness: the line is byte for byte what the slow path (chatMessagesOf / chatToolsOf, toShareGpt /
+ * toHermes, JSON.stringify) writes for the row. The scan accepts only text that
+ * JSON.stringify of src/chat-format.ts's shapes gives (the sink's): keys in that order, no whitespace,
+ * every string literal canonical (the escapes JSON.stringify writes and no others), tools' parameters
+ * canonical JSON (numbers as JSON.stringify writes them, no duplicate keys, no key that could be an
+ * array index). For such text, decoding and re-encoding is the identity, so slices are exact. A row
+ * the scan does not accept (older internal JSON, hand-written text, broken JSON) returns false and
+ * the caller takes the slow path for that row alone. Tool-call arguments and tool replies, which
+ * sharegpt and hermes parse and re-serialise, are copied when they are canonical JSON, written as a
+ * string when they cannot be JSON, and otherwise converted by parseArgs + JSON.stringify (that field
+ * only).
+ */
+
+const Q = 0x22; // "
+const BS = 0x5c; // \
+const enc = (s: string) => Buffer.from(s, 'latin1');
+/** Bytes #quotes stops at: 1 a quote, 2 a backslash, 3 a control character; 0 any other. */
+const CLASS = new Uint8Array(256).map((_, c) => (c === Q ? 1 : c === BS ? 2 : c < 0x20 ? 3 : 0));
+/** A string as it appears inside a JSON string literal (JSON.stringify without the quotes). */
+const escd = (s: string) => Buffer.from(JSON.stringify(s).slice(1, -1), 'utf8');
+
+const ROLES = [enc('system"'), enc('user"'), enc('assistant"'), enc('tool"')] as const;
+const SYSTEM = 0;
+const USER = 1;
+const ASSISTANT = 2;
+const TOOL = 3;
+
+const K = {
+  msgOpen: enc('{"role":"'),
+  content: enc(',"content":'),
+  toolCalls: enc(',"tool_calls":['),
+  toolCallId: enc(',"tool_call_id":'),
+  name: enc(',"name":'),
+  callOpen: enc('{"id":'),
+  callMid: enc(',"type":"function","function":{"name":'),
+  args: enc(',"arguments":'),
+  toolOpen: enc('{"type":"function","function":'),
+  fnOpen: enc('{"name":'),
+  description: enc(',"description":'),
+  parameters: enc(',"parameters":'),
+  true: enc('true'),
+  false: enc('false'),
+  null: enc('null'),
+};
+
+/**
+ * The structure of one row's messages and tools: spans [start, end) of byte offsets into the row's
+ * buffers; a literal's span includes its quotes. Arrays are reused from row to row.
+ */
+export class ChatScan {
+  m = { n: 0, role: [] as number[], c0: [] as number[], c1: [] as number[], call0: [] as number[], call1: [] as number[], id0: [] as number[], id1: [] as number[], name0: [] as number[], name1: [] as number[] };
+  /** Calls: each call's name literal and arguments literal. */
+  c = { n: 0, name0: [] as number[], name1: [] as number[], a0: [] as number[], a1: [] as number[] };
+  /** Tools: each tool's function object. */
+  t = { n: 0, f0: [] as number[], f1: [] as number[] };
+  mb: Uint8Array = new Uint8Array(0);
+  tb: Uint8Array = new Uint8Array(0);
+  #keys: number[] = [];
+  #keyTop = 0;
+  /** The positions of the unescaped quotes of the buffer being parsed (#quotes), and the next one to take. */
+  #pos = new Int32Array(1024);
+  #np = 0;
+  #cur = 0;
+
+  /** Scans a row; false when its text is not exactly the sink's chat format (take the slow path). */
+  scan(messages: Uint8Array, tools: Uint8Array): boolean {
+    this.mb = messages;
+    this.tb = tools;
+    return this.#quotes(messages) && this.#messages(messages) && this.#quotes(tools) && this.#tools(tools);
+  }
+
+  /**
+   * One pass over b: records where its unescaped quotes are; false when it holds a raw control
+   * character or an escape JSON.stringify does not write (only \" \\ \b \f \n \r \t and \u00xx for
+   * the other control characters, lower-case hex). So every string literal in b is canonical, and
+   * the parse takes a literal's end from the list (#lit) instead of reading it again.
+   */
+  #quotes(b: Uint8Array): boolean {
+    const n = b.length;
+    if (this.#pos.length < n + 2) this.#pos = new Int32Array(Math.max(n + 2, 2 * this.#pos.length));
+    const pos = this.#pos;
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const t = CLASS[b[i]!]!;
+      if (t === 0) continue;
+      if (t === 1) pos[k++] = i;
+      else if (t === 2) {
+        const e = b[++i];
+        if (e === Q || e === BS || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) continue;
+        if (e !== 0x75 || b[i + 1] !== 0x30 || b[i + 2] !== 0x30 || (b[i + 3] !== 0x30 && b[i + 3] !== 0x31)) return false;
+        const h = hex(b[i + 4]);
+        const v = (b[i + 3]! - 0x30) * 16 + h;
+        if (h < 0 || v === 8 || v === 9 || v === 10 || v === 12 || v === 13) return false;
+        i += 4;
+      } else return false; // a control character
+    }
+    pos[k] = pos[k + 1] = n; // sentinels
+    this.#np = k;
+    this.#cur = 0;
+    return true;
+  }
+
+  /** The end of the string literal opening at i (a quote #quotes found), or -1. */
+  #lit(b: Uint8Array, i: number, _end: number): number {
+    const pos = this.#pos;
+    let k = this.#cur;
+    while (pos[k]! < i) k++;
+    if (pos[k] !== i || k + 1 >= this.#np) return -1;
+    this.#cur = k + 2;
+    return pos[k + 1]! + 1;
+  }
+
+  #messages(b: Uint8Array): boolean {
+    const m = this.m;
+    m.n = 0;
+    this.c.n = 0;
+    const end = b.length;
+    if (b[0] !== 0x5b) return false;
+    let i = 1;
+    if (b[i] === 0x5d) return i + 1 === end;
+    for (;;) {
+      i = this.#message(b, i, end);
+      if (i < 0) return false;
+      if (b[i] === 0x2c) i++;
+      else return b[i] === 0x5d && i + 1 === end;
+    }
+  }
+
+  #message(b: Uint8Array, i: number, end: number): number {
+    if (!has(b, i, K.msgOpen)) return -1;
+    i += K.msgOpen.length;
+    let role = -1;
+    for (let r = 0; r < 4; r++) {
+      if (has(b, i, ROLES[r]!)) {
+        role = r;
+        i += ROLES[r]!.length;
+        break;
+      }
+    }
+    if (role < 0 || !has(b, i, K.content)) return -1;
+    const m = this.m;
+    const k = m.n;
+    const c0 = i + K.content.length;
+    const c1 = this.#lit(b, c0, end);
+    if (c1 < 0) return -1;
+    i = c1;
+    m.role[k] = role;
+    m.c0[k] = c0;
+    m.c1[k] = c1;
+    m.call0[k] = m.call1[k] = this.c.n;
+    m.id0[k] = m.id1[k] = m.name0[k] = m.name1[k] = -1;
+    if (has(b, i, K.toolCalls)) {
+      i += K.toolCalls.length;
+      if (b[i] === 0x5d) i++;
+      else {
+        for (;;) {
+          i = this.#call(b, i, end);
+          if (i < 0) return -1;
+          if (b[i] === 0x2c) i++;
+          else if (b[i] === 0x5d) {
+            i++;
+            break;
+          } else return -1;
+        }
+      }
+      m.call1[k] = this.c.n;
+    }
+    if (has(b, i, K.toolCallId)) {
+      m.id0[k] = i + K.toolCallId.length;
+      i = m.id1[k] = this.#lit(b, m.id0[k]!, end);
+      if (i < 0) return -1;
+    }
+    if (has(b, i, K.name)) {
+      m.name0[k] = i + K.name.length;
+      i = m.name1[k] = this.#lit(b, m.name0[k]!, end);
+      if (i < 0) return -1;
+    }
+    if (b[i] !== 0x7d) return -1;
+    m.n++;
+    return i + 1;
+  }
+
+  #call(b: Uint8Array, i: number, end: number): number {
+    const c = this.c;
+    const k = c.n;
+    if (!has(b, i, K.callOpen)) return -1;
+    i = this.#lit(b, i + K.callOpen.length, end);
+    if (i < 0 || !has(b, i, K.callMid)) return -1;
+    c.name0[k] = i + K.callMid.length;
+    i = c.name1[k] = this.#lit(b, c.name0[k]!, end);
+    if (i < 0 || !has(b, i, K.args)) return -1;
+    c.a0[k] = i + K.args.length;
+    i = c.a1[k] = this.#lit(b, c.a0[k]!, end);
+    if (i < 0 || b[i] !== 0x7d || b[i + 1] !== 0x7d) return -1;
+    c.n++;
+    return i + 2;
+  }
+
+  #tools(b: Uint8Array): boolean {
+    const t = this.t;
+    t.n = 0;
+    const end = b.length;
+    if (b[0] !== 0x5b) return false;
+    let i = 1;
+    if (b[i] === 0x5d) return i + 1 === end;
+    for (;;) {
+      if (!has(b, i, K.toolOpen)) return false;
+      i += K.toolOpen.length;
+      const f0 = i;
+      if (!has(b, i, K.fnOpen)) return false;
+      i = this.#lit(b, i + K.fnOpen.length, end);
+      if (i < 0 || !has(b, i, K.description)) return false;
+      i = this.#lit(b, i + K.description.length, end);
+      if (i < 0 || !has(b, i, K.parameters)) return false;
+      i += K.parameters.length;
+      if (b[i] !== 0x7b) return false; // an object (null or a string would not come back as it is)
+      this.#keyTop = 0;
+      i = this.#value(b, i, end, 0);
+      if (i < 0 || b[i] !== 0x7d || b[i + 1] !== 0x7d) return false;
+      t.f0[t.n] = f0;
+      t.f1[t.n] = i + 1;
+      t.n++;
+      i += 2;
+      if (b[i] === 0x2c) i++;
+      else return b[i] === 0x5d && i + 1 === end;
+    }
+  }
+
+  /** True when b (all of it) is one JSON value exactly as JSON.stringify(JSON.parse(it)) writes it. */
+  canonical(b: Uint8Array): boolean {
+    this.#keyTop = 0;
+    return this.#quotes(b) && this.#value(b, 0, b.length, 0) === b.length;
+  }
+
+  /** The end of the canonical JSON value at i, or -1. */
+  #value(b: Uint8Array, i: number, end: number, depth: number): number {
+    const c = b[i];
+    if (c === Q) return this.#lit(b, i, end);
+    if (c === 0x7b) {
+      if (depth > 64) return -1;
+      i++;
+      if (b[i] === 0x7d) return i + 1;
+      const base = this.#keyTop;
+      const keys = this.#keys;
+      for (;;) {
+        const d = b[i + 1]!;
+        if (d >= 0x30 && d <= 0x39) return -1; // a key like "1" is reordered by JSON.parse
+        const ke = this.#lit(b, i, end);
+        if (ke < 0) return -1;
+        for (let k = base; k < this.#keyTop; k += 2) if (same(b, keys[k]!, keys[k + 1]!, i, ke)) return -1; // duplicate key
+        keys[this.#keyTop++] = i;
+        keys[this.#keyTop++] = ke;
+        if (b[ke] !== 0x3a) return -1;
+        i = this.#value(b, ke + 1, end, depth + 1);
+        if (i < 0) return -1;
+        if (b[i] === 0x2c) i++;
+        else if (b[i] === 0x7d) {
+          this.#keyTop = base;
+          return i + 1;
+        } else return -1;
+      }
+    }
+    if (c === 0x5b) {
+      if (depth > 64) return -1;
+      i++;
+      if (b[i] === 0x5d) return i + 1;
+      for (;;) {
+        i = this.#value(b, i, end, depth + 1);
+        if (i < 0) return -1;
+        if (b[i] === 0x2c) i++;
+        else return b[i] === 0x5d ? i + 1 : -1;
+      }
+    }
+    if (c === 0x74) return has(b, i, K.true) ? i + 4 : -1;
+    if (c === 0x66) return has(b, i, K.false) ? i + 5 : -1;
+    if (c === 0x6e) return has(b, i, K.null) ? i + 4 : -1;
+    if (c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39)) return num(b, i);
+    return -1;
+  }
+}
+
+/** b[i...] starts with k. */
+function has(b: Uint8Array, i: number, k: Uint8Array): boolean {
+  if (i + k.length > b.length) return false;
+  for (let j = 0; j < k.length; j++) if (b[i + j] !== k[j]) return false;
+  return true;
+}
+
+function same(b: Uint8Array, s0: number, e0: number, s1: number, e1: number): boolean {
+  if (e0 - s0 !== e1 - s1) return false;
+  for (let j = 0; j < e0 - s0; j++) if (b[s0 + j] !== b[s1 + j]) return false;
+  return true;
+}
+
+const isDigit = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x39;
+
+function hex(c: number | undefined): number {
+  if (c === undefined) return -1;
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/** The end of the JSON number at i when JSON.stringify would write it so, else -1. */
+function num(b: Uint8Array, i: number): number {
+  const s = i;
+  if (b[i] === 0x2d) i++;
+  if (b[i] === 0x30) i++;
+  else if (isDigit(b[i])) while (isDigit(b[i])) i++;
+  else return -1;
+  let simple = true;
+  if (b[i] === 0x2e) {
+    simple = false;
+    i++;
+    if (!isDigit(b[i])) return -1;
+    while (isDigit(b[i])) i++;
+  }
+  if (b[i] === 0x65 || b[i] === 0x45) {
+    simple = false;
+    i++;
+    if (b[i] === 0x2b || b[i] === 0x2d) i++;
+    if (!isDigit(b[i])) return -1;
+    while (isDigit(b[i])) i++;
+  }
+  if (simple && i - s <= 15 && !(b[s] === 0x2d && b[s + 1] === 0x30)) return i;
+  const t = String.fromCharCode(...b.subarray(s, i));
+  return String(Number(t)) === t ? i : -1;
+}
+
+/** A growing output buffer the fast path writes lines into. */
+export class Out {
+  buf: Buffer;
+  at = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  ensure(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
+    this.buf.copy(next, 0, 0, this.at);
+    this.buf = next;
+  }
+  /** Bytes b[s, e) as they are. */
+  raw(b: Uint8Array, s: number, e: number): void {
+    this.ensure(e - s);
+    if (e - s > 64) this.buf.set(b.subarray(s, e), this.at);
+    else for (let j = s, a = this.at; j < e; j++, a++) this.buf[a] = b[j]!;
+    this.at += e - s;
+  }
+  k(c: Uint8Array): void {
+    this.raw(c, 0, c.length);
+  }
+  /** Bytes b[s, e) escaped as inside a JSON string literal (they hold no control character). */
+  esc(b: Uint8Array, s: number, e: number): void {
+    this.ensure(2 * (e - s));
+    const o = this.buf;
+    let a = this.at;
+    for (let j = s; j < e; j++) {
+      const c = b[j]!;
+      if (c === Q || c === BS) o[a++] = BS;
+      o[a++] = c;
+    }
+    this.at = a;
+  }
+  /** A JS string as UTF-8. */
+  str(s: string): void {
+    this.ensure(3 * s.length);
+    this.at += this.buf.write(s, this.at, 'utf8');
+  }
+  byte(c: number): void {
+    this.ensure(1);
+    this.buf[this.at++] = c;
+  }
+}
+
+const decoder = new TextDecoder();
+/** The string a (canonical) literal b[s, e) holds. */
+const litValue = (b: Uint8Array, s: number, e: number) => JSON.parse(decoder.decode(b.subarray(s, e))) as string;
+
+/** Could the literal body b[s, e) (decoded) be JSON? False only when JSON.parse would surely throw. */
+function maybeJson(b: Uint8Array, s: number, e: number): boolean {
+  if (s === e) return false;
+  const c = b[s]!;
+  return c === 0x7b || c === 0x5b || c === 0x2d || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e || c === 0x20 || c === BS;
+}
+
+/**
+ * The unescaped literal body b[s, e) into scratch when its only escapes are \" and \\ (anything else
+ * decodes to a control character, which canonical JSON text holds nowhere), else -1.
+ */
+function unescapeSimple(b: Uint8Array, s: number, e: number, out: Out): number {
+  out.at = 0;
+  out.ensure(e - s);
+  const o = out.buf;
+  let a = 0;
+  for (let j = s; j < e; j++) {
+    let c = b[j]!;
+    if (c === BS) {
+      c = b[++j]!;
+      if (c !== Q && c !== BS) return -1;
+    }
+    o[a++] = c;
+  }
+  return a;
+}
+
+/**
+ * Writes one line's records for rows the scan accepted. Each method writes the format's JSON record
+ * (no newline) and returns undefined, or returns the skip reason the slow path would give (nothing written).
+ */
+export class FastLines {
+  readonly scan = new ChatScan();
+  readonly #scratch = new Out(1 << 12);
+
+  /** JSON.stringify(parseArgs(<the string literal b[s, e) holds>)), escaped as inside a string literal. */
+  #jsonOfText(o: Out, b: Uint8Array, s: number, e: number): void {
+    const body0 = s + 1;
+    const body1 = e - 1;
+    if (!maybeJson(b, body0, body1)) {
+      // Not JSON: parseArgs keeps the string, JSON.stringify quotes it: the literal, escaped.
+      o.esc(b, s, e);
+      return;
+    }
+    const n = unescapeSimple(b, body0, body1, this.#scratch);
+    if (n >= 0 && this.scan.canonical(this.#scratch.buf.subarray(0, n))) {
+      o.raw(b, body0, body1); // the JSON text escaped is the literal's body
+      return;
+    }
+    o.str(JSON.stringify(JSON.stringify(parseArgs(litValue(b, s, e)))).slice(1, -1));
+  }
+
+  /** {"name":<call's name>,"arguments":<parsed arguments>} escaped as inside a string literal. */
+  #callInner(o: Out, k: number): void {
+    const c = this.scan.c;
+    const b = this.scan.mb;
+    o.k(E.callName);
+    o.esc(b, c.name0[k]! + 1, c.name1[k]! - 1);
+    o.k(E.callArgs);
+    this.#jsonOfText(o, b, c.a0[k]!, c.a1[k]!);
+    o.byte(0x7d);
+  }
+
+  sharegpt(o: Out): string | undefined {
+    const { m, mb: b, tb, t } = this.scan;
+    // Turns as toShareGpt builds them: from (SG_*), and segments: a content (message index) or a run of
+    // tool replies (several: their JSON list) or, in a function_call turn, calls (call index).
+    const tFrom = this.#tFrom;
+    const tSeg = this.#tSeg;
+    const sKind = this.#sKind;
+    const sA = this.#sA;
+    const sB = this.#sB;
+    let nt = 0;
+    let ns = 0;
+    const inSide = (f: number) => f === SG_HUMAN || f === SG_OBS;
+    // push(from, segment): the segment kinds: 0 text (message a), 1 replies (messages a..b-1), 2 calls (calls a..b-1)
+    const push = (from: number, kind: number, a: number, bb: number) => {
+      const last = nt > 0 ? tFrom[nt - 1]! : -1;
+      if (last < 0 || inSide(last) !== inSide(from)) {
+        tFrom[nt] = from;
+        tSeg[nt++] = ns;
+      } else if (last === from && from !== SG_CALL) {
+        // joined with "\n\n": a further segment
+      } else if (from === SG_CALL && last === SG_GPT) {
+        tFrom[nt - 1] = from; // text beside calls: dropped
+        ns = tSeg[nt - 1]!;
+      } else if (from === SG_CALL && last === SG_CALL) {
+        // calls merged into one list: a further segment of calls
+      } else if (from === SG_GPT && last === SG_CALL) {
+        return;
+      } // else: human and observation: joined with "\n\n", the turn keeps its from
+      sKind[ns] = kind;
+      sA[ns] = a;
+      sB[ns++] = bb;
+    };
+    const sys0 = this.#sys;
+    let nsys = 0;
+    for (let i = 0; i < m.n; i++) {
+      const role = m.role[i]!;
+      if (role === SYSTEM) sys0[nsys++] = i;
+      else if (role === USER) push(SG_HUMAN, 0, i, i + 1);
+      else if (role === ASSISTANT) {
+        if (m.call1[i]! === m.call0[i]!) push(SG_GPT, 0, i, i + 1);
+        else push(SG_CALL, 2, m.call0[i]!, m.call1[i]!);
+      } else {
+        const first = i;
+        while (i < m.n && m.role[i] === TOOL) i++;
+        i--;
+        if (i === first) push(SG_OBS, 0, i, i + 1);
+        else push(SG_OBS, 1, first, i + 1);
+      }
+    }
+    while (nt > 0 && inSide(tFrom[nt - 1]!)) ns = tSeg[--nt]!;
+    if (nt === 0 || tFrom[0] !== SG_HUMAN) return 'sharegpt_no_user_turn';
+    o.k(E.sgOpen);
+    for (let k = 0; k < nt; k++) {
+      if (k > 0) o.byte(0x2c);
+      o.k(E.sgFrom[tFrom[k]!]!);
+      const s1 = k + 1 < nt ? tSeg[k + 1]! : ns;
+      if (tFrom[k] === SG_CALL) {
+        let calls = 0;
+        for (let s = tSeg[k]!; s < s1; s++) calls += sB[s]! - sA[s]!;
+        if (calls > 1) o.byte(0x5b);
+        let first = true;
+        for (let s = tSeg[k]!; s < s1; s++) {
+          for (let c = sA[s]!; c < sB[s]!; c++) {
+            if (!first) o.byte(0x2c);
+            first = false;
+            this.#callInner(o, c);
+          }
+        }
+        if (calls > 1) o.byte(0x5d);
+      } else {
+        for (let s = tSeg[k]!; s < s1; s++) {
+          if (s > tSeg[k]!) o.k(E.nn);
+          if (sKind[s] === 0) o.raw(b, m.c0[sA[s]!]! + 1, m.c1[sA[s]!]! - 1);
+          else {
+            o.byte(0x5b);
+            for (let j = sA[s]!; j < sB[s]!; j++) {
+              if (j > sA[s]!) o.byte(0x2c);
+              o.esc(b, m.c0[j]!, m.c1[j]!);
+            }
+            o.byte(0x5d);
+          }
+        }
+      }
+      o.k(E.quoteClose);
+    }
+    o.k(E.sgSystem);
+    for (let k = 0; k < nsys; k++) {
+      if (k > 0) o.k(E.nn);
+      o.raw(b, m.c0[sys0[k]!]! + 1, m.c1[sys0[k]!]! - 1);
+    }
+    o.k(E.sgTools);
+    for (let k = 0; k < t.n; k++) {
+      if (k > 0) o.byte(0x2c);
+      o.esc(tb, t.f0[k]!, t.f1[k]!);
+    }
+    o.k(E.sgEnd);
+    return undefined;
+  }
+  #tFrom: number[] = [];
+  #tSeg: number[] = [];
+  #sKind: number[] = [];
+  #sA: number[] = [];
+  #sB: number[] = [];
+  #sys: number[] = [];
+
+  hermes(o: Out, trajectoryId: string): undefined {
+    const { m, mb: b, tb } = this.scan;
+    o.k(E.hmId);
+    o.str(JSON.stringify(trajectoryId));
+    o.k(E.hmSystem);
+    // The system prompt: the system messages joined, then "\n\n" when there are any, then the preamble.
+    let nsys = 0;
+    let sysEmpty = true;
+    for (let i = 0; i < m.n; i++) {
+      if (m.role[i] !== SYSTEM) continue;
+      if (nsys++ > 0) {
+        o.k(E.nn);
+        sysEmpty = false;
+      }
+      if (m.c1[i]! - m.c0[i]! > 2) sysEmpty = false;
+      o.raw(b, m.c0[i]! + 1, m.c1[i]! - 1);
+    }
+    if (!sysEmpty) o.k(E.nn);
+    o.k(E.hmPre);
+    const t0 = o.at;
+    o.esc(tb, 0, tb.length);
+    const t1 = o.at;
+    o.k(E.hmPost);
+    o.k(E.quoteClose);
+    for (let i = 0; i < m.n; i++) {
+      const role = m.role[i]!;
+      if (role === SYSTEM) continue;
+      if (role === USER) {
+        o.k(E.hmHuman);
+        o.raw(b, m.c0[i]!, m.c1[i]!);
+        o.byte(0x7d);
+      } else if (role === ASSISTANT) {
+        o.k(E.hmGpt);
+        let any = m.c1[i]! - m.c0[i]! > 2;
+        if (any) o.raw(b, m.c0[i]! + 1, m.c1[i]! - 1);
+        for (let c = m.call0[i]!; c < m.call1[i]!; c++) {
+          if (any) o.k(E.n);
+          any = true;
+          o.k(E.hmCallOpen);
+          this.#callInner(o, c);
+          o.k(E.hmCallClose);
+        }
+        o.k(E.quoteClose);
+      } else {
+        o.k(E.hmTool);
+        for (let first = i; i < m.n && m.role[i] === TOOL; i++) {
+          if (i > first) o.k(E.n);
+          o.k(E.hmRespOpen);
+          if (m.name0[i]! >= 0) o.esc(b, m.name0[i]! + 1, m.name1[i]! - 1);
+          o.k(E.hmRespContent);
+          this.#jsonOfText(o, b, m.c0[i]!, m.c1[i]!);
+          o.k(E.hmRespClose);
+        }
+        i--;
+        o.k(E.quoteClose);
+      }
+    }
+    o.k(E.hmTools);
+    o.ensure(t1 - t0);
+    o.buf.copy(o.buf, o.at, t0, t1); // the tools escaped once, above
+    o.at += t1 - t0;
+    o.k(E.quoteClose);
+    return undefined;
+  }
+}
+
+const SG_HUMAN = 0;
+const SG_GPT = 1;
+const SG_CALL = 2;
+const SG_OBS = 3;
+
+/** Output constants. */
+const E = {
+  quoteClose: enc('"}'),
+  n: escd('\n'),
+  nn: escd('\n\n'),
+  callName: escd('{"name":"'),
+  callArgs: escd('","arguments":'),
+  sgOpen: enc('{"conversations":['),
+  sgFrom: ['human', 'gpt', 'function_call', 'observation'].map((f) => enc(`{"from":"${f}","value":"`)),
+  sgSystem: enc('],"system":"'),
+  sgTools: enc('","tools":"['),
+  sgEnd: enc(']"}'),
+  hmId: enc('{"id":'),
+  hmSystem: enc(',"conversations":[{"from":"system","value":"'),
+  hmHuman: enc(',{"from":"human","value":'),
+  hmGpt: enc(',{"from":"gpt","value":"'),
+  hmTool: enc(',{"from":"tool","value":"'),
+  hmCallOpen: escd('<tool_call>\n'),
+  hmCallClose: escd('\n</tool_call>'),
+  hmRespOpen: escd('<tool_response>\n{"name":"'),
+  hmRespContent: escd('","content":'),
+  hmRespClose: escd('}\n</tool_response>'),
+  hmTools: enc('],"tools":"'),
+  ...hermesPreamble(),
+};
+
+/** hermesSystemPrompt's text before and after the tools JSON, escaped. */
+function hermesPreamble(): { hmPre: Buffer; hmPost: Buffer } {
+  const p = hermesSystemPrompt('', []);
+  const at = p.indexOf('<tools> [] </tools>') + '<tools> '.length;
+  return { hmPre: escd(p.slice(0, at)), hmPost: escd(p.slice(at + 2)) };
+}

@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import type { ChatMessage, ChatTool } from '../../src/chat-format.js';
+import { FastLines, Out } from '../../src/export/chat-bytes.js';
+import { chatMessagesOf, chatToolsOf } from '../../src/export/chat-rows.js';
+import { toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from '../../src/export/formats.js';
+
+/**
+ * The fast path (src/export/chat-bytes.ts) against the slow one (parse, convert, JSON.stringify) on
+ * random rows: whenever the scan accepts a row's text, the line it writes is byte for byte the slow
+ * path's (or it skips for the same reason); the sink's text (JSON.stringify of chat-format shapes) is
+ * accepted unless it holds what the scan leaves to the slow path: a lone surrogate's escape, or a key
+ * starting with a digit in tools' parameters (JSON.parse may reorder such keys).
+ */
+
+/** A small deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const PIECES = ['a', 'Zq', ' ', '"', '\\', '\n', '\t', '\r', '\b', '\f', '\u0001', '\u001f', '\u007f', 'é', '日本', '😀', '\u2028', '/', '<tool_call>', '{"x":1}', '0', '-', 'true', 'null', '[', '}'];
+
+function gen(r: () => number) {
+  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
+  const text = (max = 6) => Array.from({ length: Math.floor(r() * max) }, () => pick(PIECES)).join('');
+  const key = () => pick(['a', 'b', 'city', 'é', '1st', '2', '__proto__', 'x y', 'q"k']);
+  const value = (d: number): unknown => {
+    const k = r();
+    if (d > 2 || k < 0.3) return pick([0, 1, -2, 1.5, 1e21, 1e-7, 123456789012, true, false, null, text(3)]);
+    if (k < 0.65) return Object.fromEntries(Array.from({ length: Math.floor(r() * 4) }, () => [key(), value(d + 1)]));
+    return Array.from({ length: Math.floor(r() * 3) }, () => value(d + 1));
+  };
+  // JSON text as a row might hold it: canonical, spaced, not JSON at all, or odd numbers.
+  const jsonText = () => {
+    const k = r();
+    if (k < 0.55) return JSON.stringify(value(0));
+    if (k < 0.65) return JSON.stringify(value(0), null, 1);
+    if (k < 0.75) return pick(['{"x":1.0}', '{"a":1,"a":2}', '{"2":1,"1":0}', '[1, 2]', ' 42', '"s"', '-0', '1E3']);
+    return text(5);
+  };
+  const tools: ChatTool[] = Array.from({ length: Math.floor(r() * 3) }, (_, i) => ({ type: 'function', function: { name: `t${i}${pick(['', 'é', '"q'])}`, description: text(4), parameters: Object.fromEntries(Array.from({ length: Math.floor(r() * 3) }, () => [key(), value(1)])) as Record<string, unknown> } }));
+  const messages: ChatMessage[] = [];
+  let call = 0;
+  for (let n = Math.floor(r() * 9); n > 0; n--) {
+    const k = r();
+    if (k < 0.1) messages.push({ role: 'system', content: text() });
+    else if (k < 0.35) messages.push({ role: 'user', content: text() });
+    else if (k < 0.75) {
+      const calls = r() < 0.5 ? [] : Array.from({ length: 1 + Math.floor(r() * 3) }, () => ({ id: `c${call++}`, type: 'function' as const, function: { name: pick(['f', 'g', 'é"']), arguments: jsonText() } }));
+      messages.push(calls.length > 0 ? { role: 'assistant', content: r() < 0.5 ? '' : text(), tool_calls: calls } : { role: 'assistant', content: text() });
+    } else {
+      const m: ChatMessage = { role: 'tool', content: jsonText() };
+      if (r() < 0.8) m.tool_call_id = `c${Math.floor(r() * (call + 1))}`;
+      if (r() < 0.7) m.name = pick(['f', 'g', 'n\\']);
+      messages.push(m);
+    }
+  }
+  return { messages, tools };
+}
+
+const slowOf = (format: 'sharegpt' | 'hermes', row: ChatRow): Converted => (format === 'sharegpt' ? toShareGpt(row) : toHermes(row));
+
+describe('export fast path', () => {
+  it('writes exactly the slow path line (or skip) for every row its scan accepts, sharegpt and hermes, and accepts the sink text', () => {
+    const r = rng(11);
+    const fast = new FastLines();
+    const out = new Out(1 << 16);
+    let accepted = 0;
+    let total = 0;
+    let left = 0;
+    for (let k = 0; k < 3000; k++) {
+      const { messages, tools } = gen(r);
+      const mt = JSON.stringify(messages);
+      const tt = JSON.stringify(tools);
+      total++;
+      if (!fast.scan.scan(Buffer.from(mt), Buffer.from(tt))) {
+        expect(/\\ud[89a-f]/.test(mt + tt) || /[{,]"\d/.test(tt), mt + tt).toBe(true);
+        left++;
+        continue;
+      }
+      accepted++;
+      const row: ChatRow = { trajectoryId: `tr"${k}`, documentId: 'd', messages: chatMessagesOf(mt), tools: chatToolsOf(tt) };
+      for (const format of ['sharegpt', 'hermes'] as const) {
+        fast.scan.scan(Buffer.from(mt), Buffer.from(tt));
+        out.at = 0;
+        const reason = format === 'sharegpt' ? fast.sharegpt(out) : fast.hermes(out, row.trajectoryId);
+        const slow = slowOf(format, row);
+        if ('skip' in slow) expect(reason, `${format} ${mt}`).toBe(slow.skip);
+        else expect(out.buf.toString('utf8', 0, out.at), `${format} ${mt} ${tt}`).toBe(JSON.stringify(slow.record));
+      }
+    }
+    expect(accepted + left).toBe(total);
+    expect(accepted).toBeGreaterThan(total * 0.6);
+  });
+
+  it('leaves to the slow path text that is not the sink\'s: spacing, other escapes, key orders, raw control characters', () => {
+    const fast = new FastLines();
+    const tools = Buffer.from('[]');
+    const good = '[{"role":"user","content":"hi"},{"role":"assistant","content":"","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","content":"r","tool_call_id":"c","name":"f"}]';
+    expect(fast.scan.scan(Buffer.from(good), tools)).toBe(true);
+    for (const bad of [
+      '[{"role": "user","content":"hi"}]',
+      '[{"role":"user","content":"\\u00e9"}]',
+      '[{"role":"user","content":"\\/"}]',
+      '[{"role":"user","content":"\\u001F"}]',
+      '[{"role":"user","content":"a\nb"}]',
+      '[{"content":"hi","role":"user"}]',
+      '[{"role":"user","content":"hi","extra":1}]',
+      '[{"role":"developer","content":"hi"}]',
+      '[{"role":"user","content":null}]',
+      '[{"role":"tool","content":"r","name":"f","tool_call_id":"c"}]',
+      '[{"role":"assistant","content":"","tool_calls":[{"id":"c","type":"other","function":{"name":"f","arguments":"{}"}}]}]',
+      '[{"role":"assistant","content":"","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":{}}}]}]',
+      '[{"role":"user","content":"hi"}] ',
+      '[{"role":"user","content":"hi"}',
+    ]) {
+      expect(fast.scan.scan(Buffer.from(bad), tools), bad).toBe(false);
+    }
+    for (const badTools of ['[{"type":"function","function":{"name":"f","description":"d","parameters":{"a":1,"a":2}}}]', '[{"type":"function","function":{"name":"f","description":"d","parameters":{"1":1}}}]', '[{"type":"function","function":{"name":"f","description":"d","parameters":{"x":1.0}}}]', '[{"type":"function","function":{"name":"f","parameters":{}}}]', '[{"name":"f","description":"d","parameters":{}}]']) {
+      expect(fast.scan.scan(Buffer.from(good), Buffer.from(badTools)), badTools).toBe(false);
+    }
+  });
+});
+
+describe('roles sharegpt and hermes do not know', () => {
+  it('skip the row as unknown_role (the converters used to loop forever on one); openai keeps the role', () => {
+    const row: ChatRow = { trajectoryId: 't', documentId: 'd', messages: [{ role: 'developer' as never, content: 'd' }, { role: 'user', content: 'u' }, { role: 'assistant', content: 'a' }], tools: [] };
+    expect(toShareGpt(row)).toEqual({ skip: 'unknown_role' });
+    expect(toHermes(row)).toEqual({ skip: 'unknown_role' });
+    expect(toOpenAi(row)).toEqual({ record: { messages: [{ role: 'developer', content: 'd' }, { role: 'user', content: 'u' }, { role: 'assistant', content: 'a' }], tools: [] } });
+  });
+});
