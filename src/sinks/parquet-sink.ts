@@ -1,22 +1,20 @@
 import { createHash } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import parquet from 'parquetjs-lite';
 import type { SinkConfig } from '../config/schema.js';
 import { originKey, type Origin } from '../envelope.js';
 import { GemflowError, errorMessage, isGemflowError } from '../errors.js';
 import { LocalShardStore } from './local-shard-store.js';
 import type { RunManifest } from './manifest.js';
-import { OUTPUT_COLUMNS, addStats, toParquetRow, type StatHistogram } from './output-columns.js';
+import { addStats, toParquetRow, type StatHistogram } from './output-columns.js';
 import { ArrowShardWriter } from './arrow-shard-writer.js';
+import { ParquetShardWriter } from './parquet-shard-writer.js';
 import { stringify } from 'yaml';
 import { datasetCardFiles, datasetConfig } from './dataset-card.js';
 import { DATASET_CONFIG_PATH, SHARD_SUFFIXES, TMP_SUFFIX, parseShardName, partitionTag, type ShardIndex, type ShardIndexDoc } from './shard-index.js';
 import type { ShardStore } from './shard-store.js';
 import type { OutputRow, ShardInfo, ShardSink } from './types.js';
 import { uniqueTmpPart } from './writer-tag.js';
-
-const COMPRESSION = { snappy: 'SNAPPY', gzip: 'GZIP', none: 'UNCOMPRESSED' } as const;
 
 export interface ParquetShardSinkOptions {
   /** Clock used for shard age (maxAgeMs); Date.now by default. */
@@ -25,7 +23,7 @@ export interface ParquetShardSinkOptions {
   store?: ShardStore;
 }
 
-/** What writes one shard file: parquetjs-lite's ParquetWriter or ArrowShardWriter. */
+/** What writes one shard file: ParquetShardWriter or ArrowShardWriter. */
 interface ShardFileWriter {
   appendRow(values: Record<string, unknown>): Promise<void>;
   close(): Promise<void>;
@@ -92,7 +90,6 @@ export class ParquetShardSink implements ShardSink {
   readonly #config: SinkConfig;
   readonly #store: ShardStore;
   readonly #now: () => number;
-  readonly #schema: parquet.ParquetSchema;
   readonly #lanes = new Map<string, Lane>();
   readonly #written: ShardInfo[] = [];
   #opened = false;
@@ -103,10 +100,6 @@ export class ParquetShardSink implements ShardSink {
     this.#config = config;
     this.#store = opts.store ?? new LocalShardStore(config.dir);
     this.#now = opts.now ?? Date.now;
-    const compression = COMPRESSION[config.compression];
-    this.#schema = new parquet.ParquetSchema(
-      Object.fromEntries(OUTPUT_COLUMNS.map((c) => [c.name, { type: c.type, compression, ...(c.json && { statistics: false as const }) }])),
-    );
   }
 
   /**
@@ -307,8 +300,8 @@ export class ParquetShardSink implements ShardSink {
     // Every field but the writer: creating the writer already writes the file header through `write`.
     const shard = { partition: origin.partition, slug, tmpPath, fh, bytes: 0, rows: 0, approxBytes: 0, openedAt: this.#now(), docs: [], origins: [], stats: {} } as Omit<OpenShard, 'writer'> as OpenShard;
     let pending: Promise<unknown> = Promise.resolve();
-    // parquetjs-lite hands over file sections in order but does not always await them; chaining them
-    // keeps the order, and returning the chain itself means a failure is seen by the next awaited write.
+    // File sections are written in the order they are handed over; returning the chain itself means a
+    // failure is seen by the next awaited write.
     const write = (buf: Buffer): Promise<unknown> => {
       const pos = shard.bytes;
       shard.bytes += buf.length;
@@ -333,8 +326,14 @@ export class ParquetShardSink implements ShardSink {
       } };
       return shard;
     }
-    const envelope = new parquet.ParquetEnvelopeWriter(this.#schema, write as (buf: Buffer) => Promise<void>, close, 0, {});
-    shard.writer = new parquet.ParquetWriter(this.#schema, envelope, { rowGroupSize: this.#config.rowGroupRows });
+    const parquet = new ParquetShardWriter(write, this.#config.rowGroupRows, this.#config.compression);
+    shard.writer = { appendRow: (v) => parquet.appendRow(v), close: async () => {
+      try {
+        await parquet.close();
+      } finally {
+        await close();
+      }
+    } };
     return shard;
   }
 

@@ -1,0 +1,84 @@
+import { gzipSync } from 'node:zlib';
+import { ByteWriter, ParquetWriter, type ColumnSource, type SchemaElement } from 'hyparquet-writer';
+import type { SinkConfig } from '../config/schema.js';
+import { OUTPUT_COLUMNS, type OutputColumnType } from './output-columns.js';
+
+const PHYSICAL: Record<OutputColumnType, SchemaElement['type']> = { UTF8: 'BYTE_ARRAY', INT32: 'INT32', INT64: 'INT64', DOUBLE: 'DOUBLE' };
+const CODEC = { snappy: 'SNAPPY', gzip: 'GZIP', none: 'UNCOMPRESSED' } as const;
+
+/**
+ * The output schema (output-columns.ts) as a Parquet schema: same names and order, every column
+ * REQUIRED, strings BYTE_ARRAY annotated UTF8, INT32 / INT64 / DOUBLE as they are.
+ */
+export const PARQUET_SCHEMA: SchemaElement[] = [
+  { name: 'root', num_children: OUTPUT_COLUMNS.length },
+  ...OUTPUT_COLUMNS.map(
+    (c): SchemaElement => ({ name: c.name, type: PHYSICAL[c.type], repetition_type: 'REQUIRED', ...(c.type === 'UTF8' && { converted_type: 'UTF8' as const }) }),
+  ),
+];
+
+/**
+ * Writes output rows as one Parquet file with hyparquet-writer, from columns: values go straight
+ * into one array per column, and every `rowGroupRows` rows they are encoded (PLAIN, data page v2,
+ * `compression`) as a row group and handed to `write` in file order; `close()` writes the footer.
+ * Memory is one row group (its values and its encoded bytes). Long JSON columns get no min/max
+ * statistics (they cost CPU and say nothing).
+ */
+export class ParquetShardWriter {
+  readonly #write: (buf: Buffer) => Promise<unknown>;
+  readonly #rowGroupRows: number;
+  readonly #bytes = new ByteWriter();
+  readonly #writer: ParquetWriter;
+  #columns: unknown[][] = OUTPUT_COLUMNS.map(() => []);
+  #rows = 0;
+
+  constructor(write: (buf: Buffer) => Promise<unknown>, rowGroupRows: number, compression: SinkConfig['compression']) {
+    this.#write = write;
+    this.#rowGroupRows = rowGroupRows;
+    // Each row group's bytes leave the buffer as soon as it is written; `offset` keeps counting.
+    Object.assign(this.#bytes, { flush: () => this.#drain() });
+    this.#writer = new ParquetWriter({
+      writer: this.#bytes,
+      schema: PARQUET_SCHEMA,
+      codec: CODEC[compression],
+      compressors: { GZIP: (b: Uint8Array) => gzipSync(b) },
+      createdBy: 'gemflow (hyparquet-writer)',
+    });
+  }
+
+  /** Adds a row (values by column name, already checked against the column types by toParquetRow). */
+  async appendRow(values: Record<string, unknown>): Promise<void> {
+    for (let i = 0; i < OUTPUT_COLUMNS.length; i++) this.#columns[i]!.push(values[OUTPUT_COLUMNS[i]!.name]);
+    if (++this.#rows >= this.#rowGroupRows) await this.#flushGroup();
+  }
+
+  async close(): Promise<void> {
+    await this.#flushGroup();
+    this.#writer.finish();
+    await this.#drain();
+  }
+
+  async #flushGroup(): Promise<void> {
+    if (this.#rows === 0) return;
+    const columns = this.#columns;
+    const rows = this.#rows;
+    this.#columns = OUTPUT_COLUMNS.map(() => []);
+    this.#rows = 0;
+    const columnData: ColumnSource[] = OUTPUT_COLUMNS.map((c, i) => ({
+      name: c.name,
+      data: c.type === 'INT64' ? BigInt64Array.from(columns[i] as number[], BigInt) : (columns[i] as ColumnSource['data']),
+      encoding: 'PLAIN',
+      statistics: !c.json,
+    }));
+    await this.#writer.write({ columnData, rowGroupSize: rows });
+  }
+
+  /** Hands the bytes encoded so far to `write` (a copy: the buffer is reused). */
+  #drain(): Promise<unknown> {
+    const w = this.#bytes;
+    if (w.index === 0) return Promise.resolve();
+    const buf = Buffer.from(w.buffer.slice(0, w.index));
+    w.index = 0;
+    return this.#write(buf);
+  }
+}
