@@ -43,8 +43,11 @@ export class SyncFingerprintIndex implements FingerprintIndex {
     if (f.sig !== undefined && f.bands !== undefined) {
       let best: { id: string; similarity: number } | undefined;
       const seen = new Set<string>();
+      // Each band key's ids are read once; the writes below keep this copy current.
+      const buckets = new Map<string, string | undefined>();
+      for (const band of f.bands) if (!buckets.has(band)) buckets.set(band, s.get(`lsh:${band}`));
       for (const band of f.bands) {
-        const ids = s.get(`lsh:${band}`);
+        const ids = buckets.get(band);
         if (ids === undefined) continue;
         for (const id of ids.split('\n')) {
           if (id === f.id || seen.has(id)) continue;
@@ -60,16 +63,24 @@ export class SyncFingerprintIndex implements FingerprintIndex {
       if (s.get(`sig:${f.id}`) === undefined) {
         s.put(`sig:${f.id}`, sigBytes(f.sig).toString('base64'));
         for (const band of f.bands) {
-          const key = `lsh:${band}`;
-          const ids = s.get(key);
-          if (ids === undefined) s.put(key, f.id);
-          else if (ids.split('\n').length < this.#maxPerBucket) s.put(key, `${ids}\n${f.id}`);
+          const ids = buckets.get(band);
+          const next = ids === undefined ? f.id : countIds(ids) < this.#maxPerBucket ? `${ids}\n${f.id}` : undefined;
+          if (next === undefined) continue;
+          s.put(`lsh:${band}`, next);
+          buckets.set(band, next);
         }
       }
     }
     s.put(exactKey, f.owner);
     return NOT_DUPLICATE;
   }
+}
+
+/** Number of ids in a newline-separated bucket. */
+function countIds(ids: string): number {
+  let n = 1;
+  for (let i = ids.indexOf('\n'); i >= 0; i = ids.indexOf('\n', i + 1)) n++;
+  return n;
 }
 
 /** Fraction of equal slots: the estimated Jaccard similarity of two MinHash signatures. */
