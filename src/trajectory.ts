@@ -62,6 +62,120 @@ export const Trajectory = z.object({
 });
 export type Trajectory = z.infer<typeof Trajectory>;
 
+/**
+ * Parsing the LLM's answers without zod's interpreter: each `parse*` below returns exactly what the
+ * zod schema of the same name returns for an input the schema accepts (new objects with the schema's
+ * keys in the schema's order, unknown keys dropped, new arrays, record values shared), and undefined
+ * for anything else or anything it is not sure about, such as a `__proto__` or `constructor` key (zod
+ * then decides, and words the errors). Tested against zod in tests/src/fast-parse.test.ts.
+ */
+export type FastParse<T> = (value: unknown) => T | undefined;
+
+/**
+ * `schema` with `safeParse` and `parse` trying `fast` first (on this instance only; its JSON Schema,
+ * its error messages and every schema built from it are zod's own).
+ */
+export function withFastParse<S extends z.ZodType>(schema: S, fast: FastParse<z.output<S>>): S {
+  const slowSafe = schema.safeParse.bind(schema);
+  const slow = schema.parse.bind(schema);
+  return Object.assign(schema, {
+    safeParse: (value: unknown, params?: z.core.ParseContext<z.core.$ZodIssue>): z.ZodSafeParseResult<z.output<S>> => {
+      const data = fast(value);
+      return data !== undefined ? { success: true, data } : slowSafe(value, params);
+    },
+    parse: (value: unknown, params?: z.core.ParseContext<z.core.$ZodIssue>): z.output<S> => {
+      const data = fast(value);
+      return data !== undefined ? data : slow(value, params);
+    },
+  });
+}
+
+type Obj = Record<string, unknown>;
+
+/** A value z.object accepts as an object. */
+export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** z.string() (with `.min(min)`). */
+export const isStr = (v: unknown, min = 0): v is string => typeof v === 'string' && v.length >= min;
+
+/** z.record(z.string(), z.unknown()): a shallow copy of a plain JSON object. */
+export function parseRecord(v: unknown): Obj | undefined {
+  if (!isObj(v) || Object.getPrototypeOf(v) !== Object.prototype) return undefined;
+  const out: Obj = {};
+  for (const k of Object.keys(v)) {
+    if (k === '__proto__' || k === 'constructor') return undefined;
+    out[k] = v[k];
+  }
+  return out;
+}
+
+/** z.array(item) with `.min(min)`: a new array of the parsed items. */
+export function parseArray<T>(v: unknown, item: FastParse<T>, min = 0): T[] | undefined {
+  if (!Array.isArray(v) || v.length < min) return undefined;
+  const out = new Array<T>(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const r = item(v[i]);
+    if (r === undefined) return undefined;
+    out[i] = r;
+  }
+  return out;
+}
+
+/** z.array(z.string()) with `.min(min)`. */
+export const parseStrings = (v: unknown, min = 0): string[] | undefined => parseArray(v, (s) => (typeof s === 'string' ? s : undefined), min);
+
+function parseToolDef(v: unknown): ToolDef | undefined {
+  if (!isObj(v) || !isStr(v.name, 1) || !isStr(v.description, 1)) return undefined;
+  const parameters = parseRecord(v.parameters);
+  return parameters && { name: v.name, description: v.description, parameters };
+}
+
+function parseToolCall(v: unknown): ToolCall | undefined {
+  if (!isObj(v) || !isStr(v.id, 1) || !isStr(v.name, 1)) return undefined;
+  const args = parseRecord(v.arguments);
+  return args && { id: v.id, name: v.name, arguments: args };
+}
+
+const ROLES: ReadonlySet<unknown> = new Set(Message.shape.role.options);
+
+function parseMessage(v: unknown): Message | undefined {
+  if (!isObj(v) || !ROLES.has(v.role) || !isStr(v.content)) return undefined;
+  const out: Message = { role: v.role as Message['role'], content: v.content };
+  // Optional keys: present in the output when present in the input (undefined stays undefined).
+  if ('toolCalls' in v) {
+    if (v.toolCalls === undefined) out.toolCalls = undefined;
+    else if ((out.toolCalls = parseArray(v.toolCalls, parseToolCall)) === undefined) return undefined;
+  }
+  for (const k of ['toolCallId', 'name'] as const) {
+    if (!(k in v)) continue;
+    const x = v[k];
+    if (x !== undefined && typeof x !== 'string') return undefined;
+    out[k] = x;
+  }
+  return out;
+}
+
+/** Same as Workflow.parse for what Workflow accepts; undefined otherwise. */
+export function parseWorkflow(v: unknown): Workflow | undefined {
+  if (!isObj(v) || !isStr(v.name, 1) || !isStr(v.description, 1)) return undefined;
+  const steps = parseStrings(v.steps, 1);
+  if (!steps || !isStr(v.executionGraph, 1)) return undefined;
+  const exampleActions = parseStrings(v.exampleActions);
+  const tools = exampleActions && parseArray(v.tools, parseToolDef, 1);
+  return tools && { name: v.name, description: v.description, steps, executionGraph: v.executionGraph, exampleActions: exampleActions!, tools };
+}
+
+const PATTERNS: ReadonlySet<unknown> = new Set(InteractionPattern.options);
+
+/** Same as Trajectory.parse for what Trajectory accepts; undefined otherwise. */
+export function parseTrajectory(v: unknown): Trajectory | undefined {
+  if (!isObj(v)) return undefined;
+  const tools = parseArray(v.tools, parseToolDef, 1);
+  const messages = tools && parseArray(v.messages, parseMessage, 3);
+  const patterns = messages && parseArray(v.patterns, (p) => (PATTERNS.has(p) ? (p as InteractionPattern) : undefined));
+  return patterns && { tools: tools!, messages: messages!, patterns };
+}
+
 /** What the pipeline carries per workflow once a trajectory exists. */
 export interface TrajectoryRecord {
   /** Deterministic: hash of document id + workflow index (+ stage versions). */
