@@ -1,0 +1,58 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { OUTPUT_COLUMNS, toParquetRow } from '../../src/sinks/output-columns.js';
+import { ParquetShardWriter } from '../../src/sinks/parquet-shard-writer.js';
+import { docRows, duck, fileOrigin, sqlString, tempDir } from './fixtures.js';
+
+const PHYSICAL = { UTF8: 'BYTE_ARRAY', INT32: 'INT32', INT64: 'INT64', DOUBLE: 'DOUBLE' } as const;
+
+describe('ParquetShardWriter', () => {
+  it('hands each row group to the file as it fills (one group in memory) and writes the output schema DuckDB reads back', async () => {
+    const t = await tempDir('pq-writer');
+    try {
+      const rows = Array.from({ length: 35 }, (_, d) => docRows(fileOrigin('/in/a.jsonl', d), 5, 300)).flat();
+      const chunks: Buffer[] = [];
+      const handed = () => chunks.reduce((n, c) => n + c.length, 0);
+      const writer = new ParquetShardWriter(async (b) => void chunks.push(b), 50, 'snappy');
+      const handedAtRow: number[] = [];
+      for (const r of rows) {
+        await writer.appendRow(toParquetRow(r).values);
+        handedAtRow.push(handed());
+      }
+      // Nothing before the first group fills; then every 50th row hands over a group (the first with the magic number).
+      expect(handedAtRow[48]).toBe(0);
+      for (const at of [49, 99, 149]) {
+        expect(handedAtRow[at]!).toBeGreaterThan(handedAtRow[at - 1]!);
+        expect(handedAtRow[at + 1]).toBe(handedAtRow[at]);
+      }
+      await writer.close();
+      const path = join(t.dir, 'shard.parquet');
+      await writeFile(path, Buffer.concat(chunks));
+
+      const db = await duck();
+      try {
+        const groups = await db.all(`select row_group_num_rows::INTEGER as n from parquet_metadata(${sqlString(path)}) group by row_group_id, row_group_num_rows order by row_group_id`);
+        expect(groups.map((g) => g.n)).toEqual([50, 50, 50, 25]);
+        const schema = await db.all(`select name, type, repetition_type, converted_type from parquet_schema(${sqlString(path)}) where name <> 'root'`);
+        expect(schema).toEqual(
+          OUTPUT_COLUMNS.map((c) => ({ name: c.name, type: PHYSICAL[c.type], repetition_type: 'REQUIRED', converted_type: c.type === 'UTF8' ? 'UTF8' : null })),
+        );
+        const codecs = await db.all(`select distinct compression from parquet_metadata(${sqlString(path)})`);
+        expect(codecs).toEqual([{ compression: 'SNAPPY' }]);
+        const back = await db.all(`select * from read_parquet(${sqlString(path)})`);
+        const want = rows.map((r) => {
+          const v = toParquetRow(r).values;
+          // getRowObjectsJson renders BIGINT as a string.
+          for (const c of OUTPUT_COLUMNS) if (c.type === 'INT64') v[c.name] = String(v[c.name]);
+          return v;
+        });
+        expect(back).toEqual(want);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
