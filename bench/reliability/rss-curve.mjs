@@ -8,7 +8,8 @@
 // Environment: RSS_PROBE=1 preloads mem-sampler.mjs (with --expose-gc) and adds the main isolate's heapUsed,
 // heapUsed right after a full GC (every 10 s), external and arrayBuffers, peak up to each mark; RSS_NODE_ARGS
 // adds node flags to the worker (e.g. "--max-semi-space-size=4"); RSS_SNAPSHOTS="10000,100000" writes a heap
-// snapshot (--heapsnapshot-signal) as the run passes each count, into <workdir>/snapshots.
+// snapshot (--heapsnapshot-signal) as the run passes each count, into <workdir>/snapshots; RSS_LOG=<file> keeps the
+// run's stderr (progress lines, with the records in flight).
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
@@ -81,7 +82,9 @@ let nextSnap = 0;
 let stderr = '';
 let stdout = '';
 let received = 0;
+const runLog = process.env.RSS_LOG ? createWriteStream(process.env.RSS_LOG) : undefined; // the run's stderr, whole
 child.stderr.on('data', (d) => {
+  runLog?.write(d);
   stderr += d;
   for (const m of String(d).matchAll(/progress \S+ docs (\d+)/g)) received = Math.max(received, Number(m[1]));
   for (const m of String(d).matchAll(/gemflow-mem (\{.*\})/g)) heap.push([received, JSON.parse(m[1])]);

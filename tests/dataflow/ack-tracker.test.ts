@@ -43,4 +43,31 @@ describe('AckTracker', () => {
     expect(t.positions().get('a')).toBe(100_000);
     expect(t.inFlight()).toBe(0);
   });
+
+  it('holds the records behind a stuck head in compact form, with gaps, out-of-order resolution and refetches', () => {
+    const t = new AckTracker();
+    // 200,000 records with a gap every 1,000 offsets; the first stays in flight while the rest resolve.
+    const offsets: number[] = [];
+    for (let i = 0, off = 0; i < 200_000; i++, off += i % 1000 === 0 ? 3 : 1) offsets.push(off);
+    for (const off of offsets) t.begin(o('a', off));
+    for (let i = offsets.length - 1; i >= 1; i--) t.resolve(o('a', offsets[i]!));
+    t.resolve(o('a', offsets[5]!)); // resolved twice: counted once
+    t.begin(o('a', offsets[7]!)); // read again (a refetch): not tracked twice
+    expect(t.inFlight()).toBe(1);
+    expect(t.positions().get('a')).toBe(offsets[0]);
+    t.resolve(o('a', offsets[0]!));
+    expect(t.inFlight()).toBe(0);
+    expect(t.positions().get('a')).toBe(offsets.at(-1)! + 1);
+    // Later records, after the gap to the next offset, and interleaved resolution.
+    const next = offsets.at(-1)! + 10;
+    for (let i = 0; i < 5000; i++) t.begin(o('a', next + i));
+    for (let i = 0; i < 5000; i += 2) t.resolve(o('a', next + i));
+    expect(t.positions().get('a')).toBe(next + 1);
+    expect(t.inFlight()).toBe(2500);
+    for (let i = 1; i < 4000; i += 2) t.resolve(o('a', next + i));
+    expect(t.positions().get('a')).toBe(next + 4001);
+    t.resolve(o('a', next - 5)); // never begun (in the gap): ignored
+    t.begin(o('a', next + 100)); // below the last begun: ignored
+    expect(t.inFlight()).toBe(500);
+  });
 });
