@@ -49,8 +49,8 @@ function commandHelp(cmd: string): string | undefined {
  * main thread's and each worker thread's) starts at two 1 MB semi-spaces and doubles, up to two 16 MB
  * ones, as scavenges find survivors, and keeps them: ~30 MB more per isolate by 100 k documents, for
  * objects that mostly die young. `gemflow run` keeps every isolate's young generation at its starting
- * size (V8's --semi-space-growth-factor=1, read when a scavenge would grow it; --max-semi-space-size only
- * takes effect at start). GEMFLOW_SEMI_SPACE_GROWTH=0 keeps V8's own policy. A value given on node's
+ * size (V8's --semi-space-growth-factor=1, read when a scavenge would grow it, set again each time a
+ * worker thread is online; --max-semi-space-size would need node's command line). GEMFLOW_SEMI_SPACE_GROWTH=0 keeps V8's own policy. A value given on node's
  * command line or in NODE_OPTIONS wins (for either: --max-semi-space-size for the young generation).
  */
 export function limitHeapGrowth(): void {
@@ -61,8 +61,9 @@ export function limitHeapGrowth(): void {
   if (!young) return;
   const keepYoungSize = () => v8.setFlagsFromString('--semi-space-growth-factor=1');
   keepYoungSize();
-  // Node puts the flag back to V8's default when it creates a worker thread (measured on Node 20).
-  process.on('worker', keepYoungSize);
+  // V8 raises a growth factor below 2 back to 2 whenever it configures a new isolate's heap, i.e. when a
+  // worker thread starts (on the worker's thread, before it is online).
+  process.on('worker', (w: import('node:worker_threads').Worker) => w.once('online', keepYoungSize));
 }
 const HEAP_GROWING_PERCENT = 50;
 
