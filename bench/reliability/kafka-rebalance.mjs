@@ -11,6 +11,7 @@
 //         on (a larger corpus keeps the run going: documents=4000 for 3 kills).
 // Config: the checkout's defaults (session timeout, settle window, llm.maxDocsInFlight 256) but for
 // sink.maxAgeMs 2000, and llm.maxDocsInFlight 16 in `kill` (so the run lasts past the kill).
+// KR_SOURCE adds source settings (e.g. KR_SOURCE='sessionTimeoutMs: 6000').
 // Prints one JSON line.
 import { spawn, execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -53,7 +54,7 @@ const out = join(work, 'out');
 async function pipeline(name) {
   const cfg = join(work, `${name}.yaml`);
   await writeFile(cfg, [
-    `source: { type: kafka, brokers: ["${bootstrap}"], topics: [${topic}], groupId: ${groupId}, clientId: ${name}, commitIntervalMs: 500 }`,
+    `source: { type: kafka, brokers: ["${bootstrap}"], topics: [${topic}], groupId: ${groupId}, clientId: ${name}, commitIntervalMs: 500${process.env.KR_SOURCE ? `, ${process.env.KR_SOURCE}` : ''} }`,
     `relevance: { threads: 0 }`,
     `llm: { endpoints: [{ url: "${simUrl}" }]${scenario === 'kill' ? ', maxDocsInFlight: 16' : ''} }`,
     `sink: { dir: ${out}, maxAgeMs: 2000 }`,
