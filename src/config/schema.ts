@@ -36,8 +36,10 @@ const KafkaSource = z.strictObject({
   /**
    * A member that sends no heartbeat for this long is dropped and its partitions move (kill -9 to
    * reassignment). The broker refuses values outside group.min/max.session.timeout.ms (6 s - 30 min).
+   * Default: the broker's minimum (kill -9 to reassignment ~6 s); a worker whose event loop stalls for
+   * that long loses its partitions, so raise it where workers can stall.
    */
-  sessionTimeoutMs: z.number().int().positive().default(10000),
+  sessionTimeoutMs: z.number().int().positive().default(6000),
   /** How long a rebalance waits for members to rejoin. */
   rebalanceTimeoutMs: z.number().int().positive().default(20000),
   /**

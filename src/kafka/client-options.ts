@@ -37,7 +37,7 @@ export function kafkaClientConfig(cfg: KafkaConnectionConfig, logger: Logger = c
 
 /**
  * Consumer group timings. A dead member's partitions move after its session times out, so the session
- * is short (default 10 s; the broker's minimum is 6 s); heartbeats every tenth of it (0.5-3 s), which is
+ * is short (default 6 s, the broker's minimum); heartbeats every tenth of it (0.5-3 s), which is
  * also how soon a live member learns of a rebalance; a rebalance waits at most rebalanceTimeoutMs for
  * members to rejoin (a member that does not is dropped).
  */
