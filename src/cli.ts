@@ -41,29 +41,18 @@ function commandHelp(cmd: string): string | undefined {
 }
 
 /**
- * V8 sizes its heap lazily. (1) Under a steady allocation rate it lets the old generation grow to several
- * times the live data before a full GC, and keeps the pages: a worker's live data is bounded by its work in
- * flight (~50 MB in bench/reliability/rss-curve.mjs) while its heap grew to 244 MB, so `gemflow run` lets
- * the heap grow by at most GEMFLOW_HEAP_GROWING_PERCENT (default 50) percent of the live data between full
- * GCs: V8's --heap-growing-percent, which it reads at each GC. (2) Each isolate's young generation (the
- * main thread's and each worker thread's) starts at two 1 MB semi-spaces and doubles, up to two 16 MB
- * ones, as scavenges find survivors, and keeps them: ~30 MB more per isolate by 100 k documents, for
- * objects that mostly die young. `gemflow run` keeps every isolate's young generation at its starting
- * size (V8's --semi-space-growth-factor=1, read when a scavenge would grow it, set again each time a
- * worker thread is online; --max-semi-space-size would need node's command line). GEMFLOW_SEMI_SPACE_GROWTH=0 keeps V8's own policy. A value given on node's
- * command line or in NODE_OPTIONS wins (for either: --max-semi-space-size for the young generation).
+ * V8 sizes its old generation lazily: under a steady allocation rate it lets the heap grow to several
+ * times the live data before a full GC, and keeps the pages. A worker's live data is bounded by its
+ * work in flight (~50 MB in bench/reliability/rss-curve.mjs, flat from 200 k to 1 M documents) while its
+ * heap grew to 244 MB, so `gemflow run` lets the heap grow by at most GEMFLOW_HEAP_GROWING_PERCENT
+ * (default 50) percent of the live data between full GCs: V8's --heap-growing-percent, which it reads
+ * at each GC. A value in NODE_OPTIONS or on node's command line wins; 0 keeps V8's own policy.
  */
-export function limitHeapGrowth(): void {
-  const given = (flag: RegExp) => [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => flag.test(a));
+function limitHeapGrowth(): void {
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => /^--heap[-_]growing[-_]percent/.test(a));
   const percent = Number(process.env.GEMFLOW_HEAP_GROWING_PERCENT ?? HEAP_GROWING_PERCENT);
-  if (!given(/^--heap[-_]growing[-_]percent/) && Number.isInteger(percent) && percent > 0) v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
-  const young = process.env.GEMFLOW_SEMI_SPACE_GROWTH !== '0' && !given(/^--(max[-_]semi[-_]space[-_]size|semi[-_]space[-_]growth[-_]factor)/);
-  if (!young) return;
-  const keepYoungSize = () => v8.setFlagsFromString('--semi-space-growth-factor=1');
-  keepYoungSize();
-  // V8 raises a growth factor below 2 back to 2 whenever it configures a new isolate's heap, i.e. when a
-  // worker thread starts (on the worker's thread, before it is online).
-  process.on('worker', (w: import('node:worker_threads').Worker) => w.once('online', keepYoungSize));
+  if (given || !Number.isInteger(percent) || percent <= 0) return;
+  v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
 }
 const HEAP_GROWING_PERCENT = 50;
 
