@@ -316,8 +316,11 @@ export class AdaptiveController {
   #timer: NodeJS.Timeout | undefined;
   #lastTickAt = performance.now();
   #started = false;
+  readonly #trial: (ep: Endpoint, signal: AbortSignal, timeoutMs: number) => Promise<RequestOutcome>;
 
-  constructor(opts: AdaptiveOptions = {}) {
+  /** `trial` sends one trial request to a replica (see CircuitBreaker): the client's own request path. */
+  constructor(trial: (ep: Endpoint, signal: AbortSignal, timeoutMs: number) => Promise<RequestOutcome>, opts: AdaptiveOptions = {}) {
+    this.#trial = trial;
     this.#o = {
       intervalMs: opts.intervalMs ?? 500,
       scrapeIntervalMs: opts.scrapeIntervalMs ?? 300,
@@ -346,8 +349,12 @@ export class AdaptiveController {
     const origin = new URL(ep.url).origin;
     const healthUrl = origin + ep.path('/health');
     const modelsUrl = origin + ep.path('/v1/models');
-    const breaker = new CircuitBreaker(ep, (signal, timeoutMs) => this.#scraper.health(healthUrl, signal, timeoutMs, modelsUrl), this.#o.breaker, (state, reason) =>
-      this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason }),
+    const breaker = new CircuitBreaker(
+      ep,
+      (signal, timeoutMs) => this.#scraper.health(healthUrl, signal, timeoutMs, modelsUrl),
+      (signal, timeoutMs) => this.#trial(ep, signal, timeoutMs),
+      this.#o.breaker,
+      (state, reason) => this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason }),
     );
     const r = new Replica(ep, origin + ep.path('/metrics'), breaker);
     r.probeHealth = () => this.#scraper.health(healthUrl, undefined, this.#o.scrapeTimeoutMs, modelsUrl).then(() => undefined);
@@ -480,7 +487,7 @@ export class AdaptiveController {
       r.okSinceTick = 0;
       const latencyRatio = r.latencyRatio();
       r.breaker.watch();
-      if (r.breaker.state !== 'closed') continue; // the breaker owns the limit while the replica is on trial
+      if (r.breaker.state !== 'closed') continue; // ejected or on trial: the breaker owns the replica
       const gauges = this.#freshGauges(r, now);
       // Refusals forgiven one by one (idle gauges) still cut once they outnumber the answers: something
       // in front of the replica limits what it lets through, whatever the gauges behind it say.

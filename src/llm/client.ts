@@ -4,7 +4,7 @@ import { GemflowError, errorCode, errorMessage, isInfrastructureFailure } from '
 import { AdaptiveController, type AdaptiveOptions, type ReplicaReport } from './adaptive-controller.js';
 import type { ResponseCache } from './cache.js';
 import { DnsReplicaDiscovery, type DiscoveryReport } from './discovery.js';
-import { Endpoint, EndpointScheduler } from './endpoint.js';
+import { Endpoint, EndpointScheduler, type RequestOutcome } from './endpoint.js';
 import { stallAwareTimeout } from './loop-stall.js';
 import { describeNetworkError, networkErrno } from './network-errors.js';
 import { aborted, parseRetryAfter, withRetries, type RetryInfo, type RetryPolicy } from './retry.js';
@@ -106,7 +106,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     );
     if (opts.adaptive !== false) {
       const a = opts.adaptive === true || opts.adaptive === undefined ? {} : opts.adaptive;
-      this.#adaptive = new AdaptiveController({ ...a, onNotice: a.onNotice ?? opts.onNotice });
+      this.#adaptive = new AdaptiveController((ep, signal, timeoutMs) => this.#trial(ep, signal, timeoutMs), { ...a, onNotice: a.onNotice ?? opts.onNotice });
       for (const ep of this.#scheduler.endpoints) this.#adaptive.attach(ep);
     }
     this.#discoveries = (opts.discover ?? []).map((d) => new DnsReplicaDiscovery(d, this, { onNotice: opts.onNotice }));
@@ -320,7 +320,33 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     this.#model = [...models][0];
   }
 
-  async #complete(ep: Endpoint, model: string, req: ChatRequest): Promise<ChatResult> {
+  /**
+   * One trial request for the circuit breaker of a returning replica: a structured chat completion of
+   * one output token, through the same path as real calls (#complete: model, credentials,
+   * structured-output dialect), answered in one time to first token. It takes no slot (the replica is
+   * not routable while on trial) and stays out of the endpoint's counters and latency. Never rejects.
+   */
+  async #trial(ep: Endpoint, signal: AbortSignal, timeoutMs: number): Promise<RequestOutcome> {
+    const started = performance.now();
+    const req: ChatRequest = { stage: 'trial', messages: [{ role: 'user', content: PROBE_PROMPT }], responseFormat: PROBE_FORMAT, maxTokens: 1, temperature: 0, signal };
+    try {
+      await this.#complete(ep, this.#model ?? ep.model ?? '', req, timeoutMs, false);
+      return { ok: true, latencyMs: performance.now() - started };
+    } catch (e) {
+      const ge = e instanceof GemflowError ? e : undefined;
+      return {
+        ok: false,
+        latencyMs: performance.now() - started,
+        code: errorCode(e),
+        message: errorMessage(e),
+        stalledMs: typeof ge?.detail?.stalledMs === 'number' ? ge.detail.stalledMs : undefined,
+        errno: typeof ge?.detail?.errno === 'string' ? ge.detail.errno : undefined,
+      };
+    }
+  }
+
+  /** One chat completion at `ep`; `counted` false keeps it out of the endpoint's counters and latency (trials). */
+  async #complete(ep: Endpoint, model: string, req: ChatRequest, timeoutMs = this.#opts.timeoutMs, counted = true): Promise<ChatResult> {
     if (ep.dialect === undefined && req.responseFormat) await this.#ensureDialect(ep, req.signal);
     const structured = structuredRequest(ep.dialect ?? 'json_schema', req.responseFormat, req.messages);
     const body = {
@@ -331,7 +357,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       ...(req.seed === undefined ? {} : { seed: req.seed }),
       ...structured.fields,
     };
-    const json = (await this.#send(ep, 'POST', '/v1/chat/completions', body, req.signal)) as CompletionBody;
+    const json = (await this.#send(ep, 'POST', '/v1/chat/completions', body, req.signal, timeoutMs, counted)) as CompletionBody;
     const choice = json.choices?.[0];
     if (typeof choice?.message?.content !== 'string') {
       throw new GemflowError('llm_bad_response', `${ep.url}: completion without choices[0].message.content`, { retriable: true });
@@ -425,9 +451,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
    */
   async #probeDialect(ep: Endpoint, signal?: AbortSignal): Promise<StructuredOutputDialect> {
     const rejected: string[] = [];
-    const format = { name: 'gemflow_probe', schema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false } };
     for (const dialect of PROBE_ORDER) {
-      const s = structuredRequest(dialect, format, [{ role: 'user', content: 'Reply with the JSON object {"ok": true}.' }]);
+      const s = structuredRequest(dialect, PROBE_FORMAT, [{ role: 'user', content: PROBE_PROMPT }]);
       const body = { model: ep.model, messages: s.messages, max_tokens: 16, temperature: 0, ...s.fields };
       try {
         await this.#send(ep, 'POST', '/v1/chat/completions', body, signal, this.#opts.timeoutMs, false);
@@ -528,6 +553,10 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     return u;
   }
 }
+
+/** The tiny structured request of dialect probes and breaker trials. */
+const PROBE_FORMAT = { name: 'gemflow_probe', schema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false } };
+const PROBE_PROMPT = 'Reply with the JSON object {"ok": true}.';
 
 interface CompletionBody {
   model?: string;
