@@ -354,7 +354,12 @@ export class AdaptiveController {
       (signal, timeoutMs) => this.#scraper.health(healthUrl, signal, timeoutMs, modelsUrl),
       (signal, timeoutMs) => this.#trial(ep, signal, timeoutMs),
       this.#o.breaker,
-      (state, reason) => this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason }),
+      (state, reason) => {
+        // Healthy again: scrape it at once (its scrapes backed off while it was down), so the limit
+        // it gets on closing grows from fresh gauges rather than waiting on stale ones.
+        if (state === 'half_open') this.#scraper.resume(ep.url);
+        this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason });
+      },
     );
     const r = new Replica(ep, origin + ep.path('/metrics'), breaker);
     r.probeHealth = () => this.#scraper.health(healthUrl, undefined, this.#o.scrapeTimeoutMs, modelsUrl).then(() => undefined);
