@@ -106,6 +106,14 @@ export interface AdaptiveEvent {
   reason: string;
 }
 
+/** What the controller needs from the client whose endpoints it steers. */
+export interface ClientHooks {
+  /** Sends `ep` one trial request (see CircuitBreaker's TrialRequest) through the client's request path. */
+  trial(ep: Endpoint, signal: AbortSignal, timeoutMs: number): Promise<RequestOutcome>;
+  /** The requests waiting for a slot (the next to be sent) and their estimated KV-cache tokens. */
+  waiting(): { requests: number; kvTokens: number };
+}
+
 /** One replica as the controller sees it. */
 export interface ReplicaReport {
   url: string;
@@ -151,6 +159,12 @@ export interface ControlInput {
   roundDone?: boolean;
   /** The replica exports gauges but the latest scrape is stale (a slow or failed /metrics): no growth on old news. */
   gaugesStale?: boolean;
+  /**
+   * Mean estimated KV-cache size of the requests waiting to be sent over that of ours in flight at
+   * this replica (undefined or 1: the same). Above 1, fewer requests will fit in the KV cache once
+   * those about to go replace those running.
+   */
+  kvSizeRatio?: number;
 }
 
 export interface ControlDecision {
@@ -218,15 +232,24 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
       // F - share x W: ours that are not queued (some may still be on the wire); R: what the server runs.
       return { limit: Math.max(lowest, Math.min(x.inFlight - Math.ceil(g.waiting * share), g.running)), backlog: 0, reason: 'kv_cache' };
     }
-    // What the server can take: its batch slots plus the target queue, and the requests of the current
-    // average KV size that fit below kvCacheHigh (no queue: see above). Either may be unknown.
+    // What the server can take: its batch slots plus the target queue, and the requests of the size
+    // about to be sent that fit below kvCacheHigh (no queue: see above): each running request holds
+    // K / R of the cache on average, and the next ones are kvSizeRatio times ours in flight (only
+    // larger counts: smaller ones leave the estimate as it is). Either may be unknown.
     const slots = x.capacity === undefined ? Infinity : x.capacity + target;
-    const kvFit = kv !== undefined && kv > 0 ? Math.floor((g.running * o.kvCacheHigh) / kv) : Infinity;
+    const kvFit = kv !== undefined && kv > 0 ? Math.floor((g.running * o.kvCacheHigh) / (kv * Math.max(1, x.kvSizeRatio ?? 1))) : Infinity;
     const fit = Math.min(slots, kvFit);
-    if (!demand) return { limit: Math.max(lowest, Math.min(x.limit, fit)), backlog: 0, reason: 'idle' };
-    if (x.overloaded) return hold('overload_hold');
     // The load is ours in flight, or what the server shows if more (its gauges include other clients).
     const load = Math.max(x.inFlight, g.running + g.waiting);
+    // More in flight than the KV cache will hold once the requests about to go (larger ones, when the
+    // mix shifts) replace those running: shed our share of the excess now, before they are sent, since
+    // a request sent cannot be taken back and would wait in the server's queue for KV space.
+    if (kvFit < load && kvFit <= slots) {
+      const limit = Math.max(lowest, Math.min(x.limit, x.inFlight - Math.round((load - kvFit) * share)));
+      if (limit < x.limit) return { limit, backlog: 0, reason: 'kv_next' };
+    }
+    if (!demand) return { limit: Math.max(lowest, Math.min(x.limit, fit)), backlog: 0, reason: 'idle' };
+    if (x.overloaded) return hold('overload_hold');
     if (fit > load) {
       // A quarter of the room left, the same step for every client whatever its share: up to four
       // clients growing at once fill the room without overshoot; more overshoot once, and the queue
@@ -316,11 +339,11 @@ export class AdaptiveController {
   #timer: NodeJS.Timeout | undefined;
   #lastTickAt = performance.now();
   #started = false;
-  readonly #trial: (ep: Endpoint, signal: AbortSignal, timeoutMs: number) => Promise<RequestOutcome>;
+  readonly #client: ClientHooks;
 
-  /** `trial` sends one trial request to a replica (see CircuitBreaker): the client's own request path. */
-  constructor(trial: (ep: Endpoint, signal: AbortSignal, timeoutMs: number) => Promise<RequestOutcome>, opts: AdaptiveOptions = {}) {
-    this.#trial = trial;
+  /** `client`: what the controller needs from the client that owns the endpoints. */
+  constructor(client: ClientHooks, opts: AdaptiveOptions = {}) {
+    this.#client = client;
     this.#o = {
       intervalMs: opts.intervalMs ?? 500,
       scrapeIntervalMs: opts.scrapeIntervalMs ?? 300,
@@ -352,7 +375,7 @@ export class AdaptiveController {
     const breaker = new CircuitBreaker(
       ep,
       (signal, timeoutMs) => this.#scraper.health(healthUrl, signal, timeoutMs, modelsUrl),
-      (signal, timeoutMs) => this.#trial(ep, signal, timeoutMs),
+      (signal, timeoutMs) => this.#client.trial(ep, signal, timeoutMs),
       this.#o.breaker,
       (state, reason) => {
         // Healthy again: scrape it at once (its scrapes backed off while it was down), so the limit
@@ -487,6 +510,7 @@ export class AdaptiveController {
     const now = performance.now();
     const dtSec = Math.max(1e-3, (now - this.#lastTickAt) / 1000);
     this.#lastTickAt = now;
+    const waiting = this.#client.waiting();
     for (const r of this.#replicas.values()) {
       r.completionsPerSec += RATE_ALPHA * (r.okSinceTick / dtSec - r.completionsPerSec);
       r.okSinceTick = 0;
@@ -517,6 +541,7 @@ export class AdaptiveController {
           roundDone: gauges === undefined ? r.okSinceGrowth >= r.ep.limit : undefined,
           gaugesStale: gauges === undefined && !r.noGauges && this.#scraper.status(r.ep.url)?.gaugesAvailable === true,
           stalled: r.ep.inFlight > 0 && (r.lastOkAt === undefined || now - r.lastOkAt > Math.max(1000, 2 * (r.ep.latencyEwmaMs ?? 0))),
+          kvSizeRatio: waiting.requests > 0 && r.ep.inFlight > 0 && r.ep.kvTokensInFlight > 0 ? waiting.kvTokens / waiting.requests / (r.ep.kvTokensInFlight / r.ep.inFlight) : undefined,
         },
         r.noGauges ? { ...this.#o, minConcurrency: 1 } : this.#o,
       );

@@ -9,6 +9,7 @@ import { stallAwareTimeout } from './loop-stall.js';
 import { describeNetworkError, networkErrno } from './network-errors.js';
 import { aborted, parseRetryAfter, withRetries, type RetryInfo, type RetryPolicy } from './retry.js';
 import { PROBE_ORDER, dialectOfIdentity, structuredRequest, type StructuredOutputDialect, type StructuredOutputSetting } from './structured-output.js';
+import { estimatePromptTokens } from './tokens.js';
 import type { ChatRequest, ChatResult, InferenceClient } from './types.js';
 
 export interface ChatOptions {
@@ -73,6 +74,9 @@ export interface HttpInferenceClientOptions {
   onNotice?: (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void;
 }
 
+/** Weight of the newest answer in a stage's mean completion length. */
+const COMPLETION_ALPHA = 0.05;
+
 /** Reroutes of one attempt (its replica ejected under it) that do not spend the retry budget. */
 const MAX_FREE_REROUTES = 8;
 
@@ -95,6 +99,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
   #modelKnown: Promise<void> | undefined;
   #model: string | undefined;
   #lastFailure: GemflowError | undefined;
+  /** Mean completion tokens of each stage's answers (an EWMA), for KV-cache estimates. */
+  readonly #completionMean = new Map<string, number>();
 
   constructor(opts: HttpInferenceClientOptions) {
     if (opts.endpoints.length === 0 && !opts.discover?.length) throw new GemflowError('config_invalid', 'HttpInferenceClient needs at least one endpoint');
@@ -106,7 +112,13 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     );
     if (opts.adaptive !== false) {
       const a = opts.adaptive === true || opts.adaptive === undefined ? {} : opts.adaptive;
-      this.#adaptive = new AdaptiveController((ep, signal, timeoutMs) => this.#trial(ep, signal, timeoutMs), { ...a, onNotice: a.onNotice ?? opts.onNotice });
+      this.#adaptive = new AdaptiveController(
+        {
+          trial: (ep, signal, timeoutMs) => this.#trial(ep, signal, timeoutMs),
+          waiting: () => ({ requests: this.#scheduler.waiting, kvTokens: this.#scheduler.waitingKvTokens }),
+        },
+        { ...a, onNotice: a.onNotice ?? opts.onNotice },
+      );
       for (const ep of this.#scheduler.endpoints) this.#adaptive.attach(ep);
     }
     this.#discoveries = (opts.discover ?? []).map((d) => new DnsReplicaDiscovery(d, this, { onNotice: opts.onNotice }));
@@ -238,13 +250,14 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       return { ...hit, cached: true, endpoint: 'cache' };
     }
     let previous: Endpoint | undefined;
+    const kvTokens = this.#kvEstimate(req);
     try {
       const result = await withRetries(
         async () => {
           for (let reroutes = 0; ; reroutes++) {
             let ep: Endpoint;
             try {
-              ep = await this.#scheduler.acquire(req.signal, previous);
+              ep = await this.#scheduler.acquire(req.signal, previous, kvTokens);
             } catch (e) {
               if (errorCode(e) === 'llm_no_healthy_endpoint') this.#lastFailure = e as GemflowError;
               throw e;
@@ -281,8 +294,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
             } finally {
               // A server that does not cancel abandoned work keeps generating a request we gave up on:
               // its slot stays taken for about one mean latency, so the retry does not pile on top.
-              if (timedOut && ep.latencyEwmaMs !== undefined) setTimeout(() => this.#scheduler.release(ep), Math.min(ep.latencyEwmaMs, this.#opts.timeoutMs)).unref();
-              else this.#scheduler.release(ep);
+              if (timedOut && ep.latencyEwmaMs !== undefined) setTimeout(() => this.#scheduler.release(ep, kvTokens), Math.min(ep.latencyEwmaMs, this.#opts.timeoutMs)).unref();
+              else this.#scheduler.release(ep, kvTokens);
             }
           }
         },
@@ -291,12 +304,24 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       );
       usage.promptTokens += result.promptTokens;
       usage.completionTokens += result.completionTokens;
+      const mean = this.#completionMean.get(req.stage);
+      this.#completionMean.set(req.stage, mean === undefined ? result.completionTokens : mean + COMPLETION_ALPHA * (result.completionTokens - mean));
       return result;
     } catch (e) {
       // Codes no attempt counted: out of retries, aborted, or no replica to try at all.
       if (['llm_exhausted', 'llm_aborted', 'llm_no_healthy_endpoint'].includes(errorCode(e))) count(usage.errors, errorCode(e));
       throw e;
     }
+  }
+
+  /**
+   * The KV-cache tokens `req` will hold on a replica: its prompt (estimated from its text) plus the
+   * completion its stage's answers have had on average (max_tokens until one is known). The adaptive
+   * controller compares the requests about to be sent with those running (see controlLaw's kvFit), so
+   * only the ratio matters, not the tokenizer.
+   */
+  #kvEstimate(req: ChatRequest): number {
+    return estimatePromptTokens(req.messages) + Math.min(req.maxTokens, this.#completionMean.get(req.stage) ?? req.maxTokens);
   }
 
   async remember(req: ChatRequest, result: ChatResult): Promise<void> {

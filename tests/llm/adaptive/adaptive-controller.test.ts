@@ -66,6 +66,20 @@ describe('controlLaw', () => {
     expect(controlLaw(input({ limit: 150, inFlight: 150, gauges: gauges(150, 0, 0.895), capacity: 256 }), law)).toMatchObject({ limit: 150, reason: 'kv_room' });
   });
 
+  it('counts the KV room in requests of the size about to be sent, and sheds before larger ones go out', () => {
+    // 80 running at K 0.6: 120 of the running size fit below 0.9, so it grows by (120 - 80) / 4.
+    expect(controlLaw(input({ limit: 80, inFlight: 80, gauges: gauges(80, 0, 0.6), capacity: 256 }), law)).toMatchObject({ limit: 90, reason: 'headroom' });
+    // The requests waiting to go are 1.6x the size of ours in flight: 75 of them fit, 80 are in flight:
+    // the limit comes down by the excess now (a request sent cannot be taken back).
+    expect(controlLaw(input({ limit: 80, inFlight: 80, gauges: gauges(80, 0, 0.6), capacity: 256, kvSizeRatio: 1.6 }), law)).toEqual({ limit: 75, backlog: 0, reason: 'kv_next' });
+    // The same with demand below the limit.
+    expect(controlLaw(input({ limit: 80, inFlight: 60, gauges: gauges(60, 0, 0.6), capacity: 256, kvSizeRatio: 2 }), law)).toMatchObject({ limit: 45, reason: 'kv_next' });
+    // One of four clients sharing the replica sheds its share of the excess (a quarter of 5).
+    expect(controlLaw(input({ limit: 20, inFlight: 20, gauges: gauges(80, 0, 0.6), capacity: 256, kvSizeRatio: 1.6 }), law)).toMatchObject({ limit: 19, reason: 'kv_next' });
+    // Smaller requests about to go leave the estimate as it is (the KV-full rule guards the rest).
+    expect(controlLaw(input({ limit: 80, inFlight: 80, gauges: gauges(80, 0, 0.6), capacity: 256, kvSizeRatio: 0.5 }), law)).toMatchObject({ limit: 90, reason: 'headroom' });
+  });
+
   it('holds when demand is below the limit, or after a 429/503', () => {
     expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0, 0.1), capacity: 256 }), law)).toEqual({ limit: 100, backlog: 0, reason: 'idle' });
     // ... but leaves no slack beyond what the KV cache takes, for a burst of demand to overfill.
