@@ -19,9 +19,17 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  *                                                  N workers shed it once between them, not N times)
  *   KV cache full  K >= kvCacheHigh             -> L = min(F - round-up(s W), R)     (what runs, no more)
  *   not full       W <= T, K < kvCacheHigh; the server takes about
- *                    H = min(C + T, floor(R * kvCacheHigh / K))   (batch slots plus the target queue, and the
- *                                           requests of the current average KV size below kvCacheHigh)
- *                    demand below the limit (F < L)   -> L = min(L, H)   (no slack for a burst to fill)
+ *                    H = min(C + T, V), V = floor(R * kvCacheHigh / (K * max(1, Z)))
+ *                                          (batch slots plus the target queue, and the requests that fit
+ *                                           below kvCacheHigh: each running one holds K / R of the cache,
+ *                                           and those about to be sent are Z times ours in flight, Z = the
+ *                                           mean estimated KV size of the client's waiting requests over
+ *                                           that of its requests in flight at this replica)
+ *                    V < load (V binding)             -> L = min(L, F - round(s (load - V)))   (more in flight
+ *                                           than the cache will hold once the larger requests replace those
+ *                                           running: shed our share now, before they are sent)
+ *                    demand below the limit (F < L)   -> L = min(L, F + ceil((H - load) / 4))   (no slack beyond the
+ *                                           step growth would take: N idle clients would burst N times it)
  *                    F >= L (we are the bottleneck), no load-related 429/503 lately, with load = max(F, R + W):
  *                      H unknown (no C, no K)         -> L = 1.5 L, or L + 5% after any cut (slow start, probing)
  *                      H > load, C unknown            -> the same, but at most L + ceil((H - load) / 4)
@@ -248,7 +256,10 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
       const limit = Math.max(lowest, Math.min(x.limit, x.inFlight - Math.round((load - kvFit) * share)));
       if (limit < x.limit) return { limit, backlog: 0, reason: 'kv_next' };
     }
-    if (!demand) return { limit: Math.max(lowest, Math.min(x.limit, fit)), backlog: 0, reason: 'idle' };
+    // Demand below the limit: no slack beyond a quarter of the room, the step growth would take. An
+    // unused limit is a burst in waiting: several clients each holding the whole room would send N
+    // times it at once when their next wave of calls comes (and a request sent cannot be taken back).
+    if (!demand) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight + Math.max(0, Math.ceil((fit - load) / GROWTH_DIVISOR)))), backlog: 0, reason: 'idle' };
     if (x.overloaded) return hold('overload_hold');
     if (fit > load) {
       // A quarter of the room left, the same step for every client whatever its share: up to four

@@ -80,10 +80,14 @@ describe('controlLaw', () => {
     expect(controlLaw(input({ limit: 80, inFlight: 80, gauges: gauges(80, 0, 0.6), capacity: 256, kvSizeRatio: 0.5 }), law)).toMatchObject({ limit: 90, reason: 'headroom' });
   });
 
-  it('holds when demand is below the limit, or after a 429/503', () => {
-    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0, 0.1), capacity: 256 }), law)).toEqual({ limit: 100, backlog: 0, reason: 'idle' });
-    // ... but leaves no slack beyond what the KV cache takes, for a burst of demand to overfill.
-    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0, 0.5), capacity: 256 }), law)).toEqual({ limit: 54, backlog: 0, reason: 'idle' });
+  it('with demand below the limit keeps no more slack than a growth step, and holds after a 429/503', () => {
+    // 30 in flight, room for 259 (batch slots + target): slack of a quarter of the 229 left, 30 + 58.
+    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0, 0.1), capacity: 256 }), law)).toEqual({ limit: 88, backlog: 0, reason: 'idle' });
+    expect(controlLaw(input({ limit: 80, inFlight: 30, gauges: gauges(30, 0, 0.1), capacity: 256 }), law)).toEqual({ limit: 80, backlog: 0, reason: 'idle' });
+    // One of four idle clients with 30 each on a replica where 216 fit (KV): each keeps a quarter of the
+    // 96 left, so the four bursting at once fill it exactly, rather than each holding all of it.
+    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(120, 0, 0.5), capacity: 256 }), law)).toMatchObject({ limit: 54, reason: 'idle' });
+    expect(controlLaw(input({ limit: 40, inFlight: 30, gauges: gauges(30, 0, 0.5), capacity: 256 }), law)).toEqual({ limit: 36, backlog: 0, reason: 'idle' });
     expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256, overloaded: true }), law)).toMatchObject({ limit: 100, reason: 'overload_hold' });
     expect(controlLaw(input({ limit: 100, inFlight: 100, overloaded: true }), law)).toMatchObject({ limit: 100, reason: 'overload_hold' });
   });
