@@ -19,15 +19,16 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  *                                                  N workers shed it once between them, not N times)
  *   KV cache full  K >= kvCacheHigh             -> L = min(F - round-up(s W), R)     (what runs, no more)
  *   not full       W <= T, K < kvCacheHigh; the server takes about
- *                    H = min(C + T, V), V = floor(R * kvCacheHigh / (K * max(1, Z)))
+ *                    H = min(C + T, V), V = R + floor((kvCacheHigh - K) * R / (K * max(1, Z)))
  *                                          (batch slots plus the target queue, and the requests that fit
- *                                           below kvCacheHigh: each running one holds K / R of the cache,
- *                                           and those about to be sent are Z times ours in flight, Z = the
+ *                                           below kvCacheHigh: those running, plus the free room over the
+ *                                           size of the next ones: each running one holds K / R of the
+ *                                           cache, those about to be sent are Z times ours in flight, Z = the
  *                                           mean estimated KV size of the client's waiting requests over
  *                                           that of its requests in flight at this replica)
- *                    V < load (V binding)             -> L = min(L, F - round(s (load - V)))   (more in flight
- *                                           than the cache will hold once the larger requests replace those
- *                                           running: shed our share now, before they are sent)
+ *                    Z > 1, V < load (V binding)      -> L = min(L, F - round(s (load - V)))   (more in flight
+ *                                           than the free room holds at the size about to go: shed our
+ *                                           share now, before they are sent)
  *                    demand below the limit (F < L)   -> L = min(L, F + ceil((H - load) / 4))   (no slack beyond the
  *                                           step growth would take: N idle clients would burst N times it)
  *                    F >= L (we are the bottleneck), no load-related 429/503 lately, with load = max(F, R + W):
@@ -240,19 +241,21 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
       // F - share x W: ours that are not queued (some may still be on the wire); R: what the server runs.
       return { limit: Math.max(lowest, Math.min(x.inFlight - Math.ceil(g.waiting * share), g.running)), backlog: 0, reason: 'kv_cache' };
     }
-    // What the server can take: its batch slots plus the target queue, and the requests of the size
-    // about to be sent that fit below kvCacheHigh (no queue: see above): each running request holds
-    // K / R of the cache on average, and the next ones are kvSizeRatio times ours in flight (only
-    // larger counts: smaller ones leave the estimate as it is). Either may be unknown.
+    // What the server can take: its batch slots plus the target queue, and the requests that fit below
+    // kvCacheHigh (no queue: see above): those running plus as many of the size about to be sent as
+    // the free room holds (each running request holds K / R of the cache on average, the next ones
+    // kvSizeRatio times ours in flight; only larger counts, smaller ones leave the estimate as it is).
+    // Either may be unknown.
     const slots = x.capacity === undefined ? Infinity : x.capacity + target;
-    const kvFit = kv !== undefined && kv > 0 ? Math.floor((g.running * o.kvCacheHigh) / (kv * Math.max(1, x.kvSizeRatio ?? 1))) : Infinity;
+    const larger = Math.max(1, x.kvSizeRatio ?? 1);
+    const kvFit = kv !== undefined && kv > 0 ? g.running + Math.floor(((o.kvCacheHigh - kv) * g.running) / (kv * larger)) : Infinity;
     const fit = Math.min(slots, kvFit);
     // The load is ours in flight, or what the server shows if more (its gauges include other clients).
     const load = Math.max(x.inFlight, g.running + g.waiting);
     // More in flight than the KV cache will hold once the requests about to go (larger ones, when the
     // mix shifts) replace those running: shed our share of the excess now, before they are sent, since
     // a request sent cannot be taken back and would wait in the server's queue for KV space.
-    if (kvFit < load && kvFit <= slots) {
+    if (larger > 1 && kvFit < load && kvFit <= slots) {
       const limit = Math.max(lowest, Math.min(x.limit, x.inFlight - Math.round((load - kvFit) * share)));
       if (limit < x.limit) return { limit, backlog: 0, reason: 'kv_next' };
     }
