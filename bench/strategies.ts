@@ -66,6 +66,11 @@ export function scaledAdaptiveOptions(timeScale: number): AdaptiveOptions {
     intervalMs: Math.max(20, 500 * timeScale),
     scrapeIntervalMs: Math.max(25, 300 * timeScale),
     maxQueueWaitMs: 1000 * timeScale,
+    // The wait between /health probes of an ejected replica (500 ms doubling to 10 s against a real
+    // server): unscaled, its 10 s cap is 500 simulated seconds, longer than the lost-replica outage.
+    // Health checks, their timeouts and hang detection stay in wall time (they guard against stalls
+    // of the machine, which are wall time too).
+    breaker: { probeBaseMs: Math.max(25, 500 * timeScale), probeMaxMs: Math.max(25, 10_000 * timeScale) },
   };
 }
 

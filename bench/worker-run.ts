@@ -61,10 +61,14 @@ async function main(): Promise<void> {
   // Checked before the measured run, so a missing reference set fails at once.
   const decontaminate = values['cpu-replay'] ? replayDecontamination() : undefined;
   const log = createLogger({ quiet: true });
-  // The adaptive controller's limit changes, for the report's trace: [epoch ms, replica, limit, rule].
+  // The adaptive controller's limit changes and breaker transitions, for the report's trace: [epoch ms, replica, limit, rule].
   const urls = values.urls.split(',');
   const limits: Array<[number, number, number, string]> = [];
-  const adaptive = setup.adaptive && { ...setup.adaptive, onEvent: (e: AdaptiveEvent) => e.kind === 'limit' && limits.push([performance.timeOrigin + performance.now(), urls.indexOf(e.url), e.limit, e.reason]) };
+  // Breaker transitions go in as rule `breaker_<state>` (the limit is the replica's at that moment).
+  const adaptive = setup.adaptive && {
+    ...setup.adaptive,
+    onEvent: (e: AdaptiveEvent) => limits.push([performance.timeOrigin + performance.now(), urls.indexOf(e.url), e.limit, e.kind === 'limit' ? e.reason : `breaker_${e.state}`]),
+  };
   const bench = await benchRun(config('out', setup.endpoints), log, { adaptive, admission: admission(s, timeScale), record: values['cpu-replay']! });
 
   process.stdout.write('{"ready":true}\n');

@@ -211,6 +211,7 @@ export async function buildRun(
           if (e.kind === 'breaker') log.warn('inference replica state changed', { url: e.url, state: e.state, reason: e.reason });
         },
         breaker: {
+          ...tune.adaptive?.breaker, // the benchmark's time-scaled probe backoff
           ...config.llm.breaker,
           healthIntervalMs: config.llm.health.intervalMs,
           healthTimeoutMs: config.llm.health.timeoutMs,

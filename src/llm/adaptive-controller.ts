@@ -19,9 +19,18 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  *                                                  N workers shed it once between them, not N times)
  *   KV cache full  K >= kvCacheHigh             -> L = min(F - round-up(s W), R)     (what runs, no more)
  *   not full       W <= T, K < kvCacheHigh; the server takes about
- *                    H = min(C + T, floor(R * kvCacheHigh / K))   (batch slots plus the target queue, and the
- *                                           requests of the current average KV size below kvCacheHigh)
- *                    demand below the limit (F < L)   -> L = min(L, H)   (no slack for a burst to fill)
+ *                    H = min(C + T, V), V = R + floor((kvCacheHigh - K) * R / (K * max(1, Z)))
+ *                                          (batch slots plus the target queue, and the requests that fit
+ *                                           below kvCacheHigh: those running, plus the free room over the
+ *                                           size of the next ones: each running one holds K / R of the
+ *                                           cache, those about to be sent are Z times ours in flight, Z = the
+ *                                           mean estimated KV size of the client's waiting requests over
+ *                                           that of its requests in flight at this replica)
+ *                    Z > 1, V < load (V binding)      -> L = min(L, F - round(s (load - V)))   (more in flight
+ *                                           than the free room holds at the size about to go: shed our
+ *                                           share now, before they are sent)
+ *                    demand below the limit (F < L)   -> L = min(L, F + ceil((H - load) / 4))   (no slack beyond the
+ *                                           step growth would take: N idle clients would burst N times it)
  *                    F >= L (we are the bottleneck), no load-related 429/503 lately, with load = max(F, R + W):
  *                      H unknown (no C, no K)         -> L = 1.5 L, or L + 5% after any cut (slow start, probing)
  *                      H > load, C unknown            -> the same, but at most L + ceil((H - load) / 4)
@@ -106,6 +115,14 @@ export interface AdaptiveEvent {
   reason: string;
 }
 
+/** What the controller needs from the client whose endpoints it steers. */
+export interface ClientHooks {
+  /** Sends `ep` one trial request (see CircuitBreaker's TrialRequest) through the client's request path. */
+  trial(ep: Endpoint, signal: AbortSignal, timeoutMs: number): Promise<RequestOutcome>;
+  /** The requests waiting for a slot (the next to be sent) and their estimated KV-cache tokens. */
+  waiting(): { requests: number; kvTokens: number };
+}
+
 /** One replica as the controller sees it. */
 export interface ReplicaReport {
   url: string;
@@ -151,6 +168,12 @@ export interface ControlInput {
   roundDone?: boolean;
   /** The replica exports gauges but the latest scrape is stale (a slow or failed /metrics): no growth on old news. */
   gaugesStale?: boolean;
+  /**
+   * Mean estimated KV-cache size of the requests waiting to be sent over that of ours in flight at
+   * this replica (undefined or 1: the same). Above 1, fewer requests will fit in the KV cache once
+   * those about to go replace those running.
+   */
+  kvSizeRatio?: number;
 }
 
 export interface ControlDecision {
@@ -218,15 +241,29 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
       // F - share x W: ours that are not queued (some may still be on the wire); R: what the server runs.
       return { limit: Math.max(lowest, Math.min(x.inFlight - Math.ceil(g.waiting * share), g.running)), backlog: 0, reason: 'kv_cache' };
     }
-    // What the server can take: its batch slots plus the target queue, and the requests of the current
-    // average KV size that fit below kvCacheHigh (no queue: see above). Either may be unknown.
+    // What the server can take: its batch slots plus the target queue, and the requests that fit below
+    // kvCacheHigh (no queue: see above): those running plus as many of the size about to be sent as
+    // the free room holds (each running request holds K / R of the cache on average, the next ones
+    // kvSizeRatio times ours in flight; only larger counts, smaller ones leave the estimate as it is).
+    // Either may be unknown.
     const slots = x.capacity === undefined ? Infinity : x.capacity + target;
-    const kvFit = kv !== undefined && kv > 0 ? Math.floor((g.running * o.kvCacheHigh) / kv) : Infinity;
+    const larger = Math.max(1, x.kvSizeRatio ?? 1);
+    const kvFit = kv !== undefined && kv > 0 ? g.running + Math.floor(((o.kvCacheHigh - kv) * g.running) / (kv * larger)) : Infinity;
     const fit = Math.min(slots, kvFit);
-    if (!demand) return { limit: Math.max(lowest, Math.min(x.limit, fit)), backlog: 0, reason: 'idle' };
-    if (x.overloaded) return hold('overload_hold');
     // The load is ours in flight, or what the server shows if more (its gauges include other clients).
     const load = Math.max(x.inFlight, g.running + g.waiting);
+    // More in flight than the KV cache will hold once the requests about to go (larger ones, when the
+    // mix shifts) replace those running: shed our share of the excess now, before they are sent, since
+    // a request sent cannot be taken back and would wait in the server's queue for KV space.
+    if (larger > 1 && kvFit < load && kvFit <= slots) {
+      const limit = Math.max(lowest, Math.min(x.limit, x.inFlight - Math.round((load - kvFit) * share)));
+      if (limit < x.limit) return { limit, backlog: 0, reason: 'kv_next' };
+    }
+    // Demand below the limit: no slack beyond a quarter of the room, the step growth would take. An
+    // unused limit is a burst in waiting: several clients each holding the whole room would send N
+    // times it at once when their next wave of calls comes (and a request sent cannot be taken back).
+    if (!demand) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight + Math.max(0, Math.ceil((fit - load) / GROWTH_DIVISOR)))), backlog: 0, reason: 'idle' };
+    if (x.overloaded) return hold('overload_hold');
     if (fit > load) {
       // A quarter of the room left, the same step for every client whatever its share: up to four
       // clients growing at once fill the room without overshoot; more overshoot once, and the queue
@@ -316,8 +353,11 @@ export class AdaptiveController {
   #timer: NodeJS.Timeout | undefined;
   #lastTickAt = performance.now();
   #started = false;
+  readonly #client: ClientHooks;
 
-  constructor(opts: AdaptiveOptions = {}) {
+  /** `client`: what the controller needs from the client that owns the endpoints. */
+  constructor(client: ClientHooks, opts: AdaptiveOptions = {}) {
+    this.#client = client;
     this.#o = {
       intervalMs: opts.intervalMs ?? 500,
       scrapeIntervalMs: opts.scrapeIntervalMs ?? 300,
@@ -346,8 +386,17 @@ export class AdaptiveController {
     const origin = new URL(ep.url).origin;
     const healthUrl = origin + ep.path('/health');
     const modelsUrl = origin + ep.path('/v1/models');
-    const breaker = new CircuitBreaker(ep, (signal, timeoutMs) => this.#scraper.health(healthUrl, signal, timeoutMs, modelsUrl), this.#o.breaker, (state, reason) =>
-      this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason }),
+    const breaker = new CircuitBreaker(
+      ep,
+      (signal, timeoutMs) => this.#scraper.health(healthUrl, signal, timeoutMs, modelsUrl),
+      (signal, timeoutMs) => this.#client.trial(ep, signal, timeoutMs),
+      this.#o.breaker,
+      (state, reason) => {
+        // Healthy again: scrape it at once (its scrapes backed off while it was down), so the limit
+        // it gets on closing grows from fresh gauges rather than waiting on stale ones.
+        if (state === 'half_open') this.#scraper.resume(ep.url);
+        this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason });
+      },
     );
     const r = new Replica(ep, origin + ep.path('/metrics'), breaker);
     r.probeHealth = () => this.#scraper.health(healthUrl, undefined, this.#o.scrapeTimeoutMs, modelsUrl).then(() => undefined);
@@ -475,12 +524,13 @@ export class AdaptiveController {
     const now = performance.now();
     const dtSec = Math.max(1e-3, (now - this.#lastTickAt) / 1000);
     this.#lastTickAt = now;
+    const waiting = this.#client.waiting();
     for (const r of this.#replicas.values()) {
       r.completionsPerSec += RATE_ALPHA * (r.okSinceTick / dtSec - r.completionsPerSec);
       r.okSinceTick = 0;
       const latencyRatio = r.latencyRatio();
       r.breaker.watch();
-      if (r.breaker.state !== 'closed') continue; // the breaker owns the limit while the replica is on trial
+      if (r.breaker.state !== 'closed') continue; // ejected or on trial: the breaker owns the replica
       const gauges = this.#freshGauges(r, now);
       // Refusals forgiven one by one (idle gauges) still cut once they outnumber the answers: something
       // in front of the replica limits what it lets through, whatever the gauges behind it say.
@@ -505,6 +555,7 @@ export class AdaptiveController {
           roundDone: gauges === undefined ? r.okSinceGrowth >= r.ep.limit : undefined,
           gaugesStale: gauges === undefined && !r.noGauges && this.#scraper.status(r.ep.url)?.gaugesAvailable === true,
           stalled: r.ep.inFlight > 0 && (r.lastOkAt === undefined || now - r.lastOkAt > Math.max(1000, 2 * (r.ep.latencyEwmaMs ?? 0))),
+          kvSizeRatio: waiting.requests > 0 && r.ep.inFlight > 0 && r.ep.kvTokensInFlight > 0 ? waiting.kvTokens / waiting.requests / (r.ep.kvTokensInFlight / r.ep.inFlight) : undefined,
         },
         r.noGauges ? { ...this.#o, minConcurrency: 1 } : this.#o,
       );

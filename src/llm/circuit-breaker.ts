@@ -25,11 +25,16 @@ export interface CircuitBreakerOptions {
   probeBaseMs?: number;
   /** Cap on that wait; default 10 s. */
   probeMaxMs?: number;
-  /** Concurrency limit while half open (on trial); default 2. */
-  halfOpenLimit?: number;
-  /** Successful trial attempts that close the breaker again; default 3. */
+  /** Consecutive successful trial requests (1 output token each) that close the breaker again; default 3. */
   successThreshold?: number;
 }
+
+/**
+ * One trial request to the replica: a chat completion of one output token, sent the way real calls
+ * are (same path, credentials, model and structured-output dialect), under `timeoutMs`. Resolves with
+ * its outcome (never rejects).
+ */
+export type TrialRequest = (signal: AbortSignal, timeoutMs: number) => Promise<RequestOutcome>;
 
 /** A /health check's verdict: healthy, failed (with why), or inconclusive (gemflow's own loop stalled). */
 export type ProbeResult = { healthy: true } | { healthy: false; reason: string } | { healthy: undefined; reason: string };
@@ -55,6 +60,10 @@ export function attribute(o: RequestOutcome): boolean | undefined {
   return false;
 }
 
+function describe(o: RequestOutcome): string {
+  return `${o.code}${o.message ? `: ${o.message}` : ''}`;
+}
+
 /**
  * One replica's circuit breaker.
  *
@@ -70,13 +79,18 @@ export function attribute(o: RequestOutcome): boolean | undefined {
  *   On ejection every request in flight there is cancelled (the client reroutes it).
  * - open: not routable. /health is probed after `probeBaseMs`, doubling (with jitter) after every
  *   failed probe up to `probeMaxMs`; a passing probe moves to half open.
- * - half_open: routable with `halfOpenLimit` slots. `successThreshold` successes close the breaker
- *   (the limit restarts at half the limit it had when it opened, for the controller to raise); any
- *   server failure opens it again with a longer wait.
+ * - half_open: still not routable: trial requests, one after another, each a chat completion of
+ *   one output token sent the way real calls are, so each is judged in one time to first token (a
+ *   real call would hold its slot for its whole generation, a minute on a busy GPU).
+ *   `successThreshold` successes in a row close the breaker (the limit restarts at half the limit it
+ *   had when it opened, for the controller to raise from the replica's gauges); a trial that fails
+ *   with the server's failure opens it again with a longer wait; one that says nothing about the
+ *   server (a 429, gemflow's own stall) is repeated after `probeBaseMs`.
  */
 export class CircuitBreaker {
   readonly #ep: Endpoint;
   readonly #probe: (signal: AbortSignal, timeoutMs: number) => Promise<ProbeResult>;
+  readonly #trial: TrialRequest;
   readonly #onChange: (state: BreakerState, reason: string) => void;
   readonly #o: Required<CircuitBreakerOptions>;
   readonly #closing = new AbortController();
@@ -103,17 +117,19 @@ export class CircuitBreaker {
   #suspect: string | undefined;
 
   /**
-   * `probe` checks the replica's /health; `onChange` observes transitions. Call start() to begin
-   * health checks and close() to stop them.
+   * `probe` checks the replica's /health; `trial` sends it one trial request; `onChange` observes
+   * transitions. Call start() to begin health checks and close() to stop them.
    */
   constructor(
     ep: Endpoint,
     probe: (signal: AbortSignal, timeoutMs: number) => Promise<ProbeResult>,
+    trial: TrialRequest,
     opts: CircuitBreakerOptions = {},
     onChange: (state: BreakerState, reason: string) => void = () => {},
   ) {
     this.#ep = ep;
     this.#probe = probe;
+    this.#trial = trial;
     this.#onChange = onChange;
     this.#o = {
       window: opts.window ?? 20,
@@ -126,7 +142,6 @@ export class CircuitBreaker {
       hangLatencyFactor: opts.hangLatencyFactor ?? 10,
       probeBaseMs: opts.probeBaseMs ?? 500,
       probeMaxMs: opts.probeMaxMs ?? 10_000,
-      halfOpenLimit: opts.halfOpenLimit ?? 2,
       successThreshold: opts.successThreshold ?? 3,
     };
     this.#next = ep.nextSeq;
@@ -150,15 +165,10 @@ export class CircuitBreaker {
 
   /** Feeds one chat attempt's outcome (after Endpoint.end(seq)). */
   record(o: RequestOutcome): void {
-    if (this.#state === 'open') return; // stragglers from before the ejection say nothing new
+    if (this.#state !== 'closed') return; // stragglers from before the ejection say nothing new
     if (o.seq !== undefined && o.seq < this.#next) return; // sent before the last transition
     const verdict = attribute(o);
-    if (verdict === false) this.#lastFailure = `${o.code}${o.message ? `: ${o.message}` : ''}`;
-    if (this.#state === 'half_open') {
-      if (verdict === true && ++this.#successes >= this.#o.successThreshold) this.#close();
-      else if (verdict === false) this.#open(`trial request failed (${this.#lastFailure})`);
-      return;
-    }
+    if (verdict === false) this.#lastFailure = describe(o);
     if (o.seq === undefined) {
       if (verdict !== undefined) this.#push(verdict);
     } else {
@@ -183,7 +193,7 @@ export class CircuitBreaker {
    */
   watch(): void {
     const ep = this.#ep;
-    if (this.#state === 'open' || ep.inFlight <= 0) {
+    if (this.#state !== 'closed' || ep.inFlight <= 0) {
       this.#suspect = undefined;
       return;
     }
@@ -235,17 +245,28 @@ export class CircuitBreaker {
     this.#schedule(ceiling / 2 + (Math.random() * ceiling) / 2);
   }
 
+  /** /health passed: trial requests, one after another, until the replica has earned its way back (or not). */
   #halfOpen(): void {
     this.#state = 'half_open';
     this.#epoch++;
-    this.#resetWindow();
     this.#successes = 0;
     this.#healthFailures = 0;
-    this.#ep.limit = this.#o.halfOpenLimit;
-    this.#ep.ejectReason = undefined;
-    this.#ep.ejected = false;
     this.#onChange('half_open', 'health probe passed');
-    this.#schedule(this.#o.healthIntervalMs);
+    void this.#runTrials(this.#epoch);
+  }
+
+  async #runTrials(epoch: number): Promise<void> {
+    while (this.#successes < this.#o.successThreshold) {
+      const o = await this.#trial(this.#closing.signal, this.#o.healthTimeoutMs);
+      if (this.#closing.signal.aborted || epoch !== this.#epoch) return;
+      const verdict = attribute(o);
+      if (verdict === false) return this.#open(`trial request failed (${describe(o)})`);
+      if (verdict === true) this.#successes++;
+      // Says nothing about the server (a 429, gemflow's own stall): the same trial again, a little later.
+      else await new Promise((r) => setTimeout(r, this.#o.probeBaseMs).unref());
+      if (this.#closing.signal.aborted || epoch !== this.#epoch) return;
+    }
+    this.#close();
   }
 
   #close(): void {
@@ -253,8 +274,11 @@ export class CircuitBreaker {
     this.#epoch++;
     this.#resetWindow();
     this.#opens = 0;
-    this.#ep.limit = Math.max(this.#o.halfOpenLimit, Math.floor(this.#limitWhenOpened / 2));
+    this.#ep.limit = Math.floor(this.#limitWhenOpened / 2);
+    this.#ep.ejectReason = undefined;
+    this.#ep.ejected = false;
     this.#onChange('closed', `${this.#successes} trial requests succeeded`);
+    this.#schedule(this.#o.healthIntervalMs);
   }
 
   #schedule(ms: number): void {
@@ -287,6 +311,7 @@ export class CircuitBreaker {
       else this.#scheduleProbe();
       return;
     }
+    if (this.#state === 'half_open') return; // the trials decide
     if (result.healthy === true) this.#healthFailures = 0;
     else if (result.healthy === false) {
       this.#healthFailures++;

@@ -4,11 +4,12 @@ import { GemflowError, errorCode, errorMessage, isInfrastructureFailure } from '
 import { AdaptiveController, type AdaptiveOptions, type ReplicaReport } from './adaptive-controller.js';
 import type { ResponseCache } from './cache.js';
 import { DnsReplicaDiscovery, type DiscoveryReport } from './discovery.js';
-import { Endpoint, EndpointScheduler } from './endpoint.js';
+import { Endpoint, EndpointScheduler, type RequestOutcome } from './endpoint.js';
 import { stallAwareTimeout } from './loop-stall.js';
 import { describeNetworkError, networkErrno } from './network-errors.js';
 import { aborted, parseRetryAfter, withRetries, type RetryInfo, type RetryPolicy } from './retry.js';
 import { PROBE_ORDER, dialectOfIdentity, structuredRequest, type StructuredOutputDialect, type StructuredOutputSetting } from './structured-output.js';
+import { estimatePromptTokens } from './tokens.js';
 import type { ChatRequest, ChatResult, InferenceClient } from './types.js';
 
 export interface ChatOptions {
@@ -73,6 +74,9 @@ export interface HttpInferenceClientOptions {
   onNotice?: (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void;
 }
 
+/** Weight of the newest answer in a stage's mean completion length. */
+const COMPLETION_ALPHA = 0.05;
+
 /** Reroutes of one attempt (its replica ejected under it) that do not spend the retry budget. */
 const MAX_FREE_REROUTES = 8;
 
@@ -95,6 +99,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
   #modelKnown: Promise<void> | undefined;
   #model: string | undefined;
   #lastFailure: GemflowError | undefined;
+  /** Mean completion tokens of each stage's answers (an EWMA), for KV-cache estimates. */
+  readonly #completionMean = new Map<string, number>();
 
   constructor(opts: HttpInferenceClientOptions) {
     if (opts.endpoints.length === 0 && !opts.discover?.length) throw new GemflowError('config_invalid', 'HttpInferenceClient needs at least one endpoint');
@@ -106,7 +112,13 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     );
     if (opts.adaptive !== false) {
       const a = opts.adaptive === true || opts.adaptive === undefined ? {} : opts.adaptive;
-      this.#adaptive = new AdaptiveController({ ...a, onNotice: a.onNotice ?? opts.onNotice });
+      this.#adaptive = new AdaptiveController(
+        {
+          trial: (ep, signal, timeoutMs) => this.#trial(ep, signal, timeoutMs),
+          waiting: () => ({ requests: this.#scheduler.waiting, kvTokens: this.#scheduler.waitingKvTokens }),
+        },
+        { ...a, onNotice: a.onNotice ?? opts.onNotice },
+      );
       for (const ep of this.#scheduler.endpoints) this.#adaptive.attach(ep);
     }
     this.#discoveries = (opts.discover ?? []).map((d) => new DnsReplicaDiscovery(d, this, { onNotice: opts.onNotice }));
@@ -238,13 +250,14 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       return { ...hit, cached: true, endpoint: 'cache' };
     }
     let previous: Endpoint | undefined;
+    const kvTokens = this.#kvEstimate(req);
     try {
       const result = await withRetries(
         async () => {
           for (let reroutes = 0; ; reroutes++) {
             let ep: Endpoint;
             try {
-              ep = await this.#scheduler.acquire(req.signal, previous);
+              ep = await this.#scheduler.acquire(req.signal, previous, kvTokens);
             } catch (e) {
               if (errorCode(e) === 'llm_no_healthy_endpoint') this.#lastFailure = e as GemflowError;
               throw e;
@@ -281,8 +294,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
             } finally {
               // A server that does not cancel abandoned work keeps generating a request we gave up on:
               // its slot stays taken for about one mean latency, so the retry does not pile on top.
-              if (timedOut && ep.latencyEwmaMs !== undefined) setTimeout(() => this.#scheduler.release(ep), Math.min(ep.latencyEwmaMs, this.#opts.timeoutMs)).unref();
-              else this.#scheduler.release(ep);
+              if (timedOut && ep.latencyEwmaMs !== undefined) setTimeout(() => this.#scheduler.release(ep, kvTokens), Math.min(ep.latencyEwmaMs, this.#opts.timeoutMs)).unref();
+              else this.#scheduler.release(ep, kvTokens);
             }
           }
         },
@@ -291,12 +304,24 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       );
       usage.promptTokens += result.promptTokens;
       usage.completionTokens += result.completionTokens;
+      const mean = this.#completionMean.get(req.stage);
+      this.#completionMean.set(req.stage, mean === undefined ? result.completionTokens : mean + COMPLETION_ALPHA * (result.completionTokens - mean));
       return result;
     } catch (e) {
       // Codes no attempt counted: out of retries, aborted, or no replica to try at all.
       if (['llm_exhausted', 'llm_aborted', 'llm_no_healthy_endpoint'].includes(errorCode(e))) count(usage.errors, errorCode(e));
       throw e;
     }
+  }
+
+  /**
+   * The KV-cache tokens `req` will hold on a replica: its prompt (estimated from its text) plus the
+   * completion its stage's answers have had on average (max_tokens until one is known). The adaptive
+   * controller compares the requests about to be sent with those running (see controlLaw's kvFit), so
+   * only the ratio matters, not the tokenizer.
+   */
+  #kvEstimate(req: ChatRequest): number {
+    return estimatePromptTokens(req.messages) + Math.min(req.maxTokens, this.#completionMean.get(req.stage) ?? req.maxTokens);
   }
 
   async remember(req: ChatRequest, result: ChatResult): Promise<void> {
@@ -320,7 +345,33 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     this.#model = [...models][0];
   }
 
-  async #complete(ep: Endpoint, model: string, req: ChatRequest): Promise<ChatResult> {
+  /**
+   * One trial request for the circuit breaker of a returning replica: a structured chat completion of
+   * one output token, through the same path as real calls (#complete: model, credentials,
+   * structured-output dialect), answered in one time to first token. It takes no slot (the replica is
+   * not routable while on trial) and stays out of the endpoint's counters and latency. Never rejects.
+   */
+  async #trial(ep: Endpoint, signal: AbortSignal, timeoutMs: number): Promise<RequestOutcome> {
+    const started = performance.now();
+    const req: ChatRequest = { stage: 'trial', messages: [{ role: 'user', content: PROBE_PROMPT }], responseFormat: PROBE_FORMAT, maxTokens: 1, temperature: 0, signal };
+    try {
+      await this.#complete(ep, this.#model ?? ep.model ?? '', req, timeoutMs, false);
+      return { ok: true, latencyMs: performance.now() - started };
+    } catch (e) {
+      const ge = e instanceof GemflowError ? e : undefined;
+      return {
+        ok: false,
+        latencyMs: performance.now() - started,
+        code: errorCode(e),
+        message: errorMessage(e),
+        stalledMs: typeof ge?.detail?.stalledMs === 'number' ? ge.detail.stalledMs : undefined,
+        errno: typeof ge?.detail?.errno === 'string' ? ge.detail.errno : undefined,
+      };
+    }
+  }
+
+  /** One chat completion at `ep`; `counted` false keeps it out of the endpoint's counters and latency (trials). */
+  async #complete(ep: Endpoint, model: string, req: ChatRequest, timeoutMs = this.#opts.timeoutMs, counted = true): Promise<ChatResult> {
     if (ep.dialect === undefined && req.responseFormat) await this.#ensureDialect(ep, req.signal);
     const structured = structuredRequest(ep.dialect ?? 'json_schema', req.responseFormat, req.messages);
     const body = {
@@ -331,7 +382,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       ...(req.seed === undefined ? {} : { seed: req.seed }),
       ...structured.fields,
     };
-    const json = (await this.#send(ep, 'POST', '/v1/chat/completions', body, req.signal)) as CompletionBody;
+    const json = (await this.#send(ep, 'POST', '/v1/chat/completions', body, req.signal, timeoutMs, counted)) as CompletionBody;
     const choice = json.choices?.[0];
     if (typeof choice?.message?.content !== 'string') {
       throw new GemflowError('llm_bad_response', `${ep.url}: completion without choices[0].message.content`, { retriable: true });
@@ -425,9 +476,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
    */
   async #probeDialect(ep: Endpoint, signal?: AbortSignal): Promise<StructuredOutputDialect> {
     const rejected: string[] = [];
-    const format = { name: 'gemflow_probe', schema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false } };
     for (const dialect of PROBE_ORDER) {
-      const s = structuredRequest(dialect, format, [{ role: 'user', content: 'Reply with the JSON object {"ok": true}.' }]);
+      const s = structuredRequest(dialect, PROBE_FORMAT, [{ role: 'user', content: PROBE_PROMPT }]);
       const body = { model: ep.model, messages: s.messages, max_tokens: 16, temperature: 0, ...s.fields };
       try {
         await this.#send(ep, 'POST', '/v1/chat/completions', body, signal, this.#opts.timeoutMs, false);
@@ -528,6 +578,10 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     return u;
   }
 }
+
+/** The tiny structured request of dialect probes and breaker trials. */
+const PROBE_FORMAT = { name: 'gemflow_probe', schema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false } };
+const PROBE_PROMPT = 'Reply with the JSON object {"ok": true}.';
 
 interface CompletionBody {
   model?: string;

@@ -63,6 +63,11 @@ export class Endpoint {
   model: string | undefined;
   /** Requests holding a slot; maintained by the EndpointScheduler. */
   inFlight = 0;
+  /**
+   * Estimated KV-cache tokens (prompt + expected completion) of the requests holding a slot here;
+   * maintained by the EndpointScheduler from what acquire() was told.
+   */
+  kvTokensInFlight = 0;
   ok = 0;
   errors = 0;
   latencyEwmaMs: number | undefined;
@@ -216,6 +221,8 @@ export class Endpoint {
 
 interface Waiter {
   avoid: Endpoint | undefined;
+  /** The request's estimated KV-cache tokens. */
+  kvTokens: number;
   grant(ep: Endpoint): void;
   fail(e: GemflowError): void;
   /** Armed while no endpoint is routable: fails the waiter after noReplicaWaitMs. */
@@ -244,6 +251,7 @@ export class EndpointScheduler {
   readonly #endpoints: Endpoint[] = [];
   /** Insertion-ordered, so iteration is FIFO and removal of an aborted waiter is O(1). */
   readonly #waiters = new Set<Waiter>();
+  #waitingKvTokens = 0;
   readonly #noReplicaWaitMs: number;
 
   constructor(endpoints: readonly Endpoint[], opts: EndpointSchedulerOptions = {}) {
@@ -277,29 +285,37 @@ export class EndpointScheduler {
     return this.#waiters.size;
   }
 
+  /** Estimated KV-cache tokens of the requests waiting for a slot (the ones about to be sent). */
+  get waitingKvTokens(): number {
+    return this.#waitingKvTokens;
+  }
+
   /** Requests waiting while no replica is routable at all (0 when one is). */
   get waitingForReplica(): number {
     return this.#routable() ? 0 : this.#waiters.size;
   }
 
-  /** Takes a slot; rejects with `llm_aborted` if `signal` aborts first. Pair with release(). */
-  acquire(signal?: AbortSignal, avoid?: Endpoint): Promise<Endpoint> {
+  /**
+   * Takes a slot for a request of `kvTokens` estimated KV-cache tokens; rejects with `llm_aborted` if
+   * `signal` aborts first. Pair with release(ep, kvTokens).
+   */
+  acquire(signal?: AbortSignal, avoid?: Endpoint, kvTokens = 0): Promise<Endpoint> {
     if (signal?.aborted) return Promise.reject(aborted(signal));
     if (!this.#routable() && this.#noReplicaWaitMs <= 0) return Promise.reject(this.#noEndpoint());
     const free = this.#waiters.size === 0 ? this.#pick(avoid) : undefined;
     if (free) {
-      if (free.inFlight <= 0) free.lastProgressAt = performance.now();
-      free.inFlight++;
+      this.#take(free, kvTokens);
       return Promise.resolve(free);
     }
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         waiter.noReplica?.cancel();
-        this.#waiters.delete(waiter);
+        this.#unqueue(waiter);
         reject(aborted(signal!));
       };
       const waiter: Waiter = {
         avoid,
+        kvTokens,
         grant: (ep) => {
           waiter.noReplica?.cancel();
           signal?.removeEventListener('abort', onAbort);
@@ -312,14 +328,29 @@ export class EndpointScheduler {
         },
       };
       this.#waiters.add(waiter);
+      this.#waitingKvTokens += kvTokens;
       signal?.addEventListener('abort', onAbort, { once: true });
       if (!this.#routable()) this.#armNoReplica(waiter);
     });
   }
 
-  release(ep: Endpoint): void {
+  release(ep: Endpoint, kvTokens = 0): void {
     ep.inFlight--;
+    ep.kvTokensInFlight -= kvTokens;
     this.#pump();
+  }
+
+  #take(ep: Endpoint, kvTokens: number): void {
+    if (ep.inFlight <= 0) ep.lastProgressAt = performance.now();
+    ep.inFlight++;
+    ep.kvTokensInFlight += kvTokens;
+  }
+
+  /** Removes a waiter from the queue; false if it was no longer there. */
+  #unqueue(waiter: Waiter): boolean {
+    if (!this.#waiters.delete(waiter)) return false;
+    this.#waitingKvTokens -= waiter.kvTokens;
+    return true;
   }
 
   /** Starts the waiter's bounded wait for a routable replica (no-op when already waiting). */
@@ -327,7 +358,7 @@ export class EndpointScheduler {
     if (waiter.noReplica) return;
     waiter.noReplica = stallAwareTimeout(this.#noReplicaWaitMs, () => {
       waiter.noReplica = undefined;
-      if (!this.#waiters.delete(waiter)) return;
+      if (!this.#unqueue(waiter)) return;
       waiter.fail(this.#noEndpoint());
     });
   }
@@ -338,6 +369,7 @@ export class EndpointScheduler {
         const e = this.#noEndpoint();
         for (const waiter of [...this.#waiters]) waiter.fail(e);
         this.#waiters.clear();
+        this.#waitingKvTokens = 0;
         return;
       }
       for (const waiter of this.#waiters) this.#armNoReplica(waiter);
@@ -353,9 +385,8 @@ export class EndpointScheduler {
         if (waiter.avoid === undefined || !this.#pick(undefined)) return; // no free slot anywhere
         continue; // only where this call just failed has a slot: leave it to the calls behind
       }
-      this.#waiters.delete(waiter);
-      if (ep.inFlight <= 0) ep.lastProgressAt = performance.now();
-      ep.inFlight++;
+      this.#unqueue(waiter);
+      this.#take(ep, waiter.kvTokens);
       waiter.grant(ep);
     }
   }

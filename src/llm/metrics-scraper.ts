@@ -115,6 +115,17 @@ export class MetricsScraper {
     return this.#round ?? Promise.resolve();
   }
 
+  /**
+   * Ends the backoff of `key` after failed scrapes (its server is back: the circuit breaker found it
+   * healthy), so it is scraped in the next round: its limit must not wait on stale gauges.
+   */
+  resume(key: string): void {
+    const t = this.#targets.get(key);
+    if (!t || t.status.gaugesAvailable === false) return;
+    t.misses = 0;
+    t.notBefore = 0;
+  }
+
   remove(key: string): void {
     this.#targets.delete(key);
     this.#latest.delete(key);

@@ -66,10 +66,33 @@ describe('controlLaw', () => {
     expect(controlLaw(input({ limit: 150, inFlight: 150, gauges: gauges(150, 0, 0.895), capacity: 256 }), law)).toMatchObject({ limit: 150, reason: 'kv_room' });
   });
 
-  it('holds when demand is below the limit, or after a 429/503', () => {
-    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0, 0.1), capacity: 256 }), law)).toEqual({ limit: 100, backlog: 0, reason: 'idle' });
-    // ... but leaves no slack beyond what the KV cache takes, for a burst of demand to overfill.
-    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0, 0.5), capacity: 256 }), law)).toEqual({ limit: 54, backlog: 0, reason: 'idle' });
+  it('counts the free KV room in requests of the size about to be sent, and sheds before larger ones go out', () => {
+    // 80 running at K 0.6: 40 more of the running size fit below 0.9, so it grows by (120 - 80) / 4.
+    expect(controlLaw(input({ limit: 80, inFlight: 80, gauges: gauges(80, 0, 0.6), capacity: 256 }), law)).toMatchObject({ limit: 90, reason: 'headroom' });
+    // The requests waiting to go are twice the size of ours in flight: 20 of them fit, so it grows by 5.
+    expect(controlLaw(input({ limit: 80, inFlight: 80, gauges: gauges(80, 0, 0.6), capacity: 256, kvSizeRatio: 2 }), law)).toMatchObject({ limit: 85, reason: 'headroom' });
+    // 80 running at K 0.85, 90 in flight (10 still on the wire): 4 more of the running size fit (the old
+    // estimate: hold), but only 2 of the size about to go: 82 fit, 90 are in flight, so the limit comes
+    // down by the excess now (a request sent cannot be taken back).
+    expect(controlLaw(input({ limit: 90, inFlight: 90, gauges: gauges(80, 0, 0.85), capacity: 256 }), law)).toMatchObject({ limit: 90, reason: 'kv_room' });
+    expect(controlLaw(input({ limit: 90, inFlight: 90, gauges: gauges(80, 0, 0.85), capacity: 256, kvSizeRatio: 2 }), law)).toEqual({ limit: 82, backlog: 0, reason: 'kv_next' });
+    // The same with demand below the limit.
+    expect(controlLaw(input({ limit: 100, inFlight: 90, gauges: gauges(80, 0, 0.85), capacity: 256, kvSizeRatio: 2 }), law)).toMatchObject({ limit: 82, reason: 'kv_next' });
+    // One of four clients sharing the replica (30 of the 128 it holds, 8 of them queued within the
+    // target) sheds its share of the excess over the 123 that fit: a quarter of 5, rounded.
+    expect(controlLaw(input({ limit: 30, inFlight: 30, gauges: gauges(120, 8, 0.85), capacity: 256, kvSizeRatio: 2 }), law)).toMatchObject({ limit: 29, reason: 'kv_next' });
+    // Smaller requests about to go leave the estimate as it is (the KV-full rule guards the rest).
+    expect(controlLaw(input({ limit: 80, inFlight: 80, gauges: gauges(80, 0, 0.6), capacity: 256, kvSizeRatio: 0.5 }), law)).toMatchObject({ limit: 90, reason: 'headroom' });
+  });
+
+  it('with demand below the limit keeps no more slack than a growth step, and holds after a 429/503', () => {
+    // 30 in flight, room for 259 (batch slots + target): slack of a quarter of the 229 left, 30 + 58.
+    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(30, 0, 0.1), capacity: 256 }), law)).toEqual({ limit: 88, backlog: 0, reason: 'idle' });
+    expect(controlLaw(input({ limit: 80, inFlight: 30, gauges: gauges(30, 0, 0.1), capacity: 256 }), law)).toEqual({ limit: 80, backlog: 0, reason: 'idle' });
+    // One of four idle clients with 30 each on a replica where 216 fit (KV): each keeps a quarter of the
+    // 96 left, so the four bursting at once fill it exactly, rather than each holding all of it.
+    expect(controlLaw(input({ limit: 100, inFlight: 30, gauges: gauges(120, 0, 0.5), capacity: 256 }), law)).toMatchObject({ limit: 54, reason: 'idle' });
+    expect(controlLaw(input({ limit: 40, inFlight: 30, gauges: gauges(30, 0, 0.5), capacity: 256 }), law)).toEqual({ limit: 36, backlog: 0, reason: 'idle' });
     expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256, overloaded: true }), law)).toMatchObject({ limit: 100, reason: 'overload_hold' });
     expect(controlLaw(input({ limit: 100, inFlight: 100, overloaded: true }), law)).toMatchObject({ limit: 100, reason: 'overload_hold' });
   });

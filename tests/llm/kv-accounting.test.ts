@@ -1,0 +1,41 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { estimatePromptTokens } from '../../src/llm/tokens.js';
+import type { ChatRequest } from '../../src/llm/types.js';
+import { eventually, Harness } from './adaptive/harness.js';
+
+const h = new Harness();
+afterEach(() => h.cleanup());
+
+const call = (tag: string, words: number, maxTokens: number, signal?: AbortSignal): ChatRequest => ({
+  stage: `size-${words}`,
+  messages: [{ role: 'user', content: `request ${tag}: ${'word '.repeat(words)}` }],
+  maxTokens,
+  temperature: 0,
+  signal,
+});
+
+describe('KV-cache estimates of requests in flight and waiting', () => {
+  it('charges each request its prompt plus max_tokens (no answer of its stage yet) while it holds a slot, and balances to zero through retries and aborts', async () => {
+    const sim = await h.sim({ maxDecodeTokensPerSecPerSeq: 20, faults: { rates: { server_error: 0.3 } } });
+    // One slot, no adaptation: the first call runs, the others wait for it.
+    const c = h.client([sim], { adaptive: false, endpoint: { initialConcurrency: 1, maxConcurrency: 1 } });
+    await c.start();
+    const ep = c.endpoints()[0]!;
+    const first = call('first', 10, 64);
+    const running = c.chat(first).catch(() => undefined);
+    await eventually('the first call holds the slot', () => ep.inFlight === 1);
+    expect(ep.kvTokensInFlight).toBe(estimatePromptTokens(first.messages) + 64);
+    const aborts = new AbortController();
+    const rest = [
+      ...Array.from({ length: 6 }, (_, i) => c.chat(call(`big-${i}`, 2000, 256)).catch(() => undefined)),
+      ...Array.from({ length: 3 }, (_, i) => c.chat(call(`gone-${i}`, 500, 128, aborts.signal)).catch(() => undefined)),
+    ];
+    await eventually('the other calls wait', () => c.waiting >= 8);
+    aborts.abort();
+    await Promise.all([running, ...rest]);
+    expect(sim.stats().requests.byStatus['500']).toBeGreaterThan(0); // retries happened
+    expect(ep.inFlight).toBe(0);
+    expect(ep.kvTokensInFlight).toBe(0);
+    expect(c.waiting).toBe(0);
+  });
+});
