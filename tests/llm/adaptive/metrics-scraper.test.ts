@@ -45,7 +45,7 @@ describe('MetricsScraper', () => {
   });
 
   function scraper(): MetricsScraper {
-    const s = new MetricsScraper({ intervalMs: 50, timeoutMs: 500 });
+    const s = new MetricsScraper({ intervalMs: 50, timeoutMs: 5_000 });
     scrapers.push(s);
     return s;
   }
