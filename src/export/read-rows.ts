@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { DuckDBInstance, DuckDBTypeId, JSDuckDBValueConverter, type DuckDBBlobVector, type DuckDBConnection } from '@duckdb/node-api';
 import { RecordBatchReader, Type, Vector } from 'apache-arrow';
-import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, type Compressors, type FileMetaData } from 'hyparquet';
+import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
+import { decompressLz4, decompressLz4Raw, decompressZstd } from 'hyparquet-compressors';
+import { snappyUncompressor } from 'hysnappy';
 import { GemflowError } from '../errors.js';
 
 /**
@@ -145,12 +147,20 @@ async function* readParquetDuckDB(file: string, o: ReadOptions): AsyncGenerator<
   }
 }
 
-/** Decompressors hyparquet lacks (it has SNAPPY and UNCOMPRESSED): GZIP and BROTLI from node:zlib. */
+/**
+ * Decompressors: SNAPPY through hysnappy (WebAssembly, one instance: hyparquet's own JS snappy took
+ * ~19 us a row of the 8.5 KB export columns, hysnappy's ~6; the napi-rs `snappy` binding measured
+ * slower), ZSTD (fzstd) and LZ4 from hyparquet-compressors, GZIP and BROTLI from node:zlib.
+ */
 const COMPRESSORS: Compressors = {
+  SNAPPY: snappyUncompressor(),
+  ZSTD: (b) => decompressZstd(b),
+  LZ4: decompressLz4,
+  LZ4_RAW: decompressLz4Raw,
   GZIP: (b) => new Uint8Array(gunzipSync(b)),
   BROTLI: (b) => new Uint8Array(brotliDecompressSync(b)),
 };
-const HYPARQUET_CODECS = new Set(['UNCOMPRESSED', 'SNAPPY', 'GZIP', 'BROTLI']);
+const HYPARQUET_CODECS = new Set(['UNCOMPRESSED', ...Object.keys(COMPRESSORS)]);
 /**
  * hyparquet decodes a whole row group's asked columns at once: a file whose row group holds more than this
  * (uncompressed, the asked columns) is read by DuckDB, which streams inside row groups.
@@ -160,19 +170,50 @@ export const HYPARQUET_MAX_GROUP_BYTES = 256 * 2 ** 20;
 /**
  * A Parquet file: through hyparquet (pure JS, one row group at a time, only the asked columns' byte
  * ranges read from the file; strings handed out as views of the decompressed page, no copy) when it
- * can: codecs SNAPPY, GZIP, BROTLI or none, row groups of at most HYPARQUET_MAX_GROUP_BYTES. Else
- * (ZSTD, LZ4, LZO; huge row groups) through DuckDB. hyparquet: ~11 us CPU a row for the 3 columns of
- * export openai against DuckDB's ~50 (bench/results/export.md).
+ * can: every codec but LZO, row groups of at most HYPARQUET_MAX_GROUP_BYTES of asked columns. Else
+ * through DuckDB (streams inside a row group). Reading the 3 columns of export openai / sharegpt:
+ * ~18 to 20 us CPU a row against DuckDB's ~27 on gemflow's SNAPPY shards, 14 against 26 uncompressed
+ * (bench/results/export.md).
  */
 async function* readParquet(file: string, o: ReadOptions): AsyncGenerator<RowRecord[]> {
   let meta: FileMetaData;
-  let buf: Awaited<ReturnType<typeof asyncBufferFromFile>>;
+  let fh: import('node:fs/promises').FileHandle;
   try {
-    buf = await asyncBufferFromFile(file);
-    meta = await parquetMetadataAsync(buf);
+    fh = await open(file);
   } catch (e) {
     throw unreadable(file, 0, e);
   }
+  try {
+    const buf = await fileBuffer(fh);
+    try {
+      meta = await parquetMetadataAsync(buf);
+    } catch (e) {
+      throw unreadable(file, 0, e);
+    }
+    yield* readParquetWith(file, buf, meta, o);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A file as hyparquet's AsyncBuffer: each slice one read into a fresh buffer (no stream, no copy). */
+async function fileBuffer(fh: import('node:fs/promises').FileHandle): Promise<AsyncBuffer> {
+  const { size } = await fh.stat();
+  return {
+    byteLength: size,
+    async slice(start: number, end = size) {
+      const out = new Uint8Array(Math.max(0, end - start));
+      for (let at = 0; at < out.length; ) {
+        const { bytesRead } = await fh.read(out, at, out.length - at, start + at);
+        if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${start + at} of ${size}`);
+        at += bytesRead;
+      }
+      return out.buffer;
+    },
+  };
+}
+
+async function* readParquetWith(file: string, buf: AsyncBuffer, meta: FileMetaData, o: ReadOptions): AsyncGenerator<RowRecord[]> {
   const top = parquetSchema(meta).children;
   const all = top.map((c) => c.element.name);
   let names = o.columns ? all.filter((c) => o.columns!.includes(c)) : all;
