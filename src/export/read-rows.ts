@@ -34,6 +34,8 @@ export interface ReadOptions {
   onFile?: (file: string) => void;
   /** These columns, where stored as text, as their UTF-8 bytes (readBatches). */
   bytes?: readonly string[];
+  /** Parquet files with a row group larger than this (asked columns, uncompressed) go to DuckDB; default HYPARQUET_MAX_GROUP_BYTES. */
+  maxGroupBytes?: number;
 }
 
 /** The row files of an output directory (see above); throws `export_no_rows` naming where it looked. */
@@ -226,7 +228,7 @@ async function* readParquetWith(file: string, buf: AsyncBuffer, meta: FileMetaDa
       if (!HYPARQUET_CODECS.has(c.meta_data.codec)) return false;
       bytes += Number(c.meta_data.total_uncompressed_size);
     }
-    return bytes <= HYPARQUET_MAX_GROUP_BYTES;
+    return bytes <= (o.maxGroupBytes ?? HYPARQUET_MAX_GROUP_BYTES);
   });
   if (!fits) return yield* readParquetDuckDB(file, o);
   // UTF8 columns come as bytes (stringFromBytes: identity); decoded here unless asked for as bytes.
