@@ -5,7 +5,6 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { DuckDBInstance, DuckDBTypeId, JSDuckDBValueConverter, type DuckDBBlobVector, type DuckDBConnection } from '@duckdb/node-api';
 import { RecordBatchReader, Type, Vector } from 'apache-arrow';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
-import { decompressLz4, decompressLz4Raw, decompressZstd } from 'hyparquet-compressors';
 import { snappyUncompressor } from 'hysnappy';
 import { GemflowError } from '../errors.js';
 
@@ -150,15 +149,13 @@ async function* readParquetDuckDB(file: string, o: ReadOptions): AsyncGenerator<
 }
 
 /**
- * Decompressors: SNAPPY through hysnappy (WebAssembly, one instance: hyparquet's own JS snappy took
- * ~19 us a row of the 8.5 KB export columns, hysnappy's ~6; the napi-rs `snappy` binding measured
- * slower), ZSTD (fzstd) and LZ4 from hyparquet-compressors, GZIP and BROTLI from node:zlib.
+ * Decompressors for hyparquet: SNAPPY through hysnappy (WebAssembly, one instance: hyparquet's own JS
+ * snappy took ~19 us a row of the 8.5 KB export columns, hysnappy ~6; the napi-rs `snappy` binding
+ * measured slower), GZIP and BROTLI through node:zlib. ZSTD (fzstd, pure JS: 37 us a row against
+ * DuckDB's 26), LZ4 and the rest go to DuckDB.
  */
 const COMPRESSORS: Compressors = {
   SNAPPY: snappyUncompressor(),
-  ZSTD: (b) => decompressZstd(b),
-  LZ4: decompressLz4,
-  LZ4_RAW: decompressLz4Raw,
   GZIP: (b) => new Uint8Array(gunzipSync(b)),
   BROTLI: (b) => new Uint8Array(brotliDecompressSync(b)),
 };
@@ -172,8 +169,9 @@ export const HYPARQUET_MAX_GROUP_BYTES = 256 * 2 ** 20;
 /**
  * A Parquet file: through hyparquet (pure JS, one row group at a time, only the asked columns' byte
  * ranges read from the file; strings handed out as views of the decompressed page, no copy) when it
- * can: every codec but LZO, row groups of at most HYPARQUET_MAX_GROUP_BYTES of asked columns. Else
- * through DuckDB (streams inside a row group). Reading the 3 columns of export openai / sharegpt:
+ * can: codecs SNAPPY, GZIP, BROTLI or none (COMPRESSORS), row groups of at most
+ * HYPARQUET_MAX_GROUP_BYTES of asked columns. Else (ZSTD, LZ4; huge row groups) through DuckDB, which
+ * streams inside a row group. Reading the 3 columns of export openai / sharegpt:
  * ~18 to 20 us CPU a row against DuckDB's ~27 on gemflow's SNAPPY shards, 14 against 26 uncompressed
  * (bench/results/export.md).
  */
