@@ -9,12 +9,13 @@ import { snappyUncompressor } from 'hysnappy';
 import { GemflowError } from '../errors.js';
 
 /**
- * The rows of a gemflow output directory, in batches, with flat memory: Parquet through DuckDB
- * (a streaming query, one 2,048-row chunk at a time, one thread, only the columns asked for), Arrow
- * IPC (file or stream format) through apache-arrow's RecordBatchReader (one record batch at a time). Rows are plain JSON values keyed by column name: nested columns as arrays / objects,
- * 64-bit integers as numbers, byte arrays as text. DuckDB, not parquetjs-lite: on 7.7 KB rows
- * parquetjs-lite's decoding alone took ~61 us CPU a row, more than the whole export's budget (50 us
- * for 20,000 rows per CPU-second); DuckDB's takes ~20 us (bench/results/export.md).
+ * The rows of a gemflow output directory, in batches, with flat memory: Parquet through hyparquet
+ * (one row group of the asked columns at a time; DuckDB, streaming, for codecs and row-group sizes
+ * hyparquet is not used for: readParquet), Arrow IPC (file or stream format) through apache-arrow's
+ * RecordBatchReader (one record batch at a time). Rows are plain JSON values keyed by column name:
+ * nested columns as arrays / objects, 64-bit integers as numbers, byte arrays as text. Reading the 3
+ * columns export needs costs ~20 us CPU a row with hyparquet on the sink's SNAPPY shards, ~28 with
+ * DuckDB (copying each value out of DuckDB), ~36 to 49 with parquetjs-lite (bench/results/export.md).
  *
  * Where the rows are: `data/` (the dataset layout; subfolders included, names starting with `_` or
  * `.` skipped, as pyarrow and `datasets` skip them), else `shards/` (the older layout). Files are read
@@ -70,9 +71,10 @@ export async function* readRows(outputDir: string, o: ReadOptions = {}): AsyncGe
 }
 
 /**
- * The rows of an output directory in batches of up to BATCH rows (from a DuckDB chunk, an Arrow record
- * batch), in file order: one await per batch, not per row. With `bytes`, those columns, when a file
- * stores them as text, come as their UTF-8 bytes (Uint8Array, never decoded; always valid UTF-8):
+ * The rows of an output directory in batches of up to BATCH rows (from a Parquet row group, a DuckDB
+ * chunk, an Arrow record batch), in file order: one await per batch, not per row. With `bytes`, those
+ * columns, when a file stores them as text, come as their UTF-8 bytes (Uint8Array, never decoded;
+ * always valid UTF-8): hyparquet's views of the decompressed page when valid UTF-8 (else strings),
  * DuckDB VARCHAR (which DuckDB holds to valid UTF-8) through `encode()`, Arrow Utf8 as views of the
  * batch's buffer when the batch's values are valid UTF-8 (else as strings, decoded as before). The
  * bytes of a batch are valid until the next batch is asked for.
@@ -96,7 +98,8 @@ const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
 /**
- * One DuckDB instance per file, closed after it: DuckDB's chunks are freed only when the JS garbage
+ * A Parquet file through DuckDB (a streaming query, one 2,048-row chunk at a time, one thread, only
+ * the columns asked for). One DuckDB instance per file, closed after it: DuckDB's chunks are freed only when the JS garbage
  * collector finalises them, and one instance for a whole export let the process grow (peak RSS 500, 600,
  * 710 MB at 20,000, 60,000, 120,000 rows); closing it per file keeps it flat (~485 MB).
  */
