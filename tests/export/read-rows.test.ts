@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Field, Int32, List, Struct, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -128,5 +128,22 @@ describe('reading rows of any layout', () => {
         expect(seen, `${codec} ${maxGroupBytes}`).toEqual(rows.map((r) => r.messages));
       }
     }
+  });
+
+  it('names a cut Parquet file export_unreadable', async () => {
+    const dir = await tempDir('read-rows-cut');
+    await mkdir(join(dir, 'data'), { recursive: true });
+    const db = await DuckDBInstance.create(':memory:');
+    const con = await db.connect();
+    const file = join(dir, 'data', 'part-0.parquet');
+    await con.run(`COPY (SELECT range AS n, 'row ' || range AS s FROM range(1000)) TO '${file}' (FORMAT parquet)`);
+    con.closeSync();
+    db.closeSync();
+    const whole = await readFile(file);
+    await writeFile(file, whole.subarray(0, whole.length >> 1));
+    const read = async () => {
+      for await (const _ of readRows(dir));
+    };
+    await expect(read()).rejects.toMatchObject({ code: 'export_unreadable', message: expect.stringContaining(file) });
   });
 });
