@@ -2,8 +2,8 @@ import { hash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { ParquetWriter, fileWriter, type ColumnSource, type SchemaElement } from 'hyparquet-writer';
 import { GemflowError } from '../errors.js';
 import { chatMessagesOf, chatToolsOf, jsonColumn } from './chat-rows.js';
 import { FastLines, Out } from './chat-bytes.js';
@@ -317,32 +317,62 @@ class JsonlWriter {
   }
 }
 
-const UTF8 = { type: 'UTF8', compression: 'SNAPPY' } as const;
-const turns = (a: string, b: string) => ({ repeated: true, fields: { [a]: UTF8, [b]: UTF8 } });
-/** Parquet schemas (parquetjs-lite) of the formats whose records have a fixed shape. */
-const PARQUET_SCHEMAS: Partial<Record<ExportFormat, Record<string, unknown>>> = {
-  sharegpt: { conversations: turns('from', 'value'), system: UTF8, tools: UTF8 },
-  hermes: { id: UTF8, conversations: turns('from', 'value'), tools: UTF8 },
-  template: { text: UTF8, trajectory_id: UTF8, document_id: UTF8 },
-  synthesizer: { messages: turns('role', 'content'), document_id: UTF8, trajectory_ids: { ...UTF8, repeated: true }, prompt_version: UTF8 },
+const str = (name: string): SchemaElement => ({ name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' });
+/** A list column (3-level LIST, as pyarrow and DuckDB write it) of strings or of structs of string fields. */
+const list = (name: string, fields?: readonly string[]): SchemaElement[] => [
+  { name, repetition_type: 'REQUIRED', converted_type: 'LIST', num_children: 1 },
+  { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+  ...(fields ? [{ name: 'element', repetition_type: 'REQUIRED', num_children: fields.length } as SchemaElement, ...fields.map(str)] : [str('element')]),
+];
+/** Parquet schemas (hyparquet-writer) of the formats whose records have a fixed shape: top-level columns, each a list of schema elements. */
+const PARQUET_SCHEMAS: Partial<Record<ExportFormat, SchemaElement[][]>> = {
+  sharegpt: [list('conversations', ['from', 'value']), [str('system')], [str('tools')]],
+  hermes: [[str('id')], list('conversations', ['from', 'value']), [str('tools')]],
+  template: [[str('text')], [str('trajectory_id')], [str('document_id')]],
+  synthesizer: [list('messages', ['role', 'content']), [str('document_id')], list('trajectory_ids'), [str('prompt_version')]],
 };
 
-interface ParquetRowWriter {
-  appendRow(r: Record<string, unknown>): Promise<void>;
-  close(): Promise<void>;
+/**
+ * Records as a Parquet file (hyparquet-writer, SNAPPY): buffered by column, written as a row group
+ * every ROWS records, the footer on close. Memory: one row group.
+ */
+class ParquetRecords {
+  static readonly ROWS = 1000;
+  readonly #names: string[];
+  readonly #writer: ParquetWriter;
+  #columns: unknown[][];
+  constructor(path: string, columns: SchemaElement[][]) {
+    this.#names = columns.map((c) => c[0]!.name);
+    this.#columns = this.#names.map(() => []);
+    this.#writer = new ParquetWriter({ writer: fileWriter(path), schema: [{ name: 'root', num_children: columns.length }, ...columns.flat()], codec: 'SNAPPY', createdBy: 'gemflow export (hyparquet-writer)' });
+  }
+  append(record: Record<string, unknown>): void {
+    for (let i = 0; i < this.#names.length; i++) {
+      const v = record[this.#names[i]!];
+      if (v === undefined || v === null) throw new Error(`parquet: record has no ${this.#names[i]}`);
+      this.#columns[i]!.push(v);
+    }
+    if (this.#columns[0]!.length >= ParquetRecords.ROWS) this.#flush();
+  }
+  #flush(): void {
+    const n = this.#columns[0]!.length;
+    if (n === 0) return;
+    this.#writer.write({ columnData: this.#names.map((name, i) => ({ name, data: this.#columns[i]! as ColumnSource['data'] })), rowGroupSize: n });
+    this.#columns = this.#names.map(() => []);
+  }
+  close(): void {
+    this.#flush();
+    this.#writer.finish();
+  }
 }
-const parquetLib = createRequire(import.meta.url)('parquetjs-lite') as {
-  ParquetSchema: new (f: Record<string, unknown>) => unknown;
-  ParquetWriter: { openFile(schema: unknown, path: string, opts?: { rowGroupSize?: number }): Promise<ParquetRowWriter> };
-};
 
-/** One split's files: `<base>.jsonl`, and `<base>.parquet` (1,000-row row groups) when a schema is given. */
+/** One split's files: `<base>.jsonl`, and `<base>.parquet` (ParquetRecords) when a schema is given. */
 class SplitWriter {
   readonly jsonl: JsonlWriter;
-  #pq?: ParquetRowWriter;
+  #pq?: ParquetRecords;
   constructor(
     readonly base: string,
-    readonly schema?: Record<string, unknown>,
+    readonly schema?: SchemaElement[][],
   ) {
     this.jsonl = new JsonlWriter(`${base}.jsonl`);
   }
@@ -351,13 +381,13 @@ class SplitWriter {
     await this.jsonl.write(record);
     if (!this.schema) return;
     if (typeof record === 'string') throw new Error('SplitWriter: a Parquet record must be an object');
-    this.#pq ??= await parquetLib.ParquetWriter.openFile(new parquetLib.ParquetSchema(this.schema), `${this.base}.parquet.tmp`, { rowGroupSize: 1000 });
-    await this.#pq.appendRow(record);
+    this.#pq ??= new ParquetRecords(`${this.base}.parquet.tmp`, this.schema);
+    this.#pq.append(record);
   }
   async finish(keep: boolean): Promise<string[]> {
     const files = [await this.jsonl.finish(keep)].filter((f) => f !== '');
     if (this.#pq) {
-      await this.#pq.close();
+      this.#pq.close();
       if (keep) {
         await rename(`${this.base}.parquet.tmp`, `${this.base}.parquet`);
         files.push(`${this.base}.parquet`);
@@ -367,7 +397,7 @@ class SplitWriter {
   }
   async abort(): Promise<void> {
     await this.jsonl.abort();
-    await this.#pq?.close().catch(() => undefined);
+    this.#pq = undefined;
     await rm(`${this.base}.parquet.tmp`, { force: true });
   }
 }

@@ -1,17 +1,21 @@
 import { isUtf8 } from 'node:buffer';
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { DuckDBInstance, DuckDBTypeId, JSDuckDBValueConverter, type DuckDBBlobVector, type DuckDBConnection } from '@duckdb/node-api';
 import { RecordBatchReader, Type, Vector } from 'apache-arrow';
+import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
+import { snappyUncompressor } from 'hysnappy';
 import { GemflowError } from '../errors.js';
 
 /**
- * The rows of a gemflow output directory, in batches, with flat memory: Parquet through DuckDB
- * (a streaming query, one 2,048-row chunk at a time, one thread, only the columns asked for), Arrow
- * IPC (file or stream format) through apache-arrow's RecordBatchReader (one record batch at a time). Rows are plain JSON values keyed by column name: nested columns as arrays / objects,
- * 64-bit integers as numbers, byte arrays as text. DuckDB, not parquetjs-lite: on 7.7 KB rows
- * parquetjs-lite's decoding alone took ~61 us CPU a row, more than the whole export's budget (50 us
- * for 20,000 rows per CPU-second); DuckDB's takes ~20 us (bench/results/export.md).
+ * The rows of a gemflow output directory, in batches, with flat memory: Parquet through hyparquet
+ * (one row group of the asked columns at a time; DuckDB, streaming, for codecs and row-group sizes
+ * hyparquet is not used for: readParquet), Arrow IPC (file or stream format) through apache-arrow's
+ * RecordBatchReader (one record batch at a time). Rows are plain JSON values keyed by column name:
+ * nested columns as arrays / objects, 64-bit integers as numbers, byte arrays as text. Reading the 3
+ * columns export needs costs ~20 us CPU a row with hyparquet on the sink's SNAPPY shards, ~28 with
+ * DuckDB (copying each value out of DuckDB), ~36 to 49 with parquetjs-lite (bench/results/export.md).
  *
  * Where the rows are: `data/` (the dataset layout; subfolders included, names starting with `_` or
  * `.` skipped, as pyarrow and `datasets` skip them), else `shards/` (the older layout). Files are read
@@ -30,6 +34,8 @@ export interface ReadOptions {
   onFile?: (file: string) => void;
   /** These columns, where stored as text, as their UTF-8 bytes (readBatches). */
   bytes?: readonly string[];
+  /** Parquet files with a row group larger than this (asked columns, uncompressed) go to DuckDB; default HYPARQUET_MAX_GROUP_BYTES. */
+  maxGroupBytes?: number;
 }
 
 /** The row files of an output directory (see above); throws `export_no_rows` naming where it looked. */
@@ -65,9 +71,10 @@ export async function* readRows(outputDir: string, o: ReadOptions = {}): AsyncGe
 }
 
 /**
- * The rows of an output directory in batches of up to BATCH rows (from a DuckDB chunk, an Arrow record
- * batch), in file order: one await per batch, not per row. With `bytes`, those columns, when a file
- * stores them as text, come as their UTF-8 bytes (Uint8Array, never decoded; always valid UTF-8):
+ * The rows of an output directory in batches of up to BATCH rows (from a Parquet row group, a DuckDB
+ * chunk, an Arrow record batch), in file order: one await per batch, not per row. With `bytes`, those
+ * columns, when a file stores them as text, come as their UTF-8 bytes (Uint8Array, never decoded;
+ * always valid UTF-8): hyparquet's views of the decompressed page when valid UTF-8 (else strings),
  * DuckDB VARCHAR (which DuckDB holds to valid UTF-8) through `encode()`, Arrow Utf8 as views of the
  * batch's buffer when the batch's values are valid UTF-8 (else as strings, decoded as before). The
  * bytes of a batch are valid until the next batch is asked for.
@@ -91,11 +98,12 @@ const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
 /**
- * One DuckDB instance per file, closed after it: DuckDB's chunks are freed only when the JS garbage
+ * A Parquet file through DuckDB (a streaming query, one 2,048-row chunk at a time, one thread, only
+ * the columns asked for). One DuckDB instance per file, closed after it: DuckDB's chunks are freed only when the JS garbage
  * collector finalises them, and one instance for a whole export let the process grow (peak RSS 500, 600,
  * 710 MB at 20,000, 60,000, 120,000 rows); closing it per file keeps it flat (~485 MB).
  */
-async function* readParquet(file: string, o: ReadOptions): AsyncGenerator<RowRecord[]> {
+async function* readParquetDuckDB(file: string, o: ReadOptions): AsyncGenerator<RowRecord[]> {
   let n = 0;
   let instance: DuckDBInstance | undefined;
   let con: DuckDBConnection | undefined;
@@ -142,6 +150,134 @@ async function* readParquet(file: string, o: ReadOptions): AsyncGenerator<RowRec
     instance?.closeSync();
   }
 }
+
+/**
+ * Decompressors for hyparquet: SNAPPY through hysnappy (WebAssembly, one instance: hyparquet's own JS
+ * snappy took ~19 us a row of the 8.5 KB export columns, hysnappy ~6; the napi-rs `snappy` binding
+ * measured slower), GZIP and BROTLI through node:zlib. ZSTD (fzstd, pure JS: 37 us a row against
+ * DuckDB's 26), LZ4 and the rest go to DuckDB.
+ */
+const COMPRESSORS: Compressors = {
+  SNAPPY: snappyUncompressor(),
+  GZIP: (b) => new Uint8Array(gunzipSync(b)),
+  BROTLI: (b) => new Uint8Array(brotliDecompressSync(b)),
+};
+const HYPARQUET_CODECS = new Set(['UNCOMPRESSED', ...Object.keys(COMPRESSORS)]);
+/**
+ * hyparquet decodes a whole row group's asked columns at once: a file whose row group holds more than this
+ * (uncompressed, the asked columns) is read by DuckDB, which streams inside row groups.
+ */
+export const HYPARQUET_MAX_GROUP_BYTES = 256 * 2 ** 20;
+
+/**
+ * A Parquet file: through hyparquet (pure JS, one row group at a time, only the asked columns' byte
+ * ranges read from the file; strings handed out as views of the decompressed page, no copy) when it
+ * can: codecs SNAPPY, GZIP, BROTLI or none (COMPRESSORS), row groups of at most
+ * HYPARQUET_MAX_GROUP_BYTES of asked columns. Else (ZSTD, LZ4; huge row groups) through DuckDB, which
+ * streams inside a row group. Reading the 3 columns of export openai / sharegpt:
+ * ~18 to 20 us CPU a row against DuckDB's ~27 on gemflow's SNAPPY shards, 14 against 26 uncompressed
+ * (bench/results/export.md).
+ */
+async function* readParquet(file: string, o: ReadOptions): AsyncGenerator<RowRecord[]> {
+  let meta: FileMetaData;
+  let fh: import('node:fs/promises').FileHandle;
+  try {
+    fh = await open(file);
+  } catch (e) {
+    throw unreadable(file, 0, e);
+  }
+  try {
+    const buf = await fileBuffer(fh);
+    try {
+      meta = await parquetMetadataAsync(buf);
+    } catch (e) {
+      throw unreadable(file, 0, e);
+    }
+    yield* readParquetWith(file, buf, meta, o);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A file as hyparquet's AsyncBuffer: each slice one read into a fresh buffer (no stream, no copy). */
+async function fileBuffer(fh: import('node:fs/promises').FileHandle): Promise<AsyncBuffer> {
+  const { size } = await fh.stat();
+  return {
+    byteLength: size,
+    async slice(start: number, end = size) {
+      const out = new Uint8Array(Math.max(0, end - start));
+      for (let at = 0; at < out.length; ) {
+        const { bytesRead } = await fh.read(out, at, out.length - at, start + at);
+        if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${start + at} of ${size}`);
+        at += bytesRead;
+      }
+      return out.buffer;
+    },
+  };
+}
+
+async function* readParquetWith(file: string, buf: AsyncBuffer, meta: FileMetaData, o: ReadOptions): AsyncGenerator<RowRecord[]> {
+  const top = parquetSchema(meta).children;
+  const all = top.map((c) => c.element.name);
+  let names = o.columns ? all.filter((c) => o.columns!.includes(c)) : all;
+  if (names.length === 0) names = all.slice(0, 1); // still one row each
+  const asked = (path: string[] | undefined) => path !== undefined && names.includes(path[0]!);
+  const fits = meta.row_groups.every((g) => {
+    let bytes = 0;
+    for (const c of g.columns) {
+      if (!c.meta_data || !asked(c.meta_data.path_in_schema)) continue;
+      if (!HYPARQUET_CODECS.has(c.meta_data.codec)) return false;
+      bytes += Number(c.meta_data.total_uncompressed_size);
+    }
+    return bytes <= (o.maxGroupBytes ?? HYPARQUET_MAX_GROUP_BYTES);
+  });
+  if (!fits) return yield* readParquetDuckDB(file, o);
+  // UTF8 columns come as bytes (stringFromBytes: identity); decoded here unless asked for as bytes.
+  const text = names.map((c) => {
+    const el = top[all.indexOf(c)]!.element;
+    return el.type === 'BYTE_ARRAY' && (el.converted_type === 'UTF8' || el.logical_type?.type === 'STRING' || el.converted_type === undefined);
+  });
+  const raw = names.map((c, i) => text[i]! && (o.bytes?.includes(c) ?? false));
+  let n = 0;
+  try {
+    let start = 0;
+    for (const g of meta.row_groups) {
+      if (o.signal?.aborted) return;
+      const end = start + Number(g.num_rows);
+      let rows0: unknown[][] = [];
+      await parquetRead({
+        file: buf,
+        metadata: meta,
+        columns: names,
+        rowStart: start,
+        rowEnd: end,
+        compressors: COMPRESSORS,
+        parsers: { stringFromBytes: (b: Uint8Array) => b },
+        onComplete: (rows: unknown[][]) => (rows0 = rows),
+      });
+      for (let r0 = 0; r0 < end - start; r0 += BATCH) {
+        const rows: RowRecord[] = [];
+        for (let r = r0; r < Math.min(end - start, r0 + BATCH); r++) {
+          const row: RowRecord = {};
+          const values = rows0[r]!;
+          for (let i = 0; i < names.length; i++) {
+            const v = values[i];
+            if (v instanceof Uint8Array && text[i]) row[names[i]!] = raw[i] && isUtf8(v) ? v : utf8.decode(v);
+            else row[names[i]!] = typeof v === 'string' || typeof v === 'number' ? v : plain(v); // nested strings: bytes, decoded by plain
+          }
+          rows.push(row);
+        }
+        n += rows.length;
+        yield rows;
+      }
+      start = end;
+    }
+  } catch (e) {
+    throw unreadable(file, n, e);
+  }
+}
+
+const utf8 = new TextDecoder();
 
 async function* readArrow(file: string, o: ReadOptions): AsyncGenerator<RowRecord[]> {
   let n = 0;

@@ -1,11 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Field, Int32, List, Struct, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
 import { toChatMessages, toChatTools } from '../../src/chat-format.js';
 import { chatMessagesOf, chatToolsOf } from '../../src/export/chat-rows.js';
-import { listRowFiles, readRows } from '../../src/export/read-rows.js';
+import { listRowFiles, readBatches, readRows } from '../../src/export/read-rows.js';
 import type { Message, ToolDef } from '../../src/trajectory.js';
 import { tempDir } from '../e2e/harness.js';
 
@@ -88,5 +88,62 @@ describe('reading rows of any layout', () => {
     const some = [];
     for await (const r of readRows(dir, { columns: ['document_id', 'nope'] })) some.push(r);
     expect(some).toEqual([{ document_id: 'd1' }, { document_id: 'd1' }]);
+  });
+
+  it('reads Parquet of every codec and writer as DuckDB does (hyparquet; DuckDB for row groups over the limit), bytes as valid UTF-8 views', async () => {
+    const dir = await tempDir('read-rows-codecs');
+    const src = join(dir, 'rows.jsonl');
+    const rows = Array.from({ length: 300 }, (_, i) => ({
+      trajectory_id: `t${i}`,
+      document_id: `d${i % 7}`,
+      messages: JSON.stringify(chat.map((m) => ({ ...m, content: `${m.content} é ✓ ${i}`.repeat(1 + (i % 5)) }))),
+      tools: JSON.stringify(toChatTools(tools)),
+      n_messages: i,
+      score: i / 7,
+      note: i % 3 === 0 ? null : `n${i}`,
+    }));
+    await writeFile(src, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const db = await DuckDBInstance.create(':memory:');
+    const con = await db.connect();
+    const codecs = ['uncompressed', 'snappy', 'zstd', 'gzip', 'brotli', 'lz4'];
+    for (const codec of codecs) {
+      await mkdir(join(dir, codec, 'data'), { recursive: true });
+      await con.run(`COPY (SELECT * FROM read_json_auto('${src}')) TO '${join(dir, codec, 'data', 'part-0.parquet')}' (FORMAT parquet, COMPRESSION ${codec}, ROW_GROUP_SIZE 128)`);
+    }
+    con.closeSync();
+    db.closeSync();
+    for (const codec of codecs) {
+      const got = [];
+      for await (const r of readRows(join(dir, codec))) got.push(r);
+      expect(got, codec).toEqual(rows);
+      // Asked as bytes: the UTF-8 of the text, as DuckDB reads it (a row group over the limit goes to DuckDB).
+      for (const maxGroupBytes of [undefined, 1]) {
+        const seen: string[] = [];
+        for await (const b of readBatches(join(dir, codec), { columns: ['messages'], bytes: ['messages'], maxGroupBytes })) {
+          for (const r of b) {
+            expect(r.messages).toBeInstanceOf(Uint8Array);
+            seen.push(Buffer.from(r.messages as Uint8Array).toString('utf8'));
+          }
+        }
+        expect(seen, `${codec} ${maxGroupBytes}`).toEqual(rows.map((r) => r.messages));
+      }
+    }
+  });
+
+  it('names a cut Parquet file export_unreadable', async () => {
+    const dir = await tempDir('read-rows-cut');
+    await mkdir(join(dir, 'data'), { recursive: true });
+    const db = await DuckDBInstance.create(':memory:');
+    const con = await db.connect();
+    const file = join(dir, 'data', 'part-0.parquet');
+    await con.run(`COPY (SELECT range AS n, 'row ' || range AS s FROM range(1000)) TO '${file}' (FORMAT parquet)`);
+    con.closeSync();
+    db.closeSync();
+    const whole = await readFile(file);
+    await writeFile(file, whole.subarray(0, whole.length >> 1));
+    const read = async () => {
+      for await (const _ of readRows(dir));
+    };
+    await expect(read()).rejects.toMatchObject({ code: 'export_unreadable', message: expect.stringContaining(file) });
   });
 });
