@@ -12,6 +12,7 @@ import { readJsonl } from '../sources/read-jsonl.js';
 import { readParquet } from '../sources/read-parquet.js';
 import { listS3Inputs, readS3Object, type S3Input } from '../sources/s3-objects.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
+import { createTopicAndWait } from './create-topic.js';
 import { kafkaClientConfig, type KafkaConnectionConfig } from './client-options.js';
 
 export interface ProduceProgress {
@@ -122,10 +123,7 @@ export async function produceCorpus(opts: ProduceCorpusOptions): Promise<Produce
 async function ensureTopic(admin: Admin, opts: ProduceCorpusOptions): Promise<void> {
   if (opts.createTopic) {
     const { brokers } = await admin.describeCluster();
-    await admin.createTopics({
-      topics: [{ topic: opts.topic, numPartitions: opts.partitions ?? 1, replicationFactor: Math.min(3, brokers.length) }],
-      waitForLeaders: true,
-    });
+    await createTopicAndWait(admin, { topic: opts.topic, numPartitions: opts.partitions ?? 1, replicationFactor: Math.min(3, brokers.length) });
   } else if (!(await admin.listTopics()).includes(opts.topic)) {
     throw new GemflowError('kafka_topic_missing', `topic ${opts.topic} does not exist on ${opts.brokers.join(',')} (pass --create-topic to create it)`);
   }

@@ -1,6 +1,7 @@
 import { Kafka, Partitioners, type Message, type Producer } from 'kafkajs';
 import { originKey, type Origin } from '../envelope.js';
 import { errorMessage, GemflowError } from '../errors.js';
+import { createTopicAndWait } from '../kafka/create-topic.js';
 import { kafkaClientConfig, type KafkaConnectionConfig } from '../kafka/client-options.js';
 import { trackedSockets, type TrackedSockets } from '../kafka/tracked-sockets.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
@@ -103,10 +104,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
       await admin.connect();
       try {
         const { brokers } = await admin.describeCluster();
-        await admin.createTopics({
-          topics: [{ topic: this.#topic, numPartitions: 1, replicationFactor: Math.min(3, brokers.length) }],
-          waitForLeaders: true,
-        });
+        await createTopicAndWait(admin, { topic: this.#topic, numPartitions: 1, replicationFactor: Math.min(3, brokers.length) });
       } finally {
         await admin.disconnect();
       }

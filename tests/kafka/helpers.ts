@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
+import { createTopicAndWait } from '../../src/kafka/create-topic.js';
 import type { KafkaSourceConfig } from '../../src/config/schema.js';
 import type { SourceItem } from '../../src/envelope.js';
 import type { Logger } from '../../src/telemetry/logger.js';
@@ -18,7 +19,7 @@ export async function createTopic(brokers: string[], topic: string, partitions: 
   const admin = testKafka(brokers).admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor }], waitForLeaders: true });
+    await createTopicAndWait(admin, { topic, numPartitions: partitions, replicationFactor });
   } finally {
     await admin.disconnect();
   }
