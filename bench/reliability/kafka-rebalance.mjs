@@ -11,7 +11,8 @@
 //         on (a larger corpus keeps the run going: documents=4000 for 3 kills).
 // Config: the checkout's defaults (session timeout, settle window, llm.maxDocsInFlight 256) but for
 // sink.maxAgeMs 2000, and llm.maxDocsInFlight 16 in `kill` (so the run lasts past the kill).
-// KR_SOURCE adds source settings (e.g. KR_SOURCE='sessionTimeoutMs: 6000').
+// KR_SOURCE adds source settings (e.g. KR_SOURCE='sessionTimeoutMs: 6000'); KR_SINK replaces the sink's
+// (default 'maxAgeMs: 2000'; e.g. KR_SINK='maxAgeMs: 60000' for the shipped shard age).
 // Prints one JSON line.
 import { spawn, execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -57,7 +58,7 @@ async function pipeline(name) {
     `source: { type: kafka, brokers: ["${bootstrap}"], topics: [${topic}], groupId: ${groupId}, clientId: ${name}, commitIntervalMs: 500${process.env.KR_SOURCE ? `, ${process.env.KR_SOURCE}` : ''} }`,
     `relevance: { threads: 0 }`,
     `llm: { endpoints: [{ url: "${simUrl}" }]${scenario === 'kill' ? ', maxDocsInFlight: 16' : ''} }`,
-    `sink: { dir: ${out}, maxAgeMs: 2000 }`,
+    `sink: { dir: ${out}, ${process.env.KR_SINK ?? 'maxAgeMs: 2000'} }`,
     `stateDir: ${join(work, `state-${name}`)}`,
     `logIntervalMs: 1000`,
   ].join('\n') + '\n');

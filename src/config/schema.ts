@@ -270,6 +270,12 @@ export const SinkConfig = z.strictObject({
   maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
   /** A shard open longer than this is closed even if small (Kafka tails). */
   maxAgeMs: z.number().int().positive().default(60000),
+  /**
+   * The age limit (at most maxAgeMs) of a partition's first shard after this worker is assigned the
+   * partition (start-up or a rebalance, when it replays what the previous owner had not made durable),
+   * so work taken over becomes durable, and the commit position moves, within seconds of a takeover.
+   */
+  firstShardMaxAgeMs: z.number().int().positive().default(5000),
   compression: z.enum(['snappy', 'gzip', 'none']).default('snappy'),
   rowGroupRows: z.number().int().positive().default(1000),
 });

@@ -41,6 +41,8 @@ interface OpenShard {
   rows: number;
   approxBytes: number;
   openedAt: number;
+  /** Closed by tick() once this old: sink.maxAgeMs, or firstShardMaxAgeMs for a partition's first shard. */
+  maxAgeMs: number;
   docs: ShardIndexDoc[];
   origins: Origin[];
   /** Histograms of the statistic columns, for the index. */
@@ -60,6 +62,8 @@ interface Lane {
   onDiscard: () => void;
   /** The store's publish of one of this partition's shards, while it runs (past the permit: it will be visible). */
   publishing?: Promise<unknown>;
+  /** The partition is new to this sink or was discarded: its next shard closes after firstShardMaxAgeMs. */
+  fresh: boolean;
 }
 
 /**
@@ -158,7 +162,12 @@ export class ParquetShardSink implements ShardSink {
     await this.#enqueue(lane, async () => {
       const { maxRows, maxBytes } = this.#config;
       if (lane.shard && (lane.shard.rows + rows.length > maxRows || lane.shard.approxBytes + approxBytes > maxBytes)) await this.#finish(lane);
-      const shard = (lane.shard ??= await this.#openShard(origin));
+      if (!lane.shard) {
+        lane.shard = await this.#openShard(origin);
+        if (lane.fresh) lane.shard.maxAgeMs = Math.min(this.#config.firstShardMaxAgeMs ?? Infinity, this.#config.maxAgeMs);
+        lane.fresh = false;
+      }
+      const shard = lane.shard;
       for (const r of converted) await shard.writer.appendRow(r.values);
       for (const r of rows) addStats(shard.stats, r);
       shard.rows += rows.length;
@@ -172,7 +181,7 @@ export class ParquetShardSink implements ShardSink {
   async tick(): Promise<void> {
     if (this.#closedCleanly()) return;
     this.#checkUsable();
-    const old = (lane: Lane) => lane.shard !== undefined && this.#now() - lane.shard.openedAt >= this.#config.maxAgeMs;
+    const old = (lane: Lane) => lane.shard !== undefined && this.#now() - lane.shard.openedAt >= lane.shard.maxAgeMs;
     await Promise.all(
       [...this.#lanes.values()].filter(old).map((lane) => this.#enqueue(lane, async () => (old(lane) ? this.#finish(lane) : undefined))),
     );
@@ -194,6 +203,7 @@ export class ParquetShardSink implements ShardSink {
     const lanes = partitions.map((p) => this.#lanes.get(p)).filter((lane) => lane !== undefined);
     // A shard of these partitions finished but waiting for its publish permit is deleted, not published.
     for (const lane of lanes) {
+      lane.fresh = true;
       lane.epoch++;
       lane.pendingDiscards++;
       lane.onDiscard();
@@ -271,7 +281,7 @@ export class ParquetShardSink implements ShardSink {
 
   #lane(partition: string): Lane {
     let lane = this.#lanes.get(partition);
-    if (!lane) this.#lanes.set(partition, (lane = { tail: Promise.resolve(), epoch: 0, pendingDiscards: 0, ...discardSignal() }));
+    if (!lane) this.#lanes.set(partition, (lane = { tail: Promise.resolve(), epoch: 0, pendingDiscards: 0, fresh: true, ...discardSignal() }));
     return lane;
   }
 
@@ -298,7 +308,7 @@ export class ParquetShardSink implements ShardSink {
     const tmpPath = join(this.#store.tmpDir, `${slug}.${uniqueTmpPart()}${SHARD_SUFFIXES[this.#config.format]}${TMP_SUFFIX}`);
     const fh = await open(tmpPath, 'wx');
     // Every field but the writer: creating the writer already writes the file header through `write`.
-    const shard = { partition: origin.partition, slug, tmpPath, fh, bytes: 0, rows: 0, approxBytes: 0, openedAt: this.#now(), docs: [], origins: [], stats: {} } as Omit<OpenShard, 'writer'> as OpenShard;
+    const shard = { partition: origin.partition, slug, tmpPath, fh, bytes: 0, rows: 0, approxBytes: 0, openedAt: this.#now(), maxAgeMs: this.#config.maxAgeMs, docs: [], origins: [], stats: {} } as Omit<OpenShard, 'writer'> as OpenShard;
     let pending: Promise<unknown> = Promise.resolve();
     // File sections are written in the order they are handed over; returning the chain itself means a
     // failure is seen by the next awaited write.

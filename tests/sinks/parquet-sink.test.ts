@@ -257,6 +257,42 @@ describe('ParquetShardSink', () => {
     await sink.close();
   });
 
+  it("a partition's first shard after it is assigned (new, or discarded at a revocation) closes after firstShardMaxAgeMs; later ones after maxAgeMs", async () => {
+    const out = await dir('first-age');
+    let now = 0;
+    const sink = new ParquetShardSink(sinkConfig(out, { maxAgeMs: 60_000, firstShardMaxAgeMs: 5_000 }), { now: () => now });
+    await sink.open();
+    const durable: string[] = [];
+    sink.onDurable = (origins) => durable.push(...origins.map(originKey));
+    const write = async (offset: number) => {
+      const o = kafkaOrigin('t', 0, offset);
+      await sink.writeDoc(o, docRows(o, 1));
+      return originKey(o);
+    };
+    const first = await write(0); // opens the partition's first shard at 0
+    now = 4_999;
+    await sink.tick();
+    expect(durable).toEqual([]);
+    now = 5_000;
+    await sink.tick();
+    expect(durable).toEqual([first]);
+    const second = await write(1); // the next shard keeps the full age
+    now = 5_000 + 59_999;
+    await sink.tick();
+    expect(durable).toEqual([first]);
+    now = 5_000 + 60_000;
+    await sink.tick();
+    expect(durable).toEqual([first, second]);
+    // Revoked (its open shard dropped) and assigned again: the next shard is a first shard again.
+    await write(2);
+    await sink.discard([kafkaOrigin('t', 0, 0).partition]);
+    const replayed = await write(2);
+    now += 5_000;
+    await sink.tick();
+    expect(durable).toEqual([first, second, replayed]);
+    await sink.close();
+  });
+
   it('discard() drops the open shards of revoked partitions: nothing of them becomes durable', async () => {
     const out = await dir('discard');
     const sink = new ParquetShardSink(sinkConfig(out));
