@@ -271,7 +271,7 @@ export const SinkConfig = z.strictObject({
   /** A shard open longer than this is closed even if small (Kafka tails). */
   maxAgeMs: z.number().int().positive().default(60000),
   /**
-   * The age limit (at most maxAgeMs) of a partition's first shard after this worker is assigned the
+   * The age limit (at most maxAgeMs) of a Kafka partition's first shard after this worker is assigned the
    * partition (start-up or a rebalance, when it replays what the previous owner had not made durable),
    * so work taken over becomes durable, and the commit position moves, within seconds of a takeover.
    */

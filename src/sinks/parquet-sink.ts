@@ -164,7 +164,8 @@ export class ParquetShardSink implements ShardSink {
       if (lane.shard && (lane.shard.rows + rows.length > maxRows || lane.shard.approxBytes + approxBytes > maxBytes)) await this.#finish(lane);
       if (!lane.shard) {
         lane.shard = await this.#openShard(origin);
-        if (lane.fresh) lane.shard.maxAgeMs = Math.min(this.#config.firstShardMaxAgeMs ?? Infinity, this.#config.maxAgeMs);
+        // Kafka only: a file source is never reassigned, and its shards keep the composition (and names) they have on a replay.
+        if (lane.fresh && origin.kind === 'kafka') lane.shard.maxAgeMs = Math.min(this.#config.firstShardMaxAgeMs ?? Infinity, this.#config.maxAgeMs);
         lane.fresh = false;
       }
       const shard = lane.shard;

@@ -257,7 +257,7 @@ describe('ParquetShardSink', () => {
     await sink.close();
   });
 
-  it("a partition's first shard after it is assigned (new, or discarded at a revocation) closes after firstShardMaxAgeMs; later ones after maxAgeMs", async () => {
+  it("a Kafka partition's first shard after it is assigned (new, or discarded at a revocation) closes after firstShardMaxAgeMs; later ones and files' after maxAgeMs", async () => {
     const out = await dir('first-age');
     let now = 0;
     const sink = new ParquetShardSink(sinkConfig(out, { maxAgeMs: 60_000, firstShardMaxAgeMs: 5_000 }), { now: () => now });
@@ -290,6 +290,16 @@ describe('ParquetShardSink', () => {
     now += 5_000;
     await sink.tick();
     expect(durable).toEqual([first, second, replayed]);
+    // A file source is never reassigned: its first shard keeps maxAgeMs (same composition, same name, on a replay).
+    const f = fileOrigin('/data/a.jsonl', 0);
+    await sink.writeDoc(f, docRows(f, 1));
+    const opened = now;
+    now = opened + 5_000;
+    await sink.tick();
+    expect(durable).not.toContain(originKey(f));
+    now = opened + 60_000;
+    await sink.tick();
+    expect(durable).toContain(originKey(f));
     await sink.close();
   });
 
