@@ -8,13 +8,15 @@
  * `scripts/deps.sh fetch bfcl`) unless --no-decontaminate.
  *
  *   npm run build && node dist/bench/cpu-per-trajectory.js [--docs 400] [--runs 5] [--warmup 1] [--answers FILE]
- *     [--profile FILE.cpuprofile] [--no-decontaminate] [--bfcl DIR] [--json FILE]
+ *     [--profile FILE.cpuprofile] [--heap-profile FILE.heapprofile] [--no-decontaminate] [--bfcl DIR] [--json FILE]
  *
  * The first --warmup replays (default 1) are not counted: in the benchmark the replay follows the
  * recorded run in the same process, so the code it runs is already compiled (JIT) by then.
  * --answers FILE: load the recorded answers from FILE when it exists (no simulator), else record and
  * save them there, so two builds can be compared on identical answers. --profile: a V8 CPU profile of
- * the main thread over the last replay (open in Chrome DevTools or summarise it).
+ * the main thread over the last replay (open in Chrome DevTools or summarise it). --heap-profile
+ * FILE.heapprofile: a sampling allocation profile of the last replay, counting garbage too (what the GC
+ * has to clear).
  * Prints each run's CPU ms per written trajectory and the median (process CPU, user + system).
  */
 import { existsSync } from 'node:fs';
@@ -57,6 +59,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '1' },
       answers: { type: 'string' },
       profile: { type: 'string' },
+      'heap-profile': { type: 'string' },
       'no-decontaminate': { type: 'boolean', default: false },
       bfcl: { type: 'string', default: BFCL_DATA },
       json: { type: 'string' },
@@ -93,20 +96,31 @@ async function main(): Promise<void> {
     const warmup = Number(values.warmup);
     const n = warmup + Number(values.runs);
     for (let i = 0; i < n; i++) {
-      const profile = values.profile && i === n - 1;
-      const session = profile ? new Session() : undefined;
-      if (session) {
-        session.connect();
+      const last = i === n - 1;
+      const profile = values.profile && last;
+      const heapProfile = values['heap-profile'] && last;
+      const session = profile || heapProfile ? new Session() : undefined;
+      session?.connect();
+      if (session && profile) {
         await session.post('Profiler.enable');
         await session.post('Profiler.setSamplingInterval', { interval: 200 });
         await session.post('Profiler.start');
       }
+      if (session && heapProfile) {
+        await session.post('HeapProfiler.enable');
+        // Every allocation sampled, also of objects the GC has collected since: where the garbage comes from.
+        await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      }
       const r = await cpuReplay(config(`replay-${i}`, ['http://127.0.0.1:9'], true), answers, corpus);
-      if (session) {
+      if (session && profile) {
         const { profile: p } = await session.post('Profiler.stop');
         await writeFile(values.profile!, JSON.stringify(p));
-        session.disconnect();
       }
+      if (session && heapProfile) {
+        const { profile: p } = await session.post('HeapProfiler.stopSampling');
+        await writeFile(values['heap-profile']!, JSON.stringify(p));
+      }
+      session?.disconnect();
       await rm(join(work, `replay-${i}`), { recursive: true, force: true });
       if (i >= warmup) runs.push(r);
       const f = r.funnel;

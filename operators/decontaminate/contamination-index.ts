@@ -1,4 +1,4 @@
-import { forEachNgram, hashWords, wholeKey } from './ngrams.js';
+import { forEachNgram, hashWords, NgramFilter, wholeKey } from './ngrams.js';
 
 /** A reference item: which benchmark and its id there. */
 export interface BenchmarkItem {
@@ -35,6 +35,8 @@ export class ContaminationIndex {
   readonly items: BenchmarkItem[] = [];
   /** n-gram key -> item index, or the list of them when several items share it. */
   readonly #grams = new Map<number, number | number[]>();
+  /** The keys of #grams, approximately: most n-grams of a clean text are ruled out without a Map probe. */
+  readonly #gramFilter = new NgramFilter();
   readonly #whole = new Map<number, number | number[]>();
   readonly #toolSets = new Map<string, number[]>();
 
@@ -52,7 +54,12 @@ export class ContaminationIndex {
 
   addText(item: number, text: string): void {
     const w = hashWords(text);
-    if (w.n >= this.opts.ngram) forEachNgram(w, this.opts.ngram, (k) => void add(this.#grams, k, item));
+    if (w.n >= this.opts.ngram) {
+      forEachNgram(w, this.opts.ngram, (k) => {
+        add(this.#grams, k, item);
+        this.#gramFilter.add(k);
+      });
+    }
     else if (w.n >= this.opts.minWords) add(this.#whole, wholeKey(w), item);
   }
 
@@ -84,7 +91,7 @@ export class ContaminationIndex {
           hits++;
           if (sample === '') sample = w.text.slice(w.start[at], w.end[at + n - 1]);
           counts = tally(counts, v);
-        });
+        }, this.#gramFilter);
       } else if (w.n >= this.opts.minWords && this.#whole.size > 0) {
         const v = this.#whole.get(wholeKey(w));
         if (v === undefined) continue;

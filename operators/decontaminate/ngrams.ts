@@ -91,11 +91,29 @@ function grow(): void {
 /** Combines two 32-bit lane hashes into one 53-bit integer key. */
 const key = (k1: number, k2: number) => (k1 >>> 0) * 2097152 + ((k2 >>> 0) >>> 11);
 
+/** Words (32-bit) of an n-gram filter: one bit per value of a key's low 21 bits (see NgramFilter). */
+const FILTER_WORDS = 1 << 16;
+
 /**
- * Calls `fn(key, firstWord)` for every n-gram of the words (none when there are fewer than n words).
+ * A set of n-gram keys, approximately: one bit per value of a key's low 21 bits, set for every key
+ * added. A clear bit means the key is certainly absent, so a lookup skips the Map probe (and the key,
+ * a 53-bit heap number, is never made) for most n-grams of a text that is not contaminated.
+ */
+export class NgramFilter {
+  readonly bits = new Uint32Array(FILTER_WORDS);
+
+  add(key: number): void {
+    const b = key % 2097152;
+    this.bits[b >>> 5]! |= 1 << (b & 31);
+  }
+}
+
+/**
+ * Calls `fn(key, firstWord)` for every n-gram of the words (none when there are fewer than n words),
+ * or with `filter`, for those whose key may be in it (every key added to it, and a few others).
  * Rolling: each step multiplies by the base, adds the new word and removes the word that left.
  */
-export function forEachNgram(w: Words, n: number, fn: (key: number, at: number) => boolean | void): void {
+export function forEachNgram(w: Words, n: number, fn: (key: number, at: number) => boolean | void, filter?: NgramFilter): void {
   if (w.n < n) return;
   let p1 = 1;
   let p2 = 1;
@@ -103,6 +121,7 @@ export function forEachNgram(w: Words, n: number, fn: (key: number, at: number) 
     p1 = Math.imul(p1, B1);
     p2 = Math.imul(p2, B2);
   }
+  const bits = filter?.bits;
   let k1 = 0;
   let k2 = 0;
   for (let i = 0; i < w.n; i++) {
@@ -112,7 +131,13 @@ export function forEachNgram(w: Words, n: number, fn: (key: number, at: number) 
       k1 = (k1 - Math.imul(w.h1[i - n]!, p1)) | 0;
       k2 = (k2 - Math.imul(w.h2[i - n]!, p2)) | 0;
     }
-    if (i >= n - 1 && fn(key(k1, k2), i - n + 1) === true) return;
+    if (i < n - 1) continue;
+    if (bits !== undefined) {
+      // The key's low 21 bits (see key()).
+      const b = k2 >>> 11;
+      if ((bits[b >>> 5]! & (1 << (b & 31))) === 0) continue;
+    }
+    if (fn(key(k1, k2), i - n + 1) === true) return;
   }
 }
 

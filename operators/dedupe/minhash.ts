@@ -77,7 +77,15 @@ export class MinHash {
 
   /** The MinHash signature of `text` (all EMPTY_SLOT for a text without words). */
   signature(text: string): Int32Array {
-    const shingles = this.shingles(text);
+    return this.signatureOfParts([text]);
+  }
+
+  /**
+   * The signature of `parts` joined by a line break (a separator between words), without making the
+   * joined text: the same as `signature(parts.join('\n'))`.
+   */
+  signatureOfParts(parts: readonly string[]): Int32Array {
+    const shingles = this.shingles(parts);
     const sig = new Int32Array(this.numPerm);
     // Permutation-major, four permutations per pass: their coefficients and running minima stay in
     // registers while the shingle hashes stream by (numPerm is a multiple of 4).
@@ -113,28 +121,30 @@ export class MinHash {
     return x.length === 0 ? 0 : equal / x.length;
   }
 
-  /** Hashes of the text's shingles (a view of a reused buffer, valid until the next call). */
-  private shingles(text: string): Int32Array {
+  /** Hashes of the shingles of the parts' words (a view of a reused buffer, valid until the next call). */
+  private shingles(parts: readonly string[]): Int32Array {
     const k = this.shingleSize;
     const out = this.shingleBuf;
     let words = 0;
     let n = 0;
-    const len = text.length;
-    let i = 0;
-    while (i < len && n < out.length) {
-      let c = text.charCodeAt(i);
-      if (!isWordChar(c)) {
-        i++;
-        continue;
+    for (const text of parts) {
+      const len = text.length;
+      let i = 0;
+      while (i < len && n < out.length) {
+        let c = text.charCodeAt(i);
+        if (!isWordChar(c)) {
+          i++;
+          continue;
+        }
+        let h = FNV_OFFSET;
+        do {
+          h = Math.imul(h ^ (c >= 65 && c <= 90 ? c | 0x20 : c), FNV_PRIME);
+          c = ++i < len ? text.charCodeAt(i) : 0;
+        } while (i < len && isWordChar(c));
+        this.ring[words % k] = h;
+        words++;
+        if (words >= k) out[n++] = this.shingleHash(words);
       }
-      let h = FNV_OFFSET;
-      do {
-        h = Math.imul(h ^ (c >= 65 && c <= 90 ? c | 0x20 : c), FNV_PRIME);
-        c = ++i < len ? text.charCodeAt(i) : 0;
-      } while (i < len && isWordChar(c));
-      this.ring[words % k] = h;
-      words++;
-      if (words >= k) out[n++] = this.shingleHash(words);
     }
     if (words > 0 && words < k) out[n++] = this.shingleHash(words);
     return out.subarray(0, n);

@@ -41,7 +41,7 @@ export class TrajectoryDedupe {
   fingerprint(trajectoryId: string, t: Trajectory): Fingerprint {
     const f: Fingerprint = { exact: trajectoryHash(t), owner: trajectoryId, id: trajectoryId };
     if (this.minhash !== undefined) {
-      f.sig = this.minhash.signature(dialogueText(t));
+      f.sig = this.minhash.signatureOfParts(dialogueParts(t));
       f.bands = bandKeys(f.sig, BANDS);
     }
     return f;
@@ -56,25 +56,25 @@ export class TrajectoryDedupe {
   }
 }
 
-/** The user and assistant turns' text, in order. */
-export function dialogueText(t: Trajectory): string {
-  return t.messages
-    .filter((m) => m.role === 'user' || m.role === 'assistant')
-    .map((m) => m.content)
-    .join('\n');
+/** The user and assistant turns' contents, in order: MinHash reads them as one text, line-break separated. */
+export function dialogueParts(t: Trajectory): string[] {
+  const parts: string[] = [];
+  for (const m of t.messages) if (m.role === 'user' || m.role === 'assistant') parts.push(m.content);
+  return parts;
 }
 
 /** sha256 (hex) of the normalised dialogue described on TrajectoryDedupe. */
 export function trajectoryHash(t: Trajectory): string {
+  // Keys in sorted order already ("messages" < "tools"), so canonicalJson copies nothing here.
   const normalized = {
-    tools: [...t.tools]
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((tool) => [tool.name, normalizeText(tool.description), tool.parameters]),
     messages: t.messages.map((m) => [
       m.role,
       normalizeText(m.content),
-      (m.toolCalls ?? []).map((c) => [c.name, c.arguments]),
+      m.toolCalls === undefined ? [] : m.toolCalls.map((c) => [c.name, c.arguments]),
     ]),
+    tools: [...t.tools]
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((tool) => [tool.name, normalizeText(tool.description), tool.parameters]),
   };
   return createHash('sha256').update(canonicalJson(normalized)).digest('hex');
 }

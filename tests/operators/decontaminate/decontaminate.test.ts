@@ -185,3 +185,34 @@ describe('decontamination in a run (generic JSONL reference)', () => {
     expect(written.size).toBe(rows.length - st.dropped.contaminated!);
   }, 120_000);
 });
+
+describe('n-gram filter', () => {
+  it('lets through every n-gram added to it, and rules out most others', async () => {
+    const { forEachNgram, NgramFilter } = await import('../../../operators/decontaminate/ngrams.js');
+    const items = await bfclItems();
+    const filter = new NgramFilter();
+    const added = new Set<number>();
+    for (const it of items.slice(0, 60)) {
+      for (const u of userTurns(it)) forEachNgram(hashWords(u), 13, (k) => void (added.add(k), filter.add(k)));
+    }
+    expect(added.size).toBeGreaterThan(500);
+    let all = 0;
+    let passed = 0;
+    for (const it of items.slice(0, 120)) {
+      for (const u of userTurns(it)) {
+        const w = hashWords(u);
+        const every: Array<[number, number]> = [];
+        forEachNgram(w, 13, (k, at) => void every.push([k, at]));
+        const filtered: Array<[number, number]> = [];
+        forEachNgram(w, 13, (k, at) => void filtered.push([k, at]), filter);
+        // Every n-gram that is in the set still reaches the callback, in order, with its position.
+        expect(filtered.filter(([k]) => added.has(k))).toEqual(every.filter(([k]) => added.has(k)));
+        expect(filtered.every(([k, at]) => every.some(([k2, at2]) => k2 === k && at2 === at))).toBe(true);
+        all += every.filter(([k]) => !added.has(k)).length;
+        passed += filtered.filter(([k]) => !added.has(k)).length;
+      }
+    }
+    expect(all).toBeGreaterThan(500);
+    expect(passed / all).toBeLessThan(0.05);
+  });
+});

@@ -42,6 +42,16 @@ describe('MinHash', () => {
     expect(MinHash.similarity(mh.signature(base.join(' ')), mh.signature(tailChanged.join(' ')))).toBeLessThan(1);
   });
 
+  it('signs parts exactly as their line-break join: words never span two parts, maxShingles counts across parts', () => {
+    const small = new MinHash({ maxShingles: 60 });
+    const cuts = [0, 1, 3, 4, 5, 17, 60, 61, 200, 333, 400];
+    const parts = cuts.slice(1).map((end, i) => base.slice(cuts[i], end).join(' '));
+    const edgy = ['', 'Ünïcode wörds', '', '  trailing  ', 'x', 'a\u00a0b\u3000c', '😀 emoji', ...parts, ''];
+    for (const ps of [parts, edgy, ['one two'], [''], [], parts.slice(0, 2)]) {
+      for (const m of [mh, small]) expect(m.signatureOfParts(ps)).toEqual(m.signature(ps.join('\n')));
+    }
+  });
+
   it('rejects a signature length that is not a multiple of 4', () => {
     expect(() => new MinHash({ numPerm: 130 })).toThrow(expect.objectContaining({ code: 'invalid_option' }));
   });
