@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { memoryIndex } from '../../src/store/sqlite-state.js';
 import type { Claim, Fingerprint, FingerprintIndex } from '../../src/store/state-store.js';
 import type { Trajectory } from '../../src/trajectory.js';
-import { canonicalJson } from '../validate/canonical-json.js';
+import { JsonBytes } from './json-bytes.js';
 import { bandKeys, MinHash } from './minhash.js';
 
 export type DedupeResult = Claim;
@@ -63,20 +63,37 @@ export function dialogueParts(t: Trajectory): string[] {
   return parts;
 }
 
-/** sha256 (hex) of the normalised dialogue described on TrajectoryDedupe. */
+/** The buffer trajectoryHash writes into (synchronous use only, so one is enough). */
+const json = new JsonBytes();
+
+/**
+ * sha256 (hex) of the normalised dialogue described on TrajectoryDedupe: of the UTF-8 of
+ * canonicalJson({messages: [[role, text, [[name, arguments]...]]...], tools: [[name, description,
+ * parameters]...]}), written as bytes without making the string (json-bytes.ts).
+ */
 export function trajectoryHash(t: Trajectory): string {
-  // Keys in sorted order already ("messages" < "tools"), so canonicalJson copies nothing here.
-  const normalized = {
-    messages: t.messages.map((m) => [
-      m.role,
-      normalizeText(m.content),
-      m.toolCalls === undefined ? [] : m.toolCalls.map((c) => [c.name, c.arguments]),
-    ]),
-    tools: [...t.tools]
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((tool) => [tool.name, normalizeText(tool.description), tool.parameters]),
-  };
-  return createHash('sha256').update(canonicalJson(normalized)).digest('hex');
+  json.reset().ascii('{"messages":[');
+  const messages = t.messages;
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
+    if (i > 0) json.ascii(',');
+    json.ascii('[').string(m.role).ascii(',').string(normalizeText(m.content)).ascii(',[');
+    const calls = m.toolCalls ?? [];
+    for (let j = 0; j < calls.length; j++) {
+      if (j > 0) json.ascii(',');
+      json.ascii('[').string(calls[j]!.name).ascii(',').value(calls[j]!.arguments).ascii(']');
+    }
+    json.ascii(']]');
+  }
+  json.ascii('],"tools":[');
+  const tools = [...t.tools].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (let i = 0; i < tools.length; i++) {
+    const tool = tools[i]!;
+    if (i > 0) json.ascii(',');
+    json.ascii('[').string(tool.name).ascii(',').string(normalizeText(tool.description)).ascii(',').value(tool.parameters).ascii(']');
+  }
+  json.ascii(']}');
+  return createHash('sha256').update(json.bytes()).digest('hex');
 }
 
 /** Whitespace the replace below would change: a run of two, or any white space but a plain space. */
