@@ -13,6 +13,7 @@
  */
 
 import { GemflowError } from '../../src/errors.js';
+import { SimdSignature } from './minhash-simd.js';
 
 export interface MinHashOptions {
   /** Signature length (hash functions), a multiple of 4. Default 128. */
@@ -23,6 +24,11 @@ export interface MinHashOptions {
   maxShingles?: number;
   /** Seed of the permutation coefficients; signatures are only comparable under the same seed. */
   seed?: number;
+  /**
+   * `simd` (default): the WebAssembly SIMD kernel of minhash-simd.ts where it runs (numPerm a multiple
+   * of 16); `js`: the JavaScript loop. Both give the same signatures.
+   */
+  engine?: 'simd' | 'js';
 }
 
 /** Signature value of a slot no shingle reached (a text without words). */
@@ -53,8 +59,11 @@ export class MinHash {
   private readonly b: Int32Array;
   /** Ring of the last `shingleSize` word hashes (reused across calls). */
   private readonly ring: Int32Array;
-  /** Shingle hashes of the current text (reused across calls). */
+  /** Shingle hashes of the current text (reused across calls; the SIMD kernel's memory when it runs). */
   private readonly shingleBuf: Int32Array;
+  private readonly simd: SimdSignature | undefined;
+  /** The engine in use (see MinHashOptions.engine; `js` where SIMD cannot run). */
+  readonly engine: 'simd' | 'js';
 
   constructor(options: MinHashOptions = {}) {
     this.numPerm = options.numPerm ?? 128;
@@ -63,8 +72,10 @@ export class MinHash {
     if (this.numPerm <= 0 || this.numPerm % 4 !== 0) {
       throw new GemflowError('invalid_option', `MinHash numPerm must be a positive multiple of 4, got ${this.numPerm}`);
     }
-    this.a = new Int32Array(this.numPerm);
-    this.b = new Int32Array(this.numPerm);
+    this.simd = options.engine === 'js' ? undefined : SimdSignature.create(this.numPerm, this.maxShingles);
+    this.engine = this.simd ? 'simd' : 'js';
+    this.a = this.simd?.a ?? new Int32Array(this.numPerm);
+    this.b = this.simd?.b ?? new Int32Array(this.numPerm);
     let state = (options.seed ?? 1) >>> 0;
     const next = (): number => (state = fmix32((state + 0x9e3779b9) >>> 0));
     for (let i = 0; i < this.numPerm; i++) {
@@ -72,7 +83,7 @@ export class MinHash {
       this.b[i] = next();
     }
     this.ring = new Int32Array(this.shingleSize);
-    this.shingleBuf = new Int32Array(this.maxShingles);
+    this.shingleBuf = this.simd?.shingles ?? new Int32Array(this.maxShingles);
   }
 
   /** The MinHash signature of `text` (all EMPTY_SLOT for a text without words). */
@@ -86,6 +97,7 @@ export class MinHash {
    */
   signatureOfParts(parts: readonly string[]): Int32Array {
     const shingles = this.shingles(parts);
+    if (this.simd !== undefined) return this.simd.signature(shingles.length);
     const sig = new Int32Array(this.numPerm);
     // Permutation-major, four permutations per pass: their coefficients and running minima stay in
     // registers while the shingle hashes stream by (numPerm is a multiple of 4).

@@ -52,6 +52,21 @@ describe('MinHash', () => {
     }
   });
 
+  it('gives the same signatures with the SIMD kernel as with the JavaScript loop', () => {
+    const texts = ['', '  ... ', 'Hello world', base.join(' '), changeWords(base, [5, 50, 300]).join('\n'), words(3000, 9).join(' '), 'Ünïcode wörds 😀 and more words here'];
+    for (const opts of [{}, { seed: 7 }, { numPerm: 16, shingleSize: 3 }, { numPerm: 256 }, { maxShingles: 50 }, { numPerm: 36 }]) {
+      const simd = new MinHash(opts);
+      const js = new MinHash({ ...opts, engine: 'js' });
+      expect([simd.engine, js.engine]).toEqual([opts.numPerm === 36 ? 'js' : 'simd', 'js']);
+      for (const t of texts) expect(simd.signature(t)).toEqual(js.signature(t));
+      // Many texts one after another: the kernel's reused memory holds nothing over.
+      for (let i = 0; i < 200; i++) {
+        const t = words(1 + ((i * 37) % 900), 100 + i).join(' ');
+        expect(simd.signature(t)).toEqual(js.signature(t));
+      }
+    }
+  });
+
   it('rejects a signature length that is not a multiple of 4', () => {
     expect(() => new MinHash({ numPerm: 130 })).toThrow(expect.objectContaining({ code: 'invalid_option' }));
   });
