@@ -176,6 +176,30 @@ export function parseTrajectory(v: unknown): Trajectory | undefined {
   return patterns && { tools: tools!, messages: messages!, patterns };
 }
 
+/** contentJson's answer for a content that is not complete JSON. */
+export const NOT_JSON: unique symbol = Symbol('not JSON');
+
+/** Parsed contents by message object (see contentJson). */
+const parsedContents = new WeakMap<Message, { content: string; value: unknown }>();
+
+/**
+ * A message's content parsed as JSON, or NOT_JSON: parsed once per message object, since validation
+ * (is a tool reply complete JSON?) and the complexity statistics (what does it say?) both read tool
+ * replies. The value is shared: read it, never change it.
+ */
+export function contentJson(m: Message): unknown {
+  const known = parsedContents.get(m);
+  if (known !== undefined && known.content === m.content) return known.value;
+  let value: unknown;
+  try {
+    value = JSON.parse(m.content) as unknown;
+  } catch {
+    value = NOT_JSON;
+  }
+  parsedContents.set(m, { content: m.content, value });
+  return value;
+}
+
 /** What the pipeline carries per workflow once a trajectory exists. */
 export interface TrajectoryRecord {
   /** Deterministic: hash of document id + workflow index (+ stage versions). */

@@ -1,5 +1,5 @@
 import type { TrajectoryStats } from '../../src/sinks/types.js';
-import type { Message, ToolCall, Trajectory } from '../../src/trajectory.js';
+import { contentJson, NOT_JSON, type Message, type ToolCall, type Trajectory } from '../../src/trajectory.js';
 
 /**
  * complexityScore = Σ weight × clamp((value - floor) / (cap - floor), 0, 1). The weights sum to 1, so
@@ -26,11 +26,10 @@ export const COMPLEXITY_WEIGHTS = [
 /** The complexity statistics of one trajectory (see TrajectoryStats for the fields). */
 export function trajectoryStats(t: Trajectory): TrajectoryStats {
   const msgs = t.messages;
-  // Each tool reply is parsed once, for the dependency chain and the error replies both.
-  const parsed = new Map<Message, unknown>();
+  // Each tool reply is parsed once (and validation has usually parsed it already).
   const parseReply = (m: Message): unknown => {
-    if (!parsed.has(m)) parsed.set(m, parseJson(m.content));
-    return parsed.get(m);
+    const v = contentJson(m);
+    return v === NOT_JSON ? undefined : v;
   };
   const calls = msgs.flatMap((m) => (m.role === 'assistant' ? (m.toolCalls ?? []) : []));
   let chars = 0;
@@ -192,12 +191,4 @@ function replyScalars(content: string, parsed: unknown): string[] {
   };
   visit(parsed === undefined ? content : parsed);
   return out;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }

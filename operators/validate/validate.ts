@@ -1,4 +1,4 @@
-import { Trajectory, type Message, type ToolCall, type ToolDef } from '../../src/trajectory.js';
+import { contentJson, NOT_JSON, Trajectory, type Message, type ToolCall, type ToolDef } from '../../src/trajectory.js';
 import { SchemaValidatorCache, type CompiledSchema, type SchemaError } from './schema-validator-cache.js';
 
 /** Stable rule ids; each is a `rejected{rule}` counter. */
@@ -168,7 +168,7 @@ function checkMessage(msgs: Message[], i: number, out: Violation[]): void {
   if (m.toolCalls !== undefined && m.role !== 'assistant') push('schema', `toolCalls on a ${m.role} message`);
   if (m.toolCallId !== undefined && m.role !== 'tool') push('schema', `toolCallId on a ${m.role} message`);
   if (m.role === 'tool') {
-    if (!isJson(m.content)) push('tool_reply_not_json', 'tool reply content is not complete JSON');
+    if (contentJson(m) === NOT_JSON) push('tool_reply_not_json', 'tool reply content is not complete JSON');
   } else if (!hasCalls(m) && m.content.trim() === '') {
     push('empty_content', `${m.role} message has no content`);
   }
@@ -239,13 +239,4 @@ function checkCall(call: ToolCall, i: number, schemas: Map<string, CompiledSchem
 function formatSchemaErrors(errors: SchemaError[] | null | undefined): string {
   if (!errors || errors.length === 0) return 'arguments do not match the schema';
   return errors.map((e) => `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}`).join('; ');
-}
-
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
 }

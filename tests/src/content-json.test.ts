@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { trajectoryStats } from '../../operators/stats/stats.js';
+import { validateTrajectory } from '../../operators/validate/validate.js';
+import { contentJson, NOT_JSON, type Message, type Trajectory } from '../../src/trajectory.js';
+
+describe('contentJson', () => {
+  it('parses a message once, gives the same value again, and re-parses a changed content', () => {
+    const m: Message = { role: 'tool', content: '{"ok":true,"items":[1,2]}', toolCallId: 'c1', name: 't' };
+    const first = contentJson(m);
+    expect(first).toEqual({ ok: true, items: [1, 2] });
+    expect(contentJson(m)).toBe(first);
+    expect(contentJson({ ...m })).not.toBe(first); // another object: parsed on its own
+    m.content = '{"ok":false}';
+    expect(contentJson(m)).toEqual({ ok: false });
+  });
+
+  it('says NOT_JSON for incomplete JSON, and null, numbers and strings are JSON', () => {
+    for (const c of ['{"a":', '', 'not json', '{"a":1}}']) expect(contentJson({ role: 'tool', content: c })).toBe(NOT_JSON);
+    for (const c of ['null', '0', '"s"', '[]']) expect(contentJson({ role: 'tool', content: c })).toEqual(JSON.parse(c));
+  });
+
+  it('gives validation and statistics what parsing each reply on its own gave, whichever reads it first', () => {
+    const t: Trajectory = {
+      tools: [{ name: 'find', description: 'finds', parameters: { type: 'object', properties: { q: { type: 'string' } } } }],
+      messages: [
+        { role: 'system', content: 'sys' },
+        { role: 'user', content: 'find order A-100' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c1', name: 'find', arguments: { q: 'A-100' } }] },
+        { role: 'tool', content: '{"error":"not found","status":404}', toolCallId: 'c1', name: 'find' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c2', name: 'find', arguments: { q: 'A-1000' } }] },
+        { role: 'tool', content: '{"id":"A-1000","next":"B-7"}', toolCallId: 'c2', name: 'find' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c3', name: 'find', arguments: { q: 'B-7' } }] },
+        { role: 'tool', content: '{"id":"B-7"', toolCallId: 'c3', name: 'find' },
+        { role: 'assistant', content: 'Done.' },
+      ],
+      patterns: [],
+    };
+    const copy = (): Trajectory => structuredClone(t);
+    const statsFirst = copy();
+    const s1 = trajectoryStats(statsFirst);
+    const v1 = validateTrajectory(statsFirst, undefined, { parsed: true });
+    const validateFirst = copy();
+    const v2 = validateTrajectory(validateFirst, undefined, { parsed: true });
+    const s2 = trajectoryStats(validateFirst);
+    expect(s2).toEqual(s1);
+    expect(v2).toEqual(v1);
+    expect(v1.map((v) => v.rule)).toEqual(['tool_reply_not_json']);
+    expect(s1.errorRecoveryTurns).toBe(1);
+    expect(s1.longestDependencyChain).toBe(2);
+  });
+});
