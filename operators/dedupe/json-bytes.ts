@@ -84,6 +84,52 @@ export class JsonBytes {
     return this;
   }
 
+  /**
+   * An ASCII text normalised as the exact dedupe hash wants it (trimmed, lower-cased, every run of
+   * white space one space: `s.trim().toLowerCase().replace(/\s+/g, ' ')`), as a JSON string, made
+   * while copying. False, with nothing written, when `s` is not ASCII (Unicode case mapping and white
+   * space are then left to the string methods).
+   */
+  normalizedAscii(s: string): boolean {
+    const n = s.length;
+    this.#room(n * 6 + 2);
+    const b = this.#buf;
+    const start = this.#len;
+    let p = start;
+    b[p++] = 0x22;
+    let i = 0;
+    while (i < n && isAsciiSpace(s.charCodeAt(i))) i++;
+    let end = n;
+    while (end > i && isAsciiSpace(s.charCodeAt(end - 1))) end--;
+    let space = false;
+    for (; i < end; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        this.#len = start;
+        return false;
+      }
+      if (isAsciiSpace(c)) {
+        space = true;
+        continue;
+      }
+      if (space) {
+        b[p++] = 0x20;
+        space = false;
+      }
+      if (c >= 0x41 && c <= 0x5a) b[p++] = c | 0x20;
+      else if (c >= 0x20 && c !== 0x22 && c !== 0x5c) b[p++] = c;
+      else {
+        b[p++] = 0x5c;
+        const short = SHORT_ESCAPE[c];
+        if (short !== undefined) b[p++] = short;
+        else p = hex4(b, p, c);
+      }
+    }
+    b[p++] = 0x22;
+    this.#len = p;
+    return true;
+  }
+
   /** Any value, as canonicalJson serialises it. */
   value(v: unknown): this {
     switch (typeof v) {
@@ -143,6 +189,9 @@ export class JsonBytes {
 }
 
 const encoder = new TextEncoder();
+
+/** The ASCII characters JavaScript's \s and trim() treat as white space: tab, line feed, vertical tab, form feed, carriage return, space. */
+const isAsciiSpace = (c: number): boolean => c === 0x20 || (c >= 0x09 && c <= 0x0d);
 
 /** What the native encoder cannot be given: characters JSON escapes, and surrogates (a lone one is escaped, not replaced). */
 // eslint-disable-next-line no-control-regex

@@ -77,7 +77,9 @@ export function trajectoryHash(t: Trajectory): string {
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;
     if (i > 0) json.ascii(',');
-    json.ascii('[').string(m.role).ascii(',').string(normalizeText(m.content)).ascii(',[');
+    json.ascii('[').string(m.role).ascii(',');
+    if (!json.normalizedAscii(m.content)) json.string(normalizeText(m.content));
+    json.ascii(',[');
     const calls = m.toolCalls ?? [];
     for (let j = 0; j < calls.length; j++) {
       if (j > 0) json.ascii(',');
@@ -90,7 +92,9 @@ export function trajectoryHash(t: Trajectory): string {
   for (let i = 0; i < tools.length; i++) {
     const tool = tools[i]!;
     if (i > 0) json.ascii(',');
-    json.ascii('[').string(tool.name).ascii(',').string(normalizeText(tool.description)).ascii(',').value(tool.parameters).ascii(']');
+    json.ascii('[').string(tool.name).ascii(',');
+    if (!json.normalizedAscii(tool.description)) json.string(normalizeText(tool.description));
+    json.ascii(',').value(tool.parameters).ascii(']');
   }
   json.ascii(']}');
   return createHash('sha256').update(json.bytes()).digest('hex');

@@ -76,4 +76,25 @@ describe('JsonBytes', () => {
     for (const s of strings) w.string(s).ascii(',');
     expect(Buffer.from(w.bytes()).toString('utf8')).toBe(strings.map((s) => JSON.stringify(s) + ',').join(''));
   });
+
+  it('writes ASCII text normalised (trim, lower case, white-space runs) as JSON.stringify of the normalised string, and declines other text', () => {
+    const r = rng(23);
+    const pieces = ['Word', 'UPPER', 'mixed Case', ' ', '  ', '\t', '\n', '\r\n', '\v', '\f', '"', '\\', '\u0001', '\u001f', '\u007f', 'x', '{"a": 1}'];
+    const other = ['é', '\u00a0', '\u2028', '\ufeff', '\u3000', 'İ', 'Σ', '😀', '\u0085'];
+    const w = new JsonBytes();
+    for (let i = 0; i < 5000; i++) {
+      let s = '';
+      for (let k = Math.floor(r() * 12); k > 0; k--) s += pieces[Math.floor(r() * pieces.length)];
+      const ascii = r() < 0.8;
+      if (!ascii) {
+        const at = Math.floor(r() * (s.length + 1));
+        s = s.slice(0, at) + other[Math.floor(r() * other.length)] + s.slice(at);
+      }
+      w.reset().ascii('[');
+      const wrote = w.normalizedAscii(s);
+      expect(wrote).toBe(ascii);
+      if (!wrote) w.string(s.trim().toLowerCase().replace(/\s+/g, ' '));
+      expect(Buffer.from(w.ascii(']').bytes()).toString('utf8')).toBe(`[${JSON.stringify(s.trim().toLowerCase().replace(/\s+/g, ' '))}]`);
+    }
+  });
 });
