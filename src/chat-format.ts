@@ -1,4 +1,4 @@
-import type { Message, ToolDef } from './trajectory.js';
+import type { Message, ToolCall, ToolDef } from './trajectory.js';
 
 /**
  * The row format a trainer reads: OpenAI / Hugging Face chat format. This is the contract between the
@@ -31,6 +31,18 @@ export interface ChatTool {
   function: { name: string; description: string; parameters: Record<string, unknown> };
 }
 
+/** JSON text of each call's arguments, by call object: the row's tool_calls and its token estimate both need it. */
+const argumentsText = new WeakMap<ToolCall, { args: Record<string, unknown>; json: string }>();
+
+/** JSON.stringify(call.arguments), made once per call object (its arguments object must not change afterwards). */
+export function argumentsJson(call: ToolCall): string {
+  const known = argumentsText.get(call);
+  if (known !== undefined && known.args === call.arguments) return known.json;
+  const json = JSON.stringify(call.arguments);
+  argumentsText.set(call, { args: call.arguments, json });
+  return json;
+}
+
 /** The internal trajectory messages (camelCase, arguments as objects) in chat format. */
 export function toChatMessages(messages: readonly Message[]): ChatMessage[] {
   return messages.map((m) => {
@@ -39,7 +51,7 @@ export function toChatMessages(messages: readonly Message[]): ChatMessage[] {
       out.tool_calls = m.toolCalls.map((c) => ({
         id: c.id,
         type: 'function',
-        function: { name: c.name, arguments: JSON.stringify(c.arguments) },
+        function: { name: c.name, arguments: argumentsJson(c) },
       }));
     }
     if (m.role === 'tool') {

@@ -1,3 +1,4 @@
+import { argumentsJson } from '../../src/chat-format.js';
 import type { TrajectoryStats } from '../../src/sinks/types.js';
 import { contentJson, NOT_JSON, type Message, type ToolCall, type Trajectory } from '../../src/trajectory.js';
 
@@ -34,7 +35,7 @@ export function trajectoryStats(t: Trajectory): TrajectoryStats {
   const calls = msgs.flatMap((m) => (m.role === 'assistant' ? (m.toolCalls ?? []) : []));
   let chars = 0;
   for (const m of msgs) chars += m.content.length;
-  for (const c of calls) chars += JSON.stringify(c.arguments).length;
+  for (const c of calls) chars += argumentsJson(c).length;
 
   const stats: TrajectoryStats = {
     messages: msgs.length,

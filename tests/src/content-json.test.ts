@@ -49,3 +49,30 @@ describe('contentJson', () => {
     expect(s1.longestDependencyChain).toBe(2);
   });
 });
+
+describe('argumentsJson', () => {
+  it('is JSON.stringify of the arguments, made once per call, again when the arguments object is replaced', async () => {
+    const { argumentsJson, toChatMessages } = await import('../../src/chat-format.js');
+    const call = { id: 'c1', name: 'find', arguments: { q: 'A-100', n: [1, { x: 'é"' }] } as Record<string, unknown> };
+    const first = argumentsJson(call);
+    expect(first).toBe(JSON.stringify(call.arguments));
+    expect(argumentsJson(call)).toBe(first);
+    const chat = toChatMessages([{ role: 'assistant', content: '', toolCalls: [call] }]);
+    expect(chat[0]!.tool_calls![0]!.function.arguments).toBe(first);
+    call.arguments = { q: 'B' };
+    expect(argumentsJson(call)).toBe('{"q":"B"}');
+    // The token estimate counts the arguments' JSON: (content chars + arguments JSON chars) / 4, rounded up.
+    const t: Trajectory = {
+      tools: [{ name: 'find', description: 'finds', parameters: { type: 'object' } }],
+      messages: [
+        { role: 'system', content: 'abcd' },
+        { role: 'user', content: 'efgh' },
+        { role: 'assistant', content: '', toolCalls: [call] },
+        { role: 'tool', content: '{}', toolCallId: 'c1', name: 'find' },
+        { role: 'assistant', content: 'ok' },
+      ],
+      patterns: [],
+    };
+    expect(trajectoryStats(t).tokens).toBe(Math.ceil((4 + 4 + 0 + 2 + 2 + '{"q":"B"}'.length) / 4));
+  });
+});
