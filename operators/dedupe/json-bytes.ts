@@ -10,8 +10,9 @@ export class JsonBytes {
   #buf = new Uint8Array(16384);
   #len = 0;
 
-  /** Starts over (the buffer is kept). */
+  /** Starts over (the buffer is kept, unless an unusually large value grew it past 1 MiB). */
   reset(): this {
+    if (this.#buf.length > 1 << 20) this.#buf = new Uint8Array(16384);
     this.#len = 0;
     return this;
   }
