@@ -9,7 +9,8 @@
 // heapUsed right after a full GC (every 10 s), external and arrayBuffers, peak up to each mark; RSS_NODE_ARGS
 // adds node flags to the worker (e.g. "--max-semi-space-size=4"); RSS_SNAPSHOTS="10000,100000" writes a heap
 // snapshot (--heapsnapshot-signal) as the run passes each count, into <workdir>/snapshots; RSS_LOG=<file> keeps the
-// run's stderr (progress lines, with the records in flight).
+// run's stderr (progress lines, with the records in flight); RSS_RELEVANCE="threads: 0",
+// RSS_LLM="maxDocsInFlight: 64" and RSS_SINK="rowGroupRows: 200" add settings to the relevance step, llm and sink.
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
@@ -64,7 +65,7 @@ const simUrl = await new Promise((res, rej) => {
   });
   sim.on('close', () => rej(new Error(`simulator exited: ${text}`)));
 });
-await writeFile(cfg, `source: { type: files, paths: [${corpus}] }\nrelevance: { model: hand }\nllm: { endpoints: [{ url: "${simUrl}" }] }\nsink: { dir: ${join(dir, 'out')} }\nlogIntervalMs: 1000\n`);
+await writeFile(cfg, `source: { type: files, paths: [${corpus}] }\nrelevance: { model: hand${process.env.RSS_RELEVANCE ? `, ${process.env.RSS_RELEVANCE}` : ''} }\nllm: { endpoints: [{ url: "${simUrl}" }]${process.env.RSS_LLM ? `, ${process.env.RSS_LLM}` : ''} }\nsink: { dir: ${join(dir, 'out')}${process.env.RSS_SINK ? `, ${process.env.RSS_SINK}` : ''} }\nlogIntervalMs: 1000\n`);
 
 const t0 = performance.now();
 const probe = process.env.RSS_PROBE === '1';
@@ -96,6 +97,14 @@ child.stderr.on('data', (d) => {
 });
 child.stdout.on('data', (d) => (stdout += d));
 let peak = 0;
+// user + system CPU of the worker process (all its threads), from /proc/<pid>/stat: the last value read
+// before it exits (at most one 200 ms sample short).
+const cpuSeconds = async (pid) => {
+  const st = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return f.length > 13 ? (Number(f[11]) + Number(f[12])) / 100 : 0; // utime, stime (fields 14, 15) in clock ticks
+};
+let cpuS = 0;
 const marksAll = [...new Set([10_000, 100_000, ...Array.from({ length: 10 }, (_, i) => Math.round(((i + 1) * n) / 10))])].filter((k) => k <= n).sort((a, b) => a - b);
 let nextMark = 0;
 const mem = {};
@@ -103,6 +112,7 @@ const samples = []; // [received, rss MB]
 const sampler = setInterval(async () => {
   const s = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
   const mb = Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024;
+  cpuS = Math.max(cpuS, await cpuSeconds(child.pid));
   if (mb > 0) {
     peak = Math.max(peak, mb);
     samples.push([received, mb]);
@@ -124,13 +134,14 @@ const sampler = setInterval(async () => {
         mem.brkMb = Math.round(brk / 1024);
         mem.otherAnonMb = Math.round(anon / 1024);
       }
-      console.log(JSON.stringify({ progress: true, received, peakRssMbSoFar: Math.round(peak), rssMbNow: Math.round(mb), ...(probe && { ...mem, heapUsedMbNow: heap.at(-1)?.[1].heapUsed, heapAfterGcMbLast: heap.findLast(([, x]) => x.afterGc !== undefined)?.[1].afterGc, externalMbNow: heap.at(-1)?.[1].external }), elapsedS: Math.round((performance.now() - t0) / 1000) }));
+      console.log(JSON.stringify({ progress: true, received, peakRssMbSoFar: Math.round(peak), rssMbNow: Math.round(mb), cpuS, ...(probe && { ...mem, heapUsedMbNow: heap.at(-1)?.[1].heapUsed, heapAfterGcMbLast: heap.findLast(([, x]) => x.afterGc !== undefined)?.[1].afterGc, externalMbNow: heap.at(-1)?.[1].external }), elapsedS: Math.round((performance.now() - t0) / 1000) }));
       nextMark++;
     }
   }
 }, 200);
 const code = await new Promise((res) => child.on('close', (c) => res(c)));
 clearInterval(sampler);
+const simCpuS = await cpuSeconds(sim.pid);
 const simRssMb = Math.round(Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${sim.pid}/status`, 'utf8').catch(() => ''))?.[1] ?? 0) / 1024);
 sim.kill('SIGTERM');
 const wallS = (performance.now() - t0) / 1000;
@@ -142,7 +153,7 @@ console.log(JSON.stringify({
   root, documents: n, llmEvery: every, timeScale: Number(scaleArg), exit: code, wallS: +wallS.toFixed(1),
   peakRssMbUpTo: Object.fromEntries(marks.map((k) => [k, peakUpTo(k)])),
   peakRssMbByTenth: Object.fromEntries(tenths.map((k) => [k, peakUpTo(k)])),
-  peakRssMb: Math.round(peak), simulatorRssMbAtEnd: simRssMb,
+  peakRssMb: Math.round(peak), cpuS: +cpuS.toFixed(1), simulatorRssMbAtEnd: simRssMb, simulatorCpuS: simCpuS,
   ...(probe && {
     // Main isolate, MB: the highest heapUsed seen, and the highest heapUsed right after a full GC (live data).
     heapUsedMbUpTo: Object.fromEntries(marks.map((k) => [k, Math.round(Math.max(0, ...heap.filter(([r]) => r <= k).map(([, x]) => x.heapUsed)))])),

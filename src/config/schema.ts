@@ -278,6 +278,13 @@ export const SinkConfig = z.strictObject({
   firstShardMaxAgeMs: z.number().int().positive().default(5000),
   compression: z.enum(['snappy', 'gzip', 'none']).default('snappy'),
   rowGroupRows: z.number().int().positive().default(1000),
+  /**
+   * A row group (a record batch in Arrow) is also encoded once its values reach this many bytes (string
+   * lengths): the sink holds one row group per open shard, and encoding it briefly takes ~4 x its size
+   * in buffers (UTF-8 copies, pages, compression), so the bound is in bytes, not rows (1,000 rows of
+   * conversations were 8 MB; long documents make more).
+   */
+  rowGroupBytes: z.number().int().positive().default(1024 * 1024),
 });
 
 /**

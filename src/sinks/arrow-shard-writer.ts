@@ -13,17 +13,20 @@ export const ARROW_SCHEMA = new Schema(OUTPUT_COLUMNS.map((c) => new Field(c.nam
 
 /**
  * Writes output rows as an Arrow IPC file (the random-access "Feather v2" format pyarrow, DuckDB and
- * `datasets` read), one record batch per `batchRows` rows, streamed to `write` as it goes: memory is
+ * `datasets` read), one record batch per `batchRows` rows (sooner once the values reach `batchBytes`), streamed to `write` as it goes: memory is
  * one batch. `write` receives the file's bytes in order; `close()` writes the footer and awaits them.
  */
 export class ArrowShardWriter {
   readonly #writer = new RecordBatchFileWriter();
   readonly #batchRows: number;
+  readonly #batchBytes: number;
   readonly #pump: Promise<void>;
   #rows: Record<string, unknown>[] = [];
+  #bytesIn = 0;
 
-  constructor(write: (buf: Buffer) => Promise<unknown>, batchRows: number) {
+  constructor(write: (buf: Buffer) => Promise<unknown>, batchRows: number, batchBytes = Number.POSITIVE_INFINITY) {
     this.#batchRows = batchRows;
+    this.#batchBytes = batchBytes;
     this.#writer.reset(undefined, ARROW_SCHEMA);
     this.#pump = (async () => {
       for await (const chunk of this.#writer) await write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
@@ -32,9 +35,10 @@ export class ArrowShardWriter {
     this.#pump.catch(() => {});
   }
 
-  async appendRow(values: Record<string, unknown>): Promise<void> {
+  async appendRow(values: Record<string, unknown>, approxBytes = 0): Promise<void> {
     this.#rows.push(values);
-    if (this.#rows.length >= this.#batchRows) this.#flushBatch();
+    this.#bytesIn += approxBytes;
+    if (this.#rows.length >= this.#batchRows || this.#bytesIn >= this.#batchBytes) this.#flushBatch();
   }
 
   async close(): Promise<void> {
@@ -47,6 +51,7 @@ export class ArrowShardWriter {
     const rows = this.#rows;
     if (rows.length === 0) return;
     this.#rows = [];
+    this.#bytesIn = 0;
     const children = ARROW_SCHEMA.fields.map((f) => {
       const values = rows.map((r) => r[f.name]);
       return vectorFromArray(f.type instanceof Int64 ? values.map((v) => BigInt(v as number)) : values, f.type).data[0]!;

@@ -19,22 +19,26 @@ export const PARQUET_SCHEMA: SchemaElement[] = [
 
 /**
  * Writes output rows as one Parquet file with hyparquet-writer, from columns: values go straight
- * into one array per column, and every `rowGroupRows` rows they are encoded (PLAIN, data page v2,
- * `compression`) as a row group and handed to `write` in file order; `close()` writes the footer.
- * Memory is one row group (its values and its encoded bytes). Long JSON columns get no min/max
+ * into one array per column, and every `rowGroupRows` rows, or sooner once the values reach
+ * `rowGroupBytes`, they are encoded (PLAIN, data page v2, `compression`) as a row group and handed to
+ * `write` in file order; `close()` writes the footer. Memory is one row group (its values and its
+ * encoded bytes). Long JSON columns get no min/max
  * statistics (they cost CPU and say nothing).
  */
 export class ParquetShardWriter {
   readonly #write: (buf: Buffer) => Promise<unknown>;
   readonly #rowGroupRows: number;
+  readonly #rowGroupBytes: number;
   readonly #bytes = new ByteWriter();
   readonly #writer: ParquetWriter;
   #columns: unknown[][] = OUTPUT_COLUMNS.map(() => []);
   #rows = 0;
+  #bytesIn = 0;
 
-  constructor(write: (buf: Buffer) => Promise<unknown>, rowGroupRows: number, compression: SinkConfig['compression']) {
+  constructor(write: (buf: Buffer) => Promise<unknown>, rowGroupRows: number, compression: SinkConfig['compression'], rowGroupBytes = Number.POSITIVE_INFINITY) {
     this.#write = write;
     this.#rowGroupRows = rowGroupRows;
+    this.#rowGroupBytes = rowGroupBytes;
     // Each row group's bytes leave the buffer as soon as it is written; `offset` keeps counting.
     Object.assign(this.#bytes, { flush: () => this.#drain() });
     this.#writer = new ParquetWriter({
@@ -46,10 +50,14 @@ export class ParquetShardWriter {
     });
   }
 
-  /** Adds a row (values by column name, already checked against the column types by toParquetRow). */
-  async appendRow(values: Record<string, unknown>): Promise<void> {
+  /**
+   * Adds a row (values by column name, already checked against the column types by toParquetRow;
+   * `approxBytes`, its size from toParquetRow, counts toward `rowGroupBytes`).
+   */
+  async appendRow(values: Record<string, unknown>, approxBytes = 0): Promise<void> {
     for (let i = 0; i < OUTPUT_COLUMNS.length; i++) this.#columns[i]!.push(values[OUTPUT_COLUMNS[i]!.name]);
-    if (++this.#rows >= this.#rowGroupRows) await this.#flushGroup();
+    this.#bytesIn += approxBytes;
+    if (++this.#rows >= this.#rowGroupRows || this.#bytesIn >= this.#rowGroupBytes) await this.#flushGroup();
   }
 
   async close(): Promise<void> {
@@ -64,6 +72,7 @@ export class ParquetShardWriter {
     const rows = this.#rows;
     this.#columns = OUTPUT_COLUMNS.map(() => []);
     this.#rows = 0;
+    this.#bytesIn = 0;
     const columnData: ColumnSource[] = OUTPUT_COLUMNS.map((c, i) => ({
       name: c.name,
       data: c.type === 'INT64' ? BigInt64Array.from(columns[i] as number[], BigInt) : (columns[i] as ColumnSource['data']),

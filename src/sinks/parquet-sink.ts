@@ -25,7 +25,7 @@ export interface ParquetShardSinkOptions {
 
 /** What writes one shard file: ParquetShardWriter or ArrowShardWriter. */
 interface ShardFileWriter {
-  appendRow(values: Record<string, unknown>): Promise<void>;
+  appendRow(values: Record<string, unknown>, approxBytes: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -80,7 +80,7 @@ interface Lane {
  * Names come from what a shard holds (partition, offset range, hash of the offsets), so a replay of
  * the same documents rewrites the same file.
  *
- * Memory per open shard is one row group (rowGroupRows rows) plus one small entry per document.
+ * Memory per open shard is one row group (rowGroupRows rows, at most ~rowGroupBytes of values) plus one small entry per document.
  * Operations on one partition run one after another; a caller's `await writeDoc` is its
  * backpressure. Any I/O failure makes the sink unusable (`sink_write_failed` on every later call):
  * documents already accepted can no longer become durable, so the run must stop and replay them.
@@ -169,7 +169,7 @@ export class ParquetShardSink implements ShardSink {
         lane.fresh = false;
       }
       const shard = lane.shard;
-      for (const r of converted) await shard.writer.appendRow(r.values);
+      for (const r of converted) await shard.writer.appendRow(r.values, r.approxBytes);
       for (const r of rows) addStats(shard.stats, r);
       shard.rows += rows.length;
       shard.approxBytes += approxBytes;
@@ -327,8 +327,8 @@ export class ParquetShardSink implements ShardSink {
       }
     };
     if (this.#config.format === 'arrow') {
-      const arrow = new ArrowShardWriter(write, this.#config.rowGroupRows);
-      shard.writer = { appendRow: (v) => arrow.appendRow(v), close: async () => {
+      const arrow = new ArrowShardWriter(write, this.#config.rowGroupRows, this.#config.rowGroupBytes);
+      shard.writer = { appendRow: (v, b) => arrow.appendRow(v, b), close: async () => {
         try {
           await arrow.close();
         } finally {
@@ -337,8 +337,8 @@ export class ParquetShardSink implements ShardSink {
       } };
       return shard;
     }
-    const parquet = new ParquetShardWriter(write, this.#config.rowGroupRows, this.#config.compression);
-    shard.writer = { appendRow: (v) => parquet.appendRow(v), close: async () => {
+    const parquet = new ParquetShardWriter(write, this.#config.rowGroupRows, this.#config.compression, this.#config.rowGroupBytes);
+    shard.writer = { appendRow: (v, b) => parquet.appendRow(v, b), close: async () => {
       try {
         await parquet.close();
       } finally {

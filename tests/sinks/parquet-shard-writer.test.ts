@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OUTPUT_COLUMNS, toParquetRow } from '../../src/sinks/output-columns.js';
+import { ArrowShardWriter } from '../../src/sinks/arrow-shard-writer.js';
 import { ParquetShardWriter } from '../../src/sinks/parquet-shard-writer.js';
 import { docRows, duck, fileOrigin, sqlString, tempDir } from './fixtures.js';
 
@@ -51,6 +52,64 @@ describe('ParquetShardWriter', () => {
       } finally {
         db.close();
       }
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('closes a row group (an Arrow record batch) at rowGroupBytes of values before rowGroupRows rows, so a group of long rows stays small', async () => {
+    const t = await tempDir('pq-writer-bytes');
+    try {
+      // 40 rows of ~5 KB messages, rowGroupRows 1,000: at 16 KiB a group closes on the row that brings it to 16 KiB.
+      const rows = Array.from({ length: 8 }, (_, d) => docRows(fileOrigin('/in/b.jsonl', d), 5, 5000)).flat().map(toParquetRow);
+      const perRow = rows[0]!.approxBytes;
+      expect(perRow).toBeGreaterThan(5000);
+      const perGroup = Math.ceil((16 * 1024) / perRow);
+      const parquetChunks: Buffer[] = [];
+      const arrowChunks: Buffer[] = [];
+      const parquet = new ParquetShardWriter(async (b) => void parquetChunks.push(b), 1000, 'snappy', 16 * 1024);
+      const arrow = new ArrowShardWriter(async (b) => void arrowChunks.push(b), 1000, 16 * 1024);
+      for (const r of rows) {
+        await parquet.appendRow(r.values, r.approxBytes);
+        await arrow.appendRow(r.values, r.approxBytes);
+      }
+      await parquet.close();
+      await arrow.close();
+      const pq = join(t.dir, 'shard.parquet');
+      const ar = join(t.dir, 'shard.arrow');
+      await writeFile(pq, Buffer.concat(parquetChunks));
+      await writeFile(ar, Buffer.concat(arrowChunks));
+      // The expected groups: rows accumulate until their approxBytes reach the bound.
+      const sizes: number[] = [];
+      let n = 0;
+      let inGroup = 0;
+      for (const r of rows) {
+        n++;
+        inGroup += r.approxBytes;
+        if (inGroup >= 16 * 1024) {
+          sizes.push(n);
+          n = 0;
+          inGroup = 0;
+        }
+      }
+      if (n > 0) sizes.push(n);
+      expect(sizes.length).toBeGreaterThan(5);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(perGroup);
+
+      const db = await duck();
+      try {
+        const groups = await db.all(`select row_group_num_rows::INTEGER as n from parquet_metadata(${sqlString(pq)}) group by row_group_id, row_group_num_rows order by row_group_id`);
+        expect(groups.map((g) => g.n)).toEqual(sizes);
+        const back = await db.all(`select trajectory_id from read_parquet(${sqlString(pq)})`);
+        expect(back.map((r) => r.trajectory_id)).toEqual(rows.map((r) => r.values.trajectory_id));
+      } finally {
+        db.close();
+      }
+      // The Arrow file: one record batch per group, all rows back in order.
+      const { tableFromIPC, RecordBatchReader } = await import('apache-arrow');
+      const ipc = Buffer.concat(arrowChunks);
+      expect([...RecordBatchReader.from(ipc)].map((b) => b.numRows)).toEqual(sizes);
+      expect(tableFromIPC(ipc).getChild('trajectory_id')!.toArray()).toEqual(rows.map((r) => r.values.trajectory_id));
     } finally {
       await t.cleanup();
     }
