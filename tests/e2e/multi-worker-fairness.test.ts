@@ -52,6 +52,15 @@ async function completed(port: number): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Fails with the worker's own last words when one has exited before the test stopped it. */
+async function allAlive(runs: Array<ReturnType<typeof startCli>>): Promise<void> {
+  for (const [w, r] of runs.entries()) {
+    if (r.child.exitCode === null && r.child.signalCode === null) continue;
+    const { code, signal, stderr } = await r.done;
+    expect.fail(`worker ${w} exited early (code ${code}, signal ${signal}): ${stderr.slice(-2000)}`);
+  }
+}
+
 describe('four gemflow workers sharing two replicas', () => {
   it("keep every replica's queue bounded and get shares of the completed calls within 25% of each other", async () => {
     const sim = spawn(
@@ -93,7 +102,7 @@ describe('four gemflow workers sharing two replicas', () => {
     // Every worker is at work, and the cluster has settled a while under all four.
     let counts = await snapshot();
     while (Math.min(...counts) < 20) {
-      for (const r of runs) expect(r.child.exitCode, 'a worker exited early').toBeNull();
+      await allAlive(runs);
       await sleep(200);
       counts = await snapshot();
     }
@@ -109,7 +118,7 @@ describe('four gemflow workers sharing two replicas', () => {
     const running: number[] = [];
     const end = before.reduce((a, b) => a + b, 0) + 1200;
     while (counts.reduce((a, b) => a + b, 0) < end) {
-      for (const r of runs) expect(r.child.exitCode, 'a worker exited early').toBeNull();
+      await allAlive(runs);
       const gs = await replicaGauges();
       gs.forEach((g, i) => waiting[i]!.push(g.waiting));
       running.push(gs.reduce((n, g) => n + g.running, 0));
