@@ -25,6 +25,8 @@ const enc = (s: string) => Buffer.from(s, 'latin1');
 const CLASS = new Uint8Array(256).map((_, c) => (c === Q ? 1 : c === BS ? 2 : c < 0x20 ? 3 : 0));
 /** A string as it appears inside a JSON string literal (JSON.stringify without the quotes). */
 const escd = (s: string) => Buffer.from(JSON.stringify(s).slice(1, -1), 'utf8');
+/** Byte constants: each text of `texts` through `f`. */
+const bytesOf = <T extends Record<string, string>>(f: (s: string) => Buffer, texts: T) => Object.fromEntries(Object.entries(texts).map(([k, v]) => [k, f(v)])) as { [k in keyof T]: Buffer };
 
 const ROLES = [enc('system"'), enc('user"'), enc('assistant"'), enc('tool"')] as const;
 const SYSTEM = 0;
@@ -32,23 +34,23 @@ const USER = 1;
 const ASSISTANT = 2;
 const TOOL = 3;
 
-const K = {
-  msgOpen: enc('{"role":"'),
-  content: enc(',"content":'),
-  toolCalls: enc(',"tool_calls":['),
-  toolCallId: enc(',"tool_call_id":'),
-  name: enc(',"name":'),
-  callOpen: enc('{"id":'),
-  callMid: enc(',"type":"function","function":{"name":'),
-  args: enc(',"arguments":'),
-  toolOpen: enc('{"type":"function","function":'),
-  fnOpen: enc('{"name":'),
-  description: enc(',"description":'),
-  parameters: enc(',"parameters":'),
-  true: enc('true'),
-  false: enc('false'),
-  null: enc('null'),
-};
+const K = bytesOf(enc, {
+  msgOpen: '{"role":"',
+  content: ',"content":',
+  toolCalls: ',"tool_calls":[',
+  toolCallId: ',"tool_call_id":',
+  name: ',"name":',
+  callOpen: '{"id":',
+  callMid: ',"type":"function","function":{"name":',
+  args: ',"arguments":',
+  toolOpen: '{"type":"function","function":',
+  fnOpen: '{"name":',
+  description: ',"description":',
+  parameters: ',"parameters":',
+  true: 'true',
+  false: 'false',
+  null: 'null',
+});
 
 /**
  * The structure of one row's messages and tools: spans [start, end) of byte offsets into the row's
@@ -666,27 +668,32 @@ const SG_OBS = 3;
 
 /** Output constants. */
 const E = {
-  quoteClose: enc('"}'),
-  n: escd('\n'),
-  nn: escd('\n\n'),
-  callName: escd('{"name":"'),
-  callArgs: escd('","arguments":'),
-  sgOpen: enc('{"conversations":['),
+  ...bytesOf(enc, {
+    quoteClose: '"}',
+    sgOpen: '{"conversations":[',
+    sgSystem: '],"system":"',
+    sgTools: '","tools":"[',
+    sgEnd: ']"}',
+    hmId: '{"id":',
+    hmSystem: ',"conversations":[{"from":"system","value":"',
+    hmHuman: ',{"from":"human","value":',
+    hmGpt: ',{"from":"gpt","value":"',
+    hmTool: ',{"from":"tool","value":"',
+    hmTools: '],"tools":"',
+  }),
+  // inside a JSON string literal
+  ...bytesOf(escd, {
+    n: '\n',
+    nn: '\n\n',
+    callName: '{"name":"',
+    callArgs: '","arguments":',
+    hmCallOpen: '<tool_call>\n',
+    hmCallClose: '\n</tool_call>',
+    hmRespOpen: '<tool_response>\n{"name":"',
+    hmRespContent: '","content":',
+    hmRespClose: '}\n</tool_response>',
+  }),
   sgFrom: ['human', 'gpt', 'function_call', 'observation'].map((f) => enc(`{"from":"${f}","value":"`)),
-  sgSystem: enc('],"system":"'),
-  sgTools: enc('","tools":"['),
-  sgEnd: enc(']"}'),
-  hmId: enc('{"id":'),
-  hmSystem: enc(',"conversations":[{"from":"system","value":"'),
-  hmHuman: enc(',{"from":"human","value":'),
-  hmGpt: enc(',{"from":"gpt","value":"'),
-  hmTool: enc(',{"from":"tool","value":"'),
-  hmCallOpen: escd('<tool_call>\n'),
-  hmCallClose: escd('\n</tool_call>'),
-  hmRespOpen: escd('<tool_response>\n{"name":"'),
-  hmRespContent: escd('","content":'),
-  hmRespClose: escd('}\n</tool_response>'),
-  hmTools: enc('],"tools":"'),
   ...hermesPreamble(),
 };
 
