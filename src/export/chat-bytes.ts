@@ -262,10 +262,55 @@ export class ChatScan {
     }
   }
 
-  /** True when b (all of it) is one JSON value exactly as JSON.stringify(JSON.parse(it)) writes it. */
-  canonical(b: Uint8Array): boolean {
+  /**
+   * True when the string literal body b[s, e) (canonical: #quotes checked it) holds, decoded, one JSON
+   * value exactly as JSON.stringify(JSON.parse(it)) writes it. One pass decodes it into scratch and
+   * notes the decoded text's quotes and checks its escapes (what #quotes does, on the decoded bytes);
+   * its only escapes may be \" and \\ (any other decodes to a control character, which canonical JSON
+   * text holds nowhere); then #value walks the decoded text.
+   */
+  canonicalBody(b: Uint8Array, s: number, e: number, scratch: Out): boolean {
+    scratch.at = 0;
+    scratch.ensure(e - s + 1);
+    const o = scratch.buf;
+    if (this.#pos.length < e - s + 2) this.#pos = new Int32Array(Math.max(e - s + 2, 2 * this.#pos.length));
+    const pos = this.#pos;
+    let k = 0;
+    let a = 0;
+    for (let j = s; j < e; j++) {
+      const c = b[j]!;
+      if (c !== BS) {
+        o[a++] = c;
+        continue;
+      }
+      const d = b[++j];
+      if (d === Q) {
+        pos[k++] = a; // a quote of the decoded text
+        o[a++] = Q;
+        continue;
+      }
+      if (d !== BS) return false;
+      // A backslash of the decoded text: its escape must be one JSON.stringify writes.
+      o[a++] = BS;
+      const x = b[++j];
+      if (x === BS) {
+        const y = b[++j]; // \\" or \\\\: an escaped quote or backslash
+        if (y !== Q && y !== BS) return false;
+        o[a++] = y;
+      } else if (x === 0x62 || x === 0x66 || x === 0x6e || x === 0x72 || x === 0x74) o[a++] = x;
+      else if (x === 0x75 && j + 4 < e) {
+        o[a++] = x;
+        for (let q = 1; q <= 4; q++) o[a++] = b[j + q]!;
+        j += 4;
+        if (escapeEnd(o, a - 6) !== a) return false;
+      } else return false;
+    }
+    pos[k] = pos[k + 1] = a; // sentinels
+    o[a] = 0; // and a byte no value goes on with: #value reads no stale byte of scratch as its own
+    this.#np = k;
+    this.#cur = 0;
     this.#keyTop = 0;
-    return this.#quotes(b) && this.#value(b, 0, b.length, 0) === b.length;
+    return this.#value(o, 0, a, 0) === a;
   }
 
   /** The end of the canonical JSON value at i, or -1. */
@@ -435,26 +480,6 @@ function maybeJson(b: Uint8Array, s: number, e: number): boolean {
 }
 
 /**
- * The unescaped literal body b[s, e) into scratch when its only escapes are \" and \\ (anything else
- * decodes to a control character, which canonical JSON text holds nowhere), else -1.
- */
-function unescapeSimple(b: Uint8Array, s: number, e: number, out: Out): number {
-  out.at = 0;
-  out.ensure(e - s);
-  const o = out.buf;
-  let a = 0;
-  for (let j = s; j < e; j++) {
-    let c = b[j]!;
-    if (c === BS) {
-      c = b[++j]!;
-      if (c !== Q && c !== BS) return -1;
-    }
-    o[a++] = c;
-  }
-  return a;
-}
-
-/**
  * Writes one line's records for rows the scan accepted. Each method writes the format's JSON record
  * (no newline) and returns undefined, or returns the skip reason the slow path would give (nothing written).
  */
@@ -471,8 +496,7 @@ export class FastLines {
       o.esc(b, s, e);
       return;
     }
-    const n = unescapeSimple(b, body0, body1, this.#scratch);
-    if (n >= 0 && this.scan.canonical(this.#scratch.buf.subarray(0, n))) {
+    if (this.scan.canonicalBody(b, body0, body1, this.#scratch)) {
       o.raw(b, body0, body1); // the JSON text escaped is the literal's body
       return;
     }
