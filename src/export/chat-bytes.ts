@@ -1,4 +1,5 @@
 import { hermesSystemPrompt, parseArgs } from './formats.js';
+import { QuoteScan, escapeEnd } from './quote-scan.js';
 
 /**
  * The fast path of `gemflow export` sharegpt and hermes: a row's messages and tools JSON text,
@@ -21,8 +22,6 @@ import { hermesSystemPrompt, parseArgs } from './formats.js';
 const Q = 0x22; // "
 const BS = 0x5c; // \
 const enc = (s: string) => Buffer.from(s, 'latin1');
-/** Bytes #quotes stops at: 1 a quote, 2 a backslash, 3 a control character; 0 any other. */
-const CLASS = new Uint8Array(256).map((_, c) => (c === Q ? 1 : c === BS ? 2 : c < 0x20 ? 3 : 0));
 /** A string as it appears inside a JSON string literal (JSON.stringify without the quotes). */
 const escd = (s: string) => Buffer.from(JSON.stringify(s).slice(1, -1), 'utf8');
 /** Byte constants: each text of `texts` through `f`. */
@@ -67,7 +66,10 @@ export class ChatScan {
   #keys: number[] = [];
   #keyTop = 0;
   /** The positions of the unescaped quotes of the buffer being parsed (#quotes), and the next one to take. */
-  #pos = new Int32Array(1024);
+  #pos: Int32Array = new Int32Array(2);
+  readonly #qs = new QuoteScan();
+  /** canonicalBody's own quote list (#pos points at it or at the QuoteScan's). */
+  #bodyPos: Int32Array = new Int32Array(1024);
   #np = 0;
   #cur = 0;
 
@@ -79,58 +81,14 @@ export class ChatScan {
   }
 
   /**
-   * One pass over b: records where its unescaped quotes are; false when it holds a raw control
-   * character or an escape JSON.stringify does not write (only \" \\ \b \f \n \r \t and \u00xx for
-   * the other control characters, lower-case hex). So every string literal in b is canonical, and
-   * the parse takes a literal's end from the list (#lit) instead of reading it again.
-   *
-   * Four bytes at a time (the aligned middle of b as 32-bit words): a word's quotes, backslashes and
-   * control characters found at once as a bit mask (SWAR zero-byte tests), only those bytes looked
-   * at one by one; the unaligned head and tail byte by byte. The text export reads holds a special
-   * byte every ~7 bytes, so this is ~1.4x the byte loop, not more.
+   * Notes where b's unescaped quotes are (QuoteScan: WebAssembly SIMD); false when it holds a raw
+   * control character or an escape JSON.stringify does not write. So every string literal in b is
+   * canonical, and the parse takes a literal's end from the list (#lit) instead of reading it again.
    */
   #quotes(b: Uint8Array): boolean {
-    const n = b.length;
-    if (this.#pos.length < n + 2) this.#pos = new Int32Array(Math.max(n + 2, 2 * this.#pos.length));
-    const pos = this.#pos;
-    const off = b.byteOffset;
-    const a0 = Math.min(n, (4 - (off & 3)) & 3);
-    const nw = (n - a0) >> 2;
-    const end = a0 + (nw << 2);
-    let k = 0;
-    let skip = 0; // bytes before this are inside an escape already checked
-    for (let i = 0; i < n; i++) {
-      if (i === a0 && nw > 0) {
-        const words = new Int32Array(b.buffer, off + a0, nw);
-        for (let w = 0; w < nw; w++) {
-          const v = words[w]!;
-          let m = (zeroBytes(v ^ 0x22222222) | zeroBytes(v ^ 0x5c5c5c5c) | zeroBytes(v & 0xe0e0e0e0)) & 0x80808080;
-          while (m !== 0) {
-            const bit = m & -m;
-            m ^= bit;
-            const j = a0 + (w << 2) + ((31 - Math.clz32(bit)) >> 3);
-            if (j < skip) continue;
-            const c = b[j]!;
-            if (c === Q) pos[k++] = j;
-            else if (c === BS) {
-              skip = escapeEnd(b, j);
-              if (skip < 0) return false;
-            } else return false; // a control character
-          }
-        }
-        i = end;
-        if (i >= n) break;
-      }
-      if (i < skip) continue;
-      const t = CLASS[b[i]!]!;
-      if (t === 0) continue;
-      if (t === 1) pos[k++] = i;
-      else if (t === 2) {
-        skip = escapeEnd(b, i);
-        if (skip < 0) return false;
-      } else return false;
-    }
-    pos[k] = pos[k + 1] = n; // sentinels
+    const k = this.#qs.scan(b);
+    if (k < 0) return false;
+    this.#pos = this.#qs.quotes;
     this.#np = k;
     this.#cur = 0;
     return true;
@@ -273,8 +231,8 @@ export class ChatScan {
     scratch.at = 0;
     scratch.ensure(e - s + 1);
     const o = scratch.buf;
-    if (this.#pos.length < e - s + 2) this.#pos = new Int32Array(Math.max(e - s + 2, 2 * this.#pos.length));
-    const pos = this.#pos;
+    if (this.#bodyPos.length < e - s + 2) this.#bodyPos = new Int32Array(Math.max(e - s + 2, 2 * this.#bodyPos.length));
+    const pos = (this.#pos = this.#bodyPos);
     let k = 0;
     let a = 0;
     for (let j = s; j < e; j++) {
@@ -373,28 +331,7 @@ function same(b: Uint8Array, s0: number, e0: number, s1: number, e1: number): bo
   return true;
 }
 
-/** 0x80 in each byte of x that is zero, 0 in the others (exact, no borrow between bytes). */
-const zeroBytes = (x: number) => ~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f);
-
-/** The end of the escape at b[i] (a backslash) when JSON.stringify writes it, else -1. */
-function escapeEnd(b: Uint8Array, i: number): number {
-  const e = b[i + 1];
-  if (e === Q || e === BS || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) return i + 2;
-  if (e !== 0x75 || b[i + 2] !== 0x30 || b[i + 3] !== 0x30 || (b[i + 4] !== 0x30 && b[i + 4] !== 0x31)) return -1;
-  const h = hex(b[i + 5]);
-  const v = (b[i + 4]! - 0x30) * 16 + h;
-  if (h < 0 || v === 8 || v === 9 || v === 10 || v === 12 || v === 13) return -1;
-  return i + 6;
-}
-
 const isDigit = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x39;
-
-function hex(c: number | undefined): number {
-  if (c === undefined) return -1;
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  return -1;
-}
 
 /** The end of the JSON number at i when JSON.stringify would write it so, else -1. */
 function num(b: Uint8Array, i: number): number {
