@@ -1,5 +1,5 @@
 import { hermesSystemPrompt, parseArgs } from './formats.js';
-import { QuoteScan, escapeEnd } from './quote-scan.js';
+import { JsonSimd, escapeEnd } from './json-simd.js';
 
 /**
  * The fast path of `gemflow export` sharegpt and hermes: a row's messages and tools JSON text,
@@ -67,8 +67,8 @@ export class ChatScan {
   #keyTop = 0;
   /** The positions of the unescaped quotes of the buffer being parsed (#quotes), and the next one to take. */
   #pos: Int32Array = new Int32Array(2);
-  readonly #qs = new QuoteScan();
-  /** canonicalBody's own quote list (#pos points at it or at the QuoteScan's). */
+  readonly #qs = new JsonSimd();
+  /** canonicalBody's own quote list (#pos points at it or at the JsonSimd's). */
   #bodyPos: Int32Array = new Int32Array(1024);
   #np = 0;
   #cur = 0;
@@ -81,7 +81,7 @@ export class ChatScan {
   }
 
   /**
-   * Notes where b's unescaped quotes are (QuoteScan: WebAssembly SIMD); false when it holds a raw
+   * Notes where b's unescaped quotes are (JsonSimd: WebAssembly SIMD); false when it holds a raw
    * control character or an escape JSON.stringify does not write. So every string literal in b is
    * canonical, and the parse takes a literal's end from the list (#lit) instead of reading it again.
    */
@@ -359,6 +359,9 @@ function num(b: Uint8Array, i: number): number {
   return String(Number(t)) === t ? i : -1;
 }
 
+/** Escapes long runs (Out.esc) in WebAssembly, 16 bytes at a time where it can: ~4x the JS loop. */
+const ESCAPER = new JsonSimd();
+
 /** A growing output buffer the fast path writes lines into. */
 export class Out {
   buf: Buffer;
@@ -382,9 +385,13 @@ export class Out {
   k(c: Uint8Array): void {
     this.raw(c, 0, c.length);
   }
-  /** Bytes b[s, e) escaped as inside a JSON string literal (they hold no control character). */
+  /** Bytes b[s, e) escaped as inside a JSON string literal (they hold no control character); long runs in WebAssembly. */
   esc(b: Uint8Array, s: number, e: number): void {
     this.ensure(2 * (e - s));
+    if (e - s >= 128) {
+      this.at = ESCAPER.escapeInto(b, s, e, this.buf, this.at);
+      return;
+    }
     const o = this.buf;
     let a = this.at;
     for (let j = s; j < e; j++) {

@@ -133,6 +133,24 @@ describe('export fast path', () => {
     }
   });
 
+  it('escapes text as JSON.stringify does, short runs in JS and long ones in WebAssembly, at any offset', () => {
+    const r = mulberry32(3);
+    const out = new Out(16);
+    const pieces = PIECES.filter((p) => !/[\u0000-\u001f]/.test(p));
+    for (const len of [0, 1, 15, 16, 17, 127, 128, 129, 200, 1000, 5000, 40000]) {
+      let text = '';
+      while (Buffer.byteLength(text) < len) text += pieces[Math.floor(r() * pieces.length)]!;
+      const bytes = Buffer.from(text);
+      for (const off of [0, 1, 5]) {
+        const big = new Uint8Array(bytes.length + 10);
+        big.set(bytes, off);
+        out.at = 3;
+        out.esc(big, off, off + bytes.length);
+        expect(out.buf.toString('utf8', 3, out.at), `${len} at ${off}`).toBe(JSON.stringify(text).slice(1, -1));
+      }
+    }
+  });
+
   it('leaves to the slow path text that is not the sink\'s: spacing, other escapes, key orders, raw control characters', () => {
     const fast = new FastLines();
     const tools = Buffer.from('[]');

@@ -1,5 +1,9 @@
 /**
- * The quote scan of src/export/chat-bytes.ts (ChatScan #quotes) in WebAssembly SIMD: 16 bytes at a
+ * The two byte loops of src/export/chat-bytes.ts that touch every byte, in WebAssembly SIMD: the
+ * quote scan (JsonSimd.scan) and JSON string escaping (escapeInto, a backslash before each quote
+ * and backslash; 16 bytes stored at once where none is one).
+ *
+ * The quote scan (ChatScan #quotes) 16 bytes at a
  * time, the positions of a JSON text's unescaped quotes and of its backslashes, or -1 at a raw control
  * character. In JS the scan (one table look-up a byte, then four bytes at a time) took ~9.5 us of a
  * row's 8.3 KB of messages and tools; this one ~4 us, copying the bytes in included
@@ -49,9 +53,11 @@ const LT_U = simd(38); // i8x16.lt_u
 const OR = simd(80); // v128.or
 const BITMASK = simd(100); // i8x16.bitmask
 const [BLOCK, LOOP, END, BR, BR_IF, RETURN] = [[0x02, 0x40], [0x03, 0x40], 0x0b, 0x0c, 0x0d, 0x0f];
-const [EQZ, NE, LT, GE, ADD, SUB, AND, SHR, CTZ] = [0x45, 0x47, 0x49, 0x4f, 0x6a, 0x6b, 0x71, 0x76, 0x68];
+const [EQZ, EQ32, NE, LT, GT, GE, ADD, SUB, AND, OR32, SHR, CTZ, SELECT] = [0x45, 0x46, 0x47, 0x49, 0x4b, 0x4f, 0x6a, 0x6b, 0x71, 0x72, 0x76, 0x68, 0x1b];
 const LOAD8 = [0x2d, 0x00, 0x00]; // i32.load8_u
 const STORE = [0x36, 0x02, 0x00]; // i32.store
+const STORE8 = [0x3a, 0x00, 0x00]; // i32.store8
+const V128_STORE = [...simd(11), 0x00, 0x00];
 
 // scan(n, quotes, escapes) -> number of quotes, or -1. Params 0-2, then locals.
 const [N, Q, E, I, M, P, SKIP, Q0, VEC] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -89,20 +95,51 @@ const BODY = [
   ...[get, Q, get, Q0, SUB, ...i32(2), SHR], // (q - q0) / 4
   END,
 ];
+
+// escape(src, n, dst) -> end of dst: the n bytes at src with a backslash before each quote and backslash
+// (JSON string escaping of text without control characters), 16 bytes at a time where none is one.
+const [SRC, LEN, DST, J, END16, C, BLK] = [0, 1, 2, 3, 4, 5, 6];
+const ESCAPE = [
+  ...[0x02, 0x03, 0x7f, 0x01, 0x7b], // locals: 3 i32 (j end16 c), 1 v128 (blk)
+  ...BLOCK, ...LOOP,
+  ...[get, J, get, LEN, GE, BR_IF, 1], // j >= n: done
+  ...BLOCK, // 16 bytes at once when none needs a backslash
+  ...[get, J, ...i32(16), ADD, get, LEN, GT, BR_IF, 0], // fewer than 16 left
+  ...[get, SRC, get, J, ADD, ...V128_LOAD, 0x00, 0x00, set, BLK],
+  ...[get, BLK, ...i32(0x22), ...SPLAT, ...EQ, get, BLK, ...i32(0x5c), ...SPLAT, ...EQ, ...OR, ...BITMASK, BR_IF, 0],
+  ...[get, DST, get, BLK, ...V128_STORE],
+  ...[get, DST, ...i32(16), ADD, set, DST, get, J, ...i32(16), ADD, set, J, BR, 1],
+  END,
+  ...[get, LEN, get, J, ...i32(16), ADD, get, J, ...i32(16), ADD, get, LEN, GT, SELECT, set, END16], // min(j + 16, n)
+  ...LOOP, // byte by byte up to end16
+  ...[get, SRC, get, J, ADD, ...LOAD8, set, C],
+  ...[get, DST, ...i32(0x5c), ...STORE8], // a backslash, kept only before a quote or backslash
+  ...[get, DST, get, C, ...i32(0x22), EQ32, get, C, ...i32(0x5c), EQ32, OR32, ADD, set, DST],
+  ...[get, DST, get, C, ...STORE8, get, DST, ...i32(1), ADD, set, DST],
+  ...[get, J, ...i32(1), ADD, set, J, get, J, get, END16, LT, BR_IF, 0],
+  END,
+  ...[BR, 0],
+  ...[END, END],
+  ...[get, DST],
+  END,
+];
+
 const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
+const body = (code: number[]) => [...uleb(code.length), ...code];
 const MODULE = new Uint8Array([
   ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
   ...section(1, [0x01, 0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x01, 0x7f]), // type: (i32 i32 i32) -> i32
-  ...section(3, [0x01, 0x00]), // one function
+  ...section(3, [0x02, 0x00, 0x00]), // two functions of that type
   ...section(5, [0x01, 0x00, 0x01]), // memory: 1 page to start
-  ...section(7, [0x02, 0x01, 0x6d, 0x02, 0x00, 0x01, 0x73, 0x00, 0x00]), // exports "m" memory, "s" scan
-  ...section(10, [0x01, ...uleb(BODY.length), ...BODY]),
+  ...section(7, [0x03, 0x01, 0x6d, 0x02, 0x00, 0x01, 0x73, 0x00, 0x00, 0x01, 0x65, 0x00, 0x01]), // exports "m" memory, "s" scan, "e" escape
+  ...section(10, [0x02, ...body(BODY), ...body(ESCAPE)]),
 ]);
 
 /** The positions of a JSON text's unescaped quotes, its escapes checked. */
-export class QuoteScan {
+export class JsonSimd {
   readonly #memory: WebAssembly.Memory;
   readonly #scan: (n: number, quotes: number, escapes: number) => number;
+  readonly #escape: (src: number, n: number, dst: number) => number;
   #u8: Uint8Array;
   #i32: Int32Array;
   /** After a scan: the quote positions, then two sentinels (the text's length). Valid until the next scan. */
@@ -112,6 +149,7 @@ export class QuoteScan {
     const inst = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
     this.#memory = inst.exports.m as WebAssembly.Memory;
     this.#scan = inst.exports.s as (n: number, quotes: number, escapes: number) => number;
+    this.#escape = inst.exports.e as (src: number, n: number, dst: number) => number;
     this.#u8 = new Uint8Array(this.#memory.buffer);
     this.#i32 = new Int32Array(this.#memory.buffer);
   }
@@ -125,12 +163,7 @@ export class QuoteScan {
     const n = b.length;
     const q0 = (n + 31) & ~15;
     const e0 = q0 + 4 * (n + 4);
-    const need = e0 + 4 * (n + 4);
-    if (this.#u8.length < need) {
-      this.#memory.grow(Math.ceil((need - this.#u8.length) / 65536));
-      this.#u8 = new Uint8Array(this.#memory.buffer);
-      this.#i32 = new Int32Array(this.#memory.buffer);
-    }
+    this.#room(e0 + 4 * (n + 4));
     this.#u8.set(b, 0);
     this.#u8.fill(0x20, n, n + 16);
     const k = this.#scan(n, q0, e0);
@@ -140,6 +173,28 @@ export class QuoteScan {
     this.quotes = new Int32Array(this.#memory.buffer, q0, k + 2);
     this.quotes[k] = this.quotes[k + 1] = n;
     return k;
+  }
+
+  /**
+   * b[s, e) (text without control characters) as inside a JSON string literal, a backslash before
+   * each quote and backslash, written into out at `at`; returns the end. out must have room for
+   * 2 * (e - s) bytes at `at`.
+   */
+  escapeInto(b: Uint8Array, s: number, e: number, out: Uint8Array, at: number): number {
+    const n = e - s;
+    const d0 = (n + 15) & ~15;
+    this.#room(d0 + 2 * n + 16);
+    this.#u8.set(b.subarray(s, e), 0);
+    const d1 = this.#escape(0, n, d0);
+    out.set(this.#u8.subarray(d0, d1), at);
+    return at + d1 - d0;
+  }
+
+  #room(bytes: number): void {
+    if (this.#u8.length >= bytes) return;
+    this.#memory.grow(Math.ceil((bytes - this.#u8.length) / 65536));
+    this.#u8 = new Uint8Array(this.#memory.buffer);
+    this.#i32 = new Int32Array(this.#memory.buffer);
   }
 }
 
