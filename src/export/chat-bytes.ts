@@ -65,7 +65,7 @@ export class ChatScan {
   tb: Uint8Array = new Uint8Array(0);
   #keys: number[] = [];
   #keyTop = 0;
-  /** The positions of the unescaped quotes of the buffer being parsed (#quotes), and the next one to take. */
+  /** The positions of the unescaped quotes of the buffer being parsed (#quotes): #pos[#cur] the next one to take, #pos[#np] the first sentinel. */
   #pos: Int32Array = new Int32Array(2);
   readonly #qs = new JsonSimd();
   /** canonicalBody's own quote list (#pos points at it or at the JsonSimd's). */
@@ -89,8 +89,8 @@ export class ChatScan {
     const k = this.#qs.scan(b);
     if (k < 0) return false;
     this.#pos = this.#qs.quotes;
-    this.#np = k;
-    this.#cur = 0;
+    this.#cur = this.#qs.quotesAt;
+    this.#np = this.#cur + k;
     return true;
   }
 

@@ -142,8 +142,12 @@ export class JsonSimd {
   readonly #escape: (src: number, n: number, dst: number) => number;
   #u8: Uint8Array;
   #i32: Int32Array;
-  /** After a scan: the quote positions, then two sentinels (the text's length). Valid until the next scan. */
-  quotes: Int32Array = new Int32Array(2);
+  /**
+   * After a scan: the quote positions from quotes[quotesAt] on, then two sentinels (the text's length).
+   * Valid until the next scan (a view of the module's memory: no array made per scan).
+   */
+  quotes: Int32Array;
+  quotesAt = 0;
 
   constructor() {
     const inst = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
@@ -151,7 +155,7 @@ export class JsonSimd {
     this.#scan = inst.exports.s as (n: number, quotes: number, escapes: number) => number;
     this.#escape = inst.exports.e as (src: number, n: number, dst: number) => number;
     this.#u8 = new Uint8Array(this.#memory.buffer);
-    this.#i32 = new Int32Array(this.#memory.buffer);
+    this.#i32 = this.quotes = new Int32Array(this.#memory.buffer);
   }
 
   /**
@@ -170,8 +174,8 @@ export class JsonSimd {
     if (k < 0) return -1;
     const i32 = this.#i32;
     for (let x = e0 >> 2; i32[x]! >= 0; x++) if (escapeEnd(b, i32[x]!) < 0) return -1;
-    this.quotes = new Int32Array(this.#memory.buffer, q0, k + 2);
-    this.quotes[k] = this.quotes[k + 1] = n;
+    this.quotesAt = q0 >> 2;
+    i32[this.quotesAt + k] = i32[this.quotesAt + k + 1] = n;
     return k;
   }
 
@@ -194,7 +198,7 @@ export class JsonSimd {
     if (this.#u8.length >= bytes) return;
     this.#memory.grow(Math.ceil((bytes - this.#u8.length) / 65536));
     this.#u8 = new Uint8Array(this.#memory.buffer);
-    this.#i32 = new Int32Array(this.#memory.buffer);
+    this.#i32 = this.quotes = new Int32Array(this.#memory.buffer);
   }
 }
 
