@@ -5,10 +5,11 @@
  *
  * The quote scan (ChatScan #quotes) 16 bytes at a
  * time, the positions of a JSON text's unescaped quotes and of its backslashes, or -1 at a raw control
- * character. In JS the scan (one table look-up a byte, then four bytes at a time) took ~9.5 us of a
- * row's 8.3 KB of messages and tools; this one ~4 us, copying the bytes in included
- * (bench/results/export.md). The text export reads holds a special byte every ~7 bytes, which is why
- * the JS word tricks gained little.
+ * character. In JS the scan of a row's 8.3 KB of messages and tools took ~14 us (a table look-up a
+ * byte; ~9.5 us four bytes at a time with SWAR bit tricks: the text export reads holds a quote or
+ * backslash every ~7 bytes); this one ~4 us, copying the bytes in included (bench/results/export.md).
+ * Memory: the module's grows to ~9x the largest text scanned and stays (one per ChatScan, one for
+ * escaping).
  *
  * The module is assembled here from its instructions (below, one line each with its text form), not
  * shipped as a binary: 16 bytes of input are compared with '"', '\' and < 0x20 at once
