@@ -6,6 +6,7 @@ import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.
 import { createTopic, testKafka, uniqueName } from '../kafka/helpers.js';
 import { readManifest, startCli, tempDir, writePipeline } from './harness.js';
 import { kafkaPipeline, liveStderr, rssKb, stopWhenCaughtUp, waitFor } from './kafka-harness.js';
+import { mulberry32 } from '../mulberry32.js';
 
 const brokers = inject('kafkaBrokers');
 
@@ -13,17 +14,6 @@ const RECORDS = 20_000;
 const PARTITIONS = 4;
 /** Bytes of text per document. */
 const DOC_CHARS = 5_000;
-
-/** A deterministic generator (mulberry32), so the backlog is the same on every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A ~5 KB how-to document: numbered UI steps (relevant to the scorer) whose nouns are random words,
@@ -44,7 +34,7 @@ async function produceBacklog(topic: string): Promise<void> {
   const producer = testKafka(brokers).producer();
   await producer.connect();
   try {
-    const rand = random(42);
+    const rand = mulberry32(42);
     for (let i = 0; i < RECORDS; ) {
       const messages = [];
       for (let n = 0; n < 150 && i < RECORDS; n++, i++) {
@@ -78,7 +68,7 @@ describe('gemflow run over a large Kafka backlog', () => {
   });
 
   it('generates relevant, distinct documents', () => {
-    const rand = random(7);
+    const rand = mulberry32(7);
     const [a, b] = [procedureDoc(0, rand), procedureDoc(1, rand)];
     expect(a.length).toBe(DOC_CHARS);
     expect(a).not.toBe(b);

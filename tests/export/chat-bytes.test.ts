@@ -3,6 +3,7 @@ import type { ChatMessage, ChatTool } from '../../src/chat-format.js';
 import { FastLines, Out } from '../../src/export/chat-bytes.js';
 import { chatMessagesOf, chatToolsOf } from '../../src/export/chat-rows.js';
 import { toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from '../../src/export/formats.js';
+import { mulberry32 } from '../mulberry32.js';
 
 /**
  * The fast path (src/export/chat-bytes.ts) against the slow one (parse, convert, JSON.stringify) on
@@ -11,17 +12,6 @@ import { toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from '..
  * accepted unless it holds what the scan leaves to the slow path: a lone surrogate's escape, or a key
  * starting with a digit in tools' parameters (JSON.parse may reorder such keys).
  */
-
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = ['a', 'Zq', ' ', '"', '\\', '\n', '\t', '\r', '\b', '\f', '\u0001', '\u001f', '\u007f', 'é', '日本', '😀', '\u2028', '/', '<tool_call>', '{"x":1}', '0', '-', 'true', 'null', '[', '}'];
 
@@ -67,7 +57,7 @@ const slowOf = (format: 'sharegpt' | 'hermes', row: ChatRow): Converted => (form
 
 describe('export fast path', () => {
   it('writes exactly the slow path line (or skip) for every row its scan accepts, sharegpt and hermes, and accepts the sink text', () => {
-    const r = rng(11);
+    const r = mulberry32(11);
     const fast = new FastLines();
     const out = new Out(1 << 16);
     let accepted = 0;
@@ -96,6 +86,69 @@ describe('export fast path', () => {
     }
     expect(accepted + left).toBe(total);
     expect(accepted).toBeGreaterThan(total * 0.6);
+  });
+
+  it('scans bytes at any offset of their buffer the same, and finds a bad byte at every position modulo 16', () => {
+    const r = mulberry32(5);
+    const fast = new FastLines();
+    const out = new Out(1 << 16);
+    /** b's bytes at byte offset `at` of a fresh buffer (a reader's view of a page is anywhere in it). */
+    const at = (b: Buffer, off: number) => {
+      const u = new Uint8Array(b.length + 8).subarray(off, off + b.length);
+      u.set(b);
+      return u;
+    };
+    const lineAt = (mt: Buffer, tt: Buffer, off: number) => {
+      if (!fast.scan.scan(at(mt, off), at(tt, (off * 3) % 4))) return undefined;
+      out.at = 0;
+      fast.hermes(out, 't');
+      const h = out.buf.toString('utf8', 0, out.at);
+      fast.scan.scan(at(mt, off), at(tt, (off * 3) % 4));
+      out.at = 0;
+      return `${String(fast.sharegpt(out))} ${out.buf.toString('utf8', 0, out.at)} ${h}`;
+    };
+    for (let k = 0; k < 400; k++) {
+      const { messages, tools } = gen(r);
+      const mt = Buffer.from(JSON.stringify(messages));
+      const tt = Buffer.from(JSON.stringify(tools));
+      const want = lineAt(mt, tt, 0);
+      for (let off = 1; off < 4; off++) expect(lineAt(mt, tt, off), `offset ${off}: ${mt.toString()}`).toBe(want);
+    }
+    // A raw control character, or an escape JSON.stringify does not write, at every position modulo 16 and
+    // across word boundaries, is found.
+    const tools = Buffer.from('[]');
+    for (const bad of ['\\n', '\\u00e9', '\\/', '\\u001F', '\\u000a', '\\x']) {
+      for (let pad = 0; pad < 16; pad++) {
+        const mt = Buffer.from(`[{"role":"user","content":"${'a'.repeat(pad)}${bad}${'b'.repeat(9)}"}]`);
+        for (let off = 0; off < 4; off++) expect(fast.scan.scan(at(mt, off), tools), `${mt.toString()} at ${off}`).toBe(bad === '\\n');
+      }
+    }
+    for (let pad = 0; pad < 16; pad++) {
+      const ok = Buffer.from(`[{"role":"user","content":"${'a'.repeat(pad)}\\"\\\\\\u001f\\t${'b'.repeat(9)}"}]`);
+      const raw = Buffer.from(`[{"role":"user","content":"${'a'.repeat(pad)}\u0001${'b'.repeat(9)}"}]`);
+      for (let off = 0; off < 4; off++) {
+        expect(fast.scan.scan(at(ok, off), tools), `${ok.toString()} at ${off}`).toBe(true);
+        expect(fast.scan.scan(at(raw, off), tools), `raw control at ${pad} ${off}`).toBe(false);
+      }
+    }
+  });
+
+  it('escapes text as JSON.stringify does, short runs in JS and long ones in WebAssembly, at any offset', () => {
+    const r = mulberry32(3);
+    const out = new Out(16);
+    const pieces = PIECES.filter((p) => !/[\u0000-\u001f]/.test(p));
+    for (const len of [0, 1, 15, 16, 17, 127, 128, 129, 200, 1000, 5000, 40000]) {
+      let text = '';
+      while (Buffer.byteLength(text) < len) text += pieces[Math.floor(r() * pieces.length)]!;
+      const bytes = Buffer.from(text);
+      for (const off of [0, 1, 5]) {
+        const big = new Uint8Array(bytes.length + 10);
+        big.set(bytes, off);
+        out.at = 3;
+        out.esc(big, off, off + bytes.length);
+        expect(out.buf.toString('utf8', 3, out.at), `${len} at ${off}`).toBe(JSON.stringify(text).slice(1, -1));
+      }
+    }
   });
 
   it('leaves to the slow path text that is not the sink\'s: spacing, other escapes, key orders, raw control characters', () => {
