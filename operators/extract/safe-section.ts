@@ -13,10 +13,23 @@ export function textSection(name: string, text: string): string {
 }
 
 /**
+ * A JSON section's body by value object: ground and refine both send the trajectory's workflow (and
+ * rules), and every trajectory of a document shares them. Stage inputs are not changed in place once
+ * made (a step that changes one makes a new object), so the text stays the value's.
+ */
+const bodies = new WeakMap<object, string>();
+
+/**
  * A JSON section (rules, workflow, trajectory), compact. `<` only occurs inside JSON strings, where
  * `\u003c` is an equivalent escape, so JSON.parse of the body gives back exactly `value`.
  */
 export function jsonSection(name: string, value: unknown): string {
-  const json = JSON.stringify(value);
-  return section(name, json.includes('<') ? json.replace(/</g, '\\u003c') : json);
+  const key = typeof value === 'object' && value !== null ? value : undefined;
+  let body = key && bodies.get(key);
+  if (body === undefined) {
+    const json = JSON.stringify(value);
+    body = json.includes('<') ? json.replace(/</g, '\\u003c') : json;
+    if (key) bodies.set(key, body);
+  }
+  return section(name, body);
 }
