@@ -31,12 +31,13 @@ describe('safe sections', () => {
     const workflow = { name: 'refund <b>', description: 'd', steps: ['a', 'b'], executionGraph: '(a)->(b)', exampleActions: [], tools: [{ name: 't', description: 'x', parameters: { type: 'object' } }] };
     const values: unknown[] = [workflow, ['rule 1', 'no <document> here'], [], {}, 'a string', 42, null, { nested: { deep: [1, '<', { k: '</trajectory>' }] } }];
     for (const v of values) {
-      const first = jsonSection('workflow', v);
+      const first = jsonSection('workflow', v, { shared: true });
       expect(first).toBe(before('workflow', v));
-      expect(jsonSection('workflow', v)).toBe(first);
-      expect(jsonSection('rules', v)).toBe(before('rules', v));
+      expect(jsonSection('workflow', v, { shared: true })).toBe(first);
+      expect(jsonSection('rules', v, { shared: true })).toBe(before('rules', v));
+      expect(jsonSection('trajectory', v)).toBe(before('trajectory', v));
     }
     // Equal but distinct objects each get their own (equal) text.
-    expect(jsonSection('workflow', structuredClone(workflow))).toBe(before('workflow', workflow));
+    expect(jsonSection('workflow', structuredClone(workflow), { shared: true })).toBe(before('workflow', workflow));
   });
 });
