@@ -9,6 +9,7 @@
  *
  *   npm run build && node dist/bench/cpu-per-trajectory.js [--docs 400] [--runs 5] [--warmup 1] [--answers FILE]
  *     [--profile FILE.cpuprofile] [--heap-profile FILE.heapprofile] [--no-decontaminate] [--bfcl DIR] [--json FILE]
+ *     [--keep-output DIR]
  *
  * The first --warmup replays (default 1) are not counted: in the benchmark the replay follows the
  * recorded run in the same process, so the code it runs is already compiled (JIT) by then.
@@ -16,11 +17,12 @@
  * save them there, so two builds can be compared on identical answers. --profile: a V8 CPU profile of
  * the main thread over the last replay (open in Chrome DevTools or summarise it). --heap-profile
  * FILE.heapprofile: a sampling allocation profile of the last replay, counting garbage too (what the GC
- * has to clear).
+ * has to clear). --keep-output DIR: the last replay's output directory (shards, state) is moved to DIR,
+ * to compare two builds' rows and dedupe state.
  * Prints each run's CPU ms per written trajectory and the median (process CPU, user + system).
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
       'no-decontaminate': { type: 'boolean', default: false },
       bfcl: { type: 'string', default: BFCL_DATA },
       json: { type: 'string' },
+      'keep-output': { type: 'string' },
       'time-scale': { type: 'string', default: '0.002' },
     },
   });
@@ -121,7 +124,8 @@ async function main(): Promise<void> {
         await writeFile(values['heap-profile']!, JSON.stringify(p));
       }
       session?.disconnect();
-      await rm(join(work, `replay-${i}`), { recursive: true, force: true });
+      if (last && values['keep-output']) await rename(join(work, `replay-${i}`), values['keep-output']);
+      else await rm(join(work, `replay-${i}`), { recursive: true, force: true });
       if (i >= warmup) runs.push(r);
       const f = r.funnel;
       process.stdout.write(

@@ -13,10 +13,24 @@ export function textSection(name: string, text: string): string {
 }
 
 /**
- * A JSON section (rules, workflow, trajectory), compact. `<` only occurs inside JSON strings, where
- * `\u003c` is an equivalent escape, so JSON.parse of the body gives back exactly `value`.
+ * JSON section bodies of values several prompts send: ground and refine both send the trajectory's
+ * workflow and rules, which every trajectory of a document shares. Stage inputs are not changed in
+ * place once made (a step that changes one makes a new object), so the text stays the value's.
  */
-export function jsonSection(name: string, value: unknown): string {
-  const json = JSON.stringify(value);
-  return section(name, json.includes('<') ? json.replace(/</g, '\\u003c') : json);
+const sharedBodies = new WeakMap<object, string>();
+
+/**
+ * A JSON section (rules, workflow, trajectory), compact. `<` only occurs inside JSON strings, where
+ * `\u003c` is an equivalent escape, so JSON.parse of the body gives back exactly `value`. `shared`:
+ * the value object is sent by other prompts too, so its text is kept (by object) and made once.
+ */
+export function jsonSection(name: string, value: unknown, opts: { shared?: boolean } = {}): string {
+  const key = opts.shared && typeof value === 'object' && value !== null ? value : undefined;
+  let body = key && sharedBodies.get(key);
+  if (body === undefined) {
+    const json = JSON.stringify(value);
+    body = json.includes('<') ? json.replace(/</g, '\\u003c') : json;
+    if (key) sharedBodies.set(key, body);
+  }
+  return section(name, body);
 }

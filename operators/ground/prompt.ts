@@ -55,8 +55,8 @@ export function renderGroundPrompt(input: GroundInput): ChatMessage[] {
         'Write one conversation that carries out the workflow below, grounded in the document, its domain and its rules.',
         textSection('document', input.text),
         textSection('domain', input.domain),
-        jsonSection('rules', input.rules),
-        jsonSection('workflow', input.workflow),
+        jsonSection('rules', input.rules, { shared: true }),
+        jsonSection('workflow', input.workflow, { shared: true }),
       ].join('\n\n'),
     },
   ];

@@ -7,7 +7,7 @@ import { compileSubsetSchema } from './subset-schema.js';
 const addFormats = addFormatsModule.default;
 
 /** Every keyword ajv (with ajv-formats) acts on; the subset checker ignores all others, as ajv does. */
-const AJV_KEYWORDS: ReadonlySet<string> = new Set(Object.keys(newAjv().RULES.keywords));
+export const AJV_KEYWORDS: ReadonlySet<string> = new Set(Object.keys(newAjv().RULES.keywords));
 
 /** One reason a value fails a schema; ajv's ErrorObject has this shape too. */
 export interface SchemaError {

@@ -27,7 +27,7 @@ export function compileSubsetSchema(schema: Record<string, unknown>, ajvKeywords
   if (root === undefined) return undefined;
   const validate: ArgumentValidator = (value: unknown): boolean => {
     const errors: SchemaError[] = [];
-    checkNode(root, value, '', errors);
+    checkNode(root, value, [], errors);
     validate.errors = errors.length > 0 ? errors : null;
     return errors.length === 0;
   };
@@ -196,60 +196,88 @@ function cachedRegExp(source: string): RegExp | undefined {
   return re;
 }
 
-function checkNode(node: Node, value: unknown, path: string, errors: SchemaError[]): void {
+/**
+ * The path to the value being checked, as segments (property names, array indices): the JSON
+ * Pointer (ajv's instancePath) is only written for an error, so a valid value costs no strings.
+ */
+type Path = (string | number)[];
+
+/** RFC 6901 pointer of `path`, as ajv writes instancePath ("" for the root). */
+function pointer(path: Path): string {
+  let out = '';
+  for (const segment of path) out += `/${typeof segment === 'number' ? segment : escapePointer(segment)}`;
+  return out;
+}
+
+function fail(errors: SchemaError[], path: Path, message: string): void {
+  errors.push({ instancePath: pointer(path), message });
+}
+
+function checkNode(node: Node, value: unknown, path: Path, errors: SchemaError[]): void {
   if (node === true) return;
-  const fail = (message: string): void => {
-    errors.push({ instancePath: path, message });
-  };
-  if (node === false) return fail('boolean schema is false');
-  if (node.types !== undefined && !hasType(node.types, value)) fail(`must be ${node.typeText}`);
+  if (node === false) return fail(errors, path, 'boolean schema is false');
+  if (node.types !== undefined && !hasType(node.types, value)) fail(errors, path, `must be ${node.typeText}`);
   if (node.enum && !node.enum.some((allowed) => jsonEqual(allowed, value))) {
-    fail(`must be equal to one of the allowed values: ${listValues(node.enum)}`);
+    fail(errors, path, `must be equal to one of the allowed values: ${listValues(node.enum)}`);
   }
-  if (node.const && !jsonEqual(node.const.value, value)) fail(`must be equal to constant ${JSON.stringify(node.const.value)}`);
+  if (node.const && !jsonEqual(node.const.value, value)) fail(errors, path, `must be equal to constant ${JSON.stringify(node.const.value)}`);
 
   if (typeof value === 'number') {
-    if (node.minimum !== undefined && !(value >= node.minimum)) fail(`must be >= ${node.minimum}`);
-    if (node.maximum !== undefined && !(value <= node.maximum)) fail(`must be <= ${node.maximum}`);
-    if (node.exclusiveMinimum !== undefined && !(value > node.exclusiveMinimum)) fail(`must be > ${node.exclusiveMinimum}`);
-    if (node.exclusiveMaximum !== undefined && !(value < node.exclusiveMaximum)) fail(`must be < ${node.exclusiveMaximum}`);
+    if (node.minimum !== undefined && !(value >= node.minimum)) fail(errors, path, `must be >= ${node.minimum}`);
+    if (node.maximum !== undefined && !(value <= node.maximum)) fail(errors, path, `must be <= ${node.maximum}`);
+    if (node.exclusiveMinimum !== undefined && !(value > node.exclusiveMinimum)) fail(errors, path, `must be > ${node.exclusiveMinimum}`);
+    if (node.exclusiveMaximum !== undefined && !(value < node.exclusiveMaximum)) fail(errors, path, `must be < ${node.exclusiveMaximum}`);
   } else if (typeof value === 'string') {
     if (node.minLength !== undefined || node.maxLength !== undefined) {
       const length = codePointLength(value);
-      if (node.minLength !== undefined && length < node.minLength) fail(`must NOT have fewer than ${node.minLength} characters`);
-      if (node.maxLength !== undefined && length > node.maxLength) fail(`must NOT have more than ${node.maxLength} characters`);
+      if (node.minLength !== undefined && length < node.minLength) fail(errors, path, `must NOT have fewer than ${node.minLength} characters`);
+      if (node.maxLength !== undefined && length > node.maxLength) fail(errors, path, `must NOT have more than ${node.maxLength} characters`);
     }
-    if (node.pattern && !node.pattern.test(value)) fail(`must match pattern "${node.patternText}"`);
+    if (node.pattern && !node.pattern.test(value)) fail(errors, path, `must match pattern "${node.patternText}"`);
   } else if (Array.isArray(value)) {
-    if (node.minItems !== undefined && value.length < node.minItems) fail(`must NOT have fewer than ${node.minItems} items`);
-    if (node.maxItems !== undefined && value.length > node.maxItems) fail(`must NOT have more than ${node.maxItems} items`);
+    if (node.minItems !== undefined && value.length < node.minItems) fail(errors, path, `must NOT have fewer than ${node.minItems} items`);
+    if (node.maxItems !== undefined && value.length > node.maxItems) fail(errors, path, `must NOT have more than ${node.maxItems} items`);
     if (node.uniqueItems) {
       const pair = firstDuplicate(value);
-      if (pair) fail(`must NOT have duplicate items (items ## ${pair[0]} and ${pair[1]} are identical)`);
+      if (pair) fail(errors, path, `must NOT have duplicate items (items ## ${pair[0]} and ${pair[1]} are identical)`);
     }
-    if (node.items !== undefined) value.forEach((item, i) => checkNode(node.items!, item, `${path}/${i}`, errors));
+    if (node.items !== undefined) {
+      for (let i = 0; i < value.length; i++) {
+        if (!(i in value)) continue; // a hole, skipped as forEach skips it
+        path.push(i);
+        checkNode(node.items, value[i], path, errors);
+        path.pop();
+      }
+    }
   } else if (isPlainObject(value)) {
     checkObject(node, value, path, errors);
   }
 }
 
-function checkObject(node: SubsetNode, value: Record<string, unknown>, path: string, errors: SchemaError[]): void {
-  for (const name of node.required ?? []) {
-    if (!isPresent(value, name)) errors.push({ instancePath: path, message: `must have required property '${name}'` });
-  }
-  const extra: string[] = [];
-  for (const name of Object.keys(value)) {
-    const sub = node.properties?.get(name);
-    const childPath = `${path}/${escapePointer(name)}`;
-    if (sub !== undefined) {
-      if (value[name] !== undefined) checkNode(sub, value[name], childPath, errors);
-    } else if (node.additional === false) {
-      extra.push(name);
-    } else if (node.additional !== undefined) {
-      checkNode(node.additional, value[name], childPath, errors);
+function checkObject(node: SubsetNode, value: Record<string, unknown>, path: Path, errors: SchemaError[]): void {
+  if (node.required !== undefined) {
+    for (const name of node.required) {
+      if (!isPresent(value, name)) fail(errors, path, `must have required property '${name}'`);
     }
   }
-  if (extra.length > 0) errors.push({ instancePath: path, message: `must NOT have additional properties: ${listValues(extra)}` });
+  let extra: string[] | undefined;
+  for (const name of Object.keys(value)) {
+    const sub = node.properties?.get(name);
+    if (sub !== undefined) {
+      if (value[name] !== undefined) {
+        path.push(name);
+        checkNode(sub, value[name], path, errors);
+        path.pop();
+      }
+    } else if (node.additional === false) {
+      (extra ??= []).push(name);
+    } else if (node.additional !== undefined) {
+      path.push(name);
+      checkNode(node.additional, value[name], path, errors);
+      path.pop();
+    }
+  }
+  if (extra !== undefined) fail(errors, path, `must NOT have additional properties: ${listValues(extra)}`);
 }
 
 /** Present as ajv sees it (not undefined), but only as an own property; see the file comment. */

@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { ByteWriter, ParquetWriter, type ColumnSource, type SchemaElement } from 'hyparquet-writer';
 import type { SinkConfig } from '../config/schema.js';
 import { OUTPUT_COLUMNS, type OutputColumnType } from './output-columns.js';
+import { snappyCompress } from './snappy.js';
 
 const PHYSICAL: Record<OutputColumnType, SchemaElement['type']> = { UTF8: 'BYTE_ARRAY', INT32: 'INT32', INT64: 'INT64', DOUBLE: 'DOUBLE' };
 const CODEC = { snappy: 'SNAPPY', gzip: 'GZIP', none: 'UNCOMPRESSED' } as const;
@@ -45,7 +46,8 @@ export class ParquetShardWriter {
       writer: this.#bytes,
       schema: PARQUET_SCHEMA,
       codec: CODEC[compression],
-      compressors: { GZIP: (b: Uint8Array) => gzipSync(b) },
+      // SNAPPY: hyparquet-writer's compressor without its per-byte writer (same bytes, see snappy.ts).
+      compressors: { GZIP: (b: Uint8Array) => gzipSync(b), SNAPPY: snappyCompress },
       createdBy: 'gemflow (hyparquet-writer)',
     });
   }

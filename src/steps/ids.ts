@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Origin } from '../envelope.js';
 
 /**
@@ -8,14 +8,14 @@ import type { Origin } from '../envelope.js';
  * record gets the same ids.
  */
 export function trajectoryId(doc: { readonly id: string; readonly text: string }, index: number, producer: string): string {
-  return createHash('sha256').update(`${doc.id}\u0000${textSha256(doc)}\u0000${index}\u0000${producer}`).digest('hex').slice(0, 24);
+  return hash('sha256', `${doc.id}\u0000${textSha256(doc)}\u0000${index}\u0000${producer}`, 'hex').slice(0, 24);
 }
 
 /** The hex SHA-256 of a document's text, computed once per document object (every trajectory of it asks). */
 const textHashes = new WeakMap<object, string>();
 function textSha256(doc: { readonly text: string }): string {
   let h = textHashes.get(doc);
-  if (h === undefined) textHashes.set(doc, (h = createHash('sha256').update(doc.text).digest('hex')));
+  if (h === undefined) textHashes.set(doc, (h = hash('sha256', doc.text, 'hex')));
   return h;
 }
 
@@ -26,5 +26,5 @@ export function originString(o: Origin): string {
 
 /** A deterministic 31-bit seed per (document, step, key): replays render identical requests, so the cache hits. */
 export function seedFor(docId: string, stepId: string, key: string): number {
-  return createHash('sha256').update(`${docId}\u0000${stepId}\u0000${key}`).digest().readUInt32BE(0) >>> 1;
+  return hash('sha256', `${docId}\u0000${stepId}\u0000${key}`, 'buffer').readUInt32BE(0) >>> 1;
 }
