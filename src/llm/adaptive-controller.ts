@@ -169,6 +169,19 @@ export interface ControlInput {
   /** The replica exports gauges but the latest scrape is stale (a slow or failed /metrics): no growth on old news. */
   gaugesStale?: boolean;
   /**
+   * The fresh gauges were read before our last growth here took effect: they do not show the
+   * requests that growth sent. Growth waits for a newer scrape (with other clients on the replica the
+   * gauges' load, not ours, is the load, so growing again on the same gauges would count the same
+   * room twice).
+   */
+  grewSinceScrape?: boolean;
+  /**
+   * A number in [0, 1) to round growth steps with when other clients share the replica (floor(step +
+   * dither)): each takes a quarter of the room on average, so four take the room, not four times one
+   * request when the room is smaller than four. Undefined: steps round up.
+   */
+  dither?: number;
+  /**
    * Mean estimated KV-cache size of the requests waiting to be sent over that of ours in flight at
    * this replica (undefined or 1: the same). Above 1, fewer requests will fit in the KV cache once
    * those about to go replace those running.
@@ -259,23 +272,31 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
       const limit = Math.max(lowest, Math.min(x.limit, x.inFlight - Math.round((load - kvFit) * share)));
       if (limit < x.limit) return { limit, backlog: 0, reason: 'kv_next' };
     }
-    // Demand below the limit: no slack beyond a quarter of the room, the step growth would take. An
-    // unused limit is a burst in waiting: several clients each holding the whole room would send N
-    // times it at once when their next wave of calls comes (and a request sent cannot be taken back).
-    if (!demand) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight + Math.max(0, Math.ceil((fit - load) / GROWTH_DIVISOR)))), backlog: 0, reason: 'idle' };
+    // A quarter of the room left, the same step for every client whatever its share: up to four
+    // clients growing at once fill the room without overshoot; more overshoot once, and the queue
+    // rule sheds the excess in proportion to their shares. Equal steps up with proportional cuts
+    // down (AIMD) make unequal limits converge to fair shares. Alone on the replica the step rounds
+    // up; with other clients it is dithered, so that they take the room between them and not one
+    // request each when it holds fewer than four.
+    const quarter = Math.max(0, fit - load) / GROWTH_DIVISOR;
+    const step = share < 1 && x.dither !== undefined ? Math.floor(quarter + x.dither) : Math.ceil(quarter);
+    // Demand below the limit: no slack beyond the step growth would take. An unused limit is a burst
+    // in waiting: several clients each holding the whole room would send N times it at once when
+    // their next wave of calls comes (and a request sent cannot be taken back).
+    if (!demand) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight + step)), backlog: 0, reason: 'idle' };
     if (x.overloaded) return hold('overload_hold');
+    // The gauges predate our last step: the room they show is the room that step took.
+    if (x.grewSinceScrape) return hold('scrape_pending');
     if (fit > load) {
-      // A quarter of the room left, the same step for every client whatever its share: up to four
-      // clients growing at once fill the room without overshoot; more overshoot once, and the queue
-      // rule sheds the excess in proportion to their shares. Equal steps up with proportional cuts
-      // down (AIMD) make unequal limits converge to fair shares.
-      const step = Math.ceil((fit - load) / GROWTH_DIVISOR);
-      if (x.capacity !== undefined) return { limit: x.limit + step, backlog: 0, reason: 'headroom' };
+      if (x.capacity !== undefined) return step > 0 ? { limit: x.limit + step, backlog: 0, reason: 'headroom' } : hold('headroom');
       const growth = grow();
-      return growth.limit <= x.limit + step ? growth : { limit: x.limit + step, backlog: 0, reason: 'kv_room' };
+      return growth.limit <= x.limit + step ? growth : step > 0 ? { limit: x.limit + step, backlog: 0, reason: 'kv_room' } : hold('kv_room');
     }
-    // Full by the KV estimate: wait for the gauge; full by the learnt slots: probe, they may have grown.
-    return kvFit <= slots ? hold('kv_room') : { limit: x.limit + 1, backlog: 0, reason: 'probe' };
+    // Full by the KV estimate: wait for the gauge. Full by the learnt slots with no queue: probe, they
+    // may have grown. With a queue (the KV cache not full) the batch is full and what runs is its
+    // size (C was just learnt from it): a probe would only lengthen the queue.
+    if (kvFit <= slots) return hold('kv_room');
+    return g.waiting > 0 ? hold('batch_full') : { limit: x.limit + 1, backlog: 0, reason: 'probe' };
   }
   if (x.latencyRatio !== undefined && x.latencyRatio > o.latencyTolerance) {
     return settled ? { limit: cut(PRESSURE_CUT), backlog: 0, reason: 'latency' } : hold('latency_draining');
@@ -316,6 +337,8 @@ class Replica {
   latencyBase: number | undefined;
   samples = 0;
   lastOverloadCutAt = -Infinity;
+  /** When its limit last grew (see ControlInput.grewSinceScrape). */
+  lastGrowthAt = -Infinity;
   /** The replica exports no vLLM gauges: its limit may go down to 1. */
   noGauges = false;
   /** One /health check (at start: learns whether the route exists). */
@@ -553,6 +576,8 @@ export class AdaptiveController {
           slowStart: r.slowStart,
           overloaded: now - r.lastOverloadCutAt < OVERLOAD_HOLD_TICKS * this.#o.intervalMs,
           roundDone: gauges === undefined ? r.okSinceGrowth >= r.ep.limit : undefined,
+          grewSinceScrape: gauges !== undefined && (gauges.sentAt ?? gauges.at) <= r.lastGrowthAt,
+          dither: Math.random(),
           gaugesStale: gauges === undefined && !r.noGauges && this.#scraper.status(r.ep.url)?.gaugesAvailable === true,
           stalled: r.ep.inFlight > 0 && (r.lastOkAt === undefined || now - r.lastOkAt > Math.max(1000, 2 * (r.ep.latencyEwmaMs ?? 0))),
           kvSizeRatio: waiting.requests > 0 && r.ep.inFlight > 0 && r.ep.kvTokensInFlight > 0 ? waiting.kvTokens / waiting.requests / (r.ep.kvTokensInFlight / r.ep.inFlight) : undefined,
@@ -569,7 +594,10 @@ export class AdaptiveController {
     const before = r.ep.limit;
     r.ep.limit = limit;
     if (r.ep.limit === before) return;
-    if (r.ep.limit > before) r.okSinceGrowth = 0;
+    if (r.ep.limit > before) {
+      r.okSinceGrowth = 0;
+      r.lastGrowthAt = performance.now();
+    }
     r.reason = reason;
     this.#o.onEvent?.({ url: r.ep.url, kind: 'limit', limit: r.ep.limit, state: r.breaker.state, reason });
   }

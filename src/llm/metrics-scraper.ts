@@ -14,6 +14,8 @@ export interface ServerGauges {
   kvCacheUsage: number | undefined;
   /** performance.now() when the scrape answered. */
   at: number;
+  /** performance.now() when the scrape was sent: the gauges show no request sent after it. */
+  sentAt?: number;
 }
 
 export interface MetricsScraperOptions {
@@ -233,9 +235,10 @@ export class MetricsScraper {
         let why: string;
         let absent = false;
         try {
+          const sentAt = performance.now();
           const { statusCode, text } = await this.#get(t.url, this.#closing.signal);
           if (statusCode >= 200 && statusCode < 300) {
-            const gauges = { ...parseVllmGauges(text), at: performance.now() };
+            const gauges = { ...parseVllmGauges(text), at: performance.now(), sentAt };
             if (gauges.running !== undefined || gauges.waiting !== undefined || gauges.kvCacheUsage !== undefined) {
               if (this.#targets.get(key) !== t) return;
               this.#latest.set(key, gauges);
