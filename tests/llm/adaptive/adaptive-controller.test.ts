@@ -179,6 +179,37 @@ describe('AdaptiveController against the simulator', () => {
     expect(replica!.gauges!.kvCacheUsage).toBeGreaterThan(0.8);
   });
 
+  it('follows a cut of the max sequences: holds at the new batch plus the target queue, without probing past it', async () => {
+    // 16 sequences at 40 tokens/s each (a ~24-token answer takes ~0.6 s), then 6: about 10 completions/s,
+    // a target queue of 1 (8% of the batch, rounded up), so the limit should settle at 7 with at most
+    // one request waiting.
+    const sim = await h.sim({ maxRunningSeqs: 16, maxDecodeTokensPerSecPerSeq: 40 });
+    const events: AdaptiveEvent[] = [];
+    const c = h.client([sim], { endpoint: { initialConcurrency: 8 }, adaptiveOptions: { intervalMs: 100, scrapeIntervalMs: 50, onEvent: (e) => events.push(e) } });
+    const load = h.load(c, 40);
+    const [ep] = c.endpoints();
+    await eventually('the limit reaches the batch', () => ep!.limit >= 16);
+    sim.configure({ maxRunningSeqs: 6 });
+    await eventually('the capacity is relearnt from the queue', () => c.replicas()[0]!.capacity === 6);
+    await eventually('the limit follows the new batch, and the requests in flight the limit', () => ep!.limit <= 8 && ep!.inFlight <= ep!.limit);
+    // Hold: for the next 60 scrapes the limit stays at the batch plus a request or two, and the queue
+    // with it (before: a probe each tick while one waited, and a queue cut at two or three).
+    const from = events.length;
+    const seen: Array<[number, number]> = [];
+    let at = c.replicas()[0]!.gauges!.at;
+    while (seen.length < 60) {
+      await eventually('a new scrape', () => c.replicas()[0]!.gauges!.at > at);
+      const g = c.replicas()[0]!.gauges!;
+      at = g.at;
+      seen.push([ep!.limit, g.waiting!]);
+    }
+    expect(Math.max(...seen.map(([l]) => l))).toBeLessThanOrEqual(8);
+    expect(seen.filter(([, w]) => w > 1).length).toBeLessThanOrEqual(2);
+    expect(events.slice(from).filter((e) => e.reason === 'probe').length).toBeLessThanOrEqual(2);
+    await load.stop();
+    expect(load.errors).toEqual([]);
+  });
+
   it('raises the limit while the replica has headroom', async () => {
     const sim = await h.sim({ maxRunningSeqs: 64 });
     const c = h.client([sim], { endpoint: { initialConcurrency: 4 }, adaptiveOptions: { intervalMs: 200, scrapeIntervalMs: 100 } });
