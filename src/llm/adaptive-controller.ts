@@ -339,6 +339,10 @@ class Replica {
   lastOverloadCutAt = -Infinity;
   /** When its limit last grew (see ControlInput.grewSinceScrape). */
   lastGrowthAt = -Infinity;
+  /** Ours in flight here, requests and estimated KV tokens, as the latest scrapes were sent: [sentAt, requests, tokens]. */
+  atScrape: Array<[number, number, number]> = [];
+  /** The scrape the KV budget was last set from (its sentAt). */
+  budgetFrom = -Infinity;
   /** The replica exports no vLLM gauges: its limit may go down to 1. */
   noGauges = false;
   /** One /health check (at start: learns whether the route exists). */
@@ -400,6 +404,12 @@ export class AdaptiveController {
       intervalMs: this.#o.scrapeIntervalMs,
       timeoutMs: this.#o.scrapeTimeoutMs,
       onCapability: (c) => this.#onCapability(c),
+      onSend: (key, sentAt) => {
+        const r = [...this.#replicas.values()].find((x) => x.ep.url === key);
+        if (!r) return;
+        r.atScrape.push([sentAt, r.ep.inFlight, r.ep.kvTokensInFlight]);
+        if (r.atScrape.length > 4) r.atScrape.shift();
+      },
     });
   }
 
@@ -435,6 +445,7 @@ export class AdaptiveController {
     const r = this.#replicas.get(ep);
     if (!r) return;
     r.breaker.close();
+    ep.kvBudget = Infinity;
     this.#scraper.remove(ep.url);
     ep.onOutcome = () => {};
     this.#replicas.delete(ep);
@@ -553,7 +564,10 @@ export class AdaptiveController {
       r.okSinceTick = 0;
       const latencyRatio = r.latencyRatio();
       r.breaker.watch();
-      if (r.breaker.state !== 'closed') continue; // ejected or on trial: the breaker owns the replica
+      if (r.breaker.state !== 'closed') {
+        r.ep.kvBudget = Infinity; // its KV is not what it was once it is back
+        continue; // ejected or on trial: the breaker owns the replica
+      }
       const gauges = this.#freshGauges(r, now);
       // Refusals forgiven one by one (idle gauges) still cut once they outnumber the answers: something
       // in front of the replica limits what it lets through, whatever the gauges behind it say.
@@ -587,7 +601,35 @@ export class AdaptiveController {
       r.ep.backlog = d.backlog;
       if (d.limit < r.ep.limit) r.slowStart = false;
       this.#setLimit(r, d.limit, d.reason);
+      this.#setKvBudget(r, gauges);
     }
+  }
+
+  /**
+   * The KV budget (Endpoint.kvBudget) from a new scrape: while the replica's KV cache is at or above
+   * kvCacheHigh, the estimated KV tokens of ours in flight may not exceed what held kvCacheHigh of the
+   * cache at the scrape. A request count alone lets a large request replace a small one that
+   * finished, and the large one then waits in the server's queue until enough KV has freed (several
+   * completions, seconds on a slow replica); bounded in tokens it waits in the client instead, where
+   * any replica with room can take it. Ours then admitted: those in flight as the scrape was sent,
+   * less our share of the server's queue; they held our share of the usage K, so
+   * kvCacheHigh / K of them is our part of kvCacheHigh. Below kvCacheHigh: no bound (the count law
+   * steers, counting the room in requests of the next size).
+   */
+  #setKvBudget(r: Replica, g: ServerGauges | undefined): void {
+    const k = g?.kvCacheUsage;
+    if (g === undefined || k === undefined || g.running === undefined || g.waiting === undefined || k < this.#o.kvCacheHigh) {
+      r.ep.kvBudget = Infinity;
+      return;
+    }
+    const sent = r.atScrape.find(([at]) => at === g.sentAt);
+    if (!sent || g.sentAt === r.budgetFrom) return;
+    r.budgetFrom = g.sentAt!;
+    const [, requests, tokens] = sent;
+    if (requests <= 0 || tokens <= 0) return;
+    const share = requests / Math.max(requests, g.running + g.waiting);
+    const admitted = (tokens * Math.max(0, requests - share * g.waiting)) / requests;
+    r.ep.kvBudget = Math.floor((admitted * this.#o.kvCacheHigh) / k);
   }
 
   #setLimit(r: Replica, limit: number, reason: string): void {
