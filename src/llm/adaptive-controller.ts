@@ -35,8 +35,21 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  *                      H unknown (no C, no K)         -> L = 1.5 L, or L + 5% after any cut (slow start, probing)
  *                      H > load, C unknown            -> the same, but at most L + ceil((H - load) / 4)
  *                      H > load, C known              -> L = L + ceil((H - load) / 4)
- *                      H <= load                      -> L unchanged when the KV term binds, else L + 1 (probe)
+ *                      H <= load                      -> L unchanged when the KV term binds or the server queues
+ *                                                        (W > 0: the batch is full, R is its size), else L + 1 (probe)
  *   otherwise                                   -> L unchanged
+ *
+ * Growth (any rule that raises L) waits for gauges from a scrape sent after the last raise: older ones
+ * do not show the requests it sent, and with other clients load = R + W does not count ours in flight,
+ * so the same room would be taken twice. Alone on the replica (s = 1) the step rounds up; with others it
+ * is dithered (floor(step + u), u uniform in [0, 1)), so N clients take a room smaller than N between
+ * them, not one request each.
+ *
+ * KV budget: while K >= kvCacheHigh, the estimated KV tokens of ours in flight at the replica are bounded
+ * by what held kvCacheHigh at the last scrape (ours in flight as it was sent, less our share s W of the
+ * queue, times kvCacheHigh / K): a request that would go beyond it waits in the client (Endpoint.kvBudget,
+ * enforced by the scheduler; one request always goes when none are in flight there). A count alone lets
+ * a large request replace a small finished one and wait in the server's queue for KV to free.
  *
  * Growth steps are the same for every worker whatever its share (a quarter of the room: up to four
  * workers fill it at once without overshoot) and cuts are proportional to the share: AIMD, so unequal
