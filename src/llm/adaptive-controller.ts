@@ -35,8 +35,10 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  *                      H unknown (no C, no K)         -> L = 1.5 L, or L + 5% after any cut (slow start, probing)
  *                      H > load, C unknown            -> the same, but at most L + ceil((H - load) / 4)
  *                      H > load, C known              -> L = L + ceil((H - load) / 4)
- *                      H <= load                      -> L unchanged when the KV term binds or the server queues
- *                                                        (W > 0: the batch is full, R is its size), else L + 1 (probe)
+ *                      H <= load                      -> L unchanged when the KV term binds, or when we are alone on
+ *                                                        the replica and it queues (W > 0: the batch is full, R is its
+ *                                                        size), else L + 1 (probe: with other clients, the equal step
+ *                                                        up of AIMD)
  *   otherwise                                   -> L unchanged
  *
  * Growth (any rule that raises L) waits for gauges from a scrape sent after the last raise: older ones
@@ -306,10 +308,12 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
       return growth.limit <= x.limit + step ? growth : step > 0 ? { limit: x.limit + step, backlog: 0, reason: 'kv_room' } : hold('kv_room');
     }
     // Full by the KV estimate: wait for the gauge. Full by the learnt slots with no queue: probe, they
-    // may have grown. With a queue (the KV cache not full) the batch is full and what runs is its
-    // size (C was just learnt from it): a probe would only lengthen the queue.
+    // may have grown. Alone on the replica with a queue (the KV cache not full) the batch is full and
+    // what runs is its size (C was just learnt from it): a probe would only lengthen the queue. With
+    // other clients the probe stays: it is the equal step up that, with the queue rule's proportional
+    // cuts, moves unequal shares of a full batch toward fair ones.
     if (kvFit <= slots) return hold('kv_room');
-    return g.waiting > 0 ? hold('batch_full') : { limit: x.limit + 1, backlog: 0, reason: 'probe' };
+    return g.waiting > 0 && share >= 1 ? hold('batch_full') : { limit: x.limit + 1, backlog: 0, reason: 'probe' };
   }
   if (x.latencyRatio !== undefined && x.latencyRatio > o.latencyTolerance) {
     return settled ? { limit: cut(PRESSURE_CUT), backlog: 0, reason: 'latency' } : hold('latency_draining');
