@@ -35,8 +35,23 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  *                      H unknown (no C, no K)         -> L = 1.5 L, or L + 5% after any cut (slow start, probing)
  *                      H > load, C unknown            -> the same, but at most L + ceil((H - load) / 4)
  *                      H > load, C known              -> L = L + ceil((H - load) / 4)
- *                      H <= load                      -> L unchanged when the KV term binds, else L + 1 (probe)
+ *                      H <= load                      -> L unchanged when the KV term binds, or when we are alone on
+ *                                                        the replica and it queues (W > 0: the batch is full, R is its
+ *                                                        size), else L + 1 (probe: with other clients, the equal step
+ *                                                        up of AIMD)
  *   otherwise                                   -> L unchanged
+ *
+ * Growth (any rule that raises L) waits for gauges from a scrape sent after the last raise: older ones
+ * do not show the requests it sent, and with other clients load = R + W does not count ours in flight,
+ * so the same room would be taken twice. Alone on the replica (s = 1) the step rounds up; with others it
+ * is dithered (floor(step + u), u uniform in [0, 1)), so N clients take a room smaller than N between
+ * them, not one request each.
+ *
+ * KV budget: while K >= kvCacheHigh, the estimated KV tokens of ours in flight at the replica are bounded
+ * by what held kvCacheHigh at the last scrape (ours in flight as it was sent, less our share s W of the
+ * queue, times kvCacheHigh / K): a request that would go beyond it waits in the client (Endpoint.kvBudget,
+ * enforced by the scheduler; one request always goes when none are in flight there). A count alone lets
+ * a large request replace a small finished one and wait in the server's queue for KV to free.
  *
  * Growth steps are the same for every worker whatever its share (a quarter of the room: up to four
  * workers fill it at once without overshoot) and cuts are proportional to the share: AIMD, so unequal
@@ -169,6 +184,19 @@ export interface ControlInput {
   /** The replica exports gauges but the latest scrape is stale (a slow or failed /metrics): no growth on old news. */
   gaugesStale?: boolean;
   /**
+   * The fresh gauges were read before our last growth here took effect: they do not show the
+   * requests that growth sent. Growth waits for a newer scrape (with other clients on the replica the
+   * gauges' load, not ours, is the load, so growing again on the same gauges would count the same
+   * room twice).
+   */
+  grewSinceScrape?: boolean;
+  /**
+   * A number in [0, 1) to round growth steps with when other clients share the replica (floor(step +
+   * dither)): each takes a quarter of the room on average, so four take the room, not four times one
+   * request when the room is smaller than four. Undefined: steps round up.
+   */
+  dither?: number;
+  /**
    * Mean estimated KV-cache size of the requests waiting to be sent over that of ours in flight at
    * this replica (undefined or 1: the same). Above 1, fewer requests will fit in the KV cache once
    * those about to go replace those running.
@@ -259,23 +287,33 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
       const limit = Math.max(lowest, Math.min(x.limit, x.inFlight - Math.round((load - kvFit) * share)));
       if (limit < x.limit) return { limit, backlog: 0, reason: 'kv_next' };
     }
-    // Demand below the limit: no slack beyond a quarter of the room, the step growth would take. An
-    // unused limit is a burst in waiting: several clients each holding the whole room would send N
-    // times it at once when their next wave of calls comes (and a request sent cannot be taken back).
-    if (!demand) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight + Math.max(0, Math.ceil((fit - load) / GROWTH_DIVISOR)))), backlog: 0, reason: 'idle' };
+    // A quarter of the room left, the same step for every client whatever its share: up to four
+    // clients growing at once fill the room without overshoot; more overshoot once, and the queue
+    // rule sheds the excess in proportion to their shares. Equal steps up with proportional cuts
+    // down (AIMD) make unequal limits converge to fair shares. Alone on the replica the step rounds
+    // up; with other clients it is dithered, so that they take the room between them and not one
+    // request each when it holds fewer than four.
+    const quarter = Math.max(0, fit - load) / GROWTH_DIVISOR;
+    const step = share < 1 && x.dither !== undefined ? Math.floor(quarter + x.dither) : Math.ceil(quarter);
+    // Demand below the limit: no slack beyond the step growth would take. An unused limit is a burst
+    // in waiting: several clients each holding the whole room would send N times it at once when
+    // their next wave of calls comes (and a request sent cannot be taken back).
+    if (!demand) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight + step)), backlog: 0, reason: 'idle' };
     if (x.overloaded) return hold('overload_hold');
+    // The gauges predate our last step: the room they show is the room that step took.
+    if (x.grewSinceScrape) return hold('scrape_pending');
     if (fit > load) {
-      // A quarter of the room left, the same step for every client whatever its share: up to four
-      // clients growing at once fill the room without overshoot; more overshoot once, and the queue
-      // rule sheds the excess in proportion to their shares. Equal steps up with proportional cuts
-      // down (AIMD) make unequal limits converge to fair shares.
-      const step = Math.ceil((fit - load) / GROWTH_DIVISOR);
-      if (x.capacity !== undefined) return { limit: x.limit + step, backlog: 0, reason: 'headroom' };
+      if (x.capacity !== undefined) return step > 0 ? { limit: x.limit + step, backlog: 0, reason: 'headroom' } : hold('headroom');
       const growth = grow();
-      return growth.limit <= x.limit + step ? growth : { limit: x.limit + step, backlog: 0, reason: 'kv_room' };
+      return growth.limit <= x.limit + step ? growth : step > 0 ? { limit: x.limit + step, backlog: 0, reason: 'kv_room' } : hold('kv_room');
     }
-    // Full by the KV estimate: wait for the gauge; full by the learnt slots: probe, they may have grown.
-    return kvFit <= slots ? hold('kv_room') : { limit: x.limit + 1, backlog: 0, reason: 'probe' };
+    // Full by the KV estimate: wait for the gauge. Full by the learnt slots with no queue: probe, they
+    // may have grown. Alone on the replica with a queue (the KV cache not full) the batch is full and
+    // what runs is its size (C was just learnt from it): a probe would only lengthen the queue. With
+    // other clients the probe stays: it is the equal step up that, with the queue rule's proportional
+    // cuts, moves unequal shares of a full batch toward fair ones.
+    if (kvFit <= slots) return hold('kv_room');
+    return g.waiting > 0 && share >= 1 ? hold('batch_full') : { limit: x.limit + 1, backlog: 0, reason: 'probe' };
   }
   if (x.latencyRatio !== undefined && x.latencyRatio > o.latencyTolerance) {
     return settled ? { limit: cut(PRESSURE_CUT), backlog: 0, reason: 'latency' } : hold('latency_draining');
@@ -316,6 +354,12 @@ class Replica {
   latencyBase: number | undefined;
   samples = 0;
   lastOverloadCutAt = -Infinity;
+  /** When its limit last grew (see ControlInput.grewSinceScrape). */
+  lastGrowthAt = -Infinity;
+  /** Ours in flight here, requests and estimated KV tokens, as the latest scrapes were sent: [sentAt, requests, tokens]. */
+  atScrape: Array<[number, number, number]> = [];
+  /** The scrape the KV budget was last set from (its sentAt). */
+  budgetFrom = -Infinity;
   /** The replica exports no vLLM gauges: its limit may go down to 1. */
   noGauges = false;
   /** One /health check (at start: learns whether the route exists). */
@@ -377,6 +421,12 @@ export class AdaptiveController {
       intervalMs: this.#o.scrapeIntervalMs,
       timeoutMs: this.#o.scrapeTimeoutMs,
       onCapability: (c) => this.#onCapability(c),
+      onSend: (key, sentAt) => {
+        const r = [...this.#replicas.values()].find((x) => x.ep.url === key);
+        if (!r) return;
+        r.atScrape.push([sentAt, r.ep.inFlight, r.ep.kvTokensInFlight]);
+        if (r.atScrape.length > 4) r.atScrape.shift();
+      },
     });
   }
 
@@ -412,6 +462,7 @@ export class AdaptiveController {
     const r = this.#replicas.get(ep);
     if (!r) return;
     r.breaker.close();
+    ep.kvBudget = Infinity;
     this.#scraper.remove(ep.url);
     ep.onOutcome = () => {};
     this.#replicas.delete(ep);
@@ -530,7 +581,10 @@ export class AdaptiveController {
       r.okSinceTick = 0;
       const latencyRatio = r.latencyRatio();
       r.breaker.watch();
-      if (r.breaker.state !== 'closed') continue; // ejected or on trial: the breaker owns the replica
+      if (r.breaker.state !== 'closed') {
+        r.ep.kvBudget = Infinity; // its KV is not what it was once it is back
+        continue; // ejected or on trial: the breaker owns the replica
+      }
       const gauges = this.#freshGauges(r, now);
       // Refusals forgiven one by one (idle gauges) still cut once they outnumber the answers: something
       // in front of the replica limits what it lets through, whatever the gauges behind it say.
@@ -553,6 +607,8 @@ export class AdaptiveController {
           slowStart: r.slowStart,
           overloaded: now - r.lastOverloadCutAt < OVERLOAD_HOLD_TICKS * this.#o.intervalMs,
           roundDone: gauges === undefined ? r.okSinceGrowth >= r.ep.limit : undefined,
+          grewSinceScrape: gauges !== undefined && (gauges.sentAt ?? gauges.at) <= r.lastGrowthAt,
+          dither: Math.random(),
           gaugesStale: gauges === undefined && !r.noGauges && this.#scraper.status(r.ep.url)?.gaugesAvailable === true,
           stalled: r.ep.inFlight > 0 && (r.lastOkAt === undefined || now - r.lastOkAt > Math.max(1000, 2 * (r.ep.latencyEwmaMs ?? 0))),
           kvSizeRatio: waiting.requests > 0 && r.ep.inFlight > 0 && r.ep.kvTokensInFlight > 0 ? waiting.kvTokens / waiting.requests / (r.ep.kvTokensInFlight / r.ep.inFlight) : undefined,
@@ -562,14 +618,45 @@ export class AdaptiveController {
       r.ep.backlog = d.backlog;
       if (d.limit < r.ep.limit) r.slowStart = false;
       this.#setLimit(r, d.limit, d.reason);
+      this.#setKvBudget(r, gauges);
     }
+  }
+
+  /**
+   * The KV budget (Endpoint.kvBudget) from a new scrape: while the replica's KV cache is at or above
+   * kvCacheHigh, the estimated KV tokens of ours in flight may not exceed what held kvCacheHigh of the
+   * cache at the scrape. A request count alone lets a large request replace a small one that
+   * finished, and the large one then waits in the server's queue until enough KV has freed (several
+   * completions, seconds on a slow replica); bounded in tokens it waits in the client instead, where
+   * any replica with room can take it. Ours then admitted: those in flight as the scrape was sent,
+   * less our share of the server's queue; they held our share of the usage K, so
+   * kvCacheHigh / K of them is our part of kvCacheHigh. Below kvCacheHigh: no bound (the count law
+   * steers, counting the room in requests of the next size).
+   */
+  #setKvBudget(r: Replica, g: ServerGauges | undefined): void {
+    const k = g?.kvCacheUsage;
+    if (g === undefined || k === undefined || g.running === undefined || g.waiting === undefined || k < this.#o.kvCacheHigh) {
+      r.ep.kvBudget = Infinity;
+      return;
+    }
+    const sent = r.atScrape.find(([at]) => at === g.sentAt);
+    if (!sent || g.sentAt === r.budgetFrom) return;
+    r.budgetFrom = g.sentAt!;
+    const [, requests, tokens] = sent;
+    if (requests <= 0 || tokens <= 0) return;
+    const share = requests / Math.max(requests, g.running + g.waiting);
+    const admitted = (tokens * Math.max(0, requests - share * g.waiting)) / requests;
+    r.ep.kvBudget = Math.floor((admitted * this.#o.kvCacheHigh) / k);
   }
 
   #setLimit(r: Replica, limit: number, reason: string): void {
     const before = r.ep.limit;
     r.ep.limit = limit;
     if (r.ep.limit === before) return;
-    if (r.ep.limit > before) r.okSinceGrowth = 0;
+    if (r.ep.limit > before) {
+      r.okSinceGrowth = 0;
+      r.lastGrowthAt = performance.now();
+    }
     r.reason = reason;
     this.#o.onEvent?.({ url: r.ep.url, kind: 'limit', limit: r.ep.limit, state: r.breaker.state, reason });
   }

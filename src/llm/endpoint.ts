@@ -102,6 +102,7 @@ export class Endpoint {
   #nextSeq = 0;
   readonly #basePath: string;
   #limit: number;
+  #kvBudget = Infinity;
   #ejected = false;
 
   constructor(config: EndpointConfig) {
@@ -127,6 +128,26 @@ export class Endpoint {
     const grew = this.#clamp(n) > this.#limit;
     this.#limit = this.#clamp(n);
     if (grew) this.onCapacity();
+  }
+
+  /**
+   * Estimated KV-cache tokens the requests in flight here may hold in all (set by the adaptive
+   * controller; Infinity: no bound). A request that would take kvTokensInFlight beyond it waits for
+   * a slot, unless none is in flight here. Raising it hands slots to waiting requests, as the limit does.
+   */
+  get kvBudget(): number {
+    return this.#kvBudget;
+  }
+
+  set kvBudget(n: number) {
+    const grew = n > this.#kvBudget;
+    this.#kvBudget = n;
+    if (grew) this.onCapacity();
+  }
+
+  /** Whether a request of `kvTokens` estimated KV tokens fits in kvBudget. */
+  fitsKv(kvTokens: number): boolean {
+    return this.inFlight === 0 || this.kvTokensInFlight + kvTokens <= this.#kvBudget;
   }
 
   /** Not routable: no new requests are sent here (those in flight finish). Set by the circuit breaker. */
@@ -302,7 +323,7 @@ export class EndpointScheduler {
   acquire(signal?: AbortSignal, avoid?: Endpoint, kvTokens = 0): Promise<Endpoint> {
     if (signal?.aborted) return Promise.reject(aborted(signal));
     if (!this.#routable() && this.#noReplicaWaitMs <= 0) return Promise.reject(this.#noEndpoint());
-    const free = this.#waiters.size === 0 ? this.#pick(avoid) : undefined;
+    const free = this.#waiters.size === 0 ? this.#pick(avoid, kvTokens) : undefined;
     if (free) {
       this.#take(free, kvTokens);
       return Promise.resolve(free);
@@ -380,9 +401,9 @@ export class EndpointScheduler {
       waiter.noReplica = undefined;
     }
     for (const waiter of this.#waiters) {
-      const ep = this.#pick(waiter.avoid);
+      const ep = this.#pick(waiter.avoid, waiter.kvTokens);
       if (!ep) {
-        if (waiter.avoid === undefined || !this.#pick(undefined)) return; // no free slot anywhere
+        if (waiter.avoid === undefined || !this.#pick(undefined, waiter.kvTokens)) return; // no free slot anywhere (FIFO: the next waits too)
         continue; // only where this call just failed has a slot: leave it to the calls behind
       }
       this.#unqueue(waiter);
@@ -397,13 +418,13 @@ export class EndpointScheduler {
    * that one is full for now: a retry waits for a slot elsewhere rather than going back to the
    * replica that just failed it.
    */
-  #pick(avoid: Endpoint | undefined): Endpoint | undefined {
+  #pick(avoid: Endpoint | undefined, kvTokens: number): Endpoint | undefined {
     let best: Endpoint | undefined;
     for (const ep of this.#endpoints) {
-      if (ep.headroom <= 0 || ep === avoid) continue;
+      if (ep.headroom <= 0 || ep === avoid || !ep.fitsKv(kvTokens)) continue;
       if (!best || ep.headroom - ep.backlog > best.headroom - best.backlog) best = ep;
     }
-    if (best || !avoid || avoid.headroom <= 0 || !this.#endpoints.includes(avoid)) return best;
+    if (best || !avoid || avoid.headroom <= 0 || !avoid.fitsKv(kvTokens) || !this.#endpoints.includes(avoid)) return best;
     return this.#endpoints.some((ep) => ep !== avoid && !ep.ejected) ? undefined : avoid;
   }
 

@@ -14,6 +14,8 @@ export interface ServerGauges {
   kvCacheUsage: number | undefined;
   /** performance.now() when the scrape answered. */
   at: number;
+  /** performance.now() when the scrape was sent: the gauges show no request sent after it. */
+  sentAt?: number;
 }
 
 export interface MetricsScraperOptions {
@@ -30,6 +32,8 @@ export interface MetricsScraperOptions {
   absentMaxMs?: number;
   /** Told once per change of a target's capabilities (gauges lost or found, /health missing). */
   onCapability?: (c: CapabilityChange) => void;
+  /** Told as each scrape of `key` is sent (ServerGauges.sentAt): what the client holds then is what the gauges answer to. */
+  onSend?: (key: string, sentAt: number) => void;
 }
 
 export interface CapabilityChange {
@@ -81,6 +85,7 @@ export class MetricsScraper {
   readonly #absentBaseMs: number;
   readonly #absentMaxMs: number;
   readonly #onCapability: (c: CapabilityChange) => void;
+  readonly #onSend: (key: string, sentAt: number) => void;
   /** /health URLs that answered 404 (no such route) -> the URL probed instead. */
   readonly #noHealth = new Set<string>();
   /** Health URLs whose server has answered them (with or without /health), and the checks learning that. */
@@ -97,6 +102,7 @@ export class MetricsScraper {
     this.#absentBaseMs = opts.absentBaseMs ?? 5000;
     this.#absentMaxMs = opts.absentMaxMs ?? 60_000;
     this.#onCapability = opts.onCapability ?? (() => {});
+    this.#onSend = opts.onSend ?? (() => {});
   }
 
   /** Starts scraping `metricsUrl` under `key` (from the next round). */
@@ -233,9 +239,11 @@ export class MetricsScraper {
         let why: string;
         let absent = false;
         try {
+          const sentAt = performance.now();
+          this.#onSend(key, sentAt);
           const { statusCode, text } = await this.#get(t.url, this.#closing.signal);
           if (statusCode >= 200 && statusCode < 300) {
-            const gauges = { ...parseVllmGauges(text), at: performance.now() };
+            const gauges = { ...parseVllmGauges(text), at: performance.now(), sentAt };
             if (gauges.running !== undefined || gauges.waiting !== undefined || gauges.kvCacheUsage !== undefined) {
               if (this.#targets.get(key) !== t) return;
               this.#latest.set(key, gauges);

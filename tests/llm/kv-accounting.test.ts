@@ -38,4 +38,35 @@ describe('KV-cache estimates of requests in flight and waiting', () => {
     expect(ep.kvTokensInFlight).toBe(0);
     expect(c.waiting).toBe(0);
   });
+
+  it('keeps a request that would take the KV tokens in flight beyond its endpoint KV budget in the client, and sends it once room frees', async () => {
+    const sim = await h.sim({ maxDecodeTokensPerSecPerSeq: 40 });
+    const c = h.client([sim], { adaptive: false, endpoint: { initialConcurrency: 8, maxConcurrency: 8 } });
+    await c.start();
+    const ep = c.endpoints()[0]!;
+    const small = call('small', 10, 64);
+    const big = call('big', 2000, 256);
+    const smallKv = estimatePromptTokens(small.messages) + 64;
+    // Room for the small call and not for the big one beside it: the big one waits in the client
+    // though 7 of the 8 slots are free, and goes once the small one has finished.
+    ep.kvBudget = smallKv + 100;
+    const first = c.chat(small);
+    await eventually('the small call holds a slot', () => ep.inFlight === 1);
+    const second = c.chat(big);
+    await eventually('the big call waits in the client', () => c.waiting === 1);
+    expect(ep.inFlight).toBe(1);
+    expect(sim.stats().waiting).toBe(0);
+    await first;
+    await eventually('the big call is sent (alone, it goes whatever its size)', () => c.waiting === 0 && ep.inFlight === 1);
+    await second;
+    // Raising the budget hands the slot over at once, as raising the limit does.
+    const blocker = c.chat(call('blocker', 2000, 256));
+    await eventually('one big call in flight', () => ep.inFlight === 1);
+    const next = c.chat(call('next', 2000, 256));
+    await eventually('the next waits', () => c.waiting === 1);
+    ep.kvBudget = Infinity;
+    await eventually('it is sent when the budget is lifted', () => c.waiting === 0 && ep.inFlight === 2);
+    await Promise.all([blocker, next]);
+    expect(ep.kvTokensInFlight).toBe(0);
+  });
 });

@@ -54,7 +54,34 @@ describe('controlLaw', () => {
     expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0), capacity: 256 }), law)).toEqual({ limit: 141, backlog: 0, reason: 'headroom' });
     expect(controlLaw(input({ limit: 16, inFlight: 16, gauges: gauges(16, 0), slowStart: true }), law)).toMatchObject({ limit: 24, reason: 'slow_start' });
     expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0) }), law)).toMatchObject({ limit: 105, reason: 'probe' });
-    expect(controlLaw(input({ limit: 270, inFlight: 270, gauges: gauges(256, 21), capacity: 256 }), law)).toMatchObject({ limit: 271, reason: 'probe' });
+    // Full by the learnt slots with no queue: probe, the batch may have grown.
+    // (280 in flight, 256 running, none waiting: some are on the wire; at or over slots + target = 277.)
+    expect(controlLaw(input({ limit: 280, inFlight: 280, gauges: gauges(256, 0), capacity: 256 }), law)).toMatchObject({ limit: 281, reason: 'probe' });
+  });
+
+  it('holds at the batch plus the target queue while the server queues with KV room: what runs is the batch', () => {
+    // A replica cut to 32 sequences: 32 run, 1 waits (the target at ~1.3 completions/s), KV half free.
+    // A probe would only lengthen the queue (it did: probe and queue cuts alternated, 1-3 waiting).
+    const cut = input({ limit: 33, inFlight: 33, gauges: gauges(32, 1, 0.35), capacity: 32, completionsPerSec: 1.3 });
+    expect(controlLaw(cut, law)).toEqual({ limit: 33, backlog: 0, reason: 'batch_full' });
+    // One more waiting is beyond the target: shed, not probe.
+    expect(controlLaw({ ...cut, limit: 34, inFlight: 34, gauges: gauges(32, 2, 0.35) }, law)).toMatchObject({ limit: 33, reason: 'queue' });
+  });
+
+  it('grows once per scrape: gauges read before its last step do not show the requests that step sent', () => {
+    // 3 of 4 clients' requests are not ours (share 1/4): load = R + W = 160, room (256 + 13 - 160) / 4 = 27.25.
+    const shared = input({ limit: 40, inFlight: 40, gauges: gauges(160, 0), capacity: 256 });
+    expect(controlLaw(shared, law)).toMatchObject({ limit: 68, reason: 'headroom' });
+    expect(controlLaw({ ...shared, grewSinceScrape: true }, law)).toEqual({ limit: 40, backlog: 0, reason: 'scrape_pending' });
+  });
+
+  it('dithers the growth step among clients sharing a replica, so that they take the room between them', () => {
+    // Room for 2 (59 slots + a target of 1 at 2 completions/s, 58 running of which 15 ours): a quarter is 0.5.
+    const shared = input({ limit: 15, inFlight: 15, gauges: gauges(58, 0, 0.5), capacity: 59, completionsPerSec: 0.5 });
+    const steps = [0, 0.25, 0.49, 0.5, 0.75, 0.99].map((dither) => controlLaw({ ...shared, dither }, law).limit - 15);
+    expect(steps).toEqual([0, 0, 0, 1, 1, 1]);
+    // Alone on the replica (all 58 ours), the step rounds up whatever the dither: one client never stalls.
+    expect(controlLaw(input({ limit: 58, inFlight: 58, gauges: gauges(58, 0, 0.5), capacity: 59, completionsPerSec: 2, dither: 0 }), law).limit).toBe(59);
   });
 
   it('bounds growth by the requests that fit below kvCacheHigh, counting ours the gauges do not show yet', () => {
@@ -150,6 +177,38 @@ describe('AdaptiveController against the simulator', () => {
     const [replica] = c.replicas();
     expect(replica!.capacity).toBeLessThanOrEqual(12);
     expect(replica!.gauges!.kvCacheUsage).toBeGreaterThan(0.8);
+  });
+
+  it('follows a cut of the max sequences: holds at the new batch plus the target queue, without probing past it', async () => {
+    // 16 sequences at 40 tokens/s each (a ~24-token answer takes ~0.6 s), then 6: about 10 completions/s,
+    // a target queue of 1 (8% of the batch, rounded up), so the limit should settle at 7 with at most
+    // one request waiting.
+    const sim = await h.sim({ maxRunningSeqs: 16, maxDecodeTokensPerSecPerSeq: 40 });
+    const events: AdaptiveEvent[] = [];
+    const c = h.client([sim], { endpoint: { initialConcurrency: 8 }, adaptiveOptions: { intervalMs: 100, scrapeIntervalMs: 50, onEvent: (e) => events.push(e) } });
+    const load = h.load(c, 40);
+    const [ep] = c.endpoints();
+    await eventually('the limit reaches the batch', () => ep!.limit >= 16);
+    sim.configure({ maxRunningSeqs: 6 });
+    await eventually('the capacity is relearnt from the queue', () => c.replicas()[0]!.capacity === 6);
+    await eventually('the limit follows the new batch, and the requests in flight the limit', () => ep!.limit <= 8 && ep!.inFlight <= ep!.limit);
+    // Hold: for the next 60 scrapes the limit stays at the batch plus a request or two, and the queue
+    // with it (before: a probe each tick while one waited, and a queue cut at two or three).
+    const from = events.length;
+    const seen: Array<[number, number]> = [];
+    let at = c.replicas()[0]!.gauges!.at;
+    while (seen.length < 60) {
+      await eventually('a new scrape', () => c.replicas()[0]!.gauges!.at > at);
+      const g = c.replicas()[0]!.gauges!;
+      at = g.at;
+      seen.push([ep!.limit, g.waiting!]);
+    }
+    expect(Math.max(...seen.map(([l]) => l))).toBeLessThanOrEqual(8);
+    // (A loaded machine delays a release now and then: a few scrapes may still see two waiting.)
+    expect(seen.filter(([, w]) => w > 1).length).toBeLessThanOrEqual(6);
+    expect(events.slice(from).filter((e) => e.reason === 'probe').length).toBeLessThanOrEqual(4);
+    await load.stop();
+    expect(load.errors).toEqual([]);
   });
 
   it('raises the limit while the replica has headroom', async () => {
