@@ -12,8 +12,7 @@
  * scripts/bfcl/fetch.sh), then each trajectory's check (hashing its user and assistant text, one
  * probe per 13-gram, the tool-set probe): CPU per trajectory.
  */
-import { createRequire } from 'node:module';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,32 +21,40 @@ import { buildIndex, DecontaminateConfig } from '../operators/decontaminate/step
 import { chatMessagesOf, chatToolsOf } from '../src/export/chat-rows.js';
 import { runExport, type ExportFormat } from '../src/export/export.js';
 import { readRows, type RowRecord } from '../src/export/read-rows.js';
+import { SinkConfig } from '../src/config/schema.js';
 import { OUTPUT_COLUMNS } from '../src/sinks/output-columns.js';
+import { ParquetShardWriter } from '../src/sinks/parquet-shard-writer.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const parquet = createRequire(import.meta.url)('parquetjs-lite') as {
-  ParquetSchema: new (f: Record<string, unknown>) => unknown;
-  ParquetWriter: { openFile(schema: unknown, path: string, opts?: { rowGroupSize?: number }): Promise<{ appendRow(r: Record<string, unknown>): Promise<void>; close(): Promise<void> }> };
-};
-
 const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
 
-/** Writes `n` rows (the source rows over and over, ids made unique) as 10,000-row Parquet shards. */
+/**
+ * Writes `n` rows (the source rows over and over, ids made unique) as 10,000-row Parquet shards, with
+ * the sink's own writer and the sink's defaults (compression, rowGroupRows, rowGroupBytes): the
+ * files users export.
+ */
 export async function replicate(src: RowRecord[], n: number, dir: string): Promise<void> {
   await mkdir(join(dir, 'shards'), { recursive: true });
-  const fields: Record<string, unknown> = {};
-  for (const c of OUTPUT_COLUMNS) fields[c.name] = { type: c.type, compression: 'SNAPPY', ...(c.json && { statistics: false }) };
-  const schema = new parquet.ParquetSchema(fields);
+  const sink = SinkConfig.parse({});
   for (let shard = 0; shard * 10_000 < n; shard++) {
-    const w = await parquet.ParquetWriter.openFile(schema, join(dir, 'shards', `bench-${String(shard).padStart(4, '0')}.parquet`), { rowGroupSize: 1000 });
-    for (let i = shard * 10_000; i < Math.min(n, (shard + 1) * 10_000); i++) {
-      const r = src[i % src.length]!;
-      await w.appendRow({ ...r, trajectory_id: `${String(r.trajectory_id)}-${i}`, document_id: `${String(r.document_id)}-${Math.floor(i / src.length)}` });
+    const fh = await open(join(dir, 'shards', `bench-${String(shard).padStart(4, '0')}.parquet`), 'w');
+    try {
+      const w = new ParquetShardWriter((buf) => fh.write(buf), sink.rowGroupRows, sink.compression, sink.rowGroupBytes);
+      for (let i = shard * 10_000; i < Math.min(n, (shard + 1) * 10_000); i++) {
+        const s = src[i % src.length]!;
+        const r: RowRecord = { ...s, trajectory_id: `${String(s.trajectory_id)}-${i}`, document_id: `${String(s.document_id)}-${Math.floor(i / src.length)}` };
+        // The size toParquetRow gives the sink: string lengths + 8 per number.
+        let approxBytes = 0;
+        for (const c of OUTPUT_COLUMNS) approxBytes += typeof r[c.name] === 'string' ? (r[c.name] as string).length : 8;
+        await w.appendRow(r, approxBytes);
+      }
+      await w.close();
+    } finally {
+      await fh.close();
     }
-    await w.close();
   }
 }
 
