@@ -1,3 +1,5 @@
+import { sortKeys } from '../validate/canonical-json.js';
+
 /**
  * canonicalJson's output (operators/validate/canonical-json.ts: JSON.stringify with object keys
  * sorted by UTF-16 code units) written straight into a reused byte buffer as UTF-8, for hashing: no
@@ -223,20 +225,3 @@ function hex4(b: Uint8Array, p: number, c: number): number {
   return p;
 }
 
-/** Code-unit order, as canonicalJson sorts keys (insertion sort for the few keys objects usually have). */
-function sortKeys(keys: string[]): void {
-  if (keys.length > 16) {
-    keys.sort();
-    return;
-  }
-  for (let i = 1; i < keys.length; i++) {
-    const k = keys[i]!;
-    let j = i - 1;
-    if (!(keys[j]! > k)) continue;
-    while (j >= 0 && keys[j]! > k) {
-      keys[j + 1] = keys[j]!;
-      j--;
-    }
-    keys[j + 1] = k;
-  }
-}

@@ -60,7 +60,7 @@ function objectJson(obj: Record<string, unknown>): string {
 }
 
 /** Sorts in place by code units; insertion sort for the few keys objects usually have (often in order already). */
-function sortKeys(keys: string[]): void {
+export function sortKeys(keys: string[]): void {
   if (keys.length > 16) {
     keys.sort();
     return;

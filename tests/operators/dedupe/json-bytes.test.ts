@@ -1,17 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { JsonBytes } from '../../../operators/dedupe/json-bytes.js';
 import { canonicalJson } from '../../../operators/validate/canonical-json.js';
+import { mulberry32 } from '../../mulberry32.js';
 
-/** mulberry32: deterministic randomness for the generated values. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic randomness for the generated values. */
+const rng = mulberry32;
 
 /** Code units of every class the writer treats differently: controls, quote, backslash, DEL, 2- and 3-byte UTF-8, pairs and lone surrogates, U+2028. */
 const UNITS = [
