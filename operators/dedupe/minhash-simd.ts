@@ -7,32 +7,10 @@
  * Memory of one instance: a (numPerm i32), b (numPerm i32), the signature (numPerm i32), then the
  * shingle hashes (maxShingles i32); the caller reads and writes them through typed-array views.
  */
+import { section, sleb, uleb } from '../../src/wasm/encode.js';
 
 /** Emits the module's bytes (hand-assembled: no wasm toolchain is needed to build the project). */
 function moduleBytes(pages: number): Uint8Array<ArrayBuffer> {
-  const uleb = (n: number): number[] => {
-    const out: number[] = [];
-    do {
-      let b = n & 0x7f;
-      n >>>= 7;
-      if (n !== 0) b |= 0x80;
-      out.push(b);
-    } while (n !== 0);
-    return out;
-  };
-  const sleb = (n: number): number[] => {
-    const out: number[] = [];
-    for (;;) {
-      const b = n & 0x7f;
-      n >>= 7;
-      if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-        out.push(b);
-        return out;
-      }
-      out.push(b | 0x80);
-    }
-  };
-  const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
   const str = (s: string): number[] => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
 
   // Params 0..5: aPtr, bPtr, outPtr, shinglesPtr, n, numPerm. Locals: p 6, s 7, addr 8 (i32); x 9,

@@ -22,25 +22,7 @@
  * positions and the backslash positions (ended by -1), as 32-bit integers.
  */
 
-const uleb = (v: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) b |= 0x80;
-    out.push(b);
-  } while (v !== 0);
-  return out;
-};
-const sleb = (v: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const b = v & 0x7f;
-    v >>= 7;
-    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) return [...out, b];
-    out.push(b | 0x80);
-  }
-};
+import { section, sleb, uleb } from '../wasm/encode.js';
 
 // Opcodes (WebAssembly core 2.0 and fixed-width SIMD).
 const get = 0x20;
@@ -125,7 +107,6 @@ const ESCAPE = [
   END,
 ];
 
-const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
 const body = (code: number[]) => [...uleb(code.length), ...code];
 const MODULE = new Uint8Array([
   ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
