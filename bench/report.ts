@@ -257,7 +257,7 @@ export function markdownReport(r: BenchReport): string {
     const st = s.steady;
     lines.push(
       `- ${s.scenario}/${s.strategy}: received ${t.received}, written ${t.written}, dropped ${drops}, dead-lettered ${dl}; trajectories ${t.trajectories}; balanced ${t.balanced}` +
-        `${s.fatal.length ? `; STOPPED: ${s.fatal.join(' | ')}` : ''}; server answers ${JSON.stringify(s.server.byStatus)}, invalid answers ${s.server.invalidAnswers}, injected faults ${s.server.faults}; ` +
+        `${s.fatal.length ? `; STOPPED: ${s.fatal.join(' | ')}` : ''}; server answers ${JSON.stringify(s.server.byStatus)}, invalid answers ${s.server.invalidAnswers}, injected faults ${s.server.faults}; requests taken back from a queue and sent again ${s.requeued ?? 0} (left the queue unadmitted ${s.server.abandonedWaiting ?? 0}, generations cut off ${s.server.abortedGenerations - (s.server.abandonedWaiting ?? 0)}); ` +
         `run ${f(s.simSec, 0)} s simulated (${f(s.wallMs / 1000, 0)} s wall), window ${f(st?.startSec, 0)}-${f(st?.endSec, 0)} s; engine ${f(st?.cpu.engineCores)} cores, simulator ${f(st?.cpu.simulatorCores)}, ` +
         `machine busy ${st?.cpu.machineBusyShare === undefined ? 'n/a' : f(100 * st.cpu.machineBusyShare, 0) + '%'}; peak RSS ${f(s.peakRssBytes / 2 ** 20, 0)} MB; event-loop delay p99 ${f(s.eventLoopDelayP99Ms, 0)} ms wall.`,
     );

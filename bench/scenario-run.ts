@@ -225,6 +225,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
         ttftP99Sec: Math.max(...simStats.map((x) => x.ttftSec.p99)),
         invalidAnswers: simStats.reduce((a, x) => a + x.invalidAnswers, 0),
         abortedGenerations: simStats.reduce((a, x) => a + x.abortedGenerations, 0),
+        abandonedWaiting: simStats.reduce((a, x) => a + (x.abandonedWaiting ?? 0), 0),
         decodedTokens: simStats.reduce((a, x) => a + x.decodedTokens, 0),
         kvBlockedSec: simStats.reduce((a, x) => a + x.kvBlockedSec, 0),
         faults: simStats.reduce((a, x) => a + Object.values(x.requests.byFault).reduce((p, q) => p + (q ?? 0), 0), 0),
@@ -233,6 +234,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
       eventLoopDelayP99Ms: Math.max(...ws.map((w) => w.eventLoopDelayP99Ms)),
       stages: ws.map((w) => w.stages),
       cpuReplay: ws[0]?.cpuReplay,
+      requeued: ws.reduce((a, w) => a + (w.requeued ?? 0), 0),
       limits: ws.flatMap((w, worker) => (w.limits ?? []).map(([ms, replica, limit, rule]) => [toSim(ms), worker, replica, limit, rule] as [number, number, number, number, string])),
     };
   } finally {

@@ -32,6 +32,8 @@ export interface WorkerResult {
   cpuReplay?: CpuReplay;
   /** The adaptive controller's limit changes: [epoch ms, replica index, new limit, the rule that set it] (empty without adaptation). */
   limits?: Array<[number, number, number, string]>;
+  /** Requests taken back from a replica's queue and sent again (the adaptive controller's requeues). */
+  requeued?: number;
 }
 
 /** One strategy in one scenario: the cluster's figures and every worker's. */
@@ -78,6 +80,8 @@ export interface StrategyResult {
     faults: number;
     /** Generations dropped because their client went away. */
     abortedGenerations: number;
+    /** Of those, requests that left a server's queue before being admitted (their wait counts in the queue-wait figures). */
+    abandonedWaiting?: number;
     /** Output tokens decoded, counted per step (abandoned and lost generations included). */
     decodedTokens: number;
     /** Replica-seconds the KV cache held a queue back while batch slots were free. */
@@ -90,4 +94,6 @@ export interface StrategyResult {
   cpuReplay?: CpuReplay;
   /** Each worker's adaptive limit per replica over the run: [simulated s, worker, replica, limit, rule]. */
   limits: Array<[number, number, number, number, string]>;
+  /** Requests the adaptive controller took back from a replica's queue and sent again, summed over the workers. */
+  requeued?: number;
 }

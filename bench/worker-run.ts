@@ -64,10 +64,16 @@ async function main(): Promise<void> {
   // The adaptive controller's limit changes and breaker transitions, for the report's trace: [epoch ms, replica, limit, rule].
   const urls = values.urls.split(',');
   const limits: Array<[number, number, number, string]> = [];
-  // Breaker transitions go in as rule `breaker_<state>` (the limit is the replica's at that moment).
+  /** Requests the controller took back from a replica's queue and sent again (AdaptiveEvent kind `requeue`). */
+  let requeued = 0;
+  // Breaker transitions go in as rule `breaker_<state>` (the limit is the replica's at that moment),
+  // requests taken back from a queue as rule `requeue` (the figure is how many).
   const adaptive = setup.adaptive && {
     ...setup.adaptive,
-    onEvent: (e: AdaptiveEvent) => limits.push([performance.timeOrigin + performance.now(), urls.indexOf(e.url), e.limit, e.kind === 'limit' ? e.reason : `breaker_${e.state}`]),
+    onEvent: (e: AdaptiveEvent) => {
+      if (e.kind === 'requeue') requeued += e.limit;
+      limits.push([performance.timeOrigin + performance.now(), urls.indexOf(e.url), e.limit, e.kind === 'breaker' ? `breaker_${e.state}` : e.kind === 'requeue' ? 'requeue' : e.reason]);
+    },
   };
   const bench = await benchRun(config('out', setup.endpoints), log, { adaptive, admission: admission(s, timeScale), record: values['cpu-replay']! });
 
@@ -90,6 +96,7 @@ async function main(): Promise<void> {
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
     limits,
+    requeued,
   };
   if (bench.recorder) out.cpuReplay = await cpuReplay(config('replay', setup.endpoints, decontaminate), bench.recorder.answers, values.corpus);
   await writeFile(values.result, JSON.stringify(out));

@@ -209,6 +209,7 @@ export async function buildRun(
         onEvent: (e) => {
           if (tune.adaptive) tune.adaptive.onEvent?.(e); // the benchmark's limit trace
           if (e.kind === 'breaker') log.warn('inference replica state changed', { url: e.url, state: e.state, reason: e.reason });
+          else if (e.kind === 'requeue') log.info('requests taken back from a replica that would queue them too long', { url: e.url, requests: e.limit });
         },
         breaker: {
           ...tune.adaptive?.breaker, // the benchmark's time-scaled probe backoff

@@ -12,9 +12,10 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  * KV-cache usage from /metrics, C = its batch capacity). The gauges count every client's requests
  * (several gemflow workers share replicas), so each worker acts on its share s = F / max(F, R + W):
  *
- *   target queue   T = max(1, min(ceil(targetQueueFraction * R), floor(server completions/s * maxQueueWaitMs)))
- *                  (a few percent of the batch, bounded so the wait in the queue stays under maxQueueWaitMs;
- *                  the server's completions/s are estimated as ours / s)
+ *   target queue   T = min(ceil(targetQueueFraction * R), floor(server completions/s * maxQueueWaitMs))
+ *                  (a few percent of the batch, bounded so the wait in the queue stays under maxQueueWaitMs:
+ *                  0 on a replica that completes fewer than one request per maxQueueWaitMs; 1 while the
+ *                  rate is unknown; the server's completions/s are estimated as ours / s)
  *   queue too long W > T                        -> L = min(L, F - round(s (W - T)))   (shed our share of the excess:
  *                                                  N workers shed it once between them, not N times)
  *   KV cache full  K >= kvCacheHigh             -> L = min(F - round-up(s W), R)     (what runs, no more)
@@ -71,8 +72,8 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  * the same limit until the excess has drained, so a slow drain does not compound the cut.
  *
  * Between ticks, a 429 or 503 cuts L to 0.7 L at once (at most once per interval), and L does not
- * grow for the next OVERLOAD_HOLD_TICKS ticks, unless the replica's fresh gauges show spare capacity
- * (W <= T, K < kvCacheHigh): then the refusal is not about load (a gateway's random 429/503) and only
+ * grow for the next OVERLOAD_HOLD_TICKS ticks, unless the replica's fresh gauges show its queue within
+ * the target (W <= T, the KV cache full or not): then the refusal is not about load (a gateway's random 429/503) and only
  * the call is retried, with backoff. Such forgiven refusals still cut once they are more than half of
  * 50 consecutive answers (something in front of the replica limits what it lets through). vLLM itself
  * sends neither status; a gateway in front of it does.
@@ -86,6 +87,10 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  * bottleneck and a limit's worth of requests completed since the last step, L grows 1.5x (slow start,
  * until the first cut) then by 5%. With gauges, latency is not used: in vLLM per-token latency grows
  * with the batch by design, and the queue gauge says directly whether more requests would help.
+ *
+ * Requests already sent are taken back from a queue that would hold them far beyond the target wait
+ * (requeueCount, Endpoint.requeueNewest): the limit stops new sends, this undoes what was sent before
+ * the capacity fell or the requests grew.
  *
  * No signal ever takes L below `minConcurrency` (nor above the endpoint's maxConcurrency); routing
  * additionally ranks replicas by headroom minus their server backlog (W - T), so a replica reporting a
@@ -123,7 +128,8 @@ export interface AdaptiveOptions {
 
 export interface AdaptiveEvent {
   url: string;
-  kind: 'limit' | 'breaker';
+  kind: 'limit' | 'breaker' | 'requeue';
+  /** The new limit; for `requeue`, how many requests were taken back. */
   limit: number;
   state: BreakerState;
   /** Why: the rule that fired (e.g. "queue", "slow_start", "overload") or the breaker's reason. */
@@ -202,6 +208,13 @@ export interface ControlInput {
    * those about to go replace those running.
    */
   kvSizeRatio?: number;
+  /**
+   * Alone on the replica, the last probe past its learnt batch met a queue not long ago: do not probe
+   * yet. Each probe that meets a queue doubles the wait before the next (up to MAX_PROBE_BACKOFF_TICKS
+   * ticks), so a batch that is full stays at its size without a request queued every other tick; room
+   * found resets it.
+   */
+  probeBackoff?: boolean;
 }
 
 export interface ControlDecision {
@@ -240,6 +253,12 @@ const LATENCY_MIN_SAMPLES = 8;
 const BASELINE_DRIFT = 0.002;
 /** Weight of the newest tick in the completion-rate EWMA. */
 const RATE_ALPHA = 0.3;
+/** With other clients on the replica, scrapes in a row that must show a long queue before requests are taken back from it. */
+const REQUEUE_SCRAPES_SHARED = 2;
+/** Longest wait, in ticks, between probes past a full batch (see ControlInput.probeBackoff). */
+const MAX_PROBE_BACKOFF_TICKS = 32;
+/** A queue whose newest request would wait more than this many times maxQueueWaitMs gives back the excess (requeueCount). */
+const REQUEUE_WAIT_FACTOR = 2;
 
 /** The control law described above: one replica, one tick. Pure. */
 export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecision {
@@ -258,7 +277,9 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
     const share = x.inFlight <= 0 ? 0 : x.inFlight / Math.max(x.inFlight, g.running + g.waiting);
     // The server drains its queue at every client's pace: ours over our share.
     const serverRate = share > 0 ? x.completionsPerSec / share : x.completionsPerSec;
-    const target = Math.max(1, Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((serverRate * o.maxQueueWaitMs) / 1000)));
+    // Unknown rate (nothing completed yet): one. A slow replica's target can be 0: one queued request
+    // there would wait a whole completion gap (seconds on a cut or slow replica), beyond maxQueueWaitMs.
+    const target = x.completionsPerSec > 0 ? Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((serverRate * o.maxQueueWaitMs) / 1000)) : 1;
     const backlog = Math.max(0, g.waiting - target);
     const lowest = Math.max(o.minConcurrency, Math.ceil(x.limit * MAX_CUT));
     // Each client sheds its share of the excess, so N clients together shed it once, not N times
@@ -313,7 +334,8 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
     // other clients the probe stays: it is the equal step up that, with the queue rule's proportional
     // cuts, moves unequal shares of a full batch toward fair ones.
     if (kvFit <= slots) return hold('kv_room');
-    return g.waiting > 0 && share >= 1 ? hold('batch_full') : { limit: x.limit + 1, backlog: 0, reason: 'probe' };
+    if (share >= 1 && (g.waiting > 0 || x.probeBackoff)) return hold(g.waiting > 0 ? 'batch_full' : 'probe_backoff');
+    return { limit: x.limit + 1, backlog: 0, reason: 'probe' };
   }
   if (x.latencyRatio !== undefined && x.latencyRatio > o.latencyTolerance) {
     return settled ? { limit: cut(PRESSURE_CUT), backlog: 0, reason: 'latency' } : hold('latency_draining');
@@ -327,13 +349,48 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
 }
 
 /**
- * Whether a replica's gauges show spare capacity: its queue within the target (a few percent of the
- * batch) and its KV cache below kvCacheHigh. Without gauges: unknown, so false.
+ * How many of ours in flight at a replica to take back (Endpoint.requeueNewest) because its queue
+ * would hold them far longer than the target wait. The queue drains at the server's completion rate
+ * (ours over our share s); its newest request waits about W / rate. Beyond REQUEUE_WAIT_FACTOR x
+ * maxQueueWaitMs, each client takes back its share of what the server cannot start within
+ * maxQueueWaitMs: round(s (W - floor(rate x maxQueueWaitMs))), newest first (vLLM admits first come
+ * first served, so the newest are the ones waiting). The limit rules stop new sends to such a queue;
+ * this moves what was already sent back to the client, where any replica with room takes it: after a
+ * replica's capacity is cut, or when several clients grew into a KV cache that the next, larger
+ * requests then overfilled. The queue the gauges show is counted less what the server started since
+ * the scrape was sent (`sinceScrapeMs` at its rate): taking back requests it has just admitted would cut
+ * off their generation. With other clients our newest need not be the queued ones (theirs may have come
+ * later), so only requests sent within the queue's span (`youngerThanMs`: what is waiting over the rate,
+ * about the time its requests took to arrive) are taken: an older one has been admitted. Unknown rate
+ * (nothing completed yet) or no queue: none.
  */
-export function spareCapacity(g: Omit<ServerGauges, 'at'> | undefined, o: Pick<ControlLawOptions, 'targetQueueFraction' | 'kvCacheHigh'>): boolean {
+export function requeueCount(
+  x: Pick<ControlInput, 'inFlight' | 'completionsPerSec'> & { gauges: Omit<ServerGauges, 'at'> | undefined; sinceScrapeMs?: number },
+  o: Pick<ControlLawOptions, 'maxQueueWaitMs'>,
+): { requests: number; youngerThanMs: number } {
+  const g = x.gauges;
+  if (g?.running === undefined || g.waiting === undefined || g.waiting <= 0 || x.inFlight <= 0 || x.completionsPerSec <= 0) return NO_REQUEUE;
+  const share = x.inFlight / Math.max(x.inFlight, g.running + g.waiting);
+  const rate = x.completionsPerSec / share;
+  // What is still waiting now: the queue drained at the server's rate since the scrape was sent.
+  const waiting = g.waiting - (rate * Math.max(0, x.sinceScrapeMs ?? 0)) / 1000;
+  const spanMs = (waiting / rate) * 1000;
+  if (spanMs <= REQUEUE_WAIT_FACTOR * o.maxQueueWaitMs) return NO_REQUEUE;
+  const startsSoon = Math.floor((rate * o.maxQueueWaitMs) / 1000);
+  return { requests: Math.min(x.inFlight, Math.max(0, Math.round(share * (waiting - startsSoon)))), youngerThanMs: spanMs };
+}
+const NO_REQUEUE = { requests: 0, youngerThanMs: 0 };
+
+/**
+ * Whether a replica's gauges say a 429/503 from it is not about load: its queue within the target (a
+ * few percent of the batch). A full KV cache with a short queue is the operating point the limit aims
+ * at (the KV-bound phases of a run), not overload: sending less would only idle the GPU. Counting it as
+ * load cut the limit on every random refusal there (bench 08:03, gateway-faults: 108 overload cuts,
+ * utilisation 0.956 against 0.989 without faults). Without gauges: unknown, so false.
+ */
+export function refusalNotLoad(g: Omit<ServerGauges, 'at'> | undefined, o: Pick<ControlLawOptions, 'targetQueueFraction'>): boolean {
   if (g?.waiting === undefined || g.running === undefined) return false;
-  const queueOk = g.waiting <= Math.max(1, Math.ceil(o.targetQueueFraction * g.running));
-  return queueOk && (g.kvCacheUsage === undefined || g.kvCacheUsage < o.kvCacheHigh);
+  return g.waiting <= Math.max(1, Math.ceil(o.targetQueueFraction * g.running));
 }
 
 /** One endpoint's controller state. */
@@ -356,6 +413,14 @@ class Replica {
   lastOverloadCutAt = -Infinity;
   /** When its limit last grew (see ControlInput.grewSinceScrape). */
   lastGrowthAt = -Infinity;
+  /** When requests were last taken back from its queue (see requeueCount), the last scrape judged, and how many in a row showed a long queue. */
+  lastRequeueAt = -Infinity;
+  requeueJudgedAt = -Infinity;
+  longQueueScrapes = 0;
+  /** Probes past a full batch while alone: ticks to wait after the next one, no probe before nextProbeAt, and whether one is out. */
+  probeTicks = 1;
+  nextProbeAt = -Infinity;
+  probing = false;
   /** Ours in flight here, requests and estimated KV tokens, as the latest scrapes were sent: [sentAt, requests, tokens]. */
   atScrape: Array<[number, number, number]> = [];
   /** The scrape the KV budget was last set from (its sentAt). */
@@ -554,7 +619,7 @@ export class AdaptiveController {
     if (r.breaker.state !== 'closed' || now - r.lastOverloadCutAt < this.#o.intervalMs) return;
     // The server's own gauges say it has room: the refusal is not about load (a gateway's random
     // 429/503, a flaky proxy). The call is retried with backoff; the limit stays, and keeps growing.
-    if (spareCapacity(this.#freshGauges(r, now), this.#o)) return;
+    if (refusalNotLoad(this.#freshGauges(r, now), this.#o)) return;
     this.#overloadCut(r, now, 'overload');
   }
 
@@ -611,14 +676,35 @@ export class AdaptiveController {
           dither: Math.random(),
           gaugesStale: gauges === undefined && !r.noGauges && this.#scraper.status(r.ep.url)?.gaugesAvailable === true,
           stalled: r.ep.inFlight > 0 && (r.lastOkAt === undefined || now - r.lastOkAt > Math.max(1000, 2 * (r.ep.latencyEwmaMs ?? 0))),
+          probeBackoff: now < r.nextProbeAt,
           kvSizeRatio: waiting.requests > 0 && r.ep.inFlight > 0 && r.ep.kvTokensInFlight > 0 ? waiting.kvTokens / waiting.requests / (r.ep.kvTokensInFlight / r.ep.inFlight) : undefined,
         },
         r.noGauges ? { ...this.#o, minConcurrency: 1 } : this.#o,
       );
       r.ep.backlog = d.backlog;
       if (d.limit < r.ep.limit) r.slowStart = false;
+      this.#probeBackoff(r, d.reason, now);
       this.#setLimit(r, d.limit, d.reason);
       this.#setKvBudget(r, gauges);
+      // Judged once per scrape, on scrapes sent after the last take-back only (older gauges still count
+      // what was taken). Alone on the replica, our newest are its newest: acted on at once. With other
+      // clients, when two scrapes in a row show the long queue: our newest may have been admitted
+      // before theirs, and a burst the server drains by the next scrape is left to it (one scrape was
+      // enough to cut off 174 running generations in the n-workers warm-up, bench at timeScale 0.08;
+      // two, 119).
+      const scrapedAt = gauges === undefined ? undefined : (gauges.sentAt ?? gauges.at);
+      if (gauges !== undefined && scrapedAt! > r.requeueJudgedAt) {
+        r.requeueJudgedAt = scrapedAt!;
+        const n = requeueCount({ inFlight: r.ep.inFlight, gauges, completionsPerSec: r.completionsPerSec, sinceScrapeMs: now - scrapedAt! }, this.#o);
+        r.longQueueScrapes = n.requests > 0 ? r.longQueueScrapes + 1 : 0;
+        const alone = r.ep.inFlight >= (gauges.running ?? 0) + (gauges.waiting ?? 0);
+        if (r.longQueueScrapes >= (alone ? 1 : REQUEUE_SCRAPES_SHARED) && scrapedAt! > r.lastRequeueAt) {
+          r.lastRequeueAt = now;
+          r.longQueueScrapes = 0;
+          const taken = r.ep.requeueNewest(n.requests, n.youngerThanMs, `${gauges.waiting} waiting, ${gauges.running} running`);
+          if (taken > 0) this.#o.onEvent?.({ url: r.ep.url, kind: 'requeue', limit: taken, state: r.breaker.state, reason: 'queue_wait' });
+        }
+      }
     }
   }
 
@@ -650,6 +736,25 @@ export class AdaptiveController {
     const share = requests / Math.max(requests, g.running + g.waiting);
     const admitted = (tokens * Math.max(0, requests - share * g.waiting)) / requests;
     r.ep.kvBudget = Math.floor(admitted / k);
+  }
+
+  /**
+   * Probes past a full batch back off while they meet a queue (ControlInput.probeBackoff): a probe
+   * answered by a queue cut doubles the wait before the next; growth into room found resets it.
+   */
+  #probeBackoff(r: Replica, reason: string, now: number): void {
+    if (reason === 'probe') {
+      r.probing = true;
+      r.nextProbeAt = now + r.probeTicks * this.#o.intervalMs;
+    } else if (reason === 'queue' && r.probing) {
+      r.probing = false;
+      r.probeTicks = Math.min(MAX_PROBE_BACKOFF_TICKS, r.probeTicks * 2);
+      r.nextProbeAt = now + r.probeTicks * this.#o.intervalMs;
+    } else if (reason === 'headroom' || reason === 'kv_room' || reason === 'slow_start') {
+      r.probing = false;
+      r.probeTicks = 1;
+      r.nextProbeAt = -Infinity;
+    }
   }
 
   #setLimit(r: Replica, limit: number, reason: string): void {

@@ -39,6 +39,8 @@ export interface StageUsage {
    * `llm_no_healthy_endpoint` per call that found every replica ejected.
    */
   errors: Record<string, number>;
+  /** Requests taken back from a replica that would have queued them too long, and sent again (not failures). */
+  requeued: number;
 }
 
 export interface HttpInferenceClientOptions {
@@ -276,8 +278,13 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
               const code = errorCode(e);
               if (code === 'llm_aborted') throw e;
               timedOut = code === 'llm_timeout';
-              count(usage.errors, code);
               const ge = e as GemflowError;
+              // Taken back from a replica that queued it too long: sent again, not a failure.
+              if (ge.detail?.requeued === true && reroutes < MAX_FREE_REROUTES) {
+                usage.requeued++;
+                continue;
+              }
+              count(usage.errors, code);
               if (isInfrastructureFailure(e)) this.#lastFailure = ge;
               // Its replica was ejected under it (failing or hanging): move on at once, for free.
               if (code === 'llm_stalled' && ge.detail?.reroute === true && reroutes < MAX_FREE_REROUTES) continue;
@@ -521,10 +528,10 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     });
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    ep.track(ac);
     const started = performance.now();
     /** Only chat completions feed the endpoint's counters and latency (not /v1/models lookups). */
     const chat = method === 'POST' && countChat;
+    ep.track(ac, chat);
     let serverSpoke = false;
     try {
       const headers: Record<string, string> = { accept: 'application/json' };
@@ -574,7 +581,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
 
   #usageOf(stage: string): StageUsage {
     let u = this.#usage.get(stage);
-    if (!u) this.#usage.set(stage, (u = { calls: 0, cachedCalls: 0, promptTokens: 0, completionTokens: 0, errors: {} }));
+    if (!u) this.#usage.set(stage, (u = { calls: 0, cachedCalls: 0, promptTokens: 0, completionTokens: 0, errors: {}, requeued: 0 }));
     return u;
   }
 }

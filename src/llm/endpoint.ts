@@ -98,6 +98,8 @@ export class Endpoint {
    */
   lastProgressAt = performance.now();
   readonly #active = new Set<AbortController>();
+  /** The chat exchanges among #active, in the order they were sent, with when (performance.now()). */
+  readonly #chats = new Map<AbortController, number>();
   readonly #pending = new Set<number>();
   #nextSeq = 0;
   readonly #basePath: string;
@@ -171,13 +173,43 @@ export class Endpoint {
     return this.#basePath + apiPath;
   }
 
-  /** Registers an exchange in flight, so that abortInFlight() can cancel it. */
-  track(ac: AbortController): void {
+  /**
+   * Registers an exchange in flight, so that abortInFlight() can cancel it; a chat completion also
+   * so that requeueNewest() can (in the order they were sent).
+   */
+  track(ac: AbortController, chat = false): void {
     this.#active.add(ac);
+    if (chat) this.#chats.set(ac, performance.now());
   }
 
   untrack(ac: AbortController): void {
     this.#active.delete(ac);
+    this.#chats.delete(ac);
+  }
+
+  /**
+   * Takes back the `n` chat requests sent here most recently, of those sent within `youngerThanMs` (set by the adaptive controller when the
+   * replica's own queue would hold them far longer than the target wait): each fails with retriable
+   * `llm_stalled` (detail.reroute and detail.requeued = true), which the client sends again, elsewhere
+   * when another replica is routable, without spending an attempt of its retry budget. A server that
+   * admits first come first served (vLLM) runs its queue in arrival order, so the newest are the ones
+   * still waiting; closing the connection makes vLLM drop them from its queue. Returns how many.
+   */
+  requeueNewest(n: number, youngerThanMs: number, why: string): number {
+    const since = performance.now() - youngerThanMs;
+    const newest: AbortController[] = [];
+    for (const [ac, sentAt] of this.#chats) if (sentAt >= since) newest.push(ac);
+    newest.splice(0, Math.max(0, newest.length - Math.max(0, Math.floor(n))));
+    for (const ac of newest) {
+      this.#chats.delete(ac);
+      ac.abort(
+        new GemflowError('llm_stalled', `${this.url} queues it too long (${why}); the request is sent again`, {
+          retriable: true,
+          detail: { endpoint: this.url, reroute: true, requeued: true },
+        }),
+      );
+    }
+    return newest.length;
   }
 
   /**
@@ -196,6 +228,7 @@ export class Endpoint {
       );
     }
     this.#active.clear();
+    this.#chats.clear();
     return n;
   }
 

@@ -106,6 +106,12 @@ export class CapacityModel {
   private lastRealMs = performance.now();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /**
+   * Told the simulated seconds a request had waited in the queue when its client went away before it
+   * was admitted (the simulator counts that wait in its queue-time figures: a client that moves a
+   * queued request elsewhere does not make its wait disappear).
+   */
+  onAbandonedWaiting: (queuedSec: number) => void = () => {};
 
   private readonly p: CapacityParams;
 
@@ -158,6 +164,7 @@ export class CapacityModel {
     this.syncIdleClock();
     return new Promise<JobOutcome>((resolve, reject) => {
       const onAbort = (): void => {
+        if (this.queue.includes(entry)) this.onAbandonedWaiting(this.simNowSec - entry.arrivedSec);
         this.remove(entry);
         reject(signal?.reason);
       };

@@ -22,6 +22,11 @@ export interface SimStats {
    * the answer: removed from the queue or the running batch, so their remaining tokens are never generated.
    */
   abortedGenerations: number;
+  /**
+   * Of those, requests abandoned while still waiting in the queue (never admitted). Their wait so far
+   * is counted in the queue-time histogram and in queueWaitSec, as a completed request's is.
+   */
+  abandonedWaiting: number;
   /** First answers spoilt on purpose to fail the stage's checks (options.invalidAnswerRate). */
   invalidAnswers: number;
   /** Generations run to the end after their client had gone (a server with cancelOnDisconnect: false). */
@@ -125,6 +130,7 @@ export class SimMetrics {
   private readonly ttft = new Histogram(TTFT_BUCKETS);
 
   private abortedGenerations = 0;
+  private abandonedWaiting = 0;
   private invalidAnswers = 0;
   private orphanedGenerations = 0;
   private readonly byDialect = new Map<string, number>();
@@ -135,6 +141,12 @@ export class SimMetrics {
   /** A generation was dropped because its client closed the connection. */
   aborted(): void {
     this.abortedGenerations++;
+  }
+
+  /** A request left the queue unadmitted because its client went away, after waiting `queuedSec`. */
+  abandonedWhileWaiting(queuedSec: number): void {
+    this.abandonedWaiting++;
+    this.queueTime.observe(queuedSec);
   }
 
   /** A first answer was spoilt on purpose (it needs a repair turn). */
@@ -201,6 +213,7 @@ export class SimMetrics {
         byDialect: Object.fromEntries(this.byDialect),
       },
       abortedGenerations: this.abortedGenerations,
+      abandonedWaiting: this.abandonedWaiting,
       invalidAnswers: this.invalidAnswers,
       orphanedGenerations: this.orphanedGenerations,
       routes: Object.fromEntries(this.routes),

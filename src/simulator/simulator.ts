@@ -226,6 +226,7 @@ function malform(content: string): string {
 export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<SimulatorHandle> {
   const o = resolveOptions(opts);
   const capacity = new CapacityModel(o);
+  capacity.onAbandonedWaiting = (sec) => metrics.abandonedWhileWaiting(sec);
   const faults = new FaultPlan(o.seed, o.replica, o.faults);
   const metrics = new SimMetrics(o.model);
   let faultConfig = o.faults;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { controlLaw, spareCapacity, type AdaptiveEvent, type ControlInput, type ControlLawOptions } from '../../../src/llm/adaptive-controller.js';
+import { controlLaw, refusalNotLoad, type AdaptiveEvent, type ControlInput, type ControlLawOptions } from '../../../src/llm/adaptive-controller.js';
 import { eventually, Harness } from './harness.js';
 
 const law: ControlLawOptions = { minConcurrency: 4, targetQueueFraction: 0.08, maxQueueWaitMs: 1000, kvCacheHigh: 0.9, latencyTolerance: 2 };
@@ -37,12 +37,13 @@ describe('controlLaw', () => {
     expect(controlLaw(input({ limit: 2, inFlight: 2, gauges: gauges(270, 0), capacity: 256 }), law)).toMatchObject({ limit: 4, reason: 'headroom' });
   });
 
-  it('tells spare capacity from load: queue within the target and KV cache below kvCacheHigh', () => {
-    expect(spareCapacity(gauges(10, 0), law)).toBe(true);
-    expect(spareCapacity(gauges(200, 16), law)).toBe(true);
-    expect(spareCapacity(gauges(200, 40), law)).toBe(false);
-    expect(spareCapacity(gauges(100, 0, 0.95), law)).toBe(false);
-    expect(spareCapacity(undefined, law)).toBe(false);
+  it('takes a 429/503 as not about load while the queue is within the target, the KV cache full or not', () => {
+    expect(refusalNotLoad(gauges(10, 0), law)).toBe(true);
+    expect(refusalNotLoad(gauges(200, 16), law)).toBe(true);
+    expect(refusalNotLoad(gauges(200, 40), law)).toBe(false);
+    // A full KV cache with no queue is where the limit aims in a KV-bound phase: not overload.
+    expect(refusalNotLoad(gauges(100, 0, 0.99), law)).toBe(true);
+    expect(refusalNotLoad(undefined, law)).toBe(false);
   });
 
   it('bounds the target queue by the time it takes to drain', () => {
@@ -66,6 +67,20 @@ describe('controlLaw', () => {
     expect(controlLaw(cut, law)).toEqual({ limit: 33, backlog: 0, reason: 'batch_full' });
     // One more waiting is beyond the target: shed, not probe.
     expect(controlLaw({ ...cut, limit: 34, inFlight: 34, gauges: gauges(32, 2, 0.35) }, law)).toMatchObject({ limit: 33, reason: 'queue' });
+  });
+
+  it('keeps no queue on a replica that completes fewer than one request per maxQueueWaitMs (one queued there waits a whole completion gap)', () => {
+    // 32 running at 0.64 completions/s: the target is 0, so the one waiting is shed.
+    const slow = input({ limit: 33, inFlight: 33, gauges: gauges(32, 1, 0.35), capacity: 32, completionsPerSec: 0.64 });
+    expect(controlLaw(slow, law)).toMatchObject({ limit: 32, backlog: 1, reason: 'queue' });
+    // Nothing completed yet (rate unknown): a target of one, as before.
+    expect(controlLaw({ ...slow, completionsPerSec: 0 }, law)).toMatchObject({ limit: 33, reason: 'batch_full' });
+    // At the batch with nothing waiting: a probe for more slots, unless the last probe met a queue not long ago.
+    const full = { ...slow, limit: 32, inFlight: 32, gauges: gauges(32, 0, 0.35) };
+    expect(controlLaw(full, law)).toMatchObject({ limit: 33, reason: 'probe' });
+    expect(controlLaw({ ...full, probeBackoff: true }, law)).toEqual({ limit: 32, backlog: 0, reason: 'probe_backoff' });
+    // With other clients on the replica the probe stays (the equal step up that makes shares fair).
+    expect(controlLaw({ ...full, inFlight: 16, limit: 16, completionsPerSec: 0.32, probeBackoff: true }, law)).toMatchObject({ limit: 17, reason: 'probe' });
   });
 
   it('grows once per scrape: gauges read before its last step do not show the requests that step sent', () => {
