@@ -9,7 +9,8 @@
 // heapUsed right after a full GC (every 10 s), external and arrayBuffers, peak up to each mark; RSS_NODE_ARGS
 // adds node flags to the worker (e.g. "--max-semi-space-size=4"); RSS_SNAPSHOTS="10000,100000" writes a heap
 // snapshot (--heapsnapshot-signal) as the run passes each count, into <workdir>/snapshots; RSS_LOG=<file> keeps the
-// run's stderr (progress lines, with the records in flight); RSS_RELEVANCE="threads: 0",
+// run's stderr (progress lines, with the records in flight); RSS_STDOUT=<file> keeps its stdout (e.g. with
+// RSS_NODE_ARGS="--trace-gc": every isolate's GCs, the worker threads' too); RSS_RELEVANCE="threads: 0",
 // RSS_LLM="maxDocsInFlight: 64" and RSS_SINK="rowGroupRows: 200" add settings to the relevance step, llm and sink.
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -95,7 +96,12 @@ child.stderr.on('data', (d) => {
   }
   if (stderr.length > 1e6) stderr = stderr.slice(-1e5);
 });
-child.stdout.on('data', (d) => (stdout += d));
+const runOut = process.env.RSS_STDOUT ? createWriteStream(process.env.RSS_STDOUT) : undefined; // the run's stdout, whole
+child.stdout.on('data', (d) => {
+  runOut?.write(d);
+  stdout += d;
+  if (stdout.length > 1e6) stdout = stdout.slice(-1e5);
+});
 let peak = 0;
 // user + system CPU of the worker process (all its threads), from /proc/<pid>/stat: the last value read
 // before it exits (at most one 200 ms sample short).
@@ -134,7 +140,8 @@ const sampler = setInterval(async () => {
         mem.brkMb = Math.round(brk / 1024);
         mem.otherAnonMb = Math.round(anon / 1024);
       }
-      console.log(JSON.stringify({ progress: true, received, peakRssMbSoFar: Math.round(peak), rssMbNow: Math.round(mb), cpuS, ...(probe && { ...mem, heapUsedMbNow: heap.at(-1)?.[1].heapUsed, heapAfterGcMbLast: heap.findLast(([, x]) => x.afterGc !== undefined)?.[1].afterGc, externalMbNow: heap.at(-1)?.[1].external }), elapsedS: Math.round((performance.now() - t0) / 1000) }));
+      // probeNow: the probe's last sample (main isolate's spaces, V8 malloc, WebAssembly memories, smaps by kind).
+      console.log(JSON.stringify({ progress: true, received, peakRssMbSoFar: Math.round(peak), rssMbNow: Math.round(mb), cpuS, ...(probe && { ...mem, heapUsedMbNow: heap.at(-1)?.[1].heapUsed, heapAfterGcMbLast: heap.findLast(([, x]) => x.afterGc !== undefined)?.[1].afterGc, externalMbNow: heap.at(-1)?.[1].external, probeNow: heap.at(-1)?.[1] }), elapsedS: Math.round((performance.now() - t0) / 1000) }));
       nextMark++;
     }
   }
@@ -147,7 +154,7 @@ sim.kill('SIGTERM');
 const wallS = (performance.now() - t0) / 1000;
 const m = JSON.parse(await readFile(join(dir, 'out', '_gemflow', 'manifest.json'), 'utf8').catch(() => '{}'));
 const peakUpTo = (k) => Math.round(Math.max(0, ...samples.filter(([r]) => r <= k).map(([, mb]) => mb)));
-const marks = [10_000, 100_000, 1_000_000].filter((k) => k <= n);
+const marks = [10_000, 100_000, 300_000, 1_000_000].filter((k) => k <= n);
 const tenths = Array.from({ length: 10 }, (_, i) => Math.round(((i + 1) * n) / 10));
 console.log(JSON.stringify({
   root, documents: n, llmEvery: every, timeScale: Number(scaleArg), exit: code, wallS: +wallS.toFixed(1),
