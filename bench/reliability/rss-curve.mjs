@@ -11,7 +11,8 @@
 // snapshot (--heapsnapshot-signal) as the run passes each count, into <workdir>/snapshots; RSS_LOG=<file> keeps the
 // run's stderr (progress lines, with the records in flight); RSS_STDOUT=<file> keeps its stdout (e.g. with
 // RSS_NODE_ARGS="--trace-gc": every isolate's GCs, the worker threads' too); RSS_RELEVANCE="threads: 0",
-// RSS_LLM="maxDocsInFlight: 64" and RSS_SINK="rowGroupRows: 200" add settings to the relevance step, llm and sink.
+// RSS_LLM="maxDocsInFlight: 64" and RSS_SINK="rowGroupRows: 200" add settings to the relevance step, llm and sink,
+// RSS_PIPELINE="queueCapacity: 256" a top-level line.
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
@@ -50,7 +51,7 @@ if (!(await stat(corpus).catch(() => undefined))) {
   await rename(corpus + '.tmp', corpus);
 }
 
-const dir = join(work, `run-${Date.now()}`);
+const dir = join(work, `run-${Date.now()}-${process.pid}`); // runs side by side share the workdir
 await rm(dir, { recursive: true, force: true });
 await mkdir(dir, { recursive: true });
 const cfg = join(dir, 'pipeline.yaml');
@@ -66,7 +67,7 @@ const simUrl = await new Promise((res, rej) => {
   });
   sim.on('close', () => rej(new Error(`simulator exited: ${text}`)));
 });
-await writeFile(cfg, `source: { type: files, paths: [${corpus}] }\nrelevance: { model: hand${process.env.RSS_RELEVANCE ? `, ${process.env.RSS_RELEVANCE}` : ''} }\nllm: { endpoints: [{ url: "${simUrl}" }]${process.env.RSS_LLM ? `, ${process.env.RSS_LLM}` : ''} }\nsink: { dir: ${join(dir, 'out')}${process.env.RSS_SINK ? `, ${process.env.RSS_SINK}` : ''} }\nlogIntervalMs: 1000\n`);
+await writeFile(cfg, `source: { type: files, paths: [${corpus}] }\nrelevance: { model: hand${process.env.RSS_RELEVANCE ? `, ${process.env.RSS_RELEVANCE}` : ''} }\nllm: { endpoints: [{ url: "${simUrl}" }]${process.env.RSS_LLM ? `, ${process.env.RSS_LLM}` : ''} }\nsink: { dir: ${join(dir, 'out')}${process.env.RSS_SINK ? `, ${process.env.RSS_SINK}` : ''} }\nlogIntervalMs: 1000\n${process.env.RSS_PIPELINE ? `${process.env.RSS_PIPELINE}\n` : ''}`);
 
 const t0 = performance.now();
 const probe = process.env.RSS_PROBE === '1';
