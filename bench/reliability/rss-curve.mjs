@@ -9,8 +9,10 @@
 // heapUsed right after a full GC (every 10 s), external and arrayBuffers, peak up to each mark; RSS_NODE_ARGS
 // adds node flags to the worker (e.g. "--max-semi-space-size=4"); RSS_SNAPSHOTS="10000,100000" writes a heap
 // snapshot (--heapsnapshot-signal) as the run passes each count, into <workdir>/snapshots; RSS_LOG=<file> keeps the
-// run's stderr (progress lines, with the records in flight); RSS_RELEVANCE="threads: 0",
-// RSS_LLM="maxDocsInFlight: 64" and RSS_SINK="rowGroupRows: 200" add settings to the relevance step, llm and sink.
+// run's stderr (progress lines, with the records in flight); RSS_STDOUT=<file> keeps its stdout (e.g. with
+// RSS_NODE_ARGS="--trace-gc": every isolate's GCs, the worker threads' too); RSS_RELEVANCE="threads: 0",
+// RSS_LLM="maxDocsInFlight: 64" and RSS_SINK="rowGroupRows: 200" add settings to the relevance step, llm and sink,
+// RSS_PIPELINE="queueCapacity: 256" a top-level line.
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
@@ -49,7 +51,7 @@ if (!(await stat(corpus).catch(() => undefined))) {
   await rename(corpus + '.tmp', corpus);
 }
 
-const dir = join(work, `run-${Date.now()}`);
+const dir = join(work, `run-${Date.now()}-${process.pid}`); // runs side by side share the workdir
 await rm(dir, { recursive: true, force: true });
 await mkdir(dir, { recursive: true });
 const cfg = join(dir, 'pipeline.yaml');
@@ -65,7 +67,7 @@ const simUrl = await new Promise((res, rej) => {
   });
   sim.on('close', () => rej(new Error(`simulator exited: ${text}`)));
 });
-await writeFile(cfg, `source: { type: files, paths: [${corpus}] }\nrelevance: { model: hand${process.env.RSS_RELEVANCE ? `, ${process.env.RSS_RELEVANCE}` : ''} }\nllm: { endpoints: [{ url: "${simUrl}" }]${process.env.RSS_LLM ? `, ${process.env.RSS_LLM}` : ''} }\nsink: { dir: ${join(dir, 'out')}${process.env.RSS_SINK ? `, ${process.env.RSS_SINK}` : ''} }\nlogIntervalMs: 1000\n`);
+await writeFile(cfg, `source: { type: files, paths: [${corpus}] }\nrelevance: { model: hand${process.env.RSS_RELEVANCE ? `, ${process.env.RSS_RELEVANCE}` : ''} }\nllm: { endpoints: [{ url: "${simUrl}" }]${process.env.RSS_LLM ? `, ${process.env.RSS_LLM}` : ''} }\nsink: { dir: ${join(dir, 'out')}${process.env.RSS_SINK ? `, ${process.env.RSS_SINK}` : ''} }\nlogIntervalMs: 1000\n${process.env.RSS_PIPELINE ? `${process.env.RSS_PIPELINE}\n` : ''}`);
 
 const t0 = performance.now();
 const probe = process.env.RSS_PROBE === '1';
@@ -95,7 +97,12 @@ child.stderr.on('data', (d) => {
   }
   if (stderr.length > 1e6) stderr = stderr.slice(-1e5);
 });
-child.stdout.on('data', (d) => (stdout += d));
+const runOut = process.env.RSS_STDOUT ? createWriteStream(process.env.RSS_STDOUT) : undefined; // the run's stdout, whole
+child.stdout.on('data', (d) => {
+  runOut?.write(d);
+  stdout += d;
+  if (stdout.length > 1e6) stdout = stdout.slice(-1e5);
+});
 let peak = 0;
 // user + system CPU of the worker process (all its threads), from /proc/<pid>/stat: the last value read
 // before it exits (at most one 200 ms sample short).
@@ -134,7 +141,8 @@ const sampler = setInterval(async () => {
         mem.brkMb = Math.round(brk / 1024);
         mem.otherAnonMb = Math.round(anon / 1024);
       }
-      console.log(JSON.stringify({ progress: true, received, peakRssMbSoFar: Math.round(peak), rssMbNow: Math.round(mb), cpuS, ...(probe && { ...mem, heapUsedMbNow: heap.at(-1)?.[1].heapUsed, heapAfterGcMbLast: heap.findLast(([, x]) => x.afterGc !== undefined)?.[1].afterGc, externalMbNow: heap.at(-1)?.[1].external }), elapsedS: Math.round((performance.now() - t0) / 1000) }));
+      // probeNow: the probe's last sample (main isolate's spaces, V8 malloc, WebAssembly memories, smaps by kind).
+      console.log(JSON.stringify({ progress: true, received, peakRssMbSoFar: Math.round(peak), rssMbNow: Math.round(mb), cpuS, ...(probe && { ...mem, heapUsedMbNow: heap.at(-1)?.[1].heapUsed, heapAfterGcMbLast: heap.findLast(([, x]) => x.afterGc !== undefined)?.[1].afterGc, externalMbNow: heap.at(-1)?.[1].external, probeNow: heap.at(-1)?.[1] }), elapsedS: Math.round((performance.now() - t0) / 1000) }));
       nextMark++;
     }
   }
@@ -147,7 +155,7 @@ sim.kill('SIGTERM');
 const wallS = (performance.now() - t0) / 1000;
 const m = JSON.parse(await readFile(join(dir, 'out', '_gemflow', 'manifest.json'), 'utf8').catch(() => '{}'));
 const peakUpTo = (k) => Math.round(Math.max(0, ...samples.filter(([r]) => r <= k).map(([, mb]) => mb)));
-const marks = [10_000, 100_000, 1_000_000].filter((k) => k <= n);
+const marks = [10_000, 100_000, 300_000, 1_000_000].filter((k) => k <= n);
 const tenths = Array.from({ length: 10 }, (_, i) => Math.round(((i + 1) * n) / 10));
 console.log(JSON.stringify({
   root, documents: n, llmEvery: every, timeScale: Number(scaleArg), exit: code, wallS: +wallS.toFixed(1),

@@ -266,11 +266,10 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   }
 
   /** One attempt at a document: every step, from the first. */
-  async function attempt(doc: Envelope): Promise<DocBook> {
+  function attempt(doc: Envelope): Promise<DocBook> {
     const book: DocBook = { rows: [], trajRejected: [], trajDropped: [], trajFailed: [] };
     const item: Item = { kind: 'document', doc, notes: {} };
-    await run(item, 0, book);
-    return book;
+    return run(item, 0, book).then(() => book);
   }
 
   async function handle(item: SourceItem): Promise<void> {
@@ -372,8 +371,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   if (firstLlm >= 0) {
     const inner = runStep;
     const slotted = new WeakSet<Envelope>();
-    run = async (item, i, book) => {
-      if (i !== firstLlm || slotted.has(item.doc)) return inner(item, i, book);
+    const slottedRun = async (item: Item, i: number, book: DocBook): Promise<void> => {
       slotted.add(item.doc);
       try {
         // No LLM work while the consumer group is moving partitions (see Source.whenSettled).
@@ -391,6 +389,9 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
         llmSlots.release();
       }
     };
+    // Every other step goes straight on, without an async frame of its own: a document waiting in the
+    // read-ahead holds fewer objects, which every scavenge copies until they are promoted.
+    run = (item, i, book) => (i !== firstLlm || slotted.has(item.doc) ? inner(item, i, book) : slottedRun(item, i, book));
   }
 
   // Commits: throttled, and only after dead letters are durable.
