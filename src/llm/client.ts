@@ -541,7 +541,9 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
         method,
         path: ep.path(apiPath),
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        // One Buffer: given the string, undici keeps its own encoded copy beside it for the whole call
+        // (~13 KB a call; peak RSS 228 / 226 vs 235 / 234 MB at 300 k documents, rss-curve, two pairs).
+        body: body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
         signal: ac.signal,
       });
       const text = await res.body.text();
