@@ -205,6 +205,7 @@ export async function buildRun(
       onNotice: (level, message, fields) => (level === 'warn' ? log.warn(message, fields) : log.info(message, fields)),
       // Breaker changes (a replica ejected or readmitted) are worth a log line; limit changes are not.
       adaptive: tune.adaptive === false ? false : {
+        requeue: config.llm.requeue,
         ...tune.adaptive,
         onEvent: (e) => {
           if (tune.adaptive) tune.adaptive.onEvent?.(e); // the benchmark's limit trace

@@ -198,6 +198,12 @@ export const LlmConfig = z.strictObject({
    * llm_no_healthy_endpoint (time gemflow's own event loop was stalled does not count).
    */
   noReplicaWaitMs: z.number().int().min(0).default(30000),
+  /**
+   * Take back requests that a replica's queue would hold far beyond the target wait and send them again
+   * (on another replica when one is routable). Needs a server that drops a request whose client closed
+   * the connection, as vLLM does; set false for one that keeps generating it (it would run twice).
+   */
+  requeue: z.boolean().default(true),
   /** GET /health of each replica: every `intervalMs`; `failureThreshold` consecutive failed probes eject it. */
   health: z
     .strictObject({

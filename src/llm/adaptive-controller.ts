@@ -115,6 +115,11 @@ export interface AdaptiveOptions {
   maxQueueWaitMs?: number;
   /** KV-cache usage from which a replica counts as full (its limit follows what runs); default 0.95. */
   kvCacheHigh?: number;
+  /**
+   * Take back requests a replica's queue would hold far beyond the target wait (requeueCount); default
+   * true. Needs a server that drops a request whose client went away (vLLM does).
+   */
+  requeue?: boolean;
   /** Latency inflation (short EWMA / baseline) taken as congestion when gauges are missing; default 2. */
   latencyTolerance?: number;
   breaker?: CircuitBreakerOptions;
@@ -476,6 +481,7 @@ export class AdaptiveController {
       maxQueueWaitMs: opts.maxQueueWaitMs ?? 1000,
       kvCacheHigh: opts.kvCacheHigh ?? 0.95,
       latencyTolerance: opts.latencyTolerance ?? 2,
+      requeue: opts.requeue ?? true,
       maxRunningSeqs: opts.maxRunningSeqs,
       breaker: opts.breaker,
       onEvent: opts.onEvent,
@@ -693,7 +699,7 @@ export class AdaptiveController {
       // enough to cut off 174 running generations in the n-workers warm-up, bench at timeScale 0.08;
       // two, 119).
       const scrapedAt = gauges === undefined ? undefined : (gauges.sentAt ?? gauges.at);
-      if (gauges !== undefined && scrapedAt! > r.requeueJudgedAt) {
+      if (this.#o.requeue && gauges !== undefined && scrapedAt! > r.requeueJudgedAt) {
         r.requeueJudgedAt = scrapedAt!;
         const n = requeueCount({ inFlight: r.ep.inFlight, gauges, completionsPerSec: r.completionsPerSec, sinceScrapeMs: now - scrapedAt! }, this.#o);
         r.longQueueScrapes = n.requests > 0 ? r.longQueueScrapes + 1 : 0;
