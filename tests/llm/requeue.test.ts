@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { requeueCount } from '../../src/llm/adaptive-controller.js';
+import { requeueCount, type AdaptiveEvent } from '../../src/llm/adaptive-controller.js';
 import { eventually, Harness, request } from './adaptive/harness.js';
 
 const h = new Harness();
@@ -70,4 +70,35 @@ describe('Endpoint.requeueNewest on a real simulator', () => {
     expect(sa.queueWaitSec.count).toBe(8);
     expect(epA!.inFlight + epB!.inFlight).toBe(0);
   });
+});
+
+describe('the adaptive controller takes back what a cut replica queues', () => {
+  for (const requeue of [true, false]) {
+    it(`${requeue ? 'takes' : 'with requeue: false, never takes'} requests back from a replica whose max sequences were cut under a queue`, async () => {
+      // Two replicas; A's batch is cut from 16 to 2 under load (as in the benchmark's capacity-change
+      // scenario), leaving requests queued there that the limit cannot recall.
+      const a = await h.sim({ maxRunningSeqs: 16, maxDecodeTokensPerSecPerSeq: 20 });
+      const b = await h.sim({ maxRunningSeqs: 16, maxDecodeTokensPerSecPerSeq: 20 });
+      const events: AdaptiveEvent[] = [];
+      const c = h.client([a, b], { endpoint: { initialConcurrency: 16 }, adaptiveOptions: { intervalMs: 100, scrapeIntervalMs: 50, requeue, onEvent: (e) => events.push(e) } });
+      await c.start();
+      const load = h.load(c, 32);
+      await eventually('both replicas busy', () => a.stats().running >= 8 && b.stats().running >= 8);
+      a.configure({ maxRunningSeqs: 2 });
+      await eventually('calls completed after the cut', () => load.results.length >= 120, 60_000);
+      await load.stop();
+      expect(load.errors).toEqual([]);
+      const taken = events.filter((e) => e.kind === 'requeue').reduce((n, e) => n + e.limit, 0);
+      if (requeue) {
+        expect(taken).toBeGreaterThan(0);
+        expect(c.usage().probe!.requeued).toBe(taken);
+        // Each left A's queue before it was admitted, and its wait there is in A's figures.
+        expect(a.stats().abandonedWaiting).toBeGreaterThan(0);
+      } else {
+        expect(taken).toBe(0);
+        expect(c.usage().probe!.requeued).toBe(0);
+        expect(a.stats().abandonedWaiting).toBe(0);
+      }
+    }, 90_000);
+  }
 });
