@@ -200,6 +200,29 @@ export function contentJson(m: Message): unknown {
   return value;
 }
 
+/**
+ * Gives the tool replies of `to` the parsed contents already known for `from`'s tool replies with the
+ * same text: refine restates most of ground's replies verbatim, so each reply text is parsed once for
+ * both checks (and the statistics) instead of once per message object. A reply of `to` whose text
+ * `from` does not have (or has unparsed) is left alone and parsed when it is read. Values are shared:
+ * read them, never change them.
+ */
+export function shareContentJson(from: readonly Message[], to: readonly Message[]): void {
+  let known: Map<string, unknown> | undefined;
+  for (const m of from) {
+    if (m.role !== 'tool') continue;
+    const p = parsedContents.get(m);
+    if (p !== undefined && p.content === m.content) (known ??= new Map()).set(p.content, p.value);
+  }
+  if (known === undefined) return;
+  for (const m of to) {
+    if (m.role !== 'tool' || parsedContents.has(m)) continue;
+    // A parsed value is never undefined (JSON.parse gives none; a bad text is NOT_JSON).
+    const value = known.get(m.content);
+    if (value !== undefined) parsedContents.set(m, { content: m.content, value });
+  }
+}
+
 /** What the pipeline carries per workflow once a trajectory exists. */
 export interface TrajectoryRecord {
   /** Deterministic: hash of document id + workflow index (+ stage versions). */

@@ -1,5 +1,5 @@
 import type { LlmStage } from '../../src/llm/types.js';
-import type { Trajectory } from '../../src/trajectory.js';
+import { shareContentJson, type Trajectory } from '../../src/trajectory.js';
 import { trajectoryViolations } from '../ground/trajectory-checks.js';
 import { PROMPT_VERSION, renderRefinePrompt, type RefineInput } from './prompt.js';
 import { RefineOutput } from './schema.js';
@@ -19,7 +19,9 @@ export const refineStage: LlmStage<RefineInput, RefineOutput> = {
   promptVersion: PROMPT_VERSION,
   output: RefineOutput,
   render: renderRefinePrompt,
-  check(output) {
+  check(output, input) {
+    // The grounded trajectory's replies were parsed by ground's check; most come back unchanged.
+    shareContentJson(input.trajectory.messages, output.trajectory.messages);
     const problems = trajectoryViolations(output.trajectory, 'trajectory');
     const n = output.pitfalls.length;
     if (n < 1 || n > 2) problems.push(`pitfalls has ${n} entries; add one or two pitfalls and build them into the conversation`);
