@@ -71,6 +71,11 @@ export class SchemaValidatorCache {
    * so this only skips work; it is bounded like the entries (oldest dropped first).
    */
   private readonly canonicalOf = new Map<string, string>();
+  /**
+   * What each schema object got, by object: the same object asked again, or an equal one adopted by
+   * reuse(), costs no serialisation. Weak: an entry goes with its schema object.
+   */
+  private readonly byObject = new WeakMap<object, CompiledSchema>();
   private ajv = newAjv();
   private generation = 0;
   private compiledInGeneration = 0;
@@ -84,6 +89,28 @@ export class SchemaValidatorCache {
   }
 
   get(schema: Record<string, unknown>): CompiledSchema {
+    const known = this.byObject.get(schema);
+    if (known !== undefined) return known;
+    const compiled = this.lookup(schema);
+    this.byObject.set(schema, compiled);
+    return compiled;
+  }
+
+  /**
+   * Gives `schema` what `like` got from get() when the two are the same JSON (same members, in any
+   * key order, so the same canonical JSON): a tool restated unchanged (refine restates ground's tools)
+   * is then neither serialised nor looked up. False, and nothing done, when `like` was not compiled
+   * here or differs.
+   */
+  reuse(schema: Record<string, unknown>, like: Record<string, unknown>): boolean {
+    if (this.byObject.has(schema)) return true;
+    const known = this.byObject.get(like);
+    if (known === undefined || !sameJson(schema, like)) return false;
+    this.byObject.set(schema, known);
+    return true;
+  }
+
+  private lookup(schema: Record<string, unknown>): CompiledSchema {
     const text = JSON.stringify(schema);
     let key = this.canonicalOf.get(text);
     if (key === undefined) {
@@ -133,6 +160,31 @@ export class SchemaValidatorCache {
       if (entry.generation !== undefined && entry.generation < this.generation - 1) this.entries.delete(key);
     }
   }
+}
+
+/**
+ * Equal JSON data: the same primitives (===), arrays of equal elements, objects with the same own
+ * enumerable keys (in any order) holding equal values. Implies equal canonical JSON; false for
+ * anything it cannot be sure of (NaN, an inherited key).
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) {
+    if (!Object.hasOwn(x, k) || !Object.hasOwn(y, k) || !sameJson(x[k], y[k])) return false;
+    n++;
+  }
+  for (const k in y) if (Object.hasOwn(y, k)) n--;
+  return n === 0;
 }
 
 function newAjv(): Ajv {

@@ -1,4 +1,4 @@
-import { contentJson, NOT_JSON, Trajectory, type Message, type ToolCall, type ToolDef } from '../../src/trajectory.js';
+import { contentJson, NOT_JSON, shareContentJson, Trajectory, type Message, type ToolCall, type ToolDef } from '../../src/trajectory.js';
 import { SchemaValidatorCache, type CompiledSchema, type SchemaError } from './schema-validator-cache.js';
 
 /** Stable rule ids; each is a `rejected{rule}` counter. */
@@ -85,6 +85,20 @@ export function validateTrajectory(t: Trajectory, cache: SchemaValidatorCache = 
   const out = check(t, cache, opts);
   if (memo) verdicts.set(t, out.map((v) => ({ ...v })));
   return out;
+}
+
+/**
+ * Lets the check of `to`, a restatement of the checked trajectory `from` (refine restates ground's),
+ * use what checking `from` worked out: a tool reply of the same text is not parsed again, a tool of
+ * the same name with the same parameters (as JSON) is not compiled, serialised or looked up again.
+ * The verdict on `to` is what it would be without this.
+ */
+export function shareChecks(from: Trajectory, to: Trajectory, cache: SchemaValidatorCache = sharedCache): void {
+  shareContentJson(from.messages, to.messages);
+  for (const tool of to.tools) {
+    const same = from.tools.find((f) => f.name === tool.name);
+    if (same !== undefined) cache.reuse(tool.parameters, same.parameters);
+  }
 }
 
 function check(t: Trajectory, cache: SchemaValidatorCache, opts: ValidateOptions): Violation[] {
