@@ -71,11 +71,6 @@ export class SchemaValidatorCache {
    * so this only skips work; it is bounded like the entries (oldest dropped first).
    */
   private readonly canonicalOf = new Map<string, string>();
-  /**
-   * What each schema object got, by object: the same object asked again, or an equal one adopted by
-   * reuse(), costs no serialisation. Weak: an entry goes with its schema object.
-   */
-  private readonly byObject = new WeakMap<object, CompiledSchema>();
   private ajv = newAjv();
   private generation = 0;
   private compiledInGeneration = 0;
@@ -89,28 +84,6 @@ export class SchemaValidatorCache {
   }
 
   get(schema: Record<string, unknown>): CompiledSchema {
-    const known = this.byObject.get(schema);
-    if (known !== undefined) return known;
-    const compiled = this.lookup(schema);
-    this.byObject.set(schema, compiled);
-    return compiled;
-  }
-
-  /**
-   * Gives `schema` what `like` got from get() when the two are the same JSON (same members, in any
-   * key order, so the same canonical JSON): a tool restated unchanged (refine restates ground's tools)
-   * is then neither serialised nor looked up. False, and nothing done, when `like` was not compiled
-   * here or differs.
-   */
-  reuse(schema: Record<string, unknown>, like: Record<string, unknown>): boolean {
-    if (this.byObject.has(schema)) return true;
-    const known = this.byObject.get(like);
-    if (known === undefined || !sameJson(schema, like)) return false;
-    this.byObject.set(schema, known);
-    return true;
-  }
-
-  private lookup(schema: Record<string, unknown>): CompiledSchema {
     const text = JSON.stringify(schema);
     let key = this.canonicalOf.get(text);
     if (key === undefined) {
@@ -164,8 +137,8 @@ export class SchemaValidatorCache {
 
 /**
  * Equal JSON data: the same primitives (===), arrays of equal elements, objects with the same own
- * enumerable keys (in any order) holding equal values. Implies equal canonical JSON; false for
- * anything it cannot be sure of (NaN, an inherited key).
+ * enumerable keys (in any order) holding equal values. Implies equal canonical JSON, so the same
+ * compiled schema; false for anything it cannot be sure of (NaN, an inherited key).
  */
 export function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;

@@ -243,27 +243,13 @@ describe('sameJson', () => {
   });
 });
 
-describe('SchemaValidatorCache.reuse', () => {
-  it("gives an equal schema (any key order) what the other compiled to, and refuses a different one or one never compiled", () => {
-    const cache = new SchemaValidatorCache();
-    const ground = { type: 'object', properties: { q: { type: 'string' }, n: { type: 'integer', minimum: 1 } }, required: ['q'] };
-    const compiled = cache.get(ground);
-    const restated = reordered(structuredClone(ground)) as Schema;
-    expect(cache.reuse(restated, ground)).toBe(true);
-    expect(cache.get(restated)).toBe(compiled);
-    const changed = { ...structuredClone(ground), required: ['q', 'n'] };
-    expect(cache.reuse(changed, ground)).toBe(false);
-    const own = cache.get(changed);
-    expect(own).not.toBe(compiled);
-    expect(errorsOf(own, { q: 'x' })).toEqual(["(root) must have required property 'n'"]);
-    expect(cache.reuse(structuredClone(ground), structuredClone(ground))).toBe(false); // never compiled
-  });
-
-  it('shareChecks leaves every verdict as it is without sharing, also when the restatement changes a tool', () => {
+describe('shareChecks', () => {
+  it('leaves every verdict as it is without sharing, also when the restatement changes a tool or a reply', () => {
     const ground: Trajectory = {
       tools: [
         { name: 'find', description: 'finds', parameters: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'] } },
         { name: 'pay', description: 'pays', parameters: { type: 'object', properties: { amount: { type: 'number' } } } },
+        { name: 'note', description: 'notes', parameters: { type: 'object', properties: { text: { type: 'string' } } } },
       ],
       messages: [
         { role: 'system', content: 'sys' },
@@ -272,25 +258,49 @@ describe('SchemaValidatorCache.reuse', () => {
         { role: 'tool', content: '{"id":"A"}', toolCallId: 'c1', name: 'find' },
         { role: 'assistant', content: '', toolCalls: [{ id: 'c2', name: 'pay', arguments: { amount: 5 } }] },
         { role: 'tool', content: '{"ok":', toolCallId: 'c2', name: 'pay' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c3', name: 'note', arguments: { text: 'paid' } }] },
+        { role: 'tool', content: '{"saved":true}', toolCallId: 'c3', name: 'note' },
         { role: 'assistant', content: 'Done.' },
       ],
       patterns: [],
     };
-    const cache = new SchemaValidatorCache();
-    expect(validateTrajectory(ground, cache, { parsed: true }).map((v) => v.rule)).toEqual(['tool_reply_not_json']);
-    // The restatement keeps `find` (keys reordered), makes pay's amount an integer and calls it with 5.5.
-    const refine = (): Trajectory => {
+    expect(validateTrajectory(ground).map((v) => v.rule)).toEqual(['tool_reply_not_json']);
+    // The restatement keeps `find` (keys reordered), makes pay's amount an integer and calls it with
+    // 5.5, requires a `tag` of note (not passed), and mends the cut reply.
+    const restate = (): Trajectory => {
       const t = structuredClone(ground);
       t.tools[0]!.parameters = reordered(t.tools[0]!.parameters) as Schema;
       t.tools[1]!.parameters = { type: 'object', properties: { amount: { type: 'integer' } } };
+      t.tools[2]!.parameters = { ...t.tools[2]!.parameters, required: ['tag'] };
       t.messages[4]!.toolCalls![0]!.arguments = { amount: 5.5 };
+      t.messages[5]!.content = '{"ok":true}';
       return t;
     };
-    const shared = refine();
-    shareChecks(ground, shared, cache);
-    expect(cache.get(shared.tools[0]!.parameters)).toBe(cache.get(ground.tools[0]!.parameters));
-    const alone = validateTrajectory(refine(), new SchemaValidatorCache(), { parsed: true });
-    expect(validateTrajectory(shared, cache, { parsed: true })).toEqual(alone);
-    expect(alone.map((v) => v.rule)).toEqual(['arguments_invalid', 'tool_reply_not_json']);
+    const shared = restate();
+    shareChecks(ground, shared);
+    const alone = validateTrajectory(restate(), new SchemaValidatorCache(), { parsed: true });
+    expect(validateTrajectory(shared)).toEqual(alone);
+    expect(alone.map((v) => v.rule)).toEqual(['arguments_invalid', 'arguments_invalid']);
+    expect(alone.map((v) => v.messageIndex)).toEqual([4, 6]);
+  });
+
+  it('takes nothing from a trajectory never checked, and is harmless for one checked already', () => {
+    const t = (): Trajectory => ({
+      tools: [{ name: 'find', description: 'finds', parameters: { type: 'object', properties: { q: { type: 'integer' } } } }],
+      messages: [
+        { role: 'system', content: 'sys' },
+        { role: 'user', content: 'find 1' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c1', name: 'find', arguments: { q: 'one' } }] },
+        { role: 'tool', content: '{}', toolCallId: 'c1', name: 'find' },
+        { role: 'assistant', content: 'Done.' },
+      ],
+      patterns: [],
+    });
+    const unchecked = t();
+    const a = t();
+    shareChecks(unchecked, a);
+    expect(validateTrajectory(a).map((v) => v.rule)).toEqual(['arguments_invalid']);
+    shareChecks(unchecked, a);
+    expect(validateTrajectory(a).map((v) => v.rule)).toEqual(['arguments_invalid']);
   });
 });
