@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ObjectMemo } from './object-memo.js';
 
 /**
  * The data model every LLM stage speaks: tool definitions, messages and trajectories (GEM's
@@ -179,8 +180,8 @@ export function parseTrajectory(v: unknown): Trajectory | undefined {
 /** contentJson's answer for a content that is not complete JSON. */
 export const NOT_JSON: unique symbol = Symbol('not JSON');
 
-/** Parsed contents by message object (see contentJson). */
-const parsedContents = new WeakMap<Message, { content: string; value: unknown }>();
+/** Parsed contents, on the message objects (see contentJson). */
+const parsedContents = new ObjectMemo<Message, { content: string; value: unknown }>('gemflow.parsedContent');
 
 /**
  * A message's content parsed as JSON, or NOT_JSON: parsed once per message object, since validation
