@@ -1,3 +1,4 @@
+import { ObjectMemo } from '../../src/object-memo.js';
 import { contentJson, NOT_JSON, shareContentJson, Trajectory, type Message, type ToolCall, type ToolDef } from '../../src/trajectory.js';
 import { SchemaValidatorCache, sameJson, type CompiledSchema, type SchemaError } from './schema-validator-cache.js';
 
@@ -56,13 +57,13 @@ const sharedCache = new SchemaValidatorCache();
  * not changed in place once made (a step that changes one emits a new object), and a verdict depends
  * only on the trajectory, so a second check of the same object returns the first one's result.
  */
-const verdicts = new WeakMap<Trajectory, { violations: readonly Violation[]; schemas: ReadonlyMap<string, CompiledSchema> }>();
+const verdicts = new ObjectMemo<Trajectory, { violations: readonly Violation[]; schemas: ReadonlyMap<string, CompiledSchema> }>('gemflow.verdict');
 
 /**
  * Compiled schemas a trajectory takes over from the one it restates (see shareChecks), by its tool
  * objects; used by a check with the shared cache.
  */
-const adopted = new WeakMap<Trajectory, Map<ToolDef, CompiledSchema>>();
+const adopted = new ObjectMemo<Trajectory, Map<ToolDef, CompiledSchema>>('gemflow.adoptedSchemas');
 
 export interface ValidateOptions {
   /**
