@@ -1,3 +1,4 @@
+import { ObjectMemo } from './object-memo.js';
 import type { Message, ToolCall, ToolDef } from './trajectory.js';
 
 /**
@@ -32,7 +33,7 @@ export interface ChatTool {
 }
 
 /** JSON text of each call's arguments, by call object: the row's tool_calls and its token estimate both need it. */
-const argumentsText = new WeakMap<ToolCall, { args: Record<string, unknown>; json: string }>();
+const argumentsText = new ObjectMemo<ToolCall, { args: Record<string, unknown>; json: string }>('gemflow.argumentsJson');
 
 /** JSON.stringify(call.arguments), made once per call object (its arguments object must not change afterwards). */
 export function argumentsJson(call: ToolCall): string {

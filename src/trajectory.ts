@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ObjectMemo } from './object-memo.js';
 
 /**
  * The data model every LLM stage speaks: tool definitions, messages and trajectories (GEM's
@@ -179,8 +180,8 @@ export function parseTrajectory(v: unknown): Trajectory | undefined {
 /** contentJson's answer for a content that is not complete JSON. */
 export const NOT_JSON: unique symbol = Symbol('not JSON');
 
-/** Parsed contents by message object (see contentJson). */
-const parsedContents = new WeakMap<Message, { content: string; value: unknown }>();
+/** Parsed contents, on the message objects (see contentJson). */
+const parsedContents = new ObjectMemo<Message, { content: string; value: unknown }>('gemflow.parsedContent');
 
 /**
  * A message's content parsed as JSON, or NOT_JSON: parsed once per message object, since validation
@@ -198,6 +199,29 @@ export function contentJson(m: Message): unknown {
   }
   parsedContents.set(m, { content: m.content, value });
   return value;
+}
+
+/**
+ * Gives the tool replies of `to` the parsed contents already known for `from`'s tool replies with the
+ * same text: refine restates most of ground's replies verbatim, so each reply text is parsed once for
+ * both checks (and the statistics) instead of once per message object. A reply of `to` whose text
+ * `from` does not have (or has unparsed) is left alone and parsed when it is read. Values are shared:
+ * read them, never change them.
+ */
+export function shareContentJson(from: readonly Message[], to: readonly Message[]): void {
+  let known: Map<string, unknown> | undefined;
+  for (const m of from) {
+    if (m.role !== 'tool') continue;
+    const p = parsedContents.get(m);
+    if (p !== undefined && p.content === m.content) (known ??= new Map()).set(p.content, p.value);
+  }
+  if (known === undefined) return;
+  for (const m of to) {
+    if (m.role !== 'tool' || parsedContents.has(m)) continue;
+    // A parsed value is never undefined (JSON.parse gives none; a bad text is NOT_JSON).
+    const value = known.get(m.content);
+    if (value !== undefined) parsedContents.set(m, { content: m.content, value });
+  }
 }
 
 /** What the pipeline carries per workflow once a trajectory exists. */

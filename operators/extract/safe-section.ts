@@ -1,4 +1,5 @@
 import { section } from '../../src/llm/prompt-sections.js';
+import { ObjectMemo } from '../../src/object-memo.js';
 
 /**
  * Tagged prompt sections whose body cannot end the section early. readSection looks for the last
@@ -17,7 +18,7 @@ export function textSection(name: string, text: string): string {
  * workflow and rules, which every trajectory of a document shares. Stage inputs are not changed in
  * place once made (a step that changes one makes a new object), so the text stays the value's.
  */
-const sharedBodies = new WeakMap<object, string>();
+const sharedBodies = new ObjectMemo<object, string>('gemflow.sectionBody');
 
 /**
  * A JSON section (rules, workflow, trajectory), compact. `<` only occurs inside JSON strings, where

@@ -1,6 +1,7 @@
 import type { LlmStage } from '../../src/llm/types.js';
 import type { Trajectory } from '../../src/trajectory.js';
 import { trajectoryViolations } from '../ground/trajectory-checks.js';
+import { shareChecks } from '../validate/validate.js';
 import { PROMPT_VERSION, renderRefinePrompt, type RefineInput } from './prompt.js';
 import { RefineOutput } from './schema.js';
 
@@ -19,7 +20,9 @@ export const refineStage: LlmStage<RefineInput, RefineOutput> = {
   promptVersion: PROMPT_VERSION,
   output: RefineOutput,
   render: renderRefinePrompt,
-  check(output) {
+  check(output, input) {
+    // Ground's check parsed the grounded trajectory's replies and compiled its tools; most come back unchanged.
+    shareChecks(input.trajectory, output.trajectory);
     const problems = trajectoryViolations(output.trajectory, 'trajectory');
     const n = output.pitfalls.length;
     if (n < 1 || n > 2) problems.push(`pitfalls has ${n} entries; add one or two pitfalls and build them into the conversation`);

@@ -135,6 +135,31 @@ export class SchemaValidatorCache {
   }
 }
 
+/**
+ * Equal JSON data: the same primitives (===), arrays of equal elements, objects with the same own
+ * enumerable keys (in any order) holding equal values. Implies equal canonical JSON, so the same
+ * compiled schema; false for anything it cannot be sure of (NaN, an inherited key).
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) {
+    if (!Object.hasOwn(x, k) || !Object.hasOwn(y, k) || !sameJson(x[k], y[k])) return false;
+    n++;
+  }
+  for (const k in y) if (Object.hasOwn(y, k)) n--;
+  return n === 0;
+}
+
 function newAjv(): Ajv {
   const ajv = new Ajv({ strict: false, allErrors: true, logger: false, addUsedSchema: false, code: { optimize: false } });
   addFormats(ajv);

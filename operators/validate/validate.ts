@@ -1,5 +1,6 @@
-import { contentJson, NOT_JSON, Trajectory, type Message, type ToolCall, type ToolDef } from '../../src/trajectory.js';
-import { SchemaValidatorCache, type CompiledSchema, type SchemaError } from './schema-validator-cache.js';
+import { ObjectMemo } from '../../src/object-memo.js';
+import { contentJson, NOT_JSON, shareContentJson, Trajectory, type Message, type ToolCall, type ToolDef } from '../../src/trajectory.js';
+import { SchemaValidatorCache, sameJson, type CompiledSchema, type SchemaError } from './schema-validator-cache.js';
 
 /** Stable rule ids; each is a `rejected{rule}` counter. */
 export const VIOLATION_RULES = [
@@ -56,7 +57,13 @@ const sharedCache = new SchemaValidatorCache();
  * not changed in place once made (a step that changes one emits a new object), and a verdict depends
  * only on the trajectory, so a second check of the same object returns the first one's result.
  */
-const verdicts = new WeakMap<Trajectory, readonly Violation[]>();
+const verdicts = new ObjectMemo<Trajectory, { violations: readonly Violation[]; schemas: ReadonlyMap<string, CompiledSchema> }>('gemflow.verdict');
+
+/**
+ * Compiled schemas a trajectory takes over from the one it restates (see shareChecks), by its tool
+ * objects; used by a check with the shared cache.
+ */
+const adopted = new ObjectMemo<Trajectory, Map<ToolDef, CompiledSchema>>('gemflow.adoptedSchemas');
 
 export interface ValidateOptions {
   /**
@@ -81,25 +88,58 @@ export interface ValidateOptions {
 export function validateTrajectory(t: Trajectory, cache: SchemaValidatorCache = sharedCache, opts: ValidateOptions = {}): Violation[] {
   const memo = cache === sharedCache;
   const known = memo ? verdicts.get(t) : undefined;
-  if (known) return known.map((v) => ({ ...v }));
-  const out = check(t, cache, opts);
-  if (memo) verdicts.set(t, out.map((v) => ({ ...v })));
-  return out;
+  if (known) return known.violations.map((v) => ({ ...v }));
+  const { violations, schemas } = check(t, cache, opts, memo ? adopted.get(t) : undefined);
+  if (memo) verdicts.set(t, { violations: violations.map((v) => ({ ...v })), schemas });
+  return violations;
 }
 
-function check(t: Trajectory, cache: SchemaValidatorCache, opts: ValidateOptions): Violation[] {
+/**
+ * Lets the check of `to`, a restatement of the checked trajectory `from` (refine restates ground's),
+ * use what checking `from` worked out: a tool reply of the same text is not parsed again (see
+ * shareContentJson), and a tool of the same name whose parameters are the same JSON takes the schema
+ * `from`'s check compiled (no serialisation, no lookup). The verdict on `to` is what it would be
+ * without this. Applies to checks with the shared cache, once `from` has been checked with it.
+ */
+export function shareChecks(from: Trajectory, to: Trajectory): void {
+  shareContentJson(from.messages, to.messages);
+  const schemas = verdicts.get(from)?.schemas;
+  if (schemas === undefined || verdicts.has(to)) return;
+  let taken: Map<ToolDef, CompiledSchema> | undefined;
+  for (const tool of to.tools) {
+    const compiled = schemas.get(tool.name);
+    if (compiled === undefined) continue;
+    let same: ToolDef | undefined;
+    for (const f of from.tools) {
+      if (f.name === tool.name) {
+        same = f;
+        break;
+      }
+    }
+    if (same !== undefined && sameJson(tool.parameters, same.parameters)) (taken ??= new Map()).set(tool, compiled);
+  }
+  if (taken !== undefined) adopted.set(to, taken);
+}
+
+function check(
+  t: Trajectory,
+  cache: SchemaValidatorCache,
+  opts: ValidateOptions,
+  taken: ReadonlyMap<ToolDef, CompiledSchema> | undefined,
+): { violations: Violation[]; schemas: Map<string, CompiledSchema> } {
   if (!opts.parsed) {
     const parsed = Trajectory.safeParse(t);
     if (!parsed.success) {
-      return parsed.error.issues.map((issue) => ({
+      const violations = parsed.error.issues.map((issue): Violation => ({
         rule: 'schema',
         message: `${issue.path.join('.') || '(root)'}: ${issue.message}`,
         messageIndex: issue.path[0] === 'messages' && typeof issue.path[1] === 'number' ? issue.path[1] : undefined,
       }));
+      return { violations, schemas: new Map() };
     }
   }
   const out: Violation[] = [];
-  const schemas = checkTools(t.tools, cache, out);
+  const schemas = checkTools(t.tools, cache, out, taken);
   checkOpening(t.messages, out);
   const callIds = new Set<string>();
   t.messages.forEach((m, i) => {
@@ -115,15 +155,18 @@ function check(t: Trajectory, cache: SchemaValidatorCache, opts: ValidateOptions
     });
   }
   // Stable sort: tool-level violations (no index) first, each message's in the order found.
-  return out.sort((a, b) => (a.messageIndex ?? -1) - (b.messageIndex ?? -1));
+  return { violations: out.sort((a, b) => (a.messageIndex ?? -1) - (b.messageIndex ?? -1)), schemas };
 }
 
 function hasCalls(m: Message): boolean {
   return m.role === 'assistant' && (m.toolCalls?.length ?? 0) > 0;
 }
 
-/** Compiles each tool's parameters; returns name -> compiled schema (the first definition wins). */
-function checkTools(tools: ToolDef[], cache: SchemaValidatorCache, out: Violation[]): Map<string, CompiledSchema> {
+/**
+ * Compiles each tool's parameters (or takes the schema in `taken`, see shareChecks); returns name ->
+ * compiled schema (the first definition wins).
+ */
+function checkTools(tools: ToolDef[], cache: SchemaValidatorCache, out: Violation[], taken: ReadonlyMap<ToolDef, CompiledSchema> | undefined): Map<string, CompiledSchema> {
   const byName = new Map<string, CompiledSchema>();
   for (const tool of tools) {
     if (byName.has(tool.name)) {
@@ -131,7 +174,7 @@ function checkTools(tools: ToolDef[], cache: SchemaValidatorCache, out: Violatio
       continue;
     }
     const notObject = nonObjectType(tool.parameters);
-    const compiled: CompiledSchema = notObject ? { ok: false, error: notObject } : cache.get(tool.parameters);
+    const compiled: CompiledSchema = notObject ? { ok: false, error: notObject } : (taken?.get(tool) ?? cache.get(tool.parameters));
     if (!compiled.ok) out.push({ rule: 'tool_schema_invalid', message: `tool "${tool.name}": ${compiled.error}` });
     byName.set(tool.name, compiled);
   }

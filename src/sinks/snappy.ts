@@ -1,7 +1,8 @@
 /**
  * Snappy compression for the Parquet sink: hyparquet-writer's compressor (snappyjs, MIT, Copyright (c)
  * 2016 Zhipeng Jia) with the same matching, so the same bytes, written straight into one array of the
- * format's worst-case size instead of through a growing ByteWriter one byte per call.
+ * format's worst-case size instead of through a growing ByteWriter one byte per call; a match is
+ * extended four bytes at a time.
  * tests/sinks/snappy.test.ts compares the two byte for byte.
  */
 const MAX_HASH_TABLE_BITS = 14;
@@ -36,7 +37,9 @@ export function snappyCompress(input: Uint8Array): Uint8Array {
       out[o++] = (59 + bytes) << 2;
       for (let i = 0; i < bytes; i++) out[o++] = value >>> (i * 8);
     }
-    out.set(input.subarray(ip, ip + len), o);
+    // A short literal byte by byte: no subarray object for it.
+    if (len <= 16) for (let i = 0; i < len; i++) out[o + i] = input[ip + i]!;
+    else out.set(input.subarray(ip, ip + len), o);
     o += len;
   };
   const copyLessThan64 = (offset: number, len: number): void => {
@@ -62,6 +65,8 @@ export function snappyCompress(input: Uint8Array): Uint8Array {
   };
 
   const inputSize = input.length;
+  // Unaligned little-endian reads, for extending a match four bytes at a time.
+  const dv = new DataView(input.buffer, input.byteOffset, input.byteLength);
   let hashTableBits = 1;
   while (1 << hashTableBits <= inputSize && hashTableBits <= MAX_HASH_TABLE_BITS) hashTableBits++;
   hashTableBits--;
@@ -95,6 +100,9 @@ export function snappyCompress(input: Uint8Array): Uint8Array {
       do {
         const base = ip;
         let matched = 4;
+        // Four bytes at a time while they are equal, then byte by byte to the first difference: the
+        // same length as comparing byte by byte throughout.
+        while (ip + matched + 4 <= inputSize && dv.getUint32(ip + matched, true) === dv.getUint32(candidate + matched, true)) matched += 4;
         while (ip + matched < inputSize && input[ip + matched] === input[candidate + matched]) matched++;
         ip += matched;
         copy(base - candidate, matched);

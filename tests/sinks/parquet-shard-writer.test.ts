@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OUTPUT_COLUMNS, toParquetRow } from '../../src/sinks/output-columns.js';
 import { ArrowShardWriter } from '../../src/sinks/arrow-shard-writer.js';
-import { ParquetShardWriter } from '../../src/sinks/parquet-shard-writer.js';
+import { ParquetShardWriter, Utf8Column } from '../../src/sinks/parquet-shard-writer.js';
+import { mulberry32 } from '../mulberry32.js';
 import { docRows, duck, fileOrigin, sqlString, tempDir } from './fixtures.js';
 
 const PHYSICAL = { UTF8: 'BYTE_ARRAY', INT32: 'INT32', INT64: 'INT64', DOUBLE: 'DOUBLE' } as const;
@@ -113,5 +114,65 @@ describe('ParquetShardWriter', () => {
     } finally {
       await t.cleanup();
     }
+  });
+});
+
+describe('Utf8Column', () => {
+  it("gives TextEncoder's bytes for every string (multi-byte, astral, lone surrogates), as views that stay valid while it grows", () => {
+    const rand = mulberry32(11);
+    const pieces = ['a', 'Z', '"', '\\', '\n', 'é', 'ß', '中', '€', '😀', '\ud800', '\udfff', 'x\ud83d', '\ude00y', ''];
+    const strings = Array.from({ length: 400 }, (_, i) => {
+      const n = i % 50 === 0 ? 20_000 + Math.floor(rand() * 20_000) : Math.floor(rand() * 300);
+      let s = '';
+      while (s.length < n) s += pieces[Math.floor(rand() * pieces.length)];
+      return s;
+    });
+    const col = new Utf8Column();
+    const enc = new TextEncoder();
+    for (let group = 0; group < 3; group++) {
+      const views = strings.map((s) => col.add(s));
+      views.forEach((v, i) => expect(Buffer.from(v).equals(Buffer.from(enc.encode(strings[i]!)))).toBe(true));
+      col.reset();
+    }
+  });
+
+  it('makes the file hyparquet-writer makes of the same rows given as strings (same bytes)', async () => {
+    const { ParquetWriter, ByteWriter } = await import('hyparquet-writer');
+    const { PARQUET_SCHEMA } = await import('../../src/sinks/parquet-shard-writer.js');
+    const { snappyCompress } = await import('../../src/sinks/snappy.js');
+    const rows = Array.from({ length: 9 }, (_, d) => docRows(fileOrigin('/in/ü.jsonl', d), 7, 900)).flat().map(toParquetRow);
+    // Multi-byte and astral text in a JSON column and in a column with statistics.
+    rows[3]!.values.messages = JSON.stringify([{ role: 'user', content: 'Grüße aus Köln, 東京 😀 \ud800' }]);
+    rows[4]!.values.domain = 'Zürich';
+    const chunks: Buffer[] = [];
+    const writer = new ParquetShardWriter(async (b) => void chunks.push(b), 20, 'snappy', 40 * 1024);
+    for (const r of rows) await writer.appendRow(r.values, r.approxBytes);
+    await writer.close();
+
+    // The same groups written by hyparquet-writer from the strings themselves.
+    const bytes = new ByteWriter();
+    const oracle = new ParquetWriter({ writer: bytes, schema: PARQUET_SCHEMA, codec: 'SNAPPY', compressors: { SNAPPY: snappyCompress }, createdBy: 'gemflow (hyparquet-writer)' });
+    let group: typeof rows = [];
+    let inGroup = 0;
+    const flush = () => {
+      if (group.length === 0) return;
+      oracle.write({
+        columnData: OUTPUT_COLUMNS.map((c) => {
+          const values = group.map((r) => r.values[c.name]);
+          return { name: c.name, data: c.type === 'INT64' ? BigInt64Array.from(values as number[], BigInt) : values, encoding: 'PLAIN' as const, statistics: !c.json };
+        }),
+        rowGroupSize: group.length,
+      });
+      group = [];
+      inGroup = 0;
+    };
+    for (const r of rows) {
+      group.push(r);
+      inGroup += r.approxBytes;
+      if (group.length >= 20 || inGroup >= 40 * 1024) flush();
+    }
+    flush();
+    oracle.finish();
+    expect(Buffer.concat(chunks).equals(Buffer.from(bytes.getBytes()))).toBe(true);
   });
 });

@@ -31,6 +31,17 @@ function inputs(): Uint8Array[] {
     const n = next() % 20_000;
     out.push(Uint8Array.from({ length: n }, () => (next() % 4) + 97));
   }
+  // Matches that end at every distance (mod 4) from a difference and from the end of the input
+  // (a match is extended four bytes at a time, then byte by byte).
+  const block = enc.encode('{"role":"assistant","content":"checking order ORD-1234 now"},');
+  for (let k = 0; k < 8; k++) {
+    const a = new Uint8Array(block.length * 5 + k);
+    for (let i = 0; i < a.length; i++) a[i] = block[i % block.length]!;
+    out.push(a);
+    const b = a.slice();
+    b[block.length * 3 + k] ^= 1;
+    out.push(b);
+  }
   // A real source file.
   out.push(readFileSync(new URL('../../src/sinks/parquet-shard-writer.ts', import.meta.url)));
   return out;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { trajectoryStats } from '../../operators/stats/stats.js';
 import { validateTrajectory } from '../../operators/validate/validate.js';
-import { contentJson, NOT_JSON, type Message, type Trajectory } from '../../src/trajectory.js';
+import { contentJson, NOT_JSON, shareContentJson, type Message, type Trajectory } from '../../src/trajectory.js';
 
 describe('contentJson', () => {
   it('parses a message once, gives the same value again, and re-parses a changed content', () => {
@@ -47,6 +47,65 @@ describe('contentJson', () => {
     expect(v1.map((v) => v.rule)).toEqual(['tool_reply_not_json']);
     expect(s1.errorRecoveryTurns).toBe(1);
     expect(s1.longestDependencyChain).toBe(2);
+  });
+});
+
+describe('shareContentJson', () => {
+  const reply = (content: string, id = 'c1'): Message => ({ role: 'tool', content, toolCallId: id, name: 'find' });
+
+  it('gives replies of another trajectory with the same text the value already parsed, and leaves the others alone', () => {
+    const from = [{ role: 'user', content: '{"a":1}' } as Message, reply('{"id":"A-1"}'), reply('{"cut":'), reply('{"unread":true}')];
+    const parsed = contentJson(from[1]!);
+    expect(contentJson(from[2]!)).toBe(NOT_JSON);
+    const to = [{ role: 'user', content: '{"a":1}' } as Message, reply('{"id":"A-1"}', 'x'), reply('{"cut":', 'y'), reply('{"id":"A-2"}', 'z'), reply('{"unread":true}', 'w')];
+    shareContentJson(from, to);
+    expect(contentJson(to[1]!)).toBe(parsed); // the same object: parsed once
+    expect(contentJson(to[2]!)).toBe(NOT_JSON);
+    expect(contentJson(to[3]!)).toEqual({ id: 'A-2' }); // a text `from` does not have: parsed on its own
+    expect(contentJson(to[4]!)).not.toBe(contentJson(from[3]!)); // `from` never parsed it: nothing to share
+    expect(contentJson(to[4]!)).toEqual({ unread: true });
+  });
+
+  it('does not replace what a message already has, and a changed content is parsed again', () => {
+    const from = [reply('{"v":1}')];
+    contentJson(from[0]!);
+    const to = [reply('{"v":1}')];
+    const own = contentJson(to[0]!);
+    shareContentJson(from, to);
+    expect(contentJson(to[0]!)).toBe(own);
+    const later = [reply('{"v":1}')];
+    shareContentJson(from, later);
+    later[0]!.content = '{"v":2}';
+    expect(contentJson(later[0]!)).toEqual({ v: 2 });
+  });
+
+  it('leaves the refine check and the statistics as they were without sharing', async () => {
+    const { refineStage } = await import('../../operators/refine/index.js');
+    const base: Trajectory = {
+      tools: [{ name: 'find', description: 'finds', parameters: { type: 'object', properties: { q: { type: 'string' }, f: { type: 'object' } } } }],
+      messages: [
+        { role: 'system', content: 'sys' },
+        { role: 'user', content: 'find order A-100' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c1', name: 'find', arguments: { q: 'A-100', f: { x: 1 } } }] },
+        { role: 'tool', content: '{"error":"not found","status":404}', toolCallId: 'c1', name: 'find' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c2', name: 'find', arguments: { q: 'A-1000' } }] },
+        { role: 'tool', content: '{"id":"A-1000"', toolCallId: 'c2', name: 'find' },
+        { role: 'assistant', content: 'Done.' },
+      ],
+      patterns: [],
+    };
+    const output = (t: Trajectory) => ({ policy: { rules: ['r'], dataSchema: {} }, userProfile: {}, pitfalls: ['p'], trajectory: t });
+    const input = (t: Trajectory) => ({ text: 'doc', domain: 'd', rules: [], workflow: { name: 'w', description: 'd', steps: ['a'], executionGraph: '(a)', exampleActions: [], tools: t.tools }, trajectory: t });
+    const ground = structuredClone(base);
+    validateTrajectory(ground, undefined, { parsed: true }); // ground's check parsed its replies
+    const shared = structuredClone(base);
+    const problemsShared = refineStage.check!(output(shared), input(ground));
+    expect(contentJson(shared.messages[3]!)).toBe(contentJson(ground.messages[3]!));
+    const alone = structuredClone(base);
+    const problemsAlone = refineStage.check!(output(alone), input(structuredClone(base)));
+    expect(problemsShared).toEqual(problemsAlone);
+    expect(problemsShared.some((p) => p.includes('tool_reply_not_json'))).toBe(true);
+    expect(trajectoryStats(shared)).toEqual(trajectoryStats(alone));
   });
 });
 

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { SchemaValidatorCache } from '../../../operators/validate/schema-validator-cache.js';
+import { canonicalJson } from '../../../operators/validate/canonical-json.js';
+import { SchemaValidatorCache, sameJson } from '../../../operators/validate/schema-validator-cache.js';
+import { shareChecks, validateTrajectory } from '../../../operators/validate/validate.js';
+import type { Trajectory } from '../../../src/trajectory.js';
+import { mulberry32 } from '../../mulberry32.js';
 
 type Schema = Record<string, unknown>;
 
@@ -184,5 +188,119 @@ describe('subset checker error messages', () => {
       '/items must NOT have fewer than 1 items',
       '/note must NOT have more than 3 characters',
     ]);
+  });
+});
+
+/** A random JSON value (objects, arrays, strings, numbers, booleans, null), `depth` levels at most. */
+function randomJson(rand: () => number, depth: number): unknown {
+  const r = rand();
+  if (depth === 0 || r < 0.35) {
+    const leaves: unknown[] = ['', 'a', 'b', 0, -0, 1, 2.5, true, false, null];
+    return leaves[Math.floor(rand() * leaves.length)];
+  }
+  if (r < 0.6) return Array.from({ length: Math.floor(rand() * 3) }, () => randomJson(rand, depth - 1));
+  const o: Record<string, unknown> = {};
+  for (let i = Math.floor(rand() * 4); i > 0; i--) o[['a', 'b', 'c', 'type', '1'][Math.floor(rand() * 5)]!] = randomJson(rand, depth - 1);
+  return o;
+}
+
+/** `v` with every object's keys in reverse order. */
+const reordered = (v: unknown): unknown =>
+  Array.isArray(v) ? v.map(reordered) : typeof v === 'object' && v !== null ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reordered(x)])) : v;
+
+describe('sameJson', () => {
+  it('is true for the same data in any key order and false for any other difference', () => {
+    expect(sameJson({ a: [1, { b: 'x' }], c: null }, { c: null, a: [1, { b: 'x' }] })).toBe(true);
+    for (const [a, b] of [
+      [{ a: 1 }, { a: 1, b: 2 }],
+      [{ a: 1, b: 2 }, { a: 1 }],
+      [{ a: 1 }, { b: 1 }],
+      [[1, 2], [2, 1]],
+      [[1], [1, 1]],
+      [{ a: [] }, { a: {} }],
+      [{ a: '1' }, { a: 1 }],
+      [{ a: null }, { a: {} }],
+      [Number.NaN, Number.NaN],
+      [{ a: undefined }, {}],
+    ] as const) {
+      expect(sameJson(a, b)).toBe(false);
+    }
+  });
+
+  it('implies equal canonical JSON, and holds for a copy with its keys reordered (random values)', () => {
+    const rand = mulberry32(7);
+    let same = 0;
+    for (let i = 0; i < 3000; i++) {
+      const a = randomJson(rand, 4);
+      const b = i % 3 === 0 ? reordered(structuredClone(a)) : randomJson(rand, 4);
+      const s = sameJson(a, b);
+      if (s) same++;
+      if (s) expect(canonicalJson(b)).toBe(canonicalJson(a));
+      if (i % 3 === 0) expect(s).toBe(true);
+      else expect(s).toBe(canonicalJson(a) === canonicalJson(b));
+    }
+    expect(same).toBeGreaterThan(1000);
+  });
+});
+
+describe('shareChecks', () => {
+  it('leaves every verdict as it is without sharing, also when the restatement changes a tool or a reply', () => {
+    const ground: Trajectory = {
+      tools: [
+        { name: 'find', description: 'finds', parameters: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'] } },
+        { name: 'pay', description: 'pays', parameters: { type: 'object', properties: { amount: { type: 'number' } } } },
+        { name: 'note', description: 'notes', parameters: { type: 'object', properties: { text: { type: 'string' } } } },
+      ],
+      messages: [
+        { role: 'system', content: 'sys' },
+        { role: 'user', content: 'find A and pay 5' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c1', name: 'find', arguments: { q: 'A' } }] },
+        { role: 'tool', content: '{"id":"A"}', toolCallId: 'c1', name: 'find' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c2', name: 'pay', arguments: { amount: 5 } }] },
+        { role: 'tool', content: '{"ok":', toolCallId: 'c2', name: 'pay' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c3', name: 'note', arguments: { text: 'paid' } }] },
+        { role: 'tool', content: '{"saved":true}', toolCallId: 'c3', name: 'note' },
+        { role: 'assistant', content: 'Done.' },
+      ],
+      patterns: [],
+    };
+    expect(validateTrajectory(ground).map((v) => v.rule)).toEqual(['tool_reply_not_json']);
+    // The restatement keeps `find` (keys reordered), makes pay's amount an integer and calls it with
+    // 5.5, requires a `tag` of note (not passed), and mends the cut reply.
+    const restate = (): Trajectory => {
+      const t = structuredClone(ground);
+      t.tools[0]!.parameters = reordered(t.tools[0]!.parameters) as Schema;
+      t.tools[1]!.parameters = { type: 'object', properties: { amount: { type: 'integer' } } };
+      t.tools[2]!.parameters = { ...t.tools[2]!.parameters, required: ['tag'] };
+      t.messages[4]!.toolCalls![0]!.arguments = { amount: 5.5 };
+      t.messages[5]!.content = '{"ok":true}';
+      return t;
+    };
+    const shared = restate();
+    shareChecks(ground, shared);
+    const alone = validateTrajectory(restate(), new SchemaValidatorCache(), { parsed: true });
+    expect(validateTrajectory(shared)).toEqual(alone);
+    expect(alone.map((v) => v.rule)).toEqual(['arguments_invalid', 'arguments_invalid']);
+    expect(alone.map((v) => v.messageIndex)).toEqual([4, 6]);
+  });
+
+  it('takes nothing from a trajectory never checked, and is harmless for one checked already', () => {
+    const t = (): Trajectory => ({
+      tools: [{ name: 'find', description: 'finds', parameters: { type: 'object', properties: { q: { type: 'integer' } } } }],
+      messages: [
+        { role: 'system', content: 'sys' },
+        { role: 'user', content: 'find 1' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c1', name: 'find', arguments: { q: 'one' } }] },
+        { role: 'tool', content: '{}', toolCallId: 'c1', name: 'find' },
+        { role: 'assistant', content: 'Done.' },
+      ],
+      patterns: [],
+    });
+    const unchecked = t();
+    const a = t();
+    shareChecks(unchecked, a);
+    expect(validateTrajectory(a).map((v) => v.rule)).toEqual(['arguments_invalid']);
+    shareChecks(unchecked, a);
+    expect(validateTrajectory(a).map((v) => v.rule)).toEqual(['arguments_invalid']);
   });
 });
