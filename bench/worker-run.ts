@@ -53,7 +53,15 @@ async function main(): Promise<void> {
   const config = (dir: string, endpoints: typeof setup.endpoints, decontaminate?: unknown) =>
     PipelineConfig.parse({
       source: { type: 'files', paths: [values.corpus] },
-      llm: { cache: { enabled: false }, maxDocsInFlight: Number(values['max-docs-in-flight']), endpoints },
+      // The retry waits in simulated time, as every other period here: unscaled, a 503's 500 ms backoff
+      // was 25 simulated seconds at timeScale 0.02 (and the simulator's Retry-After is scaled likewise).
+      llm: {
+        cache: { enabled: false },
+        maxDocsInFlight: Number(values['max-docs-in-flight']),
+        endpoints,
+        retryBaseMs: Math.max(1, Math.round(500 * timeScale)),
+        retryMaxMs: Math.max(1, Math.round(30_000 * timeScale)),
+      },
       ...(values.mixed ? { stages: { extract: { maxWorkflows: 5 } } } : {}),
       ...(decontaminate ? { decontaminate } : {}),
       sink: { dir: join(work, dir) },

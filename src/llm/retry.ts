@@ -29,7 +29,9 @@ export function backoffMs(n: number, policy: RetryPolicy, random: () => number =
 export function parseRetryAfter(value: string | string[] | undefined, nowMs: number = Date.now()): number | undefined {
   const v = (Array.isArray(value) ? value[0] : value)?.trim();
   if (!v) return undefined;
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  // Whole seconds as HTTP says; a fraction is taken too (some gateways send one, and so does the
+  // simulator at a timeScale below 1).
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }

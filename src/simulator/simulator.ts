@@ -285,7 +285,9 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     if (fault) metrics.fault(fault);
     switch (fault) {
       case 'rate_limit':
-        return reply(res, 429, 'simulated rate limit', { 'retry-after': String(faultConfig.retryAfterSec ?? 1) });
+        // In simulated seconds, so scaled to wall time like every other duration: at a timeScale below 1
+        // the value has a fraction (HTTP says whole seconds; gemflow's client reads both).
+        return reply(res, 429, 'simulated rate limit', { 'retry-after': String((faultConfig.retryAfterSec ?? 1) * o.timeScale) });
       case 'server_error':
         return reply(res, 500, 'simulated internal server error');
       case 'unavailable':

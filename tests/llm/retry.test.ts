@@ -9,6 +9,7 @@ describe('retry', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
     expect(parseRetryAfter('2', now)).toBe(2000);
     expect(parseRetryAfter(['0'], now)).toBe(0);
+    expect(parseRetryAfter('0.02', now)).toBe(20); // a fraction (the time-scaled simulator sends one)
     expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:03 GMT', now)).toBe(3000);
     expect(parseRetryAfter('Wed, 31 Dec 2025 23:00:00 GMT', now)).toBe(0);
     expect(parseRetryAfter('soon', now)).toBeUndefined();

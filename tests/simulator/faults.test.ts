@@ -24,11 +24,16 @@ async function completion(res: Response): Promise<{ content: string; finish: str
 
 describe('fault injection', () => {
   it('429 carries Retry-After; 500 and 503 carry OpenAI error bodies', async () => {
-    const sim = await start({ faults: { rates: { rate_limit: 1 }, retryAfterSec: 2 } });
+    const sim = await start({ timeScale: 1, faults: { rates: { rate_limit: 1 }, retryAfterSec: 2 } });
     const limited = await request(`${sim.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(body()), headers: { 'content-type': 'application/json' } });
     expect(limited.statusCode).toBe(429);
     expect(limited.headers['retry-after']).toBe('2');
     expect(await limited.body.json()).toMatchObject({ error: { type: 'RateLimitError', code: 429 } });
+    // Time-scaled, Retry-After is scaled too: 2 simulated seconds at timeScale 0.02 are 40 ms.
+    const scaled = await start({ timeScale: 0.02, faults: { rates: { rate_limit: 1 }, retryAfterSec: 2 } });
+    const scaledLimited = await request(`${scaled.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(body()), headers: { 'content-type': 'application/json' } });
+    expect(scaledLimited.headers['retry-after']).toBe('0.04');
+    await scaledLimited.body.dump();
 
     sim.setFaults({ rates: { server_error: 1 } });
     const failed = await postChat(sim.url, body());
