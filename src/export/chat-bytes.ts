@@ -19,6 +19,24 @@ import { JsonSimd, escapeEnd } from './json-simd.js';
  * only).
  */
 
+/**
+ * A byte pattern compared four bytes at a time (little-endian 32-bit words, the last one masked):
+ * fewer loop turns and branches than a byte loop, which dominated the walk.
+ */
+class Pat {
+  readonly w: Int32Array;
+  readonly mask: number;
+  constructor(readonly b: Uint8Array) {
+    const n = (b.length + 3) >> 2;
+    this.w = new Int32Array(n);
+    for (let j = 0; j < b.length; j++) this.w[j >> 2]! |= b[j]! << (8 * (j & 3));
+    this.mask = b.length & 3 ? (1 << (8 * (b.length & 3))) - 1 : -1;
+  }
+  get length(): number {
+    return this.b.length;
+  }
+}
+
 const Q = 0x22; // "
 const BS = 0x5c; // \
 const enc = (s: string) => Buffer.from(s, 'latin1');
@@ -26,16 +44,20 @@ const enc = (s: string) => Buffer.from(s, 'latin1');
 const escd = (s: string) => Buffer.from(JSON.stringify(s).slice(1, -1), 'utf8');
 /** Byte constants: each text of `texts` through `f`. */
 const bytesOf = <T extends Record<string, string>>(f: (s: string) => Buffer, texts: T) => Object.fromEntries(Object.entries(texts).map(([k, v]) => [k, f(v)])) as { [k in keyof T]: Buffer };
+/** Patterns (Pat) of texts. */
+const patsOf = <T extends Record<string, string>>(texts: T) => Object.fromEntries(Object.entries(texts).map(([k, v]) => [k, new Pat(enc(v))])) as { [k in keyof T]: Pat };
 
-const ROLES = [enc('system"'), enc('user"'), enc('assistant"'), enc('tool"')] as const;
 const SYSTEM = 0;
 const USER = 1;
 const ASSISTANT = 2;
 const TOOL = 3;
 
-const K = bytesOf(enc, {
-  msgOpen: '{"role":"',
-  content: ',"content":',
+const pat = (s: string) => new Pat(enc(s));
+/** A role's literal and the content key after it, by role (SYSTEM...TOOL). */
+const ROLE_CONTENT = ['"system","content":', '"user","content":', '"assistant","content":', '"tool","content":'].map(pat);
+
+const K = patsOf({
+  msgOpen: '{"role":',
   toolCalls: ',"tool_calls":[',
   toolCallId: ',"tool_call_id":',
   name: ',"name":',
@@ -72,6 +94,12 @@ export class ChatScan {
   #bodyPos: Int32Array = new Int32Array(1024);
   #np = 0;
   #cur = 0;
+  /** A DataView of the buffer being walked (#has reads it four bytes at a time). */
+  #dv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
+  #has(b: Uint8Array, i: number, p: Pat): boolean {
+    return has(b, this.#dv, i, p);
+  }
 
   /** Scans a row; false when its text is not exactly the sink's chat format (take the slow path). */
   scan(messages: Uint8Array, tools: Uint8Array): boolean {
@@ -88,6 +116,7 @@ export class ChatScan {
   #quotes(b: Uint8Array): boolean {
     const k = this.#qs.scan(b);
     if (k < 0) return false;
+    this.#dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     this.#pos = this.#qs.quotes;
     this.#cur = this.#qs.quotesAt;
     this.#np = this.#cur + k;
@@ -121,20 +150,17 @@ export class ChatScan {
   }
 
   #message(b: Uint8Array, i: number, end: number): number {
-    if (!has(b, i, K.msgOpen)) return -1;
+    if (!this.#has(b, i, K.msgOpen)) return -1;
     i += K.msgOpen.length;
-    let role = -1;
-    for (let r = 0; r < 4; r++) {
-      if (has(b, i, ROLES[r]!)) {
-        role = r;
-        i += ROLES[r]!.length;
-        break;
-      }
-    }
-    if (role < 0 || !has(b, i, K.content)) return -1;
+    // The role by its literal's length ("user" and "tool" by their first letter), then checked whole.
+    const r1 = this.#lit(b, i, end);
+    const len = r1 - i;
+    const role = len === 8 ? SYSTEM : len === 11 ? ASSISTANT : len === 6 ? (b[i + 1] === 0x75 ? USER : TOOL) : -1;
+    if (role < 0 || !this.#has(b, i, ROLE_CONTENT[role]!)) return -1;
+    i += ROLE_CONTENT[role]!.length;
     const m = this.m;
     const k = m.n;
-    const c0 = i + K.content.length;
+    const c0 = i;
     const c1 = this.#lit(b, c0, end);
     if (c1 < 0) return -1;
     i = c1;
@@ -143,7 +169,7 @@ export class ChatScan {
     m.c1[k] = c1;
     m.call0[k] = m.call1[k] = this.c.n;
     m.id0[k] = m.id1[k] = m.name0[k] = m.name1[k] = -1;
-    if (has(b, i, K.toolCalls)) {
+    if (this.#has(b, i, K.toolCalls)) {
       i += K.toolCalls.length;
       if (b[i] === 0x5d) i++;
       else {
@@ -159,12 +185,12 @@ export class ChatScan {
       }
       m.call1[k] = this.c.n;
     }
-    if (has(b, i, K.toolCallId)) {
+    if (this.#has(b, i, K.toolCallId)) {
       m.id0[k] = i + K.toolCallId.length;
       i = m.id1[k] = this.#lit(b, m.id0[k]!, end);
       if (i < 0) return -1;
     }
-    if (has(b, i, K.name)) {
+    if (this.#has(b, i, K.name)) {
       m.name0[k] = i + K.name.length;
       i = m.name1[k] = this.#lit(b, m.name0[k]!, end);
       if (i < 0) return -1;
@@ -177,12 +203,12 @@ export class ChatScan {
   #call(b: Uint8Array, i: number, end: number): number {
     const c = this.c;
     const k = c.n;
-    if (!has(b, i, K.callOpen)) return -1;
+    if (!this.#has(b, i, K.callOpen)) return -1;
     i = this.#lit(b, i + K.callOpen.length, end);
-    if (i < 0 || !has(b, i, K.callMid)) return -1;
+    if (i < 0 || !this.#has(b, i, K.callMid)) return -1;
     c.name0[k] = i + K.callMid.length;
     i = c.name1[k] = this.#lit(b, c.name0[k]!, end);
-    if (i < 0 || !has(b, i, K.args)) return -1;
+    if (i < 0 || !this.#has(b, i, K.args)) return -1;
     c.a0[k] = i + K.args.length;
     i = c.a1[k] = this.#lit(b, c.a0[k]!, end);
     if (i < 0 || b[i] !== 0x7d || b[i + 1] !== 0x7d) return -1;
@@ -198,14 +224,14 @@ export class ChatScan {
     let i = 1;
     if (b[i] === 0x5d) return i + 1 === end;
     for (;;) {
-      if (!has(b, i, K.toolOpen)) return false;
+      if (!this.#has(b, i, K.toolOpen)) return false;
       i += K.toolOpen.length;
       const f0 = i;
-      if (!has(b, i, K.fnOpen)) return false;
+      if (!this.#has(b, i, K.fnOpen)) return false;
       i = this.#lit(b, i + K.fnOpen.length, end);
-      if (i < 0 || !has(b, i, K.description)) return false;
+      if (i < 0 || !this.#has(b, i, K.description)) return false;
       i = this.#lit(b, i + K.description.length, end);
-      if (i < 0 || !has(b, i, K.parameters)) return false;
+      if (i < 0 || !this.#has(b, i, K.parameters)) return false;
       i += K.parameters.length;
       if (b[i] !== 0x7b) return false; // an object (null or a string would not come back as it is)
       this.#keyTop = 0;
@@ -264,6 +290,7 @@ export class ChatScan {
       } else return false;
     }
     pos[k] = pos[k + 1] = a; // sentinels
+    if (this.#dv.buffer !== o.buffer || this.#dv.byteOffset !== o.byteOffset || this.#dv.byteLength !== o.byteLength) this.#dv = new DataView(o.buffer, o.byteOffset, o.byteLength);
     o[a] = 0; // and a byte no value goes on with: #value reads no stale byte of scratch as its own
     this.#np = k;
     this.#cur = 0;
@@ -310,16 +337,24 @@ export class ChatScan {
         else return b[i] === 0x5d ? i + 1 : -1;
       }
     }
-    if (c === 0x74) return has(b, i, K.true) ? i + 4 : -1;
-    if (c === 0x66) return has(b, i, K.false) ? i + 5 : -1;
-    if (c === 0x6e) return has(b, i, K.null) ? i + 4 : -1;
+    if (c === 0x74) return this.#has(b, i, K.true) ? i + 4 : -1;
+    if (c === 0x66) return this.#has(b, i, K.false) ? i + 5 : -1;
+    if (c === 0x6e) return this.#has(b, i, K.null) ? i + 4 : -1;
     if (c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39)) return num(b, i);
     return -1;
   }
 }
 
-/** b[i...] starts with k. */
-function has(b: Uint8Array, i: number, k: Uint8Array): boolean {
+/** b[i...] starts with k (dv: a DataView of b). */
+function has(b: Uint8Array, dv: DataView, i: number, k: Pat): boolean {
+  const w = k.w;
+  const last = w.length - 1;
+  if (i + 4 * w.length > b.length) return hasBytes(b, i, k.b);
+  for (let j = 0; j < last; j++) if (dv.getInt32(i + 4 * j, true) !== w[j]) return false;
+  return (dv.getInt32(i + 4 * last, true) & k.mask) === w[last];
+}
+
+function hasBytes(b: Uint8Array, i: number, k: Uint8Array): boolean {
   if (i + k.length > b.length) return false;
   for (let j = 0; j < k.length; j++) if (b[i + j] !== k[j]) return false;
   return true;
