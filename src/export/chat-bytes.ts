@@ -42,10 +42,8 @@ const BS = 0x5c; // \
 const enc = (s: string) => Buffer.from(s, 'latin1');
 /** A string as it appears inside a JSON string literal (JSON.stringify without the quotes). */
 const escd = (s: string) => Buffer.from(JSON.stringify(s).slice(1, -1), 'utf8');
-/** Byte constants: each text of `texts` through `f`. */
-const bytesOf = <T extends Record<string, string>>(f: (s: string) => Buffer, texts: T) => Object.fromEntries(Object.entries(texts).map(([k, v]) => [k, f(v)])) as { [k in keyof T]: Buffer };
-/** Patterns (Pat) of texts. */
-const patsOf = <T extends Record<string, string>>(texts: T) => Object.fromEntries(Object.entries(texts).map(([k, v]) => [k, new Pat(enc(v))])) as { [k in keyof T]: Pat };
+/** Byte constants (Pat): each text of `texts` through `f`. */
+const patsOf = <T extends Record<string, string>>(f: (s: string) => Buffer, texts: T) => Object.fromEntries(Object.entries(texts).map(([k, v]) => [k, new Pat(f(v))])) as { [k in keyof T]: Pat };
 
 const SYSTEM = 0;
 const USER = 1;
@@ -56,7 +54,7 @@ const pat = (s: string) => new Pat(enc(s));
 /** A role's literal and the content key after it, by role (SYSTEM...TOOL). */
 const ROLE_CONTENT = ['"system","content":', '"user","content":', '"assistant","content":', '"tool","content":'].map(pat);
 
-const K = patsOf({
+const K = patsOf(enc, {
   msgOpen: '{"role":',
   toolCalls: ',"tool_calls":[',
   toolCallId: ',"tool_call_id":',
@@ -84,6 +82,8 @@ export class ChatScan {
   /** Tools: each tool's function object. */
   t = { n: 0, f0: [] as number[], f1: [] as number[] };
   mb: Uint8Array = new Uint8Array(0);
+  /** A DataView of mb. */
+  mdv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   tb: Uint8Array = new Uint8Array(0);
   #keys: number[] = [];
   #keyTop = 0;
@@ -105,7 +105,9 @@ export class ChatScan {
   scan(messages: Uint8Array, tools: Uint8Array): boolean {
     this.mb = messages;
     this.tb = tools;
-    return this.#quotes(messages) && this.#messages(messages) && this.#quotes(tools) && this.#tools(tools);
+    if (!this.#quotes(messages)) return false;
+    this.mdv = this.#dv;
+    return this.#messages(messages) && this.#quotes(tools) && this.#tools(tools);
   }
 
   /**
@@ -397,28 +399,43 @@ function num(b: Uint8Array, i: number): number {
 /** Escapes long runs (Out.esc) in WebAssembly, 16 bytes at a time where it can: ~4x the JS loop. */
 const ESCAPER = new JsonSimd();
 
+/** Up to this many bytes, raw copies go four bytes at a time in JS; longer ones through `set` (a view made per copy). */
+const SHORT_COPY = 96;
+
 /** A growing output buffer the fast path writes lines into. */
 export class Out {
   buf: Buffer;
   at = 0;
+  #dv: DataView;
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
+    this.#dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
   ensure(n: number): void {
     if (this.at + n <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
     this.buf.copy(next, 0, 0, this.at);
     this.buf = next;
+    this.#dv = new DataView(next.buffer, next.byteOffset, next.length);
   }
-  /** Bytes b[s, e) as they are. */
-  raw(b: Uint8Array, s: number, e: number): void {
-    this.ensure(e - s);
-    if (e - s > 64) this.buf.set(b.subarray(s, e), this.at);
-    else for (let j = s, a = this.at; j < e; j++, a++) this.buf[a] = b[j]!;
+  /** Bytes b[s, e) as they are (dv: a DataView of b). */
+  raw(b: Uint8Array, dv: DataView, s: number, e: number): void {
+    this.ensure(e - s + 4);
+    let a = this.at;
     this.at += e - s;
+    if (e - s > SHORT_COPY) return this.buf.set(b.subarray(s, e), a);
+    const od = this.#dv;
+    let j = s;
+    for (; j + 4 <= e; j += 4, a += 4) od.setInt32(a, dv.getInt32(j, true), true);
+    for (; j < e; j++, a++) this.buf[a] = b[j]!;
   }
-  k(c: Uint8Array): void {
-    this.raw(c, 0, c.length);
+  /** A constant (its last word may write up to 3 bytes past it: room that ensure keeps). */
+  k(p: Pat): void {
+    const w = p.w;
+    this.ensure(4 * w.length);
+    const od = this.#dv;
+    for (let j = 0, a = this.at; j < w.length; j++, a += 4) od.setInt32(a, w[j]!, true);
+    this.at += p.length;
   }
   /** Bytes b[s, e) escaped as inside a JSON string literal (they hold no control character); long runs in WebAssembly. */
   esc(b: Uint8Array, s: number, e: number): void {
@@ -476,7 +493,7 @@ export class FastLines {
       return;
     }
     if (this.scan.canonicalBody(b, body0, body1, this.#scratch)) {
-      o.raw(b, body0, body1); // the JSON text escaped is the literal's body
+      o.raw(b, this.scan.mdv, body0, body1); // the JSON text escaped is the literal's body
       return;
     }
     o.str(JSON.stringify(JSON.stringify(parseArgs(litValue(b, s, e)))).slice(1, -1));
@@ -494,7 +511,7 @@ export class FastLines {
   }
 
   sharegpt(o: Out): string | undefined {
-    const { m, mb: b, tb, t } = this.scan;
+    const { m, mb: b, mdv, tb, t } = this.scan;
     // Turns as toShareGpt builds them: from (SG_*), and segments: a content (message index) or a run of
     // tool replies (several: their JSON list) or, in a function_call turn, calls (call index).
     const tFrom = this.#tFrom;
@@ -565,7 +582,7 @@ export class FastLines {
       } else {
         for (let s = tSeg[k]!; s < s1; s++) {
           if (s > tSeg[k]!) o.k(E.nn);
-          if (sKind[s] === 0) o.raw(b, m.c0[sA[s]!]! + 1, m.c1[sA[s]!]! - 1);
+          if (sKind[s] === 0) o.raw(b, mdv, m.c0[sA[s]!]! + 1, m.c1[sA[s]!]! - 1);
           else {
             o.byte(0x5b);
             for (let j = sA[s]!; j < sB[s]!; j++) {
@@ -581,7 +598,7 @@ export class FastLines {
     o.k(E.sgSystem);
     for (let k = 0; k < nsys; k++) {
       if (k > 0) o.k(E.nn);
-      o.raw(b, m.c0[sys0[k]!]! + 1, m.c1[sys0[k]!]! - 1);
+      o.raw(b, mdv, m.c0[sys0[k]!]! + 1, m.c1[sys0[k]!]! - 1);
     }
     o.k(E.sgTools);
     for (let k = 0; k < t.n; k++) {
@@ -599,7 +616,7 @@ export class FastLines {
   #sys: number[] = [];
 
   hermes(o: Out, trajectoryId: string): undefined {
-    const { m, mb: b, tb } = this.scan;
+    const { m, mb: b, mdv, tb } = this.scan;
     o.k(E.hmId);
     o.str(JSON.stringify(trajectoryId));
     o.k(E.hmSystem);
@@ -613,7 +630,7 @@ export class FastLines {
         sysEmpty = false;
       }
       if (m.c1[i]! - m.c0[i]! > 2) sysEmpty = false;
-      o.raw(b, m.c0[i]! + 1, m.c1[i]! - 1);
+      o.raw(b, mdv, m.c0[i]! + 1, m.c1[i]! - 1);
     }
     if (!sysEmpty) o.k(E.nn);
     o.k(E.hmPre);
@@ -627,12 +644,12 @@ export class FastLines {
       if (role === SYSTEM) continue;
       if (role === USER) {
         o.k(E.hmHuman);
-        o.raw(b, m.c0[i]!, m.c1[i]!);
+        o.raw(b, mdv, m.c0[i]!, m.c1[i]!);
         o.byte(0x7d);
       } else if (role === ASSISTANT) {
         o.k(E.hmGpt);
         let any = m.c1[i]! - m.c0[i]! > 2;
-        if (any) o.raw(b, m.c0[i]! + 1, m.c1[i]! - 1);
+        if (any) o.raw(b, mdv, m.c0[i]! + 1, m.c1[i]! - 1);
         for (let c = m.call0[i]!; c < m.call1[i]!; c++) {
           if (any) o.k(E.n);
           any = true;
@@ -657,7 +674,7 @@ export class FastLines {
     }
     o.k(E.hmTools);
     o.ensure(t1 - t0);
-    o.buf.copy(o.buf, o.at, t0, t1); // the tools escaped once, above
+    o.buf.copyWithin(o.at, t0, t1); // the tools escaped once, above
     o.at += t1 - t0;
     o.k(E.quoteClose);
     return undefined;
@@ -671,7 +688,7 @@ const SG_OBS = 3;
 
 /** Output constants. */
 const E = {
-  ...bytesOf(enc, {
+  ...patsOf(enc, {
     quoteClose: '"}',
     sgOpen: '{"conversations":[',
     sgSystem: '],"system":"',
@@ -685,7 +702,7 @@ const E = {
     hmTools: '],"tools":"',
   }),
   // inside a JSON string literal
-  ...bytesOf(escd, {
+  ...patsOf(escd, {
     n: '\n',
     nn: '\n\n',
     callName: '{"name":"',
@@ -696,13 +713,13 @@ const E = {
     hmRespContent: '","content":',
     hmRespClose: '}\n</tool_response>',
   }),
-  sgFrom: ['human', 'gpt', 'function_call', 'observation'].map((f) => enc(`{"from":"${f}","value":"`)),
+  sgFrom: ['human', 'gpt', 'function_call', 'observation'].map((f) => pat(`{"from":"${f}","value":"`)),
   ...hermesPreamble(),
 };
 
 /** hermesSystemPrompt's text before and after the tools JSON, escaped. */
-function hermesPreamble(): { hmPre: Buffer; hmPost: Buffer } {
+function hermesPreamble(): { hmPre: Pat; hmPost: Pat } {
   const p = hermesSystemPrompt('', []);
   const at = p.indexOf('<tools> [] </tools>') + '<tools> '.length;
-  return { hmPre: escd(p.slice(0, at)), hmPost: escd(p.slice(at + 2)) };
+  return { hmPre: new Pat(escd(p.slice(0, at))), hmPost: new Pat(escd(p.slice(at + 2))) };
 }
