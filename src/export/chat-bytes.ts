@@ -89,8 +89,12 @@ export class ChatScan {
   #keyTop = 0;
   /** The positions of the unescaped quotes of the buffer being parsed (#quotes): #pos[#cur] the next one to take, #pos[#np] the first sentinel. */
   #pos: Int32Array = new Int32Array(2);
-  readonly #qs = new JsonSimd();
-  /** canonicalBody's own quote list (#pos points at it or at the JsonSimd's). */
+  /** The scans of messages and of tools (each keeps its quote and escape lists until the next row). */
+  readonly #qm = new JsonSimd();
+  readonly #qt = new JsonSimd();
+  /** A quote's length: 1, or 2 (`\"`) while canonicalBody walks a literal's body. */
+  #ql = 1;
+  /** canonicalBody's own quote list (#pos points at it or at a JsonSimd's). */
   #bodyPos: Int32Array = new Int32Array(1024);
   #np = 0;
   #cur = 0;
@@ -105,9 +109,9 @@ export class ChatScan {
   scan(messages: Uint8Array, tools: Uint8Array): boolean {
     this.mb = messages;
     this.tb = tools;
-    if (!this.#quotes(messages)) return false;
+    if (!this.#quotes(messages, this.#qm)) return false;
     this.mdv = this.#dv;
-    return this.#messages(messages) && this.#quotes(tools) && this.#tools(tools);
+    return this.#messages(messages) && this.#quotes(tools, this.#qt) && this.#tools(tools);
   }
 
   /**
@@ -115,12 +119,12 @@ export class ChatScan {
    * control character or an escape JSON.stringify does not write. So every string literal in b is
    * canonical, and the parse takes a literal's end from the list (#lit) instead of reading it again.
    */
-  #quotes(b: Uint8Array): boolean {
-    const k = this.#qs.scan(b);
+  #quotes(b: Uint8Array, qs: JsonSimd): boolean {
+    const k = qs.scan(b);
     if (k < 0) return false;
     this.#dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    this.#pos = this.#qs.quotes;
-    this.#cur = this.#qs.quotesAt;
+    this.#pos = qs.quotes;
+    this.#cur = qs.quotesAt;
     this.#np = this.#cur + k;
     return true;
   }
@@ -132,7 +136,7 @@ export class ChatScan {
     while (pos[k]! < i) k++;
     if (pos[k] !== i || k + 1 >= this.#np) return -1;
     this.#cur = k + 2;
-    return pos[k + 1]! + 1;
+    return pos[k + 1]! + this.#ql;
   }
 
   #messages(b: Uint8Array): boolean {
@@ -249,61 +253,64 @@ export class ChatScan {
   }
 
   /**
-   * True when the string literal body b[s, e) (canonical: #quotes checked it) holds, decoded, one JSON
-   * value exactly as JSON.stringify(JSON.parse(it)) writes it. One pass decodes it into scratch and
-   * notes the decoded text's quotes and checks its escapes (what #quotes does, on the decoded bytes);
-   * its only escapes may be \" and \\ (any other decodes to a control character, which canonical JSON
-   * text holds nowhere); then #value walks the decoded text.
+   * True when the string literal body mb[s, e) (canonical: the scan checked it) holds, decoded, one
+   * JSON value exactly as JSON.stringify(JSON.parse(it)) writes it. Not decoded: the messages scan's
+   * escape list says where the decoded text's quotes are (an escaped quote `\"` not escaped again
+   * inside a decoded string) and its escapes are checked there (the body's own escapes may only be
+   * \" and \\: any other decodes to a control character, which canonical JSON text holds nowhere);
+   * then #value walks the body itself, a quote being two bytes (`\"`) long.
    */
-  canonicalBody(b: Uint8Array, s: number, e: number, scratch: Out): boolean {
-    scratch.at = 0;
-    scratch.ensure(e - s + 1);
-    const o = scratch.buf;
-    if (this.#bodyPos.length < e - s + 2) this.#bodyPos = new Int32Array(Math.max(e - s + 2, 2 * this.#bodyPos.length));
-    const pos = (this.#pos = this.#bodyPos);
-    let k = 0;
-    let a = 0;
-    for (let j = s; j < e; j++) {
-      const c = b[j]!;
-      if (c !== BS) {
-        o[a++] = c;
-        continue;
-      }
-      const d = b[++j];
-      if (d === Q) {
-        pos[k++] = a; // a quote of the decoded text
-        o[a++] = Q;
-        continue;
-      }
-      if (d !== BS) return false;
-      // A backslash of the decoded text: its escape must be one JSON.stringify writes.
-      o[a++] = BS;
-      const x = b[++j];
-      if (x === BS) {
-        const y = b[++j]; // \\" or \\\\: an escaped quote or backslash
-        if (y !== Q && y !== BS) return false;
-        o[a++] = y;
-      } else if (x === 0x62 || x === 0x66 || x === 0x6e || x === 0x72 || x === 0x74) o[a++] = x;
-      else if (x === 0x75 && j + 4 < e) {
-        o[a++] = x;
-        for (let q = 1; q <= 4; q++) o[a++] = b[j + q]!;
-        j += 4;
-        if (escapeEnd(o, a - 6) !== a) return false;
-      } else return false;
+  canonicalBody(s: number, e: number): boolean {
+    const b = this.mb;
+    const q = this.#qm;
+    const ix = q.quotes;
+    let lo = q.escapesAt;
+    let hi = q.escapesEnd;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ix[mid]! < s) lo = mid + 1;
+      else hi = mid;
     }
-    pos[k] = pos[k + 1] = a; // sentinels
-    if (this.#dv.buffer !== o.buffer || this.#dv.byteOffset !== o.byteOffset || this.#dv.byteLength !== o.byteLength) this.#dv = new DataView(o.buffer, o.byteOffset, o.byteLength);
-    o[a] = 0; // and a byte no value goes on with: #value reads no stale byte of scratch as its own
+    if (this.#bodyPos.length < (e - s) / 2 + 2) this.#bodyPos = new Int32Array(Math.max(e - s + 2, 2 * this.#bodyPos.length));
+    const pos = this.#bodyPos;
+    let k = 0;
+    let escaping = false; // the last decoded character was a backslash starting an escape
+    for (let x = lo; x < q.escapesEnd; x++) {
+      const p = ix[x]!;
+      if (p >= e) break;
+      const c = b[p + 1];
+      if (c === Q) {
+        if (escaping) escaping = false;
+        else pos[k++] = p; // a quote of the decoded text
+        continue;
+      }
+      if (c !== BS) return false;
+      if (escaping) {
+        escaping = false; // an escaped backslash
+        continue;
+      }
+      // A backslash of the decoded text: its escape must be one JSON.stringify writes.
+      const d = b[p + 2];
+      if (d === BS) escaping = true; // \\" or \\\\: the next escape, at p + 2, says which
+      else if (d === 0x75 ? escapeEnd(b, p + 1) < 0 : !(d === 0x62 || d === 0x66 || d === 0x6e || d === 0x72 || d === 0x74)) return false;
+    }
+    if (escaping) return false;
+    pos[k] = pos[k + 1] = e; // sentinels
+    this.#pos = pos;
     this.#np = k;
     this.#cur = 0;
     this.#keyTop = 0;
-    return this.#value(o, 0, a, 0) === a;
+    this.#dv = this.mdv;
+    this.#ql = 2;
+    const end = this.#value(b, s, e, 0);
+    this.#ql = 1;
+    return end === e;
   }
 
   /** The end of the canonical JSON value at i, or -1. */
   #value(b: Uint8Array, i: number, end: number, depth: number): number {
     const c = b[i];
-    if (c === Q) return this.#lit(b, i, end);
+    if (c === Q || c === BS) return this.#lit(b, i, end); // a string (BS: a quote, in a body; #lit checks)
     if (c === 0x7b) {
       if (depth > 64) return -1;
       i++;
@@ -311,7 +318,7 @@ export class ChatScan {
       const base = this.#keyTop;
       const keys = this.#keys;
       for (;;) {
-        const d = b[i + 1]!;
+        const d = b[i + this.#ql]!;
         if (d >= 0x30 && d <= 0x39) return -1; // a key like "1" is reordered by JSON.parse
         const ke = this.#lit(b, i, end);
         if (ke < 0) return -1;
@@ -481,7 +488,6 @@ function maybeJson(b: Uint8Array, s: number, e: number): boolean {
  */
 export class FastLines {
   readonly scan = new ChatScan();
-  readonly #scratch = new Out(1 << 12);
 
   /** JSON.stringify(parseArgs(<the string literal b[s, e) holds>)), escaped as inside a string literal. */
   #jsonOfText(o: Out, b: Uint8Array, s: number, e: number): void {
@@ -492,7 +498,7 @@ export class FastLines {
       o.esc(b, s, e);
       return;
     }
-    if (this.scan.canonicalBody(b, body0, body1, this.#scratch)) {
+    if (this.scan.canonicalBody(body0, body1)) {
       o.raw(b, this.scan.mdv, body0, body1); // the JSON text escaped is the literal's body
       return;
     }

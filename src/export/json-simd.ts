@@ -130,6 +130,9 @@ export class JsonSimd {
    */
   quotes: Int32Array;
   quotesAt = 0;
+  /** After a scan: the positions of its escapes (backslashes) in quotes[escapesAt, escapesEnd), ascending. */
+  escapesAt = 0;
+  escapesEnd = 0;
 
   constructor() {
     const inst = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
@@ -155,7 +158,10 @@ export class JsonSimd {
     const k = this.#scan(n, q0, e0);
     if (k < 0) return -1;
     const i32 = this.#i32;
-    for (let x = e0 >> 2; i32[x]! >= 0; x++) if (escapeEnd(b, i32[x]!) < 0) return -1;
+    let x = e0 >> 2;
+    for (; i32[x]! >= 0; x++) if (escapeEnd(b, i32[x]!) < 0) return -1;
+    this.escapesAt = e0 >> 2;
+    this.escapesEnd = x;
     this.quotesAt = q0 >> 2;
     i32[this.quotesAt + k] = i32[this.quotesAt + k + 1] = n;
     return k;
