@@ -26,14 +26,13 @@ import { JsonSimd, escapeEnd } from './json-simd.js';
 class Pat {
   readonly w: Int32Array;
   readonly mask: number;
+  readonly length: number;
   constructor(readonly b: Uint8Array) {
+    this.length = b.length;
     const n = (b.length + 3) >> 2;
     this.w = new Int32Array(n);
     for (let j = 0; j < b.length; j++) this.w[j >> 2]! |= b[j]! << (8 * (j & 3));
     this.mask = b.length & 3 ? (1 << (8 * (b.length & 3))) - 1 : -1;
-  }
-  get length(): number {
-    return this.b.length;
   }
 }
 
@@ -103,6 +102,13 @@ export class ChatScan {
 
   #has(b: Uint8Array, i: number, p: Pat): boolean {
     return has(b, this.#dv, i, p);
+  }
+
+  /** Writes tb[s, e) escaped (Out.esc), long runs from the tools scan's memory (no copy in). */
+  escTools(o: Out, s: number, e: number): void {
+    if (e - s < 128) return o.esc(this.tb, s, e);
+    o.ensure(2 * (e - s));
+    o.at = this.#qt.escapeScanned(s, e, o.buf, o.at);
   }
 
   /** Scans a row; false when its text is not exactly the sink's chat format (take the slow path). */
@@ -439,6 +445,12 @@ export class Out {
   /** A constant (its last word may write up to 3 bytes past it: room that ensure keeps). */
   k(p: Pat): void {
     const w = p.w;
+    if (w.length > 16) {
+      this.ensure(p.length);
+      this.buf.set(p.b, this.at);
+      this.at += p.length;
+      return;
+    }
     this.ensure(4 * w.length);
     const od = this.#dv;
     for (let j = 0, a = this.at; j < w.length; j++, a += 4) od.setInt32(a, w[j]!, true);
@@ -609,7 +621,7 @@ export class FastLines {
     o.k(E.sgTools);
     for (let k = 0; k < t.n; k++) {
       if (k > 0) o.byte(0x2c);
-      o.esc(tb, t.f0[k]!, t.f1[k]!);
+      this.scan.escTools(o, t.f0[k]!, t.f1[k]!);
     }
     o.k(E.sgEnd);
     return undefined;
@@ -641,7 +653,7 @@ export class FastLines {
     if (!sysEmpty) o.k(E.nn);
     o.k(E.hmPre);
     const t0 = o.at;
-    o.esc(tb, 0, tb.length);
+    this.scan.escTools(o, 0, tb.length);
     const t1 = o.at;
     o.k(E.hmPost);
     o.k(E.quoteClose);

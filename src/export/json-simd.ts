@@ -130,6 +130,8 @@ export class JsonSimd {
    */
   quotes: Int32Array;
   quotesAt = 0;
+  /** Where the last scan's lists end in memory (escapeScanned writes after them). */
+  #scanEnd = 0;
   /** After a scan: the positions of its escapes (backslashes) in quotes[escapesAt, escapesEnd), ascending. */
   escapesAt = 0;
   escapesEnd = 0;
@@ -162,6 +164,7 @@ export class JsonSimd {
     for (; i32[x]! >= 0; x++) if (escapeEnd(b, i32[x]!) < 0) return -1;
     this.escapesAt = e0 >> 2;
     this.escapesEnd = x;
+    this.#scanEnd = (4 * x + 4 + 15) & ~15;
     this.quotesAt = q0 >> 2;
     i32[this.quotesAt + k] = i32[this.quotesAt + k + 1] = n;
     return k;
@@ -173,11 +176,19 @@ export class JsonSimd {
    * 2 * (e - s) bytes at `at`.
    */
   escapeInto(b: Uint8Array, s: number, e: number, out: Uint8Array, at: number): number {
-    const n = e - s;
-    const d0 = (n + 15) & ~15;
-    this.#room(d0 + 2 * n + 16);
+    this.#room((e - s + 15) & ~15);
     this.#u8.set(b.subarray(s, e), 0);
-    const d1 = this.#escape(0, n, d0);
+    return this.#escapeFrom(0, e - s, (e - s + 15) & ~15, out, at);
+  }
+
+  /** escapeInto of [s, e) of the text this scanned last (still in its memory: no copy in). */
+  escapeScanned(s: number, e: number, out: Uint8Array, at: number): number {
+    return this.#escapeFrom(s, e - s, this.#scanEnd, out, at);
+  }
+
+  #escapeFrom(src: number, n: number, d0: number, out: Uint8Array, at: number): number {
+    this.#room(d0 + 2 * n + 16);
+    const d1 = this.#escape(src, n, d0);
     out.set(this.#u8.subarray(d0, d1), at);
     return at + d1 - d0;
   }
