@@ -8,8 +8,8 @@
  * character. In JS the scan of a row's 8.3 KB of messages and tools took ~14 us (a table look-up a
  * byte; ~9.5 us four bytes at a time with SWAR bit tricks: the text export reads holds a quote or
  * backslash every ~7 bytes); this one ~4 us, copying the bytes in included (bench/results/export.md).
- * Memory: the module's grows to ~9x the largest text scanned and stays (one per ChatScan, one for
- * escaping).
+ * Memory: the module's grows to ~9x the largest text scanned and stays (two per ChatScan: messages
+ * and tools, whose lists the line assembly reads after the scan; one for escaping).
  *
  * The module is assembled here from its instructions (below, one line each with its text form), not
  * shipped as a binary: 16 bytes of input are compared with '"', '\' and < 0x20 at once
