@@ -19,23 +19,42 @@ import { JsonSimd, escapeEnd } from './json-simd.js';
  * only).
  */
 
+/**
+ * A byte pattern compared four bytes at a time (little-endian 32-bit words, the last one masked):
+ * fewer loop turns and branches than a byte loop, which dominated the walk.
+ */
+class Pat {
+  readonly w: Int32Array;
+  readonly mask: number;
+  readonly length: number;
+  constructor(readonly b: Uint8Array) {
+    this.length = b.length;
+    const n = (b.length + 3) >> 2;
+    this.w = new Int32Array(n);
+    for (let j = 0; j < b.length; j++) this.w[j >> 2]! |= b[j]! << (8 * (j & 3));
+    this.mask = b.length & 3 ? (1 << (8 * (b.length & 3))) - 1 : -1;
+  }
+}
+
 const Q = 0x22; // "
 const BS = 0x5c; // \
 const enc = (s: string) => Buffer.from(s, 'latin1');
 /** A string as it appears inside a JSON string literal (JSON.stringify without the quotes). */
 const escd = (s: string) => Buffer.from(JSON.stringify(s).slice(1, -1), 'utf8');
-/** Byte constants: each text of `texts` through `f`. */
-const bytesOf = <T extends Record<string, string>>(f: (s: string) => Buffer, texts: T) => Object.fromEntries(Object.entries(texts).map(([k, v]) => [k, f(v)])) as { [k in keyof T]: Buffer };
+/** Byte constants (Pat): each text of `texts` through `f`. */
+const patsOf = <T extends Record<string, string>>(f: (s: string) => Buffer, texts: T) => Object.fromEntries(Object.entries(texts).map(([k, v]) => [k, new Pat(f(v))])) as { [k in keyof T]: Pat };
 
-const ROLES = [enc('system"'), enc('user"'), enc('assistant"'), enc('tool"')] as const;
 const SYSTEM = 0;
 const USER = 1;
 const ASSISTANT = 2;
 const TOOL = 3;
 
-const K = bytesOf(enc, {
-  msgOpen: '{"role":"',
-  content: ',"content":',
+const pat = (s: string) => new Pat(enc(s));
+/** A role's literal and the content key after it, by role (SYSTEM...TOOL). */
+const ROLE_CONTENT = ['"system","content":', '"user","content":', '"assistant","content":', '"tool","content":'].map(pat);
+
+const K = patsOf(enc, {
+  msgOpen: '{"role":',
   toolCalls: ',"tool_calls":[',
   toolCallId: ',"tool_call_id":',
   name: ',"name":',
@@ -62,22 +81,43 @@ export class ChatScan {
   /** Tools: each tool's function object. */
   t = { n: 0, f0: [] as number[], f1: [] as number[] };
   mb: Uint8Array = new Uint8Array(0);
+  /** A DataView of mb. */
+  mdv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   tb: Uint8Array = new Uint8Array(0);
   #keys: number[] = [];
   #keyTop = 0;
   /** The positions of the unescaped quotes of the buffer being parsed (#quotes): #pos[#cur] the next one to take, #pos[#np] the first sentinel. */
   #pos: Int32Array = new Int32Array(2);
-  readonly #qs = new JsonSimd();
-  /** canonicalBody's own quote list (#pos points at it or at the JsonSimd's). */
+  /** The scans of messages and of tools (each keeps its quote and escape lists until the next row). */
+  readonly #qm = new JsonSimd();
+  readonly #qt = new JsonSimd();
+  /** A quote's length: 1, or 2 (`\"`) while canonicalBody walks a literal's body. */
+  #ql = 1;
+  /** canonicalBody's own quote list (#pos points at it or at a JsonSimd's). */
   #bodyPos: Int32Array = new Int32Array(1024);
   #np = 0;
   #cur = 0;
+  /** A DataView of the buffer being walked (#has reads it four bytes at a time). */
+  #dv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
+  #has(b: Uint8Array, i: number, p: Pat): boolean {
+    return has(b, this.#dv, i, p);
+  }
+
+  /** Writes tb[s, e) escaped (Out.esc), long runs from the tools scan's memory (no copy in). */
+  escTools(o: Out, s: number, e: number): void {
+    if (e - s < 128) return o.esc(this.tb, s, e);
+    o.ensure(2 * (e - s));
+    o.at = this.#qt.escapeScanned(s, e, o.buf, o.at);
+  }
 
   /** Scans a row; false when its text is not exactly the sink's chat format (take the slow path). */
   scan(messages: Uint8Array, tools: Uint8Array): boolean {
     this.mb = messages;
     this.tb = tools;
-    return this.#quotes(messages) && this.#messages(messages) && this.#quotes(tools) && this.#tools(tools);
+    if (!this.#quotes(messages, this.#qm)) return false;
+    this.mdv = this.#dv;
+    return this.#messages(messages) && this.#quotes(tools, this.#qt) && this.#tools(tools);
   }
 
   /**
@@ -85,11 +125,12 @@ export class ChatScan {
    * control character or an escape JSON.stringify does not write. So every string literal in b is
    * canonical, and the parse takes a literal's end from the list (#lit) instead of reading it again.
    */
-  #quotes(b: Uint8Array): boolean {
-    const k = this.#qs.scan(b);
+  #quotes(b: Uint8Array, qs: JsonSimd): boolean {
+    const k = qs.scan(b);
     if (k < 0) return false;
-    this.#pos = this.#qs.quotes;
-    this.#cur = this.#qs.quotesAt;
+    this.#dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    this.#pos = qs.quotes;
+    this.#cur = qs.quotesAt;
     this.#np = this.#cur + k;
     return true;
   }
@@ -101,7 +142,7 @@ export class ChatScan {
     while (pos[k]! < i) k++;
     if (pos[k] !== i || k + 1 >= this.#np) return -1;
     this.#cur = k + 2;
-    return pos[k + 1]! + 1;
+    return pos[k + 1]! + this.#ql;
   }
 
   #messages(b: Uint8Array): boolean {
@@ -121,20 +162,17 @@ export class ChatScan {
   }
 
   #message(b: Uint8Array, i: number, end: number): number {
-    if (!has(b, i, K.msgOpen)) return -1;
+    if (!this.#has(b, i, K.msgOpen)) return -1;
     i += K.msgOpen.length;
-    let role = -1;
-    for (let r = 0; r < 4; r++) {
-      if (has(b, i, ROLES[r]!)) {
-        role = r;
-        i += ROLES[r]!.length;
-        break;
-      }
-    }
-    if (role < 0 || !has(b, i, K.content)) return -1;
+    // The role by its literal's length ("user" and "tool" by their first letter), then checked whole.
+    const r1 = this.#lit(b, i, end);
+    const len = r1 - i;
+    const role = len === 8 ? SYSTEM : len === 11 ? ASSISTANT : len === 6 ? (b[i + 1] === 0x75 ? USER : TOOL) : -1;
+    if (role < 0 || !this.#has(b, i, ROLE_CONTENT[role]!)) return -1;
+    i += ROLE_CONTENT[role]!.length;
     const m = this.m;
     const k = m.n;
-    const c0 = i + K.content.length;
+    const c0 = i;
     const c1 = this.#lit(b, c0, end);
     if (c1 < 0) return -1;
     i = c1;
@@ -143,7 +181,7 @@ export class ChatScan {
     m.c1[k] = c1;
     m.call0[k] = m.call1[k] = this.c.n;
     m.id0[k] = m.id1[k] = m.name0[k] = m.name1[k] = -1;
-    if (has(b, i, K.toolCalls)) {
+    if (this.#has(b, i, K.toolCalls)) {
       i += K.toolCalls.length;
       if (b[i] === 0x5d) i++;
       else {
@@ -159,12 +197,12 @@ export class ChatScan {
       }
       m.call1[k] = this.c.n;
     }
-    if (has(b, i, K.toolCallId)) {
+    if (this.#has(b, i, K.toolCallId)) {
       m.id0[k] = i + K.toolCallId.length;
       i = m.id1[k] = this.#lit(b, m.id0[k]!, end);
       if (i < 0) return -1;
     }
-    if (has(b, i, K.name)) {
+    if (this.#has(b, i, K.name)) {
       m.name0[k] = i + K.name.length;
       i = m.name1[k] = this.#lit(b, m.name0[k]!, end);
       if (i < 0) return -1;
@@ -177,12 +215,12 @@ export class ChatScan {
   #call(b: Uint8Array, i: number, end: number): number {
     const c = this.c;
     const k = c.n;
-    if (!has(b, i, K.callOpen)) return -1;
+    if (!this.#has(b, i, K.callOpen)) return -1;
     i = this.#lit(b, i + K.callOpen.length, end);
-    if (i < 0 || !has(b, i, K.callMid)) return -1;
+    if (i < 0 || !this.#has(b, i, K.callMid)) return -1;
     c.name0[k] = i + K.callMid.length;
     i = c.name1[k] = this.#lit(b, c.name0[k]!, end);
-    if (i < 0 || !has(b, i, K.args)) return -1;
+    if (i < 0 || !this.#has(b, i, K.args)) return -1;
     c.a0[k] = i + K.args.length;
     i = c.a1[k] = this.#lit(b, c.a0[k]!, end);
     if (i < 0 || b[i] !== 0x7d || b[i + 1] !== 0x7d) return -1;
@@ -198,14 +236,14 @@ export class ChatScan {
     let i = 1;
     if (b[i] === 0x5d) return i + 1 === end;
     for (;;) {
-      if (!has(b, i, K.toolOpen)) return false;
+      if (!this.#has(b, i, K.toolOpen)) return false;
       i += K.toolOpen.length;
       const f0 = i;
-      if (!has(b, i, K.fnOpen)) return false;
+      if (!this.#has(b, i, K.fnOpen)) return false;
       i = this.#lit(b, i + K.fnOpen.length, end);
-      if (i < 0 || !has(b, i, K.description)) return false;
+      if (i < 0 || !this.#has(b, i, K.description)) return false;
       i = this.#lit(b, i + K.description.length, end);
-      if (i < 0 || !has(b, i, K.parameters)) return false;
+      if (i < 0 || !this.#has(b, i, K.parameters)) return false;
       i += K.parameters.length;
       if (b[i] !== 0x7b) return false; // an object (null or a string would not come back as it is)
       this.#keyTop = 0;
@@ -221,60 +259,64 @@ export class ChatScan {
   }
 
   /**
-   * True when the string literal body b[s, e) (canonical: #quotes checked it) holds, decoded, one JSON
-   * value exactly as JSON.stringify(JSON.parse(it)) writes it. One pass decodes it into scratch and
-   * notes the decoded text's quotes and checks its escapes (what #quotes does, on the decoded bytes);
-   * its only escapes may be \" and \\ (any other decodes to a control character, which canonical JSON
-   * text holds nowhere); then #value walks the decoded text.
+   * True when the string literal body mb[s, e) (canonical: the scan checked it) holds, decoded, one
+   * JSON value exactly as JSON.stringify(JSON.parse(it)) writes it. Not decoded: the messages scan's
+   * escape list says where the decoded text's quotes are (an escaped quote `\"` not escaped again
+   * inside a decoded string) and its escapes are checked there (the body's own escapes may only be
+   * \" and \\: any other decodes to a control character, which canonical JSON text holds nowhere);
+   * then #value walks the body itself, a quote being two bytes (`\"`) long.
    */
-  canonicalBody(b: Uint8Array, s: number, e: number, scratch: Out): boolean {
-    scratch.at = 0;
-    scratch.ensure(e - s + 1);
-    const o = scratch.buf;
-    if (this.#bodyPos.length < e - s + 2) this.#bodyPos = new Int32Array(Math.max(e - s + 2, 2 * this.#bodyPos.length));
-    const pos = (this.#pos = this.#bodyPos);
-    let k = 0;
-    let a = 0;
-    for (let j = s; j < e; j++) {
-      const c = b[j]!;
-      if (c !== BS) {
-        o[a++] = c;
-        continue;
-      }
-      const d = b[++j];
-      if (d === Q) {
-        pos[k++] = a; // a quote of the decoded text
-        o[a++] = Q;
-        continue;
-      }
-      if (d !== BS) return false;
-      // A backslash of the decoded text: its escape must be one JSON.stringify writes.
-      o[a++] = BS;
-      const x = b[++j];
-      if (x === BS) {
-        const y = b[++j]; // \\" or \\\\: an escaped quote or backslash
-        if (y !== Q && y !== BS) return false;
-        o[a++] = y;
-      } else if (x === 0x62 || x === 0x66 || x === 0x6e || x === 0x72 || x === 0x74) o[a++] = x;
-      else if (x === 0x75 && j + 4 < e) {
-        o[a++] = x;
-        for (let q = 1; q <= 4; q++) o[a++] = b[j + q]!;
-        j += 4;
-        if (escapeEnd(o, a - 6) !== a) return false;
-      } else return false;
+  canonicalBody(s: number, e: number): boolean {
+    const b = this.mb;
+    const q = this.#qm;
+    const ix = q.quotes;
+    let lo = q.escapesAt;
+    let hi = q.escapesEnd;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ix[mid]! < s) lo = mid + 1;
+      else hi = mid;
     }
-    pos[k] = pos[k + 1] = a; // sentinels
-    o[a] = 0; // and a byte no value goes on with: #value reads no stale byte of scratch as its own
+    if (this.#bodyPos.length < (e - s) / 2 + 2) this.#bodyPos = new Int32Array(Math.max(e - s + 2, 2 * this.#bodyPos.length));
+    const pos = this.#bodyPos;
+    let k = 0;
+    let escaping = false; // the last decoded character was a backslash starting an escape
+    for (let x = lo; x < q.escapesEnd; x++) {
+      const p = ix[x]!;
+      if (p >= e) break;
+      const c = b[p + 1];
+      if (c === Q) {
+        if (escaping) escaping = false;
+        else pos[k++] = p; // a quote of the decoded text
+        continue;
+      }
+      if (c !== BS) return false;
+      if (escaping) {
+        escaping = false; // an escaped backslash
+        continue;
+      }
+      // A backslash of the decoded text: its escape must be one JSON.stringify writes.
+      const d = b[p + 2];
+      if (d === BS) escaping = true; // \\" or \\\\: the next escape, at p + 2, says which
+      else if (d === 0x75 ? escapeEnd(b, p + 1) < 0 : !(d === 0x62 || d === 0x66 || d === 0x6e || d === 0x72 || d === 0x74)) return false;
+    }
+    if (escaping) return false;
+    pos[k] = pos[k + 1] = e; // sentinels
+    this.#pos = pos;
     this.#np = k;
     this.#cur = 0;
     this.#keyTop = 0;
-    return this.#value(o, 0, a, 0) === a;
+    this.#dv = this.mdv;
+    this.#ql = 2;
+    const end = this.#value(b, s, e, 0);
+    this.#ql = 1;
+    return end === e;
   }
 
   /** The end of the canonical JSON value at i, or -1. */
   #value(b: Uint8Array, i: number, end: number, depth: number): number {
     const c = b[i];
-    if (c === Q) return this.#lit(b, i, end);
+    if (c === Q || c === BS) return this.#lit(b, i, end); // a string (BS: a quote, in a body; #lit checks)
     if (c === 0x7b) {
       if (depth > 64) return -1;
       i++;
@@ -282,7 +324,7 @@ export class ChatScan {
       const base = this.#keyTop;
       const keys = this.#keys;
       for (;;) {
-        const d = b[i + 1]!;
+        const d = b[i + this.#ql]!;
         if (d >= 0x30 && d <= 0x39) return -1; // a key like "1" is reordered by JSON.parse
         const ke = this.#lit(b, i, end);
         if (ke < 0) return -1;
@@ -310,16 +352,24 @@ export class ChatScan {
         else return b[i] === 0x5d ? i + 1 : -1;
       }
     }
-    if (c === 0x74) return has(b, i, K.true) ? i + 4 : -1;
-    if (c === 0x66) return has(b, i, K.false) ? i + 5 : -1;
-    if (c === 0x6e) return has(b, i, K.null) ? i + 4 : -1;
+    if (c === 0x74) return this.#has(b, i, K.true) ? i + 4 : -1;
+    if (c === 0x66) return this.#has(b, i, K.false) ? i + 5 : -1;
+    if (c === 0x6e) return this.#has(b, i, K.null) ? i + 4 : -1;
     if (c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39)) return num(b, i);
     return -1;
   }
 }
 
-/** b[i...] starts with k. */
-function has(b: Uint8Array, i: number, k: Uint8Array): boolean {
+/** b[i...] starts with k (dv: a DataView of b). */
+function has(b: Uint8Array, dv: DataView, i: number, k: Pat): boolean {
+  const w = k.w;
+  const last = w.length - 1;
+  if (i + 4 * w.length > b.length) return hasBytes(b, i, k.b);
+  for (let j = 0; j < last; j++) if (dv.getInt32(i + 4 * j, true) !== w[j]) return false;
+  return (dv.getInt32(i + 4 * last, true) & k.mask) === w[last];
+}
+
+function hasBytes(b: Uint8Array, i: number, k: Uint8Array): boolean {
   if (i + k.length > b.length) return false;
   for (let j = 0; j < k.length; j++) if (b[i + j] !== k[j]) return false;
   return true;
@@ -362,28 +412,49 @@ function num(b: Uint8Array, i: number): number {
 /** Escapes long runs (Out.esc) in WebAssembly, 16 bytes at a time where it can: ~4x the JS loop. */
 const ESCAPER = new JsonSimd();
 
+/** Up to this many bytes, raw copies go four bytes at a time in JS; longer ones through `set` (a view made per copy). */
+const SHORT_COPY = 96;
+
 /** A growing output buffer the fast path writes lines into. */
 export class Out {
   buf: Buffer;
   at = 0;
+  #dv: DataView;
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
+    this.#dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
   ensure(n: number): void {
     if (this.at + n <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
     this.buf.copy(next, 0, 0, this.at);
     this.buf = next;
+    this.#dv = new DataView(next.buffer, next.byteOffset, next.length);
   }
-  /** Bytes b[s, e) as they are. */
-  raw(b: Uint8Array, s: number, e: number): void {
-    this.ensure(e - s);
-    if (e - s > 64) this.buf.set(b.subarray(s, e), this.at);
-    else for (let j = s, a = this.at; j < e; j++, a++) this.buf[a] = b[j]!;
+  /** Bytes b[s, e) as they are (dv: a DataView of b). */
+  raw(b: Uint8Array, dv: DataView, s: number, e: number): void {
+    this.ensure(e - s + 4);
+    let a = this.at;
     this.at += e - s;
+    if (e - s > SHORT_COPY) return this.buf.set(b.subarray(s, e), a);
+    const od = this.#dv;
+    let j = s;
+    for (; j + 4 <= e; j += 4, a += 4) od.setInt32(a, dv.getInt32(j, true), true);
+    for (; j < e; j++, a++) this.buf[a] = b[j]!;
   }
-  k(c: Uint8Array): void {
-    this.raw(c, 0, c.length);
+  /** A constant (its last word may write up to 3 bytes past it: room that ensure keeps). */
+  k(p: Pat): void {
+    const w = p.w;
+    if (w.length > 16) {
+      this.ensure(p.length);
+      this.buf.set(p.b, this.at);
+      this.at += p.length;
+      return;
+    }
+    this.ensure(4 * w.length);
+    const od = this.#dv;
+    for (let j = 0, a = this.at; j < w.length; j++, a += 4) od.setInt32(a, w[j]!, true);
+    this.at += p.length;
   }
   /** Bytes b[s, e) escaped as inside a JSON string literal (they hold no control character); long runs in WebAssembly. */
   esc(b: Uint8Array, s: number, e: number): void {
@@ -429,7 +500,6 @@ function maybeJson(b: Uint8Array, s: number, e: number): boolean {
  */
 export class FastLines {
   readonly scan = new ChatScan();
-  readonly #scratch = new Out(1 << 12);
 
   /** JSON.stringify(parseArgs(<the string literal b[s, e) holds>)), escaped as inside a string literal. */
   #jsonOfText(o: Out, b: Uint8Array, s: number, e: number): void {
@@ -440,8 +510,8 @@ export class FastLines {
       o.esc(b, s, e);
       return;
     }
-    if (this.scan.canonicalBody(b, body0, body1, this.#scratch)) {
-      o.raw(b, body0, body1); // the JSON text escaped is the literal's body
+    if (this.scan.canonicalBody(body0, body1)) {
+      o.raw(b, this.scan.mdv, body0, body1); // the JSON text escaped is the literal's body
       return;
     }
     o.str(JSON.stringify(JSON.stringify(parseArgs(litValue(b, s, e)))).slice(1, -1));
@@ -459,7 +529,7 @@ export class FastLines {
   }
 
   sharegpt(o: Out): string | undefined {
-    const { m, mb: b, tb, t } = this.scan;
+    const { m, mb: b, mdv, tb, t } = this.scan;
     // Turns as toShareGpt builds them: from (SG_*), and segments: a content (message index) or a run of
     // tool replies (several: their JSON list) or, in a function_call turn, calls (call index).
     const tFrom = this.#tFrom;
@@ -530,7 +600,7 @@ export class FastLines {
       } else {
         for (let s = tSeg[k]!; s < s1; s++) {
           if (s > tSeg[k]!) o.k(E.nn);
-          if (sKind[s] === 0) o.raw(b, m.c0[sA[s]!]! + 1, m.c1[sA[s]!]! - 1);
+          if (sKind[s] === 0) o.raw(b, mdv, m.c0[sA[s]!]! + 1, m.c1[sA[s]!]! - 1);
           else {
             o.byte(0x5b);
             for (let j = sA[s]!; j < sB[s]!; j++) {
@@ -546,12 +616,12 @@ export class FastLines {
     o.k(E.sgSystem);
     for (let k = 0; k < nsys; k++) {
       if (k > 0) o.k(E.nn);
-      o.raw(b, m.c0[sys0[k]!]! + 1, m.c1[sys0[k]!]! - 1);
+      o.raw(b, mdv, m.c0[sys0[k]!]! + 1, m.c1[sys0[k]!]! - 1);
     }
     o.k(E.sgTools);
     for (let k = 0; k < t.n; k++) {
       if (k > 0) o.byte(0x2c);
-      o.esc(tb, t.f0[k]!, t.f1[k]!);
+      this.scan.escTools(o, t.f0[k]!, t.f1[k]!);
     }
     o.k(E.sgEnd);
     return undefined;
@@ -564,7 +634,7 @@ export class FastLines {
   #sys: number[] = [];
 
   hermes(o: Out, trajectoryId: string): undefined {
-    const { m, mb: b, tb } = this.scan;
+    const { m, mb: b, mdv, tb } = this.scan;
     o.k(E.hmId);
     o.str(JSON.stringify(trajectoryId));
     o.k(E.hmSystem);
@@ -578,12 +648,12 @@ export class FastLines {
         sysEmpty = false;
       }
       if (m.c1[i]! - m.c0[i]! > 2) sysEmpty = false;
-      o.raw(b, m.c0[i]! + 1, m.c1[i]! - 1);
+      o.raw(b, mdv, m.c0[i]! + 1, m.c1[i]! - 1);
     }
     if (!sysEmpty) o.k(E.nn);
     o.k(E.hmPre);
     const t0 = o.at;
-    o.esc(tb, 0, tb.length);
+    this.scan.escTools(o, 0, tb.length);
     const t1 = o.at;
     o.k(E.hmPost);
     o.k(E.quoteClose);
@@ -592,12 +662,12 @@ export class FastLines {
       if (role === SYSTEM) continue;
       if (role === USER) {
         o.k(E.hmHuman);
-        o.raw(b, m.c0[i]!, m.c1[i]!);
+        o.raw(b, mdv, m.c0[i]!, m.c1[i]!);
         o.byte(0x7d);
       } else if (role === ASSISTANT) {
         o.k(E.hmGpt);
         let any = m.c1[i]! - m.c0[i]! > 2;
-        if (any) o.raw(b, m.c0[i]! + 1, m.c1[i]! - 1);
+        if (any) o.raw(b, mdv, m.c0[i]! + 1, m.c1[i]! - 1);
         for (let c = m.call0[i]!; c < m.call1[i]!; c++) {
           if (any) o.k(E.n);
           any = true;
@@ -622,7 +692,7 @@ export class FastLines {
     }
     o.k(E.hmTools);
     o.ensure(t1 - t0);
-    o.buf.copy(o.buf, o.at, t0, t1); // the tools escaped once, above
+    o.buf.copyWithin(o.at, t0, t1); // the tools escaped once, above
     o.at += t1 - t0;
     o.k(E.quoteClose);
     return undefined;
@@ -636,7 +706,7 @@ const SG_OBS = 3;
 
 /** Output constants. */
 const E = {
-  ...bytesOf(enc, {
+  ...patsOf(enc, {
     quoteClose: '"}',
     sgOpen: '{"conversations":[',
     sgSystem: '],"system":"',
@@ -650,7 +720,7 @@ const E = {
     hmTools: '],"tools":"',
   }),
   // inside a JSON string literal
-  ...bytesOf(escd, {
+  ...patsOf(escd, {
     n: '\n',
     nn: '\n\n',
     callName: '{"name":"',
@@ -661,13 +731,13 @@ const E = {
     hmRespContent: '","content":',
     hmRespClose: '}\n</tool_response>',
   }),
-  sgFrom: ['human', 'gpt', 'function_call', 'observation'].map((f) => enc(`{"from":"${f}","value":"`)),
+  sgFrom: ['human', 'gpt', 'function_call', 'observation'].map((f) => pat(`{"from":"${f}","value":"`)),
   ...hermesPreamble(),
 };
 
 /** hermesSystemPrompt's text before and after the tools JSON, escaped. */
-function hermesPreamble(): { hmPre: Buffer; hmPost: Buffer } {
+function hermesPreamble(): { hmPre: Pat; hmPost: Pat } {
   const p = hermesSystemPrompt('', []);
   const at = p.indexOf('<tools> [] </tools>') + '<tools> '.length;
-  return { hmPre: escd(p.slice(0, at)), hmPost: escd(p.slice(at + 2)) };
+  return { hmPre: new Pat(escd(p.slice(0, at))), hmPost: new Pat(escd(p.slice(at + 2))) };
 }

@@ -250,7 +250,8 @@ export function judgePassed(v: unknown): boolean {
  */
 export function splitOfDocument(seed: string, validation: number, documentId: string): 'train' | 'validation' {
   if (validation <= 0) return 'train';
-  const h = hash('sha256', `${seed}\u0000${documentId}`, 'buffer').readUInt32BE(0);
+  // The first 4 bytes of the digest, big-endian (from hex: no Buffer, no ArrayBuffer, per row).
+  const h = Number.parseInt(hash('sha256', `${seed}\u0000${documentId}`, 'hex').slice(0, 8), 16);
   return h / 2 ** 32 < validation ? 'validation' : 'train';
 }
 

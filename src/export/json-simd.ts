@@ -8,8 +8,8 @@
  * character. In JS the scan of a row's 8.3 KB of messages and tools took ~14 us (a table look-up a
  * byte; ~9.5 us four bytes at a time with SWAR bit tricks: the text export reads holds a quote or
  * backslash every ~7 bytes); this one ~4 us, copying the bytes in included (bench/results/export.md).
- * Memory: the module's grows to ~9x the largest text scanned and stays (one per ChatScan, one for
- * escaping).
+ * Memory: the module's grows to ~9x the largest text scanned and stays (two per ChatScan: messages
+ * and tools, whose lists the line assembly reads after the scan; one for escaping).
  *
  * The module is assembled here from its instructions (below, one line each with its text form), not
  * shipped as a binary: 16 bytes of input are compared with '"', '\' and < 0x20 at once
@@ -130,6 +130,11 @@ export class JsonSimd {
    */
   quotes: Int32Array;
   quotesAt = 0;
+  /** Where the last scan's lists end in memory (escapeScanned writes after them). */
+  #scanEnd = 0;
+  /** After a scan: the positions of its escapes (backslashes) in quotes[escapesAt, escapesEnd), ascending. */
+  escapesAt = 0;
+  escapesEnd = 0;
 
   constructor() {
     const inst = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
@@ -155,7 +160,11 @@ export class JsonSimd {
     const k = this.#scan(n, q0, e0);
     if (k < 0) return -1;
     const i32 = this.#i32;
-    for (let x = e0 >> 2; i32[x]! >= 0; x++) if (escapeEnd(b, i32[x]!) < 0) return -1;
+    let x = e0 >> 2;
+    for (; i32[x]! >= 0; x++) if (escapeEnd(b, i32[x]!) < 0) return -1;
+    this.escapesAt = e0 >> 2;
+    this.escapesEnd = x;
+    this.#scanEnd = (4 * x + 4 + 15) & ~15;
     this.quotesAt = q0 >> 2;
     i32[this.quotesAt + k] = i32[this.quotesAt + k + 1] = n;
     return k;
@@ -167,11 +176,19 @@ export class JsonSimd {
    * 2 * (e - s) bytes at `at`.
    */
   escapeInto(b: Uint8Array, s: number, e: number, out: Uint8Array, at: number): number {
-    const n = e - s;
-    const d0 = (n + 15) & ~15;
-    this.#room(d0 + 2 * n + 16);
+    this.#room((e - s + 15) & ~15);
     this.#u8.set(b.subarray(s, e), 0);
-    const d1 = this.#escape(0, n, d0);
+    return this.#escapeFrom(0, e - s, (e - s + 15) & ~15, out, at);
+  }
+
+  /** escapeInto of [s, e) of the text this scanned last (still in its memory: no copy in). */
+  escapeScanned(s: number, e: number, out: Uint8Array, at: number): number {
+    return this.#escapeFrom(s, e - s, this.#scanEnd, out, at);
+  }
+
+  #escapeFrom(src: number, n: number, d0: number, out: Uint8Array, at: number): number {
+    this.#room(d0 + 2 * n + 16);
+    const d1 = this.#escape(src, n, d0);
     out.set(this.#u8.subarray(d0, d1), at);
     return at + d1 - d0;
   }

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { DuckDBInstance, DuckDBTypeId, JSDuckDBValueConverter, type DuckDBBlobVector, type DuckDBConnection } from '@duckdb/node-api';
 import { RecordBatchReader, Type, Vector } from 'apache-arrow';
-import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
+import { parquetMetadata, parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
 import { snappyUncompressor } from 'hysnappy';
 import { GemflowError } from '../errors.js';
+import { pruneFooter } from './parquet-footer.js';
 
 /**
  * The rows of a gemflow output directory, in batches, with flat memory: Parquet through hyparquet
@@ -189,7 +190,7 @@ async function* readParquet(file: string, o: ReadOptions): AsyncGenerator<RowRec
   try {
     const buf = await fileBuffer(fh);
     try {
-      meta = await parquetMetadataAsync(buf);
+      meta = await metadataOf(buf, o.columns);
     } catch (e) {
       throw unreadable(file, 0, e);
     }
@@ -197,6 +198,34 @@ async function* readParquet(file: string, o: ReadOptions): AsyncGenerator<RowRec
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * A file's metadata as hyparquet parses it, from its footer without column statistics and, with
+ * `columns`, without the chunk metadata of other columns but their path (pruneFooter); a footer it
+ * cannot prune goes to hyparquet whole, which says what is wrong with it.
+ */
+async function metadataOf(buf: AsyncBuffer, columns?: readonly string[]): Promise<FileMetaData> {
+  if (buf.byteLength >= 12) {
+    const tail = new DataView(await buf.slice(buf.byteLength - 8));
+    const n = tail.getUint32(0, true);
+    if (tail.getUint32(4, true) === 0x31524150 && n + 8 <= buf.byteLength) {
+      const footer = new Uint8Array(await buf.slice(buf.byteLength - 8 - n, buf.byteLength - 8));
+      let pruned: Uint8Array | undefined;
+      try {
+        pruned = pruneFooter(footer, columns);
+      } catch {
+        // not a footer this reads: hyparquet's error below
+      }
+      if (pruned) {
+        const meta = parquetMetadata(pruned);
+        // None of the columns in this file: the reader reads its first column, which needs its metadata.
+        if (!columns || parquetSchema(meta).children.some((c) => columns.includes(c.element.name))) return meta;
+        return parquetMetadata(pruneFooter(footer));
+      }
+    }
+  }
+  return parquetMetadataAsync(buf);
 }
 
 /** A file as hyparquet's AsyncBuffer: each slice one read into a fresh buffer (no stream, no copy). */
