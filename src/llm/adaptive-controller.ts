@@ -174,6 +174,11 @@ export interface ControlInput {
   capacity: number | undefined;
   /** Our successful requests per second on this replica (smoothed). */
   completionsPerSec: number;
+  /**
+   * The same over a longer horizon (~20 ticks), for the target queue: a rate near one completion per
+   * maxQueueWaitMs must not flip the target between 0 and 1 from tick to tick. Undefined: completionsPerSec.
+   */
+  steadyCompletionsPerSec?: number;
   /** Short-term per-token latency over its baseline; undefined before enough samples. */
   latencyRatio: number | undefined;
   /** Still ramping up: no congestion signal seen yet. */
@@ -256,8 +261,15 @@ const LATENCY_ALPHA = 0.1;
 const LATENCY_MIN_SAMPLES = 8;
 /** Per-tick upward drift of the latency baseline. */
 const BASELINE_DRIFT = 0.002;
-/** Weight of the newest tick in the completion-rate EWMA. */
+/** Weight of the newest tick in the completion-rate EWMA (what the queue's drain time and take-backs use: quick to follow a cut). */
 const RATE_ALPHA = 0.3;
+/**
+ * The same for the rate that sets the target queue (floor(rate x maxQueueWaitMs)): 0.05, about the
+ * last 20 ticks. At 0.3 a replica completing 0.64 requests a second read 1 or more in ~15% of ticks, so
+ * its target flipped between 0 and 1 and a request queued behind its full batch at every flip (bench
+ * 11:03, capacity-change); at 0.05, in ~0.3% of ticks.
+ */
+const TARGET_RATE_ALPHA = 0.05;
 /** With other clients on the replica, scrapes in a row that must show a long queue before requests are taken back from it. */
 const REQUEUE_SCRAPES_SHARED = 2;
 /** Longest wait, in ticks, between probes past a full batch (see ControlInput.probeBackoff). */
@@ -281,10 +293,11 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
     // (F may include requests still on the wire, which the gauges do not show yet):
     const share = x.inFlight <= 0 ? 0 : x.inFlight / Math.max(x.inFlight, g.running + g.waiting);
     // The server drains its queue at every client's pace: ours over our share.
-    const serverRate = share > 0 ? x.completionsPerSec / share : x.completionsPerSec;
+    const ours = x.steadyCompletionsPerSec ?? x.completionsPerSec;
+    const serverRate = share > 0 ? ours / share : ours;
     // Unknown rate (nothing completed yet): one. A slow replica's target can be 0: one queued request
     // there would wait a whole completion gap (seconds on a cut or slow replica), beyond maxQueueWaitMs.
-    const target = x.completionsPerSec > 0 ? Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((serverRate * o.maxQueueWaitMs) / 1000)) : 1;
+    const target = ours > 0 ? Math.min(Math.ceil(o.targetQueueFraction * g.running), Math.floor((serverRate * o.maxQueueWaitMs) / 1000)) : 1;
     const backlog = Math.max(0, g.waiting - target);
     const lowest = Math.max(o.minConcurrency, Math.ceil(x.limit * MAX_CUT));
     // Each client sheds its share of the excess, so N clients together shed it once, not N times
@@ -410,6 +423,8 @@ class Replica {
   answered = 0;
   refused = 0;
   completionsPerSec = 0;
+  /** The same, smoothed over ~20 ticks (ControlInput.steadyCompletionsPerSec). */
+  steadyCompletionsPerSec = 0;
   /** When its last request completed (undefined: none yet). */
   lastOkAt: number | undefined;
   latencyShort: number | undefined;
@@ -648,7 +663,9 @@ export class AdaptiveController {
     this.#lastTickAt = now;
     const waiting = this.#client.waiting();
     for (const r of this.#replicas.values()) {
-      r.completionsPerSec += RATE_ALPHA * (r.okSinceTick / dtSec - r.completionsPerSec);
+      const tickRate = r.okSinceTick / dtSec;
+      r.completionsPerSec += RATE_ALPHA * (tickRate - r.completionsPerSec);
+      r.steadyCompletionsPerSec += TARGET_RATE_ALPHA * (tickRate - r.steadyCompletionsPerSec);
       r.okSinceTick = 0;
       const latencyRatio = r.latencyRatio();
       r.breaker.watch();
@@ -664,6 +681,7 @@ export class AdaptiveController {
         r.answered = 0;
         r.refused = 0;
       }
+      this.#batchGrew(r, gauges);
       if (gauges?.waiting !== undefined && gauges.waiting > 0 && gauges.running !== undefined && this.#o.maxRunningSeqs === undefined) {
         r.capacity = gauges.running;
       }
@@ -674,6 +692,7 @@ export class AdaptiveController {
           gauges,
           capacity: r.capacity,
           completionsPerSec: r.completionsPerSec,
+          steadyCompletionsPerSec: r.steadyCompletionsPerSec,
           latencyRatio,
           slowStart: r.slowStart,
           overloaded: now - r.lastOverloadCutAt < OVERLOAD_HOLD_TICKS * this.#o.intervalMs,
@@ -746,7 +765,8 @@ export class AdaptiveController {
 
   /**
    * Probes past a full batch back off while they meet a queue (ControlInput.probeBackoff): a probe
-   * answered by a queue cut doubles the wait before the next; growth into room found resets it.
+   * answered by a queue cut doubles the wait before the next; a batch seen running more than was
+   * learnt resets it (#batchGrew).
    */
   #probeBackoff(r: Replica, reason: string, now: number): void {
     if (reason === 'probe') {
@@ -756,11 +776,15 @@ export class AdaptiveController {
       r.probing = false;
       r.probeTicks = Math.min(MAX_PROBE_BACKOFF_TICKS, r.probeTicks * 2);
       r.nextProbeAt = now + r.probeTicks * this.#o.intervalMs;
-    } else if (reason === 'headroom' || reason === 'kv_room' || reason === 'slow_start') {
-      r.probing = false;
-      r.probeTicks = 1;
-      r.nextProbeAt = -Infinity;
     }
+  }
+
+  /** The batch runs more than was learnt (its max sequences grew back): probes past it may go again at once. */
+  #batchGrew(r: Replica, g: ServerGauges | undefined): void {
+    if (g?.running === undefined || r.capacity === undefined || g.running <= r.capacity) return;
+    r.probing = false;
+    r.probeTicks = 1;
+    r.nextProbeAt = -Infinity;
   }
 
   #setLimit(r: Replica, limit: number, reason: string): void {
