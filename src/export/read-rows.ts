@@ -8,6 +8,7 @@ import { parquetMetadata, parquetMetadataAsync, parquetRead, parquetSchema, type
 import { snappyUncompressor } from 'hysnappy';
 import { GemflowError } from '../errors.js';
 import { pruneFooter } from './parquet-footer.js';
+import { SNAPPY_MODULE, SnappyArena } from './snappy-arena.js';
 
 /**
  * The rows of a gemflow output directory, in batches, with flat memory: Parquet through hyparquet
@@ -267,12 +268,25 @@ async function* readParquetWith(file: string, buf: AsyncBuffer, meta: FileMetaDa
     return el.type === 'BYTE_ARRAY' && (el.converted_type === 'UTF8' || el.logical_type?.type === 'STRING' || el.converted_type === undefined);
   });
   const raw = names.map((c, i) => text[i]! && (o.bytes?.includes(c) ?? false));
+  // SNAPPY pages decompressed into one reused memory, sized per row group (src/export/snappy-arena.ts).
+  const arena = SNAPPY_MODULE ? new SnappyArena(SNAPPY_MODULE) : undefined;
+  const compressors = arena ? { ...COMPRESSORS, SNAPPY: arena.uncompress } : COMPRESSORS;
   let n = 0;
   try {
     let start = 0;
     for (const g of meta.row_groups) {
       if (o.signal?.aborted) return;
       const end = start + Number(g.num_rows);
+      if (arena) {
+        let input = 0;
+        let output = 0;
+        for (const c of g.columns) {
+          if (!c.meta_data || !asked(c.meta_data.path_in_schema) || c.meta_data.codec !== 'SNAPPY') continue;
+          input = Math.max(input, Number(c.meta_data.total_compressed_size));
+          output += Number(c.meta_data.total_uncompressed_size);
+        }
+        arena.reserve(input, output); // the previous group's rows are all taken: its pages can go
+      }
       let rows0: unknown[][] = [];
       await parquetRead({
         file: buf,
@@ -280,7 +294,7 @@ async function* readParquetWith(file: string, buf: AsyncBuffer, meta: FileMetaDa
         columns: names,
         rowStart: start,
         rowEnd: end,
-        compressors: COMPRESSORS,
+        compressors,
         parsers: { stringFromBytes: (b: Uint8Array) => b },
         onComplete: (rows: unknown[][]) => (rows0 = rows),
       });
