@@ -6,7 +6,8 @@
  *
  * Export: every format but synthesizer (it needs a run's kept sources) over the replicated output;
  * rows per CPU-second (user + system of this process, DuckDB's threads included: "per core"), wall time
- * and peak RSS; with --repeat N each measurement runs N times and the row gives the median run's CPU
+ * and peak RSS (the system share in brackets: writing the output costs kernel time, which on this shared VM
+ * rose from ~0.4 to ~10 ms a MB at times, independent of gemflow); with --repeat N each measurement runs N times and the row gives the median run's CPU
  * (and the range); --only keeps the measurements whose name matches REGEX (decontamination: "decontamination").
  * Decontamination: the step's index over the full BFCL multi-turn set (.cache/bfcl/data, from
  * scripts/bfcl/fetch.sh), then each trajectory's check (hashing its user and assistant text, one
@@ -100,27 +101,28 @@ async function main(): Promise<void> {
     const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     say(`export of ${n} rows (${src.length} distinct rows of ${source}, replicated), one process on this machine (${process.arch}, Node ${process.version})`);
     say('');
-    say(`| what | rows | CPU s${repeat > 1 ? ` (median of ${repeat})` : ''} | rows / CPU-s${repeat > 1 ? ' (min to max)' : ''} | wall s | peak RSS MB |`);
+    say(`| what | rows | CPU s${repeat > 1 ? ` (median of ${repeat})` : ''} (of it system) | rows / CPU-s${repeat > 1 ? ' (min to max)' : ''} | wall s | peak RSS MB |`);
     say('|---|---|---|---|---|---|');
     // `outDir`: removed before each run, outside the measured window. An export writes into a new
     // directory; overwriting the last run's files made the kernel free their pages inside the window
     // (0.1 to 3.8 s of system CPU for a 460 MB file, depending on the page cache).
     const measure = async (what: string, fn: () => Promise<number>, outDir?: string) => {
       if (!only.test(what)) return;
-      const runs: Array<{ rows: number; cpu: number; wall: number; peak: number }> = [];
+      const runs: Array<{ rows: number; cpu: number; sys: number; wall: number; peak: number }> = [];
       for (let k = 0; k < repeat; k++) {
         if (outDir) await rm(outDir, { recursive: true, force: true });
         global.gc?.();
         peak = process.memoryUsage().rss;
         const c0 = cpuMs();
+        const s0 = process.cpuUsage().system;
         const t0 = performance.now();
         const rows = await fn();
-        runs.push({ rows, cpu: (cpuMs() - c0) / 1000, wall: (performance.now() - t0) / 1000, peak });
+        runs.push({ rows, cpu: (cpuMs() - c0) / 1000, sys: (process.cpuUsage().system - s0) / 1e6, wall: (performance.now() - t0) / 1000, peak });
       }
       runs.sort((a, b) => a.cpu - b.cpu);
       const m = runs[(runs.length - 1) >> 1]!;
       const range = runs.length > 1 ? ` (${Math.round(m.rows / runs.at(-1)!.cpu)} to ${Math.round(m.rows / runs[0]!.cpu)})` : '';
-      say(`| ${what} | ${m.rows} | ${m.cpu.toFixed(2)} | ${Math.round(m.rows / m.cpu)}${range} | ${m.wall.toFixed(2)} | ${Math.round(Math.max(...runs.map((r) => r.peak)) / 1e6)} |`);
+      say(`| ${what} | ${m.rows} | ${m.cpu.toFixed(2)} (${m.sys.toFixed(2)}) | ${Math.round(m.rows / m.cpu)}${range} | ${m.wall.toFixed(2)} | ${Math.round(Math.max(...runs.map((r) => r.peak)) / 1e6)} |`);
     };
     await measure('read only (Parquet decode)', async () => {
       let k = 0;
