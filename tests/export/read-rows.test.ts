@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { join, resolve } from 'node:path';
 import { Field, Int32, List, Struct, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +10,8 @@ import { chatMessagesOf, chatToolsOf } from '../../src/export/chat-rows.js';
 import { listRowFiles, readBatches, readRows } from '../../src/export/read-rows.js';
 import type { Message, ToolDef } from '../../src/trajectory.js';
 import { tempDir } from '../e2e/harness.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
 
 const internal: Message[] = [
   { role: 'system', content: 'policy' },
@@ -127,6 +131,42 @@ describe('reading rows of any layout', () => {
         }
         expect(seen, `${codec} ${maxGroupBytes}`).toEqual(rows.map((r) => r.messages));
       }
+    }
+  });
+
+  it('reads pyarrow\'s SNAPPY files (dictionary or plain, data pages v1 and v2, many pages and row groups) as pyarrow wrote them, bytes included', async () => {
+    // Pages go through one reused memory per file (src/export/snappy-arena.ts): a writer gemflow did not write.
+    const dir = await tempDir('read-rows-pyarrow');
+    const rows = Array.from({ length: 700 }, (_, i) => ({
+      trajectory_id: `t${i}`,
+      document_id: `d${i % 5}`, // repeats: dictionary-encoded where allowed
+      messages: JSON.stringify(chat.map((m) => ({ ...m, content: `${m.content} é ✓ ${i}`.repeat(1 + (i % 9)) }))),
+      tools: JSON.stringify(toChatTools(tools)),
+      n_messages: i,
+    }));
+    const src = join(dir, 'rows.jsonl');
+    await writeFile(src, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const variants = [
+      ['dict-v1', 'use_dictionary=True, data_page_version="1.0"'],
+      ['plain-v2', 'use_dictionary=False, data_page_version="2.0"'],
+      ['dict-v2', 'use_dictionary=True, data_page_version="2.0"'],
+    ] as const;
+    const script = [
+      'import json, sys, pyarrow as pa, pyarrow.parquet as pq',
+      `rows = [json.loads(l) for l in open(${JSON.stringify(src)})]`,
+      'table = pa.Table.from_pylist(rows)',
+      ...variants.map(([name, opts]) => `import os; os.makedirs(${JSON.stringify(join(dir, name, 'data'))}, exist_ok=True); pq.write_table(table, ${JSON.stringify(join(dir, name, 'data', 'part-0.parquet'))}, compression="snappy", row_group_size=150, data_page_size=4096, ${opts})`),
+    ].join('\n');
+    await promisify(execFile)(join(ROOT, '.cache/python/venv/bin/python'), ['-c', script]);
+    for (const [name] of variants) {
+      const got = [];
+      for await (const r of readRows(join(dir, name))) got.push(r);
+      expect(got, name).toEqual(rows);
+      const seen: string[] = [];
+      for await (const b of readBatches(join(dir, name), { columns: ['messages', 'tools'], bytes: ['messages', 'tools'] })) {
+        for (const r of b) seen.push(Buffer.from(r.messages as Uint8Array).toString('utf8') + Buffer.from(r.tools as Uint8Array).toString('utf8'));
+      }
+      expect(seen, name).toEqual(rows.map((r) => r.messages + r.tools));
     }
   });
 
