@@ -48,7 +48,12 @@ export class SnappyArena {
     this.#end = this.#inputEnd + output;
     const mem = this.#exports.memory;
     if (mem.buffer.byteLength < this.#end) {
-      mem.grow(Math.ceil((this.#end - mem.buffer.byteLength) / 65_536));
+      try {
+        mem.grow(Math.ceil((this.#end - mem.buffer.byteLength) / 65_536));
+      } catch {
+        // No room for the group (the process cannot map that much): its pages take the copying decoder.
+        this.#inputEnd = this.#at = this.#end = SnappyArena.BASE;
+      }
       this.#u8 = new Uint8Array(mem.buffer);
     }
   }
