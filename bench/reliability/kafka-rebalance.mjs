@@ -13,6 +13,9 @@
 // sink.maxAgeMs 2000, and llm.maxDocsInFlight 16 in `kill` (so the run lasts past the kill).
 // KR_SOURCE adds source settings (e.g. KR_SOURCE='sessionTimeoutMs: 6000'); KR_SINK replaces the sink's
 // (default 'maxAgeMs: 2000'; e.g. KR_SINK='maxAgeMs: 60000' for the shipped shard age).
+// KR_STATE sets the state store (e.g. KR_STATE='backend: redis, url: "redis://127.0.0.1:6379"': both
+// workers share it; default each its own SQLite). KR_JOIN_DELAY_MS: how long after A holds partitions B
+// starts in `join` (default 3100; past A's settle window, source.settleMs 5 s, A has started LLM work).
 // Prints one JSON line.
 import { spawn, execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -60,6 +63,7 @@ async function pipeline(name) {
     `llm: { endpoints: [{ url: "${simUrl}" }]${scenario === 'kill' ? ', maxDocsInFlight: 16' : ''} }`,
     `sink: { dir: ${out}, ${process.env.KR_SINK ?? 'maxAgeMs: 2000'} }`,
     `stateDir: ${join(work, `state-${name}`)}`,
+    ...(process.env.KR_STATE ? [`state: { ${process.env.KR_STATE} }`] : []),
     `logIntervalMs: 1000`,
   ].join('\n') + '\n');
   return cfg;
@@ -108,7 +112,7 @@ const cfgB = await pipeline('b');
 if (scenario === 'join') {
   const a = start('a', cfgA);
   while (owned(a).size === 0) await sleep(50);
-  await sleep(3100);
+  await sleep(Number(process.env.KR_JOIN_DELAY_MS ?? 3100));
   start('b', cfgB);
   result.exits = await stopAll(1_200_000);
 } else {

@@ -389,9 +389,17 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
         llmSlots.release();
       }
     };
+    // A later LLM step of a document whose partition was revoked meanwhile is not started: the new owner
+    // replays the document, and each further call here would be paid twice. Calls in flight finish, and
+    // their checked answers go to the cache (with the shared store, the new owner's replay finds them).
+    const usesLlm = steps.map((s) => s.usesLlm === true);
     // Every other step goes straight on, without an async frame of its own: a document waiting in the
     // read-ahead holds fewer objects, which every scavenge copies until they are promoted.
-    run = (item, i, book) => (i !== firstLlm || slotted.has(item.doc) ? inner(item, i, book) : slottedRun(item, i, book));
+    run = (item, i, book) => {
+      if (i === firstLlm && !slotted.has(item.doc)) return slottedRun(item, i, book);
+      if (i > firstLlm && usesLlm[i] && !current(item.doc.origin)) return Promise.reject(new RevokedBeforeLlm());
+      return inner(item, i, book);
+    };
   }
 
   // Commits: throttled, and only after dead letters are durable.
@@ -510,5 +518,5 @@ function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
 
 /** Draining began before the document reached its first LLM step: it is left for the next run. */
 class DrainedBeforeLlm extends Error {}
-/** Its partition was revoked before the document reached its first LLM step: the new owner replays it. */
+/** Its partition was revoked before the document reached its first (or a further) LLM step: the new owner replays it. */
 class RevokedBeforeLlm extends Error {}
