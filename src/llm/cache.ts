@@ -5,7 +5,23 @@ import type { ChatRequest, ChatResult } from './types.js';
 export interface CacheStore {
   get(key: string): string | undefined | Promise<string | undefined>;
   put(key: string, value: string): void | Promise<void>;
+  /** Shared stores (AsyncKv): leases, so that one worker makes a missing answer and the others wait. */
+  lease?(key: string, owner: string, ttlMs: number): Promise<{ value: string } | 'leased' | 'busy'>;
+  renew?(key: string, ttlMs: number): Promise<void>;
+  release?(key: string, graceMs: number): Promise<void>;
 }
+
+/** A lease on a missing answer: renewed while the call runs; `end` when it is over. */
+export interface AnswerLease {
+  /** ok: the answer came (the stage checks it and `put`s it, which ends the lease; else it lapses after a grace). */
+  end(ok: boolean): void;
+}
+
+/** How long a lease lives unless renewed (a dead worker's lapse within it), and its renewal period. */
+export const LEASE_TTL_MS = 5_000;
+/** After an answer came: how long the lease waits for the stage's check and `put`. */
+export const LEASE_GRACE_MS = 2_000;
+const OWNER = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 
 /** What the cache keeps of an answer. */
 export type CachedAnswer = Pick<ChatResult, 'content' | 'finishReason' | 'promptTokens' | 'completionTokens' | 'model'>;
@@ -47,6 +63,39 @@ export class ResponseCache {
     const key = createHash('sha256').update(s).digest('hex');
     KEYS.set(req, { model, key });
     return key;
+  }
+
+  /**
+   * The cached answer, or, with a shared store, a lease to make it (`lease`) or `busy`: another worker
+   * is making it (wait, then look again). Without leases: the answer or a plain miss (`lease` undefined).
+   */
+  async lookup(model: string, req: ChatRequest): Promise<{ answer: CachedAnswer } | { lease?: AnswerLease } | 'busy'> {
+    const store = this.store;
+    if (!store.lease) {
+      const answer = await this.get(model, req);
+      return answer ? { answer } : {};
+    }
+    const key = ResponseCache.key(model, req);
+    const r = await store.lease(key, OWNER, LEASE_TTL_MS);
+    if (r === 'busy') return 'busy';
+    if (r !== 'leased') {
+      this.#hits++;
+      return { answer: JSON.parse(r.value) as CachedAnswer };
+    }
+    this.#misses++;
+    const timer = setInterval(() => void store.renew!(key, LEASE_TTL_MS).catch(() => {}), LEASE_TTL_MS / 3);
+    timer.unref();
+    let ended = false;
+    return {
+      lease: {
+        end: (ok) => {
+          if (ended) return;
+          ended = true;
+          clearInterval(timer);
+          void store.release!(key, ok ? LEASE_GRACE_MS : 0).catch(() => {});
+        },
+      },
+    };
   }
 
   async get(model: string, req: ChatRequest): Promise<CachedAnswer | undefined> {

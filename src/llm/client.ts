@@ -2,12 +2,12 @@ import { performance } from 'node:perf_hooks';
 import type { DiscoveredEndpointsConfig, EndpointConfig } from '../config/schema.js';
 import { GemflowError, errorCode, errorMessage, isInfrastructureFailure } from '../errors.js';
 import { AdaptiveController, type AdaptiveOptions, type ReplicaReport } from './adaptive-controller.js';
-import type { ResponseCache } from './cache.js';
+import type { AnswerLease, ResponseCache } from './cache.js';
 import { DnsReplicaDiscovery, type DiscoveryReport } from './discovery.js';
 import { Endpoint, EndpointScheduler, type RequestOutcome } from './endpoint.js';
 import { stallAwareTimeout } from './loop-stall.js';
 import { describeNetworkError, networkErrno } from './network-errors.js';
-import { aborted, parseRetryAfter, withRetries, type RetryInfo, type RetryPolicy } from './retry.js';
+import { aborted, parseRetryAfter, sleep, withRetries, type RetryInfo, type RetryPolicy } from './retry.js';
 import { PROBE_ORDER, dialectOfIdentity, structuredRequest, type StructuredOutputDialect, type StructuredOutputSetting } from './structured-output.js';
 import { estimatePromptTokens } from './tokens.js';
 import type { ChatRequest, ChatResult, InferenceClient } from './types.js';
@@ -41,6 +41,8 @@ export interface StageUsage {
   errors: Record<string, number>;
   /** Requests taken back from a replica that would have queued them too long, and sent again (not failures). */
   requeued: number;
+  /** Calls that waited for an answer another worker was making (shared state store), instead of paying for it. */
+  waitedForOther: number;
 }
 
 export interface HttpInferenceClientOptions {
@@ -81,6 +83,8 @@ const COMPLETION_ALPHA = 0.05;
 
 /** Reroutes of one attempt (its replica ejected under it) that do not spend the retry budget. */
 const MAX_FREE_REROUTES = 8;
+/** How often a call waiting for another worker's answer looks again (jittered 0.5-1.5x). */
+const LEASE_POLL_MS = 250;
 
 /**
  * The vLLM / OpenAI-compatible client: POST /v1/chat/completions with structured output, over one
@@ -246,11 +250,35 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
     const model = this.#model!;
     const usage = this.#usageOf(req.stage);
     usage.calls++;
-    const hit = opts.skipCache ? undefined : await this.#opts.cache?.get(model, req);
-    if (hit) {
-      usage.cachedCalls++;
-      return { ...hit, cached: true, endpoint: 'cache' };
+    // With a shared store, a missing answer another worker is making (a partition it held moved here)
+    // is waited for, not paid again: its lease is renewed while it runs and lapses if that worker dies.
+    let lease: AnswerLease | undefined;
+    const cache = opts.skipCache ? undefined : this.#opts.cache;
+    for (let waited = 0; cache; waited++) {
+      const r = await cache.lookup(model, req);
+      if (r === 'busy') {
+        if (waited === 0) usage.waitedForOther++;
+        await sleep(LEASE_POLL_MS * (0.5 + Math.random()), req.signal);
+        continue;
+      }
+      if ('answer' in r) {
+        usage.cachedCalls++;
+        return { ...r.answer, cached: true, endpoint: 'cache' };
+      }
+      lease = r.lease;
+      break;
     }
+    let ok = false;
+    try {
+      const result = await this.#generate(req, model, usage);
+      ok = true;
+      return result;
+    } finally {
+      lease?.end(ok);
+    }
+  }
+
+  async #generate(req: ChatRequest, model: string, usage: StageUsage): Promise<ChatResult> {
     let previous: Endpoint | undefined;
     const kvTokens = this.#kvEstimate(req);
     try {
@@ -583,7 +611,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
 
   #usageOf(stage: string): StageUsage {
     let u = this.#usage.get(stage);
-    if (!u) this.#usage.set(stage, (u = { calls: 0, cachedCalls: 0, promptTokens: 0, completionTokens: 0, errors: {}, requeued: 0 }));
+    if (!u) this.#usage.set(stage, (u = { calls: 0, cachedCalls: 0, promptTokens: 0, completionTokens: 0, errors: {}, requeued: 0, waitedForOther: 0 }));
     return u;
   }
 }

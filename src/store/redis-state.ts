@@ -165,7 +165,22 @@ export class RedisStateStore implements StateStore {
         return v === null ? undefined : String(v);
       },
       put: async (k, v) => {
-        await this.#client.command(ttl > 0 ? ['SET', prefix + k, v, 'EX', ttl] : ['SET', prefix + k, v]);
+        await Promise.all([this.#client.command(ttl > 0 ? ['SET', prefix + k, v, 'EX', ttl] : ['SET', prefix + k, v]), this.#client.command(['DEL', `${prefix}lease:${k}`])]);
+      },
+      // Pipelined on the one connection: GET the value, SET the lease only if nobody holds it.
+      lease: async (k, owner, ttlMs) => {
+        const [v, set] = await Promise.all([this.#client.command(['GET', prefix + k]), this.#client.command(['SET', `${prefix}lease:${k}`, owner, 'NX', 'PX', Math.max(1, Math.round(ttlMs))])]);
+        if (v !== null) {
+          if (set !== null) void this.#client.command(['DEL', `${prefix}lease:${k}`]).catch(() => {});
+          return { value: String(v) };
+        }
+        return set !== null ? 'leased' : 'busy';
+      },
+      renew: async (k, ttlMs) => {
+        await this.#client.command(['PEXPIRE', `${prefix}lease:${k}`, Math.max(1, Math.round(ttlMs))]);
+      },
+      release: async (k, graceMs) => {
+        await this.#client.command(graceMs > 0 ? ['PEXPIRE', `${prefix}lease:${k}`, Math.round(graceMs)] : ['DEL', `${prefix}lease:${k}`]);
       },
     };
   }

@@ -51,7 +51,17 @@ export interface FingerprintIndexOptions {
 /** String values by key, for the LLM response cache. */
 export interface AsyncKv {
   get(key: string): Promise<string | undefined>;
+  /** Stores the value and, with leases, ends the key's lease (its waiters find the value). */
   put(key: string, value: string): Promise<void>;
+  /**
+   * Shared stores only: the value, or else a lease on the key (`owner` now makes it; others wait), or
+   * `busy` (another holds the lease). One round trip. The lease lapses after `ttlMs` unless renewed.
+   */
+  lease?(key: string, owner: string, ttlMs: number): Promise<{ value: string } | 'leased' | 'busy'>;
+  /** Extends the lease (while the answer is being made). */
+  renew?(key: string, ttlMs: number): Promise<void>;
+  /** Ends the lease after `graceMs` (0: now), e.g. while the answer is checked before `put`. */
+  release?(key: string, graceMs: number): Promise<void>;
 }
 
 export interface StateStore {

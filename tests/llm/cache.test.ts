@@ -91,7 +91,7 @@ describe('ResponseCache', () => {
     const hit = await c1.chat(req);
     expect(hit).toEqual({ ...fresh, cached: true, endpoint: 'cache' });
     expect(server.received).toHaveLength(2);
-    expect(c1.usage().extract).toEqual({ calls: 3, cachedCalls: 1, promptTokens: 20, completionTokens: 10, errors: {}, requeued: 0 });
+    expect(c1.usage().extract).toEqual({ calls: 3, cachedCalls: 1, promptTokens: 20, completionTokens: 10, errors: {}, requeued: 0, waitedForOther: 0 });
     expect((await c1.chat(req, { skipCache: true })).cached).toBe(false);
     expect(server.received).toHaveLength(3);
     await c1.close();

@@ -72,7 +72,7 @@ describe('HttpInferenceClient', () => {
     });
     expect(s.received[0]!.headers.authorization).toBe('Bearer secret');
     expect(result).toEqual({ content: '{"ok":true}', finishReason: 'stop', promptTokens: 12, completionTokens: 3, model: 'test-model', cached: false, endpoint: s.url });
-    expect(c.usage()).toEqual({ extract: { calls: 1, cachedCalls: 0, promptTokens: 12, completionTokens: 3, errors: {}, requeued: 0 } });
+    expect(c.usage()).toEqual({ extract: { calls: 1, cachedCalls: 0, promptTokens: 12, completionTokens: 3, errors: {}, requeued: 0, waitedForOther: 0 } });
     const [ep] = c.endpoints();
     expect(ep!.state()).toMatchObject({ url: s.url, ok: 1, errors: 0, inFlight: 0, limit: 16, maxConcurrency: 1024 });
     expect(ep!.latencyEwmaMs).toBeGreaterThanOrEqual(0);

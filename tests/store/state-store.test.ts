@@ -3,10 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bandKeys, MinHash } from '../../operators/dedupe/minhash.js';
+import { EndpointConfig } from '../../src/config/schema.js';
+import { LEASE_TTL_MS, ResponseCache } from '../../src/llm/cache.js';
+import { HttpInferenceClient } from '../../src/llm/client.js';
+import type { ChatRequest } from '../../src/llm/types.js';
 import { RedisStateStore } from '../../src/store/redis-state.js';
 import { RespClient } from '../../src/store/resp-client.js';
 import { SqliteStateStore } from '../../src/store/sqlite-state.js';
 import type { Fingerprint, StateStore } from '../../src/store/state-store.js';
+import { completion, json, TestServer } from '../llm/test-server.js';
 import { changeWords, words } from '../operators/dedupe/text-gen.js';
 import { type RedisServer, startRedis } from './redis-server.js';
 
@@ -93,6 +98,40 @@ describe('RedisStateStore', () => {
     }
     await Promise.all(workers.map((w) => w.close()));
   });
+
+  it('one worker makes a missing answer, the others wait for it (leases), and a dead worker\'s lease lapses', async () => {
+    // Two workers (own clients, own connections) share one Redis and one model server that answers after
+    // 600 ms, as when a partition moved while its old owner's call was generating.
+    const server = await TestServer.start((r) => setTimeout(() => json(r.res, 200, completion('{"a":"x"}')), 600));
+    const endpoints = [EndpointConfig.parse({ url: server.url, model: 'test-model' })];
+    const opts = { url: redis.url, keyPrefix: 'lease:', dedupeTtlSeconds: 3600, cacheTtlSeconds: 600, timeoutMs: 2000 };
+    const [sa, sb] = await Promise.all([RedisStateStore.open(opts), RedisStateStore.open(opts)]);
+    const a = new HttpInferenceClient({ endpoints, timeoutMs: 10_000, maxRetries: 0, cache: new ResponseCache(sa.kv('llm-cache')) });
+    const b = new HttpInferenceClient({ endpoints, timeoutMs: 10_000, maxRetries: 0, cache: new ResponseCache(sb.kv('llm-cache')) });
+    const req: ChatRequest = { stage: 'extract', messages: [{ role: 'user', content: 'lease me' }], maxTokens: 64, temperature: 0, seed: 1 };
+    const first = a.chat(req).then(async (r) => (await a.remember(req, r), r)); // the stage checks it, then remembers it
+    await server.arrivals(1);
+    const second = await b.chat(req); // the same call on the other worker, while the first is generating
+    expect(second).toMatchObject({ content: '{"a":"x"}', cached: true, endpoint: 'cache' });
+    expect((await first).cached).toBe(false);
+    expect(server.received).toHaveLength(1); // paid once
+    expect(b.usage().extract).toMatchObject({ calls: 1, cachedCalls: 1, waitedForOther: 1 });
+    // The answer ended the lease: no lease key is left.
+    expect(await sa.command(['KEYS', 'lease:llm-cache:lease:*'])).toEqual([]);
+
+    // A worker that took a lease and died (never renewed, never answered): the others wait at most the
+    // lease's lifetime, then make the answer themselves.
+    const orphan: ChatRequest = { ...req, messages: [{ role: 'user', content: 'orphaned' }] };
+    expect(await sa.kv('llm-cache').lease!(ResponseCache.key('test-model', orphan), 'dead-worker', LEASE_TTL_MS)).toBe('leased');
+    const t0 = Date.now();
+    const third = await b.chat(orphan);
+    expect(third.cached).toBe(false);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(LEASE_TTL_MS - 1000);
+    expect(server.received).toHaveLength(2);
+    await Promise.all([a.close(), b.close()]);
+    await Promise.all([sa.close(), sb.close()]);
+    await server.close();
+  }, 30_000);
 
   it('sets a TTL on every key it writes', async () => {
     const store = await RedisStateStore.open({ url: redis.url, keyPrefix: 'ttl:', dedupeTtlSeconds: 1000, cacheTtlSeconds: 500, timeoutMs: 2000 });
