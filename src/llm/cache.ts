@@ -1,14 +1,12 @@
 import { createHash } from 'node:crypto';
+import type { AsyncKv } from '../store/state-store.js';
 import type { ChatRequest, ChatResult } from './types.js';
 
 /** Where answers live: the run's state store (`StateStore.kv('llm-cache')`, SQLite or Redis) or a KvStore. */
-export interface CacheStore {
+/** Shared stores (AsyncKv) add leases, so that one worker makes a missing answer and the others wait. */
+export interface CacheStore extends Pick<AsyncKv, 'lease' | 'renew' | 'release'> {
   get(key: string): string | undefined | Promise<string | undefined>;
   put(key: string, value: string): void | Promise<void>;
-  /** Shared stores (AsyncKv): leases, so that one worker makes a missing answer and the others wait. */
-  lease?(key: string, owner: string, ttlMs: number): Promise<{ value: string } | 'leased' | 'busy'>;
-  renew?(key: string, ttlMs: number): Promise<void>;
-  release?(key: string, graceMs: number): Promise<void>;
 }
 
 /** A lease on a missing answer: renewed while the call runs; `end` when it is over. */

@@ -159,28 +159,29 @@ export class RedisStateStore implements StateStore {
   kv(namespace: string): AsyncKv {
     const prefix = `${this.opts.keyPrefix}${namespace}:`;
     const ttl = this.opts.cacheTtlSeconds;
+    const leaseKey = (k: string): string => `${prefix}lease:${k}`;
     return {
       get: async (k) => {
         const v = await this.#client.command(['GET', prefix + k]);
         return v === null ? undefined : String(v);
       },
       put: async (k, v) => {
-        await Promise.all([this.#client.command(ttl > 0 ? ['SET', prefix + k, v, 'EX', ttl] : ['SET', prefix + k, v]), this.#client.command(['DEL', `${prefix}lease:${k}`])]);
+        await Promise.all([this.#client.command(ttl > 0 ? ['SET', prefix + k, v, 'EX', ttl] : ['SET', prefix + k, v]), this.#client.command(['DEL', leaseKey(k)])]);
       },
       // Pipelined on the one connection: GET the value, SET the lease only if nobody holds it.
       lease: async (k, owner, ttlMs) => {
-        const [v, set] = await Promise.all([this.#client.command(['GET', prefix + k]), this.#client.command(['SET', `${prefix}lease:${k}`, owner, 'NX', 'PX', Math.max(1, Math.round(ttlMs))])]);
+        const [v, set] = await Promise.all([this.#client.command(['GET', prefix + k]), this.#client.command(['SET', leaseKey(k), owner, 'NX', 'PX', Math.max(1, Math.round(ttlMs))])]);
         if (v !== null) {
-          if (set !== null) void this.#client.command(['DEL', `${prefix}lease:${k}`]).catch(() => {});
+          if (set !== null) void this.#client.command(['DEL', leaseKey(k)]).catch(() => {});
           return { value: String(v) };
         }
         return set !== null ? 'leased' : 'busy';
       },
       renew: async (k, ttlMs) => {
-        await this.#client.command(['PEXPIRE', `${prefix}lease:${k}`, Math.max(1, Math.round(ttlMs))]);
+        await this.#client.command(['PEXPIRE', leaseKey(k), Math.max(1, Math.round(ttlMs))]);
       },
       release: async (k, graceMs) => {
-        await this.#client.command(graceMs > 0 ? ['PEXPIRE', `${prefix}lease:${k}`, Math.round(graceMs)] : ['DEL', `${prefix}lease:${k}`]);
+        await this.#client.command(graceMs > 0 ? ['PEXPIRE', leaseKey(k), Math.round(graceMs)] : ['DEL', leaseKey(k)]);
       },
     };
   }
