@@ -168,7 +168,7 @@ export function scenarioTables(r: BenchReport): string[] {
     const cap = rs[0]!.steady?.capacityTokensPerSec;
     const nominal = rs[0]!.steady ? rs[0]!.steady.outputTokensPerSec / rs[0]!.steady.nominalUtilisation : undefined;
     lines.push(
-      `### ${sc.name}: ${sc.description}`,
+      `### ${sc.name}: ${sc.description}${sc.timeScaleFactor && sc.timeScaleFactor !== 1 ? ` (timeScale ${f(r.timeScale * sc.timeScaleFactor, 2)}: one simulated second = ${f(r.timeScale * sc.timeScaleFactor * 1000, 0)} ms wall; ${sc.workers} engine processes on ${r.cpus} CPUs)` : ''}`,
       '',
       `Capacity over ${rs[0]!.strategy}'s steady window: deliverable ${f(cap, 0)} output tok/s on average (nominal ${f(nominal, 0)}); per replica state, deliverable: ` +
         `${rs[0]!.deliverable.map(([at, c]) => `${f(c, 0)} from ${f(at, 0)} s`).join(', ')}.`,

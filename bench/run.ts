@@ -114,7 +114,7 @@ async function main(): Promise<void> {
       const t = performance.now();
       const key = c.files.join(',');
       if (!memos.has(key)) memos.set(key, new Map());
-      const r = await runStrategy({ scenario, strategy, corpusFiles: c.files, expectedAnswers: c.expectedAnswers, workDir: join(work, `run-${runs++}`), replicas: opts.replicas, timeScale: opts.timeScale, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay, deliverableMemo: memos.get(key) });
+      const r = await runStrategy({ scenario, strategy, corpusFiles: c.files, expectedAnswers: c.expectedAnswers, workDir: join(work, `run-${runs++}`), replicas: opts.replicas, timeScale: opts.timeScale * (scenario.timeScaleFactor ?? 1), maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay, deliverableMemo: memos.get(key) });
       log(`${scenario.name}/${strategy.name}: ${((performance.now() - t) / 1000).toFixed(0)} s wall, utilisation ${r.steady?.utilisation.toFixed(3) ?? 'n/a'} (of nominal ${r.steady?.nominalUtilisation.toFixed(3) ?? 'n/a'}), p99 queue wait ${r.server.queueWaitP99Sec.toFixed(1)} s, window ${r.steady?.startSec.toFixed(0) ?? '?'}-${r.steady?.endSec.toFixed(0) ?? '?'} s${r.events.map((e) => `, ${e.label} at ${e.atSec.toFixed(0)} s`).join('')}`);
       return r;
     };

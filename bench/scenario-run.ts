@@ -235,7 +235,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
       stages: ws.map((w) => w.stages),
       cpuReplay: ws[0]?.cpuReplay,
       requeued: ws.reduce((a, w) => a + (w.requeued ?? 0), 0),
-      limits: ws.flatMap((w, worker) => (w.limits ?? []).map(([ms, replica, limit, rule]) => [toSim(ms), worker, replica, limit, rule] as [number, number, number, number, string])),
+      limits: ws.flatMap((w, worker) => (w.limits ?? []).map(([ms, replica, limit, rule, inFlight]) => [toSim(ms), worker, replica, limit, rule, inFlight] as [number, number, number, number, string, number?])),
     };
   } finally {
     for (const c of workers) if (c.exitCode === null) c.kill('SIGTERM');

@@ -31,7 +31,7 @@ export interface WorkerResult {
   eventLoopDelayP99Ms: number;
   cpuReplay?: CpuReplay;
   /** The adaptive controller's limit changes: [epoch ms, replica index, new limit, the rule that set it] (empty without adaptation). */
-  limits?: Array<[number, number, number, string]>;
+  limits?: Array<[number, number, number, string, number?]>;
   /** Requests taken back from a replica's queue and sent again (the adaptive controller's requeues). */
   requeued?: number;
 }
@@ -92,8 +92,8 @@ export interface StrategyResult {
   eventLoopDelayP99Ms: number;
   stages: WorkerResult['stages'][];
   cpuReplay?: CpuReplay;
-  /** Each worker's adaptive limit per replica over the run: [simulated s, worker, replica, limit, rule]. */
-  limits: Array<[number, number, number, number, string]>;
+  /** Each worker's adaptive limit per replica over the run: [simulated s, worker, replica, limit, rule, its requests in flight there]. */
+  limits: Array<[number, number, number, number, string, number?]>;
   /** Requests the adaptive controller took back from a replica's queue and sent again, summed over the workers. */
   requeued?: number;
 }

@@ -69,9 +69,9 @@ async function main(): Promise<void> {
   // Checked before the measured run, so a missing reference set fails at once.
   const decontaminate = values['cpu-replay'] ? replayDecontamination() : undefined;
   const log = createLogger({ quiet: true });
-  // The adaptive controller's limit changes and breaker transitions, for the report's trace: [epoch ms, replica, limit, rule].
+  // The adaptive controller's limit changes and breaker transitions, for the report's trace: [epoch ms, replica, limit, rule, ours in flight].
   const urls = values.urls.split(',');
-  const limits: Array<[number, number, number, string]> = [];
+  const limits: Array<[number, number, number, string, number]> = [];
   /** Requests the controller took back from a replica's queue and sent again (AdaptiveEvent kind `requeue`). */
   let requeued = 0;
   // Breaker transitions go in as rule `breaker_<state>` (the limit is the replica's at that moment),
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     ...setup.adaptive,
     onEvent: (e: AdaptiveEvent) => {
       if (e.kind === 'requeue') requeued += e.limit;
-      limits.push([performance.timeOrigin + performance.now(), urls.indexOf(e.url), e.limit, e.kind === 'breaker' ? `breaker_${e.state}` : e.kind === 'requeue' ? 'requeue' : e.reason]);
+      limits.push([performance.timeOrigin + performance.now(), urls.indexOf(e.url), e.limit, e.kind === 'breaker' ? `breaker_${e.state}` : e.kind === 'requeue' ? 'requeue' : e.reason, e.inFlight]);
     },
   };
   const bench = await benchRun(config('out', setup.endpoints), log, { adaptive, admission: admission(s, timeScale), record: values['cpu-replay']! });

@@ -139,6 +139,8 @@ export interface AdaptiveEvent {
   state: BreakerState;
   /** Why: the rule that fired (e.g. "queue", "slow_start", "overload") or the breaker's reason. */
   reason: string;
+  /** Our requests in flight at the replica when it happened. */
+  inFlight: number;
 }
 
 /** What the controller needs from the client whose endpoints it steers. */
@@ -531,7 +533,7 @@ export class AdaptiveController {
         // Healthy again: scrape it at once (its scrapes backed off while it was down), so the limit
         // it gets on closing grows from fresh gauges rather than waiting on stale ones.
         if (state === 'half_open') this.#scraper.resume(ep.url);
-        this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason });
+        this.#o.onEvent?.({ url: ep.url, kind: 'breaker', limit: ep.limit, state, reason, inFlight: ep.inFlight });
       },
     );
     const r = new Replica(ep, origin + ep.path('/metrics'), breaker);
@@ -727,7 +729,7 @@ export class AdaptiveController {
           r.lastRequeueAt = now;
           r.longQueueScrapes = 0;
           const taken = r.ep.requeueNewest(n.requests, n.youngerThanMs, `${gauges.waiting} waiting, ${gauges.running} running`);
-          if (taken > 0) this.#o.onEvent?.({ url: r.ep.url, kind: 'requeue', limit: taken, state: r.breaker.state, reason: 'queue_wait' });
+          if (taken > 0) this.#o.onEvent?.({ url: r.ep.url, kind: 'requeue', limit: taken, state: r.breaker.state, reason: 'queue_wait', inFlight: r.ep.inFlight });
         }
       }
     }
@@ -796,6 +798,6 @@ export class AdaptiveController {
       r.lastGrowthAt = performance.now();
     }
     r.reason = reason;
-    this.#o.onEvent?.({ url: r.ep.url, kind: 'limit', limit: r.ep.limit, state: r.breaker.state, reason });
+    this.#o.onEvent?.({ url: r.ep.url, kind: 'limit', limit: r.ep.limit, state: r.breaker.state, reason, inFlight: r.ep.inFlight });
   }
 }

@@ -18,6 +18,7 @@ import { startSimulatorCluster, type SimulatorStartOptions } from './simulator.j
 
 const NUMBER_FLAGS = {
   port: 'port',
+  'first-replica': 'replica',
   'max-running-seqs': 'maxRunningSeqs',
   'prefill-tokens-per-sec': 'prefillTokensPerSec',
   'decode-tokens-per-sec': 'decodeTokensPerSec',
@@ -35,6 +36,8 @@ const NUMBER_FLAGS = {
 export const SIMULATOR_USAGE = `gemflow simulate: run the bundled vLLM simulator (a test double: answers are rule-derived, no model runs)
   --port N                 first replica's port (0 = any free port; replicas use N, N+1, ...)   default 8000
   --replicas N             number of replicas                                                   default 1
+  --first-replica N        index of the first replica (fault rolls and ids differ by index; for one
+                           replica per process, as deployed: each vLLM replica is its own server)   default 0
   --model NAME             served model name                                                    default gemflow-sim-32b
   --max-running-seqs N  --prefill-tokens-per-sec N  --decode-tokens-per-sec N
   --max-decode-tokens-per-sec-per-seq N  --kv-cache-tokens N  --tick-ms N
@@ -87,6 +90,9 @@ export function parseSimulatorArgs(argv: string[]): ParsedSimulatorArgs {
   }
   const replicas = values.replicas === undefined ? 1 : num('replicas', values.replicas);
   if (!Number.isInteger(replicas) || replicas < 1) throw new GemflowError('invalid_arguments', `--replicas needs a whole number >= 1, got ${replicas}`);
+  if (options.replica !== undefined && (!Number.isInteger(options.replica) || options.replica < 0)) {
+    throw new GemflowError('invalid_arguments', `--first-replica needs a whole number >= 0, got ${options.replica}`);
+  }
   return { replicas, options };
 }
 

@@ -519,13 +519,16 @@ function shape(content: string, maxTokens: number, fault: FaultKind | undefined)
   return { content: text, completionTokens: tokensOf(text.length), finishReason };
 }
 
-/** `n` replicas on consecutive ports (or free ports when `port` is 0), differing in their fault rolls. */
+/**
+ * `n` replicas on consecutive ports (or free ports when `port` is 0), differing in their fault rolls;
+ * numbered from `opts.replica` (default 0).
+ */
 export async function startSimulatorCluster(n: number, opts: SimulatorStartOptions = {}): Promise<SimulatorHandle[]> {
   if (!Number.isInteger(n) || n < 1) throw new GemflowError('invalid_simulator_options', `replicas must be an integer >= 1, got ${n}`);
   const handles: SimulatorHandle[] = [];
   try {
     for (let i = 0; i < n; i++) {
-      handles.push(await startSimulator({ ...opts, replica: i, port: opts.port ? opts.port + i : 0 }));
+      handles.push(await startSimulator({ ...opts, replica: (opts.replica ?? 0) + i, port: opts.port ? opts.port + i : 0 }));
     }
   } catch (e) {
     await Promise.all(handles.map((h) => h.close()));

@@ -27,6 +27,20 @@ describe('simulator command line', () => {
     });
   });
 
+  it('numbers its replicas from --first-replica (one replica per process, as the benchmark runs them)', async () => {
+    expect(parseSimulatorArgs(['--first-replica', '3']).options.replica).toBe(3);
+    expect(() => parseSimulatorArgs(['--first-replica', '1.5'])).toThrow(/--first-replica needs a whole number >= 0/);
+    const out = new PassThrough();
+    const stop = new AbortController();
+    const exit = runSimulatorCli(['--port', '0', '--replicas', '2', '--first-replica', '2', '--time-scale', '0.01'], { out, signal: stop.signal });
+    const [chunk] = (await once(out, 'data')) as [Buffer];
+    const { urls } = JSON.parse(chunk.toString()) as { urls: string[] };
+    const replicas = await Promise.all(urls.map(async (u) => ((await (await fetch(`${u}/sim/stats`)).json()) as { replica: number }).replica));
+    expect(replicas).toEqual([2, 3]);
+    stop.abort();
+    expect(await exit).toBe(0);
+  });
+
   it('exits 2 with the usage on a bad flag', async () => {
     const err = new PassThrough();
     expect(await runSimulatorCli(['--fault-kinds', 'meteor'], { err })).toBe(2);
