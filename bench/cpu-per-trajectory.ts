@@ -1,7 +1,7 @@
 /**
  * The benchmark's "CPU per written trajectory outside the LLM" figure alone, quickly: the homogeneous
  * scenario's corpus (bench/corpus.ts, 400 documents), one recording run against a simulator cluster
- * in its own process (the gemflow strategy, built by src/compose.ts buildRun as bench/worker-run.ts
+ * in its own processes (the gemflow strategy, built by src/compose.ts buildRun as bench/worker-run.ts
  * builds it), then `--runs` replays of the same pipeline with every call answered from the recorded
  * answers (bench/cpu-replay.ts, the same measurement as worker-run.ts --cpu-replay), each into a fresh
  * output directory, with the decontamination step on (BFCL multi-turn, .cache/bfcl/data from

@@ -83,7 +83,7 @@ async function startWorker(args: string[]): Promise<ChildProcess> {
 }
 
 /**
- * One strategy in one scenario: a fresh simulator cluster (its own process) set up as the scenario
+ * One strategy in one scenario: a fresh simulator cluster (a process per replica) set up as the scenario
  * says, the scenario's workers (each its own process, see worker-run.ts) started together, the
  * cluster sampled about every simulated second from this process, each of the scenario's events
  * applied at the first sample that shows its share of the expected answers in (progress, not a fixed
