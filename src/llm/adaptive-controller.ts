@@ -115,10 +115,10 @@ export interface AdaptiveOptions {
   maxQueueWaitMs?: number;
   /**
    * KV-cache usage from which a replica counts as full (its limit follows what runs); default 0.97.
-   * Below it the count law aims at it, so it is about where KV-bound phases run: at 0.95 they ran
-   * 2-3% below a fixed limit that keeps a queue (homogeneous utilisation 0.984-0.988 in five full
-   * benchmarks, 0.989 / 0.993 in two at 0.97); 0.97: 0.991 / 0.994 with 99.6-99.8% of requests queued
-   * <= 2 s, heterogeneous 99.6-99.9%; 0.98: 0.994-0.996, but heterogeneous 99.0-99.6% (the slow
+   * Below it the count law aims at it, so it sets where KV-bound phases run. At 0.95 they ran 2-3%
+   * below a fixed limit that keeps a queue (homogeneous utilisation 0.984-0.988 in five full
+   * benchmarks; 0.989-0.993 in three at 0.97, with 99.0-99.8% of requests queued <= 2 s and 99.6-99.9%
+   * in the heterogeneous scenario). At 0.98 (gemflow-only runs): 0.994-0.996, but heterogeneous 99.0-99.6% (the slow
    * replica frees KV slowly, and a request that meets a full cache there waits for it). 2026-12-02.
    */
   kvCacheHigh?: number;
