@@ -81,7 +81,7 @@ export class ResponseCache {
       return { answer: JSON.parse(r.value) as CachedAnswer };
     }
     this.#misses++;
-    const timer = setInterval(() => void store.renew!(key, LEASE_TTL_MS).catch(() => {}), LEASE_TTL_MS / 3);
+    const timer = setInterval(() => void store.renew!(key, OWNER, LEASE_TTL_MS).catch(() => {}), LEASE_TTL_MS / 3);
     timer.unref();
     let ended = false;
     return {
@@ -90,7 +90,7 @@ export class ResponseCache {
           if (ended) return;
           ended = true;
           clearInterval(timer);
-          void store.release!(key, ok ? LEASE_GRACE_MS : 0).catch(() => {});
+          void store.release!(key, OWNER, ok ? LEASE_GRACE_MS : 0).catch(() => {});
         },
       },
     };

@@ -91,6 +91,10 @@ while i <= #ARGV do
 end
 return out
 `;
+/** Extends a lease only while `owner` holds it; 1 if it did. */
+const RENEW_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+/** Ends a lease (after ARGV[2] ms; 0: now) only while `owner` holds it. */
+const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then if tonumber(ARGV[2]) > 0 then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return redis.call('DEL', KEYS[1]) end return 0`;
 const CLAIM_SHA = createHash('sha1').update(CLAIM_SCRIPT).digest('hex');
 
 /**
@@ -172,16 +176,16 @@ export class RedisStateStore implements StateStore {
       lease: async (k, owner, ttlMs) => {
         const [v, set] = await Promise.all([this.#client.command(['GET', prefix + k]), this.#client.command(['SET', leaseKey(k), owner, 'NX', 'PX', Math.max(1, Math.round(ttlMs))])]);
         if (v !== null) {
-          if (set !== null) void this.#client.command(['DEL', leaseKey(k)]).catch(() => {});
+          if (set !== null) void this.#client.command(['EVAL', RELEASE_SCRIPT, '1', leaseKey(k), owner, '0']).catch(() => {});
           return { value: String(v) };
         }
         return set !== null ? 'leased' : 'busy';
       },
-      renew: async (k, ttlMs) => {
-        await this.#client.command(['PEXPIRE', leaseKey(k), Math.max(1, Math.round(ttlMs))]);
-      },
-      release: async (k, graceMs) => {
-        await this.#client.command(graceMs > 0 ? ['PEXPIRE', leaseKey(k), Math.round(graceMs)] : ['DEL', leaseKey(k)]);
+      // Owner-checked: a worker whose lease lapsed (a stall longer than its lifetime) and was taken by
+      // another must neither extend nor end the new owner's lease.
+      renew: async (k, owner, ttlMs) => (await this.#client.command(['EVAL', RENEW_SCRIPT, '1', leaseKey(k), owner, String(Math.max(1, Math.round(ttlMs)))])) === 1,
+      release: async (k, owner, graceMs) => {
+        await this.#client.command(['EVAL', RELEASE_SCRIPT, '1', leaseKey(k), owner, String(Math.max(0, Math.round(graceMs)))]);
       },
     };
   }

@@ -58,10 +58,10 @@ export interface AsyncKv {
    * `busy` (another holds the lease). One round trip. The lease lapses after `ttlMs` unless renewed.
    */
   lease?(key: string, owner: string, ttlMs: number): Promise<{ value: string } | 'leased' | 'busy'>;
-  /** Extends the lease (while the answer is being made). */
-  renew?(key: string, ttlMs: number): Promise<void>;
-  /** Ends the lease after `graceMs` (0: now), e.g. while the answer is checked before `put`. */
-  release?(key: string, graceMs: number): Promise<void>;
+  /** Extends the lease while `owner` still holds it (while the answer is being made); false if it lapsed to another. */
+  renew?(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Ends `owner`'s lease after `graceMs` (0: now), e.g. while the answer is checked before `put`; another's lease is left alone. */
+  release?(key: string, owner: string, graceMs: number): Promise<void>;
 }
 
 export interface StateStore {

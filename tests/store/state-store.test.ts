@@ -133,6 +133,35 @@ describe('RedisStateStore', () => {
     await server.close();
   }, 30_000);
 
+  it('a worker whose lease lapsed to another neither extends nor ends the new owner\'s lease', async () => {
+    const s = await RedisStateStore.open({ url: redis.url, keyPrefix: 'owner:', dedupeTtlSeconds: 3600, cacheTtlSeconds: 600, timeoutMs: 2000 });
+    const kv = s.kv('llm-cache');
+    // A took the lease and stalled past its lifetime; B took it over.
+    expect(await kv.lease!('k', 'worker-a', 50)).toBe('leased');
+    await new Promise((r) => setTimeout(r, 120));
+    expect(await kv.lease!('k', 'worker-b', 10_000)).toBe('leased');
+    // A wakes up: its renewal and its release (both kinds) leave B's lease as it was.
+    expect(await kv.renew!('k', 'worker-a', 50)).toBe(false);
+    await kv.release!('k', 'worker-a', 0);
+    await kv.release!('k', 'worker-a', 10);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await kv.lease!('k', 'worker-c', 10_000)).toBe('busy');
+    const pttl = Number(await s.command(['PTTL', 'owner:llm-cache:lease:k']));
+    expect(pttl).toBeGreaterThan(9_000);
+    // B's own renewal and release work.
+    expect(await kv.renew!('k', 'worker-b', 20_000)).toBe(true);
+    expect(Number(await s.command(['PTTL', 'owner:llm-cache:lease:k']))).toBeGreaterThan(19_000);
+    await kv.release!('k', 'worker-b', 0);
+    expect(await s.command(['EXISTS', 'owner:llm-cache:lease:k'])).toBe(0);
+    // A release with a grace keeps the lease that long, then it is gone.
+    expect(await kv.lease!('k', 'worker-c', 10_000)).toBe('leased');
+    await kv.release!('k', 'worker-c', 100);
+    expect(await kv.lease!('k', 'worker-d', 10_000)).toBe('busy');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await kv.lease!('k', 'worker-d', 10_000)).toBe('leased');
+    await s.close();
+  });
+
   it('sets a TTL on every key it writes', async () => {
     const store = await RedisStateStore.open({ url: redis.url, keyPrefix: 'ttl:', dedupeTtlSeconds: 1000, cacheTtlSeconds: 500, timeoutMs: 2000 });
     await store.index('dedupe', { threshold: 0.85 }).claim([fp('a', base)]);
