@@ -1,4 +1,5 @@
 import { utilisationSeries } from './analyse.js';
+import type { TimeScaleCalibration } from './calibrate.js';
 import type { Scenario } from './scenarios.js';
 import type { SimCapacity } from './sim-process.js';
 import type { StrategyResult } from './strategy-result.js';
@@ -18,6 +19,8 @@ export interface BenchReport {
   clusterConcurrency: number;
   capacityTokensPerSec: number;
   timeScale: number;
+  /** How the time scale was chosen (absent: given with --time-scale, or an older report). */
+  calibration?: TimeScaleCalibration;
   maxDocsInFlight: number;
   wallMs: number;
   /** 1-minute load average of the machine at the start and the end (other work shares it). */
@@ -219,6 +222,13 @@ export function markdownReport(r: BenchReport): string {
       `${m.maxDecodeTokensPerSecPerSeq} tok/s per sequence, prefill ${m.prefillTokensPerSec} tok/s, KV cache ${m.kvCacheTokens} tokens. ` +
       `Cluster capacity ${r.capacityTokensPerSec} output tok/s. timeScale ${r.timeScale} (one simulated second = ${f(r.timeScale * 1000, 0)} ms wall); ` +
       `every time below is in SIMULATED seconds.`,
+    '',
+    r.calibration
+      ? `Time scale calibrated to this machine (bench/calibrate.ts): a run of homogeneous/fixed-capacity at timeScale ${r.calibration.probeScale} used ` +
+        `${f(r.calibration.engineCores)} engine + ${f(r.calibration.simulatorCores)} simulator cores in its steady window, ${f(r.calibration.cpuMsPerSimSec, 1)} ms of CPU per simulated second; ` +
+        `${r.timeScale} is the smallest scale (steps of 0.005, at least 0.02) at which that is at most ${f(r.calibration.rigCores)} cores, so that the test double's CPU does not set the figures. ` +
+        `Each run's engine and simulator cores are in its scenario's run list.`
+      : `Time scale given on the command line (not calibrated to this machine).`,
     '',
     `Baselines sized from the cluster: a replica reaches its output capacity with ceil(${m.decodeTokensPerSec} / ${m.maxDecodeTokensPerSecPerSeq}) = ` +
       `${r.saturatingPerReplica} sequences decoding (the capacity model's saturating batch; fewer leave decode unused, more only wait or share it), so the ` +

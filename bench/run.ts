@@ -2,7 +2,7 @@
  * `npm run bench`: gemflow against baselines sized from the cluster, in several scenarios, on a
  * simulated vLLM cluster.
  *
- *   node dist/bench/run.js [--quick] [--docs N] [--sweep-docs N] [--replicas N] [--time-scale X]
+ *   node dist/bench/run.js [--quick] [--docs N] [--sweep-docs N] [--replicas N] [--time-scale X | --rig-cores C]
  *     [--max-docs-in-flight N] [--scenarios a,b] [--out-dir DIR]
  *     [--best-fixed N] [--strategies gemflow,fixed-capacity,...] [--no-relevance]
  *
@@ -14,6 +14,10 @@
  * --quick runs tiny sizes (a smoke test, not a measurement). To iterate on part of it: --best-fixed N
  * skips the sweep and takes N as the best fixed concurrency, --strategies runs only the named
  * strategies, --no-relevance skips the relevance benchmark (a partial report, not the benchmark).
+ *
+ * The time scale is calibrated to the machine unless --time-scale is given (calibrateTimeScale below):
+ * the simulator and the engine share this machine's cores, so on a slower machine the same scale would
+ * measure the test double's CPU, not the scheduler.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -26,6 +30,7 @@ import { GemflowError } from '../src/errors.js';
 import { maxOutputTokensPerSec, saturatingConcurrency } from '../src/simulator/capacity-model.js';
 import { writeCorpus, type CorpusStats } from './corpus.js';
 import { markdownReport, scenarioSvg, type BenchReport, type RelevanceFigures } from './report.js';
+import { CALIBRATION_SCALE, calibrateTimeScale, RIG_SHARE, type TimeScaleCalibration } from './calibrate.js';
 import { runStrategy } from './scenario-run.js';
 import { scenarios, type Scenario } from './scenarios.js';
 import { REPLICA_MODEL } from './sim-process.js';
@@ -61,6 +66,7 @@ async function main(): Promise<void> {
       'sweep-docs': { type: 'string' },
       replicas: { type: 'string' },
       'time-scale': { type: 'string' },
+      'rig-cores': { type: 'string' },
       'max-docs-in-flight': { type: 'string' },
       scenarios: { type: 'string' },
       'out-dir': { type: 'string' },
@@ -75,6 +81,7 @@ async function main(): Promise<void> {
     sweepDocs: Number(values['sweep-docs'] ?? base.sweepDocs),
     replicas: Number(values.replicas ?? base.replicas),
     timeScale: Number(values['time-scale'] ?? base.timeScale),
+    calibrate: values['time-scale'] === undefined && !values.quick,
     maxDocsInFlight: Number(values['max-docs-in-flight'] ?? base.maxDocsInFlight),
   };
   const m = REPLICA_MODEL;
@@ -106,6 +113,16 @@ async function main(): Promise<void> {
       mix: await corpus('mix', opts.docs, 1, true),
     };
     const corpusOf = (s: Scenario) => (s.mixedWorkflows ? corpora.mix : s.workers > 1 ? corpora.split : corpora.standard);
+    const homogeneous = all.find((s) => s.name === 'homogeneous')!;
+    let calibration: TimeScaleCalibration | undefined;
+    if (opts.calibrate) {
+      const rigCores = Number(values['rig-cores'] ?? availableParallelism() * RIG_SHARE);
+      log(`calibrating the time scale: homogeneous/fixed-capacity (${opts.sweepDocs} docs) at timeScale ${CALIBRATION_SCALE}, the rig to use at most ${rigCores.toFixed(2)} cores`);
+      const probe = await runStrategy({ scenario: homogeneous, strategy: fixedStrategy('calibration', clusterConcurrency, 'time-scale calibration'), corpusFiles: corpora.sweep.files, expectedAnswers: corpora.sweep.expectedAnswers, workDir: join(work, 'calibration'), replicas: opts.replicas, timeScale: CALIBRATION_SCALE, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay: false });
+      calibration = calibrateTimeScale(probe, CALIBRATION_SCALE, rigCores, opts.timeScale);
+      opts.timeScale = calibration.timeScale;
+      log(`calibration: engine ${calibration.engineCores.toFixed(2)} + simulator ${calibration.simulatorCores.toFixed(2)} cores at ${CALIBRATION_SCALE} = ${calibration.cpuMsPerSimSec.toFixed(1)} ms of CPU per simulated second; timeScale ${opts.timeScale}`);
+    }
     log(`${opts.docs} docs per run (${opts.sweepDocs} in the sweep); ${opts.replicas} replicas; timeScale ${opts.timeScale}; capacity concurrency ${opts.replicas} x ${perReplica} = ${clusterConcurrency}`);
 
     let runs = 0;
@@ -120,7 +137,6 @@ async function main(): Promise<void> {
     };
 
     // The sweep: fixed totals on the homogeneous scenario; the best is the highest throughput.
-    const homogeneous = all.find((s) => s.name === 'homogeneous')!;
     const sweep: StrategyResult[] = [];
     for (const per of values['best-fixed'] ? [] : base.sweepPerReplica) {
       const total = per * opts.replicas;
@@ -162,6 +178,7 @@ async function main(): Promise<void> {
       clusterConcurrency,
       capacityTokensPerSec: opts.replicas * maxOutputTokensPerSec(m),
       timeScale: opts.timeScale,
+      calibration,
       maxDocsInFlight: opts.maxDocsInFlight,
       wallMs: performance.now() - started,
       loadAverage: { start: loadStart, end: loadavg()[0]! },

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { calibrateTimeScale } from '../../bench/calibrate.js';
+import type { StrategyResult } from '../../bench/strategy-result.js';
+
+const probe = (engineCores: number, simulatorCores: number | undefined): StrategyResult =>
+  ({ steady: { cpu: { engineCores, simulatorCores, machineBusyShare: undefined } } }) as unknown as StrategyResult;
+
+describe('calibrateTimeScale', () => {
+  it('picks the smallest scale (steps of 0.005, not below the floor) at which the rig uses at most the cores allowed', () => {
+    // The machine the figures were first taken on: 0.41 + 0.61 cores at 0.02 = 20.4 ms of CPU per simulated
+    // second; probed at 0.08 that is a quarter of the cores.
+    const ref = calibrateTimeScale(probe(0.1025, 0.1525), 0.08, 1, 0.02);
+    expect(ref.cpuMsPerSimSec).toBeCloseTo(20.4, 6);
+    expect(ref.timeScale).toBe(0.025); // 0.0204 rounded up
+    expect(calibrateTimeScale(probe(0.1025, 0.1525), 0.08, 1.1, 0.02).timeScale).toBe(0.02);
+    // A machine 2.1x slower needs 2.1x the wall time per simulated second.
+    expect(calibrateTimeScale(probe(0.2153, 0.3203), 0.08, 1, 0.02).timeScale).toBe(0.045);
+    // A fast machine is not run faster than the default.
+    expect(calibrateTimeScale(probe(0.01, 0.01), 0.08, 1, 0.02).timeScale).toBe(0.02);
+    // An exact step stays that step.
+    expect(calibrateTimeScale(probe(0.25, 0.25), 0.08, 1, 0.02).timeScale).toBe(0.04);
+  });
+
+  it('refuses a probe without a steady window or simulator CPU figures', () => {
+    expect(() => calibrateTimeScale({ steady: undefined } as unknown as StrategyResult, 0.08, 1, 0.02)).toThrow(/calibration/);
+    expect(() => calibrateTimeScale(probe(0.2, undefined), 0.08, 1, 0.02)).toThrow(/calibration/);
+  });
+});
