@@ -32,6 +32,8 @@ export interface Sample {
   simCpuMs: number | undefined;
   machineBusyMs: number | undefined;
   machineTotalMs: number | undefined;
+  /** Of the machine's time, what the hypervisor gave to other guests (/proc/stat steal; absent in older reports). */
+  machineStealMs?: number | undefined;
 }
 
 export interface DocSpan {
@@ -86,6 +88,8 @@ export interface CpuFigures {
   simulatorCores: number | undefined;
   /** Busy share of all the machine's cores (includes other users of the machine). */
   machineBusyShare: number | undefined;
+  /** Share of all the machine's core time taken by the hypervisor for other guests (steal; inside busy). */
+  machineStealShare?: number | undefined;
 }
 
 /** Nearest-rank percentile; 0 for no values. */
@@ -127,6 +131,7 @@ export function cpuBetween(a: Sample, b: Sample): CpuFigures {
     engineCores: (b.engineCpuMs - a.engineCpuMs) / wall,
     simulatorCores: b.simCpuMs !== undefined && a.simCpuMs !== undefined ? (b.simCpuMs - a.simCpuMs) / wall : undefined,
     machineBusyShare: machineTotal ? (b.machineBusyMs! - a.machineBusyMs!) / machineTotal : undefined,
+    machineStealShare: machineTotal && a.machineStealMs !== undefined && b.machineStealMs !== undefined ? (b.machineStealMs - a.machineStealMs) / machineTotal : undefined,
   };
 }
 

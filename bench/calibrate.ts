@@ -12,7 +12,9 @@ import type { StrategyResult } from './strategy-result.js';
  * So one run of the homogeneous fixed-capacity strategy at a scale where the rig is surely not short
  * (CALIBRATION_SCALE) measures its CPU per simulated second, and the benchmark runs at the smallest
  * scale (in steps of 0.005, never below the default) at which that costs at most RIG_SHARE of the
- * machine's cores (--rig-cores C to say otherwise). Scenarios with a timeScaleFactor multiply it.
+ * machine's cores, less the share the hypervisor took for other guests during the probe (steal, from
+ * /proc/stat: on this VM 5% idle and 42-58% while a benchmark ran at one time of day), --rig-cores C to
+ * say otherwise. Scenarios with a timeScaleFactor multiply it.
  */
 export const CALIBRATION_SCALE = 0.08;
 export const RIG_SHARE = 0.5;
@@ -24,6 +26,8 @@ export interface TimeScaleCalibration {
   simulatorCores: number;
   /** CPU (engine + simulator processes) per simulated second at the cluster's capacity. */
   cpuMsPerSimSec: number;
+  /** Share of the machine's core time the hypervisor took for other guests during the probe (steal). */
+  stealShare: number | undefined;
   /** Cores the rig may use. */
   rigCores: number;
   /** The scale chosen. */
@@ -36,6 +40,6 @@ export function calibrateTimeScale(probe: StrategyResult, probeScale: number, ri
   const cpuMsPerSimSec = (cpu.engineCores + cpu.simulatorCores) * probeScale * 1000;
   const needed = cpuMsPerSimSec / 1000 / rigCores;
   const timeScale = Math.max(floor, Math.round(Math.ceil(needed / 0.005 - 1e-9) * 0.005 * 1000) / 1000);
-  return { probeScale, engineCores: cpu.engineCores, simulatorCores: cpu.simulatorCores, cpuMsPerSimSec, rigCores, timeScale };
+  return { probeScale, engineCores: cpu.engineCores, simulatorCores: cpu.simulatorCores, cpuMsPerSimSec, stealShare: cpu.machineStealShare, rigCores, timeScale };
 }
 

@@ -225,8 +225,10 @@ export function markdownReport(r: BenchReport): string {
     '',
     r.calibration
       ? `Time scale calibrated to this machine (bench/calibrate.ts): a run of homogeneous/fixed-capacity at timeScale ${r.calibration.probeScale} used ` +
-        `${f(r.calibration.engineCores)} engine + ${f(r.calibration.simulatorCores)} simulator cores in its steady window, ${f(r.calibration.cpuMsPerSimSec, 1)} ms of CPU per simulated second; ` +
-        `${r.timeScale} is the smallest scale (steps of 0.005, at least 0.02) at which that is at most ${f(r.calibration.rigCores)} cores, so that the test double's CPU does not set the figures. ` +
+        `${f(r.calibration.engineCores)} engine + ${f(r.calibration.simulatorCores)} simulator cores in its steady window, ${f(r.calibration.cpuMsPerSimSec, 1)} ms of CPU per simulated second` +
+        `${r.calibration.stealShare === undefined ? '' : `, while the hypervisor took ${f(100 * r.calibration.stealShare, 0)}% of the machine's core time for other guests (steal)`}; ` +
+        `${r.timeScale} is the smallest scale (steps of 0.005, at least 0.02) at which that is at most ${f(r.calibration.rigCores)} cores (half the machine, less steal), so that the test double's CPU does not set the figures. ` +
+        `Steal that rises after the probe still slows every process; each run's line below gives its steal. ` +
         `Each run's engine and simulator cores are in its scenario's run list.`
       : `Time scale given on the command line (not calibrated to this machine).`,
     '',
@@ -269,7 +271,7 @@ export function markdownReport(r: BenchReport): string {
       `- ${s.scenario}/${s.strategy}: received ${t.received}, written ${t.written}, dropped ${drops}, dead-lettered ${dl}; trajectories ${t.trajectories}; balanced ${t.balanced}` +
         `${s.fatal.length ? `; STOPPED: ${s.fatal.join(' | ')}` : ''}; server answers ${JSON.stringify(s.server.byStatus)}, invalid answers ${s.server.invalidAnswers}, injected faults ${s.server.faults}; requests taken back from a queue and sent again ${s.requeued ?? 0} (left the queue unadmitted ${s.server.abandonedWaiting ?? 0}, generations cut off ${s.server.abortedGenerations - (s.server.abandonedWaiting ?? 0)}); ` +
         `run ${f(s.simSec, 0)} s simulated (${f(s.wallMs / 1000, 0)} s wall), window ${f(st?.startSec, 0)}-${f(st?.endSec, 0)} s; engine ${f(st?.cpu.engineCores)} cores, simulator ${f(st?.cpu.simulatorCores)}, ` +
-        `machine busy ${st?.cpu.machineBusyShare === undefined ? 'n/a' : f(100 * st.cpu.machineBusyShare, 0) + '%'}; peak RSS ${f(s.peakRssBytes / 2 ** 20, 0)} MB; event-loop delay p99 ${f(s.eventLoopDelayP99Ms, 0)} ms wall.`,
+        `machine busy ${st?.cpu.machineBusyShare === undefined ? 'n/a' : f(100 * st.cpu.machineBusyShare, 0) + '%'}${st?.cpu.machineStealShare === undefined ? '' : ` (of it taken by the hypervisor for other guests, steal: ${f(100 * st.cpu.machineStealShare, 0)}%)`}; peak RSS ${f(s.peakRssBytes / 2 ** 20, 0)} MB; event-loop delay p99 ${f(s.eventLoopDelayP99Ms, 0)} ms wall.`,
     );
   }
   const cpu = r.results.find((s) => s.cpuReplay)?.cpuReplay;

@@ -116,12 +116,14 @@ async function main(): Promise<void> {
     const homogeneous = all.find((s) => s.name === 'homogeneous')!;
     let calibration: TimeScaleCalibration | undefined;
     if (opts.calibrate) {
-      const rigCores = Number(values['rig-cores'] ?? availableParallelism() * RIG_SHARE);
-      log(`calibrating the time scale: homogeneous/fixed-capacity (${opts.sweepDocs} docs) at timeScale ${CALIBRATION_SCALE}, the rig to use at most ${rigCores.toFixed(2)} cores`);
+      log(`calibrating the time scale: homogeneous/fixed-capacity (${opts.sweepDocs} docs) at timeScale ${CALIBRATION_SCALE}`);
       const probe = await runStrategy({ scenario: homogeneous, strategy: fixedStrategy('calibration', clusterConcurrency, 'time-scale calibration'), corpusFiles: corpora.sweep.files, expectedAnswers: corpora.sweep.expectedAnswers, workDir: join(work, 'calibration'), replicas: opts.replicas, timeScale: CALIBRATION_SCALE, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay: false });
+      // The cores the machine gives: half of them, less what the hypervisor took for other guests during the probe.
+      const steal = probe.steady?.cpu.machineStealShare ?? 0;
+      const rigCores = values['rig-cores'] !== undefined ? Number(values['rig-cores']) : availableParallelism() * RIG_SHARE * (1 - steal);
       calibration = calibrateTimeScale(probe, CALIBRATION_SCALE, rigCores, opts.timeScale);
       opts.timeScale = calibration.timeScale;
-      log(`calibration: engine ${calibration.engineCores.toFixed(2)} + simulator ${calibration.simulatorCores.toFixed(2)} cores at ${CALIBRATION_SCALE} = ${calibration.cpuMsPerSimSec.toFixed(1)} ms of CPU per simulated second; timeScale ${opts.timeScale}`);
+      log(`calibration: engine ${calibration.engineCores.toFixed(2)} + simulator ${calibration.simulatorCores.toFixed(2)} cores at ${CALIBRATION_SCALE} = ${calibration.cpuMsPerSimSec.toFixed(1)} ms of CPU per simulated second; steal ${(100 * steal).toFixed(0)}%; rig budget ${rigCores.toFixed(2)} cores; timeScale ${opts.timeScale}`);
     }
     log(`${opts.docs} docs per run (${opts.sweepDocs} in the sweep); ${opts.replicas} replicas; timeScale ${opts.timeScale}; capacity concurrency ${opts.replicas} x ${perReplica} = ${clusterConcurrency}`);
 

@@ -154,6 +154,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
         simCpuMs,
         machineBusyMs: machine?.busy,
         machineTotalMs: machine?.total,
+        machineStealMs: machine?.steal,
       });
     };
     // About one sample per simulated second, but not more often than every 50 ms of wall time.

@@ -183,14 +183,15 @@ export async function procCpuMs(pid: number | undefined): Promise<number | undef
 }
 
 /** Linux: busy and total CPU time of the whole machine (all cores) from /proc/stat, ms. */
-export async function machineCpuMs(): Promise<{ busy: number; total: number } | undefined> {
+export async function machineCpuMs(): Promise<{ busy: number; total: number; steal: number } | undefined> {
   try {
     const first = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
     // user nice system idle iowait irq softirq steal (guest time is already inside user)
     const ticks = first.trim().split(/\s+/).slice(1, 9).map(Number);
     const idle = ticks[3]! + (ticks[4] ?? 0);
     const total = ticks.reduce((a, b) => a + b, 0);
-    return { busy: (total - idle) * 10, total: total * 10 };
+    // steal: time the hypervisor ran something else on our virtual CPUs (inside busy).
+    return { busy: (total - idle) * 10, total: total * 10, steal: (ticks[7] ?? 0) * 10 };
   } catch {
     return undefined;
   }

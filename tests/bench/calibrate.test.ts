@@ -21,6 +21,13 @@ describe('calibrateTimeScale', () => {
     expect(calibrateTimeScale(probe(0.25, 0.25), 0.08, 1, 0.02).timeScale).toBe(0.04);
   });
 
+  it('keeps the steal seen during the probe', () => {
+    const p = { steady: { cpu: { engineCores: 0.25, simulatorCores: 0.25, machineBusyShare: 0.6, machineStealShare: 0.3 } } } as unknown as StrategyResult;
+    const c = calibrateTimeScale(p, 0.08, 2 * 0.5 * (1 - 0.3), 0.02);
+    expect(c.stealShare).toBe(0.3);
+    expect(c.timeScale).toBe(0.06); // 40 ms per simulated second on 0.7 cores: 0.0571, rounded up
+  });
+
   it('refuses a probe without a steady window or simulator CPU figures', () => {
     expect(() => calibrateTimeScale({ steady: undefined } as unknown as StrategyResult, 0.08, 1, 0.02)).toThrow(/calibration/);
     expect(() => calibrateTimeScale(probe(0.2, undefined), 0.08, 1, 0.02)).toThrow(/calibration/);
