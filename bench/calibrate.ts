@@ -7,13 +7,15 @@ import type { StrategyResult } from './strategy-result.js';
  * served). At a fixed scale a slower machine runs short of CPU: calls reach the simulator late, its
  * clock runs ahead of its work, and the figures measure the test double. On the machine the benchmark's
  * figures were first taken on, the rig (engine + simulator) used ~1.0 of 2 cores at 0.02 in the steady
- * window (20 ms of CPU per simulated second); on a machine 2.1x slower (2026-12-02, the same code) it
- * needed more than the machine had at 0.02 (busy share 0.81-0.96, 5 of 15 target rows passed).
+ * window (20 ms of CPU per simulated second); on the VM of 2026-12-02's later session (the same code
+ * took 2.1-2.4x the process CPU per unit of work, and the hypervisor took a third to a half of the cores
+ * for other guests while a benchmark ran) it needed more than the machine had at 0.02 (busy share
+ * 0.81-0.96, 5 of 15 target rows passed).
  * So one run of the homogeneous fixed-capacity strategy at a scale where the rig is surely not short
  * (CALIBRATION_SCALE) measures its CPU per simulated second, and the benchmark runs at the smallest
  * scale (in steps of 0.005, never below the default) at which that costs at most RIG_SHARE of the
  * machine's cores, less the share the hypervisor took for other guests during the probe (steal, from
- * /proc/stat: on this VM 5% idle and 42-58% while a benchmark ran at one time of day), --rig-cores C to
+ * /proc/stat: on that VM ~1% idle, 33-58% while a benchmark ran), --rig-cores C to
  * say otherwise. Scenarios with a timeScaleFactor multiply it.
  */
 export const CALIBRATION_SCALE = 0.08;

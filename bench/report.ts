@@ -245,6 +245,8 @@ export function markdownReport(r: BenchReport): string {
     '',
     kvNote(r),
     '',
+    ...saturatedRuns(r),
+    '',
     'Definitions. Steady state: where demand exceeds supply, from the 10th percentile of document completion times (warm-up: the first documents run their ' +
       'stages in lockstep) to the moment the corpus ran out (the last document taking an llm.maxDocsInFlight slot; with several workers the earliest such ' +
       'moment of any worker), and no later than the 90th percentile of completions. After the corpus runs out the documents in flight finish and none ' +
@@ -376,4 +378,16 @@ export function scenarioSvg(r: BenchReport, scenario: Scenario, bucketSec = 10):
 function niceStep(raw: number): number {
   const p = 10 ** Math.floor(Math.log10(Math.max(raw, 1e-9)));
   return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
+}
+
+/**
+ * Runs whose machine was at least 90% busy in the steady window (steal included): there the engine and
+ * the simulator wait for CPU, calls reach the simulator late and its clock runs ahead of its work, so the
+ * figures measure the machine as much as the scheduler. Said in the report rather than hidden.
+ */
+function saturatedRuns(r: BenchReport): string[] {
+  const hot = [...r.sweep, ...r.results].filter((s) => (s.steady?.cpu.machineBusyShare ?? 0) >= 0.9);
+  if (hot.length === 0) return ['Every run\'s machine was below 90% busy in its steady window (each run\'s cores, busy share and steal: "Runs" below).'];
+  const list = hot.map((s) => `${s.scenario}/${s.strategy} ${f(100 * s.steady!.cpu.machineBusyShare!, 0)}%${s.steady!.cpu.machineStealShare === undefined ? '' : ` (steal ${f(100 * s.steady!.cpu.machineStealShare, 0)}%)`}`);
+  return [`**Machine saturated** (>= 90% busy in the steady window, steal included) in ${hot.length} of ${r.sweep.length + r.results.length} runs: ${list.join(', ')}. There the engine and the simulator waited for CPU, so those figures measure the machine as well as the scheduler; a larger --time-scale (or a quieter machine) measures the scheduler alone.`];
 }

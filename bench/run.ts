@@ -15,7 +15,7 @@
  * skips the sweep and takes N as the best fixed concurrency, --strategies runs only the named
  * strategies, --no-relevance skips the relevance benchmark (a partial report, not the benchmark).
  *
- * The time scale is calibrated to the machine unless --time-scale is given (calibrateTimeScale below):
+ * The time scale is calibrated to the machine unless --time-scale is given (bench/calibrate.ts):
  * the simulator and the engine share this machine's cores, so on a slower machine the same scale would
  * measure the test double's CPU, not the scheduler.
  */
