@@ -21,6 +21,7 @@ import { Float64, Int32, Table, Utf8, type Vector, tableToIPC, vectorFromArray }
 import { buildIndex, DecontaminateConfig } from '../operators/decontaminate/step.js';
 import { chatMessagesOf, chatToolsOf } from '../src/export/chat-rows.js';
 import { runExport, type ExportFormat } from '../src/export/export.js';
+import { loadChatTemplate, TemplateRenderer } from '../src/export/template.js';
 import { readRows, type RowRecord } from '../src/export/read-rows.js';
 import { SinkConfig } from '../src/config/schema.js';
 import { OUTPUT_COLUMNS } from '../src/sinks/output-columns.js';
@@ -156,17 +157,49 @@ async function main(): Promise<void> {
       }
       return k;
     });
-    const formats: Array<[ExportFormat, string | undefined]> = [
-      ['openai', undefined],
-      ['sharegpt', undefined],
-      ['hermes', undefined],
-      ['template', join(ROOT, 'tests/export/fixtures/qwen2.5-tools.jinja')],
+    // template: the compiled renderer (src/export/template-compile.ts) and, side by side, the interpreter it is checked against.
+    const qwen = join(ROOT, 'tests/export/fixtures/qwen2.5-tools.jinja');
+    const formats: Array<[ExportFormat, string, { template?: string; templateEngine?: 'auto' | 'interpreter' }]> = [
+      ['openai', '', {}],
+      ['sharegpt', '', {}],
+      ['hermes', '', {}],
+      ['template', ' (Qwen2.5-style template, compiled)', { template: qwen }],
+      ['template', ' (Qwen2.5-style template, interpreter)', { template: qwen, templateEngine: 'interpreter' }],
+      ['template', ' (Llama-3.1-style template, compiled)', { template: join(ROOT, 'tests/fixtures/templates/llama3.1.jinja') }],
+      ['template', ' (Hermes-style template, compiled)', { template: join(ROOT, 'tests/fixtures/templates/hermes.jinja') }],
     ];
-    for (const [format, template] of formats) {
-      await measure(`export ${format}${template ? ' (Qwen2.5-style template)' : ''} from Parquet, validation 0.05`, async () => {
-        const r = await runExport({ output: out, format, outDir: join(dir, format), template, validation: 0.05 });
+    for (const [format, label, extra] of formats) {
+      await measure(`export ${format}${label} from Parquet, validation 0.05`, async () => {
+        const r = await runExport({ output: out, format, outDir: join(dir, format), validation: 0.05, ...extra });
+        if (extra.templateEngine !== 'interpreter' && r.template && r.template.engine !== 'compiled') throw new Error(`the template did not compile: ${r.template.notCompiled}`);
         return r.written.train + r.written.validation;
       }, join(dir, format));
+    }
+    // Rendering alone, as the template export renders (TemplateRenderer: context, render, the sampled
+    // checks against the interpreter), without reading, parsing or writing: each engine on the same rows.
+    for (const [label, file] of [
+      ['Qwen2.5-style', qwen],
+      ['Llama-3.1-style', join(ROOT, 'tests/fixtures/templates/llama3.1.jinja')],
+      ['Hermes-style', join(ROOT, 'tests/fixtures/templates/hermes.jinja')],
+    ] as const) {
+      const t = await loadChatTemplate(file);
+      const rows = src.map((r) => ({ messages: chatMessagesOf(r.messages), tools: chatToolsOf(r.tools) }));
+      for (const engine of ['auto', 'interpreter'] as const) {
+        await measure(`template render only (${label}, ${engine === 'auto' ? 'compiled' : 'interpreter'})`, async () => {
+          const r = new TemplateRenderer(t, engine);
+          let chars = 0;
+          for (let i = 0; i < n; i++) {
+            const row = rows[i % rows.length]!;
+            try {
+              chars += r.render(row.messages, row.tools).length;
+            } catch {
+              // a row the template rejects (Llama 3.1: one call per turn), as the export skips it
+            }
+          }
+          if (chars === 0) throw new Error('nothing rendered');
+          return n;
+        });
+      }
     }
     clearInterval(timer);
     if (!only.test('decontamination')) {

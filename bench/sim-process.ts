@@ -92,7 +92,7 @@ export class SimProcess {
       '--max-decode-tokens-per-sec-per-seq', String(capacity.maxDecodeTokensPerSecPerSeq),
       '--kv-cache-tokens', String(capacity.kvCacheTokens),
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], signal });
+    const child = spawn(process.execPath, [...profileArgs('sim'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], signal });
     const lines = createInterface({ input: child.stdout! });
     const exited = once(child, 'exit').then(([code]) => {
       throw new GemflowError('bench_simulator_failed', `simulator exited with code ${code} before listening`);
@@ -171,6 +171,16 @@ export function parseMetrics(text: string): ReplicaGauges {
 }
 
 /** Linux: utime + stime of a process from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms). */
+/**
+ * Node flags that write a CPU profile of a benchmark process (`kind`: sim or worker) into
+ * $GEMFLOW_BENCH_CPU_PROF when that is set (NODE_OPTIONS may not carry --cpu-prof): how the rig's CPU
+ * per simulated second was split between the test double and the engine.
+ */
+export function profileArgs(kind: string): string[] {
+  const dir = process.env.GEMFLOW_BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}/${kind}`] : [];
+}
+
 export async function procCpuMs(pid: number | undefined): Promise<number | undefined> {
   if (pid === undefined) return undefined;
   try {

@@ -12,6 +12,7 @@ export async function runExportCli(args: string[]): Promise<number> {
       out: { type: 'string' },
       template: { type: 'string' },
       'template-name': { type: 'string' },
+      'template-engine': { type: 'string', default: 'auto' },
       'min-complexity': { type: 'string' },
       'max-complexity': { type: 'string' },
       judge: { type: 'string', default: 'any' },
@@ -26,6 +27,7 @@ export async function runExportCli(args: string[]): Promise<number> {
   const output = positionals[0];
   if (!output || !values.format || !values.out) throw new GemflowError('usage', 'export needs an output directory, --format and --out');
   if (!(EXPORT_FORMATS as readonly string[]).includes(values.format)) throw new GemflowError('usage', `--format must be one of ${EXPORT_FORMATS.join(', ')}, got ${values.format}`);
+  if (values['template-engine'] !== 'auto' && values['template-engine'] !== 'interpreter') throw new GemflowError('usage', `--template-engine must be auto or interpreter, got ${values['template-engine']}`);
   if (values.judge !== 'any' && values.judge !== 'pass') throw new GemflowError('usage', `--judge must be any or pass, got ${values.judge}`);
   const num = (flag: string, v: string | undefined) => {
     if (v === undefined) return undefined;
@@ -39,6 +41,7 @@ export async function runExportCli(args: string[]): Promise<number> {
     outDir: values.out,
     template: values.template,
     templateName: values['template-name'],
+    templateEngine: values['template-engine'] as 'auto' | 'interpreter',
     minComplexity: num('min-complexity', values['min-complexity']),
     maxComplexity: num('max-complexity', values['max-complexity']),
     judge: values.judge as 'any' | 'pass',

@@ -8,7 +8,7 @@ import { FastLines, Out } from './chat-bytes.js';
 import { openAiLineOf, shareGptDatasetInfo, toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from './formats.js';
 import { readBatches, type RowRecord } from './read-rows.js';
 import { SourceStore, findSourceStore, synthesizerPair, type DocRows } from './synthesizer.js';
-import { loadChatTemplate, renderRow } from './template.js';
+import { loadChatTemplate, TemplateDivergence, TemplateRenderer, type TemplateEngineStats } from './template.js';
 
 export const EXPORT_FORMATS = ['openai', 'sharegpt', 'hermes', 'template', 'synthesizer'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -21,6 +21,8 @@ export interface ExportOptions {
   /** template: a tokenizer_config.json or .jinja file, and the template's name in a config that has several. */
   template?: string;
   templateName?: string;
+  /** template: auto (compiled when the template compiles, checked against the interpreter) or interpreter. */
+  templateEngine?: 'auto' | 'interpreter';
   /** Keep rows with complexity_score >= / <= these. */
   minComplexity?: number;
   maxComplexity?: number;
@@ -51,6 +53,9 @@ export interface ExportResult {
   skipped: Record<string, number>;
   skipMessages: Record<string, string>;
   files: string[];
+  /** template: how rows were rendered; and what happened when the compiled form was given up. */
+  template?: TemplateEngineStats;
+  notes?: string[];
 }
 
 /**
@@ -64,13 +69,24 @@ export interface ExportResult {
  * Books: read = written rows + filtered + skipped (synthesizer: counted in rows too).
  */
 export async function runExport(o: ExportOptions): Promise<ExportResult> {
+  try {
+    return await exportOnce(o);
+  } catch (e) {
+    if (!(e instanceof TemplateDivergence)) throw e;
+    const res = await exportOnce({ ...o, templateEngine: 'interpreter' });
+    res.notes = [...(res.notes ?? []), `${e.message}; the export was run again with the interpreter (please report the template)`];
+    return res;
+  }
+}
+
+async function exportOnce(o: ExportOptions): Promise<ExportResult> {
   const validation = o.validation ?? 0;
   if (!(validation >= 0 && validation < 1)) throw new GemflowError('usage', `--validation must be in [0, 1), got ${validation}`);
-  const template = o.format === 'template' ? await loadTemplateOrFail(o) : undefined;
+  const template = o.format === 'template' ? new TemplateRenderer(await loadTemplateOrFail(o), o.templateEngine) : undefined;
   const sources = o.format === 'synthesizer' ? new SourceStore(await findSourceStore(o.output, o.sources)) : undefined;
   const maxWorkflows = o.maxWorkflows ?? 3;
   await mkdir(o.outDir, { recursive: true });
-  const res: ExportResult = { read: 0, written: { train: 0, validation: 0 }, filtered: {}, skipped: {}, skipMessages: {}, files: [] };
+  const res: ExportResult = { read: 0, written: { train: 0, validation: 0 }, filtered: {}, skipped: {}, skipMessages: {}, files: [], ...(template ? { template: template.stats } : {}) };
   const splits = validation > 0 ? (['train', 'validation'] as const) : (['train'] as const);
   const pq = o.parquet ? PARQUET_SCHEMAS[o.format] : undefined;
   if (o.parquet && !pq) throw new GemflowError('usage', `--parquet: OpenAI fine-tuning takes JSONL only; parquet is written for ${Object.keys(PARQUET_SCHEMAS).join(', ')}`);
@@ -151,8 +167,9 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
         let c: Converted;
         if (template) {
           try {
-            c = { record: { text: renderRow(template, row.messages, row.tools), trajectory_id: row.trajectoryId, document_id: row.documentId } };
+            c = { record: { text: template.render(row.messages, row.tools), trajectory_id: row.trajectoryId, document_id: row.documentId } };
           } catch (e) {
+            if (e instanceof TemplateDivergence) throw e;
             c = { skip: 'template_render_failed' };
             if (!('template_render_failed' in res.skipMessages)) res.skipMessages.template_render_failed = (e as Error).message;
           }
@@ -433,6 +450,14 @@ export function formatExportResult(o: ExportOptions, r: ExportResult): string {
   const lines = [
     `export ${o.format}: read ${r.read} rows; wrote ${r.written.train + r.written.validation} ${unit} (train ${r.written.train}, validation ${r.written.validation}); filtered ${tally(r.filtered)}; skipped ${tally(r.skipped)}`,
     ...Object.entries(r.skipMessages).map(([k, m]) => `  ${k}: e.g. ${m.slice(0, 300)}`),
+    ...(r.template
+      ? [
+          r.template.engine === 'compiled'
+            ? `  template compiled: ${r.template.compiledRows} rows rendered compiled (${r.template.checkedRows} of them checked against the interpreter), ${r.template.fallbackRows} by the interpreter`
+            : `  template interpreted (${r.template.notCompiled})`,
+        ]
+      : []),
+    ...(r.notes ?? []).map((n) => `  note: ${n}`),
     ...r.files.map((f) => `  ${f}`),
   ];
   return lines.join('\n');

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Template } from '@huggingface/jinja';
 import type { ChatMessage, ChatTool } from '../chat-format.js';
 import { GemflowError } from '../errors.js';
+import { compileTemplate, type CompiledTemplate } from './template-compile.js';
 
 /** A model's chat template, loaded from a tokenizer_config.json or a .jinja file. */
 export interface ChatTemplate {
@@ -65,9 +66,79 @@ export function templateContext(messages: ChatMessage[], tools: ChatTool[], t: P
   return { messages: msgs, tools, add_generation_prompt: false, bos_token: t.bosToken, eos_token: t.eosToken };
 }
 
-/** One row rendered to text with the template. */
+/** One row rendered to text with the template's interpreter (@huggingface/jinja). */
 export function renderRow(t: ChatTemplate, messages: ChatMessage[], tools: ChatTool[]): string {
   return t.template.render(templateContext(messages, tools, t));
+}
+
+/** How a template export rendered its rows (src/export/template-compile.ts). */
+export interface TemplateEngineStats {
+  /** compiled: the template compiled; interpreter: it did not (notCompiled says why) or was asked not to. */
+  engine: 'compiled' | 'interpreter';
+  notCompiled?: string;
+  /** Rows the compiled form rendered; rows it handed to the interpreter; rows rendered by both and compared. */
+  compiledRows: number;
+  fallbackRows: number;
+  checkedRows: number;
+}
+
+/** The compiled form's output differed from the interpreter's on a row: the export starts again interpreted. */
+export class TemplateDivergence extends Error {}
+
+/**
+ * Renders rows with a chat template: compiled (src/export/template-compile.ts) when the template
+ * compiles, else with the interpreter. A row the compiled form does not mirror is rendered by the
+ * interpreter. The first CHECK_FIRST rows and every CHECK_EVERY-th after them are rendered by both and
+ * must match (an interpreter error counts as a difference); when one does not, TemplateDivergence is
+ * thrown, and the export runs again with the interpreter only.
+ */
+export class TemplateRenderer {
+  static readonly CHECK_FIRST = 64;
+  static readonly CHECK_EVERY = 512;
+  readonly stats: TemplateEngineStats;
+  readonly #compiled: CompiledTemplate | undefined;
+  #n = 0;
+
+  constructor(
+    readonly t: ChatTemplate,
+    engine: 'auto' | 'interpreter' = 'auto',
+    compile: (t: Template) => ReturnType<typeof compileTemplate> = compileTemplate,
+  ) {
+    const c = engine === 'auto' ? compile(t.template) : { notCompiled: 'asked for the interpreter' };
+    this.#compiled = 'render' in c ? c.render : undefined;
+    this.stats = { engine: this.#compiled ? 'compiled' : 'interpreter', compiledRows: 0, fallbackRows: 0, checkedRows: 0, ...('notCompiled' in c ? { notCompiled: c.notCompiled } : {}) };
+  }
+
+  render(messages: ChatMessage[], tools: ChatTool[]): string {
+    const ctx = templateContext(messages, tools, this.t);
+    if (!this.#compiled) return this.t.template.render(ctx);
+    let text: string;
+    try {
+      text = this.#compiled(ctx);
+    } catch {
+      this.stats.fallbackRows++;
+      return this.t.template.render(ctx);
+    }
+    this.stats.compiledRows++;
+    const n = this.#n++;
+    if (n < TemplateRenderer.CHECK_FIRST || n % TemplateRenderer.CHECK_EVERY === 0) {
+      this.stats.checkedRows++;
+      let ref: string;
+      try {
+        ref = this.t.template.render(ctx);
+      } catch (e) {
+        throw new TemplateDivergence(`the compiled template rendered a row the interpreter rejects (${(e as Error).message})`);
+      }
+      if (ref !== text) throw new TemplateDivergence(`the compiled template's text differs from the interpreter's at character ${firstDifference(ref, text)} of a row`);
+    }
+    return text;
+  }
+}
+
+function firstDifference(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  return i;
 }
 
 function parseObject(s: string): unknown {

@@ -1,0 +1,191 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { describe, expect, it } from 'vitest';
+import type { ChatMessage, ChatTool } from '../../src/chat-format.js';
+import { compileTemplate, FALLBACK } from '../../src/export/template-compile.js';
+import { loadChatTemplate, templateContext, TemplateDivergence, TemplateRenderer } from '../../src/export/template.js';
+import { mulberry32 } from '../mulberry32.js';
+
+const TEMPLATES = join(import.meta.dirname, '../fixtures/templates');
+const EXPORT_FIXTURES = join(import.meta.dirname, 'fixtures');
+
+/** Rows unlike the sink's tidy ones too: odd characters, empty and long texts, nested and float arguments, calls in runs. */
+function randomRows(seed: number, n: number): Array<{ messages: ChatMessage[]; tools: ChatTool[] }> {
+  const r = mulberry32(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const pieces = ['plain', 'How to', 'What', 'quote " here', 'back\\slash', 'new\nline', 'tab\t', 'ünïcødé', '日本語', '😀 emoji', '<tool_call>', '{"json": 1}', '', '  padded  ', 'x'.repeat(200), '\u2028sep', 'a, b: c'];
+  const text = () => Array.from({ length: 1 + Math.floor(r() * 4) }, () => pick(pieces)).join(pick([' ', '', '\n']));
+  const value = (depth: number): unknown => {
+    const k = Math.floor(r() * (depth > 2 ? 6 : 8));
+    switch (k) {
+      case 0:
+        return text();
+      case 1:
+        return Math.floor(r() * 2000) - 1000;
+      case 2:
+        return Math.round(r() * 1e4) / 100 + 0.005;
+      case 3:
+        return r() < 0.5;
+      case 4:
+        return null;
+      case 5:
+        return -0.25;
+      case 6:
+        return Array.from({ length: Math.floor(r() * 4) }, () => value(depth + 1));
+      default:
+        return Object.fromEntries(Array.from({ length: Math.floor(r() * 4) }, () => [pick(['a', 'b_c', 'ключ', 'x y', '10', '2', 'z']), value(depth + 1)]));
+    }
+  };
+  const tools = (): ChatTool[] =>
+    Array.from({ length: Math.floor(r() * 4) }, (_, i) => ({
+      type: 'function' as const,
+      function: {
+        name: `tool_${i}_${pick(['get', 'set', 'list'])}`,
+        description: text(),
+        parameters: {
+          type: 'object',
+          properties: Object.fromEntries(Array.from({ length: Math.floor(r() * 4) }, (_, j) => [`p${j}`, { type: pick(['string', 'integer', 'number', 'boolean', 'array']), description: text() }])),
+          required: r() < 0.5 ? ['p0'] : [],
+        },
+      },
+    }));
+  return Array.from({ length: n }, () => {
+    const messages: ChatMessage[] = [];
+    if (r() < 0.7) messages.push({ role: 'system', content: text() });
+    const turns = 1 + Math.floor(r() * 5);
+    for (let t = 0; t < turns; t++) {
+      messages.push({ role: 'user', content: text() });
+      const calls = r() < 0.2 ? 2 : r() < 0.7 ? 1 : 0;
+      if (calls === 0) {
+        messages.push({ role: 'assistant', content: text() });
+        continue;
+      }
+      const ids = Array.from({ length: calls }, (_, c) => `call_${t}_${c}_${Math.floor(r() * 1e6)}`);
+      messages.push({
+        role: 'assistant',
+        content: r() < 0.5 ? '' : text(),
+        tool_calls: ids.map((id) => ({ id, type: 'function' as const, function: { name: `tool_${t}`, arguments: r() < 0.1 ? 'not json' : JSON.stringify(value(0) ?? {}) } })),
+      });
+      for (const id of ids) messages.push({ role: 'tool', content: text(), tool_call_id: id, ...(r() < 0.5 ? { name: `tool_${t}` } : {}) });
+      if (r() < 0.5) messages.push({ role: 'assistant', content: text() });
+    }
+    return { messages, tools: tools() };
+  });
+}
+
+async function templateFiles(): Promise<string[]> {
+  const here = (await readdir(TEMPLATES)).filter((f) => f.endsWith('.jinja')).map((f) => join(TEMPLATES, f));
+  return [...here, join(EXPORT_FIXTURES, 'qwen2.5-tools.jinja'), join(EXPORT_FIXTURES, 'compile/constructs.jinja')];
+}
+
+/** Renders with both; the compiled text must equal the interpreter's wherever the compiled form gives one. */
+function compare(source: string, rows: Array<{ messages: ChatMessage[]; tools: ChatTool[] }>, extra: Record<string, unknown> = {}) {
+  const t = new Template(source);
+  const c = compileTemplate(t);
+  if (!('render' in c)) throw new Error(`did not compile: ${c.notCompiled}`);
+  let compiled = 0;
+  let fellBack = 0;
+  let interpreterErrors = 0;
+  for (const row of rows) {
+    const ctx = { ...templateContext(row.messages, row.tools, { bosToken: '<s>', eosToken: '</s>' }), ...extra };
+    let want: string | Error;
+    try {
+      want = t.render(ctx);
+    } catch (e) {
+      want = e as Error;
+      interpreterErrors++;
+    }
+    let got: string | typeof FALLBACK;
+    try {
+      got = c.render(ctx);
+    } catch (e) {
+      expect(e).toBe(FALLBACK);
+      got = FALLBACK;
+    }
+    if (got === FALLBACK) fellBack++;
+    else {
+      compiled++;
+      expect(got).toBe(want); // an interpreter error here would be a string compared with an Error: fails
+    }
+  }
+  return { compiled, fellBack, interpreterErrors };
+}
+
+describe('compiled chat templates', () => {
+  it('compile, and render every row as the interpreter does, for each template in the fixtures', async () => {
+    const files = await templateFiles();
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    const rows = randomRows(7, 400);
+    for (const f of files) {
+      const t = await loadChatTemplate(f);
+      for (const agp of [false, true]) {
+        const r = compare(t.source, rows, { add_generation_prompt: agp });
+        // the compiled form must carry the load, not hand it to the interpreter
+        expect(r.compiled, `${f}: ${JSON.stringify(r)}`).toBeGreaterThan(rows.length * 0.5);
+        // each fall-back is a row the interpreter fails too, or a case the compiler leaves to it
+        expect(r.compiled + r.fellBack).toBe(rows.length);
+      }
+    }
+  });
+
+  it('hands a row it does not mirror to the interpreter: a float with an integer value, raise_exception, errors', () => {
+    const rows = randomRows(11, 60);
+    // messages | length / 2: a float; with an even length its value is an integer ("2.0" in the interpreter)
+    const r = compare(`{{ (messages | length) / 2 }}|{{ 7 / 2 }}|{{ 1.5 + 1.5 }}`, rows);
+    expect(r.fellBack).toBe(rows.length); // 1.5 + 1.5 is 3.0 in every row
+    const even = compare(`{{ (messages | length) / 2 }}`, rows);
+    expect(even.compiled).toBeGreaterThan(0);
+    expect(even.fellBack).toBeGreaterThan(0);
+    const raise = compare(`{% if messages | length > 6 %}{{ raise_exception("too long") }}{% endif %}ok`, rows);
+    expect(raise.fellBack).toBe(raise.interpreterErrors);
+    expect(raise.interpreterErrors).toBeGreaterThan(0);
+    const nulls = compare(`{% for m in messages %}{{ m.content + m.missing }}{% endfor %}`, rows); // string + undefined: an error
+    expect(nulls.fellBack).toBe(rows.length);
+  });
+
+  it('leaves to the interpreter a template with a construct it does not compile', () => {
+    for (const src of ['{% for m in messages %}{% break %}{% endfor %}', '{% filter upper %}x{% endfilter %}', '{% macro m() %}{{ caller() }}{% endmacro %}{% call m() %}y{% endcall %}', '{{ messages | unique }}', '{{ 2.0 }}']) {
+      const c = compileTemplate(new Template(src));
+      expect('notCompiled' in c, src).toBe(true);
+    }
+  });
+
+  it('the renderer checks sampled rows against the interpreter and stops on a difference', async () => {
+    const t = await loadChatTemplate(join(TEMPLATES, 'qwen2.5.jinja'));
+    const rows = randomRows(3, TemplateRenderer.CHECK_FIRST + 2 * TemplateRenderer.CHECK_EVERY);
+    const ok = new TemplateRenderer(t);
+    for (const row of rows) expect(ok.render(row.messages, row.tools)).toBe(t.template.render(templateContext(row.messages, row.tools, t)));
+    expect(ok.stats.engine).toBe('compiled');
+    expect(ok.stats.checkedRows).toBe(TemplateRenderer.CHECK_FIRST + 2);
+    expect(ok.stats.compiledRows).toBe(rows.length);
+
+    // a compiled form that goes wrong on its 100th row: the check at row 512 (the first after 64) sees it
+    let n = 0;
+    const wrong = new TemplateRenderer(t, 'auto', (tpl) => {
+      const c = compileTemplate(tpl);
+      if (!('render' in c)) throw new Error('qwen2.5 must compile');
+      return { render: (ctx) => (++n >= 100 ? c.render(ctx) + ' ' : c.render(ctx)) };
+    });
+    let threw: unknown;
+    let rendered = 0;
+    try {
+      for (const row of rows) {
+        wrong.render(row.messages, row.tools);
+        rendered++;
+      }
+    } catch (e) {
+      threw = e;
+    }
+    expect(threw).toBeInstanceOf(TemplateDivergence);
+    expect(rendered).toBe(TemplateRenderer.CHECK_EVERY);
+  });
+
+  it('renders with the interpreter only when asked', async () => {
+    const t = await loadChatTemplate(join(TEMPLATES, 'hermes.jinja'));
+    const r = new TemplateRenderer(t, 'interpreter');
+    const [row] = randomRows(5, 1);
+    expect(r.render(row!.messages, row!.tools)).toBe(t.template.render(templateContext(row!.messages, row!.tools, t)));
+    expect(r.stats).toMatchObject({ engine: 'interpreter', compiledRows: 0 });
+  });
+});
