@@ -18,6 +18,9 @@
  * The time scale is calibrated to the machine unless --time-scale is given (bench/calibrate.ts):
  * the simulator and the engine share this machine's cores, so on a slower machine the same scale would
  * measure the test double's CPU, not the scheduler.
+ *
+ * GEMFLOW_BENCH_CPU_PROF=DIR writes a V8 CPU profile of every simulator process (DIR/sim) and worker
+ * process (DIR/worker): where the rig's CPU per simulated second goes.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
