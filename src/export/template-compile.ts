@@ -128,6 +128,7 @@ interface JsonOptions {
   sortKeys: boolean;
   separators: [string, string] | null;
 }
+const PLAIN: JsonOptions = { indent: null, ensureAscii: false, sortKeys: false, separators: null };
 const NON_ASCII = /[\x7f-\uffff]/g;
 const asciiSafe = (s: string) => s.replace(NON_ASCII, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 
@@ -174,7 +175,7 @@ function toJson(v: V, o: JsonOptions | undefined, depth: number, undefinedToNull
  */
 function toJsonPlain(v: V, undefinedToNull: boolean): string {
   if (typeof v === 'object' && v !== null && isJsonData(v, 0)) return widenSeparators(JSON.stringify(v));
-  return toJsonNodes(v, undefinedToNull);
+  return toJson(v, PLAIN, 0, undefinedToNull);
 }
 
 /** Whether `v` holds JSON data only (see toJsonPlain); deeper than 64 levels counts as not. */
@@ -218,37 +219,6 @@ function widenSeparators(j: string): string {
     }
   }
   return out + j.slice(last);
-}
-
-/** toJsonPlain node by node: what the interpreter's toJSON does, for trees with undefined or namespaces in them. */
-function toJsonNodes(v: V, undefinedToNull: boolean): string {
-  switch (typeof v) {
-    case 'string':
-      return JSON.stringify(v);
-    case 'number':
-    case 'boolean':
-      return JSON.stringify(v);
-    case 'undefined':
-      return undefinedToNull ? 'null' : 'undefined';
-  }
-  if (v === null) return 'null';
-  if (Array.isArray(v)) {
-    let s = '[';
-    for (let i = 0; i < v.length; i++) s += (i === 0 ? '' : ', ') + toJsonPlain(v[i], undefinedToNull);
-    return s + ']';
-  }
-  if (isPlainObject(v)) {
-    let s = '{';
-    let first = true;
-    for (const k in v) {
-      if (!hasOwn.call(v, k)) continue;
-      s += (first ? '' : ', ') + JSON.stringify(k) + ': ' + toJsonPlain(v[k], undefinedToNull);
-      first = false;
-    }
-    return s + '}';
-  }
-  if (v instanceof Ns) return toJson(v, { indent: null, ensureAscii: false, sortKeys: false, separators: null }, 0, undefinedToNull);
-  return fb();
 }
 
 /** A number result of + - * // % in the interpreter's number types: a float with an integer value falls back. */
