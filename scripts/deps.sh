@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Everything the test suite runs besides Node packages, fetched or built once and cached (git-ignored):
 #
-#   deps.sh fetch [kafka] [minio] [k8s] [python] [bfcl] [redis]   fetch what is missing (all by default); idempotent
+#   deps.sh fetch [kafka] [minio] [k8s] [python] [bfcl] [redis] [templates]   fetch what is missing (all by default); idempotent
 #   deps.sh status                        what is cached, what is missing (exit 1 when something is)
 #
 #   kafka  Apache Kafka broker jars, Maven Central (mvn)  -> scripts/kafka/lib (+ ~/.m2)     ~15 s cold
 #   minio  MinIO server, built from the Go module proxy   -> .cache/minio/bin                ~4 min cold
 #   k8s    kustomize + kubeconform (Go module proxy), Kubernetes JSON schemas (PyPI)
 #                                                          -> .cache/k8s                      ~30 s cold
-#   python a venv with pyarrow + datasets (PyPI), the readers of the output-directory tests
+#   python a venv with pyarrow + datasets + duckdb + jinja2 (PyPI): the readers of the output-directory tests,
+#          and jinja2 as transformers renders chat templates
 #                                                          -> .cache/python                   ~25 s cold
 #   bfcl   BFCL multi-turn data of bfcl-eval (PyPI), for decontamination tests -> .cache/bfcl/data  ~3 s cold
+#   templates  25 published models' chat templates, from the llama-cpp-python sdist (PyPI), for the
+#          template export's tests                                   -> .cache/templates         ~80 s cold
 #   redis  Redis server, Debian's redis-server package (apt-get; root) -> /usr/bin (skipped when
 #          redis-server is already on PATH)                                                    ~10 s cold
 #
@@ -51,6 +54,7 @@ minio_cached() { bash scripts/minio/minio.sh fetched; }
 k8s_cached() { bash scripts/k8s/tools.sh fetched; }
 python_cached() { bash scripts/python/venv.sh fetched; }
 bfcl_cached() { bash scripts/bfcl/fetch.sh fetched; }
+templates_cached() { bash scripts/templates/fetch.sh fetched; }
 redis_cached() { bash scripts/redis/redis.sh fetched; }
 
 need() { # tool why
@@ -97,6 +101,12 @@ fetch_one() { # item
       say "bfcl: fetching the bfcl-eval wheel from PyPI and extracting its multi-turn data (a few seconds) ..."
       bash scripts/bfcl/fetch.sh fetch || { say "ERROR: fetching bfcl-eval failed"; probe "PyPI" "https://pypi.org/simple/bfcl-eval/"; return 1; }
       ;;
+    templates)
+      templates_cached && return 0
+      need python3 "once, to fetch the llama-cpp-python source from PyPI (pip download) for its chat templates"
+      say "templates: fetching the llama-cpp-python sdist from PyPI and extracting its models' chat templates (about 80 s cold) ..."
+      bash scripts/templates/fetch.sh fetch || { say "ERROR: fetching the chat templates failed"; probe "PyPI" "https://pypi.org/simple/llama-cpp-python/"; return 1; }
+      ;;
     redis)
       redis_cached && return 0
       say "redis: installing Debian's redis-server package (apt-get update + install, about 10 s) ..."
@@ -109,7 +119,7 @@ fetch_one() { # item
 
 status() {
   local missing=0 item
-  for item in kafka minio k8s python bfcl redis; do
+  for item in kafka minio k8s python bfcl redis templates; do
     if "${item}_cached"; then say "$item: cached"; else say "$item: MISSING"; missing=1; fi
   done
   return $missing
@@ -121,10 +131,10 @@ shift
 case "$CMD" in
   fetch)
     items=("$@")
-    ((${#items[@]})) || items=(kafka minio k8s python bfcl redis)
+    ((${#items[@]})) || items=(kafka minio k8s python bfcl redis templates)
     todo=()
     for item in "${items[@]}"; do
-      [[ "$item" == kafka || "$item" == minio || "$item" == k8s || "$item" == python || "$item" == bfcl || "$item" == redis ]] || usage
+      [[ "$item" == kafka || "$item" == minio || "$item" == k8s || "$item" == python || "$item" == bfcl || "$item" == redis || "$item" == templates ]] || usage
       "${item}_cached" || todo+=("$item")
     done
     if ((${#todo[@]} == 0)); then say "${items[*]}: cached"; exit 0; fi

@@ -6,16 +6,22 @@
  * The interpreter is the reference. The compiler takes the parsed template (`Template.parsed`) and
  * mirrors the interpreter's rules (dist/index.js of @huggingface/jinja 0.5: evaluateBinaryExpression,
  * applyFilter, evaluateMemberExpression, renderFor, toJSON, the tests) for the constructs chat templates
- * use. Two ways out keep the output identical:
- * - a construct it does not compile (break / continue, call blocks, filter blocks, spreads, macros that
- *   read varargs / kwargs / caller, unknown filters or tests, integer-valued float literals) makes
- *   `compileTemplate` return undefined: the export uses the interpreter for every row;
+ * use. Whatever it does not mirror throws FALLBACK from the row's render, and that row goes to the
+ * interpreter, which renders it or raises its own error:
+ * - a statement it does not compile (break / continue, call blocks, filter blocks, spreads, macros that
+ *   read varargs / kwargs / caller, filters or tests it does not know, integer-valued float literals),
+ *   when it runs: a template whose unusual parts sit in branches rows rarely take renders the other rows
+ *   compiled (`uncompiled` lists what was left);
  * - a case it does not mirror at run time (a float result with an integer value, `~` or `==` between
- *   containers and scalars, raise_exception, any error, ...) throws FALLBACK from the row's render: that
- *   row goes to the interpreter, which renders it or throws its own error.
+ *   containers and scalars, raise_exception, any error, ...).
+ * One deliberate exception: `x.items()` (keys, values, get) on an object that has a key of that name (a JSON
+ * schema property called "items"): the interpreter takes the key and raises (it cannot call it); jinja2,
+ * what transformers renders with, looks the attribute up first and calls the dict method. The compiled form
+ * does as jinja2 and says so for the row (CompiledTemplate's `jinja2`); no undefined value comes of it, so
+ * the rest of the row is rendered by the same rules as any other (OpenAI's gpt-oss template meets it).
  * The export also renders sampled rows with both and stops using the compiled form if they differ
- * (src/export/export.ts); tests/export/template-compile.test.ts compares the two on every template of
- * tests/fixtures/templates over generated rows.
+ * (src/export/template.ts); tests/export/template-compile.test.ts compares the two on the fixture
+ * templates over generated rows, tests/export/real-templates.test.ts on 25 published models' templates.
  *
  * Values: strings, numbers (an integer is an IntegerValue, any other number a FloatValue: a float with an
  * integer value is never held, its operation falls back), booleans, null (none), undefined, arrays,
@@ -66,6 +72,16 @@ const TUPLE = Symbol('tuple');
 
 const fb = (): never => {
   throw FALLBACK;
+};
+
+/**
+ * Set while a row is rendered when the compiled form took a jinja2 rule where the interpreter raises
+ * (see compileTemplate): such a row is one the interpreter cannot render.
+ */
+let usedJinja2Rule = false;
+const jinja2Rule = <T>(v: T): T => {
+  usedJinja2Rule = true;
+  return v;
 };
 const hasOwn = Object.prototype.hasOwnProperty;
 const isInt = Number.isInteger;
@@ -675,6 +691,9 @@ class Compiler {
         const m = member(o, name);
         if (m instanceof Bound) return kw ? fb() : callMethod(m.self, m.name, a);
         if (m instanceof Fn) return m.call(a, kw);
+        // props.items() where props has a key "items" (a JSON schema property of that name): the
+        // interpreter takes the key and cannot call it; jinja2 looks up the attribute first, the dict method
+        if (!kw && isPlainObject(o) && OBJECT_METHODS.has(name) && name !== 'dictsort') return jinja2Rule(callMethod(o, name, a));
         return fb();
       };
     }
@@ -822,8 +841,11 @@ class Compiler {
     return no(`filter ${name}(...)`);
   }
 
+  /** What was left uncompiled: each such statement hands its row to the interpreter when it runs. */
+  readonly uncompiled = new Set<string>();
+
   block(nodes: Node[]): Block {
-    const parts = nodes.map((n) => this.stmt(n)).filter((p): p is Block => p !== undefined);
+    const parts = nodes.map((n) => this.stmtOrFallback(n)).filter((p): p is Block => p !== undefined);
     if (parts.length === 0) return () => '';
     if (parts.length === 1) return parts[0]!;
     return (s) => {
@@ -831,6 +853,21 @@ class Compiler {
       for (let i = 0; i < parts.length; i++) out += parts[i]!(s);
       return out;
     };
+  }
+
+  /**
+   * A statement the compiler does not take (or one with such an expression in it) becomes one that hands
+   * the row to the interpreter when it runs: a template whose unusual parts sit in branches rows rarely
+   * take (Llama 3.1's `reject` filter for builtin tools) renders every other row compiled.
+   */
+  stmtOrFallback(n: Node): Block | undefined {
+    try {
+      return this.stmt(n);
+    } catch (e) {
+      if (!(e instanceof NotCompiled)) throw e;
+      this.uncompiled.add(e.message);
+      return () => fb();
+    }
   }
 
   stmt(n: Node): Block | undefined {
@@ -1117,6 +1154,33 @@ function namespace(args: V[], kw: Map<string, V> | undefined): V {
   return new Ns(m);
 }
 
+const MONTH_SHORT = new Intl.DateTimeFormat(undefined, { month: 'short' });
+const MONTH_LONG = new Intl.DateTimeFormat(undefined, { month: 'long' });
+/** The interpreter's strftime (its strftime_now global): %Y %m %d %b %B %H %M %%, local time. */
+function strftime(d: Date, format: string): string {
+  const pad2 = (n: number) => (n < 10 ? '0' + n : n.toString());
+  return format.replace(/%[YmdbBHM%]/g, (t) => {
+    switch (t) {
+      case '%Y':
+        return d.getFullYear().toString();
+      case '%m':
+        return pad2(d.getMonth() + 1);
+      case '%d':
+        return pad2(d.getDate());
+      case '%b':
+        return MONTH_SHORT.format(d);
+      case '%B':
+        return MONTH_LONG.format(d);
+      case '%H':
+        return pad2(d.getHours());
+      case '%M':
+        return pad2(d.getMinutes());
+      default:
+        return '%';
+    }
+  });
+}
+
 /** The globals the interpreter's setupGlobals declares, as the root scope's prototype. */
 const GLOBALS: Scope = Object.assign(Object.create(null) as Scope, {
   false: false,
@@ -1128,33 +1192,35 @@ const GLOBALS: Scope = Object.assign(Object.create(null) as Scope, {
   namespace: new Fn(namespace),
   range: new Fn(range),
   raise_exception: new Fn(() => fb()),
-  strftime_now: new Fn(() => fb()),
+  strftime_now: new Fn((args, kw) => (kw || args.length !== 1 || typeof args[0] !== 'string' ? fb() : strftime(new Date(), args[0]))),
 });
 
-/** A compiled chat template: renders a context (messages, tools, ...) or throws FALLBACK. */
-export type CompiledTemplate = (context: Record<string, unknown>) => string;
+/**
+ * A compiled chat template: renders a context (messages, tools, ...) or throws FALLBACK. `jinja2` is true
+ * when the row took the jinja2 rule where the interpreter raises (`x.items()` on an object with an "items"
+ * key: see the top of this file); tests/export/real-templates.test.ts compares such rows with jinja2.
+ */
+export type CompiledTemplate = (context: Record<string, unknown>) => { text: string; jinja2: boolean };
 
 /**
  * Compiles a parsed template, or returns undefined (with the reason) when it uses a construct the
  * compiler does not take: then every row is rendered by the interpreter.
  */
-export function compileTemplate(t: Template): { render: CompiledTemplate } | { notCompiled: string } {
-  let body: Block;
-  try {
-    body = new Compiler().block((t.parsed as unknown as Node).body as Node[]);
-  } catch (e) {
-    if (e instanceof NotCompiled) return { notCompiled: e.message };
-    throw e;
-  }
+export function compileTemplate(t: Template): { render: CompiledTemplate; uncompiled: string[] } {
+  const compiler = new Compiler();
+  const body = compiler.block((t.parsed as unknown as Node).body as Node[]);
   return {
+    uncompiled: [...compiler.uncompiled],
     render: (context) => {
       const scope = Object.create(GLOBALS) as Scope;
       for (const k of Object.keys(context)) {
         if (k === '__proto__') fb();
         scope[k] = context[k];
       }
+      usedJinja2Rule = false;
       try {
-        return body(Object.create(scope) as Scope);
+        const text = body(Object.create(scope) as Scope);
+        return { text, jinja2: usedJinja2Rule };
       } catch (e) {
         throw e === FALLBACK ? e : FALLBACK; // any error: the interpreter renders the row or says why not
       }

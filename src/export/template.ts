@@ -73,13 +73,20 @@ export function renderRow(t: ChatTemplate, messages: ChatMessage[], tools: ChatT
 
 /** How a template export rendered its rows (src/export/template-compile.ts). */
 export interface TemplateEngineStats {
-  /** compiled: the template compiled; interpreter: it did not (notCompiled says why) or was asked not to. */
+  /** compiled, or interpreter: asked for, or the first rows all went to the interpreter (notCompiled says which). */
   engine: 'compiled' | 'interpreter';
   notCompiled?: string;
+  /** Statements left uncompiled: a row that runs one goes to the interpreter. */
+  uncompiled?: string[];
   /** Rows the compiled form rendered; rows it handed to the interpreter; rows rendered by both and compared. */
   compiledRows: number;
   fallbackRows: number;
   checkedRows: number;
+  /**
+   * Of compiledRows, rows rendered by a jinja2 rule where the interpreter raises (src/export/template-compile.ts):
+   * each is also given to the interpreter, which must raise on it.
+   */
+  jinja2Rows: number;
 }
 
 /** The compiled form's output differed from the interpreter's on a row: the export starts again interpreted. */
@@ -95,8 +102,9 @@ export class TemplateDivergence extends Error {}
 export class TemplateRenderer {
   static readonly CHECK_FIRST = 64;
   static readonly CHECK_EVERY = 512;
+  static readonly GIVE_UP_AFTER = 64;
   readonly stats: TemplateEngineStats;
-  readonly #compiled: CompiledTemplate | undefined;
+  #compiled: CompiledTemplate | undefined;
   #n = 0;
 
   constructor(
@@ -104,22 +112,45 @@ export class TemplateRenderer {
     engine: 'auto' | 'interpreter' = 'auto',
     compile: (t: Template) => ReturnType<typeof compileTemplate> = compileTemplate,
   ) {
-    const c = engine === 'auto' ? compile(t.template) : { notCompiled: 'asked for the interpreter' };
-    this.#compiled = 'render' in c ? c.render : undefined;
-    this.stats = { engine: this.#compiled ? 'compiled' : 'interpreter', compiledRows: 0, fallbackRows: 0, checkedRows: 0, ...('notCompiled' in c ? { notCompiled: c.notCompiled } : {}) };
+    if (engine === 'interpreter') {
+      this.stats = { engine, notCompiled: 'asked for the interpreter', compiledRows: 0, fallbackRows: 0, checkedRows: 0, jinja2Rows: 0 };
+      return;
+    }
+    const c = compile(t.template);
+    this.#compiled = c.render;
+    this.stats = { engine: 'compiled', compiledRows: 0, fallbackRows: 0, checkedRows: 0, jinja2Rows: 0, ...(c.uncompiled.length > 0 ? { uncompiled: c.uncompiled } : {}) };
   }
 
   render(messages: ChatMessage[], tools: ChatTool[]): string {
     const ctx = templateContext(messages, tools, this.t);
     if (!this.#compiled) return this.t.template.render(ctx);
     let text: string;
+    let jinja2: boolean;
     try {
-      text = this.#compiled(ctx);
+      ({ text, jinja2 } = this.#compiled(ctx));
     } catch {
       this.stats.fallbackRows++;
+      if (this.stats.compiledRows === 0 && this.stats.fallbackRows >= TemplateRenderer.GIVE_UP_AFTER) {
+        // every row so far went to the interpreter (an uncompiled statement every row runs): stop trying
+        this.#compiled = undefined;
+        this.stats.engine = 'interpreter';
+        this.stats.notCompiled = `its first ${TemplateRenderer.GIVE_UP_AFTER} rows all went to the interpreter (${this.stats.uncompiled?.join('; ') ?? 'cases the compiled form does not mirror'})`;
+      }
       return this.t.template.render(ctx);
     }
     this.stats.compiledRows++;
+    if (jinja2) {
+      // a row the interpreter cannot render, rendered as jinja2 does: the interpreter must raise on it
+      this.stats.jinja2Rows++;
+      let ref: string | undefined;
+      try {
+        ref = this.t.template.render(ctx);
+      } catch {
+        return text;
+      }
+      if (ref !== text) throw new TemplateDivergence(`the compiled template took a jinja2 rule on a row the interpreter renders (differently, from character ${firstDifference(ref, text)})`);
+      return text;
+    }
     const n = this.#n++;
     if (n < TemplateRenderer.CHECK_FIRST || n % TemplateRenderer.CHECK_EVERY === 0) {
       this.stats.checkedRows++;

@@ -207,7 +207,7 @@ describe('gemflow export', () => {
     const source = await readFile(join(FIXTURES, 'qwen2.5-tools.jinja'), 'utf8');
     const cfg = join(dir, 'tokenizer_config.json');
     await writeFile(cfg, JSON.stringify({ chat_template: [{ name: 'default', template: source }], eos_token: { content: '<|im_end|>' } }));
-    const expected = spawnSync('python3', [join(FIXTURES, 'render_chat_template.py')], {
+    const expected = spawnSync(join(import.meta.dirname, '../../.cache/python/venv/bin/python'), [join(FIXTURES, 'render_chat_template.py')], {
       input: JSON.stringify({ template: source, bos_token: '', eos_token: '<|im_end|>', rows: rows.map((r) => ({ messages: chatMessagesOf(r.messages), tools: chatToolsOf(r.tools) })) }),
       encoding: 'utf8',
       maxBuffer: 1 << 28,

@@ -83,10 +83,10 @@ async function templateFiles(): Promise<string[]> {
 function compare(source: string, rows: Array<{ messages: ChatMessage[]; tools: ChatTool[] }>, extra: Record<string, unknown> = {}) {
   const t = new Template(source);
   const c = compileTemplate(t);
-  if (!('render' in c)) throw new Error(`did not compile: ${c.notCompiled}`);
   let compiled = 0;
   let fellBack = 0;
   let interpreterErrors = 0;
+  let jinja2 = 0;
   for (const row of rows) {
     const ctx = { ...templateContext(row.messages, row.tools, { bosToken: '<s>', eosToken: '</s>' }), ...extra };
     let want: string | Error;
@@ -98,7 +98,14 @@ function compare(source: string, rows: Array<{ messages: ChatMessage[]; tools: C
     }
     let got: string | typeof FALLBACK;
     try {
-      got = c.render(ctx);
+      const r = c.render(ctx);
+      got = r.text;
+      if (r.jinja2) {
+        // a jinja2 rule: only where the interpreter raises
+        expect(want).toBeInstanceOf(Error);
+        jinja2++;
+        continue;
+      }
     } catch (e) {
       expect(e).toBe(FALLBACK);
       got = FALLBACK;
@@ -109,7 +116,7 @@ function compare(source: string, rows: Array<{ messages: ChatMessage[]; tools: C
       expect(got).toBe(want); // an interpreter error here would be a string compared with an Error: fails
     }
   }
-  return { compiled, fellBack, interpreterErrors };
+  return { compiled, fellBack, interpreterErrors, jinja2 };
 }
 
 describe('compiled chat templates', () => {
@@ -124,7 +131,7 @@ describe('compiled chat templates', () => {
         // the compiled form must carry the load, not hand it to the interpreter
         expect(r.compiled, `${f}: ${JSON.stringify(r)}`).toBeGreaterThan(rows.length * 0.5);
         // each fall-back is a row the interpreter fails too, or a case the compiler leaves to it
-        expect(r.compiled + r.fellBack).toBe(rows.length);
+        expect(r.compiled + r.fellBack + r.jinja2).toBe(rows.length);
       }
     }
   });
@@ -144,11 +151,28 @@ describe('compiled chat templates', () => {
     expect(nulls.fellBack).toBe(rows.length);
   });
 
-  it('leaves to the interpreter a template with a construct it does not compile', () => {
-    for (const src of ['{% for m in messages %}{% break %}{% endfor %}', '{% filter upper %}x{% endfilter %}', '{% macro m() %}{{ caller() }}{% endmacro %}{% call m() %}y{% endcall %}', '{{ messages | unique }}', '{{ 2.0 }}']) {
-      const c = compileTemplate(new Template(src));
-      expect('notCompiled' in c, src).toBe(true);
+  it('leaves a statement it does not compile to the interpreter, for the rows that run it', () => {
+    const ctx = (n: number) => templateContext(randomRows(13, 1)[0]!.messages.slice(0, n), [], { bosToken: '', eosToken: '' });
+    for (const part of ['{% for m in messages %}{% break %}{% endfor %}', '{% filter upper %}x{% endfilter %}', '{% macro m() %}{{ caller() }}{% endmacro %}{% call m() %}y{% endcall %}', '{{ messages | reject("none") | list }}', '{{ 2.0 }}']) {
+      const src = `a{% if messages | length > 1 %}${part}{% endif %}b`;
+      const t = new Template(src);
+      const c = compileTemplate(t);
+      expect(c.uncompiled.length, src).toBeGreaterThanOrEqual(1);
+      expect(c.render(ctx(1)).text).toBe(t.render(ctx(1))); // the branch does not run: compiled
+      expect(() => c.render(ctx(2))).toThrow(); // it runs: the row goes to the interpreter
+      expect((() => { try { c.render(ctx(2)); } catch (e) { return e; } })()).toBe(FALLBACK);
     }
+  });
+
+  it('gives up compiling when the first rows all go to the interpreter', async () => {
+    const t = await loadChatTemplate(join(TEMPLATES, 'hermes.jinja'));
+    const always = { ...t, template: new Template(`{% for m in messages %}{% break %}{% endfor %}{{ messages | length }}`) };
+    const r = new TemplateRenderer(always);
+    const rows = randomRows(17, TemplateRenderer.GIVE_UP_AFTER + 10);
+    for (const row of rows) expect(r.render(row.messages, row.tools)).toBe(always.template.render(templateContext(row.messages, row.tools, always)));
+    expect(r.stats.engine).toBe('interpreter');
+    expect(r.stats.fallbackRows).toBe(TemplateRenderer.GIVE_UP_AFTER);
+    expect(r.stats.notCompiled).toMatch(/first 64 rows all went to the interpreter/);
   });
 
   it('the renderer checks sampled rows against the interpreter and stops on a difference', async () => {
@@ -164,8 +188,7 @@ describe('compiled chat templates', () => {
     let n = 0;
     const wrong = new TemplateRenderer(t, 'auto', (tpl) => {
       const c = compileTemplate(tpl);
-      if (!('render' in c)) throw new Error('qwen2.5 must compile');
-      return { render: (ctx) => (++n >= 100 ? c.render(ctx) + ' ' : c.render(ctx)) };
+      return { ...c, render: (ctx) => (++n >= 100 ? { text: c.render(ctx).text + ' ', jinja2: false } : c.render(ctx)) };
     });
     let threw: unknown;
     let rendered = 0;

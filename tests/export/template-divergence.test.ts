@@ -15,9 +15,8 @@ vi.mock('../../src/export/template-compile.js', async (importOriginal) => {
     ...real,
     compileTemplate: (t: Parameters<typeof real.compileTemplate>[0]) => {
       const c = real.compileTemplate(t);
-      if (!('render' in c)) return c;
       let n = 0;
-      return { render: (ctx: Record<string, unknown>) => (++n >= 10 ? c.render(ctx).replace('<tool_call>', '<tool-call>') : c.render(ctx)) };
+      return { ...c, render: (ctx: Record<string, unknown>) => (++n >= 10 ? { text: c.render(ctx).text.replace('<tool_call>', '<tool-call>'), jinja2: false } : c.render(ctx)) };
     },
   };
 });
