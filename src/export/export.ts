@@ -453,7 +453,7 @@ export function formatExportResult(o: ExportOptions, r: ExportResult): string {
     ...(r.template
       ? [
           r.template.engine === 'compiled'
-            ? `  template compiled: ${r.template.compiledRows} rows rendered compiled (${r.template.checkedRows} of them checked against the interpreter; ${r.template.jinja2Rows} that the interpreter cannot render, rendered by jinja2's rules), ${r.template.fallbackRows} by the interpreter`
+            ? `  template compiled: ${r.template.compiledRows} rows rendered compiled (${r.template.checkedRows} of them checked against the interpreter), ${r.template.fallbackRows} by the interpreter, ${r.template.jinja2Rows} that the interpreter raises on rendered with jinja2's rules (as transformers would)`
             : `  template interpreted: ${r.template.notCompiled}`,
           ...(r.template.uncompiled ? [`  template statements left to the interpreter (a row that runs one is rendered by it): ${r.template.uncompiled.join('; ')}`] : []),
         ]

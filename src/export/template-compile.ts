@@ -19,6 +19,11 @@
  * what transformers renders with, looks the attribute up first and calls the dict method. The compiled form
  * does as jinja2 and says so for the row (CompiledTemplate's `jinja2`); no undefined value comes of it, so
  * the rest of the row is rendered by the same rules as any other (OpenAI's gpt-oss template meets it).
+ * And a row the interpreter raises on can be rendered again with jinja2's Undefined throughout (mode
+ * 'jinja2'): the interpreter raises on an undefined key, on `x not in undefined`, on `undefined | trim`,
+ * where jinja2 goes on (NousResearch's Hermes 2 Pro / 3 tool-use templates meet them on every tool with an
+ * array parameter). Such a row is rendered as jinja2 renders it only as far as the two engines agree
+ * elsewhere, which is what the comparison with jinja2 in the tests checks.
  * The export also renders sampled rows with both and stops using the compiled form if they differ
  * (src/export/template.ts); tests/export/template-compile.test.ts compares the two on the fixture
  * templates over generated rows, tests/export/real-templates.test.ts on 25 published models' templates.
@@ -79,6 +84,12 @@ const fb = (): never => {
  * (see compileTemplate): such a row is one the interpreter cannot render.
  */
 let usedJinja2Rule = false;
+/**
+ * jinja2's Undefined, for a row the interpreter raises on (CompiledTemplate's `mode`): undefined keys give
+ * undefined, undefined is iterable and empty, its string filters give "", its length is 0, it equals only
+ * undefined, and `x in` it is false; reading an attribute of it raises, as in jinja2.
+ */
+let j2 = false;
 const jinja2Rule = <T>(v: T): T => {
   usedJinja2Rule = true;
   return v;
@@ -244,6 +255,10 @@ function numResult(res: number, a: number, b: number): number {
 }
 
 function binary(op: string, l: V, r: V): V {
+  if (j2 && (l === undefined || r === undefined)) {
+    if (op === '==' || op === '!=') return jinja2Rule((l === r) === (op === '=='));
+    if ((op === 'in' || op === 'not in') && l === undefined && (Array.isArray(r) || isPlainObject(r))) return jinja2Rule(op === 'not in');
+  }
   if (op === '==' || op === '!=') {
     let eq: boolean;
     const container = (x: V) => Array.isArray(x) || isPlainObject(x) || x instanceof Ns;
@@ -346,6 +361,10 @@ function loopField(l: Loop, p: string): V {
 
 /** evaluateMemberExpression: `o.p`, `o[p]`. */
 function member(o: V, p: V): V {
+  if (j2) {
+    if (o === undefined) return fb(); // jinja2 raises on an attribute or item of Undefined
+    if (p === undefined || p === null || (typeof p === 'number' && isPlainObject(o))) return jinja2Rule(undefined); // getitem finds nothing
+  }
   if (isPlainObject(o)) {
     if (typeof p !== 'string') return fb();
     if (hasOwn.call(o, p)) return o[p];
@@ -479,7 +498,7 @@ function compileTest(name: string): ((v: V) => boolean) | undefined {
     case 'integer':
       return (v) => typeof v === 'number' && isInt(v);
     case 'iterable':
-      return (v) => typeof v === 'string' || (Array.isArray(v) && !isTuple(v)); // a TupleValue's type is not "ArrayValue"
+      return (v) => typeof v === 'string' || (Array.isArray(v) && !isTuple(v)) || (j2 && v === undefined && jinja2Rule(true)); // a TupleValue's type is not "ArrayValue"
     case 'mapping':
       return (v) => isObjectValue(v);
     case 'sequence':
@@ -925,6 +944,7 @@ class Compiler {
       const scope = Object.create(outer) as Scope;
       let src = iterable(scope);
       if (isPlainObject(src)) src = Object.keys(src);
+      else if (j2 && src === undefined) src = jinja2Rule([]);
       else if (!Array.isArray(src)) return fb();
       const candidates = src as V[];
       let items: V[];
@@ -1057,6 +1077,7 @@ function simpleFilter(name: string): ((v: V) => V) | undefined {
     case 'length':
       return (v) => {
         if (Array.isArray(v) || typeof v === 'string') return v.length;
+        if (j2 && v === undefined) return jinja2Rule(0);
         if (isPlainObject(v)) {
           let n = 0;
           for (const k in v) if (hasOwn.call(v, k)) n++;
@@ -1065,23 +1086,23 @@ function simpleFilter(name: string): ((v: V) => V) | undefined {
         return fb();
       };
     case 'trim':
-      return (v) => (typeof v === 'string' ? v.trim() : fb());
+      return (v) => (typeof v === 'string' ? v.trim() : j2 && v === undefined ? jinja2Rule('') : fb());
     case 'upper':
-      return (v) => (typeof v === 'string' ? v.toUpperCase() : fb());
+      return (v) => (typeof v === 'string' ? v.toUpperCase() : j2 && v === undefined ? jinja2Rule('') : fb());
     case 'lower':
-      return (v) => (typeof v === 'string' ? v.toLowerCase() : fb());
+      return (v) => (typeof v === 'string' ? v.toLowerCase() : j2 && v === undefined ? jinja2Rule('') : fb());
     case 'capitalize':
-      return (v) => (typeof v === 'string' ? v.charAt(0).toUpperCase() + v.slice(1) : fb());
+      return (v) => (typeof v === 'string' ? v.charAt(0).toUpperCase() + v.slice(1) : j2 && v === undefined ? jinja2Rule('') : fb());
     case 'first':
       return (v) => (Array.isArray(v) ? v[0] : fb());
     case 'last':
       return (v) => (Array.isArray(v) ? v[v.length - 1] : fb());
     case 'list':
-      return (v) => (Array.isArray(v) ? v : fb());
+      return (v) => (Array.isArray(v) ? v : j2 && v === undefined ? jinja2Rule([]) : fb());
     case 'reverse':
       return (v) => (Array.isArray(v) ? v.slice().reverse() : fb());
     case 'items':
-      return (v) => (isPlainObject(v) ? Object.entries(v) : fb());
+      return (v) => (isPlainObject(v) ? Object.entries(v) : j2 && v === undefined ? jinja2Rule([]) : fb());
     case 'string':
       return (v) => {
         if (typeof v === 'string') return v;
@@ -1104,6 +1125,7 @@ function simpleFilter(name: string): ((v: V) => V) | undefined {
       return (v) => {
         if (typeof v === 'string') return v;
         if (Array.isArray(v)) return v.map((x) => (isScalar(x) ? x : fb())).join('');
+        if (j2 && v === undefined) return jinja2Rule('');
         return fb();
       };
     case 'indent':
@@ -1197,10 +1219,11 @@ const GLOBALS: Scope = Object.assign(Object.create(null) as Scope, {
 
 /**
  * A compiled chat template: renders a context (messages, tools, ...) or throws FALLBACK. `jinja2` is true
- * when the row took the jinja2 rule where the interpreter raises (`x.items()` on an object with an "items"
- * key: see the top of this file); tests/export/real-templates.test.ts compares such rows with jinja2.
+ * when the row took a jinja2 rule where the interpreter raises (see the top of this file). mode 'jinja2'
+ * renders with jinja2's Undefined (see `j2`): for a row the interpreter raises on, which jinja2 may render.
+ * tests/export/real-templates.test.ts compares such rows with jinja2.
  */
-export type CompiledTemplate = (context: Record<string, unknown>) => { text: string; jinja2: boolean };
+export type CompiledTemplate = (context: Record<string, unknown>, mode?: 'interpreter' | 'jinja2') => { text: string; jinja2: boolean };
 
 /**
  * Compiles a parsed template, or returns undefined (with the reason) when it uses a construct the
@@ -1211,18 +1234,21 @@ export function compileTemplate(t: Template): { render: CompiledTemplate; uncomp
   const body = compiler.block((t.parsed as unknown as Node).body as Node[]);
   return {
     uncompiled: [...compiler.uncompiled],
-    render: (context) => {
+    render: (context, mode = 'interpreter') => {
       const scope = Object.create(GLOBALS) as Scope;
       for (const k of Object.keys(context)) {
         if (k === '__proto__') fb();
         scope[k] = context[k];
       }
       usedJinja2Rule = false;
+      j2 = mode === 'jinja2';
       try {
         const text = body(Object.create(scope) as Scope);
         return { text, jinja2: usedJinja2Rule };
       } catch (e) {
         throw e === FALLBACK ? e : FALLBACK; // any error: the interpreter renders the row or says why not
+      } finally {
+        j2 = false;
       }
     },
   };

@@ -83,8 +83,8 @@ export interface TemplateEngineStats {
   fallbackRows: number;
   checkedRows: number;
   /**
-   * Of compiledRows, rows rendered by a jinja2 rule where the interpreter raises (src/export/template-compile.ts):
-   * each is also given to the interpreter, which must raise on it.
+   * Rows the interpreter raises on, rendered by the compiled form with jinja2's rules there (as transformers
+   * would render them; src/export/template-compile.ts). Not counted in compiledRows or fallbackRows.
    */
   jinja2Rows: number;
 }
@@ -105,6 +105,8 @@ export class TemplateRenderer {
   static readonly GIVE_UP_AFTER = 64;
   readonly stats: TemplateEngineStats;
   #compiled: CompiledTemplate | undefined;
+  /** The compiled form kept for rows the interpreter raises on, also after giving up on it for the others. */
+  #rescue: CompiledTemplate | undefined;
   #n = 0;
 
   constructor(
@@ -118,17 +120,20 @@ export class TemplateRenderer {
     }
     const c = compile(t.template);
     this.#compiled = c.render;
+    this.#rescue = c.render;
     this.stats = { engine: 'compiled', compiledRows: 0, fallbackRows: 0, checkedRows: 0, jinja2Rows: 0, ...(c.uncompiled.length > 0 ? { uncompiled: c.uncompiled } : {}) };
   }
 
   render(messages: ChatMessage[], tools: ChatTool[]): string {
     const ctx = templateContext(messages, tools, this.t);
-    if (!this.#compiled) return this.t.template.render(ctx);
-    let text: string;
-    let jinja2: boolean;
-    try {
-      ({ text, jinja2 } = this.#compiled(ctx));
-    } catch {
+    if (this.#compiled) {
+      let r: { text: string; jinja2: boolean } | undefined;
+      try {
+        r = this.#compiled(ctx);
+      } catch {
+        r = undefined;
+      }
+      if (r) return this.#checked(ctx, r);
       this.stats.fallbackRows++;
       if (this.stats.compiledRows === 0 && this.stats.fallbackRows >= TemplateRenderer.GIVE_UP_AFTER) {
         // every row so far went to the interpreter (an uncompiled statement every row runs): stop trying
@@ -136,9 +141,20 @@ export class TemplateRenderer {
         this.stats.engine = 'interpreter';
         this.stats.notCompiled = `its first ${TemplateRenderer.GIVE_UP_AFTER} rows all went to the interpreter (${this.stats.uncompiled?.join('; ') ?? 'cases the compiled form does not mirror'})`;
       }
-      return this.t.template.render(ctx);
     }
-    this.stats.compiledRows++;
+    try {
+      return this.t.template.render(ctx);
+    } catch (e) {
+      // the interpreter raises: jinja2 (transformers) may still render the row, with its Undefined
+      const text = this.#jinja2(ctx);
+      if (text === undefined) throw e;
+      if (this.stats.engine === 'compiled') this.stats.fallbackRows--;
+      return text;
+    }
+  }
+
+  /** A row the compiled form rendered: checked against the interpreter when sampled or when it took a jinja2 rule. */
+  #checked(ctx: Record<string, unknown>, { text, jinja2 }: { text: string; jinja2: boolean }): string {
     if (jinja2) {
       // a row the interpreter cannot render, rendered as jinja2 does: the interpreter must raise on it
       this.stats.jinja2Rows++;
@@ -148,9 +164,9 @@ export class TemplateRenderer {
       } catch {
         return text;
       }
-      if (ref !== text) throw new TemplateDivergence(`the compiled template took a jinja2 rule on a row the interpreter renders (differently, from character ${firstDifference(ref, text)})`);
-      return text;
+      throw new TemplateDivergence(`the compiled template took a jinja2 rule on a row the interpreter renders (differently from character ${firstDifference(ref, text)})`);
     }
+    this.stats.compiledRows++;
     const n = this.#n++;
     if (n < TemplateRenderer.CHECK_FIRST || n % TemplateRenderer.CHECK_EVERY === 0) {
       this.stats.checkedRows++;
@@ -163,6 +179,19 @@ export class TemplateRenderer {
       if (ref !== text) throw new TemplateDivergence(`the compiled template's text differs from the interpreter's at character ${firstDifference(ref, text)} of a row`);
     }
     return text;
+  }
+
+  /** A row the interpreter raises on, rendered with jinja2's Undefined; undefined when that raises too or needs no jinja2 rule. */
+  #jinja2(ctx: Record<string, unknown>): string | undefined {
+    if (!this.#rescue) return undefined;
+    try {
+      const r = this.#rescue(ctx, 'jinja2');
+      if (!r.jinja2) return undefined;
+      this.stats.jinja2Rows++;
+      return r.text;
+    } catch {
+      return undefined;
+    }
   }
 }
 

@@ -204,6 +204,23 @@ describe('compiled chat templates', () => {
     expect(rendered).toBe(TemplateRenderer.CHECK_EVERY);
   });
 
+  it('renders a row the interpreter raises on with jinja2\'s Undefined, where jinja2 renders it', async () => {
+    const t = await loadChatTemplate(join(TEMPLATES, 'hermes.jinja'));
+    // a type map read with a missing key (the interpreter: "Cannot access property with non-string"), then undefined iterated and trimmed
+    const src = `{% set m = {"string": "str"} %}{% for tool in tools %}{{ m[tool.function.parameters.type] is defined }} {% for x in tool.nothing %}{{ x }}{% else %}none{% endfor %} [{{ tool.nothing | trim }}]{{ tool.nothing | length }} {{ tool.nothing is iterable }} {{ tool.nothing == none }}{% endfor %}`;
+    const tpl = { ...t, template: new Template(src) };
+    const r = new TemplateRenderer(tpl);
+    const tools = [{ type: 'function' as const, function: { name: 'f', description: '', parameters: {} } }];
+    expect(() => tpl.template.render(templateContext([], tools, tpl))).toThrow(/non-string/);
+    // jinja2's Undefined (not defined, iterable and empty, trims to "", length 0, unequal to none), with
+    // booleans written as the interpreter writes them (jinja2 writes False / True)
+    expect(r.render([], tools)).toBe('false none []0 true false');
+    expect(r.stats).toMatchObject({ jinja2Rows: 1, compiledRows: 0, fallbackRows: 0 });
+    // a row jinja2 raises on too (an attribute of undefined) stays an error
+    const bad = { ...t, template: new Template(`{{ m[tools.x] }}{{ tools.x.y.z }}`) };
+    expect(() => new TemplateRenderer(bad).render([], tools)).toThrow();
+  });
+
   it('renders with the interpreter only when asked', async () => {
     const t = await loadChatTemplate(join(TEMPLATES, 'hermes.jinja'));
     const r = new TemplateRenderer(t, 'interpreter');
