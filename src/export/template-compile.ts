@@ -8,7 +8,7 @@
  * applyFilter, evaluateMemberExpression, renderFor, toJSON, the tests) for the constructs chat templates
  * use. Whatever it does not mirror throws FALLBACK from the row's render, and that row goes to the
  * interpreter, which renders it or raises its own error:
- * - a statement it does not compile (break / continue, call blocks, filter blocks, spreads, macros that
+ * - a statement it does not compile (call blocks, filter blocks, spreads, macros that
  *   read varargs / kwargs / caller, filters or tests it does not know, integer-valued float literals),
  *   when it runs: a template whose unusual parts sit in branches rows rarely take renders the other rows
  *   compiled (`uncompiled` lists what was left);
@@ -72,6 +72,9 @@ class Bound {
     readonly name: string,
   ) {}
 }
+/** Thrown by {% break %} / {% continue %} to the innermost loop (the interpreter's BreakControl / ContinueControl). */
+const BREAK = Symbol('break');
+const CONTINUE = Symbol('continue');
 /** Tuples are arrays marked with this (the interpreter's TupleValue: some tests tell them apart). */
 const TUPLE = Symbol('tuple');
 
@@ -257,7 +260,9 @@ function numResult(res: number, a: number, b: number): number {
 function binary(op: string, l: V, r: V): V {
   if (j2 && (l === undefined || r === undefined)) {
     if (op === '==' || op === '!=') return jinja2Rule((l === r) === (op === '=='));
-    if ((op === 'in' || op === 'not in') && l === undefined && (Array.isArray(r) || isPlainObject(r))) return jinja2Rule(op === 'not in');
+    // Undefined in a list: Python compares it with each item, and jinja2's Undefined equals only an Undefined;
+    // in a dict: its hash is no string key's
+    if ((op === 'in' || op === 'not in') && l === undefined && (Array.isArray(r) || isPlainObject(r))) return jinja2Rule((Array.isArray(r) && r.includes(undefined)) === (op === 'in'));
   }
   if (op === '==' || op === '!=') {
     let eq: boolean;
@@ -910,7 +915,13 @@ class Compiler {
       case 'Macro':
         return this.macro(n);
       case 'Break':
+        return () => {
+          throw BREAK;
+        };
       case 'Continue':
+        return () => {
+          throw CONTINUE;
+        };
       case 'CallStatement':
       case 'FilterStatement':
       case 'Program':
@@ -966,12 +977,22 @@ class Compiler {
       }
       let out = '';
       const len = items.length;
+      // as renderFor: an iteration ended by break / continue adds none of its text and does not count
+      // as one for the else block (which runs when no iteration went to its end)
+      let noIteration = true;
       for (let i = 0; i < len; i++) {
         scope.loop = new Loop(i, len, i > 0 ? items[i - 1] : undefined, i < len - 1 ? items[i + 1] : undefined, i > 0, i < len - 1);
         bind(scope, items[i]);
-        out += body(scope);
+        try {
+          out += body(scope);
+        } catch (e) {
+          if (e === CONTINUE) continue;
+          if (e === BREAK) break;
+          throw e;
+        }
+        noIteration = false;
       }
-      if (len === 0) out += otherwise(scope);
+      if (noIteration) out += otherwise(scope);
       return out;
     };
   }

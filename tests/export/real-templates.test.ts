@@ -21,16 +21,21 @@ const TEMPLATES = join(ROOT, '.cache/templates/jinja');
 const PYTHON = join(ROOT, '.cache/python/venv/bin/python');
 
 /**
- * Templates with rows jinja2 renders and gemflow does not (skipped as template_render_failed, naming the
- * error). @huggingface/jinja raises on operations with undefined values that jinja2 lets through; gemflow
- * renders those rows again with jinja2's Undefined (src/export/template-compile.ts, mode 'jinja2'), which
- * covers Hermes 2 Pro / 3 (`basic_type_map[json_spec.type]` for a parameter without a type) and Command R+,
- * but not Command R7B: its `x not in undefined` rows also run a `break`, which the compiler leaves to the
- * interpreter.
+ * Templates with rows jinja2 renders and gemflow does not (skipped as template_render_failed): none now.
+ * @huggingface/jinja raises on operations with undefined values that jinja2 lets through; gemflow renders
+ * those rows again with jinja2's Undefined (src/export/template-compile.ts, mode 'jinja2'): Hermes 2 Pro / 3
+ * (`basic_type_map[json_spec.type]` for a parameter without a type), Command R+ and R7B (`x not in undefined`),
+ * gpt-oss (`props.items()` with a parameter named items).
  */
-const JINJA2_ONLY = new Set(['CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja']);
+const JINJA2_ONLY = new Set<string>();
 /** Templates whose rows the interpreter raises on in the golden set and gemflow renders as jinja2 does. */
-const JINJA2_RULES = ['NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja', 'NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja', 'CohereForAI-c4ai-command-r-plus-tool_use.jinja', 'openai-gpt-oss-120b.jinja'];
+const JINJA2_RULES = [
+  'NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja',
+  'NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja',
+  'CohereForAI-c4ai-command-r-plus-tool_use.jinja',
+  'CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja',
+  'openai-gpt-oss-120b.jinja',
+];
 /**
  * Templates with many rows gemflow renders and jinja2 raises on: `tools | tojson` of a generator (the
  * template's bug under jinja2), and Functionary 3.1 / 3.2's string + dict concatenation, which the
