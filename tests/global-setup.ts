@@ -24,7 +24,8 @@ const DEPS_TIMEOUT_S = Number(process.env.GEMFLOW_DEPS_TIMEOUT_S ?? 1200);
 
 /**
  * Fetches (once; cached under .cache/ and scripts/kafka/lib) the external programs the suite runs:
- * the Kafka broker jars, the MinIO server, kustomize + kubeconform and the Kubernetes schemas. Progress
+ * the Kafka broker jars, the MinIO server, kustomize + kubeconform and the Kubernetes schemas, the Python
+ * venv, the BFCL data, Redis and the published chat templates. Progress
  * goes to this process's stderr. A missing tool is an error here, never a skipped test.
  */
 async function fetchDeps(items: string[]): Promise<void> {
@@ -68,7 +69,7 @@ async function fetchDeps(items: string[]): Promise<void> {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const external = process.env.GEMFLOW_KAFKA_BROKERS?.trim();
-  await fetchDeps(external ? ['minio', 'k8s', 'python', 'bfcl', 'redis'] : ['kafka', 'minio', 'k8s', 'python', 'bfcl', 'redis']);
+  await fetchDeps(external ? ['minio', 'k8s', 'python', 'bfcl', 'redis', 'templates'] : ['kafka', 'minio', 'k8s', 'python', 'bfcl', 'redis', 'templates']);
   if (external) {
     project.provide('kafkaBrokers', external.split(','));
     return async () => {};
