@@ -748,6 +748,7 @@ class Compiler {
         if (args.length > 0) no('tojson with positional arguments');
         return (s) => {
           const v = operand(s);
+          if (j2 && v === undefined) return fb(); // jinja2: json.dumps(Undefined) raises
           const k = kw(s);
           const indent = k.has('indent') ? k.get('indent') : null;
           if (!(indent === null || (typeof indent === 'number' && isInt(indent)))) return fb();
@@ -1094,7 +1095,7 @@ function simpleFilter(name: string): ((v: V) => V) | undefined {
     case 'safe':
       return (v) => v;
     case 'tojson':
-      return (v) => toJsonPlain(v, true);
+      return (v) => (j2 && v === undefined ? fb() : toJsonPlain(v, true)); // jinja2: json.dumps(Undefined) raises
     case 'length':
       return (v) => {
         if (Array.isArray(v) || typeof v === 'string') return v.length;
