@@ -97,7 +97,9 @@ export class TemplateDivergence extends Error {}
  * compiles, else with the interpreter. A row the compiled form does not mirror is rendered by the
  * interpreter. The first CHECK_FIRST rows and every CHECK_EVERY-th after them are rendered by both and
  * must match (an interpreter error counts as a difference); when one does not, TemplateDivergence is
- * thrown, and the export runs again with the interpreter only.
+ * thrown, and the export runs again with the interpreter only. A row the interpreter raises on is rendered
+ * again by the compiled form with jinja2's Undefined (transformers renders with jinja2); when that needs
+ * no jinja2 rule or raises too, the interpreter's error stands.
  */
 export class TemplateRenderer {
   static readonly CHECK_FIRST = 64;
@@ -126,6 +128,7 @@ export class TemplateRenderer {
 
   render(messages: ChatMessage[], tools: ChatTool[]): string {
     const ctx = templateContext(messages, tools, this.t);
+    let fellBack = false;
     if (this.#compiled) {
       let r: { text: string; jinja2: boolean } | undefined;
       try {
@@ -135,6 +138,7 @@ export class TemplateRenderer {
       }
       if (r) return this.#checked(ctx, r);
       this.stats.fallbackRows++;
+      fellBack = true;
       if (this.stats.compiledRows === 0 && this.stats.fallbackRows >= TemplateRenderer.GIVE_UP_AFTER) {
         // every row so far went to the interpreter (an uncompiled statement every row runs): stop trying
         this.#compiled = undefined;
@@ -148,7 +152,7 @@ export class TemplateRenderer {
       // the interpreter raises: jinja2 (transformers) may still render the row, with its Undefined
       const text = this.#jinja2(ctx);
       if (text === undefined) throw e;
-      if (this.stats.engine === 'compiled') this.stats.fallbackRows--;
+      if (fellBack) this.stats.fallbackRows--;
       return text;
     }
   }
