@@ -14,7 +14,8 @@ Usage:
   gemflow export <output dir> --format F --out DIR
                                              write the rows for a fine-tuning tool, streaming: F = openai |
                                              sharegpt (+ LLaMA-Factory dataset_info.json) | hermes |
-                                             template (--template tokenizer_config.json or .jinja) |
+                                             template (--template tokenizer_config.json or .jinja;
+                                             --template-engine interpreter: no compiled form) |
                                              synthesizer (synthesize-mode prompt -> answer pairs);
                                              --min-complexity X --max-complexity X --judge pass
                                              --validation 0.05 --seed S (split by document) --parquet
