@@ -15,7 +15,8 @@ Usage:
                                              write the rows for a fine-tuning tool, streaming: F = openai |
                                              sharegpt (+ LLaMA-Factory dataset_info.json) | hermes |
                                              template (--template tokenizer_config.json or .jinja;
-                                             --template-engine interpreter: no compiled form) |
+                                             --template-engine interpreter: no compiled form;
+                                             --tool-call-ids alnum9: 9-character ids, for Mistral's) |
                                              synthesizer (synthesize-mode prompt -> answer pairs);
                                              --min-complexity X --max-complexity X --judge pass
                                              --validation 0.05 --seed S (split by document) --parquet

@@ -13,6 +13,7 @@ export async function runExportCli(args: string[]): Promise<number> {
       template: { type: 'string' },
       'template-name': { type: 'string' },
       'template-engine': { type: 'string', default: 'auto' },
+      'tool-call-ids': { type: 'string', default: 'keep' },
       'min-complexity': { type: 'string' },
       'max-complexity': { type: 'string' },
       judge: { type: 'string', default: 'any' },
@@ -28,6 +29,7 @@ export async function runExportCli(args: string[]): Promise<number> {
   if (!output || !values.format || !values.out) throw new GemflowError('usage', 'export needs an output directory, --format and --out');
   if (!(EXPORT_FORMATS as readonly string[]).includes(values.format)) throw new GemflowError('usage', `--format must be one of ${EXPORT_FORMATS.join(', ')}, got ${values.format}`);
   if (values['template-engine'] !== 'auto' && values['template-engine'] !== 'interpreter') throw new GemflowError('usage', `--template-engine must be auto or interpreter, got ${values['template-engine']}`);
+  if (values['tool-call-ids'] !== 'keep' && values['tool-call-ids'] !== 'alnum9') throw new GemflowError('usage', `--tool-call-ids must be keep or alnum9, got ${values['tool-call-ids']}`);
   if (values.judge !== 'any' && values.judge !== 'pass') throw new GemflowError('usage', `--judge must be any or pass, got ${values.judge}`);
   const num = (flag: string, v: string | undefined) => {
     if (v === undefined) return undefined;
@@ -42,6 +44,7 @@ export async function runExportCli(args: string[]): Promise<number> {
     template: values.template,
     templateName: values['template-name'],
     templateEngine: values['template-engine'] as 'auto' | 'interpreter',
+    toolCallIds: values['tool-call-ids'] as 'keep' | 'alnum9',
     minComplexity: num('min-complexity', values['min-complexity']),
     maxComplexity: num('max-complexity', values['max-complexity']),
     judge: values.judge as 'any' | 'pass',

@@ -8,7 +8,7 @@ import { FastLines, Out } from './chat-bytes.js';
 import { openAiLineOf, shareGptDatasetInfo, toHermes, toOpenAi, toShareGpt, type ChatRow, type Converted } from './formats.js';
 import { readBatches, type RowRecord } from './read-rows.js';
 import { SourceStore, findSourceStore, synthesizerPair, type DocRows } from './synthesizer.js';
-import { loadChatTemplate, TemplateDivergence, TemplateRenderer, type TemplateEngineStats } from './template.js';
+import { alnum9CallIds, loadChatTemplate, TemplateDivergence, TemplateRenderer, type TemplateEngineStats } from './template.js';
 
 export const EXPORT_FORMATS = ['openai', 'sharegpt', 'hermes', 'template', 'synthesizer'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -23,6 +23,8 @@ export interface ExportOptions {
   templateName?: string;
   /** template: auto (compiled when the template compiles, checked against the interpreter) or interpreter. */
   templateEngine?: 'auto' | 'interpreter';
+  /** template: keep the tool-call ids, or rewrite them as 9 letters and digits (Mistral's templates need it). */
+  toolCallIds?: 'keep' | 'alnum9';
   /** Keep rows with complexity_score >= / <= these. */
   minComplexity?: number;
   maxComplexity?: number;
@@ -82,6 +84,7 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
 async function exportOnce(o: ExportOptions): Promise<ExportResult> {
   const validation = o.validation ?? 0;
   if (!(validation >= 0 && validation < 1)) throw new GemflowError('usage', `--validation must be in [0, 1), got ${validation}`);
+  if (o.toolCallIds === 'alnum9' && o.format !== 'template') throw new GemflowError('usage', '--tool-call-ids alnum9 applies to --format template only');
   const template = o.format === 'template' ? new TemplateRenderer(await loadTemplateOrFail(o), o.templateEngine) : undefined;
   const sources = o.format === 'synthesizer' ? new SourceStore(await findSourceStore(o.output, o.sources)) : undefined;
   const maxWorkflows = o.maxWorkflows ?? 3;
@@ -167,7 +170,7 @@ async function exportOnce(o: ExportOptions): Promise<ExportResult> {
         let c: Converted;
         if (template) {
           try {
-            c = { record: { text: template.render(row.messages, row.tools), trajectory_id: row.trajectoryId, document_id: row.documentId } };
+            c = { record: { text: template.render(o.toolCallIds === 'alnum9' ? alnum9CallIds(row.messages) : row.messages, row.tools), trajectory_id: row.trajectoryId, document_id: row.documentId } };
           } catch (e) {
             if (e instanceof TemplateDivergence) throw e;
             c = { skip: 'template_render_failed' };

@@ -808,9 +808,17 @@ class Compiler {
       case 'selectattr':
       case 'rejectattr': {
         if (kwargs.length > 0 || (f.args as Node[]).some((x) => x.type !== 'StringLiteral')) no(`${name} with other than string arguments`);
-        const [attr, testName] = (f.args as Node[]).map((x) => x.value as string);
-        if (attr === undefined || (f.args as Node[]).length > 2) no(`${name} arguments`);
-        const test = testName === undefined ? truthy : (compileTest(testName!) ?? no(`test ${testName}`));
+        const [attr, testName, arg] = (f.args as Node[]).map((x) => x.value as string);
+        if (attr === undefined || (f.args as Node[]).length > 3) no(`${name} arguments`);
+        // with a value: the equalto / eq test, `a.value === b.value` (Mistral's templates: selectattr("role", "equalto", "user"))
+        const test =
+          arg !== undefined
+            ? testName === 'equalto' || testName === 'eq'
+              ? (v: V) => scalarValue(v) === arg
+              : no(`${name} with test ${testName}`)
+            : testName === undefined
+              ? truthy
+              : (compileTest(testName) ?? no(`test ${testName}`));
         const select = name === 'selectattr';
         return (s) => {
           const v = operand(s);

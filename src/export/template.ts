@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Template } from '@huggingface/jinja';
 import type { ChatMessage, ChatTool } from '../chat-format.js';
@@ -65,6 +66,32 @@ export function templateContext(messages: ChatMessage[], tools: ChatTool[], t: P
   );
   return { messages: msgs, tools, add_generation_prompt: false, bos_token: t.bosToken, eos_token: t.eosToken };
 }
+
+/**
+ * The row's tool-call ids rewritten as 9 letters and digits, each derived from the id (sha256, base 62), the
+ * same in the call and in the tool turn that answers it: what Mistral's templates (Nemo, Small 3.x) accept;
+ * they raise on any other id. A collision within the row takes the next derivation.
+ */
+export function alnum9CallIds(messages: ChatMessage[]): ChatMessage[] {
+  const ids = new Map<string, string>();
+  const used = new Set<string>();
+  const map = (id: string): string => {
+    let v = ids.get(id);
+    if (v !== undefined) return v;
+    for (let k = 0; v === undefined || used.has(v); k++) v = base62x9(createHash('sha256').update(k === 0 ? id : `${id}#${k}`).digest());
+    ids.set(id, v);
+    used.add(v);
+    return v;
+  };
+  return messages.map((m) => {
+    if (m.tool_calls) return { ...m, tool_calls: m.tool_calls.map((c) => ({ ...c, id: map(c.id) })) };
+    if (m.tool_call_id !== undefined) return { ...m, tool_call_id: map(m.tool_call_id) };
+    return m;
+  });
+}
+
+const B62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const base62x9 = (b: Buffer): string => Array.from(b.subarray(0, 9), (x) => B62[x % 62]).join('');
 
 /** One row rendered to text with the template's interpreter (@huggingface/jinja). */
 export function renderRow(t: ChatTemplate, messages: ChatMessage[], tools: ChatTool[]): string {

@@ -4,7 +4,7 @@ import { Template } from '@huggingface/jinja';
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage, ChatTool } from '../../src/chat-format.js';
 import { compileTemplate, FALLBACK } from '../../src/export/template-compile.js';
-import { loadChatTemplate, templateContext, TemplateDivergence, TemplateRenderer } from '../../src/export/template.js';
+import { alnum9CallIds, loadChatTemplate, templateContext, TemplateDivergence, TemplateRenderer } from '../../src/export/template.js';
 import { mulberry32 } from '../mulberry32.js';
 
 const TEMPLATES = join(import.meta.dirname, '../fixtures/templates');
@@ -219,6 +219,25 @@ describe('compiled chat templates', () => {
     // a row jinja2 raises on too (an attribute of undefined) stays an error
     const bad = { ...t, template: new Template(`{{ m[tools.x] }}{{ tools.x.y.z }}`) };
     expect(() => new TemplateRenderer(bad).render([], tools)).toThrow();
+  });
+
+  it('rewrites tool-call ids as 9 letters and digits, the same in a call and its reply, distinct per id, the same every time', () => {
+    for (const row of randomRows(19, 200)) {
+      const out = alnum9CallIds(row.messages);
+      const map = new Map<string, string>();
+      row.messages.forEach((m, i) => {
+        const o = out[i]!;
+        const pairs: Array<[string, string]> = m.tool_calls ? m.tool_calls.map((c, j) => [c.id, o.tool_calls![j]!.id]) : m.tool_call_id !== undefined ? [[m.tool_call_id, o.tool_call_id!]] : [];
+        for (const [from, to] of pairs) {
+          expect(to).toMatch(/^[A-Za-z0-9]{9}$/);
+          if (map.has(from)) expect(to).toBe(map.get(from));
+          map.set(from, to);
+        }
+        expect(o.content).toBe(m.content);
+      });
+      expect(new Set(map.values()).size).toBe(map.size);
+      expect(alnum9CallIds(row.messages)).toEqual(out);
+    }
   });
 
   it('renders with the interpreter only when asked', async () => {
