@@ -170,7 +170,6 @@ export function parseMetrics(text: string): ReplicaGauges {
   return g;
 }
 
-/** Linux: utime + stime of a process from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms). */
 /**
  * Node flags that write a CPU profile of a benchmark process (`kind`: sim or worker) into
  * $GEMFLOW_BENCH_CPU_PROF when that is set (NODE_OPTIONS may not carry --cpu-prof): how the rig's CPU
@@ -181,6 +180,7 @@ export function profileArgs(kind: string): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}/${kind}`] : [];
 }
 
+/** Linux: utime + stime of a process from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms). */
 export async function procCpuMs(pid: number | undefined): Promise<number | undefined> {
   if (pid === undefined) return undefined;
   try {
