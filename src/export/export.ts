@@ -69,6 +69,8 @@ export interface ExportResult {
  * the row's JSON text (OpenAiSplice); other rows, and the other formats, are parsed and converted. Files are written under a temporary name and
  * renamed at the end, so an interrupted export leaves no half file under the final name.
  * Books: read = written rows + filtered + skipped (synthesizer: counted in rows too).
+ * template: rows are rendered by TemplateRenderer (src/export/template.ts); when its compiled form differs
+ * from the interpreter on a checked row, the whole export runs again with the interpreter and says so.
  */
 export async function runExport(o: ExportOptions): Promise<ExportResult> {
   try {
@@ -457,7 +459,7 @@ export function formatExportResult(o: ExportOptions, r: ExportResult): string {
       ? [
           r.template.engine === 'compiled'
             ? `  template compiled: ${r.template.compiledRows} rows rendered compiled (${r.template.checkedRows} of them checked against the interpreter), ${r.template.fallbackRows} by the interpreter, ${r.template.jinja2Rows} that the interpreter raises on rendered with jinja2's rules (as transformers would)`
-            : `  template interpreted: ${r.template.notCompiled}`,
+            : `  template interpreted: ${r.template.notCompiled}${r.template.jinja2Rows > 0 ? `; ${r.template.jinja2Rows} rows that the interpreter raises on rendered with jinja2's rules (as transformers would)` : ''}`,
           ...(r.template.uncompiled ? [`  template statements left to the interpreter (a row that runs one is rendered by it): ${r.template.uncompiled.join('; ')}`] : []),
         ]
       : []),
