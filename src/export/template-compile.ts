@@ -1256,8 +1256,8 @@ const GLOBALS: Scope = Object.assign(Object.create(null) as Scope, {
 export type CompiledTemplate = (context: Record<string, unknown>, mode?: 'interpreter' | 'jinja2') => { text: string; jinja2: boolean };
 
 /**
- * Compiles a parsed template, or returns undefined (with the reason) when it uses a construct the
- * compiler does not take: then every row is rendered by the interpreter.
+ * Compiles a parsed template. A statement the compiler does not take is listed in `uncompiled` and hands
+ * each row that runs it to the interpreter (FALLBACK).
  */
 export function compileTemplate(t: Template): { render: CompiledTemplate; uncompiled: string[] } {
   const compiler = new Compiler();

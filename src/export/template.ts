@@ -93,10 +93,6 @@ export function alnum9CallIds(messages: ChatMessage[]): ChatMessage[] {
 const B62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const base62x9 = (b: Buffer): string => Array.from(b.subarray(0, 9), (x) => B62[x % 62]).join('');
 
-/** One row rendered to text with the template's interpreter (@huggingface/jinja). */
-export function renderRow(t: ChatTemplate, messages: ChatMessage[], tools: ChatTool[]): string {
-  return t.template.render(templateContext(messages, tools, t));
-}
 
 /** How a template export rendered its rows (src/export/template-compile.ts). */
 export interface TemplateEngineStats {
