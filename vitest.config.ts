@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { LongestFirstSequencer } from './tests/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -10,5 +11,7 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
+    // Longest files first (tests/file-durations.json), so that the short ones fill the end on both workers.
+    sequence: { sequencer: LongestFirstSequencer },
   },
 });

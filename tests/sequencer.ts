@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+const ROOT = resolve(import.meta.dirname, '..');
+/** A file not in tests/file-durations.json (new since it was written) is assumed to take this long. */
+const UNKNOWN_S = 10;
+
+/**
+ * Longest test files first, by tests/file-durations.json (each file's measured wall time; refresh it with
+ * scripts/tests/file-durations.mjs from a JSON report). vitest's own order needs its result cache, which
+ * a clean clone (CI) does not have: it then runs larger files first, and a short file with a long test
+ * (a Kafka broker restart, 90 s) could start last and run alone on one of the 2 workers. Longest first,
+ * the short files fill the end on both.
+ */
+export class LongestFirstSequencer extends BaseSequencer {
+  #durations: Record<string, number> = JSON.parse(readFileSync(resolve(ROOT, 'tests/file-durations.json'), 'utf8'));
+
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const cost = (f: TestSpecification) => this.#durations[relative(ROOT, f.moduleId)] ?? UNKNOWN_S;
+    return [...files].sort((a, b) => cost(b) - cost(a));
+  }
+}
