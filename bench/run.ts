@@ -50,7 +50,7 @@ import type { StrategyResult } from './strategy-result.js';
  */
 const FULL = { docs: 600, sweepDocs: 400, replicas: 4, timeScale: 0.02, maxDocsInFlight: 256, relevanceDocs: 2000, relevanceLlmDocs: 800, sweepPerReplica: [48, 63, 80, 128] };
 /** Quick: few documents in flight, so that documents complete in a stream and the events fall between the 10th and 90th percentile of completions. */
-const QUICK = { docs: 24, sweepDocs: 16, replicas: 2, timeScale: 0.01, maxDocsInFlight: 6, relevanceDocs: 100, relevanceLlmDocs: 60, sweepPerReplica: [8, 63] };
+const QUICK = { docs: 24, sweepDocs: 16, replicas: 2, timeScale: 0.005, maxDocsInFlight: 6, relevanceDocs: 100, relevanceLlmDocs: 60, sweepPerReplica: [8, 63] };
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
