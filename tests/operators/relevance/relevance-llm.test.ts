@@ -59,6 +59,9 @@ describe('relevance-llm step', () => {
         { id: 'stats', type: 'stats' },
       ],
       sink: { dir: out },
+      // The simulator's clock 10x the default's: its verdicts do not depend on time, and the run is then
+      // bound by CPU, not by simulated generation (27 s -> 21 s for this test, one run each).
+      llm: { simulator: { timeScale: 0.002 } },
     });
     const run = await runCli(['run', cfg, '--quiet']);
     expect(run.code, run.stderr).toBe(0);
