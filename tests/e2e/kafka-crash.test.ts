@@ -19,8 +19,9 @@ import {
 const brokers = inject('kafkaBrokers');
 
 /**
- * kill -9 during Kafka runs. A slow external simulator (shared by every process of a test) keeps the
- * run going long enough to be killed, and counts the calls it answered more than once.
+ * kill -9 during Kafka runs. An external simulator (shared by every process of a test), answering two
+ * documents at a time (llm.maxDocsInFlight 2), keeps the run going long enough to be killed, and counts
+ * the calls it answered more than once.
  */
 describe('gemflow run over Kafka, killed with SIGKILL', () => {
   const sims: SimulatorHandle[] = [];
@@ -28,8 +29,9 @@ describe('gemflow run over Kafka, killed with SIGKILL', () => {
     for (const s of sims) await s.close();
   });
 
-  async function setup(name: string) {
-    const sim = await startSimulator({ timeScale: 0.05 });
+  /** `timeScale`: the simulator's speed, slow enough for the test's kill to land mid-run. */
+  async function setup(name: string, timeScale: number) {
+    const sim = await startSimulator({ timeScale });
     sims.push(sim);
     const topic = uniqueName(`e2e-${name}`);
     const groupId = uniqueName(`e2e-${name}-group`);
@@ -59,8 +61,9 @@ describe('gemflow run over Kafka, killed with SIGKILL', () => {
   }
 
   it('kill -9 the only process at a random point, restart: every relevant document once, no repeated call for written ones', async () => {
-    const expected = await referenceDocIds();
-    const { sim, topic, groupId, out, cfg } = await setup('kill1');
+    // 0.005: the kill comes within a poll (250 ms) of the killAt-th (at most 4th) of ~12 shards, with
+    // seconds of work still ahead.
+    const [expected, { sim, topic, groupId, out, cfg }] = await Promise.all([referenceDocIds(), setup('kill1', 0.005)]);
 
     const killAt = 1 + Math.floor(Math.random() * 4); // shards durable before the kill
     const first = startCli(['run', cfg, '--quiet']);
@@ -82,8 +85,9 @@ describe('gemflow run over Kafka, killed with SIGKILL', () => {
   });
 
   it('two processes in one group split the partitions; kill -9 one, the other takes over: every relevant document once', async () => {
-    const expected = await referenceDocIds();
-    const { sim, topic, groupId, out, cfg } = await setup('group2');
+    // 0.02: A keeps writing while B joins and the group rebalances (seconds of Kafka, not of the
+    // simulator), and must still have partitions with work left when it is killed.
+    const [expected, { sim, topic, groupId, out, cfg }] = await Promise.all([referenceDocIds(), setup('group2', 0.02)]);
 
     // A starts alone and owns all four partitions; B joins mid-run, which revokes two of A's partitions.
     const a = startCli(['run', cfg, '--quiet']);
