@@ -1,14 +1,21 @@
-// Writes tests/file-durations.json from a vitest JSON report: each test file's wall time (s) in that run.
-// tests/sequencer.ts starts the longest files first, so that on 2 workers the short ones fill the end.
-//   npx vitest run --reporter=json --outputFile=/tmp/vitest.json && node scripts/tests/file-durations.mjs /tmp/vitest.json
-import { readFileSync, writeFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+// Writes tests/file-durations.json: each test file's duration (s) in the last `npm test`, from vitest's own
+// result cache (node_modules/.vite/vitest/<hash>/results.json: the file's whole time, its beforeAll /
+// afterAll hooks included; a JSON report's per-file times leave the hooks out, e.g. the 2 min `npm ci` of
+// tests/deploy/image-replay.test.ts). tests/sequencer.ts starts the longest files first, so that on 2
+// workers the short ones fill the end.
+//   npm test && node scripts/tests/file-durations.mjs [results.json]
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
-const report = JSON.parse(readFileSync(process.argv[2] ?? '/tmp/vitest.json', 'utf8'));
-const out = {};
-for (const t of [...report.testResults].sort((a, b) => b.endTime - b.startTime - (a.endTime - a.startTime))) {
-  out[relative(root, t.name)] = Math.round((t.endTime - t.startTime) / 100) / 10;
+let path = process.argv[2];
+if (!path) {
+  const dir = join(root, 'node_modules/.vite/vitest');
+  const [hash] = readdirSync(dir);
+  path = join(dir, hash, 'results.json');
 }
-writeFileSync(resolve(root, 'tests/file-durations.json'), JSON.stringify(out, null, 1) + '\n');
-console.log(`tests/file-durations.json: ${Object.keys(out).length} files, ${Object.values(out).reduce((a, b) => a + b, 0).toFixed(0)} s in all`);
+const { results } = JSON.parse(readFileSync(path, 'utf8'));
+const out = {};
+for (const [key, r] of results.sort((a, b) => b[1].duration - a[1].duration)) out[key.replace(/^[^:]*:/, '')] = Math.round(r.duration / 100) / 10;
+writeFileSync(join(root, 'tests/file-durations.json'), JSON.stringify(out, null, 1) + '\n');
+console.log(`tests/file-durations.json from ${path}: ${Object.keys(out).length} files, ${Object.values(out).reduce((a, b) => a + b, 0).toFixed(0)} s in all`);
