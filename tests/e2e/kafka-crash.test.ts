@@ -48,7 +48,6 @@ describe('gemflow run over Kafka, killed with SIGKILL', () => {
     return new Set((await outputDocs(out)).origins.keys());
   }
 
-  /** No call the simulator answered more than once belongs to a document written before the kill. */
   /**
    * Documents written before the kill whose calls the simulator answered again after it: work the
    * output and the cache should have saved. `repeatedAtKill` are repeats that happened earlier, while
