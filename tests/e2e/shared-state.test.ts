@@ -18,8 +18,8 @@ describe('shared state (Redis) across workers', () => {
   let redis: RedisServer;
   const sims: SimulatorHandle[] = [];
   beforeAll(async () => {
-    // The reference run (the sample corpus from its file, uninterrupted) starts now and overlaps the first test, which waits on
-    // Kafka; the tests that need it await the same promise.
+    // The reference run (the sample corpus from its file, uninterrupted) starts now and overlaps the
+    // first test, which waits on Kafka; the tests that need it await the same promise.
     referenceDocIds().catch(() => {});
     redis = await startRedis();
   }, 60_000);
