@@ -4,15 +4,17 @@
 // tests/deploy/image-replay.test.ts). tests/sequencer.ts starts the longest files first, so that on 2
 // workers the short ones fill the end.
 //   npm test && node scripts/tests/file-durations.mjs [results.json]
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
 let path = process.argv[2];
 if (!path) {
+  // One folder per vitest config hash: the most recently written cache is the last run's.
   const dir = join(root, 'node_modules/.vite/vitest');
-  const [hash] = readdirSync(dir);
-  path = join(dir, hash, 'results.json');
+  const caches = readdirSync(dir).map((h) => join(dir, h, 'results.json')).filter((p) => existsSync(p));
+  path = caches.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  if (!path) throw new Error(`no vitest result cache under ${dir}: run npm test first`);
 }
 const { results } = JSON.parse(readFileSync(path, 'utf8'));
 const out = {};

@@ -93,7 +93,6 @@ export function alnum9CallIds(messages: ChatMessage[]): ChatMessage[] {
 const B62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const base62x9 = (b: Buffer): string => Array.from(b.subarray(0, 9), (x) => B62[x % 62]).join('');
 
-
 /** How a template export rendered its rows (src/export/template-compile.ts). */
 export interface TemplateEngineStats {
   /** compiled, or interpreter: asked for, or the first rows all went to the interpreter (notCompiled says which). */
