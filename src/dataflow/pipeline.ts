@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { onAbort } from '../abort.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { type Envelope, type Origin, type SourceItem, originKey } from '../envelope.js';
 import { errorCode, errorMessage, GemflowError, isInfrastructureFailure, isRunFatal } from '../errors.js';
@@ -169,7 +170,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
 
   const stop = new AbortController(); // stops the source: drain, fatal error or abort
   const work = new AbortController(); // abandons in-flight work: abort or fatal error
-  setMaxListeners(0, work.signal, stop.signal); // every in-flight LLM call listens to work, every document waiting for an LLM slot to stop
+  setMaxListeners(0, work.signal, stop.signal); // steps and libraries listen to work and stop; gemflow's own waits subscribe through src/abort.ts (one listener per signal)
   opts.drain.addEventListener('abort', () => stop.abort(opts.drain.reason), { once: true });
   opts.abort.addEventListener('abort', () => (stop.abort(opts.abort.reason), work.abort(opts.abort.reason)), { once: true });
   const fail = (e: unknown) => {
@@ -507,10 +508,9 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
 function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const unsubscribe = onAbort(signal, () => reject(signal.reason));
     p.then(() => {
-      signal.removeEventListener('abort', onAbort);
+      unsubscribe();
       resolve();
     });
   });

@@ -1,5 +1,7 @@
+import { onAbort } from '../abort.js';
+
 /** A counting semaphore with a FIFO wait queue. `acquire` honours an AbortSignal. */
-type Waiter = { resolve: () => void; reject: (e: unknown) => void; signal?: AbortSignal; onAbort?: () => void };
+type Waiter = { resolve: () => void; reject: (e: unknown) => void; unsubscribe?: () => void };
 
 export class Semaphore {
   #free: number;
@@ -24,14 +26,13 @@ export class Semaphore {
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
-      const w: Waiter = { resolve, reject, signal };
+      const w: Waiter = { resolve, reject };
       if (signal) {
-        w.onAbort = () => {
+        w.unsubscribe = onAbort(signal, () => {
           const i = this.#waiters.indexOf(w);
           if (i >= 0) this.#waiters.splice(i, 1);
           reject(signal.reason);
-        };
-        signal.addEventListener('abort', w.onAbort, { once: true });
+        });
       }
       this.#waiters.push(w);
     });
@@ -40,7 +41,7 @@ export class Semaphore {
   release(): void {
     const w = this.#waiters.shift();
     if (w) {
-      if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
+      w.unsubscribe?.();
       w.resolve();
     } else {
       this.#free++;

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { DiscoveredEndpointsConfig, EndpointConfig } from '../config/schema.js';
 import { GemflowError, errorCode, errorMessage, isInfrastructureFailure } from '../errors.js';
+import { onAbort } from '../abort.js';
 import { AdaptiveController, type AdaptiveOptions, type ReplicaReport } from './adaptive-controller.js';
 import type { AnswerLease, ResponseCache } from './cache.js';
 import { DnsReplicaDiscovery, type DiscoveryReport } from './discovery.js';
@@ -554,8 +555,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       timedOut = t;
       ac.abort();
     });
-    const onAbort = () => ac.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const unsubscribe = signal ? onAbort(signal, () => ac.abort()) : undefined;
     const started = performance.now();
     /** Only chat completions feed the endpoint's counters and latency (not /v1/models lookups). */
     const chat = method === 'POST' && countChat;
@@ -605,7 +605,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       timer.cancel();
       ep.untrack(ac);
       if (serverSpoke) ep.lastProgressAt = performance.now();
-      signal?.removeEventListener('abort', onAbort);
+      unsubscribe?.();
     }
   }
 

@@ -2,6 +2,7 @@ import { Pool } from 'undici';
 import type { EndpointConfig } from '../config/schema.js';
 import { performance } from 'node:perf_hooks';
 import { GemflowError } from '../errors.js';
+import { onAbort } from '../abort.js';
 import { stallAwareTimeout, type StallAwareTimeout } from './loop-stall.js';
 import { aborted } from './retry.js';
 import type { StructuredOutputDialect, StructuredOutputSetting } from './structured-output.js';
@@ -362,28 +363,30 @@ export class EndpointScheduler {
       return Promise.resolve(free);
     }
     return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        waiter.noReplica?.cancel();
-        this.#unqueue(waiter);
-        reject(aborted(signal!));
-      };
+      let unsubscribe: (() => void) | undefined;
       const waiter: Waiter = {
         avoid,
         kvTokens,
         grant: (ep) => {
           waiter.noReplica?.cancel();
-          signal?.removeEventListener('abort', onAbort);
+          unsubscribe?.();
           resolve(ep);
         },
         fail: (e) => {
           waiter.noReplica?.cancel();
-          signal?.removeEventListener('abort', onAbort);
+          unsubscribe?.();
           reject(e);
         },
       };
       this.#waiters.add(waiter);
       this.#waitingKvTokens += kvTokens;
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) {
+        unsubscribe = onAbort(signal, () => {
+          waiter.noReplica?.cancel();
+          this.#unqueue(waiter);
+          reject(aborted(signal));
+        });
+      }
       if (!this.#routable()) this.#armNoReplica(waiter);
     });
   }

@@ -1,4 +1,5 @@
 import { GemflowError } from '../errors.js';
+import { onAbort } from '../abort.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt (0 = try once). */
@@ -40,15 +41,16 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(aborted(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(aborted(signal!));
-    };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      unsubscribe?.();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const unsubscribe = signal
+      ? onAbort(signal, () => {
+          clearTimeout(timer);
+          reject(aborted(signal));
+        })
+      : undefined;
   });
 }
 
