@@ -38,6 +38,8 @@ export interface ReadOptions {
   bytes?: readonly string[];
   /** Parquet files with a row group larger than this (asked columns, uncompressed) go to DuckDB; default HYPARQUET_MAX_GROUP_BYTES. */
   maxGroupBytes?: number;
+  /** readParquetFile: the rows before this 0-based row index are not handed out (whole row groups before it not even read). */
+  fromRow?: number;
 }
 
 /** The row files of an output directory (see above); throws `export_no_rows` naming where it looked. */
@@ -85,7 +87,7 @@ export async function* readBatches(outputDir: string, o: ReadOptions = {}): Asyn
   for (const file of await listRowFiles(outputDir)) {
     if (o.signal?.aborted) return;
     o.onFile?.(file);
-    yield* file.endsWith('.parquet') ? readParquet(file, o) : readArrow(file, o);
+    yield* file.endsWith('.parquet') ? readParquetFile(file, o) : readArrow(file, o);
   }
 }
 
@@ -119,7 +121,9 @@ async function* readParquetDuckDB(file: string, o: ReadOptions): AsyncGenerator<
     let names = o.columns ? all.filter((c) => o.columns!.includes(c)) : all;
     if (names.length === 0) names = all.slice(0, 1); // still one row each
     const asBytes = names.map((c) => (o.bytes?.includes(c) ?? false) && types[all.indexOf(c)]!.typeId === DuckDBTypeId.VARCHAR);
-    const result = await con.stream(`SELECT ${names.map((c, i) => (asBytes[i] ? `encode(${sqlName(c)}) AS ${sqlName(c)}` : sqlName(c))).join(', ')} ${from}`);
+    // One thread keeps the file's row order, so OFFSET skips exactly the rows before fromRow.
+    const offset = o.fromRow ? ` OFFSET ${Math.floor(o.fromRow)}` : '';
+    const result = await con.stream(`SELECT ${names.map((c, i) => (asBytes[i] ? `encode(${sqlName(c)}) AS ${sqlName(c)}` : sqlName(c))).join(', ')} ${from}${offset}`);
     for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
       // Values taken one row at a time (short-lived strings: cheap garbage), nested ones converted per column.
       const vectors = names.map((_, i) => chunk.getColumnVector(i));
@@ -180,7 +184,7 @@ export const HYPARQUET_MAX_GROUP_BYTES = 256 * 2 ** 20;
  * ~18 to 20 us CPU a row against DuckDB's ~27 on gemflow's SNAPPY shards, 14 against 26 uncompressed
  * (bench/results/export.md).
  */
-async function* readParquet(file: string, o: ReadOptions): AsyncGenerator<RowRecord[]> {
+export async function* readParquetFile(file: string, o: ReadOptions): AsyncGenerator<RowRecord[]> {
   let meta: FileMetaData;
   let fh: import('node:fs/promises').FileHandle;
   try {
@@ -196,6 +200,24 @@ async function* readParquet(file: string, o: ReadOptions): AsyncGenerator<RowRec
       throw unreadable(file, 0, e);
     }
     yield* readParquetWith(file, buf, meta, o);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A Parquet file's top-level column names and row count, from its footer (`export_unreadable` when it has none hyparquet reads). */
+export async function parquetFileInfo(file: string): Promise<{ columns: string[]; rows: number }> {
+  let fh: import('node:fs/promises').FileHandle;
+  try {
+    fh = await open(file);
+  } catch (e) {
+    throw unreadable(file, 0, e);
+  }
+  try {
+    const meta = await parquetMetadataAsync(await fileBuffer(fh));
+    return { columns: parquetSchema(meta).children.map((c) => c.element.name), rows: Number(meta.num_rows) };
+  } catch (e) {
+    throw unreadable(file, 0, e);
   } finally {
     await fh.close();
   }
@@ -273,10 +295,16 @@ async function* readParquetWith(file: string, buf: AsyncBuffer, meta: FileMetaDa
   const compressors = arena ? { ...COMPRESSORS, SNAPPY: arena.uncompress } : COMPRESSORS;
   let n = 0;
   try {
+    const fromRow = o.fromRow ?? 0;
     let start = 0;
     for (const g of meta.row_groups) {
       if (o.signal?.aborted) return;
       const end = start + Number(g.num_rows);
+      if (end <= fromRow) {
+        start = end; // a row group wholly before fromRow: not read
+        continue;
+      }
+      const first = Math.max(start, fromRow);
       if (arena) {
         let input = 0;
         let output = 0;
@@ -292,15 +320,15 @@ async function* readParquetWith(file: string, buf: AsyncBuffer, meta: FileMetaDa
         file: buf,
         metadata: meta,
         columns: names,
-        rowStart: start,
+        rowStart: first,
         rowEnd: end,
         compressors,
         parsers: { stringFromBytes: (b: Uint8Array) => b },
         onComplete: (rows: unknown[][]) => (rows0 = rows),
       });
-      for (let r0 = 0; r0 < end - start; r0 += BATCH) {
+      for (let r0 = 0; r0 < end - first; r0 += BATCH) {
         const rows: RowRecord[] = [];
-        for (let r = r0; r < Math.min(end - start, r0 + BATCH); r++) {
+        for (let r = r0; r < Math.min(end - first, r0 + BATCH); r++) {
           const row: RowRecord = {};
           const values = rows0[r]!;
           for (let i = 0; i < names.length; i++) {

@@ -2,11 +2,16 @@ import { appendFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SourceItem } from '../../src/envelope.js';
 import { FileSource } from '../../src/sources/file-source.js';
 import { writeBadInputCorpus } from '../fixtures/bad-input.js';
 import { writeParquet } from '../fixtures/write-parquet.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 let dir: string;
 let stateDir: string;
@@ -123,6 +128,36 @@ describe('FileSource: Parquet', () => {
     expect(items.map(summary)).toEqual(['bad parquet_wrong_columns @0', 'doc d0 @0: text of document 0']);
     const [wrong] = items as Array<Extract<SourceItem, { kind: 'bad' }>>;
     expect(wrong!.bad.message).toBe(`${join(dir, 'a-wrong.parquet')} has no text column "text"; its columns are: id, body`);
+  });
+
+  it('reads Parquet as pyarrow writes it by default (format 2.6), with ZSTD, and as DuckDB writes it; resumes inside a file', async () => {
+    // The Python venv of the test setup (scripts/deps.sh fetch python). parquetjs-lite, the reader before, refused
+    // pyarrow's default files ("invalid parquet version").
+    const python = join(ROOT, '.cache/python/venv/bin/python');
+    const script = [
+      'import sys, pyarrow as pa, pyarrow.parquet as pq',
+      'd = sys.argv[1]',
+      "t = pa.table({'id': [f'q{i}' for i in range(7)], 'text': [f'row {i} \u00e9' for i in range(7)], 'n': pa.array(range(7), pa.int64()), 'tags': [[f't{i}'] for i in range(7)]})",
+      "pq.write_table(t, d + '/a-default.parquet', row_group_size=3)",
+      "pq.write_table(t, d + '/b-zstd.parquet', compression='zstd', row_group_size=3)",
+      "import duckdb; duckdb.sql(\"COPY (SELECT 'dk' || i AS id, 'duck ' || i AS text FROM range(4) t(i)) TO '\" + d + \"/c-duckdb.parquet' (FORMAT parquet)\")",
+    ].join('\n');
+    await promisify(execFile)(python, ['-c', script, dir]);
+    const want = Array.from({ length: 7 }, (_, i) => `doc q${i} @${i}: row ${i} \u00e9`);
+    const duck = Array.from({ length: 4 }, (_, i) => `doc dk${i} @${i}: duck ${i}`);
+    const paths = ['a-default', 'b-zstd', 'c-duckdb'].map((f) => join(dir, `${f}.parquet`));
+    const items = await readAll(new FileSource(cfg(paths), { stateDir }));
+    expect(items.map(summary)).toEqual([...want, ...want, ...duck]);
+    const last = items[6]!;
+    expect(last.kind === 'doc' && last.doc.meta).toEqual({ n: 6 }); // the list column read, not kept: meta takes small scalars
+
+    // Committed up to row 4 of each pyarrow file (inside the second row group) and row 1 of DuckDB's: the next run starts there.
+    const first = new FileSource(cfg(paths), { stateDir });
+    await readAll(first);
+    await first.commit(new Map([[paths[0]!, 4], [paths[1]!, 4], [paths[2]!, 1]]));
+    await first.close();
+    const again = await readAll(new FileSource(cfg(paths), { stateDir }));
+    expect(again.map(summary)).toEqual([...want.slice(4), ...want.slice(4), ...duck.slice(1)]);
   });
 
   it('stops with input_unreadable naming a corrupt Parquet file', async () => {
