@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { errorCode, errorMessage, GemflowError } from './errors.js';
@@ -99,6 +100,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'stats': {
         const { positionals } = parseArgs({ args: rest, allowPositionals: true });
         if (!positionals[0]) return usage('stats needs an output directory');
+        const dirStat = await stat(positionals[0]).catch(() => undefined);
+        if (!dirStat?.isDirectory()) throw new GemflowError('output_missing', `${positionals[0]} is not a directory: stats reads a gemflow output directory (sink.dir)`);
         const { readOutputSummary, formatOutputSummary } = await import('./sinks/read-output.js');
         process.stdout.write(formatOutputSummary(await readOutputSummary(positionals[0])) + '\n');
         return 0;
@@ -148,10 +151,12 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof GemflowError) {
       process.stderr.write(`gemflow: ${e.message}\n`);
-      return e.code === 'config_invalid' || e.code === 'usage' ? 1 : 2;
+      return e.code === 'config_invalid' || e.code === 'config_unreadable' || e.code === 'usage' ? 1 : 2;
     }
     if (errorCode(e) === 'err_parse_args_unknown_option' || errorCode(e).startsWith('err_parse_args')) return usage(errorMessage(e));
-    throw e;
+    // Not a GemflowError: nothing classified it, so it is a bug or a library failure gemflow does not know yet.
+    process.stderr.write(`gemflow: unexpected error (please report it with this trace): ${(e as Error)?.stack ?? errorMessage(e)}\n`);
+    return 2;
   }
 }
 

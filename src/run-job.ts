@@ -91,6 +91,10 @@ export async function runJob(opts: JobOptions): Promise<number> {
     if (result.fatal) {
       process.stderr.write(`gemflow: run stopped early: ${result.fatal.message}\n`);
       code = 2;
+    } else if (signals > 0 && result.funnel.documents.abandoned > 0) {
+      // Stopped by a signal before its in-flight work finished: the documents that did finish are the ones that fail
+      // fastest (a dead letter can come from the first answer), so they say nothing about the share the LLM loses.
+      process.stderr.write(`gemflow: stopped by a signal: ${result.funnel.documents.abandoned} documents in flight abandoned (uncommitted; the next run replays them)\n`);
     } else if (lostToLlm(result.funnel.documents)) {
       const d = result.funnel.documents;
       const lost = Object.entries(d.deadLettered).filter(([c]) => c.startsWith('llm_'));

@@ -173,11 +173,16 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   setMaxListeners(0, work.signal, stop.signal); // steps and libraries listen to work and stop; gemflow's own waits subscribe through src/abort.ts (one listener per signal)
   opts.drain.addEventListener('abort', () => stop.abort(opts.drain.reason), { once: true });
   opts.abort.addEventListener('abort', () => (stop.abort(opts.abort.reason), work.abort(opts.abort.reason)), { once: true });
-  const fail = (e: unknown) => {
+  /**
+   * A fatal error: stops reading and abandons in-flight work. `afterReading`: the source itself failed,
+   * so reading is over already; every document read before the failure still finishes and is committed.
+   */
+  const fail = (e: unknown, afterReading = false) => {
     if (!fatal) {
       fatal = e instanceof GemflowError ? e : new GemflowError('internal', errorMessage(e), { cause: e });
-      log.error('fatal: stopping the run', { code: fatal.code, error: fatal.message });
+      log.error(afterReading ? 'fatal: stopping the run once the documents read before it are done' : 'fatal: stopping the run', { code: fatal.code, error: fatal.message });
     }
+    if (afterReading) return;
     stop.abort(fatal);
     work.abort(fatal);
   };
@@ -480,7 +485,9 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       if (stop.signal.aborted) break;
     }
   } catch (e) {
-    if (!work.signal.aborted && !opts.drain.aborted) fail(e);
+    // An input that cannot be read is about that input, not about the documents read before it: they
+    // all finish and are committed, and the next run resumes at the unreadable record.
+    if (!work.signal.aborted && !opts.drain.aborted) fail(e, errorCode(e) === 'input_unreadable');
   }
 
   // Drain: wait for in-flight documents (unless aborted), then make everything durable and commit.

@@ -68,8 +68,12 @@ export async function produceCorpus(opts: ProduceCorpusOptions): Promise<Produce
   const sizes = await Promise.all(files.map(async (f) => ('key' in f ? f.size : (await stat(f.absPath)).size)));
   const progress: ProduceProgress = { sent: 0, skipped: 0, bytesRead: 0, totalBytes: sizes.reduce((a, b) => a + b, 0) };
 
+  const unreachable = (e: unknown) =>
+    new GemflowError('kafka_unreachable', `cannot connect to Kafka at ${opts.brokers.join(',')}: ${errorMessage(e)}`, { retriable: true, cause: e });
   const admin = kafka.admin();
-  await admin.connect();
+  await admin.connect().catch((e: unknown) => {
+    throw unreachable(e);
+  });
   try {
     await ensureTopic(admin, opts);
   } finally {
@@ -77,7 +81,9 @@ export async function produceCorpus(opts: ProduceCorpusOptions): Promise<Produce
   }
 
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
+  await producer.connect().catch((e: unknown) => {
+    throw unreachable(e);
+  });
   try {
     let batch: Message[] = [];
     let batchBytes = 0;

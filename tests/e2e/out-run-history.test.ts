@@ -90,5 +90,12 @@ describe('gemflow output across runs', () => {
     const m = await readManifest(out);
     expect(m.funnel.balanced).toBe(true);
     expect((m as unknown as { fatal: { code: string } }).fatal.code).toBe('input_unreadable');
+    // The documents read before the unreadable file all finished and are committed (README: "what was read
+    // before it stays committed"): none abandoned, and a run over the readable file alone has nothing to do.
+    expect(m.funnel.documents.abandoned).toBe(0);
+    const cfg2 = await writePipeline(dir, { source: { type: 'files', paths: [CORPUS] }, relevance: { threads: 0 }, llm: { simulator: { timeScale: 0.002 } }, sink: { dir: out } }, 'good-only.yaml');
+    const again = await runCli(['run', cfg2, '--quiet']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('nothing to do');
   });
 });
