@@ -21,7 +21,8 @@ const INPUT_SUFFIXES: Array<[string, InputFormat]> = [
 /**
  * Expands the configured input paths into files, in a deterministic order: the paths in the order
  * given; a directory gives its *.jsonl, *.jsonl.gz and *.parquet files (not recursive) sorted by
- * name; a glob gives its matches with those suffixes, sorted. Globs support `*` and `?` within a path
+ * name; a glob gives its matches with those suffixes, sorted (suffixes in any case; symbolic links to
+ * files followed, and to directories where a pattern segment names them, not through `**`). Globs support `*` and `?` within a path
  * segment and `**` as a whole segment (any depth); like a shell, wildcards skip dot-files. A file
  * named explicitly is read by its suffix: .parquet, .gz (gzipped JSONL), anything else JSONL.
  * A file listed twice is read once. A path that does not exist or matches nothing is an error.
@@ -43,16 +44,31 @@ export async function expandPaths(paths: readonly string[]): Promise<InputFile[]
   return out;
 }
 
-/** The format of a file found by a directory listing or a glob, or undefined when not an input. */
+/** The format of a file found by a directory listing or a glob (suffix in any case), or undefined when not an input. */
 function listedFormat(name: string): InputFormat | undefined {
   if (name.startsWith('.')) return undefined;
-  return INPUT_SUFFIXES.find(([suffix]) => name.endsWith(suffix))?.[1];
+  const lower = name.toLowerCase();
+  return INPUT_SUFFIXES.find(([suffix]) => lower.endsWith(suffix))?.[1];
 }
 
 function namedFormat(name: string): InputFormat {
-  if (name.endsWith('.parquet')) return 'parquet';
-  if (name.endsWith('.gz')) return 'jsonl.gz';
+  const lower = name.toLowerCase();
+  if (lower.endsWith('.parquet')) return 'parquet';
+  if (lower.endsWith('.gz')) return 'jsonl.gz';
   return 'jsonl';
+}
+
+/**
+ * What a directory entry is, a symbolic link followed (a corpus folder of links to files elsewhere is
+ * common: a symlink's Dirent is neither a file nor a directory, and such inputs were skipped without a
+ * word). A dangling link is neither.
+ */
+async function kindOf(dir: string, e: import('node:fs').Dirent): Promise<'file' | 'dir' | undefined> {
+  if (e.isFile()) return 'file';
+  if (e.isDirectory()) return 'dir';
+  if (!e.isSymbolicLink()) return undefined;
+  const st = await stat(join(dir, e.name)).catch(() => undefined);
+  return st?.isFile() ? 'file' : st?.isDirectory() ? 'dir' : undefined;
 }
 
 function hasWildcard(p: string): boolean {
@@ -67,7 +83,9 @@ async function expandPath(given: string): Promise<InputFile[]> {
     throw new GemflowError('source_path_not_found', `input path ${given} does not exist or cannot be read`, { cause: e, detail: { path: given } });
   }
   if (st.isFile()) return [{ path: given, absPath: resolve(given), format: namedFormat(given) }];
-  const names = (await readdir(given, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name).sort();
+  const names: string[] = [];
+  for (const d of await readdir(given, { withFileTypes: true })) if ((await kindOf(given, d)) === 'file') names.push(d.name);
+  names.sort();
   const out: InputFile[] = [];
   for (const name of names) {
     const format = listedFormat(name);
@@ -106,6 +124,7 @@ async function walk(dir: string, rest: string[], out: string[]): Promise<void> {
   if (seg === '**') {
     await walk(dir, tail, out); // zero directories
     for (const e of entries) {
+      // Real directories only: a link to a directory could lead back up the tree (as `find` without -L).
       if (e.isDirectory() && !e.name.startsWith('.')) await walk(join(dir, e.name), rest, out);
     }
     return;
@@ -114,9 +133,10 @@ async function walk(dir: string, rest: string[], out: string[]): Promise<void> {
   for (const e of entries) {
     if (!re.test(e.name)) continue;
     const p = dir === '/' ? `/${e.name}` : `${dir}/${e.name}`;
+    const kind = await kindOf(dir, e);
     if (tail.length === 0) {
-      if (e.isFile()) out.push(p);
-    } else if (e.isDirectory()) {
+      if (kind === 'file') out.push(p);
+    } else if (kind === 'dir') {
       await walk(p, tail, out);
     }
   }

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +30,24 @@ describe('expandPaths', () => {
     expect(names(await expandPaths([join(dir, 'in/**/*.jsonl')]))).toEqual(['in/b.jsonl', 'in/sub/d.jsonl', 'in/sub/deep/e.jsonl']);
     expect(names(await expandPaths([join(dir, 'i?/s*/d.jsonl')]))).toEqual(['in/sub/d.jsonl']);
     expect(names(await expandPaths([join(dir, 'in/sub/**')]))).toEqual(['in/sub/d.jsonl', 'in/sub/deep/e.jsonl']);
+  });
+
+  it('follows symbolic links to files (directory and glob), matches suffixes in any case, skips dangling links', async () => {
+    const linked = join(dir, 'linked');
+    await mkdir(join(linked, 'real'), { recursive: true });
+    await writeFile(join(linked, 'real', 'x.jsonl'), '');
+    await writeFile(join(linked, 'UPPER.JSONL'), '');
+    await symlink(join(dir, 'in', 'b.jsonl'), join(linked, 'to-b.jsonl'));
+    await symlink(join(dir, 'in', 'c.jsonl.gz'), join(linked, 'to-c.jsonl.gz'));
+    await symlink(join(dir, 'nowhere.jsonl'), join(linked, 'dangling.jsonl'));
+    await symlink(join(linked, 'real'), join(linked, 'dirlink'));
+    const listed = await expandPaths([linked]);
+    expect(names(listed)).toEqual(['linked/UPPER.JSONL', 'linked/to-b.jsonl', 'linked/to-c.jsonl.gz']);
+    expect(listed.map((f) => f.format)).toEqual(['jsonl', 'jsonl', 'jsonl.gz']);
+    expect(names(await expandPaths([join(linked, '*.jsonl*')]))).toEqual(['linked/to-b.jsonl', 'linked/to-c.jsonl.gz']);
+    // A segment that names the linked directory follows it; `**` does not (no cycles through links).
+    expect(names(await expandPaths([join(linked, 'dir*/*.jsonl')]))).toEqual(['linked/dirlink/x.jsonl']);
+    expect(names(await expandPaths([join(linked, '**/x.jsonl')]))).toEqual(['linked/real/x.jsonl']);
   });
 
   it('reads an explicitly named file by its suffix and lists a file once', async () => {
