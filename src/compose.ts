@@ -29,6 +29,7 @@ import type { Source } from './sources/types.js';
 import { KvStore } from './store/kv-store.js';
 import { RedisStateStore } from './store/redis-state.js';
 import { SqliteStateStore } from './store/sqlite-state.js';
+import { lockStateDir } from './store/state-lock.js';
 import type { StateStore } from './store/state-store.js';
 import type { Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/stage-metrics.js';
@@ -328,6 +329,9 @@ export async function buildParts(
   const s3Sink = isS3Url(config.sink.dir);
   const dlPath = s3Sink ? join(stateDir, DEAD_LETTER_FILE_NAME) : join(config.sink.dir, DEAD_LETTERS_PATH);
   if (config.source.type === 'files') {
+    // One run at a time over this checkpoint (src/store/state-lock.ts); released when the run closes.
+    const lock = lockStateDir(stateDir);
+    closers.push(() => lock.release());
     source = new FileSource(config.source, { stateDir, s3: config.s3 });
     deadLetters = new FileDeadLetterSink(dlPath);
   } else {
