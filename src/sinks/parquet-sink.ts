@@ -116,6 +116,18 @@ export class ParquetShardSink implements ShardSink {
    */
   async open(): Promise<void> {
     await this.#store.open(Date.now() - Math.max(2 * this.#config.maxAgeMs, 10 * 60_000));
+    // One output holds one format (its dataset config names one): shards of another format beside them would
+    // hide rows from `datasets` and break `pyarrow.dataset(dir)`. The first shard's index says what is there.
+    const [first] = await this.#store.listShardIndexes();
+    const existing = first ? ((await first.readIndex()).format ?? 'parquet') : undefined;
+    if (existing !== undefined && existing !== this.#config.format) {
+      throw new GemflowError(
+        'sink_format_mismatch',
+        `${this.#config.dir} holds ${existing} shards and this run writes ${this.#config.format} (sink.format): one output holds one format. ` +
+          `Write to another sink.dir, or set sink.format: ${existing}`,
+        { detail: { dir: this.#config.dir, existing, configured: this.#config.format } },
+      );
+    }
     // The dataset config first, so `datasets.load_dataset(<output>)` reads only data/ from the first shard on.
     await this.#store.putFile(DATASET_CONFIG_PATH, stringify(datasetConfig(this.#config.format)));
     this.#opened = true;

@@ -367,4 +367,17 @@ describe('ParquetShardSink', () => {
     await expect(sink.writeDoc(o, docRows(o, 1))).rejects.toMatchObject({ code: 'sink_write_failed' });
     await expect(sink.close()).rejects.toMatchObject({ code: 'sink_write_failed' });
   });
+
+  it('refuses to write one format into an output that holds shards of the other, naming both', async () => {
+    const out = await dir('formats');
+    const docs = corpus(2);
+    await writeAll(sinkConfig(out, { maxRows: 5 }), docs, false);
+    const arrow = new ParquetShardSink(sinkConfig(out, { format: 'arrow' }));
+    await expect(arrow.open()).rejects.toMatchObject({ code: 'sink_format_mismatch', message: expect.stringContaining('holds parquet shards and this run writes arrow') });
+    // The same format goes on, and an empty output takes either.
+    await writeAll(sinkConfig(out, { maxRows: 5 }), corpus(3).slice(6), false);
+    const fresh = await dir('formats-fresh');
+    await writeAll(sinkConfig(fresh, { format: 'arrow' }), docs, false);
+    expect((await readdir(join(fresh, 'data'))).every((n) => n.endsWith('.arrow'))).toBe(true);
+  });
 });
