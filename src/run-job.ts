@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { loadConfig } from './config/load.js';
 import { PipelineConfig } from './config/schema.js';
 import { buildRun, checkSteps } from './compose.js';
+import { errorMessage } from './errors.js';
 import { formatFunnel } from './dataflow/funnel.js';
 import { runPipeline } from './dataflow/pipeline.js';
 import type { ProgressSnapshot } from './dataflow/pipeline.js';
@@ -77,10 +78,24 @@ export async function runJob(opts: JobOptions): Promise<number> {
       loseDocumentIds: process.env.GEMFLOW_TEST_LOSE_DOCUMENTS ? new Set(process.env.GEMFLOW_TEST_LOSE_DOCUMENTS.split(',')) : undefined,
     });
     reporter.finish();
-    const manifest = await run.finish(result);
+    let manifest: Awaited<ReturnType<typeof run.finish>>;
+    try {
+      manifest = await run.finish(result);
+    } catch (e) {
+      // The run's record (manifest, dataset card) could not be written, e.g. a full disk: the shards and
+      // the checkpoint are as durable as they were; say so, with the books of the run, and stop.
+      process.stdout.write(`\n${formatFunnel(result.funnel)}\n`);
+      process.stderr.write(`gemflow: the run's manifest and dataset card could not be written to ${config.sink.dir}: ${errorMessage(e)}${result.fatal ? ` (after the run stopped early: ${result.fatal.message})` : ''}\n`);
+      return 2;
+    }
     process.stdout.write(`\n${formatFunnel(result.funnel)}\n`);
     if (result.funnel.documents.received === 0 && config.source.type === 'files' && !result.fatal) {
-      process.stdout.write(`nothing to do: every input record is already committed in ${run.stateDir}/checkpoint.json (delete ${run.stateDir} and the shards to start over)\n`);
+      const p = run.parts.source.progress?.();
+      process.stdout.write(
+        p?.total === 0
+          ? 'nothing to do: the input files are empty (0 bytes)\n'
+          : `nothing to do: every input record is already committed in ${run.stateDir}/checkpoint.json (delete ${run.stateDir} and the shards to start over)\n`,
+      );
     }
     const all = manifest.merged.shards;
     process.stdout.write(

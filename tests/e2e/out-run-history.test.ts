@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -97,5 +97,17 @@ describe('gemflow output across runs', () => {
     const again = await runCli(['run', cfg2, '--quiet']);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('nothing to do');
+  });
+
+  it('a manifest that cannot be written (here: a directory in its place) ends the run with exit 2, the books and the cause printed; the shards stay', async () => {
+    const dir = await tempDir('out-no-manifest');
+    const out = join(dir, 'out');
+    await mkdir(join(out, '_gemflow', 'manifest.json', 'blocker'), { recursive: true });
+    const cfg = await writePipeline(dir, { source: { type: 'files', paths: [CORPUS] }, relevance: { threads: 0 }, llm: { simulator: { timeScale: 0.002 } }, sink: { dir: out } });
+    const r = await runCli(['run', cfg, '--quiet']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain("the run's manifest and dataset card could not be written");
+    expect(r.stdout).toContain('books balance');
+    expect((await shardFiles(out)).length).toBeGreaterThan(0);
   });
 });
