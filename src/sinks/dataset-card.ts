@@ -144,6 +144,12 @@ function cardMarkdown(input: CardInput, config: Record<string, unknown>, merged:
     '',
     '## Funnel',
     '',
+    ...((m.runs?.length ?? 1) > 1
+      ? [
+          `Summed over the ${m.runs!.length} runs that wrote this output. A record a run left unfinished (stopped or killed before its offset was committed) is read again by the next run and counted in both; documents already written are not written again.`,
+          '',
+        ]
+      : []),
     '| | count |',
     '|---|---|',
     `| documents received | ${d.received} |`,
@@ -151,6 +157,7 @@ function cardMarkdown(input: CardInput, config: Record<string, unknown>, merged:
     `| documents dropped | ${tally(d.dropped)} |`,
     `| documents rejected | ${tally(d.rejected)} |`,
     `| documents dead-lettered | ${tally(d.deadLettered)} |`,
+    ...((d.abandoned ?? 0) > 0 ? [`| documents abandoned (unfinished when a run stopped; read again by the next run) | ${d.abandoned} |`] : []),
     `| trajectories generated | ${t.generated} |`,
     `| trajectories written | ${t.written} |`,
     `| trajectories rejected | ${tally(t.rejected)} |`,

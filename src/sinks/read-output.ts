@@ -27,9 +27,10 @@ export interface OutputSummary {
   /**
    * Dead letters; null when there is no dead-letter file. `current` (and byCode / byStage) counts those
    * still unresolved; `resolved` those whose record a later run wrote: its origin (partition + offset)
-   * or its document id is in a shard's index. `total` = current + resolved.
+   * or its document id is in a shard's index; `repeated` lines that dead-letter a record again (replayed
+   * after an interrupted run), each record counted once in `current`. `total` = current + resolved + repeated.
    */
-  deadLetters: { path: string; total: number; current: number; resolved: number; byCode: Tally; byStage: Tally; malformedLines: number } | null;
+  deadLetters: { path: string; total: number; current: number; resolved: number; repeated: number; byCode: Tally; byStage: Tally; malformedLines: number } | null;
   problems: {
     /** Shards the manifest lists that are not on disk. */
     missingShards: string[];
@@ -109,7 +110,10 @@ async function countDeadLetters(path: string, written: (originKey: string, docum
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
-  const out = { path, total: 0, current: 0, resolved: 0, byCode: {} as Tally, byStage: {} as Tally, malformedLines: 0 };
+  const out = { path, total: 0, current: 0, resolved: 0, repeated: 0, byCode: {} as Tally, byStage: {} as Tally, malformedLines: 0 };
+  // A record replayed after an interrupted run (its dead letter written, its offset not yet committed) is
+  // dead-lettered again: counted once, with its latest code and stage.
+  const latest = new Map<string, { code: string; stage: string }>();
   const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
   for await (const line of lines) {
     if (line.trim() === '') continue;
@@ -126,9 +130,19 @@ async function countDeadLetters(path: string, written: (originKey: string, docum
       out.resolved++;
       continue;
     }
-    out.current++;
     const code = typeof dl.code === 'string' ? dl.code : 'unknown';
     const stage = typeof dl.stage === 'string' ? dl.stage : 'unknown';
+    if (originKey === '') {
+      out.current++;
+      out.byCode[code] = (out.byCode[code] ?? 0) + 1;
+      out.byStage[stage] = (out.byStage[stage] ?? 0) + 1;
+      continue;
+    }
+    if (latest.has(originKey)) out.repeated++;
+    latest.set(originKey, { code, stage });
+  }
+  for (const { code, stage } of latest.values()) {
+    out.current++;
     out.byCode[code] = (out.byCode[code] ?? 0) + 1;
     out.byStage[stage] = (out.byStage[stage] ?? 0) + 1;
   }
@@ -189,6 +203,7 @@ export function formatOutputSummary(s: OutputSummary): string {
     dl
       ? `dead letters ${dl.current}${dl.current ? `; by code: ${breakdown(dl.byCode)}; by stage: ${breakdown(dl.byStage)}` : ''}` +
           `${dl.resolved ? `; ${dl.resolved} more resolved (their documents were written by a later run)` : ''}` +
+          `${dl.repeated ? `; ${dl.repeated} more lines repeat a record dead-lettered again by a later run (replayed after an interrupted run; counted once)` : ''}` +
           `${dl.malformedLines ? ` (${dl.malformedLines} malformed lines)` : ''}`
       : 'dead letters: none (no dead-letter file)',
   );

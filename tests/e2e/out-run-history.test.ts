@@ -33,6 +33,9 @@ describe('gemflow output across runs', () => {
     expect(stats.stdout).toContain('runs 2');
     expect(stats.stdout).toContain('received 42');
     for (const s of shards) expect(stats.stdout).toContain(s.slice(s.lastIndexOf('/') + 1));
+    const card = await readFile(join(out, '_gemflow', 'card', 'README.md'), 'utf8');
+    expect(card).toContain('Summed over the 2 runs that wrote this output');
+    expect(card).toContain('| documents received | 42 |');
   });
 
   it('two workers finishing into one output directory both end cleanly, and _gemflow/manifest.json holds both runs', async () => {

@@ -132,4 +132,17 @@ describe('readOutputSummary', () => {
     expect(s.deadLetters).toMatchObject({ total: 3, current: 1, resolved: 2, byCode: { bad_json: 1 }, byStage: { decode: 1 } });
     expect(formatOutputSummary(s)).toContain('dead letters 1; by code: bad_json: 1; by stage: decode: 1; 2 more resolved');
   });
+
+  it('counts a record dead-lettered again by a later run (replayed after an interrupted run) once, with its latest code', async () => {
+    const t = await tempDir('summary-repeated');
+    cleanup = t.cleanup;
+    const dl = new FileDeadLetterSink(join(t.dir, '_gemflow', 'dead-letters.jsonl'));
+    await dl.write({ origin: fileOrigin('/in/a.jsonl', 3), stage: 'ground', code: 'llm_invalid_output', message: 'm', raw: 'r', documentId: 'd3' });
+    await dl.write({ origin: fileOrigin('/in/a.jsonl', 4), stage: 'decode', code: 'bad_json', message: 'm', raw: 'r' });
+    await dl.write({ origin: fileOrigin('/in/a.jsonl', 3), stage: 'extract', code: 'llm_exhausted', message: 'm', raw: 'r', documentId: 'd3' });
+    await dl.close();
+    const s = await readOutputSummary(t.dir);
+    expect(s.deadLetters).toMatchObject({ total: 3, current: 2, resolved: 0, repeated: 1, byCode: { bad_json: 1, llm_exhausted: 1 }, byStage: { decode: 1, extract: 1 } });
+    expect(formatOutputSummary(s)).toContain('dead letters 2; by code: bad_json: 1, llm_exhausted: 1; by stage: decode: 1, extract: 1; 1 more lines repeat a record');
+  });
 });
