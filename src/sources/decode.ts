@@ -56,7 +56,7 @@ export function decodeRecord(raw: Buffer | null, origin: Origin, opts: DecodeOpt
 
   const body = record[opts.textField];
   if (typeof body !== 'string') {
-    const found = body === undefined ? 'absent' : `a ${jsonType(body)}`;
+    const found = body === undefined ? 'absent' : withArticle(jsonType(body));
     return bad(origin, 'missing_text', `text field "${opts.textField}" must be a string, it is ${found}`, preview(raw), raw.length);
   }
   if (body.trim() === '') {
@@ -67,10 +67,16 @@ export function decodeRecord(raw: Buffer | null, origin: Origin, opts: DecodeOpt
   }
 
   let id: string;
-  if (Object.hasOwn(record, opts.idField)) {
+  // null counts as absent: exporters write a missing value as null (pandas, DuckDB, pyarrow).
+  if (Object.hasOwn(record, opts.idField) && record[opts.idField] !== null) {
     const v = record[opts.idField];
     if (!((typeof v === 'string' && v.trim() !== '') || typeof v === 'number')) {
-      return bad(origin, 'invalid_id', `id field "${opts.idField}" must be a non-empty string or a number, got ${jsonType(v)}`, preview(raw), raw.length);
+      const got = typeof v === 'string' ? 'a blank string' : jsonType(v);
+      return bad(origin, 'invalid_id', `id field "${opts.idField}" must be a non-empty string or a number, got ${got}`, preview(raw), raw.length);
+    }
+    // JSON.parse reads 9007199254740993 as ...992: two ids would become one. Ids are kept exact, so such a number is refused.
+    if (typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v)) {
+      return bad(origin, 'invalid_id', `id field "${opts.idField}" is an integer beyond 2^53 (read as ${v}), which JSON numbers cannot hold exactly; write it as a string`, preview(raw), raw.length);
     }
     id = String(v);
     if (!wellFormed(id)) {
@@ -119,6 +125,11 @@ function pickMeta(record: Record<string, unknown>, opts: DecodeOptions): Record<
     if (small) meta[k] = v;
   }
   return meta;
+}
+
+/** "a number", "an array", "null". */
+function withArticle(type: string): string {
+  return type === 'null' ? 'null' : /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 
 function jsonType(v: unknown): string {

@@ -51,6 +51,8 @@ describe('decodeRecord', () => {
     ['invalid_id', '{"id": {"x": 1}, "text": "hi"}'],
     ['invalid_id', '{"id": true, "text": "hi"}'],
     ['invalid_id', '{"id": "", "text": "hi"}'],
+    ['invalid_id', '{"id": 9007199254740993, "text": "hi"}'],
+    ['invalid_id', '{"id": 12345678901234567890123, "text": "hi"}'],
   ] as Array<[string, string | Buffer]>)('gives %s for %j', (code, raw) => {
     const item = decode(raw);
     expect(badCode(item)).toBe(code);
@@ -74,7 +76,21 @@ describe('decodeRecord', () => {
   it('names the text field and what it found', () => {
     const item = decode('{"id": "a", "text": 5}');
     expect(item.kind === 'bad' && item.bad.message).toBe('text field "text" must be a string, it is a number');
+    const arr = decode('{"id": "a", "text": [1]}');
+    expect(arr.kind === 'bad' && arr.bad.message).toBe('text field "text" must be a string, it is an array');
+    const blank = decode('{"id": " ", "text": "hi"}');
+    expect(blank.kind === 'bad' && blank.bad.message).toContain('got a blank string');
+    const big = decode('{"id": 9007199254740993, "text": "hi"}');
+    expect(big.kind === 'bad' && big.bad.message).toContain('beyond 2^53');
     expect(item.kind === 'bad' && item.bad.raw).toBe('{"id": "a", "text": 5}');
+  });
+
+  it('reads a null id as absent (an id derived from the position), and keeps safe integer ids', () => {
+    const nullId = decode('{"id": null, "text": "hi"}');
+    const noId = decode('{"text": "hi"}');
+    expect(nullId.kind === 'doc' && nullId.doc.id).toBe(noId.kind === 'doc' && noId.doc.id);
+    const n = decode('{"id": 9007199254740991, "text": "hi"}');
+    expect(n.kind === 'doc' && n.doc.id).toBe('9007199254740991');
   });
 
   it('rejects an id or a text holding a lone surrogate (kept byte-exact or rejected), and leaves such meta out', () => {
