@@ -85,6 +85,20 @@ describe('FileSource: JSONL', () => {
     expect(good3?.kind === 'doc' && good3.doc.origin.offset).toBe(6); // the blank line before it still counts
   });
 
+  it('reads by content, not by name: gzip named .jsonl, plain text named .jsonl.gz; refuses UTF-16 saying what to do', async () => {
+    const body = jsonl(5);
+    await writeFile(join(dir, 'really-gzip.jsonl'), gzipSync(body));
+    await writeFile(join(dir, 'really-plain.jsonl.gz'), body);
+    const plain = await readAll(new FileSource(cfg([join(dir, 'really-gzip.jsonl')]), { stateDir: join(dir, 'state-a') }));
+    expect(plain.map(summary)).toEqual(Array.from({ length: 5 }, (_, i) => `doc d${i} @${i}: text of document ${i}`));
+    const gz = await readAll(new FileSource(cfg([join(dir, 'really-plain.jsonl.gz')]), { stateDir: join(dir, 'state-b') }));
+    expect(gz.map(summary)).toEqual(plain.map(summary));
+    await writeFile(join(dir, 'utf16.jsonl'), Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(body, 'utf16le')]));
+    const error = await readAll(new FileSource(cfg([join(dir, 'utf16.jsonl')]), { stateDir: join(dir, 'state-c') })).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'input_unreadable', message: expect.stringContaining('UTF-16') });
+    expect((error as Error).message).toContain('iconv -f UTF-16 -t UTF-8');
+  });
+
   it('stops with input_unreadable naming a corrupt gzip, after the lines read before the damage', async () => {
     const gz = gzipSync(jsonl(2000));
     await writeFile(join(dir, 'cut.jsonl.gz'), gz.subarray(0, Math.floor(gz.length / 2)));
