@@ -1,7 +1,9 @@
+import { stat } from 'node:fs/promises';
 import { expandPaths } from '../sources/expand-paths.js';
 import { errorMessage } from '../errors.js';
 import { isS3Url } from '../s3/s3-url.js';
 import type { ConfigIssue } from './interpolate-env.js';
+import type { PipelineConfig } from './schema.js';
 
 /**
  * Offline check of a files source's input paths: every local path, directory or glob must match at
@@ -18,6 +20,32 @@ export async function inputPathIssues(paths: ReadonlyArray<string | undefined>):
       await expandPaths([p]);
     } catch (e) {
       issues.push({ path: `source.paths[${i}]`, message: errorMessage(e) });
+    }
+  }
+  return issues;
+}
+
+/**
+ * Offline check of the files built-in steps read at start, as resolved by the loader: a relevance
+ * `model` file (not `default` / `hand`) and each decontamination benchmark `path` must exist, so that
+ * `gemflow validate` reports them instead of the run failing on them.
+ */
+export async function stepFileIssues(cfg: PipelineConfig): Promise<ConfigIssue[]> {
+  const blocks: Array<[string, string | undefined, Record<string, unknown>]> = [
+    ...(cfg.steps ?? []).map((st, i): [string, string | undefined, Record<string, unknown>] => [`steps[${i}]`, st.type, st as Record<string, unknown>]),
+    ...(cfg.steps ? [] : ([cfg.relevance && ['relevance', 'relevance', cfg.relevance], cfg.decontaminate && ['decontaminate', 'decontaminate', cfg.decontaminate]].filter(Boolean) as Array<[string, string, Record<string, unknown>]>)),
+  ];
+  const issues: ConfigIssue[] = [];
+  const check = async (path: string, file: string) => {
+    if (!(await stat(file).catch(() => undefined))) issues.push({ path, message: `${file} does not exist or cannot be read (relative paths are relative to the pipeline file)` });
+  };
+  for (const [at, type, b] of blocks) {
+    if (type === 'relevance' && typeof b.model === 'string' && b.model !== 'default' && b.model !== 'hand') await check(`${at}.model`, b.model);
+    if (type === 'decontaminate' && Array.isArray(b.benchmarks)) {
+      for (const [j, x] of b.benchmarks.entries()) {
+        const path = (x as { path?: unknown } | null)?.path;
+        if (typeof path === 'string') await check(`${at}.benchmarks[${j}].path`, path);
+      }
     }
   }
   return issues;

@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { GemflowError } from '../errors.js';
 import { isS3Url } from '../s3/s3-url.js';
-import { inputPathIssues } from './check-inputs.js';
+import { inputPathIssues, stepFileIssues } from './check-inputs.js';
 import { formatPath, interpolateEnv, type ConfigIssue } from './interpolate-env.js';
 import { PipelineConfig } from './schema.js';
 import { simulatorIssues } from './simulator-rule.js';
@@ -53,6 +53,7 @@ export async function loadConfig(path: string, opts: LoadConfigOptions = {}): Pr
     const paths: unknown[] = src?.type === 'files' && Array.isArray(src.paths) ? src.paths : [];
     issues.push(...(await inputPathIssues(paths.map((p) => (typeof p === 'string' && p !== '' ? resolveLocal(baseDir, p) : undefined)))));
   }
+  if (opts.checkInputs && parsed.config) issues.push(...(await stepFileIssues(parsed.config)));
   if (issues.length > 0 || !parsed.config) fail(issues, path);
   return parsed.config;
 }
@@ -105,9 +106,25 @@ function resolvePaths(cfg: PipelineConfig, baseDir: string): PipelineConfig {
     sink: { ...cfg.sink, dir: sinkDir },
     stateDir: cfg.stateDir === undefined ? defaultStateDir : resolve(baseDir, cfg.stateDir),
     llm: cfg.llm.cache.path === undefined ? cfg.llm : { ...cfg.llm, cache: { ...cfg.llm.cache, path: resolve(baseDir, cfg.llm.cache.path) } },
-    // A step module is named relative to the pipeline file.
-    steps: cfg.steps?.map((st) => (st.module === undefined ? st : { ...st, module: resolve(baseDir, st.module) })),
+    // A step module, a relevance model file and a decontamination benchmark are named relative to the pipeline file, as every path in it.
+    steps: cfg.steps?.map((st) => stepPaths(st.module === undefined ? st : { ...st, module: resolve(baseDir, st.module) }, st.type, baseDir)),
+    relevance: cfg.relevance && stepPaths(cfg.relevance, 'relevance', baseDir),
+    decontaminate: cfg.decontaminate && stepPaths(cfg.decontaminate, 'decontaminate', baseDir),
   };
+}
+
+/** The file paths among a built-in step's keys, resolved against baseDir: relevance `model` (not `default` / `hand`), decontaminate `benchmarks[].path`. */
+function stepPaths<T extends Record<string, unknown>>(block: T, type: string | undefined, baseDir: string): T {
+  if (type === 'relevance' && typeof block.model === 'string' && block.model !== 'default' && block.model !== 'hand') {
+    return { ...block, model: resolve(baseDir, block.model) };
+  }
+  if (type === 'decontaminate' && Array.isArray(block.benchmarks)) {
+    const benchmarks = block.benchmarks.map((b: unknown) =>
+      b !== null && typeof b === 'object' && typeof (b as { path?: unknown }).path === 'string' ? { ...b, path: resolve(baseDir, (b as { path: string }).path) } : b,
+    );
+    return { ...block, benchmarks };
+  }
+  return block;
 }
 
 /** One zod issue as config issues; an unknown-keys issue becomes one issue per key, at the key's path. */

@@ -44,6 +44,41 @@ describe('loadConfig', () => {
     expect(cfg.queueCapacity).toBe(1024);
   });
 
+  it('resolves a relevance model file and decontamination benchmark paths against the config directory too, in steps and the older keys', () => {
+    const base = join(dir, 'conf');
+    const steps = parseConfig(
+      [
+        'source: {type: files, paths: [a.jsonl]}',
+        'steps:',
+        '  - {id: r, type: relevance, model: models/mine.json}',
+        '  - {id: r2, type: relevance, model: hand}',
+        '  - {id: extract, type: extract}',
+        '  - {id: ground, type: ground}',
+        '  - {id: d, type: decontaminate, benchmarks: [{type: bfcl, path: ../bfcl/data}, {type: jsonl, name: t, path: /abs/t.jsonl}]}',
+        '  - {id: stats, type: stats}',
+      ].join('\n'),
+      { env: {}, baseDir: base },
+    );
+    expect(steps.steps![0]).toMatchObject({ model: join(base, 'models/mine.json') });
+    expect(steps.steps![1]).toMatchObject({ model: 'hand' });
+    expect(steps.steps![4]).toMatchObject({ benchmarks: [{ path: join(dir, 'bfcl/data') }, { path: '/abs/t.jsonl' }] });
+    const legacy = parseConfig('source: {type: files, paths: [a.jsonl]}\nrelevance: {model: m.json}\ndecontaminate: {benchmarks: [{type: bfcl, path: b}]}', { env: {}, baseDir: base });
+    expect(legacy.relevance).toMatchObject({ model: join(base, 'm.json') });
+    expect(legacy.decontaminate).toMatchObject({ benchmarks: [{ type: 'bfcl', path: join(base, 'b') }] });
+    const dflt = parseConfig('source: {type: files, paths: [a.jsonl]}\nrelevance: {model: default}', { env: {}, baseDir: base });
+    expect(dflt.relevance).toMatchObject({ model: 'default' });
+  });
+
+  it('validate (checkInputs) reports a relevance model or benchmark file that does not exist, by key', async () => {
+    const file = join(dir, 'p.yaml');
+    await writeFile(join(dir, 'a.jsonl'), '{"text": "x"}\n');
+    await writeFile(join(dir, 'tau.jsonl'), '');
+    await writeFile(file, 'source: {type: files, paths: [a.jsonl]}\nrelevance: {model: none.json}\ndecontaminate: {benchmarks: [{type: jsonl, name: t, path: tau.jsonl}, {type: bfcl, path: nobfcl}]}\n');
+    const e = await loadConfig(file, { env: {}, checkInputs: true }).then(() => undefined, (x: unknown) => x as GemflowError);
+    expect(issuesOf(e!).map((i) => i.path)).toEqual(['relevance.model', 'decontaminate.benchmarks[1].path']);
+    expect(issuesOf(e!)[0]!.message).toContain(join(dir, 'none.json'));
+  });
+
   it('resolves an explicit stateDir and sink.dir against the config directory', () => {
     const cfg = parseConfig('source: {type: files, paths: [a.jsonl]}\nsink: {dir: ../shards}\nstateDir: st', { env: {}, baseDir: join(dir, 'conf') });
     expect(cfg.sink.dir).toBe(join(dir, 'shards'));
