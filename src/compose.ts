@@ -30,6 +30,7 @@ import { KvStore } from './store/kv-store.js';
 import { RedisStateStore } from './store/redis-state.js';
 import { SqliteStateStore } from './store/sqlite-state.js';
 import { lockStateDir } from './store/state-lock.js';
+import { SIMULATOR_OWNED_BY } from './simulator/options.js';
 import type { StateStore } from './store/state-store.js';
 import type { Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/stage-metrics.js';
@@ -255,7 +256,8 @@ export async function buildRun(
           stages: result.metrics.toJSON(),
           cache: cache?.stats(),
           fatal: result.fatal ? { code: result.fatal.code, message: result.fatal.message } : undefined,
-          simulated,
+          // Also a configured endpoint that is the simulator (`gemflow simulate`): it names itself in /v1/models.
+          simulated: simulated || client.endpoints().some((ep) => ep.ownedBy === SIMULATOR_OWNED_BY),
         };
         const { path, merged } = await sink.publishRun(manifest);
         return { ...manifest, path, merged };

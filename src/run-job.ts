@@ -103,6 +103,7 @@ export async function runJob(opts: JobOptions): Promise<number> {
         `after ${manifest.merged.runs?.length ?? 1} run(s); manifest ${manifest.path}\n`,
     );
     if (run.simulated) process.stdout.write('outputs are SIMULATED (bundled vLLM simulator): configure llm.endpoints to use a real vLLM server\n');
+    else if (manifest.simulated) process.stdout.write('outputs are SIMULATED: the endpoint is the gemflow simulator (it names itself gemflow-simulator in /v1/models), not a model server\n');
     if (result.fatal) {
       process.stderr.write(`gemflow: run stopped early: ${result.fatal.message}\n`);
       code = 2;

@@ -166,3 +166,6 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   metrics: true,
   cancelOnDisconnect: true,
 };
+
+/** What the simulator calls itself in /v1/models (`owned_by`) when it speaks json_schema: how a run knows its endpoint is the simulator. */
+export const SIMULATOR_OWNED_BY = 'gemflow-simulator';

@@ -7,7 +7,7 @@ import { CapacityModel } from './capacity-model.js';
 import { simulatedAnswer } from './content/stage-answer.js';
 import { FaultPlan } from './fault-plan.js';
 import { hashUnit, sha256Hex } from './hash.js';
-import { DEFAULT_SIMULATOR_OPTIONS, type FaultConfig, type FaultKind, type SimulatorOptions, type SimulatorRuntimeConfig } from './options.js';
+import { DEFAULT_SIMULATOR_OPTIONS, SIMULATOR_OWNED_BY, type FaultConfig, type FaultKind, type SimulatorOptions, type SimulatorRuntimeConfig } from './options.js';
 import { SimMetrics, type SimStats } from './sim-metrics.js';
 
 /**
@@ -445,7 +445,7 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
     } else if (path === '/v1/models' && get) {
       sendJson(res, 200, {
         object: 'list',
-        data: [{ id: o.model, object: 'model', created: 0, owned_by: o.ownedBy ?? (o.dialects.includes('json_schema') ? 'gemflow-simulator' : 'me'), root: o.model, max_model_len: o.maxModelLen }],
+        data: [{ id: o.model, object: 'model', created: 0, owned_by: o.ownedBy ?? (o.dialects.includes('json_schema') ? SIMULATOR_OWNED_BY : 'me'), root: o.model, max_model_len: o.maxModelLen }],
       });
     } else if (path === '/metrics' && get) {
       const text = metrics.prometheus(capacity.snapshot());

@@ -75,6 +75,9 @@ describe('gemflow output across runs', () => {
     const cfg2 = await writePipeline(dir, { source: { type: 'files', paths: [CORPUS] }, relevance: { threads: 0 }, llm: { endpoints: [{ url: fast.url }] }, sink: { dir: out, maxRows: 3 } }, 'again.yaml');
     const again = await runCli(['run', cfg2, '--quiet']);
     expect(again.code, again.stderr).toBe(0);
+    // An endpoint that is the simulator (it names itself in /v1/models) marks the outputs simulated too.
+    expect(again.stdout).toContain('the endpoint is the gemflow simulator');
+    expect((await readManifest(out)).simulated).toBe(true);
     expect(await tmps()).toEqual([]);
     const { rows } = await readRows(out);
     expect(new Set(rows.map((r) => r.trajectory_id)).size).toBe(rows.length);
