@@ -57,5 +57,12 @@ export async function runExportCli(args: string[]): Promise<number> {
   };
   const result = await runExport(opts);
   process.stdout.write(formatExportResult(opts, result) + '\n');
+  // Rows read, none written, and some skipped for failing (not filtered by the user's choice): the export did not work.
+  const written = result.written.train + result.written.validation;
+  const skipped = Object.values(result.skipped).reduce((a, b) => a + b, 0);
+  if (result.read > 0 && written === 0 && skipped > 0) {
+    process.stderr.write(`gemflow: export wrote no rows: every row that passed the filters was skipped (${Object.entries(result.skipped).map(([k, v]) => `${k}: ${v}`).join(', ')}); see the messages above\n`);
+    return 2;
+  }
   return 0;
 }

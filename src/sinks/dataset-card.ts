@@ -162,6 +162,12 @@ function cardMarkdown(input: CardInput, config: Record<string, unknown>, merged:
     `| trajectories written | ${t.written} |`,
     `| trajectories rejected | ${tally(t.rejected)} |`,
     `| trajectories dropped | ${tally(t.dropped)} |`,
+    ...(merged.rows > t.written
+      ? [
+          '',
+          `The shards hold ${merged.rows} rows and the funnel counts ${t.written} trajectories written: a run killed before it finished (kill -9, out of memory) made its shards durable but never wrote its record, so its rows are here and its books are not.`,
+        ]
+      : []),
     '',
     '## Tokens',
     '',

@@ -225,6 +225,17 @@ describe('gemflow export', () => {
     expect(texts[0]).toContain('<tool_call>\n{"name": "');
   });
 
+  it('template: a template that raises on every row writes no rows and exits 2, saying why; filtering every row away exits 0', async () => {
+    const file = join(dir, 'raises.jinja');
+    await writeFile(file, "{{ raise_exception('this template takes no tools') }}");
+    const r = await runCli(['export', out, '--format', 'template', '--template', file, '--out', join(dir, 'template-raises')]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('export wrote no rows');
+    expect(r.stderr).toContain('template_render_failed');
+    const none = await runCli(['export', out, '--format', 'openai', '--max-complexity', '-1', '--out', join(dir, 'filtered-all')]);
+    expect(none.code, none.stderr).toBe(0);
+  });
+
   it('split by document: no document on both sides, every row once, same seed same split', async () => {
     const a = await runExport({ output: out, format: 'openai', outDir: join(dir, 'split-a'), validation: 0.4, seed: 's1' });
     const b = await runExport({ output: out, format: 'openai', outDir: join(dir, 'split-b'), validation: 0.4, seed: 's1' });
