@@ -30,7 +30,9 @@ import {
   SHARD_SUFFIXES,
   ShardIndex,
   TMP_SUFFIX,
+  shardFormatOf,
   shardSuffixOf,
+  type ShardFormat,
 } from '../sinks/shard-index.js';
 import type { ListedShard, ShardStore } from '../sinks/shard-store.js';
 import { isDeadWritersFile } from '../sinks/writer-tag.js';
@@ -183,8 +185,9 @@ export class S3ShardStore implements ShardStore {
     const out: ListedShard[] = [];
     for (const key of indexes.map((o) => o.Key!).sort()) {
       const name = key.slice(this.#indexPrefix.length, -INDEX_SUFFIX.length);
-      if (!data.has(name)) continue;
-      out.push({ name, readIndex: () => this.#readIndex(key) });
+      const format = data.get(name);
+      if (format === undefined) continue;
+      out.push({ name, format, readIndex: () => this.#readIndex(key) });
     }
     return out;
   }
@@ -239,13 +242,13 @@ export class S3ShardStore implements ShardStore {
   }
 
   /** The index objects, and the names (without suffix) of the data objects. */
-  async #listShardObjects(): Promise<{ indexes: _Object[]; data: Set<string> }> {
+  async #listShardObjects(): Promise<{ indexes: _Object[]; data: Map<string, ShardFormat> }> {
     const indexes = (await this.#listObjects(this.#indexPrefix)).filter((o) => o.Key!.endsWith(INDEX_SUFFIX) && !o.Key!.slice(this.#indexPrefix.length).includes('/'));
-    const data = new Set<string>();
+    const data = new Map<string, ShardFormat>();
     for (const o of await this.#listObjects(this.#dataPrefix)) {
       const name = o.Key!.slice(this.#dataPrefix.length);
       const suffix = shardSuffixOf(name);
-      if (suffix && !name.includes('/')) data.add(name.slice(0, -suffix.length));
+      if (suffix && !name.includes('/')) data.set(name.slice(0, -suffix.length), shardFormatOf(name) ?? 'parquet');
     }
     return { indexes, data };
   }

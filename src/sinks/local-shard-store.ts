@@ -16,6 +16,7 @@ import {
   TMP_DIR,
   TMP_SUFFIX,
   readShardIndex,
+  shardFormatOf,
   scanOutputDir,
   scanShardDir,
   shardSuffixOf,
@@ -83,7 +84,7 @@ export class LocalShardStore implements ShardStore {
   }
 
   async listShardIndexes(): Promise<ListedShard[]> {
-    return (await scanShardDir(this.#dataDir, this.#indexDir)).shards.map((s) => ({ name: s.name, readIndex: () => readShardIndex(s.indexPath) }));
+    return (await scanShardDir(this.#dataDir, this.#indexDir)).shards.map((s) => ({ name: s.name, format: shardFormatOf(s.dataPath) ?? 'parquet', readIndex: () => readShardIndex(s.indexPath) }));
   }
 
   /** The run as `_runs/<runId>.json`, then the merged `_gemflow/manifest.json` (see manifest.ts). */

@@ -117,9 +117,9 @@ export class ParquetShardSink implements ShardSink {
   async open(): Promise<void> {
     await this.#store.open(Date.now() - Math.max(2 * this.#config.maxAgeMs, 10 * 60_000));
     // One output holds one format (its dataset config names one): shards of another format beside them would
-    // hide rows from `datasets` and break `pyarrow.dataset(dir)`. The first shard's index says what is there.
+    // hide rows from `datasets` and break `pyarrow.dataset(dir)`. The listing's file names say what is there (no index is read).
     const [first] = await this.#store.listShardIndexes();
-    const existing = first ? ((await first.readIndex()).format ?? 'parquet') : undefined;
+    const existing = first?.format;
     if (existing !== undefined && existing !== this.#config.format) {
       throw new GemflowError(
         'sink_format_mismatch',

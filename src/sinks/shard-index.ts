@@ -45,6 +45,10 @@ export const SHARD_SUFFIXES = { parquet: '.parquet', arrow: '.arrow' } as const;
 export type ShardFormat = keyof typeof SHARD_SUFFIXES;
 export const PARQUET_SUFFIX = SHARD_SUFFIXES.parquet;
 export const INDEX_SUFFIX = '.docs.json';
+/** The format a shard file's name says (its suffix), or undefined. */
+export function shardFormatOf(name: string): ShardFormat | undefined {
+  return (Object.keys(SHARD_SUFFIXES) as ShardFormat[]).find((f) => name.endsWith(SHARD_SUFFIXES[f]));
+}
 export const TMP_SUFFIX = '.tmp';
 
 /** The shard-format suffix a file name ends with, if any. */

@@ -1,5 +1,5 @@
 import type { RunManifest } from './manifest.js';
-import type { ShardIndex } from './shard-index.js';
+import type { ShardFormat, ShardIndex } from './shard-index.js';
 
 /**
  * Where ParquetShardSink puts finished shards: a local directory (LocalShardStore) or object storage
@@ -11,6 +11,8 @@ import type { ShardIndex } from './shard-index.js';
 /** A complete shard in a listing: its name, and its index, read only when asked. */
 export interface ListedShard {
   name: string;
+  /** The data file's format, from its suffix (no read). */
+  format: ShardFormat;
   readIndex(): Promise<ShardIndex>;
 }
 export interface ShardStore {

@@ -232,7 +232,7 @@ describe('gemflow export', () => {
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain('export wrote no rows');
     expect(r.stderr).toContain('template_render_failed');
-    const none = await runCli(['export', out, '--format', 'openai', '--max-complexity', '-1', '--out', join(dir, 'filtered-all')]);
+    const none = await runCli(['export', out, '--format', 'openai', '--max-complexity=-1', '--out', join(dir, 'filtered-all')]);
     expect(none.code, none.stderr).toBe(0);
   });
 
