@@ -50,6 +50,21 @@ describe('gemflow CLI', () => {
     expect((await runCli(['simulate', '--help'])).stdout).toContain('--fault-rate');
   });
 
+  it('exit codes and messages: a missing pipeline file exits 1; stats of a missing directory exits 2; empty inputs say so', async () => {
+    const dir = await tempDir('cli-codes');
+    const missing = await runCli(['run', join(dir, 'none.yaml'), '--quiet']);
+    expect(missing.code, missing.stderr).toBe(1);
+    expect(missing.stderr).toContain('cannot read config file');
+    const stats = await runCli(['stats', join(dir, 'no-output')]);
+    expect(stats.code).toBe(2);
+    expect(stats.stderr).toContain('is not a directory');
+    await writeFile(join(dir, 'empty.jsonl'), '');
+    const cfg = await writePipeline(dir, { source: { type: 'files', paths: [join(dir, 'empty.jsonl')] }, relevance: { threads: 0 }, llm: { simulator: { timeScale: 0.002 } }, sink: { dir: join(dir, 'out') } });
+    const empty = await runCli(['run', cfg, '--quiet']);
+    expect(empty.code, empty.stderr).toBe(0);
+    expect(empty.stdout).toContain('nothing to do: the input files are empty');
+  });
+
   it('validate reports an input path that matches no file as an error at source.paths[i], and exits 1', async () => {
     const dir = await tempDir('cli-inputs');
     const cfg = await writePipeline(dir, { source: { type: 'files', paths: [CORPUS, join(dir, 'nope/*.jsonl')] } });
