@@ -185,15 +185,9 @@ export const HYPARQUET_MAX_GROUP_BYTES = 256 * 2 ** 20;
  * (bench/results/export.md).
  */
 export async function* readParquetFile(file: string, o: ReadOptions): AsyncGenerator<RowRecord[]> {
-  let meta: FileMetaData;
-  let fh: import('node:fs/promises').FileHandle;
+  const { fh, buf } = await openParquet(file);
   try {
-    fh = await open(file);
-  } catch (e) {
-    throw unreadable(file, 0, e);
-  }
-  try {
-    const buf = await fileBuffer(fh);
+    let meta: FileMetaData;
     try {
       meta = await metadataOf(buf, o.columns);
     } catch (e) {
@@ -207,19 +201,26 @@ export async function* readParquetFile(file: string, o: ReadOptions): AsyncGener
 
 /** A Parquet file's top-level column names and row count, from its footer (`export_unreadable` when it has none hyparquet reads). */
 export async function parquetFileInfo(file: string): Promise<{ columns: string[]; rows: number }> {
-  let fh: import('node:fs/promises').FileHandle;
+  const { fh, buf } = await openParquet(file);
   try {
-    fh = await open(file);
-  } catch (e) {
-    throw unreadable(file, 0, e);
-  }
-  try {
-    const meta = await parquetMetadataAsync(await fileBuffer(fh));
+    const meta = await parquetMetadataAsync(buf);
     return { columns: parquetSchema(meta).children.map((c) => c.element.name), rows: Number(meta.num_rows) };
   } catch (e) {
     throw unreadable(file, 0, e);
   } finally {
     await fh.close();
+  }
+}
+
+/** A file opened as hyparquet's AsyncBuffer; `export_unreadable` when it cannot be. The caller closes `fh`. */
+async function openParquet(file: string): Promise<{ fh: import('node:fs/promises').FileHandle; buf: AsyncBuffer }> {
+  let fh: import('node:fs/promises').FileHandle | undefined;
+  try {
+    fh = await open(file);
+    return { fh, buf: await fileBuffer(fh) };
+  } catch (e) {
+    await fh?.close();
+    throw unreadable(file, 0, e);
   }
 }
 
