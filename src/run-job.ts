@@ -78,17 +78,16 @@ export async function runJob(opts: JobOptions): Promise<number> {
       loseDocumentIds: process.env.GEMFLOW_TEST_LOSE_DOCUMENTS ? new Set(process.env.GEMFLOW_TEST_LOSE_DOCUMENTS.split(',')) : undefined,
     });
     reporter.finish();
+    process.stdout.write(`\n${formatFunnel(result.funnel)}\n`);
     let manifest: Awaited<ReturnType<typeof run.finish>>;
     try {
       manifest = await run.finish(result);
     } catch (e) {
       // The run's record (manifest, dataset card) could not be written, e.g. a full disk: the shards and
-      // the checkpoint are as durable as they were; say so, with the books of the run, and stop.
-      process.stdout.write(`\n${formatFunnel(result.funnel)}\n`);
+      // the checkpoint are as durable as they were; say so (the books are printed above), and stop.
       process.stderr.write(`gemflow: the run's manifest and dataset card could not be written to ${config.sink.dir}: ${errorMessage(e)}${result.fatal ? ` (after the run stopped early: ${result.fatal.message})` : ''}\n`);
       return 2;
     }
-    process.stdout.write(`\n${formatFunnel(result.funnel)}\n`);
     if (result.funnel.documents.received === 0 && config.source.type === 'files' && !result.fatal) {
       const p = run.parts.source.progress?.();
       process.stdout.write(
