@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.js';
 import { isS3Url } from '../s3/s3-url.js';
 import type { ConfigIssue } from './interpolate-env.js';
 import type { PipelineConfig } from './schema.js';
+import { mapStepFiles } from './step-files.js';
 
 /**
  * Offline check of a files source's input paths: every local path, directory or glob must match at
@@ -26,7 +27,7 @@ export async function inputPathIssues(paths: ReadonlyArray<string | undefined>):
 }
 
 /**
- * Offline check of the files built-in steps read at start, as resolved by the loader: a relevance
+ * Offline check of the files built-in steps read at start (step-files.ts), as resolved by the loader: a relevance
  * `model` file (not `default` / `hand`) and each decontamination benchmark `path` must exist, so that
  * `gemflow validate` reports them instead of the run failing on them.
  */
@@ -35,18 +36,11 @@ export async function stepFileIssues(cfg: PipelineConfig): Promise<ConfigIssue[]
     ...(cfg.steps ?? []).map((st, i): [string, string | undefined, Record<string, unknown>] => [`steps[${i}]`, st.type, st as Record<string, unknown>]),
     ...(cfg.steps ? [] : ([cfg.relevance && ['relevance', 'relevance', cfg.relevance], cfg.decontaminate && ['decontaminate', 'decontaminate', cfg.decontaminate]].filter(Boolean) as Array<[string, string, Record<string, unknown>]>)),
   ];
+  const found: Array<[string, string]> = [];
+  for (const [at, type, b] of blocks) mapStepFiles(b, type, (file, key) => (found.push([`${at}.${key}`, file]), file));
   const issues: ConfigIssue[] = [];
-  const check = async (path: string, file: string) => {
+  for (const [path, file] of found) {
     if (!(await stat(file).catch(() => undefined))) issues.push({ path, message: `${file} does not exist or cannot be read (relative paths are relative to the pipeline file)` });
-  };
-  for (const [at, type, b] of blocks) {
-    if (type === 'relevance' && typeof b.model === 'string' && b.model !== 'default' && b.model !== 'hand') await check(`${at}.model`, b.model);
-    if (type === 'decontaminate' && Array.isArray(b.benchmarks)) {
-      for (const [j, x] of b.benchmarks.entries()) {
-        const path = (x as { path?: unknown } | null)?.path;
-        if (typeof path === 'string') await check(`${at}.benchmarks[${j}].path`, path);
-      }
-    }
   }
   return issues;
 }

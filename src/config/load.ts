@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { GemflowError } from '../errors.js';
 import { isS3Url } from '../s3/s3-url.js';
 import { inputPathIssues, stepFileIssues } from './check-inputs.js';
+import { mapStepFiles } from './step-files.js';
 import { formatPath, interpolateEnv, type ConfigIssue } from './interpolate-env.js';
 import { PipelineConfig } from './schema.js';
 import { simulatorIssues } from './simulator-rule.js';
@@ -113,18 +114,9 @@ function resolvePaths(cfg: PipelineConfig, baseDir: string): PipelineConfig {
   };
 }
 
-/** The file paths among a built-in step's keys, resolved against baseDir: relevance `model` (not `default` / `hand`), decontaminate `benchmarks[].path`. */
+/** A built-in step's file paths (step-files.ts) resolved against baseDir. */
 function stepPaths<T extends Record<string, unknown>>(block: T, type: string | undefined, baseDir: string): T {
-  if (type === 'relevance' && typeof block.model === 'string' && block.model !== 'default' && block.model !== 'hand') {
-    return { ...block, model: resolve(baseDir, block.model) };
-  }
-  if (type === 'decontaminate' && Array.isArray(block.benchmarks)) {
-    const benchmarks = block.benchmarks.map((b: unknown) =>
-      b !== null && typeof b === 'object' && typeof (b as { path?: unknown }).path === 'string' ? { ...b, path: resolve(baseDir, (b as { path: string }).path) } : b,
-    );
-    return { ...block, benchmarks };
-  }
-  return block;
+  return mapStepFiles(block, type, (p) => resolve(baseDir, p));
 }
 
 /** One zod issue as config issues; an unknown-keys issue becomes one issue per key, at the key's path. */
