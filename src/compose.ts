@@ -7,6 +7,7 @@ import type { ConfigIssue } from './config/interpolate-env.js';
 import type { StepChecker } from './config/load.js';
 import type { PipelineConfig } from './config/schema.js';
 import { simulatorIssues, usesSimulator } from './config/simulator-rule.js';
+import type { FunnelSnapshot } from './dataflow/funnel.js';
 import type { PipelineParts, RunResult } from './dataflow/pipeline.js';
 import { errorCode, GemflowError } from './errors.js';
 import type { StageClient } from './llm/client.js';
@@ -18,13 +19,15 @@ import { HttpInferenceClient } from './llm/client.js';
 import type { AdaptiveOptions } from './llm/adaptive-controller.js';
 import { ErrorRateMonitor } from './llm/error-rate.js';
 import { DEAD_LETTER_FILE_NAME, FileDeadLetterSink } from './sinks/dead-letter-file.js';
-import type { RunManifest } from './sinks/manifest.js';
+import { newRunId, type RunManifest } from './sinks/manifest.js';
 import { ParquetShardSink } from './sinks/parquet-sink.js';
 import { createS3ShardSink } from './sinks/s3-shard-sink.js';
 import { DEAD_LETTERS_PATH } from './sinks/shard-index.js';
 import { isS3Url } from './s3/s3-url.js';
 import type { DeadLetterSink } from './sinks/types.js';
+import { FileCheckpoint } from './sources/file-checkpoint.js';
 import { FileSource } from './sources/file-source.js';
+import { completeInterruptedRun } from './run-record.js';
 import type { Source } from './sources/types.js';
 import { KvStore } from './store/kv-store.js';
 import { RedisStateStore } from './store/redis-state.js';
@@ -143,6 +146,11 @@ export interface BuiltRun {
   client: HttpInferenceClient;
   cache?: ResponseCache;
   completionTokens(): number;
+  /** The run's id (its record `_runs/<runId>.json`) and start. */
+  runId: string;
+  startedAt: string;
+  /** A provisional record of the run from the books of what it has committed (RunManifest.provisional). */
+  checkpoint(books: FunnelSnapshot): Promise<void>;
   /** Records the run (last, after every shard); returns it, the merged manifest's path, and the merged view. */
   finish(result: RunResult): Promise<RunManifest & { path: string; merged: RunManifest }>;
   close(): Promise<void>;
@@ -171,6 +179,7 @@ export async function buildRun(
   };
   try {
     const startedAt = new Date().toISOString();
+    const runId = newRunId(startedAt);
     const stateDir = stateDirOf(config);
     const metrics = new Metrics();
 
@@ -233,6 +242,12 @@ export async function buildRun(
     });
     const parts = await buildParts(config, log, llm, metrics, closers, state);
     const sink = parts.sink;
+    // The run that wrote the checkpoint last may have been killed: its record gets the books it committed.
+    if (config.source.type === 'files') {
+      const completed = await completeInterruptedRun(await new FileCheckpoint(stateDir).lastRun(), sink);
+      if (completed) log.warn('the previous run over this state stopped without finishing (killed?): its record now holds the books of what it had committed', { run: completed });
+    }
+    const simulatedOutputs = () => simulated || client.endpoints().some((ep) => ep.ownedBy === SIMULATOR_OWNED_BY);
 
 
     return {
@@ -243,9 +258,28 @@ export async function buildRun(
       cache,
       endpointsDescription: simulated ? `simulator x${endpoints.length}` : [...endpoints.map((e) => e.url), ...discover.map((d) => d.discover)].join(','),
       completionTokens: () => Object.values(client.usage()).reduce((a, u) => a + u.completionTokens, 0),
+      runId,
+      startedAt,
+      async checkpoint(books) {
+        await sink.putRunRecord({
+          version: 1,
+          runId,
+          startedAt,
+          finishedAt: new Date().toISOString(),
+          config: config as unknown as Record<string, unknown>,
+          funnel: books,
+          tokens: client.usage(),
+          shards: sink.shards(),
+          statsSummary: {},
+          cache: cache?.stats(),
+          simulated: simulatedOutputs(),
+          provisional: true,
+        });
+      },
       async finish(result) {
         const manifest: RunManifest = {
           version: 1,
+          runId,
           startedAt,
           finishedAt: new Date().toISOString(),
           config: config as unknown as Record<string, unknown>,
@@ -257,7 +291,7 @@ export async function buildRun(
           cache: cache?.stats(),
           fatal: result.fatal ? { code: result.fatal.code, message: result.fatal.message } : undefined,
           // Also a configured endpoint that is the simulator (`gemflow simulate`): it names itself in /v1/models.
-          simulated: simulated || client.endpoints().some((ep) => ep.ownedBy === SIMULATOR_OWNED_BY),
+          simulated: simulatedOutputs(),
         };
         const { path, merged } = await sink.publishRun(manifest);
         return { ...manifest, path, merged };

@@ -20,6 +20,9 @@ export function demoConfig(): PipelineConfig {
   });
 }
 
+/** Least time between two refreshes of a running run's provisional record (`_runs/<runId>.json`). */
+const RECORD_REFRESH_MS = 5000;
+
 export interface JobOptions {
   configPath?: string;
   quiet: boolean;
@@ -64,6 +67,7 @@ export async function runJob(opts: JobOptions): Promise<number> {
 
   let code = 0;
   let latest: ProgressSnapshot | undefined;
+  let recordRefreshedAt = 0;
   const server = config.server ? await startServer(config, run, () => latest, drain.signal, log) : undefined;
   try {
     const result = await runPipeline(run.parts, {
@@ -76,6 +80,15 @@ export async function runJob(opts: JobOptions): Promise<number> {
       },
       progressIntervalMs: 500,
       loseDocumentIds: process.env.GEMFLOW_TEST_LOSE_DOCUMENTS ? new Set(process.env.GEMFLOW_TEST_LOSE_DOCUMENTS.split(',')) : undefined,
+      run: { id: run.runId, startedAt: run.startedAt },
+      // The run's provisional record, refreshed at most every RECORD_REFRESH_MS: a run killed before it
+      // finishes still has one (a file source's checkpoint completes it; see src/run-record.ts).
+      onCommitted: (books) => {
+        const now = Date.now();
+        if (now - recordRefreshedAt < RECORD_REFRESH_MS) return;
+        recordRefreshedAt = now;
+        return run.checkpoint(books);
+      },
     });
     reporter.finish();
     process.stdout.write(`\n${formatFunnel(result.funnel)}\n`);

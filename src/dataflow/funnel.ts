@@ -74,6 +74,16 @@ export class Funnel {
     add(this.trajectories.failed, code);
   }
 
+  /** An independent copy. */
+  clone(): Funnel {
+    const f = new Funnel();
+    const d = this.docs;
+    const t = this.trajectories;
+    Object.assign(f.docs, { ...d, dropped: { ...d.dropped }, rejected: { ...d.rejected }, deadLettered: { ...d.deadLettered }, retried: { ...d.retried } });
+    Object.assign(f.trajectories, { ...t, rejected: { ...t.rejected }, dropped: { ...t.dropped }, failed: { ...t.failed } });
+    return f;
+  }
+
   /** Documents that have left (any way). */
   resolved(): number {
     const d = this.docs;

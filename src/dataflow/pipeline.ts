@@ -10,6 +10,7 @@ import { type Item, type Outcome, type Step, type StepContext, type StepLlm, isO
 import type { Logger } from '../telemetry/logger.js';
 import { Metrics } from '../telemetry/stage-metrics.js';
 import { AckTracker } from './ack-tracker.js';
+import { CommittedBooks } from './committed-books.js';
 import { Funnel, type FunnelSnapshot } from './funnel.js';
 import { Semaphore } from './semaphore.js';
 
@@ -73,6 +74,16 @@ export interface RunOptions {
    * dead-lettered or abandoned), so the books cannot balance. Proves the check can fail.
    */
   loseDocumentIds?: ReadonlySet<string>;
+  /**
+   * The run's id and start: stored with every commit of a file source's checkpoint beside the books of
+   * the documents it commits (CommitNote), so the run's record can be completed after a kill.
+   */
+  run?: { id: string; startedAt: string };
+  /**
+   * Called after each commit with the books of every document committed so far (CommittedBooks): what
+   * the run has done for good. A failure is logged and does not stop the run.
+   */
+  onCommitted?: (books: FunnelSnapshot) => void | Promise<void>;
 }
 
 export interface ProgressSnapshot {
@@ -112,6 +123,8 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   const { config, source, sink, deadLetters, log, steps } = parts;
   const started = performance.now();
   const funnel = new Funnel();
+  // Every funnel entry is booked by document, so that the books of what is committed are known too.
+  const books = new CommittedBooks(funnel);
   const metrics = parts.metrics ?? new Metrics();
   const tracker = new AckTracker();
   const statsSample: TrajectoryStats[] = [];
@@ -134,7 +147,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       const w = awaitingDurable.get(k);
       if (w === undefined) continue;
       awaitingDurable.delete(k);
-      funnel.written(w.rows);
+      books.note(o, (f) => f.written(w.rows));
       settle(o);
     }
   };
@@ -200,11 +213,11 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   // The dead-letter sink bounds what it keeps of the record and says so (rawTruncated, rawBytes).
   const deadLetter = async (origin: Origin, stage: string, code: string, message: string, raw: string, documentId?: string, rawBytes?: number) => {
     await deadLetters.write({ origin, stage, code, message, raw, documentId, rawBytes });
-    funnel.deadLettered(code);
+    books.note(origin, (f) => f.deadLettered(code));
     settle(origin);
   };
   const drop = (o: Origin, reason: string) => {
-    funnel.dropped(reason);
+    books.note(o, (f) => f.dropped(reason));
     settle(o);
   };
   const rawOf = (doc: Envelope) => JSON.stringify({ id: doc.id, text: doc.text, ...doc.meta });
@@ -281,7 +294,8 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   async function handle(item: SourceItem): Promise<void> {
     if (item.kind === 'bad') {
       const b = item.bad;
-      funnel.received(Buffer.byteLength(b.raw));
+      const bytes = Buffer.byteLength(b.raw);
+      books.note(b.origin, (f) => f.received(bytes));
       if (!begin(b.origin)) return abandon(0);
       const dm = metrics.stage('decode');
       dm.received++;
@@ -290,7 +304,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       return;
     }
     const doc = item.doc;
-    funnel.received(doc.bytes);
+    books.note(doc.origin, (f) => f.received(doc.bytes));
     if (!begin(doc.origin)) return abandon(0);
     if (done.get(doc.origin.partition)?.has(doc.origin.offset)) {
       const sm = metrics.stage('source');
@@ -321,7 +335,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
           }
           return;
         }
-        funnel.retried(code);
+        books.note(doc.origin, (f) => f.retried(code));
         log.warn('document hit an infrastructure failure; trying it again', { document: doc.id, code, error: errorMessage(e), attempt: n + 1 });
         try {
           await sleep(Math.min(60_000, documentRetryBaseMs * 2 ** n * (0.5 + Math.random() / 2)), stop.signal);
@@ -334,10 +348,12 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     if (opts.loseDocumentIds?.has(doc.id)) return; // test hook: vanish without a trace
     const rows = book.rows;
     // Trajectories: every one made is written, rejected or dropped (abandoned ones as dropped).
-    for (const r of book.trajRejected) funnel.trajectoryRejected(r);
-    for (const r of book.trajDropped) funnel.trajectoryDropped(r);
-    for (const c of book.trajFailed) funnel.trajectoryFailed(c);
-    funnel.trajectoryGenerated(rows.length + book.trajRejected.length + book.trajDropped.length);
+    books.note(doc.origin, (f) => {
+      for (const r of book.trajRejected) f.trajectoryRejected(r);
+      for (const r of book.trajDropped) f.trajectoryDropped(r);
+      for (const c of book.trajFailed) f.trajectoryFailed(c);
+      f.trajectoryGenerated(rows.length + book.trajRejected.length + book.trajDropped.length);
+    });
     if (rows.length > 0 && !current(doc.origin)) return abandon(rows.length);
     if (rows.length > 0 && work.signal.aborted) return abandon(rows.length, 'aborted');
     if (rows.length > 0) {
@@ -363,7 +379,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     if (own?.outcome === 'dead_letter') return deadLetter(doc.origin, own.step, own.code, own.message, rawOf(doc), doc.id);
     const rule = own?.outcome === 'rejected' ? own.rule : book.rejected?.rule;
     if (rule !== undefined) {
-      funnel.rejected(rule);
+      books.note(doc.origin, (f) => f.rejected(rule));
       return settle(doc.origin);
     }
     if (book.failed) return deadLetter(doc.origin, book.failed.step, book.failed.code, book.failed.message, rawOf(doc), doc.id);
@@ -415,14 +431,21 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       const pos = tracker.positions(true);
       if (pos.size === 0) return;
       await deadLetters.flush();
-      await source.commit(pos);
+      const committed = books.preview(pos);
+      await source.commit(pos, opts.run && { runId: opts.run.id, startedAt: opts.run.startedAt, books: committed.books });
       tracker.markCommitted(pos);
+      committed.apply();
       // Below a committed position nothing is read again: those done-set entries are no longer needed.
       for (const [p, next] of pos) {
         const set = done.get(p);
         if (!set) continue;
         for (const off of set) if (off < next) set.delete(off);
         if (set.size === 0) done.delete(p);
+      }
+      try {
+        await opts.onCommitted?.(committed.books);
+      } catch (e) {
+        log.warn('could not record the committed books', { code: errorCode(e), error: errorMessage(e) });
       }
     }).catch((e) => log.warn('commit failed; will retry', { code: errorCode(e), error: errorMessage(e) })));
   const commitTimer = setInterval(commit, opts.commitIntervalMs);
@@ -460,6 +483,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       await sink.discard(partitions);
       await commit();
       tracker.forget(partitions);
+      books.forget(lost); // what is not committed by now is the new owner's to read and count
     },
   };
 

@@ -146,7 +146,10 @@ function cardMarkdown(input: CardInput, config: Record<string, unknown>, merged:
     '',
     ...((m.runs?.length ?? 1) > 1
       ? [
-          `Summed over the ${m.runs!.length} runs that wrote this output. A record a run left unfinished (stopped or killed before its offset was committed) is read again by the next run and counted in both; documents already written are not written again.`,
+          `Summed over the ${m.runs!.length} runs that wrote this output. A record a run left unfinished (stopped before its offset was committed) is read again by the next run and counted in both (as abandoned in the first); documents already written are not written again (dropped as already_written).`,
+          ...(m.runs!.some((r) => r.provisional)
+            ? ['', `${m.runs!.filter((r) => r.provisional).length} of the runs have no final record (still running, or killed): their books count the documents they had committed when the record was last refreshed; what they had not committed is counted by the run that read it again.`]
+            : []),
           '',
         ]
       : []),
@@ -165,7 +168,7 @@ function cardMarkdown(input: CardInput, config: Record<string, unknown>, merged:
     ...(merged.rows > t.written
       ? [
           '',
-          `The shards hold ${merged.rows} rows and the funnel counts ${t.written} trajectories written: a run killed before it finished (kill -9, out of memory) made its shards durable but never wrote its record, so its rows are here and its books are not.`,
+          `The shards hold ${merged.rows} rows and the funnel counts ${t.written} trajectories written: a run killed before it finished (kill -9, out of memory) had made shards durable that it had not committed yet; the run that read those documents again found them written and counted them as dropped (already_written), or a run still going has written shards its record does not count yet.`,
         ]
       : []),
     '',

@@ -9,7 +9,8 @@ import { writerTag } from './writer-tag.js';
 /**
  * The manifest of an output is a history of runs, safe with several workers sharing the output:
  *
- * - every run (every worker's run) writes its own `_runs/<runId>.json` once, at its end, under a name
+ * - every run (every worker's run) writes its own `_runs/<runId>.json` at its end (and, provisional,
+ *   after its commits while it runs: see RunManifest.provisional), under a name
  *   no other run uses (start time + host + pid + a per-process token), durably (a unique temp name,
  *   fsync, rename): runs never write the same file, so none can tear or lose another's;
  * - `manifest.json` is the merged view for readers: every run's funnel and tokens summed, the runs
@@ -84,6 +85,13 @@ export interface RunManifest {
   simulated: boolean;
   /** The run's id (its file under `_runs/`); absent in the merged view. */
   runId?: string;
+  /**
+   * A record of a run that has not finished: refreshed after its commits while it runs (finishedAt:
+   * the refresh), counting only what it had committed (src/dataflow/committed-books.ts). A run killed
+   * (kill -9, out of memory) leaves it so; the next run over the same state completes it from the
+   * checkpoint and adds fatal `interrupted`. The finished run's record replaces it.
+   */
+  provisional?: boolean;
   /** Host, pid and token of the process that ran it. */
   worker?: string;
   /** Merged view only: the runs it sums, oldest first. */
@@ -101,6 +109,7 @@ export interface RunRecord {
   shardsWritten: number;
   fatal?: { code: string; message: string };
   simulated: boolean;
+  provisional?: boolean;
 }
 
 /** A unique id for a run that started at `startedAt`: sortable by time, unique per process and run. */
@@ -124,6 +133,19 @@ export interface ManifestStore {
   getMerged(): Promise<string | null>;
   /** Every complete shard present in the output. */
   listShards(): Promise<ShardInfo[]>;
+}
+
+/** Write (or replace) one run's own record, `_runs/<runId>.json`, alone: no merged view, no card. */
+export async function putRunRecord(store: ManifestStore, manifest: RunManifest & { runId: string }): Promise<void> {
+  const run: RunManifest = { ...manifest, config: redactSecrets(manifest.config) as Record<string, unknown>, worker: manifest.worker ?? writerTag() };
+  delete run.runs;
+  await store.putRun(manifest.runId, JSON.stringify(run, null, 2) + '\n');
+}
+
+/** One run's record; undefined when there is none. */
+export async function getRunRecord(store: ManifestStore, runId: string): Promise<RunManifest | undefined> {
+  const text = await store.getRun(runId);
+  return text === null ? undefined : { ...parseManifest(text, `${RUNS_DIR}/${runId}.json`), runId };
 }
 
 /**
@@ -214,6 +236,7 @@ export function mergeRuns(runs: RunManifest[], shards: ShardInfo[]): RunManifest
       shardsWritten: r.shards.length,
       ...(r.fatal && { fatal: r.fatal }),
       simulated: r.simulated,
+      ...(r.provisional && { provisional: true }),
     })),
   };
 }

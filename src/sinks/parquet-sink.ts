@@ -5,7 +5,7 @@ import type { SinkConfig } from '../config/schema.js';
 import { originKey, type Origin } from '../envelope.js';
 import { GemflowError, errorMessage, isGemflowError } from '../errors.js';
 import { LocalShardStore } from './local-shard-store.js';
-import type { RunManifest } from './manifest.js';
+import { getRunRecord, putRunRecord, type RunManifest } from './manifest.js';
 import { addStats, toParquetRow, type StatHistogram } from './output-columns.js';
 import { ArrowShardWriter } from './arrow-shard-writer.js';
 import { ParquetShardWriter } from './parquet-shard-writer.js';
@@ -265,6 +265,16 @@ export class ParquetShardSink implements ShardSink {
    */
   async writeManifest(manifest: RunManifest): Promise<string> {
     return (await this.publishRun(manifest)).path;
+  }
+
+  /** Write (or replace) one run's own record alone (a provisional one while it runs; see RunManifest.provisional). */
+  async putRunRecord(manifest: RunManifest & { runId: string }): Promise<void> {
+    await putRunRecord(this.#store.manifestStore(), manifest);
+  }
+
+  /** One run's record; undefined when there is none. */
+  async getRunRecord(runId: string): Promise<RunManifest | undefined> {
+    return getRunRecord(this.#store.manifestStore(), runId);
   }
 
   /** writeManifest, returning the merged view (every run, every shard of the output) too. */

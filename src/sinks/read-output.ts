@@ -166,8 +166,13 @@ export function formatOutputSummary(s: OutputSummary): string {
       `trajectories generated ${t.generated}, written ${t.written}, rejected ${tally(t.rejected)}, dropped ${tally(t.dropped)}`,
     );
     if (runs.length > 0) {
-      const rows = runs.map((r) => [r.runId, r.startedAt, r.finishedAt, r.funnel.documents.received, r.funnel.documents.written, r.shardsWritten, r.fatal ? `stopped: ${r.fatal.code}` : 'ok']);
+      const rows = runs.map((r) => [r.runId, r.startedAt, r.finishedAt, r.funnel.documents.received, r.funnel.documents.written, r.shardsWritten, r.fatal ? `stopped: ${r.fatal.code}` : r.provisional ? 'unfinished' : 'ok']);
       out.push('', table(['run', 'started', 'finished', 'received', 'written', 'shards', 'end'], rows));
+      if (runs.some((r) => r.provisional)) {
+        out.push(
+          'A run marked unfinished or stopped: interrupted has no final record: it is still running, or it stopped without finishing (killed); its "finished" is the time of its record, which counts only the documents it had committed then. Whatever it had not committed is read again and counted by the next run (documents it had already written: as dropped already_written).',
+        );
+      }
     }
     const stages = Object.entries(m.tokens);
     if (stages.length > 0) {

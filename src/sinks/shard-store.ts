@@ -1,4 +1,4 @@
-import type { RunManifest } from './manifest.js';
+import type { ManifestStore, RunManifest } from './manifest.js';
 import type { ShardFormat, ShardIndex } from './shard-index.js';
 
 /**
@@ -39,6 +39,8 @@ export interface ShardStore {
    * manifest.ts publishRun). Returns the merged manifest's path or URL and its content.
    */
   publishRun(manifest: RunManifest): Promise<{ path: string; merged: RunManifest }>;
+  /** The run files and merged manifest of the output (manifest.ts). */
+  manifestStore(): ManifestStore;
   /** Write a file of the output (the dataset card) whole, replacing it; `rel` is relative to the output. Returns its path or URL. */
   putFile(rel: string, data: string): Promise<string>;
 }

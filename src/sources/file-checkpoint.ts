@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GemflowError } from '../errors.js';
+import type { CommitNote } from './types.js';
 
 /** What the checkpoint remembers of one input file (keyed by its absolute path). */
 export interface FileCheckpointEntry {
@@ -16,6 +17,8 @@ export interface FileCheckpointEntry {
 interface CheckpointFile {
   version: 1;
   files: Record<string, FileCheckpointEntry>;
+  /** The run that wrote it, and the books of what that run had committed (absent before runs noted it). */
+  run?: CommitNote;
 }
 
 /**
@@ -33,11 +36,20 @@ export class FileCheckpoint {
 
   /** The saved entries; empty when no checkpoint exists yet. */
   async load(): Promise<Map<string, FileCheckpointEntry>> {
+    return new Map(Object.entries((await this.#read())?.files ?? {}));
+  }
+
+  /** The run that wrote the checkpoint last and its committed books, when it noted them. */
+  async lastRun(): Promise<CommitNote | undefined> {
+    return (await this.#read())?.run;
+  }
+
+  async #read(): Promise<CheckpointFile | undefined> {
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new GemflowError('checkpoint_unreadable', `cannot read checkpoint ${this.path}`, { cause: e });
     }
     let parsed: CheckpointFile;
@@ -49,11 +61,11 @@ export class FileCheckpoint {
     if (parsed?.version !== 1 || typeof parsed.files !== 'object' || parsed.files === null) {
       throw new GemflowError('checkpoint_corrupt', `checkpoint ${this.path} has an unknown layout; delete it to start over`);
     }
-    return new Map(Object.entries(parsed.files));
+    return parsed;
   }
 
-  async save(entries: ReadonlyMap<string, FileCheckpointEntry>): Promise<void> {
-    const body: CheckpointFile = { version: 1, files: Object.fromEntries(entries) };
+  async save(entries: ReadonlyMap<string, FileCheckpointEntry>, run?: CommitNote): Promise<void> {
+    const body: CheckpointFile = { version: 1, files: Object.fromEntries(entries), ...(run && { run }) };
     await mkdir(this.#dir, { recursive: true });
     const tmp = `${this.path}.tmp-${process.pid}`;
     const fh = await open(tmp, 'w');

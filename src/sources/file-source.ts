@@ -5,7 +5,7 @@ import type { SourceItem } from '../envelope.js';
 import { GemflowError } from '../errors.js';
 import { createS3Client } from '../s3/s3-client.js';
 import { isS3Url } from '../s3/s3-url.js';
-import type { Source, SourceHooks } from './types.js';
+import type { CommitNote, Source, SourceHooks } from './types.js';
 import { expandPaths, type InputFile } from './expand-paths.js';
 import { FileCheckpoint, type FileCheckpointEntry } from './file-checkpoint.js';
 import type { FileReadContext } from './file-read-context.js';
@@ -75,7 +75,7 @@ export class FileSource implements Source {
   }
 
   /** Persists positions (partition = absolute file path -> next unresolved offset). */
-  async commit(positions: Map<string, number>): Promise<void> {
+  async commit(positions: Map<string, number>, note?: CommitNote): Promise<void> {
     for (const [partition, next] of positions) {
       const st = this.#files.get(partition);
       if (!st) continue;
@@ -89,7 +89,7 @@ export class FileSource implements Source {
       }
     }
     // Saves run one after another, in call order, so an older snapshot never overwrites a newer one.
-    const run = this.#saving.then(() => this.#checkpoint.save(entries));
+    const run = this.#saving.then(() => this.#checkpoint.save(entries, note));
     this.#saving = run.catch(() => undefined);
     return run;
   }

@@ -1,4 +1,16 @@
+import type { FunnelSnapshot } from '../dataflow/funnel.js';
 import type { SourceItem } from '../envelope.js';
+
+/**
+ * What a run stores with a commit where it can (a file source's checkpoint): the run and the books of
+ * every document it has committed, written in the same atomic replace as the positions, so the next
+ * run can complete the record of a run that was killed (see src/sinks/run-record.ts).
+ */
+export interface CommitNote {
+  runId: string;
+  startedAt: string;
+  books: FunnelSnapshot;
+}
 
 export interface SourceHooks {
   /** Kafka: partitions newly assigned to this process. */
@@ -26,9 +38,10 @@ export interface Source {
   read(signal: AbortSignal, hooks: SourceHooks): AsyncIterable<SourceItem>;
   /**
    * Every record of each partition below the given offset is resolved and durable. The runtime
-   * calls this throttled and once at shutdown; the source persists it (checkpoint file / Kafka commit).
+   * calls this throttled and once at shutdown; the source persists it (checkpoint file / Kafka commit),
+   * with `note` where it can store one atomically with the positions (files; Kafka ignores it).
    */
-  commit(positions: Map<string, number>): Promise<void>;
+  commit(positions: Map<string, number>, note?: CommitNote): Promise<void>;
   /**
    * Kafka: resolves when the consumer group is settled (no rebalance in progress, start-up window
    * over); the runtime starts no LLM work before. Absent: always settled.

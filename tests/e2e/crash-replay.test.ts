@@ -5,7 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { textSection } from '../../operators/extract/safe-section.js';
 import { readSection } from '../../src/llm/prompt-sections.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.js';
-import { CORPUS, readRows, readWithPython, runCli, shardFiles, startCli, tempDir, writePipeline } from './harness.js';
+import { readManifest as readRunsManifest } from '../../src/sinks/manifest.js';
+import { CORPUS, readManifest, readRows, readWithPython, runCli, shardFiles, startCli, tempDir, writePipeline } from './harness.js';
 
 /** The document hash the simulator reports for repeated calls: sha256 prefix of the document section as sent. */
 function docHash(text: string): string {
@@ -82,6 +83,26 @@ describe('kill -9 half way, run again', () => {
     // The readers a trainer uses see the same: every row once.
     const seen = await readWithPython(out);
     for (const reader of ['datasets', 'pyarrow', 'duckdb'] as const) expect(seen[reader].ids, reader).toEqual([...ids].sort());
+
+    // The books: the killed run has a record (completed from its checkpoint by the second run) counting
+    // what it had committed; the second run counts what it read again. Together they count every
+    // document once, as the uninterrupted run did; documents the killed run had written but not
+    // committed are counted by the second run as dropped already_written.
+    const ref = (await readManifest(join(refDir, 'out'))).funnel.documents;
+    const merged = (await readRunsManifest(out))!;
+    expect(merged.runs!.map((r) => r.fatal?.code ?? 'ok')).toEqual(['interrupted', 'ok']);
+    expect(merged.runs![0]!.provisional).toBe(true);
+    expect(merged.runs![0]!.funnel.documents.received).toBeGreaterThan(0);
+    expect(merged.runs![0]!.funnel.balanced).toBe(true);
+    const d = merged.funnel.documents;
+    const { already_written: alreadyWritten = 0, ...dropped } = d.dropped;
+    expect({ received: d.received, written: d.written + alreadyWritten, dropped, rejected: d.rejected, deadLettered: d.deadLettered }).toEqual({
+      received: ref.received,
+      written: ref.written,
+      dropped: ref.dropped,
+      rejected: ref.rejected,
+      deadLettered: ref.deadLettered,
+    });
 
     // Calls answered more than once belong only to documents that were not yet written when killed.
     const repeatedDocs = new Set(sim.stats().calls.answeredRepeatedDocs);

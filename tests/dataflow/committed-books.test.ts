@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { CommittedBooks } from '../../src/dataflow/committed-books.js';
+import { Funnel } from '../../src/dataflow/funnel.js';
+import type { Origin } from '../../src/envelope.js';
+
+const at = (partition: string, offset: number): Origin => ({ kind: 'file', partition, offset, file: partition, line: offset + 1 });
+
+describe('CommittedBooks', () => {
+  it('counts a document on the committed books only once a commit covers its position', () => {
+    const live = new Funnel();
+    const books = new CommittedBooks(live);
+    // a: offsets 0 (written, 2 trajectories), 1 (dropped), 2 (still in flight); b: offset 0 dead-lettered.
+    for (const o of [at('a', 0), at('a', 1), at('a', 2), at('b', 0)]) books.note(o, (f) => f.received(10));
+    books.note(at('a', 0), (f) => (f.trajectoryGenerated(2), f.written(2)));
+    books.note(at('a', 1), (f) => f.dropped('irrelevant'));
+    books.note(at('b', 0), (f) => f.deadLettered('missing_text'));
+
+    // The live funnel has everything at once.
+    expect(live.snapshot().documents).toMatchObject({ received: 4, written: 1, dropped: { irrelevant: 1 }, deadLettered: { missing_text: 1 }, inFlight: 1 });
+
+    // Nothing committed yet.
+    expect(books.snapshot().documents.received).toBe(0);
+
+    // A preview is not applied until asked.
+    const p = books.preview(new Map([['a', 2]]));
+    expect(p.books.documents).toMatchObject({ received: 2, written: 1, dropped: { irrelevant: 1 }, inFlight: 0 });
+    expect(p.books.trajectories).toMatchObject({ generated: 2, written: 2 });
+    expect(p.books.balanced).toBe(true);
+    expect(books.snapshot().documents.received).toBe(0);
+    p.apply();
+    expect(books.snapshot()).toEqual(p.books);
+
+    // The same positions again change nothing; b's commit adds its dead letter.
+    books.preview(new Map([['a', 2]])).apply();
+    books.preview(new Map([['b', 1]])).apply();
+    expect(books.snapshot().documents).toMatchObject({ received: 3, written: 1, deadLettered: { missing_text: 1 }, inFlight: 0 });
+
+    // a@2 finishes, but a is revoked before it is committed: the new owner counts it.
+    books.note(at('a', 2), (f) => f.written(1));
+    books.forget(['a']);
+    books.preview(new Map([['a', 3]])).apply();
+    expect(books.snapshot().documents.received).toBe(3);
+    expect(live.snapshot().documents.written).toBe(2);
+  });
+
+  it('a clone of the funnel is independent of it', () => {
+    const f = new Funnel();
+    f.received(1);
+    f.dropped('x');
+    const c = f.clone();
+    c.dropped('x');
+    c.received(1);
+    expect(f.snapshot().documents).toMatchObject({ received: 1, dropped: { x: 1 } });
+    expect(c.snapshot().documents).toMatchObject({ received: 2, dropped: { x: 2 } });
+  });
+});
