@@ -30,7 +30,8 @@ Usage:
                                              synthetic, derived from the input text, not from a model)
 
 Exit codes: 0 ok, 1 usage or config error, 2 the run stopped on a fatal error, 3 the books did not balance,
-4 the LLM steps lost most of the documents they worked on (dead-lettered).
+4 the LLM steps lost most of the documents they worked on (dead-lettered), 130 / 143 a files run stopped
+by SIGINT / SIGTERM before the end of its input (run it again to resume).
 `;
 
 /** Help of one command, for `gemflow <command> --help`: its lines of HELP. */

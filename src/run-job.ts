@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import { loadConfig } from './config/load.js';
 import { PipelineConfig } from './config/schema.js';
@@ -18,6 +19,12 @@ export function demoConfig(): PipelineConfig {
     source: { type: 'files', paths: [resolve(root, 'examples/corpus.jsonl')] },
     sink: { dir: resolve(process.cwd(), 'out') },
   });
+}
+
+/** A files source that has not read all of its input (bytes read < total). */
+function unread(source: { kind: string; progress?(): { done: number; total: number } | undefined }): boolean {
+  const p = source.kind === 'files' ? source.progress?.() : undefined;
+  return p !== undefined && p.done < p.total;
 }
 
 /** Least time between two refreshes of a running run's provisional record (`_runs/<runId>.json`). */
@@ -44,8 +51,10 @@ export async function runJob(opts: JobOptions): Promise<number> {
   const abort = new AbortController();
   const graceMs = opts.graceMs ?? config.server?.drainGraceMs ?? Number(process.env.GEMFLOW_GRACE_MS ?? 30_000);
   let signals = 0;
-  const onSignal = (sig: string) => {
+  let firstSignal: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
     signals++;
+    firstSignal ??= sig;
     if (signals === 1) {
       log.warn(`${sig}: draining (no new records; finishing in-flight work for up to ${graceMs} ms; signal again to stop now)`);
       drain.abort(new Error(sig));
@@ -119,10 +128,18 @@ export async function runJob(opts: JobOptions): Promise<number> {
     if (result.fatal) {
       process.stderr.write(`gemflow: run stopped early: ${result.fatal.message}\n`);
       code = 2;
-    } else if (signals > 0 && result.funnel.documents.abandoned > 0) {
-      // Stopped by a signal before its in-flight work finished: the documents that did finish are the ones that fail
-      // fastest (a dead letter can come from the first answer), so they say nothing about the share the LLM loses.
-      process.stderr.write(`gemflow: stopped by a signal: ${result.funnel.documents.abandoned} documents in flight abandoned (uncommitted; the next run replays them)\n`);
+    } else if (signals > 0 && (result.funnel.documents.abandoned > 0 || unread(run.parts.source))) {
+      // Stopped by a signal before its work was done: the documents that did finish are the ones that fail
+      // fastest (a dead letter can come from the first answer), so they say nothing about the share the LLM
+      // loses. A files run did not reach the end of its input: it exits 128 + the signal's number, as a
+      // shell does, so a script does not take the output for complete; a Kafka worker's stop is its
+      // normal end (exit 0).
+      const d = result.funnel.documents;
+      process.stderr.write(
+        `gemflow: stopped by ${firstSignal}${d.abandoned > 0 ? `: ${d.abandoned} documents in flight abandoned (uncommitted; the next run replays them)` : ''}` +
+          `${config.source.type === 'files' ? `; the input is not finished: run the same command again to resume from ${run.stateDir}/checkpoint.json` : ''}\n`,
+      );
+      if (config.source.type === 'files') code = 128 + (osConstants.signals[firstSignal!] ?? 15);
     } else if (lostToLlm(result.funnel.documents)) {
       const d = result.funnel.documents;
       const lost = Object.entries(d.deadLettered).filter(([c]) => c.startsWith('llm_'));

@@ -95,7 +95,7 @@ describe('gemflow CLI', () => {
     expect(ok.stdout).toContain('simulator');
   });
 
-  it('SIGTERM drains: LLM work in progress finishes, the queue is left uncommitted, and a re-run completes the rest once', async () => {
+  it('SIGTERM drains: LLM work in progress finishes, the queue is left uncommitted, exit 143, and a re-run completes the rest once', async () => {
     const sim = await startSimulator({ timeScale: 0.05 });
     sims.push(sim);
     const dir = await tempDir('drain');
@@ -110,8 +110,10 @@ describe('gemflow CLI', () => {
     for (let i = 0; i < 600 && (await shardFiles(out)).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
     run.child.kill('SIGTERM');
     const r = await run.done;
-    expect(r.code, r.stderr).toBe(0);
+    // The input is not finished: 128 + 15, as a shell reports a process SIGTERM stopped, and the way on.
+    expect(r.code, r.stderr).toBe(143);
     expect(r.stderr).toContain('SIGTERM: draining');
+    expect(r.stderr).toMatch(/stopped by SIGTERM: \d+ documents in flight abandoned .*; the input is not finished: run the same command again to resume/);
     expect(r.stdout).toContain('books balance');
     const m = await readManifest(out);
     expect(m.funnel.balanced).toBe(true);
