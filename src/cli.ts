@@ -75,13 +75,14 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'run': {
         const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { quiet: { type: 'boolean', default: false } } });
+        if (positionals.length > 1) return usage(`run takes one pipeline file; unexpected ${positionals.slice(1).join(' ')}`);
         limitHeapGrowth();
         const { runJob } = await import('./run-job.js');
         return await runJob({ configPath: positionals[0], quiet: values.quiet! });
       }
       case 'validate': {
         const { positionals } = parseArgs({ args: rest, allowPositionals: true });
-        if (!positionals[0]) return usage('validate needs a pipeline file');
+        if (positionals.length !== 1) return usage(positionals.length === 0 ? 'validate needs a pipeline file' : `validate takes one pipeline file; unexpected ${positionals.slice(1).join(' ')}`);
         const { loadConfig } = await import('./config/load.js');
         const { checkSteps, stepSpecs } = await import('./compose.js');
         const { usesSimulator } = await import('./config/simulator-rule.js');
@@ -100,7 +101,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'stats': {
         const { positionals } = parseArgs({ args: rest, allowPositionals: true });
-        if (!positionals[0]) return usage('stats needs an output directory');
+        if (positionals.length !== 1) return usage(positionals.length === 0 ? 'stats needs an output directory' : `stats takes one output directory; unexpected ${positionals.slice(1).join(' ')}`);
         const dirStat = await stat(positionals[0]).catch(() => undefined);
         if (!dirStat?.isDirectory()) throw new GemflowError('output_missing', `${positionals[0]} is not a directory: stats reads a gemflow output directory (sink.dir)`);
         const { readOutputSummary, formatOutputSummary } = await import('./sinks/read-output.js');

@@ -44,7 +44,9 @@ export interface JobOptions {
  */
 export async function runJob(opts: JobOptions): Promise<number> {
   const log = createLogger({ quiet: opts.quiet });
-  const config = opts.configPath ? await loadConfig(opts.configPath, { checkSteps }) : demoConfig();
+  // Inputs and step files are checked before anything starts (as `gemflow validate` does): a missing
+  // input is a config error (exit 1), not a run that starts a simulator and writes an empty record.
+  const config = opts.configPath ? await loadConfig(opts.configPath, { checkSteps, checkInputs: true }) : demoConfig();
   const run = await buildRun(config, log);
 
   const drain = new AbortController();

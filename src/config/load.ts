@@ -52,7 +52,8 @@ export async function loadConfig(path: string, opts: LoadConfigOptions = {}): Pr
     // From the raw values, so a missing input is reported beside schema problems.
     const src = (parsed.raw as { source?: { type?: unknown; paths?: unknown } } | undefined)?.source;
     const paths: unknown[] = src?.type === 'files' && Array.isArray(src.paths) ? src.paths : [];
-    issues.push(...(await inputPathIssues(paths.map((p) => (typeof p === 'string' && p !== '' ? resolveLocal(baseDir, p) : undefined)))));
+    // A path still holding `${VAR}` has its unset variable reported already; its files are not looked for.
+    issues.push(...(await inputPathIssues(paths.map((p) => (typeof p === 'string' && p !== '' && !p.includes('${') ? resolveLocal(baseDir, p) : undefined)))));
   }
   if (opts.checkInputs && parsed.config) issues.push(...(await stepFileIssues(parsed.config)));
   if (issues.length > 0 || !parsed.config) fail(issues, path);

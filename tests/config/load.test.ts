@@ -79,6 +79,13 @@ describe('loadConfig', () => {
     expect(issuesOf(e!)[0]!.message).toContain(join(dir, 'none.json'));
   });
 
+  it('an input path with an unset variable is reported once, for the variable, not also as a missing file', async () => {
+    const file = join(dir, 'v.yaml');
+    await writeFile(file, 'source: {type: files, paths: ["${CORPUS_UNSET_HERE}"]}\n');
+    const e = await loadConfig(file, { env: {}, checkInputs: true }).then(() => undefined, (x: unknown) => x as GemflowError);
+    expect(issuesOf(e!).map((i) => [i.path, i.message.split(' ').slice(0, 3).join(' ')])).toEqual([['source.paths[0]', 'environment variable CORPUS_UNSET_HERE']]);
+  });
+
   it('resolves an explicit stateDir and sink.dir against the config directory', () => {
     const cfg = parseConfig('source: {type: files, paths: [a.jsonl]}\nsink: {dir: ../shards}\nstateDir: st', { env: {}, baseDir: join(dir, 'conf') });
     expect(cfg.sink.dir).toBe(join(dir, 'shards'));

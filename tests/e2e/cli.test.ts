@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -55,6 +56,10 @@ describe('gemflow CLI', () => {
     const missing = await runCli(['run', join(dir, 'none.yaml'), '--quiet']);
     expect(missing.code, missing.stderr).toBe(1);
     expect(missing.stderr).toContain('cannot read config file');
+    // An extra argument is a usage error, not silently ignored.
+    const extra = await runCli(['run', join(dir, 'none.yaml'), 'extra-arg', '--quiet']);
+    expect(extra.code).toBe(1);
+    expect(extra.stderr).toContain('unexpected extra-arg');
     const stats = await runCli(['stats', join(dir, 'no-output')]);
     expect(stats.code).toBe(2);
     expect(stats.stderr).toContain('is not a directory');
@@ -65,7 +70,7 @@ describe('gemflow CLI', () => {
     expect(empty.stdout).toContain('nothing to do: the input files are empty');
   });
 
-  it('validate reports an input path that matches no file as an error at source.paths[i], and exits 1', async () => {
+  it('validate and run report an input path that matches no file as an error at source.paths[i], and exit 1', async () => {
     const dir = await tempDir('cli-inputs');
     const cfg = await writePipeline(dir, { source: { type: 'files', paths: [CORPUS, join(dir, 'nope/*.jsonl')] } });
     const r = await runCli(['validate', cfg]);
@@ -77,6 +82,12 @@ describe('gemflow CLI', () => {
     const ok = await runCli(['validate', s3]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('s3:// input paths are not checked');
+    // run checks the same before it starts anything: exit 1, and no output directory is made.
+    const out = join(dir, 'out');
+    const run = await runCli(['run', await writePipeline(dir, { source: { type: 'files', paths: [join(dir, 'nope/*.jsonl')] }, sink: { dir: out } }, 'run.yaml'), '--quiet']);
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toContain('source.paths[0]');
+    expect(existsSync(out)).toBe(false);
   });
 
   it('validate and run refuse a Kafka pipeline without endpoints unless llm.simulate: true', async () => {
