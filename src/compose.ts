@@ -24,6 +24,7 @@ import { ParquetShardSink } from './sinks/parquet-sink.js';
 import { createS3ShardSink } from './sinks/s3-shard-sink.js';
 import { DEAD_LETTERS_PATH } from './sinks/shard-index.js';
 import { isS3Url } from './s3/s3-url.js';
+import { ensureDir } from './ensure-dir.js';
 import type { DeadLetterSink } from './sinks/types.js';
 import { FileCheckpoint } from './sources/file-checkpoint.js';
 import { FileSource } from './sources/file-source.js';
@@ -181,6 +182,9 @@ export async function buildRun(
     const startedAt = new Date().toISOString();
     const runId = newRunId(startedAt);
     const stateDir = stateDirOf(config);
+    // The output and state folders first, so that a read-only or unwritable place is named as such.
+    if (!isS3Url(config.sink.dir)) await ensureDir(config.sink.dir, 'the output directory (sink.dir)');
+    await ensureDir(stateDir, 'the state directory (stateDir)');
     const metrics = new Metrics();
 
     // Inference: configured endpoints, or the bundled simulator (a test double) where simulatorIssues

@@ -1,4 +1,6 @@
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { expandPaths } from '../sources/expand-paths.js';
 import { errorMessage } from '../errors.js';
 import { isS3Url } from '../s3/s3-url.js';
@@ -41,6 +43,43 @@ export async function stepFileIssues(cfg: PipelineConfig): Promise<ConfigIssue[]
   const issues: ConfigIssue[] = [];
   for (const [path, file] of found) {
     if (!(await stat(file).catch(() => undefined))) issues.push({ path, message: `${file} does not exist or cannot be read (relative paths are relative to the pipeline file)` });
+  }
+  return issues;
+}
+
+/**
+ * Offline check that the run can write its output and state: for a local sink.dir and the stateDir,
+ * the nearest existing folder on the path must be a directory this process may write (a read-only
+ * file system, a folder of another user or a file in the way is reported at its key).
+ */
+export async function outputDirIssues(cfg: PipelineConfig): Promise<ConfigIssue[]> {
+  const dirs: Array<[string, string]> = [];
+  if (!isS3Url(cfg.sink.dir)) dirs.push(['sink.dir', cfg.sink.dir]);
+  const stateDir = cfg.stateDir ?? (isS3Url(cfg.sink.dir) ? undefined : `${cfg.sink.dir}/.gemflow`);
+  if (stateDir) dirs.push(['stateDir', stateDir]);
+  const issues: ConfigIssue[] = [];
+  const reported: string[] = [];
+  for (const [path, dir] of dirs) {
+    // A stateDir inside a sink.dir already reported (the default one is) is not reported again.
+    if (reported.some((r) => dir.startsWith(`${r}/`))) continue;
+    const before = issues.length;
+    let p = dir;
+    let st = await stat(p).catch(() => undefined);
+    while (!st && dirname(p) !== p) st = await stat((p = dirname(p))).catch(() => undefined);
+    if (!st) continue;
+    if (!st.isDirectory()) {
+      issues.push({ path, message: `${dir} cannot be created: ${p} is a file, not a directory` });
+      reported.push(dir);
+      continue;
+    }
+    try {
+      await access(p, constants.W_OK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'EROFS' ? 'the file system is read-only' : code === 'EACCES' ? 'permission denied' : errorMessage(e);
+      issues.push({ path, message: `${dir} cannot be written: ${why} (${code} at ${p})` });
+    }
+    if (issues.length > before) reported.push(dir);
   }
   return issues;
 }

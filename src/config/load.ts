@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { GemflowError } from '../errors.js';
 import { isS3Url } from '../s3/s3-url.js';
-import { inputPathIssues, stepFileIssues } from './check-inputs.js';
+import { inputPathIssues, outputDirIssues, stepFileIssues } from './check-inputs.js';
 import { mapStepFiles } from './step-files.js';
 import { formatPath, interpolateEnv, type ConfigIssue } from './interpolate-env.js';
 import { PipelineConfig } from './schema.js';
@@ -55,7 +55,7 @@ export async function loadConfig(path: string, opts: LoadConfigOptions = {}): Pr
     // A path still holding `${VAR}` has its unset variable reported already; its files are not looked for.
     issues.push(...(await inputPathIssues(paths.map((p) => (typeof p === 'string' && p !== '' && !p.includes('${') ? resolveLocal(baseDir, p) : undefined)))));
   }
-  if (opts.checkInputs && parsed.config) issues.push(...(await stepFileIssues(parsed.config)));
+  if (opts.checkInputs && parsed.config) issues.push(...(await stepFileIssues(parsed.config)), ...(await outputDirIssues(parsed.config)));
   if (issues.length > 0 || !parsed.config) fail(issues, path);
   return parsed.config;
 }

@@ -86,6 +86,18 @@ describe('loadConfig', () => {
     expect(issuesOf(e!).map((i) => [i.path, i.message.split(' ').slice(0, 3).join(' ')])).toEqual([['source.paths[0]', 'environment variable CORPUS_UNSET_HERE']]);
   });
 
+  it('validate (checkInputs) reports an output or state directory that cannot be made: a file in the way', async () => {
+    const file = join(dir, 'o.yaml');
+    await writeFile(join(dir, 'a.jsonl'), '{"text": "x"}\n');
+    await writeFile(join(dir, 'blocker'), '');
+    await writeFile(file, 'source: {type: files, paths: [a.jsonl]}\nsink: {dir: blocker/out}\nstateDir: blocker/state\n');
+    const e = await loadConfig(file, { env: {}, checkInputs: true }).then(() => undefined, (x: unknown) => x as GemflowError);
+    expect(issuesOf(e!)).toEqual([
+      { path: 'sink.dir', message: `${join(dir, 'blocker/out')} cannot be created: ${join(dir, 'blocker')} is a file, not a directory` },
+      { path: 'stateDir', message: `${join(dir, 'blocker/state')} cannot be created: ${join(dir, 'blocker')} is a file, not a directory` },
+    ]);
+  });
+
   it('resolves an explicit stateDir and sink.dir against the config directory', () => {
     const cfg = parseConfig('source: {type: files, paths: [a.jsonl]}\nsink: {dir: ../shards}\nstateDir: st', { env: {}, baseDir: join(dir, 'conf') });
     expect(cfg.sink.dir).toBe(join(dir, 'shards'));
