@@ -98,6 +98,8 @@ const MAX_STEPS_PER_TICK = 8;
 export class CapacityModel {
   private readonly queue: Entry[] = [];
   private readonly running: Entry[] = [];
+  private readonly decoding: Entry[] = [];
+  private readonly prefilling: Entry[] = [];
   private reservedTokens = 0;
   private simNowSec = 0;
   private busySec = 0;
@@ -288,8 +290,12 @@ export class CapacityModel {
     if (this.queue.length > 0 && this.running.length < this.p.maxRunningSeqs) this.kvBlockedSec += dt;
 
     // Taken before prefill runs: a request whose prefill completes in this step decodes from the next.
-    const decoding = this.running.filter((e) => e.prefillLeft <= 0);
-    const prefilling = this.running.filter((e) => e.prefillLeft > 0);
+    // (Two arrays reused from step to step: a step runs every few milliseconds while there is work.)
+    const decoding = this.decoding;
+    const prefilling = this.prefilling;
+    decoding.length = 0;
+    prefilling.length = 0;
+    for (const e of this.running) (e.prefillLeft > 0 ? prefilling : decoding).push(e);
     shareBudget(prefilling, this.p.prefillTokensPerSec * dt, Infinity, (e) => e.prefillLeft, (e, t) => (e.prefillLeft -= t));
     for (const e of prefilling) if (e.prefillLeft <= 1e-9) e.firstTokenSec = this.simNowSec + dt - e.arrivedSec;
     shareBudget(
@@ -335,6 +341,20 @@ export function saturatedOutputTokensPerSec(params: Omit<CapacityParams, 'timeSc
  * it still needs; what one cannot use goes to the others.
  */
 function shareBudget<T>(items: T[], budget: number, cap: number, need: (x: T) => number, take: (x: T, tokens: number) => void): void {
+  if (items.length === 0) return;
+  // The common case: every item can use an equal share (the same result as below, without sorting).
+  const even = Math.min(cap, budget / items.length);
+  let fits = true;
+  for (const x of items) {
+    if (need(x) < even) {
+      fits = false;
+      break;
+    }
+  }
+  if (fits) {
+    for (const x of items) take(x, even);
+    return;
+  }
   const sorted = items.map((x) => ({ x, need: need(x) })).sort((a, b) => a.need - b.need);
   let left = budget;
   sorted.forEach(({ x, need: n }, i) => {
