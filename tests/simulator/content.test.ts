@@ -8,6 +8,9 @@ import { startSimulator, type SimulatorHandle } from '../../src/simulator/simula
 import type { Workflow } from '../../src/trajectory.js';
 import { chatJson, NEWS_DOC, postChat, RETURNS_DOC, stageBody, STORAGE_DOC } from './fixtures.js';
 import { calledTools, trajectoryProblems } from './trajectory-rules.js';
+import { groundAnswer, OWN_RECORDS_RULE } from '../../src/simulator/content/ground-answer.js';
+import { tooFewPatterns } from '../../operators/ground/trajectory-checks.js';
+import { validateTrajectory } from '../../operators/validate/validate.js';
 
 // Fast rates: these tests are about content, not timing.
 let sim: SimulatorHandle;
@@ -83,6 +86,26 @@ describe('ground, refine, judge', () => {
         expect(t.messages[errorAt + 1]!.toolCalls?.[0]?.name).toBe(t.messages[errorAt]!.name);
       }
     }
+  });
+
+  it('a workflow that only reads, with nothing passed between calls, still shows three patterns: a rule applied unprompted', () => {
+    // Real READMEs gave such workflows; the ground check then failed, and the repair answer was the same.
+    const w: Workflow = {
+      name: 'check_order_status',
+      description: 'Look up an order',
+      steps: ['find the order', 'show the shipping rates'],
+      tools: [
+        { name: 'search_orders', description: 'Search orders', parameters: { type: 'object', properties: { customer_email: { type: 'string' } }, required: ['customer_email'] } },
+        { name: 'get_shipping_rates', description: 'Rates', parameters: { type: 'object', properties: { country: { type: 'string' } }, required: ['country'] } },
+      ],
+    };
+    const a = groundAnswer({ workflow: w, domain: 'retail', rules: [], document: 'Orders ship from the warehouse.', seed: 's' });
+    expect(a.trajectory.patterns).toEqual(['clarification', 'error_recovery', 'rule_awareness']);
+    expect(tooFewPatterns(a.trajectory, 'trajectory', 3)).toEqual([]);
+    expect(validateTrajectory(a.trajectory)).toEqual([]);
+    expect(a.trajectory.messages[0]!.content).toContain(OWN_RECORDS_RULE);
+    const first = a.trajectory.messages.find((m) => m.toolCalls?.length)!;
+    expect(first.content).toMatch(/^One check first: the policy lets me open only records that belong to you/);
   });
 
   it('uses ids and tokens returned by earlier replies in later calls (multi-hop)', async () => {

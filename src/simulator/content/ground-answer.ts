@@ -18,6 +18,9 @@ export interface GroundRequest {
   seed: string;
 }
 
+/** The rule a read-only conversation applies unprompted (see groundAnswer). */
+export const OWN_RECORDS_RULE = 'Only look up or change records that belong to the user you are talking to.';
+
 /** Parameters the user should not be asked to repeat in a clarification. */
 const SECRET = /password|token|secret/;
 /** Most tool calls one simulated conversation makes (not counting the retry). */
@@ -204,8 +207,15 @@ export function groundAnswer(req: GroundRequest): GroundAnswer {
     }
   }
   const errorAt = Math.max(0, calls.findIndex((c, i) => i > 0 && !isWriteCategory(c.category) && c.category !== 'login'));
+  // The stage asks for at least three patterns. A workflow that only reads, with no value passed from
+  // one reply to a later call, shows two (clarification, error recovery): the assistant then applies a
+  // rule unprompted before its first call (rule awareness), a check on whose records it may open.
+  const writes = calls.some((c) => isWriteCategory(c.category));
+  const shown = [clarify !== undefined, calls.length > 0, multiHop, writes].filter(Boolean).length;
+  const ownRecords = shown < 3 && calls.length > 0;
+  const allRules = ownRecords ? [...rules, OWN_RECORDS_RULE] : rules;
 
-  const messages: Message[] = [{ role: 'system', content: systemMessage(domain, rules) }];
+  const messages: Message[] = [{ role: 'system', content: systemMessage(domain, allRules) }];
   const goal = w.name.replace(/_/g, ' ');
   const told = userValues.filter((u) => u !== clarify).map((u) => `My ${u.param.replace(/_/g, ' ')} is ${say(u.value)}.`);
   messages.push({ role: 'user', content: [`Hi, can you help me with this: ${goal}?`, ...told].join(' ') });
@@ -225,12 +235,19 @@ export function groundAnswer(req: GroundRequest): GroundAnswer {
   let confirmed = false;
   calls.forEach((c, i) => {
     const action = c.tool.name.replace(/_/g, ' ');
+    // The rule check goes in the first call's own turn (the turn before it is the user's).
+    let check = '';
+    if (i === 0 && ownRecords) {
+      const own = clarify ?? userValues[0];
+      check = `One check first: the policy lets me open only records that belong to you${own ? `, and ${own.param.replace(/_/g, ' ')} ${say(own.value)} is the one you gave me` : ''}. That holds. `;
+      confirmed = true;
+    }
     if (isWriteCategory(c.category)) {
       messages.push({ role: 'assistant', content: `Before I run ${action} with ${describeArgs(c.args)}: the policy asks me to confirm changes first. Shall I go ahead?` });
       messages.push({ role: 'user', content: 'Yes, go ahead.' });
       confirmed = true;
     }
-    const call = callMessage(c, `Running ${action}.`);
+    const call = callMessage(c, `${check}Running ${action}.`);
     if (i === errorAt) {
       const code = rng.pick(['service_unavailable', 'timeout']);
       toolMessage(call, { error: code, message: `The ${action} service did not answer the request.` });
