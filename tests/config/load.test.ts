@@ -250,6 +250,8 @@ describe('the bundled simulator is used only when asked', () => {
   it('keeps examples/demo.yaml on the simulator, explicitly', async () => {
     const cfg = await loadConfig(join(import.meta.dirname, '../../examples/demo.yaml'), { env: {}, checkInputs: true });
     expect(cfg.llm.simulate).toBe(true);
+    // GEM's flow with the judge, and the sources the README's `export --format synthesizer out/demo` needs.
+    expect(stepSpecs(cfg).specs.map((s) => s.type)).toEqual(['relevance', 'dedupe-documents', 'extract', 'ground', 'refine', 'judge', 'validate', 'dedupe-trajectories', 'keep-sources', 'stats']);
   });
 });
 

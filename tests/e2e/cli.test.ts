@@ -151,4 +151,30 @@ describe('gemflow CLI', () => {
     expect(stats.code).toBe(0);
     expect(stats.stdout).toContain(`rows ${rows.length}`);
   });
+
+  it('a second SIGTERM abandons the work in flight at once (no grace period wait); the books still balance', async () => {
+    const sim = await startSimulator({ timeScale: 0.05 });
+    sims.push(sim);
+    const dir = await tempDir('twice');
+    const out = join(dir, 'out');
+    const cfg = await writePipeline(dir, {
+      source: { type: 'files', paths: [CORPUS] },
+      relevance: { threads: 0 },
+      llm: { endpoints: [{ url: sim.url }], maxDocsInFlight: 4 },
+      sink: { dir: out, maxRows: 2 },
+    });
+    // A grace period longer than the test's timeout: only the second signal can end the run in time.
+    const run = startCli(['run', cfg], { GEMFLOW_GRACE_MS: '3600000' });
+    for (let i = 0; i < 600 && (await shardFiles(out)).length < 1; i++) await new Promise((r) => setTimeout(r, 50));
+    run.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    run.child.kill('SIGTERM');
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(143);
+    expect(r.stderr).toContain('SIGTERM: abandoning in-flight work');
+    expect(r.stdout).toContain('books balance');
+    const m = await readManifest(out);
+    expect(m.funnel.balanced).toBe(true);
+    expect(m.funnel.documents.abandoned).toBeGreaterThan(0);
+  });
 });
