@@ -49,7 +49,8 @@ const LOST_GENERATION = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 
  * runs at once when a partition is lost, whatever the reader is doing (its buffered records are
  * dropped; the new owner replays them from the committed offset), and the group counts as settled
  * (whenSettled) only after it returned. A consumer crash (e.g. a broker down longer than
- * the retries) restarts the consumer, which counts as losing and regaining every partition.
+ * the retries) restarts the consumer, which counts as losing and regaining every partition; so does
+ * a crash kafkajs does not restart from that passes once the brokers are back (#restartConsumer).
  * `read()` is meant to be called once per instance.
  */
 export class KafkaSource implements Source {
@@ -91,6 +92,8 @@ export class KafkaSource implements Source {
   #revoking: Promise<void> = Promise.resolve();
   /** Set on abort or close: no more fetching, no consumer restarts. */
   #stopped = false;
+  /** Consumer restarts done here after crashes kafkajs does not restart (see #restartConsumer). */
+  #selfRestarts = 0;
   #closed = false;
   /**
    * Test hook (GEMFLOW_TEST_REVOKE_DELAY_MS): the runtime hears of a revocation this much later, as when
@@ -272,11 +275,16 @@ export class KafkaSource implements Source {
       this.#unsettled ??= gate();
     });
     consumer.on(consumer.events.CRASH, (e) => {
-      if (e.payload.restart) {
+      const restartHere = !e.payload.restart && !this.#stopped && isTransientCrash(e.payload.error) && this.#selfRestarts < MAX_SELF_RESTARTS;
+      if (e.payload.restart || restartHere) {
         this.#rebalancing = true;
         this.#fenced = true;
         this.#unsettled ??= gate();
         this.#assign({}); // the restarted consumer joins afresh: everything is reassigned
+        if (restartHere) {
+          this.#running = false; // stopped until #restartConsumer runs it again
+          void this.#restartConsumer(e.payload.error);
+        }
       } else if (!this.#stopped) {
         this.#fatal = new GemflowError('kafka_consumer_failed', `Kafka consumer of group ${this.#cfg.groupId} failed: ${errorMessage(e.payload.error)}`, { cause: e.payload.error });
         this.#wake();
@@ -285,8 +293,7 @@ export class KafkaSource implements Source {
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: this.#cfg.topics, fromBeginning: this.#cfg.fromBeginning });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#onBatch(p) });
-      this.#running = true;
+      await this.#run();
     } catch (e) {
       throw new GemflowError(
         'kafka_connect_failed',
@@ -401,6 +408,37 @@ export class KafkaSource implements Source {
     this.#unsettled = undefined;
   }
 
+  async #run(): Promise<void> {
+    await this.#consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.#onBatch(p) });
+    this.#running = true;
+  }
+
+  /**
+   * kafkajs gives up on a consumer for good after some failures it counts as not retriable although
+   * they pass (the group coordinator not found while a broker restarts, measured in the broker-restart
+   * test under load): the consumer is connected and run again here, with a growing pause, up to
+   * MAX_SELF_RESTARTS times in the process's life; after that, or when stopped, the source fails.
+   */
+  async #restartConsumer(cause: Error): Promise<void> {
+    this.#selfRestarts++;
+    this.#logger.warn('kafka consumer stopped by an error kafkajs does not retry; restarting it', { groupId: this.#cfg.groupId, error: errorMessage(cause), attempt: this.#selfRestarts });
+    for (let attempt = 1; !this.#stopped; attempt++) {
+      await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** (attempt - 1))));
+      if (this.#stopped) return;
+      try {
+        await this.#consumer.connect();
+        await this.#run();
+        return;
+      } catch (e) {
+        if (attempt >= 8) {
+          this.#fatal ??= new GemflowError('kafka_consumer_failed', `Kafka consumer of group ${this.#cfg.groupId} failed (${errorMessage(cause)}) and could not be restarted: ${errorMessage(e)}`, { cause: e });
+          this.#wake();
+          return;
+        }
+      }
+    }
+  }
+
   #inFlight(st: OwnedPartition): number {
     return st.next === undefined || st.committed === undefined ? 0 : st.next - st.committed;
   }
@@ -408,7 +446,12 @@ export class KafkaSource implements Source {
   #stopFetching(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    if (this.#running) this.#consumer.pause(this.#cfg.topics.map((topic) => ({ topic })));
+    try {
+      if (this.#running) this.#consumer.pause(this.#cfg.topics.map((topic) => ({ topic })));
+    } catch {
+      // kafkajs stopped the group meanwhile (a crash): nothing is fetched anyway. (Thrown here, in
+      // read()'s finally, it would replace the error the read is failing with.)
+    }
     this.#wake();
   }
 
@@ -435,6 +478,25 @@ function gate(): { promise: Promise<void>; open: () => void } {
   let open!: () => void;
   const promise = new Promise<void>((res) => (open = res));
   return { promise, open };
+}
+
+/** Most restarts of a consumer kafkajs gave up on (#restartConsumer), per process. */
+const MAX_SELF_RESTARTS = 20;
+
+/**
+ * A crash kafkajs does not restart from, but that passes once the brokers are back: the group
+ * coordinator not found or not available, a broker connection lost. Anything else (authorization,
+ * a topic that does not exist, a bad config) stays fatal.
+ */
+export function isTransientCrash(e: unknown): boolean {
+  const type = kafkaErrorType(e);
+  if (type && ['COORDINATOR_NOT_AVAILABLE', 'GROUP_COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR', 'NOT_COORDINATOR_FOR_GROUP', 'COORDINATOR_LOAD_IN_PROGRESS', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'REQUEST_TIMED_OUT'].includes(type)) return true;
+  for (let cur = e as { name?: unknown; message?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0; cur && depth < 5; depth++) {
+    if (cur.name === 'KafkaJSConnectionError' || cur.name === 'KafkaJSGroupCoordinatorNotFound' || cur.name === 'KafkaJSBrokerNotFound') return true;
+    if (typeof cur.message === 'string' && /group coordinator|ECONNREFUSED|Connection (error|timeout)|Closed connection/i.test(cur.message)) return true;
+    cur = (cur.cause ?? cur.originalError) as typeof cur;
+  }
+  return false;
 }
 
 /** The Kafka protocol error type (e.g. "REBALANCE_IN_PROGRESS") behind a kafkajs error, if any. */
