@@ -147,7 +147,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       const w = awaitingDurable.get(k);
       if (w === undefined) continue;
       awaitingDurable.delete(k);
-      books.note(o, (f) => f.written(w.rows));
+      tally(o, (f) => f.written(w.rows));
       settle(o);
     }
   };
@@ -173,6 +173,12 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     tracker.begin(o);
     return true;
   };
+  /**
+   * A funnel entry of the document at `o`: held for the committed books too (CommittedBooks) while its
+   * partition is still owned as when it was read; a record read before a revocation is another
+   * owner's to count for good, so it goes on the live funnel only.
+   */
+  const tally = (o: Origin, entry: (f: Funnel) => void) => (current(o) ? books.note(o, entry) : entry(funnel));
   const settle = (o: Origin) => {
     if (current(o)) tracker.resolve(o);
   };
@@ -213,11 +219,11 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   // The dead-letter sink bounds what it keeps of the record and says so (rawTruncated, rawBytes).
   const deadLetter = async (origin: Origin, stage: string, code: string, message: string, raw: string, documentId?: string, rawBytes?: number) => {
     await deadLetters.write({ origin, stage, code, message, raw, documentId, rawBytes });
-    books.note(origin, (f) => f.deadLettered(code));
+    tally(origin, (f) => f.deadLettered(code));
     settle(origin);
   };
   const drop = (o: Origin, reason: string) => {
-    books.note(o, (f) => f.dropped(reason));
+    tally(o, (f) => f.dropped(reason));
     settle(o);
   };
   const rawOf = (doc: Envelope) => JSON.stringify({ id: doc.id, text: doc.text, ...doc.meta });
@@ -295,7 +301,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     if (item.kind === 'bad') {
       const b = item.bad;
       const bytes = Buffer.byteLength(b.raw);
-      books.note(b.origin, (f) => f.received(bytes));
+      tally(b.origin, (f) => f.received(bytes));
       if (!begin(b.origin)) return abandon(0);
       const dm = metrics.stage('decode');
       dm.received++;
@@ -304,7 +310,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       return;
     }
     const doc = item.doc;
-    books.note(doc.origin, (f) => f.received(doc.bytes));
+    tally(doc.origin, (f) => f.received(doc.bytes));
     if (!begin(doc.origin)) return abandon(0);
     if (done.get(doc.origin.partition)?.has(doc.origin.offset)) {
       const sm = metrics.stage('source');
@@ -335,7 +341,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
           }
           return;
         }
-        books.note(doc.origin, (f) => f.retried(code));
+        tally(doc.origin, (f) => f.retried(code));
         log.warn('document hit an infrastructure failure; trying it again', { document: doc.id, code, error: errorMessage(e), attempt: n + 1 });
         try {
           await sleep(Math.min(60_000, documentRetryBaseMs * 2 ** n * (0.5 + Math.random() / 2)), stop.signal);
@@ -348,7 +354,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     if (opts.loseDocumentIds?.has(doc.id)) return; // test hook: vanish without a trace
     const rows = book.rows;
     // Trajectories: every one made is written, rejected or dropped (abandoned ones as dropped).
-    books.note(doc.origin, (f) => {
+    tally(doc.origin, (f) => {
       for (const r of book.trajRejected) f.trajectoryRejected(r);
       for (const r of book.trajDropped) f.trajectoryDropped(r);
       for (const c of book.trajFailed) f.trajectoryFailed(c);
@@ -379,7 +385,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     if (own?.outcome === 'dead_letter') return deadLetter(doc.origin, own.step, own.code, own.message, rawOf(doc), doc.id);
     const rule = own?.outcome === 'rejected' ? own.rule : book.rejected?.rule;
     if (rule !== undefined) {
-      books.note(doc.origin, (f) => f.rejected(rule));
+      tally(doc.origin, (f) => f.rejected(rule));
       return settle(doc.origin);
     }
     if (book.failed) return deadLetter(doc.origin, book.failed.step, book.failed.code, book.failed.message, rawOf(doc), doc.id);
