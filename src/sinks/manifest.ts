@@ -160,14 +160,16 @@ export async function publishRun(store: ManifestStore, manifest: RunManifest): P
   await importLegacy(store);
   let path = '';
   let merged: RunManifest | undefined;
+  // Each run's version in a view: a provisional record (a peer still running) is replaced by its final one.
+  const versions = (runs: RunManifest[]) => runs.map((r) => `${r.runId}\0${r.finishedAt}\0${r.provisional ? 'p' : 'f'}`).sort().join('\n');
   for (let attempt = 0; attempt < 5; attempt++) {
     const { runs } = await loadRuns(store);
     merged = mergeRuns(runs, await store.listShards());
     path = await store.putMerged(JSON.stringify(merged, null, 2) + '\n');
-    const included = new Set(runs.map((r) => r.runId));
-    // A run that finished meanwhile rewrites the view itself, after its own run file; redo only when
-    // one is not included yet, so the last writer's view is complete.
-    if ((await store.listRunIds()).every((id) => included.has(id))) break;
+    // A peer that finished meanwhile rewrites the view itself, after its own run file; but this write
+    // may land after the peer's and hold an older version of it (its provisional record): redo while
+    // the run files differ from what this view merged, so the last writer's view is current.
+    if (versions((await loadRuns(store)).runs) === versions(runs)) break;
   }
   return { path, merged: merged! };
 }

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalShardStore } from '../../src/sinks/local-shard-store.js';
-import { readManifest, writeManifest, type RunManifest } from '../../src/sinks/manifest.js';
+import { publishRun, putRunRecord, readManifest, writeManifest, type RunManifest } from '../../src/sinks/manifest.js';
 import { ParquetShardSink } from '../../src/sinks/parquet-sink.js';
 import { writerTag } from '../../src/sinks/writer-tag.js';
 import { docRows, fileOrigin, sinkConfig, tempDir } from './fixtures.js';
@@ -131,6 +131,35 @@ describe('run history', () => {
     expect(final.funnel.documents.received).toBe(120);
     expect((await readdir(t.dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     expect((await readdir(join(t.dir, '_runs'))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('a view written after a peer\'s, holding the peer\'s provisional record, is redone: the last view has its final record', async () => {
+    const t = await tempDir('manifest-provisional');
+    cleanup = t.cleanup;
+    const a = new LocalShardStore(t.dir);
+    const b = new LocalShardStore(t.dir);
+    await Promise.all([a.open(0), b.open(0)]);
+    // B is still running: its provisional record counts 3 documents.
+    const bRun = { startedAt: '2025-01-01T00:00:01.000Z', runId: 'run-b', shards: [] };
+    await putRunRecord(b.manifestStore(), { ...manifest({ ...bRun, funnel: { ...manifest().funnel, documents: { ...manifest().funnel.documents, received: 3 } } }), runId: 'run-b', provisional: true });
+    // A finishes; while A writes its view (which holds B's provisional record), B finishes and writes
+    // its own final record and view first: A's write lands last, with the older B.
+    const store = a.manifestStore();
+    let once = true;
+    const racing = {
+      ...store,
+      putMerged: async (text: string) => {
+        if (once) {
+          once = false;
+          await b.publishRun(manifest(bRun));
+        }
+        return store.putMerged(text);
+      },
+    };
+    await publishRun(racing, manifest({ startedAt: '2025-01-01T00:00:00.000Z', runId: 'run-a', shards: [] }));
+    const final = JSON.parse(await readFile(join(t.dir, '_gemflow', 'manifest.json'), 'utf8')) as RunManifest;
+    expect(final.runs!.map((r) => [r.runId, r.provisional ?? false])).toEqual([['run-a', false], ['run-b', false]]);
+    expect(final.funnel.documents.received).toBe(20);
   });
 
   it('imports a manifest.json written before run files as one run', async () => {
