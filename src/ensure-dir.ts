@@ -2,7 +2,8 @@ import { mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { GemflowError } from './errors.js';
 
-const REASON: Record<string, string> = {
+/** What a file-system errno means for a folder to be made or written ("validate" reports them too). */
+export const ERRNO_REASON: Record<string, string> = {
   EROFS: 'the file system is read-only',
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
@@ -41,6 +42,6 @@ export async function ensureDir(path: string, what: string): Promise<void> {
 function fail(what: string, target: string, at: string, e: NodeJS.ErrnoException): GemflowError {
   const code = e.code ?? 'unknown';
   // ENOENT for a directory whose parent exists: the file system does not let directories be made there.
-  const reason = REASON[code] ?? (code === 'ENOENT' ? 'the file system does not allow a directory there' : e.message);
+  const reason = ERRNO_REASON[code] ?? (code === 'ENOENT' ? 'the file system does not allow a directory there' : e.message);
   return new GemflowError('directory_unusable', `cannot create ${what} ${target}: ${reason} (${code} at ${at})`, { cause: e });
 }

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { ERRNO_REASON } from '../ensure-dir.js';
 import { expandPaths } from '../sources/expand-paths.js';
 import { errorMessage } from '../errors.js';
 import { isS3Url } from '../s3/s3-url.js';
@@ -76,7 +77,7 @@ export async function outputDirIssues(cfg: PipelineConfig): Promise<ConfigIssue[
       await access(p, constants.W_OK);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      const why = code === 'EROFS' ? 'the file system is read-only' : code === 'EACCES' ? 'permission denied' : errorMessage(e);
+      const why = ERRNO_REASON[code ?? ''] ?? errorMessage(e);
       issues.push({ path, message: `${dir} cannot be written: ${why} (${code} at ${p})` });
     }
     if (issues.length > before) reported.push(dir);

@@ -154,9 +154,7 @@ export async function getRunRecord(store: ManifestStore, runId: string): Promise
  */
 export async function publishRun(store: ManifestStore, manifest: RunManifest): Promise<{ path: string; merged: RunManifest }> {
   const runId = manifest.runId ?? newRunId(manifest.startedAt);
-  const run: RunManifest = { ...manifest, config: redactSecrets(manifest.config) as Record<string, unknown>, runId, worker: manifest.worker ?? writerTag() };
-  delete run.runs;
-  await store.putRun(runId, JSON.stringify(run, null, 2) + '\n');
+  await putRunRecord(store, { ...manifest, runId });
   await importLegacy(store);
   let path = '';
   let merged: RunManifest | undefined;
