@@ -43,6 +43,12 @@ export interface DocSpan {
   worker: number;
 }
 
+/** A document whose LLM part had started when its run was stopped at the window's end. */
+export interface UnfinishedDoc {
+  startSec: number;
+  worker: number;
+}
+
 /** Cluster output capacity over simulated time: [from sec, tokens/s] steps, ascending (see scenarios.ts). */
 export type CapacityTimeline = Array<[number, number]>;
 
@@ -149,14 +155,24 @@ export function queueWaitBetween(a: Sample, b: Sample, which: 'queueBuckets' | '
  * The steady-state figures of one run; undefined when fewer than 10 documents completed. Utilisation
  * is against the capacity the cluster had over the window (`capacity`: a constant or a timeline).
  */
-export function steadyState(docs: readonly DocSpan[], samples: readonly Sample[], capacity: number | CapacityTimeline, nominal: number | CapacityTimeline = capacity): SteadyFigures | undefined {
+export function steadyState(
+  docs: readonly DocSpan[],
+  samples: readonly Sample[],
+  capacity: number | CapacityTimeline,
+  nominal: number | CapacityTimeline = capacity,
+  unfinished: readonly UnfinishedDoc[] = [],
+): SteadyFigures | undefined {
   const asTimeline = (c: number | CapacityTimeline): CapacityTimeline => (typeof c === 'number' ? [[0, c]] : c);
   const timeline = asTimeline(capacity);
   if (docs.length < 10 || samples.length < 2) return undefined;
-  const ends = docs.map((d) => d.endSec).sort((a, b) => a - b);
+  // A document cut off when the run stopped at the window's end ends after every finished one: the
+  // percentiles count it, so the window is the one the whole run would have had.
+  const ends = [...docs.map((d) => d.endSec), ...unfinished.map(() => Infinity)].sort((a, b) => a - b);
   const startSec = ends[Math.floor(0.1 * ends.length)]!;
-  const workerIds = [...new Set(docs.map((d) => d.worker))];
-  const corpusOut = Math.min(...workerIds.map((w) => Math.max(...docs.filter((d) => d.worker === w).map((d) => d.startSec))));
+  if (!Number.isFinite(startSec)) return undefined;
+  const started = [...docs, ...unfinished];
+  const workerIds = [...new Set(started.map((d) => d.worker))];
+  const corpusOut = Math.min(...workerIds.map((w) => Math.max(...started.filter((d) => d.worker === w).map((d) => d.startSec))));
   const endSec = Math.max(startSec, Math.min(ends[Math.ceil(0.9 * ends.length) - 1]!, corpusOut));
   const inWindow = docs.filter((d) => d.endSec > startSec && d.endSec <= endSec);
   const span = Math.max(1e-9, endSec - startSec);

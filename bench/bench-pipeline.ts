@@ -18,16 +18,43 @@ export interface DocTiming {
 
 /**
  * Times every document's LLM part (from taking an LLM slot to its end), outermost, so a baseline's own
- * waiting (the batch barrier) is included.
+ * waiting (the batch barrier) is included. `inFlight` counts the documents inside it; `onDone` hears
+ * each end. A document whose LLM part was cut off (the run stopped at the window's end) stays in
+ * `unfinished` with its start.
  */
 export class Timings {
   readonly timings: DocTiming[] = [];
+  readonly #open = new Set<{ startMs: number }>();
+  onDone?: () => void;
+  /** Set when the run is being stopped: a document that fails from then on was cut off, not finished. */
+  stopping = false;
+
+  /** Documents that have started their LLM part. */
+  admitted = 0;
+
+  get inFlight(): number {
+    return this.#open.size;
+  }
+
+  /** Starts (epoch ms) of the documents whose LLM part has not ended. */
+  get unfinished(): number[] {
+    return [...this.#open].map((o) => o.startMs);
+  }
 
   wrap(inner: Admission | undefined): Admission {
     return async (doc: Envelope, run: () => Promise<void>) => {
-      const startMs = performance.timeOrigin + performance.now();
-      await (inner ? inner(doc, run) : run());
-      this.timings.push({ startMs, endMs: performance.timeOrigin + performance.now() });
+      const open = { startMs: performance.timeOrigin + performance.now() };
+      this.#open.add(open);
+      this.admitted++;
+      try {
+        await (inner ? inner(doc, run) : run());
+      } catch (e) {
+        if (!this.stopping) this.#open.delete(open);
+        throw e;
+      }
+      this.#open.delete(open);
+      this.timings.push({ startMs: open.startMs, endMs: performance.timeOrigin + performance.now() });
+      this.onDone?.();
     };
   }
 }

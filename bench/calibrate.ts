@@ -13,12 +13,12 @@ import type { StrategyResult } from './strategy-result.js';
  * 0.81-0.96, 5 of 15 target rows passed).
  * So one run of the homogeneous fixed-capacity strategy at a scale where the rig is surely not short
  * (CALIBRATION_SCALE) measures its CPU per simulated second, and the benchmark runs at the smallest
- * scale (in steps of 0.005, never below the default) at which that costs at most RIG_SHARE of the
+ * scale (in steps of 0.001, never below the default) at which that costs at most RIG_SHARE of the
  * machine's cores, less the share the hypervisor took for other guests during the probe (steal, from
  * /proc/stat: on that VM ~1% idle, 33-58% while a benchmark ran), --rig-cores C to
  * say otherwise. Scenarios with a timeScaleFactor multiply it.
  */
-export const CALIBRATION_SCALE = 0.08;
+export const CALIBRATION_SCALE = 0.06;
 export const RIG_SHARE = 0.5;
 
 export interface TimeScaleCalibration {
@@ -41,7 +41,7 @@ export function calibrateTimeScale(probe: StrategyResult, probeScale: number, ri
   if (!cpu || cpu.simulatorCores === undefined) throw new GemflowError('bench_failed', 'the calibration run had no steady window with CPU figures');
   const cpuMsPerSimSec = (cpu.engineCores + cpu.simulatorCores) * probeScale * 1000;
   const needed = cpuMsPerSimSec / 1000 / rigCores;
-  const timeScale = Math.max(floor, Math.round(Math.ceil(needed / 0.005 - 1e-9) * 0.005 * 1000) / 1000);
+  const timeScale = Math.max(floor, Math.ceil(needed * 1000 - 1e-6) / 1000);
   return { probeScale, engineCores: cpu.engineCores, simulatorCores: cpu.simulatorCores, cpuMsPerSimSec, stealShare: cpu.machineStealShare, rigCores, timeScale };
 }
 

@@ -251,13 +251,15 @@ export function markdownReport(r: BenchReport): string {
       'stages in lockstep) to the moment the corpus ran out (the last document taking an llm.maxDocsInFlight slot; with several workers the earliest such ' +
       'moment of any worker), and no later than the 90th percentile of completions. After the corpus runs out the documents in flight finish and none ' +
       'replaces them, so the calls offered fall below what the cluster runs whoever schedules them: that drain tail measures the corpus, not the scheduler ' +
-      '(it is in the whole-run figures). Throughput counts output tokens as they are decoded (vLLM\'s generation_tokens_total counts per step), not when a request ends; ' +
+      '(the whole-run figures once held it; now each run is stopped a few completions after its corpus ran out: the documents still in flight are ' +
+      'abandoned, counted in the percentiles that place the window as documents that end last, and listed per run under "Runs"; the window is the one the ' +
+      'whole run would have had, and about a quarter of each run\'s simulated time is not spent). Throughput counts output tokens as they are decoded (vLLM\'s generation_tokens_total counts per step), not when a request ends; ' +
       'scenario events are triggered by progress (once a share of the run\'s expected LLM answers, repairs excluded, is in, read from the summed vLLM queue-time histogram ' +
       'the benchmark samples), not at fixed times, so they land inside the window on a slow machine too; the simulated time each happened is recorded, ' +
       'the capacity timeline is built from those times, and each scenario lists every run\'s window and event times. Utilisation: output tokens generated in the window / the output tokens the cluster could have generated ' +
       'in it (its capacity over time: a lost replica counts 0 while down, a slowed or cut one its reduced capacity). p99 queue wait / TTFT, steady: read from vLLM\'s ' +
       '`request_queue_time_seconds` / `time_to_first_token_seconds` histograms over the window (an upper bucket bound), with the share of requests that waited <= 2 s; ' +
-      'whole run: exact p99 of the worst replica from /sim/stats (warm-up included). TTFT = arrival to end of prefill. Document latency: from taking one of ' +
+      'whole run: exact p99 of the worst replica from /sim/stats (warm-up included, up to the stop). TTFT = arrival to end of prefill. Document latency: from taking one of ' +
       'maxDocsInFlight slots to all its trajectories generated (a baseline\'s own waiting included).',
     '',
     ...scenarioTables(r),
@@ -270,7 +272,7 @@ export function markdownReport(r: BenchReport): string {
     const drops = Object.entries(t.dropped).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
     const st = s.steady;
     lines.push(
-      `- ${s.scenario}/${s.strategy}: received ${t.received}, written ${t.written}, dropped ${drops}, dead-lettered ${dl}; trajectories ${t.trajectories}; balanced ${t.balanced}` +
+      `- ${s.scenario}/${s.strategy}: received ${t.received}, written ${t.written}, dropped ${drops}, dead-lettered ${dl}${t.abandoned ? `, abandoned ${t.abandoned} (the run stopped at its window's end with ${s.unfinished?.length ?? 0} documents in their LLM part: their calls were cut off, and count below)` : ''}; trajectories ${t.trajectories}; balanced ${t.balanced}` +
         `${s.fatal.length ? `; STOPPED: ${s.fatal.join(' | ')}` : ''}; server answers ${JSON.stringify(s.server.byStatus)}, invalid answers ${s.server.invalidAnswers}, injected faults ${s.server.faults}; requests taken back from a queue and sent again ${s.requeued ?? 0} (left the queue unadmitted ${s.server.abandonedWaiting ?? 0}, generations cut off ${s.server.abortedGenerations - (s.server.abandonedWaiting ?? 0)}); ` +
         `run ${f(s.simSec, 0)} s simulated (${f(s.wallMs / 1000, 0)} s wall), window ${f(st?.startSec, 0)}-${f(st?.endSec, 0)} s; engine ${f(st?.cpu.engineCores)} cores, simulator ${f(st?.cpu.simulatorCores)}, ` +
         `machine busy ${st?.cpu.machineBusyShare === undefined ? 'n/a' : f(100 * st.cpu.machineBusyShare, 0) + '%'}${st?.cpu.machineStealShare === undefined ? '' : ` (of it taken by the hypervisor for other guests, steal: ${f(100 * st.cpu.machineStealShare, 0)}%)`}; peak RSS ${f(s.peakRssBytes / 2 ** 20, 0)} MB; event-loop delay p99 ${f(s.eventLoopDelayP99Ms, 0)} ms wall.`,

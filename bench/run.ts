@@ -120,7 +120,7 @@ async function main(): Promise<void> {
     let calibration: TimeScaleCalibration | undefined;
     if (opts.calibrate) {
       log(`calibrating the time scale: homogeneous/fixed-capacity (${opts.sweepDocs} docs) at timeScale ${CALIBRATION_SCALE}`);
-      const probe = await runStrategy({ scenario: homogeneous, strategy: fixedStrategy('calibration', clusterConcurrency, 'time-scale calibration'), corpusFiles: corpora.sweep.files, expectedAnswers: corpora.sweep.expectedAnswers, workDir: join(work, 'calibration'), replicas: opts.replicas, timeScale: CALIBRATION_SCALE, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay: false });
+      const probe = await runStrategy({ scenario: homogeneous, strategy: fixedStrategy('calibration', clusterConcurrency, 'time-scale calibration'), corpusFiles: corpora.sweep.files, expectedAnswers: corpora.sweep.expectedAnswers, workDir: join(work, 'calibration'), replicas: opts.replicas, timeScale: CALIBRATION_SCALE, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay: false, stopAtWindowEnd: true });
       // The cores the machine gives: half of them, less what the hypervisor took for other guests during the probe.
       const steal = probe.steady?.cpu.machineStealShare ?? 0;
       const rigCores = values['rig-cores'] !== undefined ? Number(values['rig-cores']) : availableParallelism() * RIG_SHARE * (1 - steal);
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
       const t = performance.now();
       const key = c.files.join(',');
       if (!memos.has(key)) memos.set(key, new Map());
-      const r = await runStrategy({ scenario, strategy, corpusFiles: c.files, expectedAnswers: c.expectedAnswers, workDir: join(work, `run-${runs++}`), replicas: opts.replicas, timeScale: opts.timeScale * (scenario.timeScaleFactor ?? 1), maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay, deliverableMemo: memos.get(key) });
+      const r = await runStrategy({ scenario, strategy, corpusFiles: c.files, expectedAnswers: c.expectedAnswers, workDir: join(work, `run-${runs++}`), replicas: opts.replicas, timeScale: opts.timeScale * (scenario.timeScaleFactor ?? 1), maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay, stopAtWindowEnd: true, deliverableMemo: memos.get(key) });
       log(`${scenario.name}/${strategy.name}: ${((performance.now() - t) / 1000).toFixed(0)} s wall, utilisation ${r.steady?.utilisation.toFixed(3) ?? 'n/a'} (of nominal ${r.steady?.nominalUtilisation.toFixed(3) ?? 'n/a'}), p99 queue wait ${r.server.queueWaitP99Sec.toFixed(1)} s, window ${r.steady?.startSec.toFixed(0) ?? '?'}-${r.steady?.endSec.toFixed(0) ?? '?'} s${r.events.map((e) => `, ${e.label} at ${e.atSec.toFixed(0)} s`).join('')}`);
       return r;
     };

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { GemflowError } from '../src/errors.js';
 import { maxOutputTokensPerSec, saturatedOutputTokensPerSec, type RuntimeCapacity } from '../src/simulator/capacity-model.js';
 import { DEFAULT_SIMULATOR_OPTIONS } from '../src/simulator/options.js';
-import { steadyState, type DocSpan, type Sample } from './analyse.js';
+import { steadyState, type DocSpan, type Sample, type UnfinishedDoc } from './analyse.js';
 import { capacityTimeline, type FiredEvent, type Scenario } from './scenarios.js';
 import { machineCpuMs, procCpuMs, profileArgs, SimProcess, type ReplicaGauges, type SimCapacity } from './sim-process.js';
 import { split, type StrategySpec } from './strategies.js';
@@ -24,6 +24,8 @@ export interface StrategyRunOptions {
   maxDocsInFlight: number;
   model: SimCapacity;
   cpuReplay: boolean;
+  /** Stop the workers once the measured window is over (worker-run.ts --stop-at-window-end); not with cpuReplay, whose replay needs every answer. */
+  stopAtWindowEnd?: boolean;
   /** LLM answers the run needs without repairs (the scenario's events are triggered at shares of it). */
   expectedAnswers: number;
   /**
@@ -115,6 +117,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
           '--workers', String(n),
           ...(scenario.mixedWorkflows ? ['--mixed'] : []),
           ...(o.cpuReplay && w === 0 ? ['--cpu-replay'] : []),
+          ...(o.stopAtWindowEnd && !o.cpuReplay ? ['--stop-at-window-end'] : []),
         ]),
       ),
     );
@@ -179,6 +182,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
 
     const ws = await Promise.all(results.map(async (f) => JSON.parse(await readFile(f, 'utf8')) as WorkerResult));
     const docs: DocSpan[] = ws.flatMap((w, worker) => w.docs.map((d) => ({ startSec: toSim(d.startMs), endSec: toSim(d.endMs), worker })));
+    const unfinished: UnfinishedDoc[] = ws.flatMap((w, worker) => (w.unfinished ?? []).map((ms) => ({ startSec: toSim(ms), worker })));
     const capacity = capacityTimeline(scenario, o.model, o.replicas, fired);
     const deliverable = capacityTimeline(scenario, o.model, o.replicas, fired, deliverableRate(simStats.flatMap((x) => x.jobs), o.deliverableMemo ?? new Map()));
     const sumOf = (pick: (w: WorkerResult) => Record<string, number>) =>
@@ -208,11 +212,13 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
         balanced: ws.every((w) => w.funnel.balanced),
         deadLettered: sumOf((w) => w.funnel.documents.deadLettered),
         dropped: sumOf((w) => w.funnel.documents.dropped),
+        abandoned: ws.reduce((a, w) => a + w.funnel.documents.abandoned, 0),
       },
       fatal: ws.flatMap((w) => (w.fatal ? [w.fatal] : [])),
       docs,
+      unfinished,
       samples,
-      steady: steadyState(docs, samples, deliverable, capacity),
+      steady: steadyState(docs, samples, deliverable, capacity, unfinished),
       server: {
         requests: simStats.reduce((a, x) => a + x.requests.total, 0),
         byStatus: simStats.reduce<Record<string, number>>((acc, x) => {

@@ -1,5 +1,5 @@
 import type { RunResult } from '../src/dataflow/pipeline.js';
-import type { DocSpan, Sample, SteadyFigures } from './analyse.js';
+import type { DocSpan, Sample, SteadyFigures, UnfinishedDoc } from './analyse.js';
 import type { DocTiming } from './bench-pipeline.js';
 import type { FiredEvent } from './scenarios.js';
 import type { StrategyKind } from './strategies.js';
@@ -27,6 +27,8 @@ export interface WorkerResult {
   stages: ReturnType<RunResult['metrics']['toJSON']>;
   /** Each document's LLM part, wall-clock epoch ms. */
   docs: DocTiming[];
+  /** Starts (epoch ms) of documents whose LLM part was cut off when the run stopped at the window's end. */
+  unfinished?: number[];
   peakRssBytes: number;
   eventLoopDelayP99Ms: number;
   cpuReplay?: CpuReplay;
@@ -61,9 +63,11 @@ export interface StrategyResult {
   wallMs: number;
   simSec: number;
   /** Summed over the workers; `balanced` only when every worker's funnel balanced. */
-  totals: { received: number; written: number; trajectories: number; balanced: boolean; deadLettered: Record<string, number>; dropped: Record<string, number> };
+  totals: { received: number; written: number; trajectories: number; balanced: boolean; deadLettered: Record<string, number>; dropped: Record<string, number>; abandoned: number };
   fatal: string[];
   docs: DocSpan[];
+  /** Documents whose LLM part had started when the run stopped at the window's end (no end). */
+  unfinished: UnfinishedDoc[];
   samples: Sample[];
   steady: SteadyFigures | undefined;
   /** Whole run, from the simulators (exact, over every request). */

@@ -22,7 +22,8 @@ import type { AdaptiveEvent } from '../src/llm/adaptive-controller.js';
 import { PipelineConfig } from '../src/config/schema.js';
 import { runPipeline } from '../src/dataflow/pipeline.js';
 import { createLogger } from '../src/telemetry/logger.js';
-import { benchRun } from './bench-pipeline.js';
+import type { Source, SourceHooks } from '../src/sources/types.js';
+import { benchRun, type Timings } from './bench-pipeline.js';
 import { cpuReplay, replayDecontamination } from './cpu-replay.js';
 import { admission, clientSetup, type StrategySpec } from './strategies.js';
 import type { WorkerResult } from './strategy-result.js';
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: '1' },
       mixed: { type: 'boolean', default: false },
       'cpu-replay': { type: 'boolean', default: false },
+      'stop-at-window-end': { type: 'boolean', default: false },
     },
   });
   if (!values.strategy || !values.corpus || !values['work-dir'] || !values.result || !values.urls) {
@@ -91,7 +93,10 @@ async function main(): Promise<void> {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const never = new AbortController().signal;
-  const result = await runPipeline(bench.run.parts, { drain: never, abort: never, commitIntervalMs: 1000, admission: bench.admission });
+  const abort = new AbortController();
+  let parts = bench.run.parts;
+  if (values['stop-at-window-end']) parts = { ...parts, source: stopAtWindowEnd(parts.source, bench.timings, Number(values['max-docs-in-flight']), timeScale, abort) };
+  const result = await runPipeline(parts, { drain: never, abort: abort.signal, commitIntervalMs: 1000, admission: bench.admission });
   loop.disable();
   await bench.run.finish(result);
   await bench.run.close();
@@ -101,6 +106,7 @@ async function main(): Promise<void> {
     fatal: result.fatal?.message,
     stages: result.metrics.toJSON(),
     docs: bench.timings.timings,
+    unfinished: bench.timings.unfinished,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     eventLoopDelayP99Ms: loop.percentile(99) / 1e6,
     limits,
@@ -109,6 +115,53 @@ async function main(): Promise<void> {
   if (bench.recorder) out.cpuReplay = await cpuReplay(config('replay', setup.endpoints, decontaminate), bench.recorder.answers, values.corpus);
   await writeFile(values.result, JSON.stringify(out));
 }
+
+/**
+ * --stop-at-window-end: the measured window ends when the corpus runs out (the last document takes its
+ * LLM slot, see analyse.ts steadyState); what follows is the drain, documents in flight finishing on an
+ * emptying cluster, which no figure of the window uses. So once the source has been read to its end,
+ * STOP_SLOTS_SHARE of the LLM slots stand empty and no document has taken a slot for STOP_QUIET_SIM_SEC
+ * (a shard made durable ends dozens of documents at once, and their successors take the slots a few
+ * milliseconds later: an empty slot alone is no sign), the run is stopped as a second SIGTERM stops it:
+ * the documents in flight are abandoned (left uncommitted; the books still balance) and their starts
+ * reported as unfinished. About a quarter of each run's simulated time (the drain) is not spent.
+ */
+function stopAtWindowEnd(source: Source, timings: Timings, maxDocsInFlight: number, timeScale: number, abort: AbortController): Source {
+  const emptySlots = Math.max(2, Math.ceil(STOP_SLOTS_SHARE * maxDocsInFlight));
+  const quietMs = Math.max(50, STOP_QUIET_SIM_SEC * 1000 * timeScale);
+  let eof = false;
+  let timer: NodeJS.Timeout | undefined;
+  const drained = () => eof && timings.inFlight <= maxDocsInFlight - emptySlots;
+  const check = () => {
+    if (timer !== undefined || abort.signal.aborted || !drained()) return;
+    const admitted = timings.admitted;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (timings.admitted === admitted && drained()) {
+        timings.stopping = true;
+        abort.abort();
+      } else check();
+    }, quietMs);
+  };
+  timings.onDone = check;
+  abort.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  return new Proxy(source, {
+    get(target, prop) {
+      if (prop === 'read') {
+        return async function* (signal: AbortSignal, hooks: SourceHooks) {
+          for await (const item of target.read(signal, hooks)) yield item;
+          eof = true;
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+/** Simulated seconds without a document taking an LLM slot before the run counts its corpus as run out. */
+const STOP_QUIET_SIM_SEC = 5;
+/** Share of the LLM slots that must stand empty after the end of input before the run stops (3%: 8 of 256, 2 of a worker's 64). */
+const STOP_SLOTS_SHARE = 0.03;
 
 main().catch((e: unknown) => {
   process.stderr.write(`bench worker: ${(e as Error).stack ?? String(e)}\n`);

@@ -21,7 +21,6 @@ import { ErrorRateMonitor } from './llm/error-rate.js';
 import { DEAD_LETTER_FILE_NAME, FileDeadLetterSink } from './sinks/dead-letter-file.js';
 import { newRunId, type RunManifest } from './sinks/manifest.js';
 import { ParquetShardSink } from './sinks/parquet-sink.js';
-import { createS3ShardSink } from './sinks/s3-shard-sink.js';
 import { DEAD_LETTERS_PATH } from './sinks/shard-index.js';
 import { isS3Url } from './s3/s3-url.js';
 import { ensureDir } from './ensure-dir.js';
@@ -38,7 +37,6 @@ import { SIMULATOR_OWNED_BY } from './simulator/options.js';
 import type { StateStore } from './store/state-store.js';
 import type { Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/stage-metrics.js';
-import { startSimulatorCluster } from './simulator/simulator.js';
 
 import { relevanceStep } from '../operators/relevance/step.js';
 import { relevanceLlmStep } from '../operators/relevance-llm/step.js';
@@ -200,6 +198,8 @@ export async function buildRun(
     if (simulated) {
       const { replicas, faultRate, ...capacity } = config.llm.simulator;
       const set = Object.fromEntries(Object.entries(capacity).filter(([, v]) => v !== undefined));
+      // Loaded only when used, as the Kafka and S3 parts are: the import graph is start-up CPU for every run and benchmark worker.
+      const { startSimulatorCluster } = await import('./simulator/simulator.js');
       const sims = await startSimulatorCluster(replicas, { ...set, faultRate });
       closers.push(() => Promise.all(sims.map((s) => s.close())).then(() => undefined));
       endpoints = sims.map((s) => ({ url: s.url, maxConcurrency: 1024, initialConcurrency: 16 }));
@@ -386,7 +386,7 @@ export async function buildParts(
   closers.push(() => source.close());
   closers.push(() => deadLetters.close());
 
-  const sink = s3Sink ? createS3ShardSink(config.sink, config.s3) : new ParquetShardSink(config.sink);
+  const sink = s3Sink ? (await import('./sinks/s3-shard-sink.js')).createS3ShardSink(config.sink, config.s3) : new ParquetShardSink(config.sink);
   await sink.open();
   closers.push(() => sink.close());
 

@@ -1,6 +1,5 @@
 import type { SourceItem } from '../envelope.js';
 import { GemflowError } from '../errors.js';
-import { parquetFileInfo, readParquetFile } from '../export/read-rows.js';
 import { bad, decodeRecord } from './decode.js';
 import { fileOrigin, inputUnreadable, type FileReadContext } from './file-read-context.js';
 
@@ -20,6 +19,8 @@ export async function* readParquet(ctx: FileReadContext): AsyncGenerator<SourceI
   const path = ctx.localPath ?? file.absPath;
   let offset = 0;
   try {
+    // The Parquet readers (hyparquet, DuckDB) are loaded only when a Parquet input is read.
+    const { parquetFileInfo, readParquetFile } = await import('../export/read-rows.js');
     const { columns, rows: totalRows } = await parquetFileInfo(path);
     if (!columns.includes(decode.textField)) {
       progress.endOffset = 1;
