@@ -11,7 +11,8 @@ export interface BenchReport {
   node: string;
   cpus: number;
   docs: number;
-  sweepDocs: number;
+  /** Documents of the calibration probe's corpus. */
+  calibrationDocs?: number;
   replicas: number;
   replicaModel: SimCapacity;
   /** Per replica: ceil(decode rate / per-sequence rate), and times the replicas. */
@@ -149,7 +150,7 @@ const RESULT_HEADER = [
 /** The sweep and the scenario tables (the part the README repeats). */
 export function scenarioTables(r: BenchReport): string[] {
   const lines: string[] = [
-    `### Fixed-concurrency sweep (homogeneous, ${r.sweepDocs} documents)`,
+    `### Fixed-concurrency sweep (homogeneous, ${r.docs} documents; its runs are the homogeneous scenario's fixed-capacity and fixed-best)`,
     '',
     '| in flight (cluster) | per replica | utilisation (of deliverable) | of nominal | output tok/s | p99 queue wait, steady (s) | share ≤ 2 s | p99 queue wait, whole run (s) | doc latency p50 / p99 (s) |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -162,7 +163,7 @@ export function scenarioTables(r: BenchReport): string[] {
       );
     }),
     '',
-    `Best fixed concurrency: ${r.bestFixed} (highest output tokens/s in the sweep), used as "fixed-best" in every scenario.`,
+    `Best fixed concurrency: ${r.bestFixed} (highest output tokens/s in the sweep), used as "fixed-best" in every scenario. Outside homogeneous it is the only fixed baseline: the targets name it; fixed-capacity is in the sweep and in homogeneous.`,
     '',
   ];
   for (const sc of r.scenarios) {
@@ -227,7 +228,7 @@ export function markdownReport(r: BenchReport): string {
       ? `Time scale calibrated to this machine (bench/calibrate.ts): a run of homogeneous/fixed-capacity at timeScale ${r.calibration.probeScale} used ` +
         `${f(r.calibration.engineCores)} engine + ${f(r.calibration.simulatorCores)} simulator cores in its steady window, ${f(r.calibration.cpuMsPerSimSec, 1)} ms of CPU per simulated second` +
         `${r.calibration.stealShare === undefined ? '' : `, while the hypervisor took ${f(100 * r.calibration.stealShare, 0)}% of the machine's core time for other guests (steal)`}; ` +
-        `${r.timeScale} is the smallest scale (steps of 0.005, at least 0.02) at which that is at most ${f(r.calibration.rigCores)} cores (half the machine, less steal), so that the test double's CPU does not set the figures. ` +
+        `${r.timeScale} is the smallest scale (steps of 0.001, at least 0.02) at which that is at most ${f(r.calibration.rigCores)} cores (half the machine, less steal), so that the test double's CPU does not set the figures. ` +
         `Steal that rises after the probe still slows every process; each run's line below gives its steal. ` +
         `Each run's engine and simulator cores are in its scenario's run list.`
       : `Time scale given on the command line (not calibrated to this machine).`,
@@ -238,7 +239,7 @@ export function markdownReport(r: BenchReport): string {
       `the batch barrier gathers ${r.clusterConcurrency} documents, so the first call of each fills the cluster; "unbounded" sends every call of the ` +
       `${r.maxDocsInFlight} documents in flight at once. With several workers, a fixed total is split over them. gemflow and unbounded are not told the capacity.`,
     '',
-    `Each run: ${r.docs} documents (${r.sweepDocs} in the sweep), staged GEM flow (extract, then ground + refine per workflow), LLM cache off, ` +
+    `Each run: ${r.docs} documents, staged GEM flow (extract, then ground + refine per workflow), LLM cache off, ` +
       `llm.maxDocsInFlight ${r.maxDocsInFlight}, a fresh simulator cluster per run, the pipeline built by src/compose.ts buildRun as \`gemflow run\` builds it. ` +
       `Wall time of the whole benchmark: ${f(r.wallMs / 60000, 1)} min on ${r.cpus} CPUs, load average ${f(r.loadAverage.start, 1)} at the start and ${f(r.loadAverage.end, 1)} at the end ` +
       `(a shared machine: other work ran beside it; a load far above the core count starves the engine and the simulator, and every figure below with them).`,

@@ -2,7 +2,7 @@
  * `npm run bench`: gemflow against baselines sized from the cluster, in several scenarios, on a
  * simulated vLLM cluster.
  *
- *   node dist/bench/run.js [--quick] [--docs N] [--sweep-docs N] [--replicas N] [--time-scale X | --rig-cores C]
+ *   node dist/bench/run.js [--quick] [--docs N] [--calibration-docs N] [--replicas N] [--time-scale X | --rig-cores C]
  *     [--max-docs-in-flight N] [--scenarios a,b] [--out-dir DIR]
  *     [--best-fixed N] [--strategies gemflow,fixed-capacity,...] [--no-relevance]
  *
@@ -41,16 +41,18 @@ import { barrierStrategy, fixedStrategy, gemflowStrategy, unboundedStrategy, typ
 import type { StrategyResult } from './strategy-result.js';
 
 /**
- * Full sizes, chosen so that the whole benchmark stays under 10 minutes on 2 cores. 256 documents in
- * flight: the steady window needs demand above supply throughout, and a wave of new documents, all
- * at their first call (extract) at once, offers about one call each (with 160 in flight the calls
- * offered fell below the 252 the cluster runs for a fifth of the old window, for every strategy).
- * 600 documents a run (400 in the sweep): the corpus runs out well after the warm-up, so the window
- * between them (analyse.ts) is long enough to hold the scenarios' events.
+ * Full sizes. 256 documents in flight: the steady window needs demand above supply throughout, and a
+ * wave of new documents, all at their first call (extract) at once, offers about one call each (with
+ * 160 in flight the calls offered fell below the 252 the cluster runs for a fifth of the old window,
+ * for every strategy). 600 documents a run, the sweep's too: the corpus runs out well after the
+ * warm-up, so the window between them (analyse.ts) is long enough to hold the scenarios' events, and
+ * the sweep's windows are as long as the scenarios' (with 400 documents they were 60-90 simulated s,
+ * and its best moved between 252, 320 and 512 from run to run). Every run stops at its window's end
+ * (worker-run.ts --stop-at-window-end). The calibration probe needs only a CPU rate: 400 documents.
  */
-const FULL = { docs: 600, sweepDocs: 400, replicas: 4, timeScale: 0.02, maxDocsInFlight: 256, relevanceDocs: 2000, relevanceLlmDocs: 800, sweepPerReplica: [48, 63, 80, 128] };
+const FULL = { docs: 600, calibrationDocs: 400, replicas: 4, timeScale: 0.02, maxDocsInFlight: 256, relevanceDocs: 1000, relevanceLlmDocs: 400, sweepPerReplica: [48, 63, 80, 128] };
 /** Quick: few documents in flight, so that documents complete in a stream and the events fall between the 10th and 90th percentile of completions. */
-const QUICK = { docs: 24, sweepDocs: 16, replicas: 2, timeScale: 0.005, maxDocsInFlight: 6, relevanceDocs: 100, relevanceLlmDocs: 60, sweepPerReplica: [8, 63] };
+const QUICK = { docs: 24, calibrationDocs: 16, replicas: 2, timeScale: 0.005, maxDocsInFlight: 6, relevanceDocs: 100, relevanceLlmDocs: 60, sweepPerReplica: [8, 63] };
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
     options: {
       quick: { type: 'boolean', default: false },
       docs: { type: 'string' },
-      'sweep-docs': { type: 'string' },
+      'calibration-docs': { type: 'string' },
       replicas: { type: 'string' },
       'time-scale': { type: 'string' },
       'rig-cores': { type: 'string' },
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
   const base = values.quick ? QUICK : FULL;
   const opts = {
     docs: Number(values.docs ?? base.docs),
-    sweepDocs: Number(values['sweep-docs'] ?? base.sweepDocs),
+    calibrationDocs: Number(values['calibration-docs'] ?? base.calibrationDocs),
     replicas: Number(values.replicas ?? base.replicas),
     timeScale: Number(values['time-scale'] ?? base.timeScale),
     calibrate: values['time-scale'] === undefined && !values.quick,
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
       return { files, expectedAnswers: stats.procedural + 2 * stats.workflows };
     };
     const corpora = {
-      sweep: await corpus('sweep', opts.sweepDocs, 1, false),
+      calibration: await corpus('calibration', opts.calibrationDocs, 1, false),
       standard: await corpus('standard', opts.docs, 1, false),
       split: await corpus('split', opts.docs, 4, false),
       mix: await corpus('mix', opts.docs, 1, true),
@@ -119,8 +121,8 @@ async function main(): Promise<void> {
     const homogeneous = all.find((s) => s.name === 'homogeneous')!;
     let calibration: TimeScaleCalibration | undefined;
     if (opts.calibrate) {
-      log(`calibrating the time scale: homogeneous/fixed-capacity (${opts.sweepDocs} docs) at timeScale ${CALIBRATION_SCALE}`);
-      const probe = await runStrategy({ scenario: homogeneous, strategy: fixedStrategy('calibration', clusterConcurrency, 'time-scale calibration'), corpusFiles: corpora.sweep.files, expectedAnswers: corpora.sweep.expectedAnswers, workDir: join(work, 'calibration'), replicas: opts.replicas, timeScale: CALIBRATION_SCALE, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay: false, stopAtWindowEnd: true });
+      log(`calibrating the time scale: homogeneous/fixed-capacity (${opts.calibrationDocs} docs) at timeScale ${CALIBRATION_SCALE}`);
+      const probe = await runStrategy({ scenario: homogeneous, strategy: fixedStrategy('calibration', clusterConcurrency, 'time-scale calibration'), corpusFiles: corpora.calibration.files, expectedAnswers: corpora.calibration.expectedAnswers, workDir: join(work, 'calibration'), replicas: opts.replicas, timeScale: CALIBRATION_SCALE, maxDocsInFlight: opts.maxDocsInFlight, model: m, cpuReplay: false, stopAtWindowEnd: true });
       // The cores the machine gives: half of them, less what the hypervisor took for other guests during the probe.
       const steal = probe.steady?.cpu.machineStealShare ?? 0;
       const rigCores = values['rig-cores'] !== undefined ? Number(values['rig-cores']) : availableParallelism() * RIG_SHARE * (1 - steal);
@@ -128,7 +130,7 @@ async function main(): Promise<void> {
       opts.timeScale = calibration.timeScale;
       log(`calibration: engine ${calibration.engineCores.toFixed(2)} + simulator ${calibration.simulatorCores.toFixed(2)} cores at ${CALIBRATION_SCALE} = ${calibration.cpuMsPerSimSec.toFixed(1)} ms of CPU per simulated second; steal ${(100 * steal).toFixed(0)}%; rig budget ${rigCores.toFixed(2)} cores; timeScale ${opts.timeScale}`);
     }
-    log(`${opts.docs} docs per run (${opts.sweepDocs} in the sweep); ${opts.replicas} replicas; timeScale ${opts.timeScale}; capacity concurrency ${opts.replicas} x ${perReplica} = ${clusterConcurrency}`);
+    log(`${opts.docs} docs per run; ${opts.replicas} replicas; timeScale ${opts.timeScale}; capacity concurrency ${opts.replicas} x ${perReplica} = ${clusterConcurrency}`);
 
     let runs = 0;
     const memos = new Map<string, Map<string, number>>();
@@ -141,11 +143,13 @@ async function main(): Promise<void> {
       return r;
     };
 
-    // The sweep: fixed totals on the homogeneous scenario; the best is the highest throughput.
+    // The sweep: fixed totals on the homogeneous scenario and its corpus; the best is the highest
+    // throughput. Its runs are also the homogeneous scenario's fixed-capacity and fixed-best: the same
+    // strategy on the same corpus and cluster, so they are not run twice.
     const sweep: StrategyResult[] = [];
     for (const per of values['best-fixed'] ? [] : base.sweepPerReplica) {
       const total = per * opts.replicas;
-      sweep.push(await run(homogeneous, fixedStrategy(`fixed-${total}`, total, 'sweep'), corpora.sweep));
+      sweep.push(await run(homogeneous, fixedStrategy(`fixed-${total}`, total, 'sweep'), corpora.standard));
     }
     const best = sweep.reduce<StrategyResult | undefined>((a, b) => ((b.steady?.outputTokensPerSec ?? 0) > (a?.steady?.outputTokensPerSec ?? 0) ? b : a), undefined);
     const bestFixed = best ? Number(best.strategy.replace('fixed-', '')) : Number(values['best-fixed']);
@@ -155,13 +159,23 @@ async function main(): Promise<void> {
     const fixedBest = fixedStrategy('fixed-best', bestFixed, 'the best value of the sweep on the homogeneous scenario');
     const results: StrategyResult[] = [];
     for (const sc of chosen) {
+      // homogeneous: every baseline. Elsewhere the fixed baseline is the sweep's best, the one the
+      // targets name (the same as fixed-capacity when the sweep's best is the capacity).
       const list: StrategySpec[] = [gemflowStrategy()];
-      if (sc.strategies !== 'pair') list.push(fixedCapacity);
-      if (sc.strategies === 'pair' || bestFixed !== clusterConcurrency) list.push(fixedBest);
-      if (sc.strategies === 'all') list.push(barrierStrategy(Math.min(clusterConcurrency, opts.maxDocsInFlight), `${clusterConcurrency} documents: the first call of each fills the cluster`));
-      if (sc.strategies === 'all') list.push(unboundedStrategy());
+      if (sc.strategies === 'all') {
+        list.push(fixedCapacity);
+        if (bestFixed !== clusterConcurrency) list.push(fixedBest);
+        list.push(barrierStrategy(Math.min(clusterConcurrency, opts.maxDocsInFlight), `${clusterConcurrency} documents: the first call of each fills the cluster`));
+        list.push(unboundedStrategy());
+      } else list.push(fixedBest);
       const only = values.strategies?.split(',').map((x) => x.trim());
-      for (const s of list.filter((x) => !only || only.includes(x.name))) results.push(await run(sc, s, corpusOf(sc), sc.name === 'homogeneous' && s.kind === 'gemflow'));
+      for (const s of list.filter((x) => !only || only.includes(x.name))) {
+        const swept = sc === homogeneous && s.kind === 'fixed' ? sweep.find((x) => x.strategy === `fixed-${s.totalInFlight}`) : undefined;
+        if (swept) {
+          log(`${sc.name}/${s.name}: the sweep's fixed-${s.totalInFlight} run`);
+          results.push({ ...swept, strategy: s.name, description: `${s.description} (the sweep's run)` });
+        } else results.push(await run(sc, s, corpusOf(sc), sc.name === 'homogeneous' && s.kind === 'gemflow'));
+      }
     }
 
     let relevance: RelevanceFigures | undefined;
@@ -176,7 +190,7 @@ async function main(): Promise<void> {
       node: process.version,
       cpus: availableParallelism(),
       docs: opts.docs,
-      sweepDocs: opts.sweepDocs,
+      calibrationDocs: opts.calibrationDocs,
       replicas: opts.replicas,
       replicaModel: m,
       saturatingPerReplica: perReplica,
