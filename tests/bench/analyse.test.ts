@@ -33,6 +33,22 @@ describe('steady-state figures', () => {
     expect(s.docsPerWorker).toEqual([39, 40]);
   });
 
+  it('places the window of a run stopped at its end as the whole run would have had it', () => {
+    // Documents complete every second from t=1, each 20 s long, the last starting at 80. The whole run:
+    const samples = Array.from({ length: 101 }, (_, t) => sample(t, 100 * t, [[Infinity, 0]]));
+    const docs = Array.from({ length: 100 }, (_, i) => ({ startSec: Math.min(i + 1 - 20, 80), endSec: i + 1, worker: 0 }));
+    const whole = steadyState(docs, samples, 200)!;
+    // The same run stopped at 85: the 15 documents still in flight have a start and no end.
+    const done = docs.filter((d) => d.endSec <= 85);
+    const unfinished = docs.filter((d) => d.endSec > 85).map((d) => ({ startSec: d.startSec, worker: d.worker }));
+    const cut = steadyState(done, samples.filter((x) => x.simSec <= 86), 200, 200, unfinished)!;
+    expect([cut.startSec, cut.endSec, cut.docs, cut.latencyP99Sec]).toEqual([whole.startSec, whole.endSec, whole.docs, whole.latencyP99Sec]);
+    expect(cut.endSec).toBe(80);
+    expect(cut.utilisation).toBeCloseTo(whole.utilisation);
+    // Counted as documents only (not as ends), the percentiles would move the start earlier.
+    expect(steadyState(done, samples, 200)!.startSec).toBeLessThan(whole.startSec);
+  });
+
   it('ends the window when the corpus ran out (the last document taking a slot), the earliest of any worker', () => {
     // 100 tokens/s; documents complete every second from t=1, each 20 s long: worker 0's last one took its slot at 60, worker 1's at 70.
     const samples = Array.from({ length: 101 }, (_, t) => sample(t, 100 * t, [[Infinity, 0]]));
