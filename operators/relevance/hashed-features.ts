@@ -152,22 +152,25 @@ function scan(text: string, from: number, end: number, mask: number, out: Int32A
       out[n++] = fmix(NS_LINE ^ Math.imul(first, 4) ^ ib) & mask;
     }
     if (k === K.Word) {
-      let h = FNV_OFFSET;
-      let pre = 0;
+      const start = i;
+      // Each code unit is read once: FNV-1a over the folded units, the hash after three of them (the
+      // prefix) and the last three (the suffix).
+      let d = FOLD[c]!;
+      let h = Math.imul(FNV_OFFSET ^ d, FNV_PRIME);
       let a = 0;
       let b = 0;
-      let d = 0;
-      const start = i;
-      let f: number;
-      do {
-        f = FOLD[text.charCodeAt(i)]!;
+      let pre = 0;
+      let u = 0;
+      i++;
+      while (i < end && CLASS[(u = text.charCodeAt(i))] === K.Word) {
+        const f = FOLD[u]!;
         h = Math.imul(h ^ f, FNV_PRIME);
         a = b;
         b = d;
         d = f;
-        if (i - start === 2) pre = h;
         i++;
-      } while (i < end && CLASS[text.charCodeAt(i)] === K.Word);
+        if (i - start === 3) pre = h;
+      }
       out[n++] = fmix(h ^ NS_UNI) & mask;
       out[n++] = fmix(Math.imul(prev ^ NS_BI, FNV_PRIME) ^ h) & mask;
       if (i - start > 4) {
