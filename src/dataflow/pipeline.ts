@@ -10,7 +10,7 @@ import { type Item, type Outcome, type Step, type StepContext, type StepLlm, isO
 import type { Logger } from '../telemetry/logger.js';
 import { Metrics } from '../telemetry/stage-metrics.js';
 import { AckTracker } from './ack-tracker.js';
-import { CommittedBooks } from './committed-books.js';
+import { type BookArg, type BookOp, CommittedBooks, applyBookOp } from './committed-books.js';
 import { Funnel, type FunnelSnapshot } from './funnel.js';
 import { Semaphore } from './semaphore.js';
 
@@ -147,7 +147,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       const w = awaitingDurable.get(k);
       if (w === undefined) continue;
       awaitingDurable.delete(k);
-      tally(o, (f) => f.written(w.rows));
+      tally(o, 'written', w.rows);
       settle(o);
     }
   };
@@ -178,7 +178,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
    * partition is still owned as when it was read; a record read before a revocation is another
    * owner's to count for good, so it goes on the live funnel only.
    */
-  const tally = (o: Origin, entry: (f: Funnel) => void) => (current(o) ? books.note(o, entry) : entry(funnel));
+  const tally = (o: Origin, op: BookOp, arg: BookArg) => (current(o) ? books.note(o, op, arg) : applyBookOp(funnel, op, arg));
   const settle = (o: Origin) => {
     if (current(o)) tracker.resolve(o);
   };
@@ -219,11 +219,11 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
   // The dead-letter sink bounds what it keeps of the record and says so (rawTruncated, rawBytes).
   const deadLetter = async (origin: Origin, stage: string, code: string, message: string, raw: string, documentId?: string, rawBytes?: number) => {
     await deadLetters.write({ origin, stage, code, message, raw, documentId, rawBytes });
-    tally(origin, (f) => f.deadLettered(code));
+    tally(origin, 'deadLettered', code);
     settle(origin);
   };
   const drop = (o: Origin, reason: string) => {
-    tally(o, (f) => f.dropped(reason));
+    tally(o, 'dropped', reason);
     settle(o);
   };
   const rawOf = (doc: Envelope) => JSON.stringify({ id: doc.id, text: doc.text, ...doc.meta });
@@ -301,7 +301,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     if (item.kind === 'bad') {
       const b = item.bad;
       const bytes = Buffer.byteLength(b.raw);
-      tally(b.origin, (f) => f.received(bytes));
+      tally(b.origin, 'received', bytes);
       if (!begin(b.origin)) return abandon(0);
       const dm = metrics.stage('decode');
       dm.received++;
@@ -310,7 +310,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
       return;
     }
     const doc = item.doc;
-    tally(doc.origin, (f) => f.received(doc.bytes));
+    tally(doc.origin, 'received', doc.bytes);
     if (!begin(doc.origin)) return abandon(0);
     if (done.get(doc.origin.partition)?.has(doc.origin.offset)) {
       const sm = metrics.stage('source');
@@ -341,7 +341,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
           }
           return;
         }
-        tally(doc.origin, (f) => f.retried(code));
+        tally(doc.origin, 'retried', code);
         log.warn('document hit an infrastructure failure; trying it again', { document: doc.id, code, error: errorMessage(e), attempt: n + 1 });
         try {
           await sleep(Math.min(60_000, documentRetryBaseMs * 2 ** n * (0.5 + Math.random() / 2)), stop.signal);
@@ -354,12 +354,11 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     if (opts.loseDocumentIds?.has(doc.id)) return; // test hook: vanish without a trace
     const rows = book.rows;
     // Trajectories: every one made is written, rejected or dropped (abandoned ones as dropped).
-    tally(doc.origin, (f) => {
-      for (const r of book.trajRejected) f.trajectoryRejected(r);
-      for (const r of book.trajDropped) f.trajectoryDropped(r);
-      for (const c of book.trajFailed) f.trajectoryFailed(c);
-      f.trajectoryGenerated(rows.length + book.trajRejected.length + book.trajDropped.length);
-    });
+    for (const r of book.trajRejected) tally(doc.origin, 'trajectoryRejected', r);
+    for (const r of book.trajDropped) tally(doc.origin, 'trajectoryDropped', r);
+    for (const c of book.trajFailed) tally(doc.origin, 'trajectoryFailed', c);
+    const generated = rows.length + book.trajRejected.length + book.trajDropped.length;
+    if (generated > 0) tally(doc.origin, 'trajectoryGenerated', generated);
     if (rows.length > 0 && !current(doc.origin)) return abandon(rows.length);
     if (rows.length > 0 && work.signal.aborted) return abandon(rows.length, 'aborted');
     if (rows.length > 0) {
@@ -385,7 +384,7 @@ export async function runPipeline(parts: PipelineParts, opts: RunOptions): Promi
     if (own?.outcome === 'dead_letter') return deadLetter(doc.origin, own.step, own.code, own.message, rawOf(doc), doc.id);
     const rule = own?.outcome === 'rejected' ? own.rule : book.rejected?.rule;
     if (rule !== undefined) {
-      tally(doc.origin, (f) => f.rejected(rule));
+      tally(doc.origin, 'rejected', rule);
       return settle(doc.origin);
     }
     if (book.failed) return deadLetter(doc.origin, book.failed.step, book.failed.code, book.failed.message, rawOf(doc), doc.id);

@@ -10,10 +10,11 @@ describe('CommittedBooks', () => {
     const live = new Funnel();
     const books = new CommittedBooks(live);
     // a: offsets 0 (written, 2 trajectories), 1 (dropped), 2 (still in flight); b: offset 0 dead-lettered.
-    for (const o of [at('a', 0), at('a', 1), at('a', 2), at('b', 0)]) books.note(o, (f) => f.received(10));
-    books.note(at('a', 0), (f) => (f.trajectoryGenerated(2), f.written(2)));
-    books.note(at('a', 1), (f) => f.dropped('irrelevant'));
-    books.note(at('b', 0), (f) => f.deadLettered('missing_text'));
+    for (const o of [at('a', 0), at('a', 1), at('a', 2), at('b', 0)]) books.note(o, 'received', 10);
+    books.note(at('a', 0), 'trajectoryGenerated', 2);
+    books.note(at('a', 0), 'written', 2);
+    books.note(at('a', 1), 'dropped', 'irrelevant');
+    books.note(at('b', 0), 'deadLettered', 'missing_text');
 
     // The live funnel has everything at once.
     expect(live.snapshot().documents).toMatchObject({ received: 4, written: 1, dropped: { irrelevant: 1 }, deadLettered: { missing_text: 1 }, inFlight: 1 });
@@ -36,11 +37,31 @@ describe('CommittedBooks', () => {
     expect(books.snapshot().documents).toMatchObject({ received: 3, written: 1, deadLettered: { missing_text: 1 }, inFlight: 0 });
 
     // a@2 finishes, but a is revoked before it is committed: the new owner counts it.
-    books.note(at('a', 2), (f) => f.written(1));
+    books.note(at('a', 2), 'written', 1);
     books.forget(['a']);
     books.preview(new Map([['a', 3]])).apply();
     expect(books.snapshot().documents.received).toBe(3);
     expect(live.snapshot().documents.written).toBe(2);
+  });
+
+  it('keeps an entry noted between a preview and its apply for the next commit, and holds no more than it must', () => {
+    const books = new CommittedBooks(new Funnel());
+    for (let i = 0; i < 10_000; i++) {
+      books.note(at('a', i), 'received', 5);
+      if (i % 2 === 0) books.note(at('a', i), 'dropped', 'irrelevant');
+    }
+    expect(books.pendingEntries).toBe(15_000);
+    // 5,000 falls inside the log's second chunk of offsets: the first is booked whole, the second filtered.
+    const p = books.preview(new Map([['a', 5000]]));
+    // a@10 learns of a retry after the preview was taken (the commit is in progress): not in this commit.
+    books.note(at('a', 10), 'retried', 'llm_unavailable');
+    p.apply();
+    expect(p.books.documents).toMatchObject({ received: 5000, dropped: { irrelevant: 2500 } });
+    expect(p.books.documents.retried).toEqual({});
+    expect(books.pendingEntries).toBe(7501);
+    books.preview(new Map([['a', 10_000]])).apply();
+    expect(books.snapshot().documents).toMatchObject({ received: 10_000, dropped: { irrelevant: 5000 }, retried: { llm_unavailable: 1 } });
+    expect(books.pendingEntries).toBe(0);
   });
 
   it('a clone of the funnel is independent of it', () => {
