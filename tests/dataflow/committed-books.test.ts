@@ -64,6 +64,33 @@ describe('CommittedBooks', () => {
     expect(books.pendingEntries).toBe(0);
   });
 
+  it('books entries beyond the per-offset slots (repeats, trajectories, Kafka-sized offsets) exactly once', () => {
+    const live = new Funnel();
+    const books = new CommittedBooks(live);
+    const base = 2 ** 40 + 4090; // a chunk boundary falls between base + 5 and base + 6
+    for (let i = 0; i < 12; i++) {
+      const o = at('p', base + i);
+      books.note(o, 'received', 100 + i);
+      books.note(o, 'trajectoryGenerated', 2);
+      books.note(o, 'trajectoryRejected', 'schema');
+      books.note(o, 'retried', 'llm_unavailable');
+      books.note(o, 'retried', 'llm_unavailable');
+      if (i % 3 === 0) books.note(o, 'written', 1);
+      else if (i % 3 === 1) books.note(o, 'rejected', 'no_tool_calls');
+      else books.note(o, 'deadLettered', 'llm_invalid_output');
+    }
+    // The same document received twice (its second entry goes to the side list): counted twice, as live.
+    books.note(at('p', base), 'received', 7);
+    books.preview(new Map([['p', base + 8]])).apply();
+    expect(books.snapshot().documents).toMatchObject({ received: 9, bytes: 100 * 8 + 28 + 7, written: 3, rejected: { no_tool_calls: 3 }, deadLettered: { llm_invalid_output: 2 }, retried: { llm_unavailable: 16 } });
+    expect(books.snapshot().trajectories).toMatchObject({ generated: 16, rejected: { schema: 8 } });
+    books.preview(new Map([['p', base + 12]])).apply();
+    const all = books.snapshot();
+    expect({ ...all.documents, inFlight: 0 }).toEqual({ ...live.snapshot().documents, inFlight: 0 });
+    expect(all.trajectories).toEqual(live.snapshot().trajectories);
+    expect(books.pendingEntries).toBe(0);
+  });
+
   it('a clone of the funnel is independent of it', () => {
     const f = new Funnel();
     f.received(1);
