@@ -149,15 +149,21 @@ class Chunk {
  * the chunks it covers whole and filters only the chunk its position falls in.
  */
 class PartitionLog {
+  /** Chunks holding at least one entry (an emptied chunk is deleted). */
   readonly chunks = new Map<number, Chunk>();
-  size = 0;
 
   push(offset: number, op: BookOp, arg: BookArg): void {
     const k = Math.floor(offset / CHUNK_OFFSETS);
     let c = this.chunks.get(k);
     if (!c) this.chunks.set(k, (c = new Chunk(k * CHUNK_OFFSETS)));
     c.push(offset, op, arg);
-    this.size++;
+  }
+
+  /** Entries held. */
+  get size(): number {
+    let n = 0;
+    for (const c of this.chunks.values()) n += c.size;
+    return n;
   }
 
   /** Books on `f` the entries below offset `below`; returns what `dropBelow` needs to remove exactly them. */
@@ -171,9 +177,7 @@ class PartitionLog {
   dropBelow(below: number, taken: Array<[number, Chunk, number]>): void {
     for (const [k, c, n] of taken) {
       if (this.chunks.get(k) !== c) continue;
-      const before = c.size;
       c.dropBelow(below, n);
-      this.size -= before - c.size;
       if (c.size === 0) this.chunks.delete(k);
     }
   }
@@ -222,7 +226,7 @@ export class CommittedBooks {
       apply: () => {
         this.#committed = next;
         for (const [log, below, taken] of moved) log.dropBelow(below, taken);
-        for (const [partition, log] of this.#pending) if (log.size === 0) this.#pending.delete(partition);
+        for (const [partition, log] of this.#pending) if (log.chunks.size === 0) this.#pending.delete(partition);
       },
     };
   }
