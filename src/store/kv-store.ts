@@ -7,6 +7,36 @@ import { GemflowError } from '../errors.js';
 const CACHE_KIB = 2048;
 
 /**
+ * Opens (creating the file and its directory when missing) a state database: WAL, `synchronous =
+ * NORMAL` (a commit survives kill -9; see KvStore), a 5 s busy timeout, a small page cache.
+ */
+export function openDatabase(path: string): Database.Database {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    // Another connection (cache and dedupe share files) may hold the write lock for a moment.
+    db.pragma('busy_timeout = 5000');
+    // Page cache per connection, from malloc: better-sqlite3 builds SQLite with a 16 MB default, and a
+    // run opens one connection per namespace (each LLM step's cache, each dedupe index), so the native
+    // heap grew by up to 16 MB per connection as the files grew. Lookups are by primary key; 2 MB holds
+    // the B-tree's upper levels.
+    db.pragma(`cache_size = -${CACHE_KIB}`);
+    return db;
+  } catch (e) {
+    throw new GemflowError('store_open_failed', `cannot open key-value store ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Checkpoints the write-ahead log into the main file and closes. Idempotent. */
+export function closeDatabase(db: Database.Database): void {
+  if (!db.open) return;
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+}
+
+/**
  * A tiny string key-value store in one SQLite file (better-sqlite3), shared by the LLM response cache
  * and document dedupe. Each `KvStore` reads and writes one namespace; several namespaces (and several
  * stores, even in other processes) may share a file.
@@ -45,20 +75,11 @@ export class KvStore {
 
   /** Opens (creating the file and its directory when missing) the store at `path`, in `namespace`. */
   static open(path: string, namespace = 'default'): KvStore {
+    const db = openDatabase(path);
     try {
-      mkdirSync(dirname(path), { recursive: true });
-      const db = new Database(path);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      // Another connection (cache and dedupe share files) may hold the write lock for a moment.
-      db.pragma('busy_timeout = 5000');
-      // Page cache per connection, from malloc: better-sqlite3 builds SQLite with a 16 MB default, and a
-      // run opens one connection per namespace (each LLM step's cache, each dedupe index), so the native
-      // heap grew by up to 16 MB per connection as the files grew. Lookups are by primary key; 2 MB holds
-      // the B-tree's upper levels.
-      db.pragma(`cache_size = -${CACHE_KIB}`);
       return new KvStore(db, namespace);
     } catch (e) {
+      db.close();
       throw new GemflowError('store_open_failed', `cannot open key-value store ${path}: ${(e as Error).message}`, { cause: e });
     }
   }
@@ -109,8 +130,6 @@ export class KvStore {
 
   /** Checkpoints the write-ahead log into the main file and closes. Idempotent. */
   close(): void {
-    if (!this.#db.open) return;
-    this.#db.pragma('wal_checkpoint(TRUNCATE)');
-    this.#db.close();
+    closeDatabase(this.#db);
   }
 }

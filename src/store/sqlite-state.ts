@@ -1,22 +1,54 @@
 import { KvStore } from './kv-store.js';
-import { type AsyncKv, type Claim, type Fingerprint, type FingerprintIndex, type FingerprintIndexOptions, NOT_DUPLICATE, type StateStore, sigBytes } from './state-store.js';
+import { SqliteFingerprintTables } from './sqlite-fingerprints.js';
+import { type AsyncKv, type Claim, type Fingerprint, type FingerprintIndex, type FingerprintIndexOptions, NOT_DUPLICATE, type StateStore, sigBytes, sigFromBytes } from './state-store.js';
 
-/** A synchronous string store: the KvStore, or a Map for tests and in-memory use. */
+/** A synchronous string store: a Map for tests and in-memory use. */
 export interface SyncKv {
   get(key: string): string | undefined;
   put(key: string, value: string): void;
 }
 
 /**
- * The fingerprint index (semantics on FingerprintIndex) over a synchronous store: keys `exact:<hash>`
- * -> owner, `sig:<id>` -> base64 signature, `lsh:<band>:<hash>` -> ids (newline-separated). With a
- * KvStore, a batch is one immediate SQLite transaction, so processes sharing the file claim atomically.
+ * Where a synchronous fingerprint index keeps its three kinds of entry: exact claims (hash -> owner),
+ * MinHash signatures (id -> signature) and LSH buckets (band key -> ids, newline-separated).
+ */
+export interface FingerprintTables {
+  exact(hash: string): string | undefined;
+  setExact(hash: string, owner: string): void;
+  sig(id: string): Int32Array | undefined;
+  setSig(id: string, sig: Int32Array): void;
+  bucket(band: string): string | undefined;
+  /** The buckets of several band keys at once (absent keys are absent), when the store does it in one call. */
+  buckets?(bands: readonly string[]): Map<string, string>;
+  setBucket(band: string, ids: string): void;
+  /** Runs `fn` atomically (also against other processes sharing the store), when the store can. */
+  transaction?<T>(fn: () => T): T;
+}
+
+/** The tables over one string store: keys `exact:<hash>`, `sig:<id>` (base64) and `lsh:<band>`. */
+export function kvTables(store: SyncKv): FingerprintTables {
+  return {
+    exact: (hash) => store.get(`exact:${hash}`),
+    setExact: (hash, owner) => store.put(`exact:${hash}`, owner),
+    sig: (id) => {
+      const v = store.get(`sig:${id}`);
+      return v === undefined ? undefined : sigFromBytes(Buffer.from(v, 'base64'));
+    },
+    setSig: (id, sig) => store.put(`sig:${id}`, sigBytes(sig).toString('base64')),
+    bucket: (band) => store.get(`lsh:${band}`),
+    setBucket: (band, ids) => store.put(`lsh:${band}`, ids),
+  };
+}
+
+/**
+ * The fingerprint index (semantics on FingerprintIndex) over synchronous tables. With SQLite tables,
+ * a batch is one immediate transaction, so processes sharing the file claim atomically.
  */
 export class SyncFingerprintIndex implements FingerprintIndex {
   readonly #maxPerBucket: number;
 
   constructor(
-    private readonly store: SyncKv & { transaction?<T>(fn: () => T): T },
+    private readonly tables: FingerprintTables,
     private readonly opts: FingerprintIndexOptions,
   ) {
     this.#maxPerBucket = opts.maxPerBucket ?? 8;
@@ -28,13 +60,12 @@ export class SyncFingerprintIndex implements FingerprintIndex {
 
   claimSync(batch: readonly Fingerprint[]): Claim[] {
     const run = () => batch.map((f) => this.#one(f));
-    return this.store.transaction ? this.store.transaction(run) : run();
+    return this.tables.transaction ? this.tables.transaction(run) : run();
   }
 
   #one(f: Fingerprint): Claim {
-    const s = this.store;
-    const exactKey = `exact:${f.exact}`;
-    const first = s.get(exactKey);
+    const t = this.tables;
+    const first = t.exact(f.exact);
     if (first !== undefined) {
       const sep = first.indexOf('\u0000');
       if (first === f.owner || (sep < 0 && first === f.id)) return NOT_DUPLICATE;
@@ -44,34 +75,33 @@ export class SyncFingerprintIndex implements FingerprintIndex {
       let best: { id: string; similarity: number } | undefined;
       const seen = new Set<string>();
       // Each band key's ids are read once; the writes below keep this copy current.
-      const buckets = new Map<string, string | undefined>();
-      for (const band of f.bands) if (!buckets.has(band)) buckets.set(band, s.get(`lsh:${band}`));
+      const buckets: Map<string, string | undefined> = t.buckets ? t.buckets(f.bands) : new Map();
+      if (!t.buckets) for (const band of f.bands) if (!buckets.has(band)) buckets.set(band, t.bucket(band));
       for (const band of f.bands) {
         const ids = buckets.get(band);
         if (ids === undefined) continue;
         for (const id of ids.split('\n')) {
           if (id === f.id || seen.has(id)) continue;
           seen.add(id);
-          const other = s.get(`sig:${id}`);
+          const other = t.sig(id);
           if (other === undefined) continue;
-          const b = Buffer.from(other, 'base64');
-          const sim = similarity(f.sig, new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4));
+          const sim = similarity(f.sig, other);
           if (sim >= this.opts.threshold && sim > (best?.similarity ?? -1)) best = { id, similarity: sim };
         }
       }
       if (best !== undefined) return { duplicate: true, kind: 'near', of: best.id, similarity: best.similarity };
-      if (s.get(`sig:${f.id}`) === undefined) {
-        s.put(`sig:${f.id}`, sigBytes(f.sig).toString('base64'));
+      if (t.sig(f.id) === undefined) {
+        t.setSig(f.id, f.sig);
         for (const band of f.bands) {
           const ids = buckets.get(band);
           const next = ids === undefined ? f.id : countIds(ids) < this.#maxPerBucket ? `${ids}\n${f.id}` : undefined;
           if (next === undefined) continue;
-          s.put(`lsh:${band}`, next);
+          t.setBucket(band, next);
           buckets.set(band, next);
         }
       }
     }
-    s.put(exactKey, f.owner);
+    t.setExact(f.exact, f.owner);
     return NOT_DUPLICATE;
   }
 }
@@ -94,7 +124,7 @@ export function similarity(x: Int32Array, y: Int32Array): number {
 /** An in-memory index (a Map): for a step used without a run's state store (tests, embedding). */
 export function memoryIndex(opts: FingerprintIndexOptions): SyncFingerprintIndex {
   const map = new Map<string, string>();
-  return new SyncFingerprintIndex({ get: (k) => map.get(k), put: (k, v) => void map.set(k, v) }, opts);
+  return new SyncFingerprintIndex(kvTables({ get: (k) => map.get(k), put: (k, v) => void map.set(k, v) }), opts);
 }
 
 /**
@@ -104,7 +134,7 @@ export function memoryIndex(opts: FingerprintIndexOptions): SyncFingerprintIndex
  */
 export class SqliteStateStore implements StateStore {
   readonly backend = 'sqlite' as const;
-  readonly #stores: KvStore[] = [];
+  readonly #stores: Array<{ close(): void }> = [];
 
   constructor(
     private readonly path: string,
@@ -116,7 +146,9 @@ export class SqliteStateStore implements StateStore {
   }
 
   index(namespace: string, opts: FingerprintIndexOptions): FingerprintIndex {
-    return new SyncFingerprintIndex(this.#open(this.path, namespace), opts);
+    const tables = SqliteFingerprintTables.open(this.path, namespace);
+    this.#stores.push(tables);
+    return new SyncFingerprintIndex(tables, opts);
   }
 
   kv(namespace: string): AsyncKv {

@@ -79,3 +79,10 @@ export interface StateStore {
 export function sigBytes(sig: Int32Array): Buffer {
   return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength);
 }
+
+/** A signature from its stored bytes (a copy: the bytes may not be 4-aligned). */
+export function sigFromBytes(b: Uint8Array): Int32Array {
+  const out = new Int32Array(b.byteLength >> 2);
+  new Uint8Array(out.buffer).set(b.subarray(0, out.byteLength));
+  return out;
+}

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bandKeys, MinHash } from '../../operators/dedupe/minhash.js';
+import { SqliteFingerprintTables } from '../../src/store/sqlite-fingerprints.js';
 import { memoryIndex, similarity, SqliteStateStore } from '../../src/store/sqlite-state.js';
 import { type Claim, type Fingerprint, NOT_DUPLICATE, sigBytes } from '../../src/store/state-store.js';
 import { changeWords, words } from '../operators/dedupe/text-gen.js';
@@ -140,10 +141,18 @@ describe('SyncFingerprintIndex: batches claimed in one transaction decide as one
     for (const b of batches(fps)) got.push(...(await ix.claim(b)));
     await store.close();
     expect(got).toEqual(expected);
+    // The stored rows, in the one-by-one model's keys (bucket keys as the tables pack them).
+    const tables = SqliteFingerprintTables.open(path, 'dedupe');
+    const want = new Map([...expectedMap].map(([k, v]) => [k.startsWith('lsh:') ? `lsh:${tables.bucketKey(k.slice(4))}` : k, v]));
+    tables.close();
     const db = new Database(path, { readonly: true });
-    const rows = db.prepare('SELECT key, value FROM kv WHERE ns = ?').all('dedupe') as Array<{ key: string; value: string }>;
+    const ns = db.prepare("SELECT id FROM fp_ns WHERE name = 'dedupe'").pluck().get();
+    const stored = new Map<string, string>();
+    for (const r of db.prepare('SELECT hash, owner FROM fp_exact WHERE ns = ?').all(ns) as Array<{ hash: string; owner: string }>) stored.set(`exact:${r.hash}`, r.owner);
+    for (const r of db.prepare('SELECT id, sig FROM fp_sig WHERE ns = ?').all(ns) as Array<{ id: string; sig: Buffer }>) stored.set(`sig:${r.id}`, r.sig.toString('base64'));
+    for (const r of db.prepare('SELECT k, ids FROM fp_lsh').all() as Array<{ k: number; ids: string }>) stored.set(`lsh:${r.k}`, r.ids);
     db.close();
-    expect(new Map(rows.map((r) => [r.key, r.value]))).toEqual(expectedMap);
+    expect(stored).toEqual(want);
   });
 
   it('in memory, the whole corpus as one batch: the same claims', async () => {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { DocDedupe } from '../../../operators/dedupe/doc-dedupe.js';
-import { SyncFingerprintIndex } from '../../../src/store/sqlite-state.js';
+import { kvTables, SyncFingerprintIndex } from '../../../src/store/sqlite-state.js';
 import { changeWords, words } from './text-gen.js';
 
 /** A Map-backed index, standing in for the run's state store. */
 function mapIndex(): { map: Map<string, string>; index: SyncFingerprintIndex } {
   const map = new Map<string, string>();
-  return { map, index: new SyncFingerprintIndex({ get: (k) => map.get(k), put: (k, v) => void map.set(k, v) }, { threshold: 0.85 }) };
+  return { map, index: new SyncFingerprintIndex(kvTables({ get: (k) => map.get(k), put: (k, v) => void map.set(k, v) }), { threshold: 0.85 }) };
 }
 
 const doc = words(300, 11);

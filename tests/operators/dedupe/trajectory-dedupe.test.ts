@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TrajectoryDedupe } from '../../../operators/dedupe/trajectory-dedupe.js';
-import { SyncFingerprintIndex } from '../../../src/store/sqlite-state.js';
+import { kvTables, SyncFingerprintIndex } from '../../../src/store/sqlite-state.js';
 import type { Trajectory } from '../../../src/trajectory.js';
 import { validTrajectory } from '../validate/fixtures.js';
 
@@ -56,7 +56,7 @@ describe('TrajectoryDedupe', () => {
 
   it('persists through a store shared by instances', async () => {
     const map = new Map<string, string>();
-    const index = new SyncFingerprintIndex({ get: (k) => map.get(k), put: (k, v) => void map.set(k, v) }, { threshold: 0.85 });
+    const index = new SyncFingerprintIndex(kvTables({ get: (k) => map.get(k), put: (k, v) => void map.set(k, v) }), { threshold: 0.85 });
     expect(await new TrajectoryDedupe({ index }).check('run1-t1', validTrajectory())).toEqual({ duplicate: false });
     expect([...map.keys()].filter((k) => k.startsWith('exact:'))).toHaveLength(1);
     const later = new TrajectoryDedupe({ index });
