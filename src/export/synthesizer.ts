@@ -7,23 +7,27 @@ import { SynthesizeOutput } from '../../operators/synthesize/schema.js';
 import type { ChatMessage as RequestMessage } from '../llm/types.js';
 import type { ChatMessage, ChatTool } from '../chat-format.js';
 import { GemflowError } from '../errors.js';
+import { hasTable, LEGACY_TABLE } from '../store/kv-store.js';
 import type { Message, ToolDef } from '../trajectory.js';
 import { z } from 'zod';
 
 /** The document texts and workflows the keep-sources step kept (read-only). */
 export class SourceStore {
   readonly #db: Database.Database;
-  readonly #get: Database.Statement<[string, string], { value: string }>;
+  readonly #get: Database.Statement<[{ ns: string; key: string }], { value: string }>;
   constructor(readonly path: string) {
     this.#db = new Database(path, { readonly: true, fileMustExist: true });
-    this.#get = this.#db.prepare('SELECT value FROM kv WHERE ns = ? AND key = ?');
+    // The table KvStore writes, and the one of files written before 2026-12-04 (kv-store.ts).
+    const tables = ['kv_rows', LEGACY_TABLE].filter((t) => hasTable(this.#db, t));
+    if (tables.length === 0) throw new GemflowError('export_no_sources', `${path} holds no kept sources (no key-value table)`);
+    this.#get = this.#db.prepare(`${tables.map((t) => `SELECT value FROM ${t} WHERE ns = @ns AND key = @key`).join(' UNION ALL ')} LIMIT 1`);
   }
   trajectory(id: string): KeptTrajectory | undefined {
-    const v = this.#get.get(SOURCES_NAMESPACE, trajectoryKey(id))?.value;
+    const v = this.#get.get({ ns: SOURCES_NAMESPACE, key: trajectoryKey(id) })?.value;
     return v === undefined ? undefined : (JSON.parse(v) as KeptTrajectory);
   }
   text(hash: string): string | undefined {
-    return this.#get.get(SOURCES_NAMESPACE, textKey(hash))?.value;
+    return this.#get.get({ ns: SOURCES_NAMESPACE, key: textKey(hash) })?.value;
   }
   close(): void {
     this.#db.close();

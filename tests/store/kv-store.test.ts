@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KvStore } from '../../src/store/kv-store.js';
 
@@ -12,6 +13,31 @@ describe('KvStore', () => {
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads a file of the old layout (values in the WITHOUT ROWID kv table): new values shadow old ones, never lost', () => {
+    const path = join(dir, 'old.sqlite');
+    const raw = new Database(path);
+    raw.exec('CREATE TABLE kv (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID');
+    const ins = raw.prepare('INSERT INTO kv VALUES (?, ?, ?)');
+    ins.run('c', 'old', 'v0');
+    ins.run('c', 'both', 'v1');
+    ins.run('other', 'old', 'elsewhere');
+    raw.close();
+    const kv = KvStore.open(path, 'c');
+    expect([kv.get('old'), kv.get('both'), kv.size()]).toEqual(['v0', 'v1', 2]);
+    kv.put('both', 'v2');
+    kv.put('new', 'v3');
+    expect([kv.get('both'), kv.get('new'), kv.size()]).toEqual(['v2', 'v3', 3]);
+    expect(kv.putIfAbsent('old', 'x')).toBe(false);
+    expect(kv.get('old')).toBe('v0');
+    expect(kv.putIfAbsent('z', 'y')).toBe(true);
+    expect(kv.delete('old')).toBe(true);
+    expect([kv.get('old'), kv.size()]).toEqual([undefined, 3]);
+    kv.close();
+    const other = KvStore.open(path, 'other');
+    expect(other.get('old')).toBe('elsewhere');
+    other.close();
   });
 
   it('gets, puts, overwrites and deletes string values', () => {

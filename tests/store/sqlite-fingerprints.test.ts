@@ -30,16 +30,17 @@ describe('SQLite fingerprint tables', () => {
 
   it('moves an index of the old kv layout over once, and keeps every claim and signature', async () => {
     const path = join(dir, 'state.sqlite');
-    // The layout written before: the generic kv table, text keys, base64 signatures.
-    const old = KvStore.open(path, 'dedupe-trajectories');
-    const oldIndex = new SyncFingerprintIndex({ ...kvTables(old), transaction: (f) => old.transaction(f) }, { threshold: 0.85 });
+    // The layout written before: the generic WITHOUT ROWID kv table, text keys, base64 signatures.
+    const raw = new Database(path);
+    raw.exec('CREATE TABLE kv (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID');
+    const put = raw.prepare('INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value');
+    const get = raw.prepare<[string, string], string>('SELECT value FROM kv WHERE ns = ? AND key = ?').pluck();
+    const ns = 'dedupe-trajectories';
+    const oldIndex = new SyncFingerprintIndex(kvTables({ get: (k) => get.get(ns, k), put: (k, v) => void put.run(ns, k, v) }), { threshold: 0.85 });
     expect(oldIndex.claimSync([fp('a', base), fp('d', other, 'other-exact')])).toEqual([{ duplicate: false }, { duplicate: false }]);
-    const oldRows = old.size();
-    expect(oldRows).toBe(2 + 2 + 2 * 16);
-    old.close();
-    const cache = KvStore.open(path, 'llm-cache');
-    cache.put('answer', 'kept');
-    cache.close();
+    expect(raw.prepare('SELECT count(*) FROM kv WHERE ns = ?').pluck().get(ns)).toBe(2 + 2 + 2 * 16);
+    put.run('llm-cache', 'answer', 'kept');
+    raw.close();
 
     const store = new SqliteStateStore(path);
     const ix = store.index('dedupe-trajectories', { threshold: 0.85 });
@@ -64,6 +65,10 @@ describe('SQLite fingerprint tables', () => {
     expect(count('SELECT count(*) FROM fp_lsh')).toBe(32);
     db.close();
 
+    // The LLM cache of the old file still finds its answer (KvStore reads the old table).
+    const cache = KvStore.open(path, 'llm-cache');
+    expect(cache.get('answer')).toBe('kept');
+    cache.close();
     // Opening again moves nothing and finds the same claims.
     const again = new SqliteStateStore(path);
     expect(await again.index('dedupe-trajectories', { threshold: 0.85 }).claim([fp('e', base)])).toEqual([{ duplicate: true, kind: 'exact', of: 'a', similarity: 1 }]);
