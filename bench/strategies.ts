@@ -1,5 +1,6 @@
 import type { AdaptiveOptions } from '../src/llm/adaptive-controller.js';
 import { type Admission, BatchBarrier } from './batch-barrier.js';
+import { PROBE_BASE_MS, PROBE_MAX_MS } from '../src/llm/circuit-breaker.js';
 
 /**
  * The ways of driving the cluster the benchmark compares. Each is the same pipeline, built by the
@@ -66,11 +67,11 @@ export function scaledAdaptiveOptions(timeScale: number): AdaptiveOptions {
     intervalMs: Math.max(20, 500 * timeScale),
     scrapeIntervalMs: Math.max(25, 300 * timeScale),
     maxQueueWaitMs: 1000 * timeScale,
-    // The wait between /health probes of an ejected replica (500 ms doubling to 10 s against a real
-    // server): unscaled, its 10 s cap is 500 simulated seconds, longer than the lost-replica outage.
+    // The wait between /health probes of an ejected replica (500 ms doubling to 2 s against a real
+    // server): unscaled, its cap would be 100 simulated seconds at timeScale 0.02.
     // Health checks, their timeouts and hang detection stay in wall time (they guard against stalls
     // of the machine, which are wall time too).
-    breaker: { probeBaseMs: Math.max(25, 500 * timeScale), probeMaxMs: Math.max(25, 10_000 * timeScale) },
+    breaker: { probeBaseMs: Math.max(25, PROBE_BASE_MS * timeScale), probeMaxMs: Math.max(25, PROBE_MAX_MS * timeScale) },
   };
 }
 

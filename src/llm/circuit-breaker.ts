@@ -23,11 +23,19 @@ export interface CircuitBreakerOptions {
   hangLatencyFactor?: number;
   /** First wait before probing an ejected replica; doubles after every failed probe or trial; default 500 ms. */
   probeBaseMs?: number;
-  /** Cap on that wait; default 10 s. */
+  /**
+   * Cap on that wait; default 2 s (PROBE_MAX_MS). A replica back from an outage gets no work until a
+   * probe finds it: up to this long, at a GPU's full rate. One /health GET every 2 s is no load on a
+   * server that is down or restarting; at 10 s a returned replica sat idle 5 s on average (bench).
+   */
   probeMaxMs?: number;
   /** Consecutive successful trial requests (1 output token each) that close the breaker again; default 3. */
   successThreshold?: number;
 }
+
+/** Defaults of CircuitBreakerOptions.probeBaseMs / probeMaxMs. */
+export const PROBE_BASE_MS = 500;
+export const PROBE_MAX_MS = 2_000;
 
 /**
  * One trial request to the replica: a chat completion of one output token, sent the way real calls
@@ -140,8 +148,8 @@ export class CircuitBreaker {
       healthTimeoutMs: opts.healthTimeoutMs ?? 5000,
       hangMinMs: opts.hangMinMs ?? 10_000,
       hangLatencyFactor: opts.hangLatencyFactor ?? 10,
-      probeBaseMs: opts.probeBaseMs ?? 500,
-      probeMaxMs: opts.probeMaxMs ?? 10_000,
+      probeBaseMs: opts.probeBaseMs ?? PROBE_BASE_MS,
+      probeMaxMs: opts.probeMaxMs ?? PROBE_MAX_MS,
       successThreshold: opts.successThreshold ?? 3,
     };
     this.#next = ep.nextSeq;

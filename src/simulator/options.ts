@@ -7,8 +7,10 @@
  *   queue is admitted when a slot is free and its KV-cache reservation (prompt + completion tokens)
  *   fits in `kvCacheTokens` next to the reservations of the running requests. Nothing is preempted.
  *   A request that could never fit is refused with 400, as vLLM refuses a too-long context.
- * - A running request first prefills its prompt: `prefillTokensPerSec` is shared equally by the
- *   requests prefilling at the same moment. Then it decodes its completion: `decodeTokensPerSec` is
+ * - A running request first prefills its prompt: `prefillTokensPerSec` goes to the requests
+ *   prefilling in the order they were admitted, each taking what it still needs (vLLM's scheduler
+ *   spends each step's token budget in that order, chunked prefill), so of a burst admitted together
+ *   the first decodes after its own prefill, not after the whole burst's. Then it decodes its completion: `decodeTokensPerSec` is
  *   the aggregate decode rate shared by the decoding requests, and each gets at most
  *   `maxDecodeTokensPerSecPerSeq`. Throughput therefore grows with the batch size until
  *   batch x per-sequence cap reaches the aggregate rate. Prefill and decode have separate budgets (a

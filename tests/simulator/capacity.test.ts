@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { saturatedOutputTokensPerSec } from '../../src/simulator/capacity-model.js';
+import { CapacityModel, saturatedOutputTokensPerSec } from '../../src/simulator/capacity-model.js';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/simulator.js';
 import { postChat, stageBody, STORAGE_DOC } from './fixtures.js';
 import { sample, scrape } from './metrics-text.js';
@@ -105,5 +105,25 @@ describe('saturatedOutputTokensPerSec (the capacity model replayed with its queu
     const slow = saturatedOutputTokensPerSec({ ...replica, decodeTokensPerSec: 2500 / 3, maxDecodeTokensPerSecPerSeq: 40 / 3, prefillTokensPerSec: 10_000 / 3 }, large, 4000, 0.1);
     expect(slow).toBeLessThanOrEqual(rate / 3);
     expect(slow).toBeGreaterThan(0.9 * (rate / 3));
+  });
+});
+
+describe('capacity model prefill', () => {
+  it('prefills admitted requests first come, first served (vLLM spends each step token budget in order), not all at once', async () => {
+    // Four requests of 1,000 prompt tokens at 1,000 prefill tokens/s, admitted together: in order, the
+    // first decodes after ~1 simulated s, the fourth after ~4 s; shared equally, all four would wait ~4 s.
+    const m = new CapacityModel({ maxRunningSeqs: 8, prefillTokensPerSec: 1000, decodeTokensPerSec: 1000, maxDecodeTokensPerSecPerSeq: 100, kvCacheTokens: 1e6, tickMs: 10, timeScale: 0.01 });
+    try {
+      const outcomes = await Promise.all([0, 1, 2, 3].map(() => m.submit({ promptTokens: 1000, completionTokens: 10 })));
+      const first = outcomes.map((o) => o.firstTokenSec);
+      expect(first[0]).toBeGreaterThan(0.9);
+      expect(first[0]).toBeLessThan(1.3);
+      for (let i = 1; i < 4; i++) expect(first[i]! - first[i - 1]!).toBeGreaterThan(0.8);
+      expect(first[3]).toBeLessThan(4.5);
+      // Prefill does not hold decode back: the first request finished before the last one's prefill did.
+      expect(outcomes[0]!.latencySec).toBeLessThan(first[3]!);
+    } finally {
+      m.close();
+    }
   });
 });
