@@ -68,3 +68,14 @@ export async function cpuReplay(config: PipelineConfig, answers: ReadonlyMap<str
     validateMsPerTrajectory: per(result.metrics.stage('validate').totalMs),
   };
 }
+
+/**
+ * The median of several replays (by CPU per trajectory without relevance scoring), with every replay's
+ * figure in `replaysExRelevance`. One replay on this shared 2-core VM varied from 1.07 to 1.86 ms per
+ * trajectory within one process (bench/cpu-per-trajectory.ts, 2026-12-04), so one sample says little.
+ */
+export function medianReplay(replays: readonly CpuReplay[]): CpuReplay {
+  if (replays.length === 0) throw new GemflowError('bench_failed', 'no CPU replay ran');
+  const sorted = [...replays].sort((a, b) => a.cpuMsPerTrajectoryExRelevance - b.cpuMsPerTrajectoryExRelevance);
+  return { ...sorted[(sorted.length - 1) >> 1]!, replaysExRelevance: replays.map((r) => r.cpuMsPerTrajectoryExRelevance) };
+}

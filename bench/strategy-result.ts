@@ -18,6 +18,11 @@ export interface CpuReplay {
   cpuMsPerTrajectoryExRelevance: number;
   /** Main-thread time of the validate stage per trajectory (the pipeline's own stage metric). */
   validateMsPerTrajectory: number;
+  /**
+   * When several replays ran (bench/worker-run.ts: CPU_REPLAYS), the figures above are the median one's
+   * (by cpuMsPerTrajectoryExRelevance) and this lists every replay's cpuMsPerTrajectoryExRelevance, in order.
+   */
+  replaysExRelevance?: number[];
 }
 
 /** One worker process's measurements (worker-run.ts), as scenario-run.ts reads them back. */
