@@ -87,6 +87,10 @@ describe('bench/run --quick', () => {
       expect(r.capacity).toEqual([[0, 5000], [lost.atSec, 2500], [back.atSec, 5000]]);
     }
     expect(gem.cpuReplay?.trajectories).toBe(gem.totals.trajectories);
+    // Three replays, the median reported, every one listed.
+    const replays = gem.cpuReplay?.replaysExRelevance ?? [];
+    expect(replays).toHaveLength(3);
+    expect([...replays].sort((a, b) => a - b)[1]).toBe(gem.cpuReplay?.cpuMsPerTrajectoryExRelevance);
     expect(report.relevance?.rows.length).toBeGreaterThan(0);
 
     const md = await readFile(join(out, 'latest.md'), 'utf8');
