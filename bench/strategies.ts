@@ -1,6 +1,6 @@
 import type { AdaptiveOptions } from '../src/llm/adaptive-controller.js';
-import { type Admission, BatchBarrier } from './batch-barrier.js';
 import { PROBE_BASE_MS, PROBE_MAX_MS } from '../src/llm/circuit-breaker.js';
+import { type Admission, BatchBarrier } from './batch-barrier.js';
 
 /**
  * The ways of driving the cluster the benchmark compares. Each is the same pipeline, built by the

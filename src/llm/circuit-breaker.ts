@@ -26,7 +26,8 @@ export interface CircuitBreakerOptions {
   /**
    * Cap on that wait; default 2 s (PROBE_MAX_MS). A replica back from an outage gets no work until a
    * probe finds it: up to this long, at a GPU's full rate. One /health GET every 2 s is no load on a
-   * server that is down or restarting; at 10 s a returned replica sat idle 5 s on average (bench).
+   * server that is down or restarting; with a 10 s cap a returned replica sat idle 1-8 simulated s
+   * in the benchmark's lost-replica runs.
    */
   probeMaxMs?: number;
   /** Consecutive successful trial requests (1 output token each) that close the breaker again; default 3. */

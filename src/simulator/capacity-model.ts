@@ -299,16 +299,16 @@ export class CapacityModel {
     // Prefill first come, first served, as vLLM's scheduler spends each step's token budget: the running
     // requests in the order they were admitted, each taking what it still needs (chunked prefill), so
     // a burst of admissions starts decoding one by one instead of all at once after the whole burst's
-    // prefill. (Sharing the prefill rate equally among them held every request of a burst of 30 on an
-    // empty replica ~9 simulated seconds without a token, where vLLM decodes the first after ~0.3 s.)
+    // prefill. (Shared equally, a burst of 30 prompts of ~3,000 tokens on an empty replica went ~9
+    // simulated seconds without a token; in order, the first decodes after its own ~0.3 s.)
     let prefillBudget = this.p.prefillTokensPerSec * dt;
     for (const e of prefilling) {
+      if (prefillBudget <= 0) break;
       const t = Math.min(e.prefillLeft, prefillBudget);
       e.prefillLeft -= t;
       prefillBudget -= t;
-      if (prefillBudget <= 0) break;
+      if (e.prefillLeft <= 1e-9) e.firstTokenSec = this.simNowSec + dt - e.arrivedSec;
     }
-    for (const e of prefilling) if (e.prefillLeft <= 1e-9) e.firstTokenSec = this.simNowSec + dt - e.arrivedSec;
     shareBudget(
       decoding,
       this.p.decodeTokensPerSec * dt,

@@ -10,8 +10,8 @@
  * - A running request first prefills its prompt: `prefillTokensPerSec` goes to the requests
  *   prefilling in the order they were admitted, each taking what it still needs (vLLM's scheduler
  *   spends each step's token budget in that order, chunked prefill), so of a burst admitted together
- *   the first decodes after its own prefill, not after the whole burst's. Then it decodes its completion: `decodeTokensPerSec` is
- *   the aggregate decode rate shared by the decoding requests, and each gets at most
+ *   the first decodes after its own prefill, not after the whole burst's. Then it decodes its
+ *   completion: `decodeTokensPerSec` is the aggregate decode rate shared by the decoding requests, and each gets at most
  *   `maxDecodeTokensPerSecPerSeq`. Throughput therefore grows with the batch size until
  *   batch x per-sequence cap reaches the aggregate rate. Prefill and decode have separate budgets (a
  *   simplification of chunked prefill sharing the GPU).
