@@ -301,13 +301,19 @@ export class CapacityModel {
     // a burst of admissions starts decoding one by one instead of all at once after the whole burst's
     // prefill. (Shared equally, a burst of 30 prompts of ~3,000 tokens on an empty replica went ~9
     // simulated seconds without a token; in order, the first decodes after its own ~0.3 s.)
-    let prefillBudget = this.p.prefillTokensPerSec * dt;
+    // A prefill that completes inside the step gets the time within it at which its tokens were spent,
+    // so the first-token time does not depend on how long a step is (steps lengthen when the event
+    // loop runs late).
+    const prefillRate = this.p.prefillTokensPerSec;
+    let prefillBudget = prefillRate * dt;
+    let spent = 0;
     for (const e of prefilling) {
       if (prefillBudget <= 0) break;
       const t = Math.min(e.prefillLeft, prefillBudget);
       e.prefillLeft -= t;
       prefillBudget -= t;
-      if (e.prefillLeft <= 1e-9) e.firstTokenSec = this.simNowSec + dt - e.arrivedSec;
+      spent += t;
+      if (e.prefillLeft <= 1e-9) e.firstTokenSec = this.simNowSec + spent / prefillRate - e.arrivedSec;
     }
     shareBudget(
       decoding,
