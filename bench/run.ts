@@ -82,6 +82,7 @@ async function main(): Promise<void> {
       'best-fixed': { type: 'string' },
       strategies: { type: 'string' },
       'no-relevance': { type: 'boolean', default: false },
+      'kv-allocation': { type: 'string' },
     },
   });
   const base = values.quick ? QUICK : FULL;
@@ -93,7 +94,10 @@ async function main(): Promise<void> {
     calibrate: values['time-scale'] === undefined && !values.quick,
     maxDocsInFlight: Number(values['max-docs-in-flight'] ?? base.maxDocsInFlight),
   };
-  const m = REPLICA_MODEL;
+  const alloc = values['kv-allocation'] ?? 'reserve';
+  if (alloc !== 'reserve' && alloc !== 'incremental') throw new GemflowError('usage', `--kv-allocation: reserve or incremental, got "${alloc}"`);
+  // incremental: the replicas allocate KV as vLLM does, with preemption (src/simulator/options.ts).
+  const m = { ...REPLICA_MODEL, kvAllocation: alloc } as const;
   const perReplica = saturatingConcurrency(m);
   const clusterConcurrency = opts.replicas * perReplica;
   const all = scenarios(m, opts.replicas);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { GemflowError } from '../src/errors.js';
-import { maxOutputTokensPerSec, saturatedOutputTokensPerSec, type RuntimeCapacity } from '../src/simulator/capacity-model.js';
+import { maxOutputTokensPerSec, saturatedOutputTokensPerSec, type KvAllocation, type RuntimeCapacity } from '../src/simulator/capacity-model.js';
 import { DEFAULT_SIMULATOR_OPTIONS } from '../src/simulator/options.js';
 import { steadyState, type DocSpan, type Sample, type UnfinishedDoc } from './analyse.js';
 import { capacityTimeline, type FiredEvent, type Scenario } from './scenarios.js';
@@ -58,10 +58,10 @@ function sumBuckets(gs: ReplicaGauges[], which: 'queueBuckets' | 'ttftBuckets'):
  * workload is not KV-bound; in the order the pipeline offers them it is, at times, for any scheduler
  * that does not reorder calls by size.)
  */
-function deliverableRate(jobs: Array<[number, number]>, memo: Map<string, number>): (r: RuntimeCapacity) => number {
+function deliverableRate(jobs: Array<[number, number]>, memo: Map<string, number>, kvAllocation: KvAllocation = 'reserve'): (r: RuntimeCapacity) => number {
   const list = jobs.map(([promptTokens, completionTokens]) => ({ promptTokens, completionTokens }));
   return (r) => {
-    const p = { maxRunningSeqs: r.maxRunningSeqs, prefillTokensPerSec: r.prefillTokensPerSec, decodeTokensPerSec: r.decodeTokensPerSec, maxDecodeTokensPerSecPerSeq: r.maxDecodeTokensPerSecPerSeq, kvCacheTokens: r.kvCacheTokens, tickMs: DEFAULT_SIMULATOR_OPTIONS.tickMs };
+    const p = { maxRunningSeqs: r.maxRunningSeqs, prefillTokensPerSec: r.prefillTokensPerSec, decodeTokensPerSec: r.decodeTokensPerSec, maxDecodeTokensPerSecPerSeq: r.maxDecodeTokensPerSecPerSeq, kvCacheTokens: r.kvCacheTokens, tickMs: DEFAULT_SIMULATOR_OPTIONS.tickMs, kvAllocation };
     const key = JSON.stringify(p);
     if (!memo.has(key)) memo.set(key, Math.min(maxOutputTokensPerSec(r), saturatedOutputTokensPerSec(p, list, 4000, 0.1)));
     return memo.get(key)!;
@@ -184,7 +184,7 @@ export async function runStrategy(o: StrategyRunOptions): Promise<StrategyResult
     const docs: DocSpan[] = ws.flatMap((w, worker) => w.docs.map((d) => ({ startSec: toSim(d.startMs), endSec: toSim(d.endMs), worker })));
     const unfinished: UnfinishedDoc[] = ws.flatMap((w, worker) => (w.unfinished ?? []).map((ms) => ({ startSec: toSim(ms), worker })));
     const capacity = capacityTimeline(scenario, o.model, o.replicas, fired);
-    const deliverable = capacityTimeline(scenario, o.model, o.replicas, fired, deliverableRate(simStats.flatMap((x) => x.jobs), o.deliverableMemo ?? new Map()));
+    const deliverable = capacityTimeline(scenario, o.model, o.replicas, fired, deliverableRate(simStats.flatMap((x) => x.jobs), o.deliverableMemo ?? new Map(), o.model.kvAllocation));
     const sumOf = (pick: (w: WorkerResult) => Record<string, number>) =>
       ws.reduce<Record<string, number>>((acc, w) => {
         for (const [k, v] of Object.entries(pick(w))) acc[k] = (acc[k] ?? 0) + v;

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { GemflowError } from '../src/errors.js';
 import type { SimStats, SimulatorRuntimeConfig } from '../src/simulator/index.js';
 import { DEFAULT_SIMULATOR_OPTIONS } from '../src/simulator/options.js';
+import type { KvAllocation } from '../src/simulator/capacity-model.js';
 
 /**
  * The simulator cluster in its own Node processes (`dist/src/simulator/main.js`, one per replica), so
@@ -19,6 +20,8 @@ export interface SimCapacity {
   decodeTokensPerSec: number;
   maxDecodeTokensPerSecPerSeq: number;
   kvCacheTokens: number;
+  /** The simulator's KV allocation model (default reserve; see src/simulator/options.ts). */
+  kvAllocation?: KvAllocation;
 }
 
 /** One replica's counters and gauges from /metrics. */
@@ -91,6 +94,7 @@ export class SimProcess {
       '--decode-tokens-per-sec', String(capacity.decodeTokensPerSec),
       '--max-decode-tokens-per-sec-per-seq', String(capacity.maxDecodeTokensPerSecPerSeq),
       '--kv-cache-tokens', String(capacity.kvCacheTokens),
+      '--kv-allocation', capacity.kvAllocation ?? 'reserve',
     ];
     const child = spawn(process.execPath, [...profileArgs('sim'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], signal });
     const lines = createInterface({ input: child.stdout! });

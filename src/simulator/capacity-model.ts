@@ -9,7 +9,15 @@ export interface CapacityParams {
   kvCacheTokens: number;
   tickMs: number;
   timeScale: number;
+  /**
+   * How running requests hold KV cache (see options.ts): 'reserve' (default) their whole prompt +
+   * completion from admission, nothing preempted; 'incremental' their prompt + the tokens decoded so
+   * far, as vLLM allocates blocks, the newest running request preempted when the cache runs out.
+   */
+  kvAllocation?: KvAllocation;
 }
+
+export type KvAllocation = 'reserve' | 'incremental';
 
 export interface CapacityJob {
   promptTokens: number;
@@ -62,6 +70,8 @@ export interface CapacitySnapshot {
   kvBlockedSec: number;
   /** Simulated seconds since the model started. */
   simNowSec: number;
+  /** Running requests preempted for KV space ('incremental' allocation only; vllm:num_preemptions). */
+  preemptions: number;
 }
 
 interface Entry {
@@ -71,6 +81,12 @@ interface Entry {
   prefillLeft: number;
   firstTokenSec: number;
   decoded: number;
+  /** KV tokens it holds while running ('incremental': prompt + decoded so far; 'reserve': prompt + completion). */
+  held: number;
+  /** When it (last) entered the queue: its arrival, or its preemption. */
+  queuedSec: number;
+  /** Times it was preempted. */
+  preemptions: number;
   resolve(o: JobOutcome): void;
   reject(e: unknown): void;
   detach(): void;
@@ -94,6 +110,8 @@ const MAX_STEPS_PER_TICK = 8;
  * admission decides on, as vLLM's `kv_cache_usage_perc` reports allocated blocks / total: a client
  * reading it sees the cache full exactly when requests queue for KV space. (Reporting only the tokens
  * held so far would show ~0.8 while admission is blocked, hiding the limit from any controller.)
+ * With `kvAllocation: 'incremental'` it allocates as vLLM does instead (options.ts): prompt on
+ * admission, each decoded token as it comes, the newest running request preempted when they run out.
  */
 export class CapacityModel {
   private readonly queue: Entry[] = [];
@@ -105,6 +123,7 @@ export class CapacityModel {
   private busySec = 0;
   private decodedTokens = 0;
   private kvBlockedSec = 0;
+  private preemptions = 0;
   private lastRealMs = performance.now();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -166,7 +185,7 @@ export class CapacityModel {
     this.syncIdleClock();
     return new Promise<JobOutcome>((resolve, reject) => {
       const onAbort = (): void => {
-        if (this.queue.includes(entry)) this.onAbandonedWaiting(this.simNowSec - entry.arrivedSec);
+        if (this.queue.includes(entry)) this.onAbandonedWaiting(this.simNowSec - entry.queuedSec);
         this.remove(entry);
         reject(signal?.reason);
       };
@@ -177,6 +196,9 @@ export class CapacityModel {
         prefillLeft: job.promptTokens,
         firstTokenSec: 0,
         decoded: 0,
+        held: 0,
+        queuedSec: this.simNowSec,
+        preemptions: 0,
         resolve,
         reject,
         detach: () => signal?.removeEventListener('abort', onAbort),
@@ -196,6 +218,7 @@ export class CapacityModel {
       busySec: this.busySec,
       decodedTokens: this.decodedTokens,
       kvBlockedSec: this.kvBlockedSec,
+      preemptions: this.preemptions,
       simNowSec: this.simNowSec,
     };
   }
@@ -206,18 +229,41 @@ export class CapacityModel {
     this.dropAll(new GemflowError('simulator_closed', 'the simulator is shut down'));
   }
 
-  private reservation(e: Entry): number {
-    return e.job.promptTokens + e.job.completionTokens;
+  /** The KV tokens a queued request needs to be admitted: its whole reservation, or (incremental) its prompt and any output it had before a preemption. */
+  private need(e: Entry): number {
+    return this.p.kvAllocation === 'incremental' ? e.job.promptTokens + e.decoded : e.job.promptTokens + e.job.completionTokens;
   }
 
   private admit(): void {
     while (this.queue.length > 0 && this.running.length < this.p.maxRunningSeqs) {
       const head = this.queue[0]!;
-      if (this.reservedTokens + this.reservation(head) > this.p.kvCacheTokens) break;
+      const need = this.need(head);
+      if (this.reservedTokens + need > this.p.kvCacheTokens) break;
       this.queue.shift();
-      head.admittedSec = this.simNowSec;
-      this.reservedTokens += this.reservation(head);
+      if (head.preemptions === 0) head.admittedSec = this.simNowSec; // the first admission: queue time
+      head.held = need;
+      this.reservedTokens += need;
       this.running.push(head);
+    }
+  }
+
+  /**
+   * vLLM, out of KV blocks for the running requests' next tokens, preempts the newest running request
+   * (recompute: its blocks freed, back to the front of the queue; readmitted, it prefills its prompt
+   * and the output so far again), until the rest fit.
+   */
+  private preemptForKv(decoding: Entry[]): void {
+    while (this.reservedTokens > this.p.kvCacheTokens && this.running.length > 1) {
+      const victim = this.running.pop()!;
+      this.reservedTokens -= victim.held;
+      victim.held = 0;
+      victim.prefillLeft = victim.job.promptTokens + victim.decoded;
+      victim.queuedSec = this.simNowSec;
+      this.queue.unshift(victim);
+      this.preemptions++;
+      victim.preemptions++;
+      const d = decoding.indexOf(victim);
+      if (d >= 0) decoding.splice(d, 1);
     }
   }
 
@@ -228,7 +274,7 @@ export class CapacityModel {
     const r = this.running.indexOf(e);
     if (r >= 0) {
       this.running.splice(r, 1);
-      this.reservedTokens -= this.reservation(e);
+      this.reservedTokens -= e.held;
       this.admit();
     }
     if (this.queue.length === 0 && this.running.length === 0) this.stopTimer();
@@ -270,7 +316,7 @@ export class CapacityModel {
     const refill = () => {
       while (this.queue.length < 2) {
         const job = jobs[next++ % jobs.length]!;
-        this.queue.push({ job, arrivedSec: this.simNowSec, admittedSec: 0, prefillLeft: job.promptTokens, firstTokenSec: 0, decoded: 0, resolve: () => {}, reject: () => {}, detach: () => {} });
+        this.queue.push({ job, arrivedSec: this.simNowSec, admittedSec: 0, prefillLeft: job.promptTokens, firstTokenSec: 0, decoded: 0, held: 0, queuedSec: this.simNowSec, preemptions: 0, resolve: () => {}, reject: () => {}, detach: () => {} });
       }
     };
     const warmUpSec = Math.min(simSec / 4, 200);
@@ -306,6 +352,7 @@ export class CapacityModel {
     // loop runs late).
     const prefillRate = this.p.prefillTokensPerSec;
     let prefillBudget = prefillRate * dt;
+    const incremental = this.p.kvAllocation === 'incremental';
     let spent = 0;
     for (const e of prefilling) {
       if (prefillBudget <= 0) break;
@@ -323,17 +370,23 @@ export class CapacityModel {
       (e, t) => {
         e.decoded += t;
         this.decodedTokens += t;
+        if (incremental) {
+          e.held += t;
+          this.reservedTokens += t;
+        }
       },
     );
+    if (incremental) this.preemptForKv(decoding);
 
     this.simNowSec += dt;
     for (const e of decoding) {
       if (e.decoded < e.job.completionTokens - 1e-9) continue;
       this.running.splice(this.running.indexOf(e), 1);
-      this.reservedTokens -= this.reservation(e);
+      this.reservedTokens -= e.held;
       e.detach();
       e.resolve({ queueSec: e.admittedSec - e.arrivedSec, latencySec: this.simNowSec - e.arrivedSec, firstTokenSec: e.firstTokenSec });
     }
+    if (this.running.length === 0) this.reservedTokens = 0; // no rounding residue of fractional tokens held
     this.admit();
   }
 }

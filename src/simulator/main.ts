@@ -41,6 +41,10 @@ export const SIMULATOR_USAGE = `gemflow simulate: run the bundled vLLM simulator
   --model NAME             served model name                                                    default gemflow-sim-32b
   --max-running-seqs N  --prefill-tokens-per-sec N  --decode-tokens-per-sec N
   --max-decode-tokens-per-sec-per-seq N  --kv-cache-tokens N  --tick-ms N
+  --kv-allocation reserve|incremental
+                           how running requests hold KV cache: their whole prompt + completion from
+                           admission (reserve, never preempted) or, as vLLM, prompt + tokens so far,
+                           the newest preempted when the cache runs out (incremental)   default reserve
   --max-model-len N        context length: prompt + max_tokens beyond it get 400               default 32768
   --time-scale X           wall-clock seconds per simulated second                              default 1
   --seed N  --judge-fail-rate X
@@ -65,6 +69,7 @@ export function parseSimulatorArgs(argv: string[]): ParsedSimulatorArgs {
       model: { type: 'string' },
       'fault-kinds': { type: 'string' },
       'retry-after-sec': { type: 'string' },
+      'kv-allocation': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -81,6 +86,11 @@ export function parseSimulatorArgs(argv: string[]): ParsedSimulatorArgs {
     if (typeof v === 'string') opts[key] = num(flag, v);
   }
   if (values.model) options.model = values.model;
+  const alloc = values['kv-allocation'];
+  if (alloc !== undefined) {
+    if (alloc !== 'reserve' && alloc !== 'incremental') throw new GemflowError('invalid_arguments', `--kv-allocation: reserve or incremental, got "${alloc}"`);
+    options.kvAllocation = alloc;
+  }
   const kinds = values['fault-kinds']?.split(',').map((k) => k.trim()) as FaultKind[] | undefined;
   const unknown = kinds?.filter((k) => !FAULT_KINDS.includes(k)) ?? [];
   if (unknown.length > 0) throw new GemflowError('invalid_arguments', `--fault-kinds: unknown ${unknown.join(', ')}; known: ${FAULT_KINDS.join(', ')}`);

@@ -1,3 +1,5 @@
+import type { KvAllocation } from './capacity-model.js';
+
 /**
  * Options of the bundled vLLM simulator (a test double: no model runs, answers are derived from the
  * prompt by rules). Rates and sizes are in simulated time; `timeScale` maps them to wall-clock time.
@@ -19,6 +21,12 @@
  *   (prompt + whole completion) / `kvCacheTokens`: the same figure admission checks, so the gauge tells
  *   a client when the server is full. (vLLM allocates blocks as sequences grow and preempts when they run
  *   out; whole-request reservation is a tighter, simpler stand-in.)
+ * - `kvAllocation: 'incremental'` models vLLM's allocation instead: a request is admitted when its
+ *   prompt fits, holds prompt + the tokens decoded so far, and when the running requests' growth
+ *   exceeds the cache the newest running one is preempted (recompute: its KV freed, back to the front
+ *   of the queue, prompt + output so far prefilled again when readmitted), counted by
+ *   `vllm:num_preemptions_total`. The usage gauge is then the tokens held. Queue time stays the wait
+ *   before the first admission.
  * - The model advances in ticks of `tickMs` simulated milliseconds; the answer is sent when decoding
  *   finishes. Queue time is the simulated time from arrival to admission.
  *
@@ -77,6 +85,8 @@ export interface SimulatorOptions {
   decodeTokensPerSec: number;
   maxDecodeTokensPerSecPerSeq: number;
   kvCacheTokens: number;
+  /** How running requests hold KV cache: 'reserve' (default) or 'incremental' (vLLM's block allocation with preemption); see above. */
+  kvAllocation: KvAllocation;
   /**
    * The model's context length (vLLM's max_model_len), reported by /v1/models: a request whose prompt
    * tokens + max_tokens exceed it gets 400 with vLLM's message, before any scheduling or fault roll.
@@ -154,6 +164,7 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   decodeTokensPerSec: 2_500,
   maxDecodeTokensPerSecPerSeq: 40,
   kvCacheTokens: 400_000,
+  kvAllocation: 'reserve',
   maxModelLen: 32_768,
   tickMs: 10,
   timeScale: 1,

@@ -53,6 +53,8 @@ export interface SimStats {
   decodedTokens: number;
   /** Simulated seconds the KV cache held the queue back while batch slots were free (CapacitySnapshot.kvBlockedSec). */
   kvBlockedSec: number;
+  /** Running requests preempted for KV space (CapacitySnapshot.preemptions; 'incremental' KV allocation only). */
+  preemptions: number;
   capacity: {
     /** Output tokens per simulated second at full batch. */
     maxOutputTokensPerSec: number;
@@ -228,6 +230,7 @@ export class SimMetrics {
       jobs: [...this.jobs],
       decodedTokens: snap.decodedTokens,
       kvBlockedSec: snap.kvBlockedSec,
+      preemptions: snap.preemptions,
       running: snap.running,
       waiting: snap.waiting,
       kvCacheUsage: snap.kvCacheUsage,
@@ -252,6 +255,7 @@ export class SimMetrics {
     metric('vllm:prompt_tokens_total', 'counter', 'Number of prefill tokens processed.', [`vllm:prompt_tokens_total{${label}} ${this.promptTokens}`]);
     // Counted per decode step as vLLM does (not per finished request, which lags a long generation's tokens until its end).
     metric('vllm:generation_tokens_total', 'counter', 'Number of generation tokens processed.', [`vllm:generation_tokens_total{${label}} ${Math.round(snap.decodedTokens)}`]);
+    metric('vllm:num_preemptions_total', 'counter', 'Cumulative number of preemptions from the engine.', [`vllm:num_preemptions_total{${label}} ${snap.preemptions}`]);
     metric('sim:kv_blocked_seconds_total', 'counter', 'Simulated seconds the KV cache held the queue back while batch slots were free (simulator only).', [`sim:kv_blocked_seconds_total{${label}} ${snap.kvBlockedSec}`]);
     metric(
       'vllm:request_success_total',

@@ -126,3 +126,50 @@ describe('capacity model prefill', () => {
     }
   });
 });
+
+describe('capacity model KV allocation', () => {
+  // Two requests of 1,000 prompt + 1,000 completion tokens in a 3,000-token KV cache.
+  const params = { maxRunningSeqs: 8, prefillTokensPerSec: 10_000, decodeTokensPerSec: 1000, maxDecodeTokensPerSecPerSeq: 100, kvCacheTokens: 3000, tickMs: 10, timeScale: 0.01 };
+  const two = (m: CapacityModel) => Promise.all([0, 1].map(() => m.submit({ promptTokens: 1000, completionTokens: 1000 })));
+
+  it('reserve (default): the second waits until the first has finished; nothing is preempted', async () => {
+    const m = new CapacityModel(params);
+    try {
+      const [a, b] = await two(m);
+      expect(a!.queueSec).toBe(0);
+      expect(b!.queueSec).toBeGreaterThan(9); // the first's ~10 s of decoding
+      expect(m.snapshot().preemptions).toBe(0);
+      expect(m.snapshot().decodedTokens).toBeCloseTo(2000, 6);
+    } finally {
+      m.close();
+    }
+  });
+
+  it('incremental (vLLM): both run at once on their prompts, the newest is preempted when their growth fills the cache, and both finish with every token', async () => {
+    const m = new CapacityModel({ ...params, kvAllocation: 'incremental' });
+    try {
+      const pending = two(m);
+      await expect.poll(() => m.snapshot().running).toBe(2);
+      // Admitted on their prompts: 2,000 of 3,000 tokens held, growing as they decode.
+      expect(m.snapshot().kvCacheUsage).toBeGreaterThanOrEqual(2000 / 3000 - 1e-9);
+      await expect.poll(() => m.snapshot().preemptions, { timeout: 5000 }).toBeGreaterThan(0);
+      const [a, b] = await pending;
+      expect(a!.queueSec).toBe(0);
+      expect(b!.queueSec).toBe(0); // queue time is the wait before the first admission
+      // The preempted one prefilled its prompt and output so far again, so it took longer.
+      expect(b!.latencySec).toBeGreaterThan(a!.latencySec);
+      const s = m.snapshot();
+      expect(s.decodedTokens).toBeCloseTo(2000, 6); // output kept across the preemption, not decoded twice
+      expect(s.kvCacheUsage).toBe(0);
+      expect(s.running + s.waiting).toBe(0);
+    } finally {
+      m.close();
+    }
+  });
+
+  it('the simulator exports the preemptions as vllm:num_preemptions_total and refuses an unknown allocation model', async () => {
+    sim = await startSimulator({ kvCacheTokens: 3000, kvAllocation: 'incremental', timeScale: 0.01 });
+    expect(sample(await scrape(sim.url), 'vllm:num_preemptions_total')).toBe(0);
+    await expect(startSimulator({ kvAllocation: 'lazy' as never })).rejects.toThrow(/kvAllocation must be reserve or incremental/);
+  });
+});
