@@ -449,7 +449,7 @@ export async function startSimulator(opts: SimulatorStartOptions = {}): Promise<
         data: [{ id: o.model, object: 'model', created: 0, owned_by: o.ownedBy ?? (o.dialects.includes('json_schema') ? SIMULATOR_OWNED_BY : 'me'), root: o.model, max_model_len: o.maxModelLen }],
       });
     } else if (path === '/metrics' && get) {
-      const text = metrics.prometheus(capacity.snapshot());
+      const text = metrics.prometheus(capacity.snapshot(), capacity.params.kvCacheTokens);
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     } else if (path === '/sim/stats' && get) {

@@ -169,7 +169,10 @@ describe('capacity model KV allocation', () => {
 
   it('the simulator exports the preemptions as vllm:num_preemptions_total and refuses an unknown allocation model', async () => {
     sim = await startSimulator({ kvCacheTokens: 3000, kvAllocation: 'incremental', timeScale: 0.01 });
-    expect(sample(await scrape(sim.url), 'vllm:num_preemptions_total')).toBe(0);
+    const m = await scrape(sim.url);
+    expect(sample(m, 'vllm:num_preemptions_total')).toBe(0);
+    // The KV cache's size as vLLM states it: num_gpu_blocks x block_size tokens.
+    expect(m).toContain('vllm:cache_config_info{block_size="16",num_gpu_blocks="187"} 1');
     await expect(startSimulator({ kvAllocation: 'lazy' as never })).rejects.toThrow(/kvAllocation must be reserve or incremental/);
   });
 });
