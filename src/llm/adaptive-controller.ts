@@ -21,6 +21,8 @@ import { MetricsScraper, type CapabilityChange, type ServerGauges } from './metr
  *   KV cache full  K >= kvCacheHigh             -> L = min(F - round-up(s W), R)     (what runs, no more)
  *   not full       W <= T, K < kvCacheHigh; the server takes about
  *                    H = min(C + T, V), V = R + floor((kvCacheHigh - K) * R / (K * max(1, Z)))
+ *                                          (K here: the larger of the gauge and the usage projected to
+ *                                           the requests' stationary sizes, ControlInput.kvProjected)
  *                                          (batch slots plus the target queue, and the requests that fit
  *                                           below kvCacheHigh: those running, plus the free room over the
  *                                           size of the next ones: each running one holds K / R of the
@@ -222,6 +224,18 @@ export interface ControlInput {
    */
   dither?: number;
   /**
+   * The replica's KV usage projected to its requests' stationary sizes (prompt + half the expected
+   * completion; AdaptiveController #projected), when it states its KV cache's size. vLLM allocates
+   * KV as tokens are decoded, so its usage gauge shows what requests hold now, not what they will:
+   * grown on the gauge alone, a limit over-commits the cache and the server preempts (2026-12-04,
+   * simulator kvAllocation incremental: a slow replica grew to 151 requests at 39-97% usage, then
+   * ~35 preempted requests waited there up to minutes; whole-run p99 queue wait 112 s). The growth
+   * room (kvFit) counts on the larger of the gauge and this. Requests finish at different times, so
+   * their full sizes (all at once) are not the mark: counted on full sizes, utilisation fell to
+   * 0.89-0.97.
+   */
+  kvProjected?: number;
+  /**
    * Mean estimated KV-cache size of the requests waiting to be sent over that of ours in flight at
    * this replica (undefined or 1: the same). Above 1, fewer requests will fit in the KV cache once
    * those about to go replace those running.
@@ -313,6 +327,7 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
     // (rounded, not rounded up: a ceiling would take relatively more from small clients).
     if (backlog > 0) return { limit: Math.max(lowest, Math.min(x.limit, x.inFlight - Math.round(backlog * share))), backlog, reason: 'queue' };
     const kv = g.kvCacheUsage;
+    const kvGrow = kv === undefined ? undefined : Math.max(kv, x.kvProjected ?? 0);
     if (kv !== undefined && kv >= o.kvCacheHigh) {
       // F - share x W: ours that are not queued (some may still be on the wire); R: what the server runs.
       return { limit: Math.max(lowest, Math.min(x.inFlight - Math.ceil(g.waiting * share), g.running)), backlog: 0, reason: 'kv_cache' };
@@ -324,7 +339,7 @@ export function controlLaw(x: ControlInput, o: ControlLawOptions): ControlDecisi
     // Either may be unknown.
     const slots = x.capacity === undefined ? Infinity : x.capacity + target;
     const larger = Math.max(1, x.kvSizeRatio ?? 1);
-    const kvFit = kv !== undefined && kv > 0 ? g.running + Math.floor(((o.kvCacheHigh - kv) * g.running) / (kv * larger)) : Infinity;
+    const kvFit = kvGrow !== undefined && kvGrow > 0 ? g.running + Math.floor(((o.kvCacheHigh - kvGrow) * g.running) / (kvGrow * larger)) : Infinity;
     const fit = Math.min(slots, kvFit);
     // The load is ours in flight, or what the server shows if more (its gauges include other clients).
     const load = Math.max(x.inFlight, g.running + g.waiting);
@@ -450,8 +465,8 @@ class Replica {
   probeTicks = 1;
   nextProbeAt = -Infinity;
   probing = false;
-  /** Ours in flight here, requests and estimated KV tokens, as the latest scrapes were sent: [sentAt, requests, tokens]. */
-  atScrape: Array<[number, number, number]> = [];
+  /** Ours in flight here, requests, estimated KV tokens and of them completion tokens, as the latest scrapes were sent: [sentAt, requests, tokens, completion]. */
+  atScrape: Array<[number, number, number, number]> = [];
   /** The scrape the KV budget was last set from (its sentAt). */
   budgetFrom = -Infinity;
   /** The replica exports no vLLM gauges: its limit may go down to 1. */
@@ -519,7 +534,7 @@ export class AdaptiveController {
       onSend: (key, sentAt) => {
         const r = [...this.#replicas.values()].find((x) => x.ep.url === key);
         if (!r) return;
-        r.atScrape.push([sentAt, r.ep.inFlight, r.ep.kvTokensInFlight]);
+        r.atScrape.push([sentAt, r.ep.inFlight, r.ep.kvTokensInFlight, r.ep.completionTokensInFlight]);
         if (r.atScrape.length > 4) r.atScrape.shift();
       },
     });
@@ -711,6 +726,7 @@ export class AdaptiveController {
           gaugesStale: gauges === undefined && !r.noGauges && this.#scraper.status(r.ep.url)?.gaugesAvailable === true,
           stalled: r.ep.inFlight > 0 && (r.lastOkAt === undefined || now - r.lastOkAt > Math.max(1000, 2 * (r.ep.latencyEwmaMs ?? 0))),
           probeBackoff: now < r.nextProbeAt,
+          kvProjected: this.#projected(r, gauges),
           kvSizeRatio: waiting.requests > 0 && r.ep.inFlight > 0 && r.ep.kvTokensInFlight > 0 ? waiting.kvTokens / waiting.requests / (r.ep.kvTokensInFlight / r.ep.inFlight) : undefined,
         },
         r.noGauges ? { ...this.#o, minConcurrency: 1 } : this.#o,
@@ -770,6 +786,21 @@ export class AdaptiveController {
     const share = requests / Math.max(requests, g.running + g.waiting);
     const admitted = (tokens * Math.max(0, requests - share * g.waiting)) / requests;
     r.ep.kvBudget = Math.floor(admitted / k);
+  }
+
+  /**
+   * The replica's KV usage projected to its requests' stationary sizes (ControlInput.kvProjected): the
+   * estimated KV tokens of ours in flight when the scrape was sent (prompts, and half the expected
+   * completions: requests finish at different times, so on average each holds half of its own), over
+   * our share of the requests it counted, over the KV cache's size it states (vllm:cache_config_info:
+   * num_gpu_blocks x block_size). Undefined without that size or without requests of ours there.
+   */
+  #projected(r: Replica, g: ServerGauges | undefined): number | undefined {
+    if (g?.kvCacheTokens === undefined || g.running === undefined || g.waiting === undefined) return undefined;
+    const sent = r.atScrape.find(([at]) => at === g.sentAt);
+    if (!sent || sent[1] <= 0 || sent[2] <= 0) return undefined;
+    const [, requests, tokens, completion] = sent;
+    return ((tokens - completion / 2) * Math.max(requests, g.running + g.waiting)) / requests / g.kvCacheTokens;
   }
 
   /**

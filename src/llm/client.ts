@@ -108,6 +108,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
   #lastFailure: GemflowError | undefined;
   /** Mean completion tokens of each stage's answers (an EWMA), for KV-cache estimates. */
   readonly #completionMean = new Map<string, number>();
+  /** The server's prompt tokens over estimatePromptTokens' (an average of the answers' usage): KV estimates in the server's tokens. */
+  #promptScale: number | undefined;
 
   constructor(opts: HttpInferenceClientOptions) {
     if (opts.endpoints.length === 0 && !opts.discover?.length) throw new GemflowError('config_invalid', 'HttpInferenceClient needs at least one endpoint');
@@ -282,6 +284,7 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
   async #generate(req: ChatRequest, model: string, usage: StageUsage): Promise<ChatResult> {
     let previous: Endpoint | undefined;
     const kvTokens = this.#kvEstimate(req);
+    const completionTokens = this.#completionEstimate(req);
     try {
       const result = await withRetries(
         async () => {
@@ -294,6 +297,11 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
               throw e;
             }
             previous = ep;
+            ep.completionTokensInFlight += completionTokens;
+            const release = (at: Endpoint) => {
+              this.#scheduler.release(at, kvTokens);
+              at.completionTokensInFlight -= completionTokens;
+            };
             const started = performance.now();
             const seq = ep.begin();
             let timedOut = false;
@@ -330,8 +338,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
             } finally {
               // A server that does not cancel abandoned work keeps generating a request we gave up on:
               // its slot stays taken for about one mean latency, so the retry does not pile on top.
-              if (timedOut && ep.latencyEwmaMs !== undefined) setTimeout(() => this.#scheduler.release(ep, kvTokens), Math.min(ep.latencyEwmaMs, this.#opts.timeoutMs)).unref();
-              else this.#scheduler.release(ep, kvTokens);
+              if (timedOut && ep.latencyEwmaMs !== undefined) setTimeout(() => release(ep), Math.min(ep.latencyEwmaMs, this.#opts.timeoutMs)).unref();
+              else release(ep);
             }
           }
         },
@@ -340,6 +348,11 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       );
       usage.promptTokens += result.promptTokens;
       usage.completionTokens += result.completionTokens;
+      const estimated = estimatePromptTokens(req.messages);
+      if (estimated > 0 && result.promptTokens > 0) {
+        const ratio = result.promptTokens / estimated;
+        this.#promptScale = this.#promptScale === undefined ? ratio : this.#promptScale + COMPLETION_ALPHA * (ratio - this.#promptScale);
+      }
       const mean = this.#completionMean.get(req.stage);
       this.#completionMean.set(req.stage, mean === undefined ? result.completionTokens : mean + COMPLETION_ALPHA * (result.completionTokens - mean));
       return result;
@@ -351,13 +364,19 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
   }
 
   /**
-   * The KV-cache tokens `req` will hold on a replica: its prompt (estimated from its text) plus the
-   * completion its stage's answers have had on average (max_tokens until one is known). The adaptive
-   * controller compares the requests about to be sent with those running (see controlLaw's kvFit), so
-   * only the ratio matters, not the tokenizer.
+   * The KV-cache tokens `req` will hold on a replica when it has finished: its prompt (estimated from
+   * its text, scaled to the server's count by the answers' usage so far) plus the completion its
+   * stage's answers have had on average (max_tokens until one is known). The adaptive controller
+   * compares the requests about to be sent with those running (controlLaw's kvFit) and, where the
+   * server states its KV cache's size, projects its usage to these full sizes (ControlInput.kvProjected).
    */
   #kvEstimate(req: ChatRequest): number {
-    return estimatePromptTokens(req.messages) + Math.min(req.maxTokens, this.#completionMean.get(req.stage) ?? req.maxTokens);
+    return Math.round(estimatePromptTokens(req.messages) * (this.#promptScale ?? 1)) + this.#completionEstimate(req);
+  }
+
+  /** The completion tokens `req` is expected to decode: its stage's mean so far (max_tokens until one is known). */
+  #completionEstimate(req: ChatRequest): number {
+    return Math.min(req.maxTokens, this.#completionMean.get(req.stage) ?? req.maxTokens);
   }
 
   async remember(req: ChatRequest, result: ChatResult): Promise<void> {

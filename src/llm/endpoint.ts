@@ -69,6 +69,8 @@ export class Endpoint {
    * maintained by the EndpointScheduler from what acquire() was told.
    */
   kvTokensInFlight = 0;
+  /** Of kvTokensInFlight, the expected completion tokens (kept by the client): the rest is prompt. */
+  completionTokensInFlight = 0;
   ok = 0;
   errors = 0;
   latencyEwmaMs: number | undefined;

@@ -12,6 +12,8 @@ export interface ServerGauges {
   waiting: number | undefined;
   /** KV-cache usage in [0, 1] (`vllm:kv_cache_usage_perc`, or the older `vllm:gpu_cache_usage_perc`; max over label sets). */
   kvCacheUsage: number | undefined;
+  /** The KV cache's size in tokens, from `vllm:cache_config_info` (num_gpu_blocks x block_size); undefined when not exported. */
+  kvCacheTokens?: number;
   /** performance.now() when the scrape answered. */
   at: number;
   /** performance.now() when the scrape was sent: the gauges show no request sent after it. */
@@ -299,7 +301,14 @@ export class MetricsScraper {
  */
 export function parseVllmGauges(text: string): Omit<ServerGauges, 'at'> {
   const values = new Map<string, number[]>();
+  let kvCacheTokens: number | undefined;
   for (const line of text.split('\n')) {
+    if (line.startsWith('vllm:cache_config_info{')) {
+      const blocks = Number(/[{,]num_gpu_blocks="(\d+)"/.exec(line)?.[1]);
+      const size = Number(/[{,]block_size="(\d+)"/.exec(line)?.[1]);
+      if (blocks > 0 && size > 0) kvCacheTokens = Math.max(kvCacheTokens ?? 0, blocks * size);
+      continue;
+    }
     const sample = parseSample(line);
     if (!sample) continue;
     const list = values.get(sample.name);
@@ -309,7 +318,7 @@ export function parseVllmGauges(text: string): Omit<ServerGauges, 'at'> {
   const first = (names: string[]) => names.map((n) => values.get(n)).find((v) => v !== undefined);
   const sum = (v: number[] | undefined) => v?.reduce((a, b) => a + b, 0);
   const max = (v: number[] | undefined) => (v === undefined ? undefined : Math.max(...v));
-  return { running: sum(first(RUNNING)), waiting: sum(first(WAITING)), kvCacheUsage: max(first(KV_CACHE)) };
+  return { running: sum(first(RUNNING)), waiting: sum(first(WAITING)), kvCacheUsage: max(first(KV_CACHE)), ...(kvCacheTokens !== undefined ? { kvCacheTokens } : {}) };
 }
 
 /** `name{label="value",...} 12.5 [timestamp]` -> {name, value}; undefined for comments, blanks and non-finite values. */

@@ -25,6 +25,7 @@ describe('KV-cache estimates of requests in flight and waiting', () => {
     const running = c.chat(first).catch(() => undefined);
     await eventually('the first call holds the slot', () => ep.inFlight === 1);
     expect(ep.kvTokensInFlight).toBe(estimatePromptTokens(first.messages) + 64);
+    expect(ep.completionTokensInFlight).toBe(64); // of it, the completion expected (for the KV projection)
     const aborts = new AbortController();
     const rest = [
       ...Array.from({ length: 6 }, (_, i) => c.chat(call(`big-${i}`, 2000, 256)).catch(() => undefined)),
@@ -36,6 +37,7 @@ describe('KV-cache estimates of requests in flight and waiting', () => {
     expect(sim.stats().requests.byStatus['500']).toBeGreaterThan(0); // retries happened
     expect(ep.inFlight).toBe(0);
     expect(ep.kvTokensInFlight).toBe(0);
+    expect(ep.completionTokensInFlight).toBe(0);
     expect(c.waiting).toBe(0);
   });
 

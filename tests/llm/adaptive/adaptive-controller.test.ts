@@ -108,6 +108,17 @@ describe('controlLaw', () => {
     expect(controlLaw(input({ limit: 150, inFlight: 150, gauges: gauges(150, 0, 0.895), capacity: 256 }), law)).toMatchObject({ limit: 150, reason: 'kv_room' });
   });
 
+  it('grows on the KV usage projected to the requests\' stationary sizes when that is above the gauge (vLLM allocates KV as tokens are decoded)', () => {
+    // 100 running at K 0.3 (prompts held so far): on the gauge, 200 more fit below 0.9 and it grows by
+    // the batch-slot room; projected to prompt + half the completion (0.6), 50 more fit: (150 - 100) / 4.
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0, 0.3), capacity: 256 }), law)).toMatchObject({ limit: 141, reason: 'headroom' });
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0, 0.3), capacity: 256, kvProjected: 0.6 }), law)).toEqual({ limit: 113, backlog: 0, reason: 'headroom' });
+    // Projected at the mark: no growth, and no cut (the gauge, not the projection, says when the cache is full).
+    expect(controlLaw(input({ limit: 100, inFlight: 100, gauges: gauges(100, 0, 0.5), capacity: 256, kvProjected: 0.92 }), law)).toMatchObject({ limit: 100, reason: 'kv_room' });
+    // A projection below the gauge (the server reserves whole requests): the gauge counts, as before.
+    expect(controlLaw(input({ limit: 110, inFlight: 110, gauges: gauges(100, 0, 0.6), capacity: 256, kvProjected: 0.4 }), law)).toEqual({ limit: 120, backlog: 0, reason: 'headroom' });
+  });
+
   it('counts the free KV room in requests of the size about to be sent, and sheds before larger ones go out', () => {
     // 80 running at K 0.6: 40 more of the running size fit below 0.9, so it grows by (120 - 80) / 4.
     expect(controlLaw(input({ limit: 80, inFlight: 80, gauges: gauges(80, 0, 0.6), capacity: 256 }), law)).toMatchObject({ limit: 90, reason: 'headroom' });

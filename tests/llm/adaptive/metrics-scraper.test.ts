@@ -22,6 +22,12 @@ describe('parseVllmGauges', () => {
     expect(parseVllmGauges(text)).toEqual({ running: 42, waiting: 7, kvCacheUsage: 0.75 });
   });
 
+  it('reads the KV cache\'s size from vllm:cache_config_info (num_gpu_blocks x block_size), when exported', () => {
+    const text = 'vllm:cache_config_info{block_size="16",cache_dtype="auto",num_gpu_blocks="25000"} 1.0\nvllm:num_requests_running{model_name="m"} 3\n';
+    expect(parseVllmGauges(text)).toMatchObject({ running: 3, kvCacheTokens: 400_000 });
+    expect(parseVllmGauges('vllm:num_requests_running 3\n').kvCacheTokens).toBeUndefined();
+  });
+
   it('reads the older KV-cache gauge name, and leaves missing gauges undefined', () => {
     expect(parseVllmGauges('vllm:gpu_cache_usage_perc{model_name="m"} 0.5\nvllm:num_requests_waiting 0\n')).toEqual({
       running: undefined,
