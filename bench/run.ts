@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GemflowError } from '../src/errors.js';
-import { maxOutputTokensPerSec, saturatingConcurrency } from '../src/simulator/capacity-model.js';
+import { isKvAllocation, KV_ALLOCATIONS, maxOutputTokensPerSec, saturatingConcurrency } from '../src/simulator/capacity-model.js';
 import { writeCorpus, type CorpusStats } from './corpus.js';
 import { markdownReport, scenarioSvg, type BenchReport, type RelevanceFigures } from './report.js';
 import { CALIBRATION_SCALE, calibrateTimeScale, RIG_SHARE, type TimeScaleCalibration } from './calibrate.js';
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     maxDocsInFlight: Number(values['max-docs-in-flight'] ?? base.maxDocsInFlight),
   };
   const alloc = values['kv-allocation'] ?? 'reserve';
-  if (alloc !== 'reserve' && alloc !== 'incremental') throw new GemflowError('usage', `--kv-allocation: reserve or incremental, got "${alloc}"`);
+  if (!isKvAllocation(alloc)) throw new GemflowError('usage', `--kv-allocation: ${KV_ALLOCATIONS.join(' or ')}, got "${alloc}"`);
   // incremental: the replicas allocate KV as vLLM does, with preemption (src/simulator/options.ts).
   const m = { ...REPLICA_MODEL, kvAllocation: alloc } as const;
   const perReplica = saturatingConcurrency(m);

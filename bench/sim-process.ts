@@ -5,8 +5,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { GemflowError } from '../src/errors.js';
 import type { SimStats, SimulatorRuntimeConfig } from '../src/simulator/index.js';
-import { DEFAULT_SIMULATOR_OPTIONS } from '../src/simulator/options.js';
 import type { KvAllocation } from '../src/simulator/capacity-model.js';
+import { DEFAULT_SIMULATOR_OPTIONS } from '../src/simulator/options.js';
 
 /**
  * The simulator cluster in its own Node processes (`dist/src/simulator/main.js`, one per replica), so

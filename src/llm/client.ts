@@ -108,7 +108,13 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
   #lastFailure: GemflowError | undefined;
   /** Mean completion tokens of each stage's answers (an EWMA), for KV-cache estimates. */
   readonly #completionMean = new Map<string, number>();
-  /** The server's prompt tokens over estimatePromptTokens' (an average of the answers' usage): KV estimates in the server's tokens. */
+  /**
+   * The server's prompt tokens over estimatePromptTokens' (an average of the answers' usage). A
+   * request's KV estimate is its prompt so scaled plus its stage's mean completion (max_tokens until
+   * one is known): the adaptive controller compares the requests about to go with those running
+   * (controlLaw's kvFit) and, where the server states its KV cache's size, projects its usage to their
+   * stationary sizes (ControlInput.kvProjected), which needs the server's tokens.
+   */
   #promptScale: number | undefined;
 
   constructor(opts: HttpInferenceClientOptions) {
@@ -283,8 +289,10 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
 
   async #generate(req: ChatRequest, model: string, usage: StageUsage): Promise<ChatResult> {
     let previous: Endpoint | undefined;
-    const kvTokens = this.#kvEstimate(req);
-    const completionTokens = this.#completionEstimate(req);
+    // KV-cache tokens the request will hold (see #promptScale, kvTokensInFlight) and, of them, its completion.
+    const promptEstimate = estimatePromptTokens(req.messages);
+    const completionTokens = Math.min(req.maxTokens, this.#completionMean.get(req.stage) ?? req.maxTokens);
+    const kvTokens = Math.round(promptEstimate * (this.#promptScale ?? 1)) + completionTokens;
     try {
       const result = await withRetries(
         async () => {
@@ -348,9 +356,8 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       );
       usage.promptTokens += result.promptTokens;
       usage.completionTokens += result.completionTokens;
-      const estimated = estimatePromptTokens(req.messages);
-      if (estimated > 0 && result.promptTokens > 0) {
-        const ratio = result.promptTokens / estimated;
+      if (promptEstimate > 0 && result.promptTokens > 0) {
+        const ratio = result.promptTokens / promptEstimate;
         this.#promptScale = this.#promptScale === undefined ? ratio : this.#promptScale + COMPLETION_ALPHA * (ratio - this.#promptScale);
       }
       const mean = this.#completionMean.get(req.stage);
@@ -361,22 +368,6 @@ export class HttpInferenceClient implements InferenceClient, StageClient {
       if (['llm_exhausted', 'llm_aborted', 'llm_no_healthy_endpoint'].includes(errorCode(e))) count(usage.errors, errorCode(e));
       throw e;
     }
-  }
-
-  /**
-   * The KV-cache tokens `req` will hold on a replica when it has finished: its prompt (estimated from
-   * its text, scaled to the server's count by the answers' usage so far) plus the completion its
-   * stage's answers have had on average (max_tokens until one is known). The adaptive controller
-   * compares the requests about to be sent with those running (controlLaw's kvFit) and, where the
-   * server states its KV cache's size, projects its usage to these full sizes (ControlInput.kvProjected).
-   */
-  #kvEstimate(req: ChatRequest): number {
-    return Math.round(estimatePromptTokens(req.messages) * (this.#promptScale ?? 1)) + this.#completionEstimate(req);
-  }
-
-  /** The completion tokens `req` is expected to decode: its stage's mean so far (max_tokens until one is known). */
-  #completionEstimate(req: ChatRequest): number {
-    return Math.min(req.maxTokens, this.#completionMean.get(req.stage) ?? req.maxTokens);
   }
 
   async remember(req: ChatRequest, result: ChatResult): Promise<void> {

@@ -17,7 +17,12 @@ export interface CapacityParams {
   kvAllocation?: KvAllocation;
 }
 
-export type KvAllocation = 'reserve' | 'incremental';
+export const KV_ALLOCATIONS = ['reserve', 'incremental'] as const;
+export type KvAllocation = (typeof KV_ALLOCATIONS)[number];
+
+export function isKvAllocation(v: unknown): v is KvAllocation {
+  return (KV_ALLOCATIONS as readonly unknown[]).includes(v);
+}
 
 export interface CapacityJob {
   promptTokens: number;
@@ -118,7 +123,8 @@ export class CapacityModel {
   private readonly running: Entry[] = [];
   private readonly decoding: Entry[] = [];
   private readonly prefilling: Entry[] = [];
-  private reservedTokens = 0;
+  /** KV tokens the running requests hold (their Entry.held summed): the usage gauge and admission read it. */
+  private heldTokens = 0;
   private simNowSec = 0;
   private busySec = 0;
   private decodedTokens = 0;
@@ -167,7 +173,7 @@ export class CapacityModel {
     }
     this.queue.length = 0;
     this.running.length = 0;
-    this.reservedTokens = 0;
+    this.heldTokens = 0;
     this.stopTimer();
   }
 
@@ -214,7 +220,7 @@ export class CapacityModel {
     return {
       running: this.running.length,
       waiting: this.queue.length,
-      kvCacheUsage: Math.min(1, this.reservedTokens / this.p.kvCacheTokens),
+      kvCacheUsage: Math.min(1, this.heldTokens / this.p.kvCacheTokens),
       busySec: this.busySec,
       decodedTokens: this.decodedTokens,
       kvBlockedSec: this.kvBlockedSec,
@@ -238,11 +244,11 @@ export class CapacityModel {
     while (this.queue.length > 0 && this.running.length < this.p.maxRunningSeqs) {
       const head = this.queue[0]!;
       const need = this.need(head);
-      if (this.reservedTokens + need > this.p.kvCacheTokens) break;
+      if (this.heldTokens + need > this.p.kvCacheTokens) break;
       this.queue.shift();
       if (head.preemptions === 0) head.admittedSec = this.simNowSec; // the first admission: queue time
       head.held = need;
-      this.reservedTokens += need;
+      this.heldTokens += need;
       this.running.push(head);
     }
   }
@@ -253,9 +259,9 @@ export class CapacityModel {
    * and the output so far again), until the rest fit.
    */
   private preemptForKv(decoding: Entry[]): void {
-    while (this.reservedTokens > this.p.kvCacheTokens && this.running.length > 1) {
+    while (this.heldTokens > this.p.kvCacheTokens && this.running.length > 1) {
       const victim = this.running.pop()!;
-      this.reservedTokens -= victim.held;
+      this.heldTokens -= victim.held;
       victim.held = 0;
       victim.prefillLeft = victim.job.promptTokens + victim.decoded;
       victim.queuedSec = this.simNowSec;
@@ -274,7 +280,7 @@ export class CapacityModel {
     const r = this.running.indexOf(e);
     if (r >= 0) {
       this.running.splice(r, 1);
-      this.reservedTokens -= e.held;
+      this.heldTokens -= e.held;
       this.admit();
     }
     if (this.queue.length === 0 && this.running.length === 0) this.stopTimer();
@@ -372,7 +378,7 @@ export class CapacityModel {
         this.decodedTokens += t;
         if (incremental) {
           e.held += t;
-          this.reservedTokens += t;
+          this.heldTokens += t;
         }
       },
     );
@@ -382,11 +388,11 @@ export class CapacityModel {
     for (const e of decoding) {
       if (e.decoded < e.job.completionTokens - 1e-9) continue;
       this.running.splice(this.running.indexOf(e), 1);
-      this.reservedTokens -= e.held;
+      this.heldTokens -= e.held;
       e.detach();
       e.resolve({ queueSec: e.admittedSec - e.arrivedSec, latencySec: this.simNowSec - e.arrivedSec, firstTokenSec: e.firstTokenSec });
     }
-    if (this.running.length === 0) this.reservedTokens = 0; // no rounding residue of fractional tokens held
+    if (this.running.length === 0) this.heldTokens = 0; // no rounding residue of fractional tokens held
     this.admit();
   }
 }

@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GemflowError, errorMessage } from '../errors.js';
+import { isKvAllocation, KV_ALLOCATIONS } from './capacity-model.js';
 import { FAULT_KINDS, type FaultKind } from './options.js';
 import { startSimulatorCluster, type SimulatorStartOptions } from './simulator.js';
 
@@ -88,7 +89,7 @@ export function parseSimulatorArgs(argv: string[]): ParsedSimulatorArgs {
   if (values.model) options.model = values.model;
   const alloc = values['kv-allocation'];
   if (alloc !== undefined) {
-    if (alloc !== 'reserve' && alloc !== 'incremental') throw new GemflowError('invalid_arguments', `--kv-allocation: reserve or incremental, got "${alloc}"`);
+    if (!isKvAllocation(alloc)) throw new GemflowError('invalid_arguments', `--kv-allocation: ${KV_ALLOCATIONS.join(' or ')}, got "${alloc}"`);
     options.kvAllocation = alloc;
   }
   const kinds = values['fault-kinds']?.split(',').map((k) => k.trim()) as FaultKind[] | undefined;

@@ -1,10 +1,10 @@
 import type { CapacitySnapshot } from './capacity-model.js';
 import type { FaultKind } from './options.js';
 
-/** GET /sim/stats: what tests and the benchmark read about a simulator's work (simulated seconds). */
 /** Tokens per KV block (vLLM's default block_size), for vllm:cache_config_info. */
 const KV_BLOCK_SIZE = 16;
 
+/** GET /sim/stats: what tests and the benchmark read about a simulator's work (simulated seconds). */
 export interface SimStats {
   model: string;
   replica: number;
@@ -245,7 +245,7 @@ export class SimMetrics {
   }
 
   /** Prometheus text exposition with vLLM's metric names and `model_name` label. */
-  prometheus(snap: CapacitySnapshot, kvCacheTokens?: number): string {
+  prometheus(snap: CapacitySnapshot, kvCacheTokens: number): string {
     const label = `model_name="${this.model.replace(/["\\\n]/g, '_')}"`;
     const out: string[] = [];
     const metric = (name: string, type: string, help: string, lines: string[]): void => {
@@ -259,9 +259,7 @@ export class SimMetrics {
     // Counted per decode step as vLLM does (not per finished request, which lags a long generation's tokens until its end).
     metric('vllm:generation_tokens_total', 'counter', 'Number of generation tokens processed.', [`vllm:generation_tokens_total{${label}} ${Math.round(snap.decodedTokens)}`]);
     // vLLM's cache configuration as an info gauge: the KV cache's size is num_gpu_blocks x block_size tokens.
-    if (kvCacheTokens !== undefined) {
-      metric('vllm:cache_config_info', 'gauge', 'Information of the LLMEngine CacheConfig', [`vllm:cache_config_info{block_size="${KV_BLOCK_SIZE}",num_gpu_blocks="${Math.floor(kvCacheTokens / KV_BLOCK_SIZE)}"} 1`]);
-    }
+    metric('vllm:cache_config_info', 'gauge', 'Information of the LLMEngine CacheConfig', [`vllm:cache_config_info{block_size="${KV_BLOCK_SIZE}",num_gpu_blocks="${Math.floor(kvCacheTokens / KV_BLOCK_SIZE)}"} 1`]);
     metric('vllm:num_preemptions_total', 'counter', 'Cumulative number of preemptions from the engine.', [`vllm:num_preemptions_total{${label}} ${snap.preemptions}`]);
     metric('sim:kv_blocked_seconds_total', 'counter', 'Simulated seconds the KV cache held the queue back while batch slots were free (simulator only).', [`sim:kv_blocked_seconds_total{${label}} ${snap.kvBlockedSec}`]);
     metric(

@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { GemflowError, errorCode, errorMessage } from '../errors.js';
 import { readSection, stageOfSchemaName } from '../llm/prompt-sections.js';
 import { readStructuredRequest, schemaInInstruction } from '../llm/structured-output.js';
-import { CapacityModel } from './capacity-model.js';
+import { CapacityModel, isKvAllocation, KV_ALLOCATIONS } from './capacity-model.js';
 import { simulatedAnswer } from './content/stage-answer.js';
 import { FaultPlan } from './fault-plan.js';
 import { hashUnit, sha256Hex } from './hash.js';
@@ -71,7 +71,7 @@ function resolveOptions(opts: SimulatorStartOptions): SimulatorOptions {
   if (!Number.isInteger(o.maxRunningSeqs) || o.maxRunningSeqs < 1) problems.push(`maxRunningSeqs must be an integer >= 1, got ${o.maxRunningSeqs}`);
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) problems.push(`port must be an integer in 0..65535, got ${o.port}`);
   if (!(o.judgeFailRate >= 0 && o.judgeFailRate <= 1)) problems.push(`judgeFailRate must be in [0, 1], got ${o.judgeFailRate}`);
-  if (o.kvAllocation !== 'reserve' && o.kvAllocation !== 'incremental') problems.push(`kvAllocation must be reserve or incremental, got ${JSON.stringify(o.kvAllocation)}`);
+  if (!isKvAllocation(o.kvAllocation)) problems.push(`kvAllocation must be ${KV_ALLOCATIONS.join(' or ')}, got ${JSON.stringify(o.kvAllocation)}`);
   if (!(o.invalidAnswerRate >= 0 && o.invalidAnswerRate <= 1)) problems.push(`invalidAnswerRate must be in [0, 1], got ${o.invalidAnswerRate}`);
   if (problems.length > 0) throw new GemflowError('invalid_simulator_options', `simulator options: ${problems.join('; ')}`);
   return o;
