@@ -57,5 +57,6 @@ COPY operators/relevance/models ./operators/relevance/models
 USER 10001:10001
 # Worker endpoints: /healthz, /readyz, /metrics (pipeline key server.port).
 EXPOSE 9464
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/gemflow.js"]
+# node flags: src/node-flags.ts (a 64 MB young-generation semi-space; tests/src/node-flags.test.ts).
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=64", "/app/bin/gemflow.js"]
 CMD ["--help"]

@@ -34,7 +34,7 @@ import { createLogger } from '../src/telemetry/logger.js';
 import { benchRun } from './bench-pipeline.js';
 import { writeCorpus } from './corpus.js';
 import { BFCL_DATA, cpuReplay, replayDecontamination } from './cpu-replay.js';
-import { REPLICA_MODEL, SimProcess } from './sim-process.js';
+import { REPLICA_MODEL, rerunWithNodeFlags, SimProcess } from './sim-process.js';
 import { clientSetup, gemflowStrategy, scaledAdaptiveOptions } from './strategies.js';
 import type { CpuReplay } from './strategy-result.js';
 
@@ -54,6 +54,7 @@ const median = (xs: number[]) => {
 };
 
 async function main(): Promise<void> {
+  if (await rerunWithNodeFlags()) return;
   const { values } = parseArgs({
     options: {
       docs: { type: 'string', default: '400' },

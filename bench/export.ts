@@ -26,6 +26,7 @@ import { readRows, type RowRecord } from '../src/export/read-rows.js';
 import { SinkConfig } from '../src/config/schema.js';
 import { OUTPUT_COLUMNS } from '../src/sinks/output-columns.js';
 import { ParquetShardWriter } from '../src/sinks/parquet-shard-writer.js';
+import { rerunWithNodeFlags } from './sim-process.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const cpuMs = () => {
@@ -76,6 +77,7 @@ export async function replicateArrow(src: RowRecord[], n: number, dir: string): 
 }
 
 async function main(): Promise<void> {
+  if (await rerunWithNodeFlags()) return;
   const args = process.argv.slice(2);
   const flag = (name: string) => {
     const at = args.indexOf(name);

@@ -36,7 +36,7 @@ import { markdownReport, scenarioSvg, type BenchReport, type RelevanceFigures } 
 import { CALIBRATION_SCALE, calibrateTimeScale, RIG_SHARE, type TimeScaleCalibration } from './calibrate.js';
 import { runStrategy } from './scenario-run.js';
 import { scenarios, type Scenario } from './scenarios.js';
-import { REPLICA_MODEL } from './sim-process.js';
+import { nodeArgs, REPLICA_MODEL } from './sim-process.js';
 import { barrierStrategy, fixedStrategy, gemflowStrategy, unboundedStrategy, type StrategySpec } from './strategies.js';
 import type { StrategyResult } from './strategy-result.js';
 
@@ -62,7 +62,7 @@ const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 /** Runs `node <script> <args>` with stderr passed through; rejects on a non-zero exit. */
 async function node(script: string, args: string[]): Promise<void> {
-  const child = spawn(process.execPath, [here(script), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeArgs(script.replace(/^.*\/|\.js$/g, '')), here(script), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
   const [code] = (await once(child, 'exit')) as [number | null];
   if (code !== 0) throw new GemflowError('bench_failed', `${script} ${args.join(' ')} exited with code ${code}`);
 }

@@ -9,7 +9,7 @@ import { maxOutputTokensPerSec, saturatedOutputTokensPerSec, type KvAllocation, 
 import { DEFAULT_SIMULATOR_OPTIONS } from '../src/simulator/options.js';
 import { steadyState, type DocSpan, type Sample, type UnfinishedDoc } from './analyse.js';
 import { capacityTimeline, type FiredEvent, type Scenario } from './scenarios.js';
-import { machineCpuMs, procCpuMs, profileArgs, SimProcess, type ReplicaGauges, type SimCapacity } from './sim-process.js';
+import { machineCpuMs, procCpuMs, nodeArgs, SimProcess, type ReplicaGauges, type SimCapacity } from './sim-process.js';
 import { split, type StrategySpec } from './strategies.js';
 import type { StrategyResult, WorkerResult } from './strategy-result.js';
 
@@ -70,7 +70,7 @@ function deliverableRate(jobs: Array<[number, number]>, memo: Map<string, number
 
 /** Starts a worker process and resolves once it has built its pipeline and said it is ready. */
 async function startWorker(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...profileArgs('worker'), here('./worker-run.js'), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeArgs('worker'), here('./worker-run.js'), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const exited = once(child, 'exit').then(([code]) => {
     throw new GemflowError('bench_failed', `a worker exited with code ${code} before it was ready`);

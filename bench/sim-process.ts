@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { GemflowError } from '../src/errors.js';
+import { NODE_FLAGS } from '../src/node-flags.js';
 import type { SimStats, SimulatorRuntimeConfig } from '../src/simulator/index.js';
 import type { KvAllocation } from '../src/simulator/capacity-model.js';
 import { DEFAULT_SIMULATOR_OPTIONS } from '../src/simulator/options.js';
@@ -96,7 +97,7 @@ export class SimProcess {
       '--kv-cache-tokens', String(capacity.kvCacheTokens),
       '--kv-allocation', capacity.kvAllocation ?? 'reserve',
     ];
-    const child = spawn(process.execPath, [...profileArgs('sim'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], signal });
+    const child = spawn(process.execPath, [...nodeArgs('sim'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], signal });
     const lines = createInterface({ input: child.stdout! });
     const exited = once(child, 'exit').then(([code]) => {
       throw new GemflowError('bench_simulator_failed', `simulator exited with code ${code} before listening`);
@@ -175,13 +176,14 @@ export function parseMetrics(text: string): ReplicaGauges {
 }
 
 /**
- * Node flags that write a CPU profile of a benchmark process (`kind`: sim or worker) into
- * $GEMFLOW_BENCH_CPU_PROF when that is set (NODE_OPTIONS may not carry --cpu-prof): how the rig's CPU
- * per simulated second was split between the test double and the engine.
+ * Node flags of a benchmark process (`kind`: sim, worker or a script): gemflow's own (src/node-flags.ts,
+ * as the image runs it), and a CPU profile written into $GEMFLOW_BENCH_CPU_PROF when that is set
+ * (NODE_OPTIONS may not carry --cpu-prof): how the rig's CPU per simulated second was split between the
+ * test double and the engine.
  */
-export function profileArgs(kind: string): string[] {
+export function nodeArgs(kind: string): string[] {
   const dir = process.env.GEMFLOW_BENCH_CPU_PROF;
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}/${kind}`] : [];
+  return [...NODE_FLAGS, ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}/${kind}`] : [])];
 }
 
 /** Linux: utime + stime of a process from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms). */
@@ -209,4 +211,19 @@ export async function machineCpuMs(): Promise<{ busy: number; total: number; ste
   } catch {
     return undefined;
   }
+}
+
+/**
+ * For a benchmark script run by hand (`node dist/bench/<script>.js`): when this process lacks gemflow's
+ * Node flags (src/node-flags.ts; V8 takes them only at start), runs the same script again with them,
+ * passing its output through, and returns true (the caller returns; the exit code is the child's).
+ */
+export async function rerunWithNodeFlags(): Promise<boolean> {
+  const options = (process.env.NODE_OPTIONS ?? '').split(/\s+/);
+  const missing = NODE_FLAGS.filter((f) => !process.execArgv.includes(f) && !options.includes(f));
+  if (missing.length === 0) return false;
+  const child = spawn(process.execPath, [...process.execArgv, ...missing, process.argv[1]!, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  process.exitCode = code ?? (signal ? 1 : 0);
+  return true;
 }

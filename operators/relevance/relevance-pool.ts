@@ -14,6 +14,9 @@ export interface RelevancePoolOptions {
   scorer?: ScorerSpec;
 }
 
+/** Young generation of each scoring thread, MB: V8's default on 64-bit (3 x 16 MB semi-spaces). */
+const WORKER_YOUNG_GENERATION_MB = 48;
+
 /**
  * Scores batches of texts on piscina worker threads. One `score()` call is one task on one thread:
  * to use every thread, keep up to `threads` batches in flight (the returned promises resolve
@@ -45,6 +48,10 @@ export class RelevancePool {
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
+      // V8's default young generation (16 MB semi-spaces) for the scoring threads, whatever the process's
+      // --max-semi-space-size (src/node-flags.ts): a batch's garbage dies young, and each thread would
+      // otherwise grow its own young generation to the main thread's size.
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     });
     await this.score([]);
   }

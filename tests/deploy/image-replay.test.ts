@@ -4,8 +4,8 @@
  * here, so this replays the Dockerfile's deps and runtime stages in a clean temp folder instead of
  * building the image:
  *   deps:    package.json + package-lock.json, `npm ci --omit=dev --ignore-scripts=false`
- *   runtime: + dist (from `npm run build`, the build stage), bin, examples; entrypoint
- *            `node bin/gemflow.js` as a non-root user (uid 65534 through setpriv) that can write
+ *   runtime: + dist (from `npm run build`, the build stage), bin, examples; then
+ *            the Dockerfile's ENTRYPOINT (node, its flags, bin/gemflow.js) runs as a non-root user (uid 65534 through setpriv) that can write
  *            only HOME and TMPDIR (the emptyDirs of the manifests): the app folder stays root-owned,
  *            as under readOnlyRootFilesystem.
  * Then the entrypoint's `--help`, and a short run of a tiny corpus through the bundled simulator.
@@ -63,9 +63,19 @@ function killGroup(pid: number | undefined): void {
 let dir = '';
 let app = '';
 
+/**
+ * The Dockerfile's ENTRYPOINT after tini (`node`, its flags, /app/bin/gemflow.js), with /app the
+ * replayed app folder.
+ */
+async function entrypointArgv(): Promise<string[]> {
+  const line = (await readFile(join(root, 'Dockerfile'), 'utf8')).split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+  const argv = JSON.parse(line!.slice('ENTRYPOINT '.length)) as string[];
+  return argv.slice(argv.indexOf('--') + 1).map((a) => (a.startsWith('/app/') ? join(app, a.slice('/app/'.length)) : a));
+}
+
 /** Runs the image's entrypoint as the unprivileged user, with only HOME and TMPDIR writable. */
-function entrypoint(args: string[]) {
-  return run('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', 'node', join(app, 'bin/gemflow.js'), ...args], {
+async function entrypoint(args: string[]) {
+  return run('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', ...(await entrypointArgv()), ...args], {
     cwd: join(dir, 'home'),
     env: { PATH: process.env.PATH, NODE_ENV: 'production', HOME: join(dir, 'home'), TMPDIR: join(dir, 'tmp') },
     timeout: 120_000,
