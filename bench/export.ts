@@ -13,7 +13,10 @@
  * scripts/bfcl/fetch.sh), then each trajectory's check (hashing its user and assistant text, one
  * probe per 13-gram, the tool-set probe): CPU per trajectory.
  */
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -74,6 +77,23 @@ export async function replicateArrow(src: RowRecord[], n: number, dir: string): 
     for (const c of OUTPUT_COLUMNS) cols[c.name] = vectorFromArray(rows.map((r) => r[c.name]), c.type === 'UTF8' ? new Utf8() : c.type === 'INT32' ? new Int32() : new Float64());
     await writeFile(join(dir, 'data', `bench-${String(file).padStart(4, '0')}.arrow`), tableToIPC(new Table(cols), 'file'));
   }
+}
+
+/** Runs bench/template_baseline.py: its JSON report, and the child's peak RSS (MB, from /proc while it runs). */
+async function runPython(python: string, args: string[]): Promise<{ rows: number; cpuS: number; wallS: number; peak: number }> {
+  const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let peak = 0;
+  const timer = setInterval(() => {
+    readFile(`/proc/${child.pid}/status`, 'utf8')
+      .then((s) => (peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024)))
+      .catch(() => {});
+  }, 50);
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearInterval(timer);
+  if (code !== 0) throw new Error(`template_baseline.py exited with ${code}`);
+  return { ...(JSON.parse(stdout.trim().split('\n').at(-1)!) as { rows: number; cpuS: number; wallS: number }), peak };
 }
 
 async function main(): Promise<void> {
@@ -176,6 +196,27 @@ async function main(): Promise<void> {
         if (extra.templateEngine !== 'interpreter' && r.template && r.template.engine !== 'compiled') throw new Error(`the template did not compile: ${r.template.notCompiled}`);
         return r.written.train + r.written.validation;
       }, join(dir, format));
+    }
+    // The baseline of the template export: what a user would run instead, transformers'
+    // apply_chat_template (jinja2 as transformers configures it) over the same shards, in Python
+    // (bench/template_baseline.py; pyarrow + jinja2 from the venv of `bash scripts/deps.sh fetch`).
+    const python = join(ROOT, '.cache/python/venv/bin/python');
+    const baselineWhat = 'baseline: Python jinja2 as transformers apply_chat_template (Qwen2.5-style template) from Parquet';
+    if (only.test(baselineWhat)) {
+      if (!existsSync(python)) say(`| ${baselineWhat} | not run: no ${python} (bash scripts/deps.sh fetch) | | | | |`);
+      else {
+        const shards = (await readdir(join(out, 'shards'))).filter((f) => f.endsWith('.parquet')).map((f) => join(out, 'shards', f));
+        const runs: Array<{ rows: number; cpuS: number; wallS: number; peak: number }> = [];
+        for (let k = 0; k < repeat; k++) {
+          const r = await runPython(python, [join(ROOT, 'bench/template_baseline.py'), qwen, join(dir, 'baseline.jsonl'), ...shards]);
+          await rm(join(dir, 'baseline.jsonl'), { force: true });
+          runs.push(r);
+        }
+        runs.sort((a, b) => a.cpuS - b.cpuS);
+        const m = runs[(runs.length - 1) >> 1]!;
+        const range = runs.length > 1 ? ` (${Math.round(m.rows / runs.at(-1)!.cpuS)} to ${Math.round(m.rows / runs[0]!.cpuS)})` : '';
+        say(`| ${baselineWhat} | ${m.rows} | ${m.cpuS.toFixed(2)} | ${Math.round(m.rows / m.cpuS)}${range} | ${m.wallS.toFixed(2)} | ${Math.round(Math.max(...runs.map((r) => r.peak)))} |`);
+      }
     }
     // Rendering alone, as the template export renders (TemplateRenderer: context, render, the sampled
     // checks against the interpreter), without reading, parsing or writing: each engine on the same rows.

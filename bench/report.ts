@@ -285,6 +285,7 @@ export function markdownReport(r: BenchReport): string {
     lines.push(
       `- <= ${TARGETS.cpuMsPerTrajectory} ms CPU per written trajectory outside the LLM: ${f(cpu.cpuMsPerTrajectoryExRelevance, 3)} ms — ${pass(cpu.cpuMsPerTrajectoryExRelevance <= TARGETS.cpuMsPerTrajectory)}. ` +
         `The homogeneous gemflow run's pipeline again with every call answered from its recorded answers (no LLM, no HTTP), decontamination (BFCL multi-turn) on` +
+        `${cpu.warmupExRelevance && cpu.warmupExRelevance.length > 0 ? `, after ${cpu.warmupExRelevance.length} warm-up replays not counted (${cpu.warmupExRelevance.map((x) => f(x, 3)).join(', ')} ms: a process's first replays cost more, see bench/worker-run.ts)` : ''}` +
         `${cpu.replaysExRelevance && cpu.replaysExRelevance.length > 1 ? `, ${cpu.replaysExRelevance.length} times (each into its own output; ms per trajectory without relevance: ${cpu.replaysExRelevance.map((x) => f(x, 3)).join(', ')}); the median replay` : ''}: process CPU ${f(cpu.cpuMs, 0)} ms for ` +
         `${cpu.trajectories} trajectories = ${f(cpu.cpuMsPerTrajectory, 3)} ms each, minus relevance scoring of the corpus (${f(cpu.relevanceCpuMs, 0)} ms, measured alone). ` +
         `Validate alone: ${f(cpu.validateMsPerTrajectory, 3)} ms per trajectory (main thread).`,

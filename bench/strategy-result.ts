@@ -23,6 +23,8 @@ export interface CpuReplay {
    * (by cpuMsPerTrajectoryExRelevance) and this lists every replay's cpuMsPerTrajectoryExRelevance, in order.
    */
   replaysExRelevance?: number[];
+  /** The warm-up replays' cpuMsPerTrajectoryExRelevance, in order (run first, not counted: worker-run.ts CPU_WARMUP_REPLAYS). */
+  warmupExRelevance?: number[];
 }
 
 /** One worker process's measurements (worker-run.ts), as scenario-run.ts reads them back. */

@@ -87,7 +87,8 @@ describe('bench/run --quick', () => {
       expect(r.capacity).toEqual([[0, 5000], [lost.atSec, 2500], [back.atSec, 5000]]);
     }
     expect(gem.cpuReplay?.trajectories).toBe(gem.totals.trajectories);
-    // Three replays, the median reported, every one listed.
+    // Two warm-up replays listed apart, then three replays, the median reported, every one listed.
+    expect(gem.cpuReplay?.warmupExRelevance).toHaveLength(2);
     const replays = gem.cpuReplay?.replaysExRelevance ?? [];
     expect(replays).toHaveLength(3);
     expect([...replays].sort((a, b) => a - b)[1]).toBe(gem.cpuReplay?.cpuMsPerTrajectoryExRelevance);
