@@ -79,7 +79,7 @@ export async function replicateArrow(src: RowRecord[], n: number, dir: string): 
   }
 }
 
-/** Runs bench/template_baseline.py: its JSON report, and the child's peak RSS (MB, from /proc while it runs). */
+/** Runs bench/export_baseline.py: its JSON report, and the child's peak RSS (MB, from /proc while it runs). */
 async function runPython(python: string, args: string[]): Promise<{ rows: number; cpuS: number; wallS: number; peak: number }> {
   const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let peak = 0;
@@ -92,7 +92,7 @@ async function runPython(python: string, args: string[]): Promise<{ rows: number
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
   clearInterval(timer);
-  if (code !== 0) throw new Error(`template_baseline.py exited with ${code}`);
+  if (code !== 0) throw new Error(`export_baseline.py exited with ${code}`);
   return { ...(JSON.parse(stdout.trim().split('\n').at(-1)!) as { rows: number; cpuS: number; wallS: number }), peak };
 }
 
@@ -197,26 +197,42 @@ async function main(): Promise<void> {
         return r.written.train + r.written.validation;
       }, join(dir, format));
     }
-    // The baseline of the template export: what a user would run instead, transformers'
-    // apply_chat_template (jinja2 as transformers configures it) over the same shards, in Python
-    // (bench/template_baseline.py; pyarrow + jinja2 from the venv of `bash scripts/deps.sh fetch`).
+    // Baselines: what a user would write instead, in Python over the same shards (bench/export_baseline.py;
+    // pyarrow + jinja2 from the venv of `bash scripts/deps.sh fetch`): ShareGPT by the export's own rules
+    // (its lines compared with the export's), and transformers' apply_chat_template (jinja2 as
+    // transformers configures it) for the template export.
     const python = join(ROOT, '.cache/python/venv/bin/python');
-    const baselineWhat = 'baseline: Python jinja2 as transformers apply_chat_template (Qwen2.5-style template) from Parquet';
-    if (only.test(baselineWhat)) {
-      if (!existsSync(python)) say(`| ${baselineWhat} | not run: no ${python} (bash scripts/deps.sh fetch) | | | | |`);
-      else {
-        const shards = (await readdir(join(out, 'shards'))).filter((f) => f.endsWith('.parquet')).map((f) => join(out, 'shards', f));
-        const runs: Array<{ rows: number; cpuS: number; wallS: number; peak: number }> = [];
-        for (let k = 0; k < repeat; k++) {
-          const r = await runPython(python, [join(ROOT, 'bench/template_baseline.py'), qwen, join(dir, 'baseline.jsonl'), ...shards]);
-          await rm(join(dir, 'baseline.jsonl'), { force: true });
-          runs.push(r);
-        }
-        runs.sort((a, b) => a.cpuS - b.cpuS);
-        const m = runs[(runs.length - 1) >> 1]!;
-        const range = runs.length > 1 ? ` (${Math.round(m.rows / runs.at(-1)!.cpuS)} to ${Math.round(m.rows / runs[0]!.cpuS)})` : '';
-        say(`| ${baselineWhat} | ${m.rows} | ${m.cpuS.toFixed(2)} | ${Math.round(m.rows / m.cpuS)}${range} | ${m.wallS.toFixed(2)} | ${Math.round(Math.max(...runs.map((r) => r.peak)))} |`);
+    for (const [format, label, template] of [
+      ['sharegpt', 'ShareGPT by the same rules', '-'],
+      ['template', 'jinja2 as transformers apply_chat_template (Qwen2.5-style template)', qwen],
+    ] as const) {
+      const what = `baseline: Python ${label} from Parquet`;
+      if (!only.test(what)) continue;
+      if (!existsSync(python)) {
+        say(`| ${what} | not run: no ${python} (bash scripts/deps.sh fetch) | | | | |`);
+        continue;
       }
+      const shards = (await readdir(join(out, 'shards'))).filter((f) => f.endsWith('.parquet')).map((f) => join(out, 'shards', f));
+      const lines = join(dir, `baseline-${format}.jsonl`);
+      const runs: Array<{ rows: number; cpuS: number; wallS: number; peak: number }> = [];
+      for (let k = 0; k < repeat; k++) {
+        await rm(lines, { force: true });
+        runs.push(await runPython(python, [join(ROOT, 'bench/export_baseline.py'), format, template, lines, ...shards]));
+      }
+      runs.sort((a, b) => a.cpuS - b.cpuS);
+      const m = runs[(runs.length - 1) >> 1]!;
+      const range = runs.length > 1 ? ` (${Math.round(m.rows / runs.at(-1)!.cpuS)} to ${Math.round(m.rows / runs[0]!.cpuS)})` : '';
+      let same = '';
+      if (format === 'sharegpt' && existsSync(join(dir, 'sharegpt', 'train.jsonl'))) {
+        // The export's train + validation lines (its last measured run) against the baseline's, as multisets.
+        const ours = (await Promise.all(['train', 'validation'].map((s) => readFile(join(dir, 'sharegpt', `${s}.jsonl`), 'utf8').catch(() => ''))))
+          .join('\n').split('\n').filter(Boolean).sort();
+        const theirs = (await readFile(lines, 'utf8')).split('\n').filter(Boolean).sort();
+        const differ = theirs.filter((l, i) => l !== ours[i]).length;
+        same = `; lines ${ours.length === theirs.length && differ === 0 ? 'identical to the export\'s' : `differ from the export's (${theirs.length} against ${ours.length}, ${differ} unlike)`}`;
+      }
+      say(`| ${what}${same} | ${m.rows} | ${m.cpuS.toFixed(2)} | ${Math.round(m.rows / m.cpuS)}${range} | ${m.wallS.toFixed(2)} | ${Math.round(Math.max(...runs.map((r) => r.peak)))} |`);
+      await rm(lines, { force: true });
     }
     // Rendering alone, as the template export renders (TemplateRenderer: context, render, the sampled
     // checks against the interpreter), without reading, parsing or writing: each engine on the same rows.
