@@ -79,8 +79,8 @@ export async function replicateArrow(src: RowRecord[], n: number, dir: string): 
   }
 }
 
-/** Runs bench/export_baseline.py: its JSON report, and the child's peak RSS (MB, from /proc while it runs). */
-async function runPython(python: string, args: string[]): Promise<{ rows: number; cpuS: number; wallS: number; peak: number }> {
+/** Runs bench/export_baseline.py: its rows, CPU and wall seconds (its own report), and its peak RSS (MB, from /proc while it runs). */
+async function runPython(python: string, args: string[]): Promise<{ rows: number; cpu: number; wall: number; peakMb: number }> {
   const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let peak = 0;
   const timer = setInterval(() => {
@@ -93,7 +93,8 @@ async function runPython(python: string, args: string[]): Promise<{ rows: number
   const [code] = (await once(child, 'exit')) as [number | null];
   clearInterval(timer);
   if (code !== 0) throw new Error(`export_baseline.py exited with ${code}`);
-  return { ...(JSON.parse(stdout.trim().split('\n').at(-1)!) as { rows: number; cpuS: number; wallS: number }), peak };
+  const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { rows: number; cpuS: number; wallS: number };
+  return { rows: r.rows, cpu: r.cpuS, wall: r.wallS, peakMb: peak };
 }
 
 async function main(): Promise<void> {
@@ -129,9 +130,17 @@ async function main(): Promise<void> {
     // `outDir`: removed before each run, outside the measured window. An export writes into a new
     // directory; overwriting the last run's files made the kernel free their pages inside the window
     // (0.1 to 3.8 s of system CPU for a 460 MB file, depending on the page cache).
+    /** The table's row of `repeat` runs: the median run by CPU, the range of rows per CPU-second, the highest peak. */
+    const sayRow = (what: string, runs: Array<{ rows: number; cpu: number; sys?: number; wall: number; peakMb: number }>) => {
+      runs.sort((a, b) => a.cpu - b.cpu);
+      const m = runs[(runs.length - 1) >> 1]!;
+      const range = runs.length > 1 ? ` (${Math.round(m.rows / runs.at(-1)!.cpu)} to ${Math.round(m.rows / runs[0]!.cpu)})` : '';
+      const sys = m.sys === undefined ? '' : ` (${m.sys.toFixed(2)})`;
+      say(`| ${what} | ${m.rows} | ${m.cpu.toFixed(2)}${sys} | ${Math.round(m.rows / m.cpu)}${range} | ${m.wall.toFixed(2)} | ${Math.round(Math.max(...runs.map((r) => r.peakMb)))} |`);
+    };
     const measure = async (what: string, fn: () => Promise<number>, outDir?: string) => {
       if (!only.test(what)) return;
-      const runs: Array<{ rows: number; cpu: number; sys: number; wall: number; peak: number }> = [];
+      const runs: Array<{ rows: number; cpu: number; sys: number; wall: number; peakMb: number }> = [];
       for (let k = 0; k < repeat; k++) {
         if (outDir) await rm(outDir, { recursive: true, force: true });
         global.gc?.();
@@ -140,12 +149,9 @@ async function main(): Promise<void> {
         const s0 = process.cpuUsage().system;
         const t0 = performance.now();
         const rows = await fn();
-        runs.push({ rows, cpu: (cpuMs() - c0) / 1000, sys: (process.cpuUsage().system - s0) / 1e6, wall: (performance.now() - t0) / 1000, peak });
+        runs.push({ rows, cpu: (cpuMs() - c0) / 1000, sys: (process.cpuUsage().system - s0) / 1e6, wall: (performance.now() - t0) / 1000, peakMb: peak / 1e6 });
       }
-      runs.sort((a, b) => a.cpu - b.cpu);
-      const m = runs[(runs.length - 1) >> 1]!;
-      const range = runs.length > 1 ? ` (${Math.round(m.rows / runs.at(-1)!.cpu)} to ${Math.round(m.rows / runs[0]!.cpu)})` : '';
-      say(`| ${what} | ${m.rows} | ${m.cpu.toFixed(2)} (${m.sys.toFixed(2)}) | ${Math.round(m.rows / m.cpu)}${range} | ${m.wall.toFixed(2)} | ${Math.round(Math.max(...runs.map((r) => r.peak)) / 1e6)} |`);
+      sayRow(what, runs);
     };
     await measure('read only (Parquet decode)', async () => {
       let k = 0;
@@ -214,14 +220,11 @@ async function main(): Promise<void> {
       }
       const shards = (await readdir(join(out, 'shards'))).filter((f) => f.endsWith('.parquet')).map((f) => join(out, 'shards', f));
       const lines = join(dir, `baseline-${format}.jsonl`);
-      const runs: Array<{ rows: number; cpuS: number; wallS: number; peak: number }> = [];
+      const runs: Array<{ rows: number; cpu: number; wall: number; peakMb: number }> = [];
       for (let k = 0; k < repeat; k++) {
         await rm(lines, { force: true });
         runs.push(await runPython(python, [join(ROOT, 'bench/export_baseline.py'), format, template, lines, ...shards]));
       }
-      runs.sort((a, b) => a.cpuS - b.cpuS);
-      const m = runs[(runs.length - 1) >> 1]!;
-      const range = runs.length > 1 ? ` (${Math.round(m.rows / runs.at(-1)!.cpuS)} to ${Math.round(m.rows / runs[0]!.cpuS)})` : '';
       let same = '';
       if (format === 'sharegpt' && existsSync(join(dir, 'sharegpt', 'train.jsonl'))) {
         // The export's train + validation lines (its last measured run) against the baseline's, as multisets.
@@ -231,7 +234,7 @@ async function main(): Promise<void> {
         const differ = theirs.filter((l, i) => l !== ours[i]).length;
         same = `; lines ${ours.length === theirs.length && differ === 0 ? 'identical to the export\'s' : `differ from the export's (${theirs.length} against ${ours.length}, ${differ} unlike)`}`;
       }
-      say(`| ${what}${same} | ${m.rows} | ${m.cpuS.toFixed(2)} | ${Math.round(m.rows / m.cpuS)}${range} | ${m.wallS.toFixed(2)} | ${Math.round(Math.max(...runs.map((r) => r.peak)))} |`);
+      sayRow(`${what}${same}`, runs);
       await rm(lines, { force: true });
     }
     // Rendering alone, as the template export renders (TemplateRenderer: context, render, the sampled

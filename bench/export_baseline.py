@@ -14,7 +14,7 @@ every row, then:
   as JSON.stringify writes it (compact, not ASCII-escaped), so its lines are the export's lines.
 Prints one JSON line: rows, CPU seconds of this process (user + system), wall seconds.
 """
-import json, os, sys, time
+import json, sys, time
 from datetime import datetime
 
 import pyarrow.parquet as pq
@@ -129,7 +129,7 @@ def main():
                 out.write(line)
                 out.write("\n")
                 rows += 1
-    print(json.dumps({"rows": rows, "cpuS": time.process_time() - c0, "wallS": time.perf_counter() - t0, "pid": os.getpid()}))
+    print(json.dumps({"rows": rows, "cpuS": time.process_time() - c0, "wallS": time.perf_counter() - t0}))
 
 
 if __name__ == "__main__":

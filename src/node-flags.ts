@@ -10,9 +10,10 @@
  * longer than two young-generation collections apart at the default size, so V8 promoted them to the
  * old generation, where they died and were marked and compacted again. With 64 MB semi-spaces most die
  * young. Measured with the CPU replay (bench/cpu-per-trajectory.ts), the two variants side by side at
- * the same time, 8 rounds: 3 to 14% less process CPU per written trajectory in every round (median
+ * the same time, 8 rounds: 2 to 14% less process CPU per written trajectory in every round (median
  * 4.9%); 14 rounds in all, 12 in its favour. Cost: the young generation may grow to 3 x 64 MB.
- * `--single-threaded-gc` on top of it was measured too and gave nothing clear (3 of 6 rounds).
+ * `--single-threaded-gc` on top of it was measured too and gave nothing clear (6 rounds: 4 lower by
+ * 0.5-9%, 2 higher by 7-12%).
  *
  * V8 reads heap sizes when the process starts, so these cannot be set from inside it
  * (v8.setFlagsFromString has no effect on them): they must be on the command line or, for this flag,
